@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Limits and policy: the defaults, and the "key = value" configuration file
+ * (physmemd.conf(5)). Every client-controlled resource has a limit here.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "physmem-proto.h"
+#include "physmemd.h"
+
+const char *const address_policy_names[] = { "owner", "root", "none", NULL };
+
+void conf_defaults(struct conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->socket_mode = 0666;
+	snprintf(c->backend, sizeof(c->backend), "auto");
+	snprintf(c->device, sizeof(c->device), "/dev/physmem");
+	c->max_message_size = 64 * 1024;
+	c->max_output_per_connection = 1024 * 1024;
+	c->max_connections = 1024;
+	c->max_connections_per_uid = 64;
+	c->max_buffers_per_uid = 256;
+	c->max_bytes_per_uid = 1ULL << 30;
+	c->max_buffer_size = 1ULL << 30;
+	c->max_buffers_total = 16384;
+	c->stall_timeout_ms = 10000;
+	c->address_policy = ADDRESS_POLICY_OWNER;
+	c->lock = LOCK_TRY;
+	c->log_level = LOG_LEVEL_INFO;
+}
+
+enum key_type { KEY_SIZE, KEY_COUNT, KEY_STRING, KEY_MODE, KEY_POLICY, KEY_LOCK, KEY_LOG };
+
+static const struct key {
+	const char *name;
+	enum key_type type;
+	size_t offset;
+	size_t len;
+} keys[] = {
+#define K(n, t, f) { n, t, offsetof(struct conf, f), sizeof(((struct conf *)0)->f) }
+	K("socket", KEY_STRING, socket_path),
+	K("socket-mode", KEY_MODE, socket_mode),
+	K("backend", KEY_STRING, backend),
+	K("device", KEY_STRING, device),
+	K("max-message-size", KEY_SIZE, max_message_size),
+	K("max-output-per-connection", KEY_SIZE, max_output_per_connection),
+	K("max-connections", KEY_COUNT, max_connections),
+	K("max-connections-per-uid", KEY_COUNT, max_connections_per_uid),
+	K("max-buffers-per-uid", KEY_COUNT, max_buffers_per_uid),
+	K("max-bytes-per-uid", KEY_SIZE, max_bytes_per_uid),
+	K("max-buffer-size", KEY_SIZE, max_buffer_size),
+	K("max-buffers", KEY_COUNT, max_buffers_total),
+	K("stall-timeout-ms", KEY_COUNT, stall_timeout_ms),
+	K("address-policy", KEY_POLICY, address_policy),
+	K("lock", KEY_LOCK, lock),
+	K("hugepages", KEY_SIZE, hugepage_size),
+	K("log-level", KEY_LOG, log_level),
+#undef K
+};
+
+static char *strip(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int set_key(struct conf *c, const struct key *k, const char *v)
+{
+	char *p = (char *)c + k->offset;
+	unsigned long long n;
+	char *end;
+	int i;
+
+	switch (k->type) {
+	case KEY_SIZE:
+		if (physmem_parse_size(v, &n) < 0)
+			return -EINVAL;
+		*(uint64_t *)p = n;
+		return 0;
+	case KEY_COUNT:
+		errno = 0;
+		n = strtoull(v, &end, 10);
+		if (errno || *end || !isdigit((unsigned char)v[0]))
+			return -EINVAL;
+		*(uint64_t *)p = n;
+		return 0;
+	case KEY_STRING:
+		if (strlen(v) >= k->len)
+			return -ENAMETOOLONG;
+		memcpy(p, v, strlen(v) + 1);
+		return 0;
+	case KEY_MODE:
+		errno = 0;
+		n = strtoull(v, &end, 8);
+		if (errno || *end || n > 0777)
+			return -EINVAL;
+		*(unsigned *)p = (unsigned)n;
+		return 0;
+	case KEY_POLICY:
+		for (i = 0; address_policy_names[i]; i++)
+			if (strcmp(v, address_policy_names[i]) == 0) {
+				*(enum address_policy *)p = i;
+				return 0;
+			}
+		return -EINVAL;
+	case KEY_LOCK:
+		if (strcmp(v, "no") == 0)
+			*(enum lock_mode *)p = LOCK_NO;
+		else if (strcmp(v, "try") == 0)
+			*(enum lock_mode *)p = LOCK_TRY;
+		else if (strcmp(v, "yes") == 0)
+			*(enum lock_mode *)p = LOCK_YES;
+		else
+			return -EINVAL;
+		return 0;
+	case KEY_LOG:
+		i = log_parse_level(v);
+		if (i < 0)
+			return -EINVAL;
+		*(int *)p = i;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Set one "key=value" (also used for --set on the command line). */
+int conf_set(struct conf *c, const char *key, const char *value)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].name, key) == 0)
+			return set_key(c, &keys[i], value);
+	return -ENOENT;
+}
+
+int conf_load(struct conf *c, const char *path)
+{
+	char line[512];
+	unsigned lineno = 0;
+	FILE *f;
+	int r = 0;
+
+	f = fopen(path, "re");
+	if (!f) {
+		r = -errno;
+		log_error("cannot open configuration %s: %s", path, strerror(errno));
+		return r;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *s, *eq, *key, *value;
+
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			log_error("%s:%u: line too long", path, lineno);
+			r = -EINVAL;
+			break;
+		}
+		s = strip(line);
+		if (*s == '\0' || *s == '#' || *s == ';')
+			continue;
+		eq = strchr(s, '=');
+		if (!eq) {
+			log_error("%s:%u: expected key = value", path, lineno);
+			r = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		key = strip(s);
+		value = strip(eq + 1);
+		r = conf_set(c, key, value);
+		if (r == -ENOENT)
+			log_error("%s:%u: unknown key '%s'", path, lineno, key);
+		else if (r < 0)
+			log_error("%s:%u: bad value '%s' for %s", path, lineno, value, key);
+		if (r < 0)
+			break;
+	}
+	fclose(f);
+	return r;
+}
+
+/* Reject combinations that cannot work. */
+int conf_check(const struct conf *c)
+{
+	if (c->max_message_size < 1024 || c->max_message_size > (64ULL << 20)) {
+		log_error("max-message-size must be between 1K and 64M");
+		return -EINVAL;
+	}
+	if (c->hugepage_size && c->hugepage_size != (2ULL << 20) && c->hugepage_size != (1ULL << 30)) {
+		log_error("hugepages must be 0, 2M or 1G");
+		return -EINVAL;
+	}
+	if (c->max_connections == 0 || c->max_connections_per_uid == 0) {
+		log_error("connection limits must be at least 1");
+		return -EINVAL;
+	}
+	return 0;
+}

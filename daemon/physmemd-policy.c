@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Who may do what with a buffer. Root (uid 0) may do everything; otherwise
+ * the owner's uid owns the buffer, and a shared buffer may be imported by the
+ * uids and groups its owner listed.
+ */
+#include "physmemd.h"
+
+bool policy_is_owner(const struct peer *p, const struct buffer *b)
+{
+	return p->uid == b->owner_uid;
+}
+
+static bool in_groups(const struct peer *p, gid_t g)
+{
+	if (p->gid == g)
+		return true;
+	for (unsigned i = 0; i < p->n_groups; i++)
+		if (p->groups[i] == g)
+			return true;
+	return false;
+}
+
+bool policy_may_import(const struct peer *p, const struct buffer *b)
+{
+	if (!b->name[0])
+		return false;		/* only shared buffers can be imported */
+	if (p->uid == 0 || policy_is_owner(p, b))
+		return true;
+	for (unsigned i = 0; i < b->n_allow_uids; i++)
+		if (b->allow_uids[i] == p->uid)
+			return true;
+	for (unsigned i = 0; i < b->n_allow_gids; i++)
+		if (in_groups(p, b->allow_gids[i]))
+			return true;
+	return false;
+}
+
+bool policy_may_describe(const struct peer *p, const struct buffer *b)
+{
+	return p->uid == 0 || policy_is_owner(p, b) || policy_may_import(p, b);
+}
+
+bool policy_may_free(const struct peer *p, const struct buffer *b)
+{
+	return p->uid == 0 || policy_is_owner(p, b);
+}
+
+bool policy_may_see_addresses(const struct conf *c, const struct peer *p, const struct buffer *b)
+{
+	switch (c->address_policy) {
+	case ADDRESS_POLICY_OWNER:
+		return policy_may_describe(p, b);
+	case ADDRESS_POLICY_ROOT:
+		return p->uid == 0;
+	case ADDRESS_POLICY_NONE:
+		return false;
+	}
+	return false;
+}

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The buffer registry: every live buffer, who owns it, and what each uid is
+ * charged. Memory stays charged to its owner until the backend really gives
+ * it back, including after the owner disconnected from a named buffer.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "physmemd.h"
+
+void registry_init(struct registry *r, const struct conf *conf, const struct backend_ops *backend,
+		   void *backend_state)
+{
+	memset(r, 0, sizeof(*r));
+	r->conf = conf;
+	r->backend = backend;
+	r->backend_state = backend_state;
+	r->next_id = 1;
+	TAILQ_INIT(&r->buffers);
+	TAILQ_INIT(&r->usage);
+}
+
+struct usage *registry_usage(struct registry *r, uid_t uid, bool create)
+{
+	struct usage *u;
+
+	TAILQ_FOREACH(u, &r->usage, entry)
+		if (u->uid == uid)
+			return u;
+	if (!create)
+		return NULL;
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return NULL;
+	u->uid = uid;
+	TAILQ_INSERT_TAIL(&r->usage, u, entry);
+	return u;
+}
+
+/* Drop a usage record that no longer counts anything. */
+void registry_usage_put(struct registry *r, struct usage *u)
+{
+	if (u && u->buffers == 0 && u->bytes == 0 && u->connections == 0) {
+		TAILQ_REMOVE(&r->usage, u, entry);
+		free(u);
+	}
+}
+
+struct buffer *registry_find(struct registry *r, uint64_t id)
+{
+	struct buffer *b;
+
+	TAILQ_FOREACH(b, &r->buffers, entry)
+		if (b->id == id)
+			return b;
+	return NULL;
+}
+
+struct buffer *registry_find_name(struct registry *r, const char *name)
+{
+	struct buffer *b;
+
+	TAILQ_FOREACH(b, &r->buffers, entry)
+		if (b->name[0] && strcmp(b->name, name) == 0)
+			return b;
+	return NULL;
+}
+
+struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, pid_t pid,
+			    const struct backend_buffer *bb, int cache)
+{
+	struct usage *u = registry_usage(r, uid, true);
+	struct buffer *b;
+
+	if (!u)
+		return NULL;
+	b = calloc(1, sizeof(*b));
+	if (!b) {
+		registry_usage_put(r, u);
+		return NULL;
+	}
+	b->id = r->next_id++;
+	b->cache = cache;
+	b->owner_uid = uid;
+	b->owner_pid = pid;
+	b->owner = owner;
+	b->b = *bb;
+	TAILQ_INSERT_TAIL(&r->buffers, b, entry);
+	u->buffers++;
+	u->bytes += bb->size;
+	r->n_buffers++;
+	r->bytes += bb->size;
+	log_info("buffer %llu: %llu bytes for uid %u pid %d", (unsigned long long)b->id,
+		 (unsigned long long)bb->size, (unsigned)uid, (int)pid);
+	return b;
+}
+
+void registry_free(struct registry *r, struct buffer *b)
+{
+	struct usage *u = registry_usage(r, b->owner_uid, false);
+
+	log_info("buffer %llu: freed (%llu bytes, uid %u)", (unsigned long long)b->id,
+		 (unsigned long long)b->b.size, (unsigned)b->owner_uid);
+	TAILQ_REMOVE(&r->buffers, b, entry);
+	r->backend->release(r->backend_state, &b->b);
+	if (u) {
+		u->buffers--;
+		u->bytes -= b->b.size;
+		registry_usage_put(r, u);
+	}
+	r->n_buffers--;
+	r->bytes -= b->b.size;
+	free(b);
+}
+
+void registry_owner_gone(struct registry *r, struct conn *owner)
+{
+	struct buffer *b, *next;
+
+	for (b = TAILQ_FIRST(&r->buffers); b; b = next) {
+		next = TAILQ_NEXT(b, entry);
+		if (b->owner != owner)
+			continue;
+		if (b->name[0])
+			b->owner = NULL;	/* shared: lives until freed by its owner's uid */
+		else
+			registry_free(r, b);
+	}
+}
+
+void registry_done(struct registry *r)
+{
+	struct usage *u;
+
+	while (!TAILQ_EMPTY(&r->buffers))
+		registry_free(r, TAILQ_FIRST(&r->buffers));
+	while ((u = TAILQ_FIRST(&r->usage))) {
+		TAILQ_REMOVE(&r->usage, u, entry);
+		free(u);
+	}
+}

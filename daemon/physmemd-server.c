@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Sockets and connections: accept with limits and EMFILE back-off, read and
+ * frame messages, hand each to physmemd-varlink.c, write replies with their
+ * fds, and drop clients that stall. What messages mean is not decided here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <json-c/json.h>
+#include <systemd/sd-daemon.h>
+
+#include "physmemd.h"
+#include "varlink-message.h"
+
+/* Reads per wake-up, so that one busy client cannot starve the others. */
+#define READS_PER_WAKEUP 16
+
+static void conn_free(struct conn *c);
+
+static void conn_update_events(struct conn *c)
+{
+	const struct conf *conf = c->server->conf;
+	struct timeval tv = {
+		.tv_sec = (time_t)(conf->stall_timeout_ms / 1000),
+		.tv_usec = (suseconds_t)(conf->stall_timeout_ms % 1000) * 1000,
+	};
+	bool out = vl_stream_pending(&c->stream) > 0;
+
+	/* Stop reading while replies pile up unread: memory stays bounded. */
+	if (!c->closing && vl_stream_pending(&c->stream) < conf->max_output_per_connection)
+		event_add(c->ev_read, NULL);
+	else
+		event_del(c->ev_read);
+	if (out)
+		event_add(c->ev_write, NULL);
+	else
+		event_del(c->ev_write);
+	/* A half-sent message or unread replies must make progress in time. */
+	if (out || vl_stream_has_partial(&c->stream)) {
+		if (!evtimer_pending(c->ev_stall, NULL))
+			evtimer_add(c->ev_stall, &tv);
+	} else {
+		evtimer_del(c->ev_stall);
+	}
+}
+
+/* Flush what can be flushed; returns <0 if the connection is gone. */
+static int conn_flush(struct conn *c)
+{
+	int r = vl_stream_flush(&c->stream);
+
+	if (r < 0 && r != -EAGAIN) {
+		log_debug("connection %llu: write failed: %s", (unsigned long long)c->id, strerror(-r));
+		return r;
+	}
+	if (r == 0 && c->closing)
+		return -ECONNRESET;
+	return 0;
+}
+
+void server_reply(struct conn *c, struct json_object *msg, const int *fds, unsigned nfds)
+{
+	int r = c->oneway ? 0 : vl_stream_queue(&c->stream, msg, fds, nfds);
+
+	if (r < 0) {
+		log_warning("connection %llu: cannot queue reply: %s", (unsigned long long)c->id, strerror(-r));
+		c->closing = true;
+	}
+	json_object_put(msg);
+}
+
+/* Run every complete message through the method layer. */
+static int conn_process(struct conn *c)
+{
+	while (!c->closing && vl_stream_pending(&c->stream) < c->server->conf->max_output_per_connection) {
+		struct json_object *msg;
+		struct vl_fds fds;
+		int r;
+
+		r = vl_stream_next(&c->stream, &msg, &fds);
+		if (r == 0)
+			break;
+		if (r == -EBADMSG) {
+			/* Not JSON: framing is lost, say why and hang up. */
+			log_debug("connection %llu: message is not valid JSON", (unsigned long long)c->id);
+			server_reply(c, vl_error_invalid_parameter("message"), NULL, 0);
+			c->closing = true;
+			break;
+		}
+		r = varlink_handle(c, msg, &fds);
+		vl_fds_close(&fds);
+		json_object_put(msg);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void conn_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	int r = 0;
+
+	(void)fd;
+	(void)what;
+	for (int i = 0; i < READS_PER_WAKEUP && !c->closing; i++) {
+		if (vl_stream_pending(&c->stream) >= c->server->conf->max_output_per_connection)
+			break;
+		r = vl_stream_read(&c->stream);
+		if (r == -EAGAIN) {
+			r = 0;
+			break;
+		}
+		if (r == 0) {
+			log_debug("connection %llu: closed by peer", (unsigned long long)c->id);
+			goto drop;
+		}
+		if (r < 0) {
+			log_notice("connection %llu (uid %u): %s, disconnecting", (unsigned long long)c->id,
+				   (unsigned)c->peer.uid,
+				   r == -EMSGSIZE ? "message too large" :
+				   r == -EPROTO ? "file descriptors out of place" : strerror(-r));
+			goto drop;
+		}
+		/* Progress: the stall clock starts again. */
+		evtimer_del(c->ev_stall);
+		r = conn_process(c);
+		if (r < 0)
+			goto drop;
+	}
+	if (conn_flush(c) < 0)
+		goto drop;
+	conn_update_events(c);
+	return;
+drop:
+	conn_free(c);
+}
+
+static void conn_on_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	size_t before = vl_stream_pending(&c->stream);
+
+	(void)fd;
+	(void)what;
+	if (conn_flush(c) < 0) {
+		conn_free(c);
+		return;
+	}
+	if (vl_stream_pending(&c->stream) < before)
+		evtimer_del(c->ev_stall);
+	/* Room again: handle requests that waited behind the backlog. */
+	if (conn_process(c) < 0 || conn_flush(c) < 0) {
+		conn_free(c);
+		return;
+	}
+	conn_update_events(c);
+}
+
+static void conn_on_stall(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	log_notice("connection %llu (uid %u): stalled for %llu ms, disconnecting", (unsigned long long)c->id,
+		   (unsigned)c->peer.uid, (unsigned long long)c->server->conf->stall_timeout_ms);
+	conn_free(c);
+}
+
+static void conn_free(struct conn *c)
+{
+	struct server *s = c->server;
+
+	registry_owner_gone(s->registry, c);
+	TAILQ_REMOVE(&s->conns, c, entry);
+	s->n_conns--;
+	if (c->usage) {
+		c->usage->connections--;
+		registry_usage_put(s->registry, c->usage);
+	}
+	if (c->ev_read)
+		event_free(c->ev_read);
+	if (c->ev_write)
+		event_free(c->ev_write);
+	if (c->ev_stall)
+		event_free(c->ev_stall);
+	vl_stream_done(&c->stream);
+	close(c->stream.fd);
+	free(c);
+	server_notify_status(s);
+}
+
+/* Who is on the other end, read once at accept time. */
+static int peer_read(int fd, struct peer *p)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	gid_t groups[64];
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	p->uid = cred.uid;
+	p->gid = cred.gid;
+	p->pid = cred.pid;
+	len = sizeof(groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+		p->n_groups = len / sizeof(gid_t);
+		memcpy(p->groups, groups, len);
+	} else {
+		/* More than 64 groups (ERANGE) or an old kernel: primary group only. */
+		p->n_groups = 0;
+	}
+	return 0;
+}
+
+static void server_on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+
+	(void)fd;
+	(void)what;
+	event_add(s->ev_accept, NULL);
+}
+
+static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	struct server *s = arg;
+	struct usage *u;
+	struct conn *c;
+	struct peer peer;
+	int fd;
+
+	(void)what;
+	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			struct timeval tv = { .tv_sec = 1 };
+
+			/* Out of fds: pause accepting for a second instead of spinning. */
+			log_warning("accept: %s; pausing for a second", strerror(errno));
+			event_del(s->ev_accept);
+			evtimer_add(s->ev_accept_resume, &tv);
+		}
+		return;
+	}
+	if (peer_read(fd, &peer) < 0) {
+		close(fd);
+		return;
+	}
+	if (s->n_conns >= s->conf->max_connections) {
+		log_notice("refusing connection from uid %u: %llu connections open", (unsigned)peer.uid,
+			   (unsigned long long)s->n_conns);
+		close(fd);
+		return;
+	}
+	u = registry_usage(s->registry, peer.uid, true);
+	if (!u) {
+		close(fd);
+		return;
+	}
+	if (u->connections >= s->conf->max_connections_per_uid) {
+		log_notice("refusing connection from uid %u: per-uid limit of %llu reached", (unsigned)peer.uid,
+			   (unsigned long long)s->conf->max_connections_per_uid);
+		registry_usage_put(s->registry, u);
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		registry_usage_put(s->registry, u);
+		close(fd);
+		return;
+	}
+	c->server = s;
+	c->id = ++s->next_conn_id;
+	c->peer = peer;
+	c->usage = u;
+	u->connections++;
+	vl_stream_init(&c->stream, fd, s->conf->max_message_size);
+	c->ev_read = event_new(s->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
+	c->ev_write = event_new(s->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
+	c->ev_stall = evtimer_new(s->base, conn_on_stall, c);
+	TAILQ_INSERT_TAIL(&s->conns, c, entry);
+	s->n_conns++;
+	if (!c->ev_read || !c->ev_write || !c->ev_stall) {
+		conn_free(c);
+		return;
+	}
+	log_debug("connection %llu: uid %u gid %u pid %d", (unsigned long long)c->id, (unsigned)peer.uid,
+		  (unsigned)peer.gid, (int)peer.pid);
+	conn_update_events(c);
+}
+
+/* Create and bind our own socket (not under systemd). */
+static int server_listen(struct server *s)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[sizeof(sa.sun_path)];
+	char *slash;
+	int fd;
+
+	if (strlen(s->conf->socket_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, s->conf->socket_path, strlen(s->conf->socket_path) + 1);
+
+	/* The runtime directory: created private if missing, never loosened. */
+	snprintf(dir, sizeof(dir), "%s", sa.sun_path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST) {
+			log_error("cannot create %s: %s", dir, strerror(errno));
+			return -errno;
+		}
+	}
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Replace a stale socket left by a daemon that died, but never a live one. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		log_error("%s: another daemon is already listening", sa.sun_path);
+		close(fd);
+		return -EADDRINUSE;
+	}
+	unlink(sa.sun_path);
+	close(fd);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sa.sun_path, s->conf->socket_mode) < 0 ||
+	    listen(fd, SOMAXCONN) < 0) {
+		int r = -errno;
+
+		log_error("cannot listen on %s: %s", sa.sun_path, strerror(errno));
+		close(fd);
+		return r;
+	}
+	s->listen_fd = fd;
+	s->listen_owned = true;
+	return 0;
+}
+
+int server_init(struct server *s, struct event_base *base, const struct conf *conf, struct registry *registry)
+{
+	int n, r;
+
+	memset(s, 0, sizeof(*s));
+	s->base = base;
+	s->conf = conf;
+	s->registry = registry;
+	s->listen_fd = -1;
+	TAILQ_INIT(&s->conns);
+
+	n = sd_listen_fds(1);
+	if (n > 1) {
+		log_error("systemd passed %d sockets; expected one", n);
+		return -EINVAL;
+	}
+	if (n == 1) {
+		if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0) {
+			log_error("the socket from systemd is not a listening Unix stream socket");
+			return -EINVAL;
+		}
+		s->listen_fd = SD_LISTEN_FDS_START;
+		fcntl(s->listen_fd, F_SETFL, fcntl(s->listen_fd, F_GETFL) | O_NONBLOCK);
+		log_info("listening on the socket passed by systemd");
+	} else {
+		r = server_listen(s);
+		if (r < 0)
+			return r;
+		log_info("listening on %s", conf->socket_path);
+	}
+	s->ev_accept = event_new(base, s->listen_fd, EV_READ | EV_PERSIST, server_on_accept, s);
+	s->ev_accept_resume = evtimer_new(base, server_on_accept_resume, s);
+	if (!s->ev_accept || !s->ev_accept_resume)
+		return -ENOMEM;
+	event_add(s->ev_accept, NULL);
+	return 0;
+}
+
+void server_done(struct server *s)
+{
+	while (!TAILQ_EMPTY(&s->conns))
+		conn_free(TAILQ_FIRST(&s->conns));
+	if (s->ev_accept)
+		event_free(s->ev_accept);
+	if (s->ev_accept_resume)
+		event_free(s->ev_accept_resume);
+	if (s->listen_fd >= 0) {
+		if (s->listen_owned)
+			unlink(s->conf->socket_path);
+		close(s->listen_fd);
+	}
+}
+
+void server_notify_status(struct server *s)
+{
+	sd_notifyf(0, "STATUS=Serving %llu buffers (%llu bytes) to %llu clients on the %s backend",
+		   (unsigned long long)s->registry->n_buffers, (unsigned long long)s->registry->bytes,
+		   (unsigned long long)s->n_conns, s->registry->backend->name);
+}

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * physmemd: the broker between unprivileged clients and a memory backend.
+ * Shared declarations of the daemon's parts; each part lives in the file
+ * whose name matches its function prefix.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include "varlink-stream.h"
+
+struct event_base;
+struct event;
+struct json_object;
+
+/* ---- physmemd-log.c ---- */
+enum log_level { LOG_LEVEL_ERR = 3, LOG_LEVEL_WARNING = 4, LOG_LEVEL_NOTICE = 5,
+		 LOG_LEVEL_INFO = 6, LOG_LEVEL_DEBUG = 7 };
+void log_set_level(int level);
+int log_parse_level(const char *s);
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_error(...) log_msg(LOG_LEVEL_ERR, __VA_ARGS__)
+#define log_warning(...) log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+
+/* ---- physmemd-conf.c: every limit and policy knob has its one home here ---- */
+enum address_policy {
+	ADDRESS_POLICY_OWNER,	/* owners and allowed importers see addresses */
+	ADDRESS_POLICY_ROOT,	/* only uid 0 sees addresses */
+	ADDRESS_POLICY_NONE,	/* nobody does */
+};
+extern const char *const address_policy_names[];
+
+enum lock_mode { LOCK_NO, LOCK_TRY, LOCK_YES };
+
+struct conf {
+	char socket_path[108];
+	unsigned socket_mode;
+	char backend[16];		/* auto, memfd, kmod */
+	char device[64];		/* the kmod backend's device node */
+	uint64_t max_message_size;
+	uint64_t max_output_per_connection;
+	uint64_t max_connections;
+	uint64_t max_connections_per_uid;
+	uint64_t max_buffers_per_uid;
+	uint64_t max_bytes_per_uid;
+	uint64_t max_buffer_size;
+	uint64_t max_buffers_total;
+	uint64_t stall_timeout_ms;	/* half a message, or replies unread */
+	enum address_policy address_policy;
+	enum lock_mode lock;
+	uint64_t hugepage_size;		/* 0: none; else 2M or 1G */
+	int log_level;
+};
+
+void conf_defaults(struct conf *c);
+/* Read a key = value file; returns 0 or a negative errno after logging the bad line. */
+int conf_load(struct conf *c, const char *path);
+
+/* ---- backends: physmemd-backend-*.c ---- */
+struct segment {
+	uint64_t address;
+	uint64_t length;
+};
+
+/* What a backend returns for one buffer. */
+struct backend_buffer {
+	int fd;				/* handed to clients */
+	uint64_t size;
+	bool contiguous;
+	bool locked;
+	unsigned n_segments;		/* 0: addresses unknown */
+	struct segment *segments;
+	void *map;			/* the daemon's own mapping, if any */
+	uint64_t kernel_id;		/* the module's buffer id, if any */
+};
+
+struct backend_ops {
+	const char *name;
+	bool dma_safe;
+	/* Probe and set up; -ENODEV when the backend cannot work here. */
+	int (*init)(const struct conf *conf, void **ret_state);
+	void (*fini)(void *state);
+	/* -EOPNOTSUPP (feature in *ret_feature), -ENOMEM, ... */
+	int (*allocate)(void *state, uint64_t size, bool contiguous, int cache,
+			struct backend_buffer *ret, const char **ret_feature);
+	/* NULL when the backend cannot pin memfds. */
+	int (*pin)(void *state, int memfd, uint64_t offset, uint64_t size, struct backend_buffer *ret,
+		   const char **ret_feature);
+	/* Give the memory back; the fd is closed. */
+	void (*release)(void *state, struct backend_buffer *b);
+};
+
+extern const struct backend_ops backend_memfd_ops;
+
+/* ---- physmemd-registry.c: buffers, owners, quotas ---- */
+struct conn;
+
+struct buffer {
+	TAILQ_ENTRY(buffer) entry;
+	uint64_t id;
+	char name[65];			/* "" when not shared */
+	int cache;
+	uid_t owner_uid;
+	pid_t owner_pid;
+	struct conn *owner;		/* NULL once the owner disconnected */
+	unsigned n_allow_uids, n_allow_gids;
+	uid_t allow_uids[64];
+	gid_t allow_gids[64];
+	struct backend_buffer b;
+};
+
+TAILQ_HEAD(buffer_list, buffer);
+
+struct usage {
+	TAILQ_ENTRY(usage) entry;
+	uid_t uid;
+	uint64_t buffers;
+	uint64_t bytes;
+	uint64_t connections;
+};
+
+struct registry {
+	const struct conf *conf;
+	const struct backend_ops *backend;
+	void *backend_state;
+	struct buffer_list buffers;
+	TAILQ_HEAD(, usage) usage;
+	uint64_t next_id;
+	uint64_t n_buffers;
+	uint64_t bytes;
+};
+
+void registry_init(struct registry *r, const struct conf *conf, const struct backend_ops *backend,
+		   void *backend_state);
+void registry_done(struct registry *r);
+struct usage *registry_usage(struct registry *r, uid_t uid, bool create);
+void registry_usage_put(struct registry *r, struct usage *u);
+struct buffer *registry_find(struct registry *r, uint64_t id);
+struct buffer *registry_find_name(struct registry *r, const char *name);
+/* Account and insert a backend buffer; takes it over. */
+struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, pid_t pid,
+			    const struct backend_buffer *bb, int cache);
+void registry_free(struct registry *r, struct buffer *b);
+/* The owner went away: free its unnamed buffers, orphan the named ones. */
+void registry_owner_gone(struct registry *r, struct conn *owner);
+
+/* ---- physmemd-policy.c: who may do what ---- */
+struct peer {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	unsigned n_groups;
+	gid_t groups[64];
+};
+
+bool policy_is_owner(const struct peer *p, const struct buffer *b);
+bool policy_may_import(const struct peer *p, const struct buffer *b);
+bool policy_may_describe(const struct peer *p, const struct buffer *b);
+bool policy_may_free(const struct peer *p, const struct buffer *b);
+bool policy_may_see_addresses(const struct conf *c, const struct peer *p, const struct buffer *b);
+
+/* ---- physmemd-server.c: sockets and connections ---- */
+struct conn {
+	TAILQ_ENTRY(conn) entry;
+	struct server *server;
+	uint64_t id;
+	struct peer peer;
+	struct usage *usage;
+	struct vl_stream stream;
+	struct event *ev_read;
+	struct event *ev_write;
+	struct event *ev_stall;
+	bool closing;			/* close once the output is flushed */
+	bool oneway;			/* the call being handled wants no reply */
+};
+
+struct server {
+	struct event_base *base;
+	const struct conf *conf;
+	struct registry *registry;
+	int listen_fd;
+	bool listen_owned;		/* we created the socket file */
+	struct event *ev_accept;
+	struct event *ev_accept_resume;
+	TAILQ_HEAD(, conn) conns;
+	uint64_t n_conns;
+	uint64_t next_conn_id;
+};
+
+int server_init(struct server *s, struct event_base *base, const struct conf *conf,
+		struct registry *registry);
+void server_done(struct server *s);
+/* Queue a reply on a connection; takes ownership of msg. */
+void server_reply(struct conn *c, struct json_object *msg, const int *fds, unsigned nfds);
+/* Tell systemd how things stand (STATUS=...). */
+void server_notify_status(struct server *s);
+
+/* ---- physmemd-varlink.c: what the calls mean ---- */
+/* Handle one message; queues zero or one reply. Returns <0 to drop the connection. */
+int varlink_handle(struct conn *c, struct json_object *msg, struct vl_fds *fds);
+
+int conf_set(struct conf *c, const char *key, const char *value);
+int conf_check(const struct conf *c);

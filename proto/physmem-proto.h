@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * physmem-proto: names and constants of the io.physmem.Manager interface that
+ * the daemon and the client share. The interface description itself lives in
+ * io.physmem.Manager.varlink and is compiled in as physmem_interface_description.
+ */
+#pragma once
+
+#include <stddef.h>
+
+#define PHYSMEM_INTERFACE "io.physmem.Manager"
+#define PHYSMEM_VENDOR "physmem"
+#define PHYSMEM_URL "https://physmem.invalid/"
+
+#define PHYSMEM_ERROR_NO_SUCH_BUFFER PHYSMEM_INTERFACE ".NoSuchBuffer"
+#define PHYSMEM_ERROR_QUOTA_EXCEEDED PHYSMEM_INTERFACE ".QuotaExceeded"
+#define PHYSMEM_ERROR_PERMISSION_DENIED PHYSMEM_INTERFACE ".PermissionDenied"
+#define PHYSMEM_ERROR_SIZE_OUT_OF_RANGE PHYSMEM_INTERFACE ".SizeOutOfRange"
+#define PHYSMEM_ERROR_NOT_SUPPORTED PHYSMEM_INTERFACE ".NotSupported"
+#define PHYSMEM_ERROR_ALLOCATION_FAILED PHYSMEM_INTERFACE ".AllocationFailed"
+#define PHYSMEM_ERROR_NAME_IN_USE PHYSMEM_INTERFACE ".NameInUse"
+
+/* The system socket, as set up by packaging/physmemd.socket. */
+#define PHYSMEM_SYSTEM_SOCKET "/run/physmem/physmemd.sock"
+
+/* Longest buffer name, not counting the NUL. */
+#define PHYSMEM_NAME_MAX 64
+
+/* Cache modes, in the order of the interface's CacheMode enum. */
+enum physmem_cache_mode {
+	PHYSMEM_CACHE_MODE_CACHED,
+	PHYSMEM_CACHE_MODE_WRITECOMBINE,
+	PHYSMEM_CACHE_MODE_UNCACHED,
+};
+extern const char *const physmem_cache_mode_names[];
+
+/* The text of io.physmem.Manager.varlink. */
+extern const char physmem_interface_description[];
+
+/*
+ * The socket a daemon started by this user listens on by default:
+ * /run/physmem/physmemd.sock for root, else $XDG_RUNTIME_DIR/physmem/physmemd.sock,
+ * else /tmp/physmem-$UID/physmemd.sock. Returns 0 or -ENAMETOOLONG.
+ */
+int physmem_user_socket_path(char *buf, size_t size);
+
+/* Whether name is a valid buffer name: 1-64 of [A-Za-z0-9._-], not starting with '.'. */
+int physmem_name_valid(const char *name);
+
+/*
+ * Parse a size such as "4096", "64K", "16M", "1G", "2MiB" (binary units, K/M/G/T,
+ * optional "iB"/"B" suffix). Returns 0, -EINVAL for garbage or a negative
+ * number, -ERANGE when it does not fit in 64 bits.
+ */
+int physmem_parse_size(const char *s, unsigned long long *ret);

@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "varlink-stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#define VL_READ_CHUNK 4096
+
+struct vl_out {
+	struct vl_out *next;
+	char *data;
+	size_t len;
+	size_t off;
+	unsigned nfds;
+	int fds[];
+};
+
+void vl_stream_init(struct vl_stream *s, int fd, size_t max_message)
+{
+	memset(s, 0, sizeof(*s));
+	s->fd = fd;
+	s->max_message = max_message;
+}
+
+static void close_fds(int *fds, unsigned *n)
+{
+	for (unsigned i = 0; i < *n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	*n = 0;
+}
+
+static void vl_out_free(struct vl_out *o)
+{
+	close_fds(o->fds, &o->nfds);
+	free(o->data);
+	free(o);
+}
+
+void vl_stream_done(struct vl_stream *s)
+{
+	struct vl_out *o, *next;
+
+	close_fds(s->in_fds, &s->in_nfds);
+	free(s->in);
+	s->in = NULL;
+	s->in_len = s->in_cap = s->in_scanned = 0;
+	for (o = s->out_head; o; o = next) {
+		next = o->next;
+		vl_out_free(o);
+	}
+	s->out_head = s->out_tail = NULL;
+	s->out_bytes = 0;
+}
+
+void vl_fds_close(struct vl_fds *f)
+{
+	close_fds(f->fds, &f->n);
+}
+
+int vl_fds_take(struct vl_fds *f, unsigned i)
+{
+	int fd;
+
+	if (i >= f->n || f->fds[i] < 0)
+		return -EBADF;
+	fd = f->fds[i];
+	f->fds[i] = -1;
+	return fd;
+}
+
+bool vl_stream_has_partial(const struct vl_stream *s)
+{
+	return s->in_len > 0;
+}
+
+/* Make room for one more chunk, never past max_message. */
+static int grow_input(struct vl_stream *s, size_t *ret_room)
+{
+	size_t want, room;
+
+	if (s->in_len >= s->max_message)
+		return -EMSGSIZE;
+	room = s->max_message - s->in_len;
+	if (room > VL_READ_CHUNK)
+		room = VL_READ_CHUNK;
+	want = s->in_len + room;
+	if (want > s->in_cap) {
+		size_t cap = s->in_cap ? s->in_cap : VL_READ_CHUNK;
+		char *p;
+
+		while (cap < want)
+			cap *= 2;
+		if (cap > s->max_message)
+			cap = s->max_message;
+		p = realloc(s->in, cap);
+		if (!p)
+			return -ENOMEM;
+		s->in = p;
+		s->in_cap = cap;
+	}
+	*ret_room = room;
+	return 0;
+}
+
+int vl_stream_read(struct vl_stream *s)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * VL_MAX_FDS)];
+	} control;
+	struct msghdr mh = { 0 };
+	struct iovec iov;
+	struct cmsghdr *c;
+	size_t room;
+	ssize_t n;
+	int r;
+
+	r = grow_input(s, &room);
+	if (r < 0)
+		return r;
+
+	iov.iov_base = s->in + s->in_len;
+	iov.iov_len = room;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = control.buf;
+	mh.msg_controllen = sizeof(control.buf);
+
+	n = recvmsg(s->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+
+	r = 0;
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		int *fds = (int *)CMSG_DATA(c);
+		unsigned nfds;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (unsigned i = 0; i < nfds; i++) {
+			/*
+			 * Fds belong to the first byte of a message: only
+			 * valid when nothing else is buffered and no other
+			 * message's fds are waiting.
+			 */
+			if (r == 0 && (s->in_len > 0 || s->in_nfds + 1 > VL_MAX_FDS || n == 0))
+				r = -EPROTO;
+			if (r == 0)
+				s->in_fds[s->in_nfds++] = fds[i];
+			else
+				close(fds[i]);
+		}
+	}
+	if (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC))
+		r = -EPROTO;
+	if (r < 0) {
+		close_fds(s->in_fds, &s->in_nfds);
+		return r;
+	}
+
+	s->in_len += (size_t)n;
+	return (int)n;
+}
+
+int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds *ret_fds)
+{
+	struct json_tokener *tok;
+	struct json_object *obj;
+	enum json_tokener_error jerr;
+	char *nul;
+	size_t len;
+
+	ret_fds->n = 0;
+	*ret = NULL;
+	nul = memchr(s->in + s->in_scanned, 0, s->in_len - s->in_scanned);
+	if (!nul) {
+		s->in_scanned = s->in_len;
+		return 0;
+	}
+	len = (size_t)(nul - s->in);
+
+	/* The message's fds, if any, arrived with in[0]. */
+	memcpy(ret_fds->fds, s->in_fds, sizeof(int) * s->in_nfds);
+	ret_fds->n = s->in_nfds;
+	s->in_nfds = 0;
+
+	obj = NULL;
+	tok = json_tokener_new_ex(64);
+	if (tok) {
+		obj = json_tokener_parse_ex(tok, s->in, (int)len);
+		jerr = json_tokener_get_error(tok);
+		/* The whole message must be exactly one JSON value. */
+		if (obj && (jerr != json_tokener_success || json_tokener_get_parse_end(tok) != len)) {
+			json_object_put(obj);
+			obj = NULL;
+		}
+		json_tokener_free(tok);
+	}
+
+	memmove(s->in, nul + 1, s->in_len - len - 1);
+	s->in_len -= len + 1;
+	s->in_scanned = 0;
+
+	if (!obj) {
+		vl_fds_close(ret_fds);
+		return -EBADMSG;
+	}
+	*ret = obj;
+	return 1;
+}
+
+int vl_stream_queue(struct vl_stream *s, struct json_object *msg, const int *fds, unsigned nfds)
+{
+	const char *text;
+	struct vl_out *o;
+	size_t len;
+
+	if (nfds > VL_MAX_FDS)
+		return -EINVAL;
+	text = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (!text)
+		return -ENOMEM;
+	len = strlen(text) + 1;
+
+	o = calloc(1, sizeof(*o) + sizeof(int) * nfds);
+	if (!o)
+		return -ENOMEM;
+	o->data = malloc(len);
+	if (!o->data) {
+		free(o);
+		return -ENOMEM;
+	}
+	memcpy(o->data, text, len);
+	o->len = len;
+	for (unsigned i = 0; i < nfds; i++) {
+		int fd = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+
+		if (fd < 0) {
+			int r = -errno;
+
+			vl_out_free(o);
+			return r;
+		}
+		o->fds[o->nfds++] = fd;
+	}
+
+	if (s->out_tail)
+		s->out_tail->next = o;
+	else
+		s->out_head = o;
+	s->out_tail = o;
+	s->out_bytes += len;
+	return 0;
+}
+
+int vl_stream_flush(struct vl_stream *s)
+{
+	while (s->out_head) {
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int) * VL_MAX_FDS)];
+		} control;
+		struct vl_out *o = s->out_head;
+		struct msghdr mh = { 0 };
+		struct iovec iov;
+		ssize_t n;
+
+		iov.iov_base = o->data + o->off;
+		iov.iov_len = o->len - o->off;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		if (o->off == 0 && o->nfds > 0) {
+			struct cmsghdr *c;
+
+			memset(&control, 0, sizeof(control));
+			mh.msg_control = control.buf;
+			mh.msg_controllen = CMSG_SPACE(sizeof(int) * o->nfds);
+			c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int) * o->nfds);
+			memcpy(CMSG_DATA(c), o->fds, sizeof(int) * o->nfds);
+		}
+
+		n = sendmsg(s->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0)
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		/* The fds went with the first byte; ours can go now. */
+		close_fds(o->fds, &o->nfds);
+		o->off += (size_t)n;
+		s->out_bytes -= (size_t)n;
+		if (o->off < o->len)
+			continue;
+		s->out_head = o->next;
+		if (!s->out_head)
+			s->out_tail = NULL;
+		vl_out_free(o);
+	}
+	return 0;
+}

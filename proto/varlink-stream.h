@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * varlink-stream: the transport half of Varlink on a SOCK_STREAM Unix socket.
+ *
+ * Messages are JSON objects terminated by a NUL byte. File descriptors travel
+ * with SCM_RIGHTS on the first byte of the message they belong to (systemd's
+ * sd-varlink convention). This layer frames bytes and fds; it knows nothing
+ * of what messages mean. It never blocks: callers poll (or use an event loop)
+ * and call vl_stream_read()/vl_stream_flush() when the socket is ready.
+ *
+ * Not thread-safe: one stream belongs to one thread at a time.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct json_object;
+
+/* The kernel's SCM_MAX_FD: at most this many fds travel with one message. */
+#define VL_MAX_FDS 253
+
+struct vl_out;
+
+struct vl_stream {
+	int fd;
+	size_t max_message;	/* largest message accepted, NUL included */
+
+	/* Input: bytes received but not yet returned as messages. */
+	char *in;
+	size_t in_len;
+	size_t in_cap;
+	size_t in_scanned;	/* bytes of in[] known to hold no NUL */
+	/* Fds that arrived with in[0], the first byte of the next message. */
+	int in_fds[VL_MAX_FDS];
+	unsigned in_nfds;
+
+	/* Output: queued messages, each with the fds for its first byte. */
+	struct vl_out *out_head;
+	struct vl_out *out_tail;
+	size_t out_bytes;
+};
+
+/* A received message's fds; the receiver owns them and must close them. */
+struct vl_fds {
+	int fds[VL_MAX_FDS];
+	unsigned n;
+};
+
+void vl_stream_init(struct vl_stream *s, int fd, size_t max_message);
+/* Frees buffers and closes pending fds; does not close s->fd. */
+void vl_stream_done(struct vl_stream *s);
+
+/*
+ * Receive once from the socket. Returns bytes read (> 0), 0 on end of file,
+ * -EAGAIN when nothing is there, -EPROTO when fds arrived truncated, with a
+ * byte that does not start a message, or with another message's fds still
+ * pending, -EMSGSIZE when a message grows past max_message, or another
+ * negative errno. After any error but -EAGAIN the connection is unusable.
+ */
+int vl_stream_read(struct vl_stream *s);
+
+/*
+ * Take the next complete message out of the input buffer. Returns 1 and sets
+ * *ret (a JSON value, owned by the caller; may be any JSON type) and moves the
+ * message's fds into *ret_fds; returns 0 when no complete message is buffered;
+ * returns -EBADMSG when the message is not valid JSON (the message and its fds
+ * are dropped, and the stream stays usable).
+ */
+int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds *ret_fds);
+
+/* True when a partial message is buffered. */
+bool vl_stream_has_partial(const struct vl_stream *s);
+
+/*
+ * Queue a message. The fds are duplicated (F_DUPFD_CLOEXEC), so the caller
+ * keeps its own. Returns 0 or a negative errno.
+ */
+int vl_stream_queue(struct vl_stream *s, struct json_object *msg, const int *fds, unsigned nfds);
+
+/*
+ * Send what is queued. Returns 0 when the queue is empty, -EAGAIN when the
+ * socket is full, another negative errno (e.g. -EPIPE) when the peer is gone.
+ */
+int vl_stream_flush(struct vl_stream *s);
+
+static inline size_t vl_stream_pending(const struct vl_stream *s)
+{
+	return s->out_bytes;
+}
+
+/* Close every fd in a set and empty it. */
+void vl_fds_close(struct vl_fds *f);
+/* Take fd number i out of the set (the caller owns it); -EBADF if none. */
+int vl_fds_take(struct vl_fds *f, unsigned i);
