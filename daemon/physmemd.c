@@ -19,7 +19,9 @@
 
 #define DEFAULT_CONFIG "/etc/physmem/physmemd.conf"
 
+/* In order of preference for backend=auto. */
 static const struct backend_ops *const backends[] = {
+	&backend_kmod_ops,
 	&backend_memfd_ops,
 };
 

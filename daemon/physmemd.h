@@ -98,6 +98,7 @@ struct backend_ops {
 };
 
 extern const struct backend_ops backend_memfd_ops;
+extern const struct backend_ops backend_kmod_ops;
 
 /* ---- physmemd-registry.c: buffers, owners, quotas ---- */
 struct conn;

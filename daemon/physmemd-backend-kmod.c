@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The kmod backend: buffers come from /dev/physmem (kmod/) as dma-buf fds.
+ * The module pins the memory and reports DMA addresses, so this backend's
+ * segments are DMA-safe. It also pins memfds that clients pass in.
+ *
+ * Freeing drops the daemon's fd; a client that still holds an fd or a mapping
+ * keeps the pages alive in the kernel until it closes them (dma-buf lifetime
+ * rules), and the module's counters show them until then.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "physmem-proto.h"
+#include "physmemd.h"
+#include "uapi/physmem.h"
+
+struct kmod_state {
+	int dev;
+	struct physmem_info info;
+};
+
+static int kmod_init(const struct conf *conf, void **ret_state)
+{
+	struct kmod_state *st;
+	int r;
+
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->dev = open(conf->device, O_RDWR | O_CLOEXEC);
+	if (st->dev < 0) {
+		r = errno == ENOENT ? -ENODEV : -errno;
+		goto fail;
+	}
+	st->info.size = sizeof(st->info);
+	if (ioctl(st->dev, PHYSMEM_IOC_INFO, &st->info) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (st->info.version != PHYSMEM_ABI_VERSION) {
+		log_error("%s speaks ABI %u, this daemon %u", conf->device, st->info.version, PHYSMEM_ABI_VERSION);
+		r = -EPROTO;
+		goto fail;
+	}
+	log_info("kmod backend on %s: largest buffer %llu bytes, largest contiguous %llu bytes", conf->device,
+		 (unsigned long long)st->info.max_buffer_bytes, (unsigned long long)st->info.max_contig_bytes);
+	*ret_state = st;
+	return 0;
+fail:
+	if (st->dev >= 0)
+		close(st->dev);
+	free(st);
+	return r;
+}
+
+static void kmod_fini(void *state)
+{
+	struct kmod_state *st = state;
+
+	close(st->dev);
+	free(st);
+}
+
+/* Ask the module for a buffer's DMA segments. */
+static int kmod_segments(struct kmod_state *st, struct backend_buffer *b)
+{
+	struct physmem_segments q = { .size = sizeof(q), .fd = b->fd };
+	struct physmem_segment *raw;
+	struct segment *segs;
+
+	if (ioctl(st->dev, PHYSMEM_IOC_SEGMENTS, &q) < 0)
+		return -errno;
+	raw = calloc(q.count ? q.count : 1, sizeof(*raw));
+	segs = calloc(q.count ? q.count : 1, sizeof(*segs));
+	if (!raw || !segs) {
+		free(raw);
+		free(segs);
+		return -ENOMEM;
+	}
+	q.capacity = q.count;
+	q.segments = (uintptr_t)raw;
+	if (ioctl(st->dev, PHYSMEM_IOC_SEGMENTS, &q) < 0) {
+		int r = -errno;
+
+		free(raw);
+		free(segs);
+		return r;
+	}
+	for (unsigned i = 0; i < q.count && i < q.capacity; i++) {
+		segs[i].address = raw[i].addr;
+		segs[i].length = raw[i].len;
+	}
+	free(raw);
+	b->segments = segs;
+	b->n_segments = q.count < q.capacity ? q.count : q.capacity;
+	b->kernel_id = q.id;
+	b->size = q.length;
+	b->contiguous = (q.flags & PHYSMEM_BUF_CONTIG) || b->n_segments == 1;
+	b->locked = true;
+	return 0;
+}
+
+static int kmod_finish(struct kmod_state *st, int fd, struct backend_buffer *ret)
+{
+	int r;
+
+	ret->fd = fd;
+	r = kmod_segments(st, ret);
+	if (r < 0) {
+		close(fd);
+		memset(ret, 0, sizeof(*ret));
+		ret->fd = -1;
+	}
+	return r;
+}
+
+static int kmod_allocate(void *state, uint64_t size, bool contiguous, int cache, struct backend_buffer *ret,
+			 const char **ret_feature)
+{
+	static char feature[96];
+	struct kmod_state *st = state;
+	struct physmem_alloc a = {
+		.size = sizeof(a),
+		.flags = contiguous ? PHYSMEM_ALLOC_CONTIG : 0,
+		.length = size,
+		.cache = (__u32)cache,
+	};
+
+	memset(ret, 0, sizeof(*ret));
+	ret->fd = -1;
+	if (contiguous && size > st->info.max_contig_bytes) {
+		snprintf(feature, sizeof(feature), "contiguous buffers larger than %llu bytes",
+			 (unsigned long long)st->info.max_contig_bytes);
+		*ret_feature = feature;
+		return -EOPNOTSUPP;
+	}
+	if (ioctl(st->dev, PHYSMEM_IOC_ALLOC, &a) < 0)
+		return -errno;
+	return kmod_finish(st, a.fd, ret);
+}
+
+static int kmod_pin(void *state, int memfd, uint64_t offset, uint64_t size, struct backend_buffer *ret,
+		    const char **ret_feature)
+{
+	struct kmod_state *st = state;
+	struct physmem_pin p = {
+		.size = sizeof(p),
+		.memfd = memfd,
+		.offset = offset,
+		.length = size,
+	};
+
+	(void)ret_feature;
+	memset(ret, 0, sizeof(*ret));
+	ret->fd = -1;
+	if (ioctl(st->dev, PHYSMEM_IOC_PIN, &p) < 0)
+		return -errno;
+	return kmod_finish(st, p.fd, ret);
+}
+
+static void kmod_release(void *state, struct backend_buffer *b)
+{
+	(void)state;
+	close(b->fd);
+	free(b->segments);
+	memset(b, 0, sizeof(*b));
+	b->fd = -1;
+}
+
+const struct backend_ops backend_kmod_ops = {
+	.name = "kmod",
+	.dma_safe = true,
+	.init = kmod_init,
+	.fini = kmod_fini,
+	.allocate = kmod_allocate,
+	.pin = kmod_pin,
+	.release = kmod_release,
+};

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Set up, build, and start physmemd on the memfd backend on this user's own
+# socket, in the background, ready for physmemctl. Run again to restart it.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${PHYSMEM_BUILD_DIR:-$top/build}
+
+"$top/scripts/setup-deps.sh" build
+cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF >/dev/null
+cmake --build "$build" -j"$(nproc)" >/dev/null
+
+state=${XDG_RUNTIME_DIR:-/tmp}/physmem-dev
+mkdir -p "$state"
+if [ -f "$state/physmemd.pid" ] && kill -0 "$(cat "$state/physmemd.pid")" 2>/dev/null; then
+	kill "$(cat "$state/physmemd.pid")"
+	sleep 0.5
+fi
+setsid "$build/daemon/physmemd" --backend memfd >"$state/physmemd.log" 2>&1 </dev/null &
+echo $! >"$state/physmemd.pid"
+
+ctl="$build/client/physmemctl"
+for _ in $(seq 50); do
+	"$ctl" status >/dev/null 2>&1 && break
+	sleep 0.1
+done
+"$ctl" status
+cat <<MSG
+
+physmemd is running (pid $(cat "$state/physmemd.pid"), log: $state/physmemd.log).
+Try:  $ctl alloc 16M --hold     $ctl list     $ctl selftest
+Stop: kill \$(cat $state/physmemd.pid)
+MSG

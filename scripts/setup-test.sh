@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite: warnings as errors, unit and
+# integration tests, the same again under ASan/UBSan, and the kernel module
+# tests in a QEMU virtual machine.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${PHYSMEM_BUILD_DIR:-$top/build-test}
+
+"$top/scripts/setup-deps.sh" test
+
+cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DPHYSMEM_WERROR=ON >/dev/null
+cmake --build "$build" -j"$(nproc)"
+ctest --test-dir "$build" --output-on-failure --timeout 900
+
+# The user-space tests again with sanitizers (the VM tests need no second run).
+cmake -S "$top" -B "$build-asan" -DCMAKE_BUILD_TYPE=Debug -DPHYSMEM_WERROR=ON -DPHYSMEM_SANITIZE=ON >/dev/null
+cmake --build "$build-asan" -j"$(nproc)"
+ctest --test-dir "$build-asan" --output-on-failure --timeout 900 -LE vm
