@@ -137,7 +137,8 @@ static int memfd_allocate(void *state, uint64_t size, bool contiguous, int cache
 	size = (size + unit - 1) / unit * unit;
 	/* Only one huge page is guaranteed to be physically contiguous. */
 	if (contiguous && (!st->conf->hugepage_size || size > st->conf->hugepage_size)) {
-		*ret_feature = "contiguous buffers larger than one huge page";
+		*ret_feature = st->conf->hugepage_size ? "contiguous buffers larger than one huge page"
+						       : "contiguous buffers without huge pages";
 		return -EOPNOTSUPP;
 	}
 	if (st->conf->hugepage_size)

@@ -99,18 +99,19 @@ struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, p
 void registry_free(struct registry *r, struct buffer *b)
 {
 	struct usage *u = registry_usage(r, b->owner_uid, false);
+	uint64_t size = b->b.size;
 
 	log_info("buffer %llu: freed (%llu bytes, uid %u)", (unsigned long long)b->id,
-		 (unsigned long long)b->b.size, (unsigned)b->owner_uid);
+		 (unsigned long long)size, (unsigned)b->owner_uid);
 	TAILQ_REMOVE(&r->buffers, b, entry);
 	r->backend->release(r->backend_state, &b->b);
 	if (u) {
 		u->buffers--;
-		u->bytes -= b->b.size;
+		u->bytes -= size;
 		registry_usage_put(r, u);
 	}
 	r->n_buffers--;
-	r->bytes -= b->b.size;
+	r->bytes -= size;
 	free(b);
 }
 

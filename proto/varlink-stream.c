@@ -180,6 +180,8 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
 
 	ret_fds->n = 0;
 	*ret = NULL;
+	if (s->in_len == 0)
+		return 0;
 	nul = memchr(s->in + s->in_scanned, 0, s->in_len - s->in_scanned);
 	if (!nul) {
 		s->in_scanned = s->in_len;

@@ -1,0 +1,766 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libphysmem: the public API of physmem.h on top of proto/'s Varlink framing.
+ *
+ * Every call is synchronous: queue the call, flush it (polling for POLLOUT),
+ * read until one complete reply (polling for POLLIN), all within
+ * PHYSMEM_CALL_TIMEOUT_MS. After a timeout or any transport error the
+ * connection is out of step with the daemon and is marked broken: later calls
+ * fail with -ENOTCONN.
+ */
+#include "libphysmem-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/dma-buf.h>
+
+#include "physmem-proto.h"
+#include "varlink-message.h"
+#include "varlink-stream.h"
+
+#define PHYSMEM_EXPORT __attribute__((visibility("default")))
+
+_Static_assert(sizeof(uid_t) == sizeof(uint32_t) && sizeof(gid_t) == sizeof(uint32_t),
+	       "uid_t and gid_t are 32-bit");
+
+struct physmem {
+	struct vl_stream stream;
+	bool broken;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char error_name[128];		/* "" when the last failure was not a Varlink error */
+	char error_message[512];
+	struct physmem_buffer *buffers;	/* made through this connection, still open */
+};
+
+struct physmem_buffer {
+	struct physmem *pm;		/* NULL once the connection is gone */
+	struct physmem_buffer *prev, *next;
+	int fd;
+	void *map;
+	struct physmem_info info;
+};
+
+static void pm_clear_error(struct physmem *pm)
+{
+	pm->error_name[0] = '\0';
+	pm->error_message[0] = '\0';
+}
+
+/* Record a failure that is not a Varlink error; returns r. */
+static int pm_fail(struct physmem *pm, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int pm_fail(struct physmem *pm, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	pm->error_name[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(pm->error_message, sizeof(pm->error_message), fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* The connection is no longer in step with the daemon; returns r. */
+static int pm_break(struct physmem *pm, int r, const char *what)
+{
+	pm->broken = true;
+	if (r == -ETIMEDOUT)
+		return pm_fail(pm, r, "%s: no answer within %d s", what, PHYSMEM_CALL_TIMEOUT_MS / 1000);
+	if (r == -ECONNRESET || r == -EPROTO)
+		return pm_fail(pm, r, "%s", what);
+	return pm_fail(pm, r, "%s: %s", what, strerror(-r));
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until the socket is ready for events, or the deadline passes. */
+static int pm_wait(struct physmem *pm, short events, int64_t deadline)
+{
+	struct pollfd p = { .fd = pm->stream.fd, .events = events };
+
+	for (;;) {
+		int64_t left = deadline - now_ms();
+		int n;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		n = poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+		if (n > 0)
+			return 0;	/* POLLHUP/POLLERR: the next read or write tells */
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/*
+ * Send one call and wait for its reply. On success *ret_reply is the reply
+ * (owned by the caller), *ret_params its parameters (NULL when absent) and
+ * *ret_fds the fds that came with it. A Varlink error reply is returned as
+ * its errno, with error_name/error_message set and its fds closed. Takes
+ * ownership of params.
+ */
+static int pm_call(struct physmem *pm, const char *method, struct json_object *params, const int *fds,
+		   unsigned nfds, struct json_object **ret_reply, struct json_object **ret_params,
+		   struct vl_fds *ret_fds)
+{
+	struct json_object *call, *reply = NULL, *v, *p = NULL;
+	int64_t deadline = now_ms() + PHYSMEM_CALL_TIMEOUT_MS;
+	int r;
+
+	ret_fds->n = 0;
+	pm_clear_error(pm);
+	if (pm->broken) {
+		json_object_put(params);
+		return pm_fail(pm, -ENOTCONN, "connection to %s is unusable after an earlier error", pm->path);
+	}
+
+	call = vl_call_new(method, params);
+	if (!call)
+		return pm_fail(pm, -ENOMEM, "out of memory");
+	r = vl_stream_queue(&pm->stream, call, fds, nfds);
+	json_object_put(call);
+	if (r < 0)
+		return pm_fail(pm, r, "cannot queue %s: %s", method, strerror(-r));
+
+	while ((r = vl_stream_flush(&pm->stream)) == -EAGAIN) {
+		r = pm_wait(pm, POLLOUT, deadline);
+		if (r < 0)
+			return pm_break(pm, r, "sending to the daemon");
+	}
+	if (r < 0)
+		return pm_break(pm, r, "sending to the daemon");
+
+	for (;;) {
+		if (vl_stream_has_partial(&pm->stream)) {
+			r = vl_stream_next(&pm->stream, &reply, ret_fds);
+			if (r == 1)
+				break;
+			if (r < 0)
+				return pm_break(pm, -EPROTO, "the daemon sent a reply that is not JSON");
+		}
+		r = vl_stream_read(&pm->stream);
+		if (r == -EAGAIN) {
+			r = pm_wait(pm, POLLIN, deadline);
+			if (r < 0)
+				return pm_break(pm, r, "waiting for the daemon");
+			continue;
+		}
+		if (r == 0)
+			return pm_break(pm, -ECONNRESET, "the daemon closed the connection");
+		if (r < 0)
+			return pm_break(pm, r, "receiving from the daemon");
+	}
+
+	/* A reply: an object with optional "parameters" object and optional "error" string. */
+	if (!json_object_is_type(reply, json_type_object))
+		goto bad;
+	if (json_object_object_get_ex(reply, "parameters", &p) && !json_object_is_type(p, json_type_null)) {
+		if (!json_object_is_type(p, json_type_object))
+			goto bad;
+	} else {
+		p = NULL;
+	}
+	if (json_object_object_get_ex(reply, "continues", &v) && json_object_get_boolean(v))
+		goto bad;	/* we never ask for more */
+	if (json_object_object_get_ex(reply, "error", &v) && !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_string))
+			goto bad;
+		physmem_reply_sanitize(pm->error_name, sizeof(pm->error_name), json_object_get_string(v));
+		physmem_reply_error_message(json_object_get_string(v), p, pm->error_message,
+					    sizeof(pm->error_message));
+		r = physmem_reply_error_errno(json_object_get_string(v));
+		vl_fds_close(ret_fds);
+		json_object_put(reply);
+		return r;
+	}
+	*ret_reply = reply;
+	*ret_params = p;
+	return 0;
+
+bad:
+	vl_fds_close(ret_fds);
+	json_object_put(reply);
+	return pm_break(pm, -EPROTO, "the daemon sent a malformed reply");
+}
+
+/* Record a reply that did not match the interface. */
+static int pm_bad_reply(struct physmem *pm, int r, const char *method, const char *field)
+{
+	if (r == -ENOMEM)
+		return pm_fail(pm, r, "out of memory");
+	return pm_fail(pm, -EPROTO, "the daemon's reply to %s is invalid (field '%s')", method,
+		       field ? field : "?");
+}
+
+int physmem_socket_default(char *buf, size_t size)
+{
+	const char *env = secure_getenv("PHYSMEM_SOCKET");
+	struct stat st;
+	int n;
+
+	if (env && env[0]) {
+		n = snprintf(buf, size, "%s", env);
+		return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+	}
+	if (geteuid() != 0 && physmem_user_socket_path(buf, size) == 0 && stat(buf, &st) == 0 &&
+	    S_ISSOCK(st.st_mode))
+		return 0;
+	n = snprintf(buf, size, "%s", PHYSMEM_SYSTEM_SOCKET);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+PHYSMEM_EXPORT int physmem_connect(const char *path, struct physmem **ret)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = PHYSMEM_CALL_TIMEOUT_MS / 1000 };
+	struct physmem *pm;
+	int fd, r;
+
+	if (!ret)
+		return -EINVAL;
+	if (path) {
+		if (strlen(path) >= sizeof(sa.sun_path))
+			return -ENAMETOOLONG;
+		strcpy(sa.sun_path, path);
+	} else {
+		r = physmem_socket_default(sa.sun_path, sizeof(sa.sun_path));
+		if (r < 0)
+			return r;
+	}
+
+	pm = calloc(1, sizeof(*pm));
+	if (!pm)
+		return -ENOMEM;
+	memcpy(pm->path, sa.sun_path, sizeof(pm->path));
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		r = -errno;
+		free(pm);
+		return r;
+	}
+	/* A daemon whose backlog is full must not block us forever. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while ((r = connect(fd, (struct sockaddr *)&sa, sizeof(sa))) < 0 && errno == EINTR)
+		;
+	if (r < 0) {
+		r = errno == EAGAIN ? -ETIMEDOUT : -errno;
+		close(fd);
+		free(pm);
+		return r;
+	}
+	vl_stream_init(&pm->stream, fd, PHYSMEM_MAX_REPLY);
+	*ret = pm;
+	return 0;
+}
+
+static void buffer_unlink(struct physmem_buffer *buf)
+{
+	if (buf->pm) {
+		if (buf->prev)
+			buf->prev->next = buf->next;
+		else
+			buf->pm->buffers = buf->next;
+		if (buf->next)
+			buf->next->prev = buf->prev;
+	}
+	buf->pm = NULL;
+	buf->prev = buf->next = NULL;
+}
+
+PHYSMEM_EXPORT void physmem_disconnect(struct physmem *pm)
+{
+	if (!pm)
+		return;
+	while (pm->buffers)
+		buffer_unlink(pm->buffers);
+	vl_stream_done(&pm->stream);
+	if (pm->stream.fd >= 0)
+		close(pm->stream.fd);
+	free(pm);
+}
+
+PHYSMEM_EXPORT int physmem_fd(const struct physmem *pm)
+{
+	return pm ? pm->stream.fd : -EBADF;
+}
+
+PHYSMEM_EXPORT const char *physmem_error_name(const struct physmem *pm)
+{
+	return pm && pm->error_name[0] ? pm->error_name : NULL;
+}
+
+PHYSMEM_EXPORT const char *physmem_error_message(const struct physmem *pm)
+{
+	if (!pm)
+		return "no connection";
+	return pm->error_message[0] ? pm->error_message : "no error";
+}
+
+/* Turn a reply carrying (buffer, bufferFileDescriptor) into a buffer object. */
+static int pm_take_buffer(struct physmem *pm, const char *method, struct json_object *params,
+			  struct vl_fds *fds, struct physmem_buffer **ret)
+{
+	struct physmem_buffer *buf;
+	struct json_object *v, *b;
+	const char *field = NULL;
+	int64_t index;
+	int fd, r;
+
+	if (!params || !json_object_object_get_ex(params, "bufferFileDescriptor", &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return pm_bad_reply(pm, -EPROTO, method, "bufferFileDescriptor");
+	index = json_object_get_int64(v);
+	if (index < 0 || index >= (int64_t)fds->n)
+		return pm_fail(pm, -EPROTO, "the daemon's reply to %s names fd %lld but carries %u fds",
+			       method, (long long)index, fds->n);
+	if (!json_object_object_get_ex(params, "buffer", &b))
+		return pm_bad_reply(pm, -EPROTO, method, "buffer");
+
+	buf = calloc(1, sizeof(*buf));
+	if (!buf)
+		return pm_fail(pm, -ENOMEM, "out of memory");
+	r = physmem_reply_buffer(b, &buf->info, &field);
+	if (r < 0) {
+		free(buf);
+		return pm_bad_reply(pm, r, method, field);
+	}
+	fd = vl_fds_take(fds, (unsigned)index);
+	if (fd < 0) {
+		physmem_info_clear(&buf->info);
+		free(buf);
+		return pm_fail(pm, -EPROTO, "the daemon's reply to %s has no fd at index %lld", method,
+			       (long long)index);
+	}
+	buf->fd = fd;
+	buf->pm = pm;
+	buf->next = pm->buffers;
+	if (pm->buffers)
+		pm->buffers->prev = buf;
+	pm->buffers = buf;
+	*ret = buf;
+	return 0;
+}
+
+/* Call a method that answers with a new buffer and its fd. */
+static int pm_call_buffer(struct physmem *pm, const char *method, struct json_object *params, const int *fds,
+			  unsigned nfds, struct physmem_buffer **ret)
+{
+	struct json_object *reply, *p;
+	struct vl_fds rfds;
+	int r;
+
+	r = pm_call(pm, method, params, fds, nfds, &reply, &p, &rfds);
+	if (r < 0)
+		return r;
+	r = pm_take_buffer(pm, method, p, &rfds, ret);
+	vl_fds_close(&rfds);	/* any fd the reply does not name */
+	json_object_put(reply);
+	return r;
+}
+
+/* Call a method whose reply carries no fds; *ret_reply owns *ret_params. */
+static int pm_call_simple(struct physmem *pm, const char *method, struct json_object *params,
+			  struct json_object **ret_reply, struct json_object **ret_params)
+{
+	struct vl_fds rfds;
+	int r;
+
+	r = pm_call(pm, method, params, NULL, 0, ret_reply, ret_params, &rfds);
+	if (r == 0)
+		vl_fds_close(&rfds);
+	return r;
+}
+
+static struct json_object *id_array(const uint32_t *ids, unsigned n)
+{
+	struct json_object *a = json_object_new_array_ext((int)n);
+
+	for (unsigned i = 0; a && i < n; i++)
+		json_object_array_add(a, json_object_new_int64(ids[i]));
+	return a;
+}
+
+static const char *cache_name(enum physmem_cache cache)
+{
+	switch (cache) {
+	case PHYSMEM_CACHE_CACHED:
+		return physmem_cache_mode_names[PHYSMEM_CACHE_MODE_CACHED];
+	case PHYSMEM_CACHE_WRITECOMBINE:
+		return physmem_cache_mode_names[PHYSMEM_CACHE_MODE_WRITECOMBINE];
+	case PHYSMEM_CACHE_UNCACHED:
+		return physmem_cache_mode_names[PHYSMEM_CACHE_MODE_UNCACHED];
+	}
+	return NULL;
+}
+
+/* Add name and the allow lists to a call's parameters. */
+static void params_add_sharing(struct json_object *p, const char *name, const uid_t *uids, unsigned n_uids,
+			       const gid_t *gids, unsigned n_gids)
+{
+	if (name)
+		json_object_object_add(p, "name", json_object_new_string(name));
+	if (n_uids > 0)
+		json_object_object_add(p, "allowUids", id_array((const uint32_t *)uids, n_uids));
+	if (n_gids > 0)
+		json_object_object_add(p, "allowGids", id_array((const uint32_t *)gids, n_gids));
+}
+
+static int check_sharing(struct physmem *pm, const uid_t *uids, unsigned n_uids, const gid_t *gids,
+			 unsigned n_gids)
+{
+	if ((n_uids > 0 && !uids) || (n_gids > 0 && !gids))
+		return pm_fail(pm, -EINVAL, "invalid argument: allow list is NULL");
+	if (n_uids > 64 || n_gids > 64)
+		return pm_fail(pm, -E2BIG, "invalid argument: more than 64 users or groups");
+	return 0;
+}
+
+PHYSMEM_EXPORT int physmem_alloc_shared(struct physmem *pm, uint64_t size, unsigned flags,
+					enum physmem_cache cache, const char *name, const uid_t *uids,
+					unsigned n_uids, const gid_t *gids, unsigned n_gids,
+					struct physmem_buffer **ret)
+{
+	struct json_object *p;
+	int r;
+
+	if (!pm || !ret)
+		return -EINVAL;
+	pm_clear_error(pm);
+	if (flags & ~PHYSMEM_CONTIGUOUS)
+		return pm_fail(pm, -EINVAL, "invalid argument: unknown flags 0x%x", flags & ~PHYSMEM_CONTIGUOUS);
+	if (!cache_name(cache))
+		return pm_fail(pm, -EINVAL, "invalid argument: unknown cache mode %d", (int)cache);
+	if (size > INT64_MAX)
+		return pm_fail(pm, -ERANGE, "size out of range: %llu", (unsigned long long)size);
+	r = check_sharing(pm, uids, n_uids, gids, n_gids);
+	if (r < 0)
+		return r;
+
+	p = json_object_new_object();
+	if (!p)
+		return pm_fail(pm, -ENOMEM, "out of memory");
+	json_object_object_add(p, "size", json_object_new_int64((int64_t)size));
+	if (flags & PHYSMEM_CONTIGUOUS)
+		json_object_object_add(p, "contiguous", json_object_new_boolean(1));
+	json_object_object_add(p, "cache", json_object_new_string(cache_name(cache)));
+	params_add_sharing(p, name, uids, n_uids, gids, n_gids);
+	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Allocate", p, NULL, 0, ret);
+}
+
+PHYSMEM_EXPORT int physmem_alloc(struct physmem *pm, uint64_t size, unsigned flags, enum physmem_cache cache,
+				 const char *name, struct physmem_buffer **ret)
+{
+	return physmem_alloc_shared(pm, size, flags, cache, name, NULL, 0, NULL, 0, ret);
+}
+
+PHYSMEM_EXPORT int physmem_share(struct physmem_buffer *buf, const char *name, const uid_t *uids,
+				 unsigned n_uids, const gid_t *gids, unsigned n_gids)
+{
+	struct json_object *p, *reply, *params, *b;
+	struct physmem_info info;
+	const char *field = NULL;
+	struct physmem *pm;
+	int r;
+
+	if (!buf || !name)
+		return -EINVAL;
+	pm = buf->pm;
+	if (!pm)
+		return -ENOTCONN;
+	pm_clear_error(pm);
+	r = check_sharing(pm, uids, n_uids, gids, n_gids);
+	if (r < 0)
+		return r;
+
+	p = json_object_new_object();
+	if (!p)
+		return pm_fail(pm, -ENOMEM, "out of memory");
+	json_object_object_add(p, "id", json_object_new_int64((int64_t)buf->info.id));
+	params_add_sharing(p, name, uids, n_uids, gids, n_gids);
+	r = pm_call_simple(pm, PHYSMEM_INTERFACE ".Share", p, &reply, &params);
+	if (r < 0)
+		return r;
+	if (!params || !json_object_object_get_ex(params, "buffer", &b))
+		r = pm_bad_reply(pm, -EPROTO, PHYSMEM_INTERFACE ".Share", "buffer");
+	else if ((r = physmem_reply_buffer(b, &info, &field)) < 0)
+		r = pm_bad_reply(pm, r, PHYSMEM_INTERFACE ".Share", field);
+	else {
+		physmem_info_clear(&buf->info);
+		buf->info = info;
+	}
+	json_object_put(reply);
+	return r;
+}
+
+PHYSMEM_EXPORT int physmem_import(struct physmem *pm, const char *name, struct physmem_buffer **ret)
+{
+	struct json_object *p;
+
+	if (!pm || !name || !ret)
+		return -EINVAL;
+	p = json_object_new_object();
+	if (!p)
+		return -ENOMEM;
+	json_object_object_add(p, "name", json_object_new_string(name));
+	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Import", p, NULL, 0, ret);
+}
+
+PHYSMEM_EXPORT int physmem_pin(struct physmem *pm, int memfd, uint64_t offset, uint64_t size, const char *name,
+			       struct physmem_buffer **ret)
+{
+	struct json_object *p;
+
+	if (!pm || memfd < 0 || !ret)
+		return -EINVAL;
+	pm_clear_error(pm);
+	if (offset > INT64_MAX || size > INT64_MAX)
+		return pm_fail(pm, -ERANGE, "offset or size out of range");
+	p = json_object_new_object();
+	if (!p)
+		return pm_fail(pm, -ENOMEM, "out of memory");
+	json_object_object_add(p, "memfdFileDescriptor", json_object_new_int(0));
+	json_object_object_add(p, "offset", json_object_new_int64((int64_t)offset));
+	if (size > 0)	/* 0: from offset to the end of the memfd */
+		json_object_object_add(p, "size", json_object_new_int64((int64_t)size));
+	if (name)
+		json_object_object_add(p, "name", json_object_new_string(name));
+	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Pin", p, &memfd, 1, ret);
+}
+
+PHYSMEM_EXPORT int physmem_free_id(struct physmem *pm, uint64_t id)
+{
+	struct json_object *p, *reply, *params;
+	int r;
+
+	if (!pm)
+		return -EINVAL;
+	pm_clear_error(pm);
+	if (id > INT64_MAX)
+		return pm_fail(pm, -ENOENT, "no such buffer: id %llu", (unsigned long long)id);
+	p = json_object_new_object();
+	if (!p)
+		return pm_fail(pm, -ENOMEM, "out of memory");
+	json_object_object_add(p, "id", json_object_new_int64((int64_t)id));
+	r = pm_call_simple(pm, PHYSMEM_INTERFACE ".Free", p, &reply, &params);
+	if (r == 0)
+		json_object_put(reply);
+	return r;
+}
+
+/*
+ * Local resources are released whatever the daemon answers, so that a buffer
+ * can always be got rid of; the return value says whether the daemon freed it.
+ */
+PHYSMEM_EXPORT int physmem_buffer_free(struct physmem_buffer *buf)
+{
+	int r;
+
+	if (!buf)
+		return 0;
+	r = buf->pm ? physmem_free_id(buf->pm, buf->info.id) : -ENOTCONN;
+	physmem_buffer_close(buf);
+	return r;
+}
+
+PHYSMEM_EXPORT void physmem_buffer_close(struct physmem_buffer *buf)
+{
+	if (!buf)
+		return;
+	buffer_unlink(buf);
+	(void)physmem_buffer_unmap(buf);
+	if (buf->fd >= 0)
+		close(buf->fd);
+	physmem_info_clear(&buf->info);
+	free(buf);
+}
+
+PHYSMEM_EXPORT void *physmem_buffer_map(struct physmem_buffer *buf)
+{
+	void *p;
+
+	if (!buf) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (buf->map)
+		return buf->map;
+	if (buf->info.size == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (buf->info.size > SIZE_MAX) {
+		errno = EOVERFLOW;
+		return NULL;
+	}
+	p = mmap(NULL, (size_t)buf->info.size, PROT_READ | PROT_WRITE, MAP_SHARED, buf->fd, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	buf->map = p;
+	return p;
+}
+
+PHYSMEM_EXPORT int physmem_buffer_unmap(struct physmem_buffer *buf)
+{
+	if (!buf)
+		return -EINVAL;
+	if (!buf->map)
+		return 0;
+	if (munmap(buf->map, (size_t)buf->info.size) < 0)
+		return -errno;
+	buf->map = NULL;
+	return 0;
+}
+
+PHYSMEM_EXPORT int physmem_buffer_fd(const struct physmem_buffer *buf)
+{
+	return buf ? buf->fd : -EBADF;
+}
+
+PHYSMEM_EXPORT uint64_t physmem_buffer_id(const struct physmem_buffer *buf)
+{
+	return buf ? buf->info.id : 0;
+}
+
+PHYSMEM_EXPORT uint64_t physmem_buffer_size(const struct physmem_buffer *buf)
+{
+	return buf ? buf->info.size : 0;
+}
+
+PHYSMEM_EXPORT const struct physmem_info *physmem_buffer_info(const struct physmem_buffer *buf)
+{
+	return buf ? &buf->info : NULL;
+}
+
+/* DMA_BUF_IOCTL_SYNC; memfd buffers answer ENOTTY and need nothing (they are coherent). */
+static int buffer_sync(struct physmem_buffer *buf, unsigned directions, uint64_t end_flag)
+{
+	struct dma_buf_sync sync = { .flags = end_flag };
+
+	if (!buf || directions == 0 || (directions & ~PHYSMEM_SYNC_RW))
+		return -EINVAL;
+	if (directions & PHYSMEM_SYNC_READ)
+		sync.flags |= DMA_BUF_SYNC_READ;
+	if (directions & PHYSMEM_SYNC_WRITE)
+		sync.flags |= DMA_BUF_SYNC_WRITE;
+	for (;;) {
+		if (ioctl(buf->fd, DMA_BUF_IOCTL_SYNC, &sync) == 0)
+			return 0;
+		if (errno == ENOTTY)
+			return 0;
+		if (errno != EINTR && errno != EAGAIN)
+			return -errno;
+	}
+}
+
+PHYSMEM_EXPORT int physmem_buffer_begin_cpu(struct physmem_buffer *buf, unsigned directions)
+{
+	return buffer_sync(buf, directions, DMA_BUF_SYNC_START);
+}
+
+PHYSMEM_EXPORT int physmem_buffer_end_cpu(struct physmem_buffer *buf, unsigned directions)
+{
+	return buffer_sync(buf, directions, DMA_BUF_SYNC_END);
+}
+
+PHYSMEM_EXPORT int physmem_describe(struct physmem *pm, uint64_t id, struct physmem_info *ret)
+{
+	struct json_object *p, *reply, *params, *b;
+	const char *field = NULL;
+	int r;
+
+	if (!pm || !ret)
+		return -EINVAL;
+	pm_clear_error(pm);
+	if (id > INT64_MAX)
+		return pm_fail(pm, -ENOENT, "no such buffer: id %llu", (unsigned long long)id);
+	p = json_object_new_object();
+	if (!p)
+		return pm_fail(pm, -ENOMEM, "out of memory");
+	json_object_object_add(p, "id", json_object_new_int64((int64_t)id));
+	r = pm_call_simple(pm, PHYSMEM_INTERFACE ".Describe", p, &reply, &params);
+	if (r < 0)
+		return r;
+	if (!params || !json_object_object_get_ex(params, "buffer", &b))
+		r = pm_bad_reply(pm, -EPROTO, PHYSMEM_INTERFACE ".Describe", "buffer");
+	else if ((r = physmem_reply_buffer(b, ret, &field)) < 0)
+		r = pm_bad_reply(pm, r, PHYSMEM_INTERFACE ".Describe", field);
+	json_object_put(reply);
+	return r;
+}
+
+PHYSMEM_EXPORT int physmem_list(struct physmem *pm, bool all, struct physmem_info **ret, size_t *ret_n)
+{
+	struct json_object *p, *reply, *params;
+	const char *field = NULL;
+	int r;
+
+	if (!pm || !ret || !ret_n)
+		return -EINVAL;
+	p = json_object_new_object();
+	if (!p)
+		return -ENOMEM;
+	if (all)
+		json_object_object_add(p, "all", json_object_new_boolean(1));
+	r = pm_call_simple(pm, PHYSMEM_INTERFACE ".List", p, &reply, &params);
+	if (r < 0)
+		return r;
+	r = physmem_reply_buffer_list(params, ret, ret_n, &field);
+	if (r < 0)
+		r = pm_bad_reply(pm, r, PHYSMEM_INTERFACE ".List", field);
+	json_object_put(reply);
+	return r;
+}
+
+PHYSMEM_EXPORT int physmem_status(struct physmem *pm, struct physmem_status *ret)
+{
+	struct json_object *reply, *params;
+	const char *field = NULL;
+	int r;
+
+	if (!pm || !ret)
+		return -EINVAL;
+	r = pm_call_simple(pm, PHYSMEM_INTERFACE ".Status", NULL, &reply, &params);
+	if (r < 0)
+		return r;
+	r = physmem_reply_status(params, ret, &field);
+	if (r < 0)
+		r = pm_bad_reply(pm, r, PHYSMEM_INTERFACE ".Status", field);
+	json_object_put(reply);
+	return r;
+}
+
+PHYSMEM_EXPORT void physmem_info_clear(struct physmem_info *info)
+{
+	if (!info)
+		return;
+	free(info->segments);
+	memset(info, 0, sizeof(*info));
+}
+
+PHYSMEM_EXPORT void physmem_info_list_free(struct physmem_info *list, size_t n)
+{
+	if (!list)
+		return;
+	for (size_t i = 0; i < n; i++)
+		physmem_info_clear(&list[i]);
+	free(list);
+}

@@ -1,0 +1,1001 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * physmemctl: look at and use physmemd from the command line, on libphysmem.
+ *
+ * Output: human-readable by default, JSON (json-c) on stdout with --json.
+ * Errors: one line on stderr, "physmemctl: <what>: <message>", and an exit
+ * code from physmemctl-util.h (also listed in --help).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "libphysmem-private.h"
+#include "physmem-proto.h"
+#include "physmem.h"
+#include "physmemctl-util.h"
+
+#ifndef PHYSMEM_VERSION
+#define PHYSMEM_VERSION "unknown"
+#endif
+
+#define MAX_IDS 64
+#define SHOW_SEGMENTS 16
+
+struct ctl {
+	const char *socket;	/* NULL: libphysmem's default */
+	bool json;
+	const char *verb;	/* for error messages */
+	struct physmem *pm;
+};
+
+/* Options of the subcommands; the global ones are accepted everywhere too. */
+enum {
+	OPT_SOCKET = 0x100,
+	OPT_JSON,
+	OPT_VERSION,
+	OPT_CONTIGUOUS,
+	OPT_CACHE,
+	OPT_NAME,
+	OPT_ALLOW_UID,
+	OPT_ALLOW_GID,
+	OPT_HOLD,
+	OPT_ALL,
+};
+
+static const char usage_text[] =
+	"Usage: physmemctl [--socket PATH] [--json] COMMAND [ARGS...]\n"
+	"\n"
+	"Look at and use physmemd, the broker of pinned, DMA-able memory buffers.\n"
+	"\n"
+	"Commands:\n"
+	"  status                      backend, totals, limits, your quota and usage\n"
+	"  alloc SIZE [--contiguous] [--cache MODE] [--name NAME]\n"
+	"        [--allow-uid UID]... [--allow-gid GID]... [--hold]\n"
+	"                              allocate a buffer; without --name it is freed when\n"
+	"                              physmemctl exits, so use --hold to keep it (until\n"
+	"                              SIGINT/SIGTERM), or --name to keep it until freed\n"
+	"  list [--all]                your buffers (--all: every buffer, root only)\n"
+	"  show ID                     describe one buffer\n"
+	"  free ID                     free a buffer (a named one, or any as root)\n"
+	"  import NAME [--hold]        map a shared buffer and describe it\n"
+	"  selftest [SIZE] [--contiguous] [--cache MODE]\n"
+	"                              allocate, map twice, write, read back, check, free\n"
+	"\n"
+	"SIZE is a number of bytes with an optional unit K, M, G or T (powers of 1024),\n"
+	"optionally followed by B or iB, e.g. 4096, 64K, 16M, 1GiB. MODE is cached (the fast default),\n"
+	"writecombine or uncached (every CPU read goes to memory: very slow).\n"
+	"UID and GID are numbers or names.\n"
+	"\n"
+	"Options:\n"
+	"      --socket PATH  daemon socket (default: $PHYSMEM_SOCKET, else your own\n"
+	"                     daemon's socket if it exists, else " PHYSMEM_SYSTEM_SOCKET ")\n"
+	"      --json         print JSON on stdout (with --hold: one line, which is the\n"
+	"                     ready signal)\n"
+	"  -h, --help         show this help\n"
+	"      --version      show the version\n"
+	"\n"
+	"With --hold, a line \"ready\" is printed once the buffer exists.\n"
+	"\n"
+	"Exit status:\n"
+	"  0  success\n"
+	"  1  the operation failed (the daemon refused it, or a self-test failed)\n"
+	"  2  usage error\n"
+	"  3  the daemon is not reachable, or the connection broke\n"
+	"  4  permission denied\n"
+	"  5  quota exceeded\n"
+	"  6  no such buffer\n";
+
+static void ctl_error(const struct ctl *ctl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ctl_error(const struct ctl *ctl, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "physmemctl: %s: ", ctl->verb ? ctl->verb : "error");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* A usage error: one line, and exit code 2. */
+static int ctl_usage(const struct ctl *ctl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int ctl_usage(const struct ctl *ctl, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ctl_error(ctl, "%s (try 'physmemctl --help')", msg);
+	return PHYSMEMCTL_EXIT_USAGE;
+}
+
+/* Report a failed library call; returns the exit code. */
+static int ctl_fail(const struct ctl *ctl, int r)
+{
+	const char *msg = ctl->pm ? physmem_error_message(ctl->pm) : NULL;
+
+	if (!msg || strcmp(msg, "no error") == 0)
+		msg = strerror(-r);
+	ctl_error(ctl, "%s", msg);
+	return physmemctl_exit_code(r);
+}
+
+static int ctl_connect(struct ctl *ctl)
+{
+	char path[108];
+	int r;
+
+	r = physmem_connect(ctl->socket, &ctl->pm);
+	if (r == 0)
+		return 0;
+	ctl->pm = NULL;
+	if (ctl->socket)
+		snprintf(path, sizeof(path), "%s", ctl->socket);
+	else if (physmem_socket_default(path, sizeof(path)) < 0)
+		snprintf(path, sizeof(path), "(path too long)");
+	ctl_error(ctl, "daemon not reachable at %s: %s", path, strerror(-r));
+	return r == -EACCES || r == -EPERM ? PHYSMEMCTL_EXIT_DENIED : PHYSMEMCTL_EXIT_UNREACHABLE;
+}
+
+static void ctl_done(struct ctl *ctl)
+{
+	physmem_disconnect(ctl->pm);
+	ctl->pm = NULL;
+}
+
+/* Print a JSON value on stdout and free it; pretty unless one_line. */
+static void print_json(struct json_object *o, bool one_line)
+{
+	int flags = JSON_C_TO_STRING_NOSLASHESCAPE | (one_line ? JSON_C_TO_STRING_PLAIN : JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
+
+	puts(json_object_to_json_string_ext(o, flags));
+	json_object_put(o);
+}
+
+static const char *cache_name(enum physmem_cache c)
+{
+	return (unsigned)c < 3 ? physmem_cache_mode_names[c] : "?";
+}
+
+static const char *yes_no(bool b)
+{
+	return b ? "yes" : "no";
+}
+
+static struct json_object *json_u64(uint64_t v)
+{
+	return v > INT64_MAX ? json_object_new_uint64(v) : json_object_new_int64((int64_t)v);
+}
+
+/* A buffer as JSON, with the interface's field names. */
+static struct json_object *info_json(const struct physmem_info *info)
+{
+	struct json_object *o = json_object_new_object(), *a;
+
+	json_object_object_add(o, "id", json_u64(info->id));
+	json_object_object_add(o, "name", info->name[0] ? json_object_new_string(info->name) : NULL);
+	json_object_object_add(o, "size", json_u64(info->size));
+	json_object_object_add(o, "contiguous", json_object_new_boolean(info->contiguous));
+	json_object_object_add(o, "cache", json_object_new_string(cache_name(info->cache)));
+	json_object_object_add(o, "backend", json_object_new_string(info->backend));
+	json_object_object_add(o, "ownerUid", json_object_new_int64(info->owner_uid));
+	json_object_object_add(o, "ownerPid", json_object_new_int64(info->owner_pid));
+	a = json_object_new_array();
+	for (unsigned i = 0; i < info->n_allow_uids; i++)
+		json_object_array_add(a, json_object_new_int64(info->allow_uids[i]));
+	json_object_object_add(o, "allowUids", a);
+	a = json_object_new_array();
+	for (unsigned i = 0; i < info->n_allow_gids; i++)
+		json_object_array_add(a, json_object_new_int64(info->allow_gids[i]));
+	json_object_object_add(o, "allowGids", a);
+	json_object_object_add(o, "locked", json_object_new_boolean(info->locked));
+	json_object_object_add(o, "dmaSafe", json_object_new_boolean(info->dma_safe));
+	if (info->segments_known) {
+		a = json_object_new_array_ext((int)info->n_segments);
+		for (unsigned i = 0; i < info->n_segments; i++) {
+			struct json_object *s = json_object_new_object();
+
+			json_object_object_add(s, "address", json_u64(info->segments[i].address));
+			json_object_object_add(s, "length", json_u64(info->segments[i].length));
+			json_object_array_add(a, s);
+		}
+		json_object_object_add(o, "segments", a);
+	} else {
+		json_object_object_add(o, "segments", NULL);
+	}
+	return o;
+}
+
+static void print_ids(const char *label, const uint32_t *ids, unsigned n)
+{
+	printf("%-13s", label);
+	if (n == 0)
+		fputs(" -", stdout);
+	for (unsigned i = 0; i < n; i++)
+		printf(" %" PRIu32, ids[i]);
+	putchar('\n');
+}
+
+/* A buffer for people. */
+static void info_print(const struct physmem_info *info)
+{
+	char sz[32];
+
+	printf("id:           %" PRIu64 "\n", info->id);
+	printf("name:         %s\n", info->name[0] ? info->name : "- (not shared)");
+	printf("size:         %s (%" PRIu64 " bytes)\n", physmemctl_format_size(info->size, sz, sizeof(sz)),
+	       info->size);
+	printf("contiguous:   %s\n", yes_no(info->contiguous));
+	printf("cache:        %s\n", cache_name(info->cache));
+	printf("backend:      %s\n", info->backend);
+	printf("dma-safe:     %s\n", info->dma_safe ? "yes" : "no (addresses must not be given to a device)");
+	printf("locked:       %s\n", yes_no(info->locked));
+	printf("owner:        uid %u, pid %d\n", (unsigned)info->owner_uid, (int)info->owner_pid);
+	print_ids("allow uids:", (const uint32_t *)info->allow_uids, info->n_allow_uids);
+	print_ids("allow gids:", (const uint32_t *)info->allow_gids, info->n_allow_gids);
+	if (!info->segments_known) {
+		printf("segments:     hidden by policy or unknown to the backend\n");
+		return;
+	}
+	printf("segments:     %u\n", info->n_segments);
+	for (unsigned i = 0; i < info->n_segments && i < SHOW_SEGMENTS; i++)
+		printf("  0x%016" PRIx64 "  %s\n", info->segments[i].address,
+		       physmemctl_format_size(info->segments[i].length, sz, sizeof(sz)));
+	if (info->n_segments > SHOW_SEGMENTS)
+		printf("  ... and %u more (--json lists all)\n", info->n_segments - SHOW_SEGMENTS);
+}
+
+/* Handle an option every subcommand accepts; 1 if it was one, -1 on a usage error. */
+static int parse_common(struct ctl *ctl, int c, char **argv)
+{
+	switch (c) {
+	case OPT_SOCKET:
+		ctl->socket = optarg;
+		return 1;
+	case OPT_JSON:
+		ctl->json = true;
+		return 1;
+	case 'h':
+		fputs(usage_text, stdout);
+		exit(PHYSMEMCTL_EXIT_OK);
+	case OPT_VERSION:
+		printf("physmemctl %s\n", PHYSMEM_VERSION);
+		exit(PHYSMEMCTL_EXIT_OK);
+	case ':':
+		ctl_usage(ctl, "option '%s' needs an argument", argv[optind - 1]);
+		return -1;
+	case '?':
+		if (optopt)
+			ctl_usage(ctl, "unknown option '-%c'", optopt);
+		else
+			ctl_usage(ctl, "unknown option '%s'", argv[optind - 1]);
+		return -1;
+	}
+	return 0;
+}
+
+#define COMMON_OPTIONS \
+	{ "socket", required_argument, NULL, OPT_SOCKET }, \
+	{ "json", no_argument, NULL, OPT_JSON }, \
+	{ "help", no_argument, NULL, 'h' }, \
+	{ "version", no_argument, NULL, OPT_VERSION }
+
+/* Options of one subcommand; what a subcommand does not take is a usage error. */
+struct opts {
+	bool contiguous, hold, all;
+	enum physmem_cache cache;
+	const char *name;
+	uid_t uids[MAX_IDS];
+	unsigned n_uids;
+	gid_t gids[MAX_IDS];
+	unsigned n_gids;
+};
+
+static int parse_cache(struct ctl *ctl, const char *s, enum physmem_cache *ret)
+{
+	for (int i = 0; physmem_cache_mode_names[i]; i++)
+		if (strcmp(physmem_cache_mode_names[i], s) == 0) {
+			*ret = (enum physmem_cache)i;
+			return 0;
+		}
+	ctl_usage(ctl, "invalid cache mode '%s': expected cached, writecombine or uncached", s);
+	return -1;
+}
+
+/* A uid or gid: a number, or a name in the passwd or group database. */
+static int parse_id(struct ctl *ctl, const char *s, bool group, uint32_t *ret)
+{
+	uint64_t v;
+
+	if (physmemctl_parse_uint(s, UINT32_MAX - 1, &v) == 0) {
+		*ret = (uint32_t)v;
+		return 0;
+	}
+	if (!group) {
+		struct passwd *pw = getpwnam(s);
+
+		if (pw) {
+			*ret = pw->pw_uid;
+			return 0;
+		}
+	} else {
+		struct group *gr = getgrnam(s);
+
+		if (gr) {
+			*ret = gr->gr_gid;
+			return 0;
+		}
+	}
+	ctl_usage(ctl, "invalid %s '%s': not a number or a known %s name", group ? "gid" : "uid", s,
+		  group ? "group" : "user");
+	return -1;
+}
+
+/* Parse a subcommand's options (allowed: a getopt-style list of OPT_* it takes). */
+static int parse_opts(struct ctl *ctl, int argc, char **argv, const int *allowed, struct opts *o)
+{
+	static const struct option options[] = {
+		COMMON_OPTIONS,
+		{ "contiguous", no_argument, NULL, OPT_CONTIGUOUS },
+		{ "cache", required_argument, NULL, OPT_CACHE },
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
+		{ "allow-gid", required_argument, NULL, OPT_ALLOW_GID },
+		{ "hold", no_argument, NULL, OPT_HOLD },
+		{ "all", no_argument, NULL, OPT_ALL },
+		{ 0 }
+	};
+	int c, r;
+
+	memset(o, 0, sizeof(*o));
+	o->cache = PHYSMEM_CACHE_CACHED;
+	optind = 0;	/* glibc: full reinitialisation */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		bool ok = false;
+
+		r = parse_common(ctl, c, argv);
+		if (r < 0)
+			return -1;
+		if (r > 0)
+			continue;
+		for (const int *a = allowed; *a; a++)
+			ok = ok || *a == c;
+		if (!ok)
+			return ctl_usage(ctl, "option '%s' does not apply to %s", argv[optind - 1], ctl->verb), -1;
+		switch (c) {
+		case OPT_CONTIGUOUS:
+			o->contiguous = true;
+			break;
+		case OPT_CACHE:
+			if (parse_cache(ctl, optarg, &o->cache) < 0)
+				return -1;
+			break;
+		case OPT_NAME:
+			if (!physmem_name_valid(optarg))
+				return ctl_usage(ctl, "invalid name '%s': 1-%d of A-Z a-z 0-9 . _ -, not starting with '.'",
+						 optarg, PHYSMEM_NAME_MAX), -1;
+			o->name = optarg;
+			break;
+		case OPT_ALLOW_UID:
+		case OPT_ALLOW_GID: {
+			bool group = c == OPT_ALLOW_GID;
+			unsigned *n = group ? &o->n_gids : &o->n_uids;
+
+			if (*n >= MAX_IDS)
+				return ctl_usage(ctl, "at most %d --allow-%s options", MAX_IDS, group ? "gid" : "uid"), -1;
+			if (parse_id(ctl, optarg, group, group ? (uint32_t *)&o->gids[*n] : (uint32_t *)&o->uids[*n]) < 0)
+				return -1;
+			(*n)++;
+			break;
+		}
+		case OPT_HOLD:
+			o->hold = true;
+			break;
+		case OPT_ALL:
+			o->all = true;
+			break;
+		}
+	}
+	return optind;
+}
+
+static int parse_size_arg(struct ctl *ctl, const char *s, uint64_t *ret)
+{
+	int r = physmemctl_parse_size(s, ret);
+
+	if (r == -ERANGE)
+		return ctl_usage(ctl, "invalid size '%s': must be at least 1 byte and below 8 EiB", s), -1;
+	if (r < 0)
+		return ctl_usage(ctl, "invalid size '%s': expected a number with an optional unit K, M, G, T "
+				 "(or KiB, MiB, GiB, TiB)", s), -1;
+	return 0;
+}
+
+static int parse_buffer_id(struct ctl *ctl, const char *s, uint64_t *ret)
+{
+	if (physmemctl_parse_uint(s, INT64_MAX, ret) < 0)
+		return ctl_usage(ctl, "invalid buffer id '%s': expected a non-negative number", s), -1;
+	return 0;
+}
+
+/* Exactly n positional arguments (n_opt more may follow). */
+static int want_args(struct ctl *ctl, int argc, int first, int n, int n_opt)
+{
+	int have = argc - first;
+
+	if (have < n)
+		return ctl_usage(ctl, "missing argument"), -1;
+	if (have > n + n_opt)
+		return ctl_usage(ctl, "unexpected argument"), -1;
+	return 0;
+}
+
+static int cmd_status(struct ctl *ctl, int argc, char **argv)
+{
+	static const int allowed[] = { 0 };
+	struct physmem_status st;
+	struct opts o;
+	char a[32], b[32], c[32];
+	int i, r;
+
+	i = parse_opts(ctl, argc, argv, allowed, &o);
+	if (i < 0 || want_args(ctl, argc, i, 0, 0) < 0)
+		return PHYSMEMCTL_EXIT_USAGE;
+	r = ctl_connect(ctl);
+	if (r)
+		return r;
+	r = physmem_status(ctl->pm, &st);
+	if (r < 0)
+		return ctl_fail(ctl, r);
+
+	if (ctl->json) {
+		struct json_object *j = json_object_new_object(), *q = json_object_new_object();
+
+		json_object_object_add(j, "version", json_object_new_string(st.version));
+		json_object_object_add(j, "backend", json_object_new_string(st.backend));
+		json_object_object_add(j, "dmaSafe", json_object_new_boolean(st.dma_safe));
+		json_object_object_add(j, "buffers", json_u64(st.buffers));
+		json_object_object_add(j, "bytes", json_u64(st.bytes));
+		json_object_object_add(j, "connections", json_u64(st.connections));
+		json_object_object_add(j, "maxBufferSize", json_u64(st.max_buffer_size));
+		json_object_object_add(j, "maxMessageSize", json_u64(st.max_message_size));
+		json_object_object_add(j, "maxConnections", json_u64(st.max_connections));
+		json_object_object_add(j, "maxConnectionsPerUid", json_u64(st.max_connections_per_uid));
+		json_object_object_add(j, "addressPolicy", json_object_new_string(st.address_policy));
+		json_object_object_add(q, "uid", json_object_new_int64(st.quota_uid));
+		json_object_object_add(q, "maxBuffers", json_u64(st.quota_max_buffers));
+		json_object_object_add(q, "maxBytes", json_u64(st.quota_max_bytes));
+		json_object_object_add(q, "buffers", json_u64(st.quota_buffers));
+		json_object_object_add(q, "bytes", json_u64(st.quota_bytes));
+		json_object_object_add(j, "quota", q);
+		print_json(j, false);
+		return PHYSMEMCTL_EXIT_OK;
+	}
+	printf("daemon:          physmemd %s\n", st.version);
+	printf("backend:         %s (%s)\n", st.backend,
+	       st.dma_safe ? "DMA-safe" : "addresses are NOT DMA-safe");
+	printf("address policy:  %s\n", st.address_policy);
+	printf("in use:          %" PRIu64 " buffers, %s, %" PRIu64 " connections\n", st.buffers,
+	       physmemctl_format_size(st.bytes, a, sizeof(a)), st.connections);
+	printf("limits:          buffer %s, message %s, %" PRIu64 " connections (%" PRIu64 " per uid)\n",
+	       physmemctl_format_size(st.max_buffer_size, b, sizeof(b)),
+	       physmemctl_format_size(st.max_message_size, c, sizeof(c)), st.max_connections,
+	       st.max_connections_per_uid);
+	snprintf(c, sizeof(c), "quota (uid %u):", (unsigned)st.quota_uid);
+	printf("%-16s %" PRIu64 " of %" PRIu64 " buffers, %s of %s\n", c, st.quota_buffers, st.quota_max_buffers, physmemctl_format_size(st.quota_bytes, a, sizeof(a)),
+	       physmemctl_format_size(st.quota_max_bytes, b, sizeof(b)));
+	return PHYSMEMCTL_EXIT_OK;
+}
+
+/*
+ * With --hold, SIGINT and SIGTERM are blocked before the buffer exists and
+ * taken from a signalfd afterwards, so that none is lost in between and the
+ * buffer is always freed.
+ */
+static void block_signals(void)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+}
+
+/*
+ * Keep the connection (and so the buffer) until SIGINT or SIGTERM. Returns 0
+ * on a signal, or an exit code when the daemon went away.
+ */
+static int hold_until_signal(struct ctl *ctl)
+{
+	struct pollfd p[2];
+	sigset_t mask;
+	int sfd;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0) {
+		ctl_error(ctl, "signalfd: %s", strerror(errno));
+		return PHYSMEMCTL_EXIT_FAILED;
+	}
+	p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	p[1] = (struct pollfd){ .fd = physmem_fd(ctl->pm), .events = POLLIN };
+	for (;;) {
+		char byte;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			ctl_error(ctl, "poll: %s", strerror(errno));
+			close(sfd);
+			return PHYSMEMCTL_EXIT_FAILED;
+		}
+		if (p[0].revents) {
+			close(sfd);
+			return 0;
+		}
+		if (p[1].revents) {
+			/* Nothing is asked, so anything readable is the end or a protocol error. */
+			ssize_t n = recv(p[1].fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+			close(sfd);
+			if (n <= 0) {
+				ctl_error(ctl, "the daemon closed the connection; the buffer is gone");
+				return PHYSMEMCTL_EXIT_UNREACHABLE;
+			}
+			ctl_error(ctl, "unexpected message from the daemon");
+			return PHYSMEMCTL_EXIT_FAILED;
+		}
+	}
+}
+
+/* Print the ready line (or the JSON line that stands for it). */
+static void print_ready(const struct ctl *ctl, const struct physmem_info *info)
+{
+	if (ctl->json) {
+		print_json(info_json(info), true);
+	} else {
+		char sz[32];
+
+		printf("buffer %" PRIu64 "%s%s: %s\n", info->id, info->name[0] ? ", name " : "", info->name,
+		       physmemctl_format_size(info->size, sz, sizeof(sz)));
+		puts("ready");
+	}
+	fflush(stdout);
+}
+
+static int cmd_alloc(struct ctl *ctl, int argc, char **argv)
+{
+	static const int allowed[] = { OPT_CONTIGUOUS, OPT_CACHE, OPT_NAME, OPT_ALLOW_UID, OPT_ALLOW_GID,
+				       OPT_HOLD, 0 };
+	struct physmem_buffer *buf;
+	struct opts o;
+	uint64_t size;
+	int i, r;
+
+	i = parse_opts(ctl, argc, argv, allowed, &o);
+	if (i < 0 || want_args(ctl, argc, i, 1, 0) < 0 || parse_size_arg(ctl, argv[i], &size) < 0)
+		return PHYSMEMCTL_EXIT_USAGE;
+	if ((o.n_uids || o.n_gids) && !o.name)
+		return ctl_usage(ctl, "--allow-uid and --allow-gid need --name");
+	if (o.hold)
+		block_signals();
+	r = ctl_connect(ctl);
+	if (r)
+		return r;
+	r = physmem_alloc_shared(ctl->pm, size, o.contiguous ? PHYSMEM_CONTIGUOUS : 0, o.cache, o.name,
+				 o.uids, o.n_uids, o.gids, o.n_gids, &buf);
+	if (r < 0)
+		return ctl_fail(ctl, r);
+
+	if (o.hold) {
+		print_ready(ctl, physmem_buffer_info(buf));
+		r = hold_until_signal(ctl);
+		if (r) {
+			physmem_buffer_close(buf);
+			return r;
+		}
+		r = physmem_buffer_free(buf);
+		if (r < 0)
+			return ctl_fail(ctl, r);
+		return PHYSMEMCTL_EXIT_OK;
+	}
+
+	if (ctl->json)
+		print_json(info_json(physmem_buffer_info(buf)), false);
+	else
+		info_print(physmem_buffer_info(buf));
+	if (!o.name && !ctl->json)
+		fprintf(stderr, "physmemctl: note: buffer %" PRIu64 " is freed now that physmemctl exits; "
+			"use --hold to keep it, or --name to keep it until freed\n", physmem_buffer_id(buf));
+	physmem_buffer_close(buf);
+	return PHYSMEMCTL_EXIT_OK;
+}
+
+static int cmd_list(struct ctl *ctl, int argc, char **argv)
+{
+	static const int allowed[] = { OPT_ALL, 0 };
+	struct physmem_info *list;
+	struct opts o;
+	size_t n;
+	int i, r;
+
+	i = parse_opts(ctl, argc, argv, allowed, &o);
+	if (i < 0 || want_args(ctl, argc, i, 0, 0) < 0)
+		return PHYSMEMCTL_EXIT_USAGE;
+	r = ctl_connect(ctl);
+	if (r)
+		return r;
+	r = physmem_list(ctl->pm, o.all, &list, &n);
+	if (r < 0)
+		return ctl_fail(ctl, r);
+
+	if (ctl->json) {
+		struct json_object *j = json_object_new_object(), *a = json_object_new_array();
+
+		for (size_t k = 0; k < n; k++)
+			json_object_array_add(a, info_json(&list[k]));
+		json_object_object_add(j, "buffers", a);
+		print_json(j, false);
+	} else if (n == 0) {
+		puts("no buffers");
+	} else {
+		printf("%6s  %-10s  %-12s  %-6s  %-7s  %6s  %-15s  %s\n", "ID", "SIZE", "CACHE", "CONTIG", "BACKEND",
+		       "SEGS", "OWNER UID/PID", "NAME");
+		for (size_t k = 0; k < n; k++) {
+			const struct physmem_info *b = &list[k];
+			char sz[32], segs[16], owner[32];
+
+			if (b->segments_known)
+				snprintf(segs, sizeof(segs), "%u", b->n_segments);
+			else
+				snprintf(segs, sizeof(segs), "-");
+			snprintf(owner, sizeof(owner), "%u/%d", (unsigned)b->owner_uid, (int)b->owner_pid);
+			printf("%6" PRIu64 "  %-10s  %-12s  %-6s  %-7s  %6s  %-15s  %s\n", b->id,
+			       physmemctl_format_size(b->size, sz, sizeof(sz)), cache_name(b->cache),
+			       yes_no(b->contiguous), b->backend, segs, owner, b->name[0] ? b->name : "-");
+		}
+	}
+	physmem_info_list_free(list, n);
+	return PHYSMEMCTL_EXIT_OK;
+}
+
+static int cmd_show(struct ctl *ctl, int argc, char **argv)
+{
+	static const int allowed[] = { 0 };
+	struct physmem_info info;
+	struct opts o;
+	uint64_t id;
+	int i, r;
+
+	i = parse_opts(ctl, argc, argv, allowed, &o);
+	if (i < 0 || want_args(ctl, argc, i, 1, 0) < 0 || parse_buffer_id(ctl, argv[i], &id) < 0)
+		return PHYSMEMCTL_EXIT_USAGE;
+	r = ctl_connect(ctl);
+	if (r)
+		return r;
+	r = physmem_describe(ctl->pm, id, &info);
+	if (r < 0)
+		return ctl_fail(ctl, r);
+	if (ctl->json)
+		print_json(info_json(&info), false);
+	else
+		info_print(&info);
+	physmem_info_clear(&info);
+	return PHYSMEMCTL_EXIT_OK;
+}
+
+static int cmd_free(struct ctl *ctl, int argc, char **argv)
+{
+	static const int allowed[] = { 0 };
+	struct opts o;
+	uint64_t id;
+	int i, r;
+
+	i = parse_opts(ctl, argc, argv, allowed, &o);
+	if (i < 0 || want_args(ctl, argc, i, 1, 0) < 0 || parse_buffer_id(ctl, argv[i], &id) < 0)
+		return PHYSMEMCTL_EXIT_USAGE;
+	r = ctl_connect(ctl);
+	if (r)
+		return r;
+	r = physmem_free_id(ctl->pm, id);
+	if (r < 0)
+		return ctl_fail(ctl, r);
+	if (ctl->json) {
+		struct json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "id", json_u64(id));
+		json_object_object_add(j, "freed", json_object_new_boolean(1));
+		print_json(j, false);
+	} else {
+		printf("freed buffer %" PRIu64 "\n", id);
+	}
+	return PHYSMEMCTL_EXIT_OK;
+}
+
+static int cmd_import(struct ctl *ctl, int argc, char **argv)
+{
+	static const int allowed[] = { OPT_HOLD, 0 };
+	struct physmem_buffer *buf;
+	struct opts o;
+	int i, r;
+
+	i = parse_opts(ctl, argc, argv, allowed, &o);
+	if (i < 0 || want_args(ctl, argc, i, 1, 0) < 0)
+		return PHYSMEMCTL_EXIT_USAGE;
+	if (!physmem_name_valid(argv[i]))
+		return ctl_usage(ctl, "invalid name '%s'", argv[i]);
+	if (o.hold)
+		block_signals();
+	r = ctl_connect(ctl);
+	if (r)
+		return r;
+	r = physmem_import(ctl->pm, argv[i], &buf);
+	if (r < 0)
+		return ctl_fail(ctl, r);
+	if (!physmem_buffer_map(buf)) {
+		r = -errno;
+		ctl_error(ctl, "cannot map buffer %" PRIu64 ": %s", physmem_buffer_id(buf), strerror(-r));
+		physmem_buffer_close(buf);
+		return PHYSMEMCTL_EXIT_FAILED;
+	}
+	if (o.hold) {
+		print_ready(ctl, physmem_buffer_info(buf));
+		r = hold_until_signal(ctl);
+	} else {
+		if (ctl->json)
+			print_json(info_json(physmem_buffer_info(buf)), false);
+		else
+			info_print(physmem_buffer_info(buf));
+	}
+	physmem_buffer_close(buf);
+	return r;
+}
+
+/* The test pattern: a word per 8 bytes that depends on its offset and a seed. */
+static uint64_t pattern(uint64_t i, uint64_t seed)
+{
+	uint64_t z = (i + seed) * 0x9e3779b97f4a7c15ull;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static const char hello[] = "hello from physmemctl selftest";
+
+/* The word at index i of the test pattern, with the greeting over the first bytes. */
+static uint64_t selftest_word(size_t i, uint64_t seed)
+{
+	uint64_t v = pattern(i, seed);
+	unsigned char b[8];
+
+	memcpy(b, &v, 8);
+	for (size_t k = 0; k < 8; k++)
+		if (i * 8 + k < sizeof(hello))
+			b[k] = (unsigned char)hello[i * 8 + k];
+	memcpy(&v, b, 8);
+	return v;
+}
+
+/*
+ * Write the pattern through w, check every byte through rd. Returns the first
+ * bad offset (its expected byte in *ret_want), or size when all is well.
+ */
+static size_t selftest_pattern(unsigned char *w, const unsigned char *rd, size_t size, uint64_t seed,
+			       unsigned char *ret_want, double *ret_write_s, double *ret_read_s)
+{
+	struct timespec t0;
+	size_t words = size / 8;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (size_t i = 0; i < words; i++) {
+		uint64_t v = selftest_word(i, seed);
+
+		memcpy(w + i * 8, &v, 8);
+	}
+	for (size_t i = words * 8; i < size; i++)
+		w[i] = (unsigned char)i;
+	*ret_write_s = seconds_since(&t0);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (size_t i = 0; i < words; i++) {
+		uint64_t v = selftest_word(i, seed), got;
+
+		memcpy(&got, rd + i * 8, 8);
+		if (got != v)
+			for (size_t k = 0; k < 8; k++)
+				if (rd[i * 8 + k] != ((unsigned char *)&v)[k]) {
+					*ret_want = ((unsigned char *)&v)[k];
+					return i * 8 + k;
+				}
+	}
+	for (size_t i = words * 8; i < size; i++)
+		if (rd[i] != (unsigned char)i) {
+			*ret_want = (unsigned char)i;
+			return i;
+		}
+	*ret_read_s = seconds_since(&t0);
+	return size;
+}
+
+static int cmd_selftest(struct ctl *ctl, int argc, char **argv)
+{
+	static const int allowed[] = { OPT_CONTIGUOUS, OPT_CACHE, 0 };
+	const struct physmem_info *info;
+	struct physmem_buffer *buf;
+	unsigned char *m1, *m2;
+	uint64_t want = 4u << 20, sum = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	double ws = 0, rs = 0;
+	struct opts o;
+	char sz[32], wr[32], rr[32];
+	size_t size = 0, bad;
+	unsigned char expect = 0;
+	int i, r;
+
+	i = parse_opts(ctl, argc, argv, allowed, &o);
+	if (i < 0 || want_args(ctl, argc, i, 0, 1) < 0)
+		return PHYSMEMCTL_EXIT_USAGE;
+	if (argc > i && parse_size_arg(ctl, argv[i], &want) < 0)
+		return PHYSMEMCTL_EXIT_USAGE;
+	r = ctl_connect(ctl);
+	if (r)
+		return r;
+	r = physmem_alloc(ctl->pm, want, o.contiguous ? PHYSMEM_CONTIGUOUS : 0, o.cache, NULL, &buf);
+	if (r < 0)
+		return ctl_fail(ctl, r);
+	info = physmem_buffer_info(buf);
+
+#define FAIL(...) do { ctl_error(ctl, __VA_ARGS__); r = PHYSMEMCTL_EXIT_FAILED; goto out; } while (0)
+	m2 = MAP_FAILED;
+	if (info->size < want || info->size % (uint64_t)page != 0)
+		FAIL("daemon gave %" PRIu64 " bytes for %" PRIu64 " requested (page size %ld)", info->size, want, page);
+	if (info->cache != o.cache || (o.contiguous && !info->contiguous))
+		FAIL("daemon gave a %s%s buffer for a %s%s request", cache_name(info->cache),
+		     info->contiguous ? " contiguous" : "", cache_name(o.cache), o.contiguous ? " contiguous" : "");
+	if (info->segments_known) {
+		for (unsigned k = 0; k < info->n_segments; k++)
+			sum += info->segments[k].length;
+		if (sum != info->size)
+			FAIL("segments add up to %" PRIu64 " bytes, buffer has %" PRIu64, sum, info->size);
+		if (info->contiguous && info->n_segments != 1)
+			FAIL("contiguous buffer reported in %u segments", info->n_segments);
+	}
+	size = (size_t)info->size;
+
+	m1 = physmem_buffer_map(buf);
+	if (!m1)
+		FAIL("first mmap of buffer %" PRIu64 ": %s", info->id, strerror(errno));
+	m2 = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, physmem_buffer_fd(buf), 0);
+	if (m2 == MAP_FAILED)
+		FAIL("second mmap of buffer %" PRIu64 ": %s", info->id, strerror(errno));
+
+	/* Fresh memory must not show anybody's old data. */
+	r = physmem_buffer_begin_cpu(buf, PHYSMEM_SYNC_READ);
+	if (r < 0)
+		FAIL("begin CPU access: %s", strerror(-r));
+	for (size_t k = 0; k < size; k++)
+		if (m2[k] != 0)
+			FAIL("new buffer is not zeroed: byte 0x%02x at offset %zu", m2[k], k);
+	r = physmem_buffer_end_cpu(buf, PHYSMEM_SYNC_READ);
+	if (r < 0)
+		FAIL("end CPU access: %s", strerror(-r));
+
+	r = physmem_buffer_begin_cpu(buf, PHYSMEM_SYNC_RW);
+	if (r < 0)
+		FAIL("begin CPU access: %s", strerror(-r));
+	bad = selftest_pattern(m1, m2, size, info->id, &expect, &ws, &rs);
+	if (bad < size)
+		FAIL("mismatch at offset %zu: wrote 0x%02x through the first mapping, read 0x%02x through the second",
+		     bad, expect, m2[bad]);
+	r = physmem_buffer_end_cpu(buf, PHYSMEM_SYNC_RW);
+	if (r < 0)
+		FAIL("end CPU access: %s", strerror(-r));
+
+	if (ctl->json) {
+		struct json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "ok", json_object_new_boolean(1));
+		json_object_object_add(j, "buffer", info_json(info));
+		json_object_object_add(j, "writeSeconds", json_object_new_double(ws));
+		json_object_object_add(j, "readSeconds", json_object_new_double(rs));
+		print_json(j, false);
+	} else {
+		char segs[32];
+
+		if (info->segments_known)
+			snprintf(segs, sizeof(segs), "%u segments", info->n_segments);
+		else
+			snprintf(segs, sizeof(segs), "segments hidden");
+		printf("selftest: ok (%s, %s, %s%s, %s, %s; write %s/s, read %s/s)\n",
+		       physmemctl_format_size(info->size, sz, sizeof(sz)), info->backend, cache_name(info->cache),
+		       info->contiguous ? " contiguous" : "", segs, info->dma_safe ? "DMA-safe" : "not DMA-safe",
+		       physmemctl_format_size(ws > 0 ? (uint64_t)((double)size / ws) : 0, wr, sizeof(wr)),
+		       physmemctl_format_size(rs > 0 ? (uint64_t)((double)size / rs) : 0, rr, sizeof(rr)));
+	}
+	r = PHYSMEMCTL_EXIT_OK;
+#undef FAIL
+out:
+	if (m2 != MAP_FAILED)
+		munmap(m2, size);
+	{
+		int f = physmem_buffer_free(buf);
+
+		if (f < 0 && r == PHYSMEMCTL_EXIT_OK)
+			r = ctl_fail(ctl, f);
+	}
+	return r;
+}
+
+static const struct verb {
+	const char *name;
+	int (*run)(struct ctl *ctl, int argc, char **argv);
+} verbs[] = {
+	{ "status", cmd_status },
+	{ "alloc", cmd_alloc },
+	{ "list", cmd_list },
+	{ "show", cmd_show },
+	{ "free", cmd_free },
+	{ "import", cmd_import },
+	{ "selftest", cmd_selftest },
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = { COMMON_OPTIONS, { 0 } };
+	struct ctl ctl = { 0 };
+	int c, r;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1)
+		if (parse_common(&ctl, c, argv) <= 0)
+			return PHYSMEMCTL_EXIT_USAGE;
+	if (optind >= argc)
+		return ctl_usage(&ctl, "no command given");
+
+	for (size_t k = 0; k < sizeof(verbs) / sizeof(verbs[0]); k++) {
+		if (strcmp(verbs[k].name, argv[optind]) != 0)
+			continue;
+		ctl.verb = verbs[k].name;
+		r = verbs[k].run(&ctl, argc - optind, argv + optind);
+		ctl_done(&ctl);
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			ctl_error(&ctl, "writing output: %s", strerror(errno));
+			if (r == 0)
+				r = PHYSMEMCTL_EXIT_FAILED;
+		}
+		return r;
+	}
+	return ctl_usage(&ctl, "unknown command '%s'", argv[optind]);
+}
