@@ -1,0 +1,329 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Integration tests: the real physmemd driven by the real clients.
+
+Each case starts its own daemon on a temporary socket and drives it with
+physmemctl, physmem-peer (a libphysmem program) and a plain Varlink client
+written here from the Varlink spec alone. Cases that need other users run
+them with setpriv and are skipped (exit 77) when not root.
+
+usage: clients.py --build BUILD_DIR --source SOURCE_DIR CASE
+"""
+import argparse
+import array
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+NOBODY = 65534
+OTHER = 65533
+STRANGER = 65532
+SKIP = 77
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+    print(f"ok - {what}")
+
+
+class Daemon:
+    def __init__(self, build, *settings):
+        self.dir = tempfile.mkdtemp(prefix="physmem-it-")
+        os.chmod(self.dir, 0o755)
+        self.sock = os.path.join(self.dir, "physmemd.sock")
+        self.log = open(os.path.join(self.dir, "physmemd.log"), "w+")
+        args = [os.path.join(build, "daemon", "physmemd"), "--socket", self.sock, "--backend", "memfd", "-v"]
+        for s in settings:
+            args += ["--set", s]
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(self.sock):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise Failure("physmemd did not start: " + self.logtext())
+            time.sleep(0.05)
+
+    def logtext(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def open_fds(self):
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            rc = self.proc.wait(timeout=20)
+            check(rc == 0, f"physmemd exits 0 on SIGTERM (got {rc})")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def as_user(uid, argv):
+    if uid is None:
+        return argv
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] + argv
+
+
+class Ctx:
+    def __init__(self, args, daemon):
+        self.build = args.build
+        self.source = args.source
+        self.d = daemon
+        # Other users may not reach the build tree (it may sit under /root):
+        # they run copies from the daemon's world-readable directory.
+        self.bindir = os.path.join(daemon.dir, "bin")
+        os.mkdir(self.bindir)
+        os.chmod(self.bindir, 0o755)
+        for prog in ("client/physmemctl", "tests/integration/physmem-peer"):
+            shutil.copy(os.path.join(self.build, prog), self.bindir)
+
+    def prog(self, name, uid):
+        if uid is None:
+            return os.path.join(self.build, "client" if name == "physmemctl" else "tests/integration", name)
+        return os.path.join(self.bindir, name)
+
+    def ctl(self, *argv, uid=None, expect=0):
+        cmd = as_user(uid, [self.prog("physmemctl", uid), "--socket", self.d.sock] + list(argv))
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        if expect is not None and p.returncode != expect:
+            raise Failure(f"{' '.join(argv)}: exit {p.returncode}, expected {expect}\n"
+                          f"stdout: {p.stdout}\nstderr: {p.stderr}")
+        return p
+
+    def ctl_json(self, *argv, uid=None):
+        return json.loads(self.ctl("--json", *argv, uid=uid).stdout)
+
+    def peer(self, *argv, uid=None):
+        cmd = as_user(uid, [self.prog("physmem-peer", uid)] + list(argv))
+        env = dict(os.environ, PHYSMEM_SOCKET=self.d.sock)
+        return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env)
+
+    def all_buffers(self):
+        return self.ctl_json("list", "--all")["buffers"]
+
+
+def wait_until(cond, what, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise Failure("timed out waiting until " + what)
+
+
+def one_error_line(p):
+    lines = p.stderr.strip().splitlines()
+    return len(lines) == 1 and lines[0].startswith("physmemctl: ")
+
+
+# ---- cases ----
+
+def case_ctl(c):
+    """physmemctl against the daemon, as its own user."""
+    st = c.ctl_json("status")
+    check(st["backend"] == "memfd" and st["dmaSafe"] is False, "status: memfd backend, not DMA-safe")
+    check(st["quota"]["uid"] == os.getuid(), "status: quota is the caller's")
+
+    out = c.ctl_json("alloc", "64K")
+    buf = out["buffer"] if "buffer" in out else out
+    check(buf["size"] == 65536 and buf["cache"] == "cached", "alloc 64K: a 64 KiB cached buffer")
+    wait_until(lambda: c.ctl_json("status")["buffers"] == 0, "the unnamed buffer is freed when physmemctl exits")
+    check(True, "unnamed buffer freed with its connection")
+
+    out = c.ctl_json("alloc", "1M", "--name", "keep")
+    buf = out["buffer"] if "buffer" in out else out
+    bid = buf["id"]
+    listed = c.ctl_json("list")["buffers"]
+    check([b["id"] for b in listed] == [bid] and listed[0]["name"] == "keep", "list: the named buffer stays")
+    shown = c.ctl_json("show", str(bid))
+    shown = shown.get("buffer", shown)
+    check(shown["size"] == 1 << 20 and shown["name"] == "keep", "show: describes it")
+    human = c.ctl("list").stdout
+    check("keep" in human, "list: human-readable table names it")
+    c.ctl("free", str(bid))
+    p = c.ctl("free", str(bid), expect=6)
+    check(one_error_line(p), "free twice: exit 6 and one error line")
+    check(c.ctl_json("status")["buffers"] == 0, "free: registry empty again")
+
+    for bad, code in (("0", 2), ("12Q", 2), ("-5", 2), ("99999999999999999999", 2), ("2G", 1)):
+        p = c.ctl("alloc", bad, expect=code)
+        check(one_error_line(p), f"alloc {bad}: exit {code} with one error line")
+    p = c.ctl("alloc", "64K", "--cache", "writecombine", expect=1)
+    check("not supported" in p.stderr.lower() and one_error_line(p), "memfd refuses write-combine, clearly")
+    p = c.ctl("show", "12345", expect=6)
+    check(one_error_line(p), "show unknown id: exit 6")
+    p = c.ctl("frobnicate", expect=2)
+    check(one_error_line(p), "unknown command: exit 2")
+
+    p = c.ctl("selftest")
+    check("ok" in p.stdout, "selftest passes")
+    p = c.ctl("selftest", "8M")
+    check("ok" in p.stdout, "selftest 8M passes")
+
+    hold = subprocess.Popen([os.path.join(c.build, "client", "physmemctl"), "--socket", c.d.sock,
+                             "alloc", "2M", "--hold"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    while "ready" not in "".join(lines):
+        line = hold.stdout.readline()
+        if not line:
+            raise Failure("alloc --hold ended before ready: " + hold.stderr.read())
+        lines.append(line)
+    check(c.ctl_json("status")["buffers"] == 1, "alloc --hold keeps the buffer")
+    hold.send_signal(signal.SIGINT)
+    check(hold.wait(timeout=20) == 0, "alloc --hold exits 0 on SIGINT")
+    wait_until(lambda: c.ctl_json("status")["buffers"] == 0, "the held buffer is freed")
+    check(True, "held buffer freed after SIGINT")
+
+
+def case_unprivileged(c):
+    """An unprivileged client receives an fd, maps it and uses it."""
+    p = c.ctl("selftest", "4M", uid=NOBODY)
+    check("ok" in p.stdout, "selftest as uid 65534 maps and checks its buffer")
+    st = c.ctl_json("status", uid=NOBODY)
+    check(st["quota"]["uid"] == NOBODY, "status as uid 65534 shows its own quota")
+    p = c.ctl("list", "--all", uid=NOBODY, expect=4)
+    check(one_error_line(p), "list --all as uid 65534: permission denied")
+    out = c.ctl_json("alloc", "1M", "--name", "rootbuf")
+    rid = (out.get("buffer") or out)["id"]
+    p = c.ctl("free", str(rid), uid=NOBODY, expect=6)
+    check(one_error_line(p), "uid 65534 cannot see or free root's buffer")
+    c.ctl("free", str(rid))
+
+
+def case_share(c):
+    """Two processes share a buffer by name; a third, not allowed, is refused."""
+    prod = c.peer("produce", "frames", str(OTHER), uid=NOBODY)
+    line = prod.stdout.readline()
+    check(line.startswith("ready"), "producer (uid 65534) allocated and filled 'frames': " + line.strip())
+    cons = c.peer("consume", "frames", uid=OTHER)
+    out, err = cons.communicate(timeout=60)
+    check(cons.returncode == 0 and out.strip() == "ok", f"consumer (uid 65533) imports it and sees the data {err}")
+    bad = c.peer("consume", "frames", uid=STRANGER)
+    out, err = bad.communicate(timeout=60)
+    check(bad.returncode == 3 and "PermissionDenied" in err, f"uid 65532 is refused: {err.strip()}")
+    prod.stdin.close()
+    check(prod.wait(timeout=20) == 0, "producer exits")
+    # A named buffer outlives its owner's connection until its owner frees it.
+    bufs = [b for b in c.all_buffers() if b.get("name") == "frames"]
+    check(len(bufs) == 1 and bufs[0]["ownerUid"] == NOBODY, "the shared buffer outlives the producer")
+    cons = c.peer("consume", "frames", uid=OTHER)
+    out, _ = cons.communicate(timeout=60)
+    check(cons.returncode == 0, "and can still be imported with its data")
+    c.ctl("free", str(bufs[0]["id"]), uid=NOBODY)
+    check(c.all_buffers() == [], "its owner frees it")
+
+
+def case_kill(c):
+    """A client killed with SIGKILL loses its buffers; its quota comes back."""
+    before = c.d.open_fds()
+    p = c.peer("hold", "4", str(1 << 20), uid=NOBODY)
+    check(p.stdout.readline().strip() == "ready", "uid 65534 holds four 1 MiB buffers")
+    mine = [b for b in c.all_buffers() if b["ownerUid"] == NOBODY]
+    check(len(mine) == 4, "the daemon lists four buffers for uid 65534")
+    p.kill()
+    p.wait()
+    wait_until(lambda: not c.all_buffers(), "the killed client's buffers are freed")
+    check(True, "buffers reclaimed after SIGKILL")
+    st = c.ctl_json("status", uid=NOBODY)
+    check(st["quota"]["buffers"] == 0 and st["quota"]["bytes"] == 0, "uid 65534's usage is back to zero")
+    wait_until(lambda: c.d.open_fds() == before, "the daemon's fd count returns to baseline")
+    check(True, "no fd leaked")
+
+
+def varlink_call(sock, method, params=None):
+    msg = json.dumps({"method": method, "parameters": params or {}}).encode() + b"\0"
+    sock.sendall(msg)
+    buf = b""
+    fds = []
+    while not buf.endswith(b"\0"):
+        data, anc, _, _ = sock.recvmsg(1 << 16, socket.CMSG_SPACE(4 * 253))
+        for level, typ, d in anc:
+            if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                a = array.array("i")
+                a.frombytes(d[:len(d) - len(d) % 4])
+                fds += list(a)
+        if not data:
+            raise Failure("connection closed")
+        buf += data
+    return json.loads(buf[:-1]), fds
+
+
+def case_varlink(c):
+    """A plain Varlink client that knows nothing of physmem."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(c.d.sock)
+    info, _ = varlink_call(s, "org.varlink.service.GetInfo")
+    ifaces = info["parameters"]["interfaces"]
+    check("org.varlink.service" in ifaces and "io.physmem.Manager" in ifaces, "GetInfo lists both interfaces")
+    with open(os.path.join(c.source, "proto", "io.physmem.Manager.varlink")) as f:
+        idl = f.read()
+    desc, _ = varlink_call(s, "org.varlink.service.GetInterfaceDescription", {"interface": "io.physmem.Manager"})
+    check(desc["parameters"]["description"] == idl, "GetInterfaceDescription returns the .varlink file verbatim")
+    svc, _ = varlink_call(s, "org.varlink.service.GetInterfaceDescription", {"interface": "org.varlink.service"})
+    check(svc["parameters"]["description"].startswith("# The Varlink Service Interface"),
+          "and the standard org.varlink.service description")
+    r, fds = varlink_call(s, "io.physmem.Manager.Allocate", {"size": 8192})
+    check(len(fds) == 1 and r["parameters"]["bufferFileDescriptor"] == 0, "Allocate passes one fd at index 0")
+    import mmap
+    m = mmap.mmap(fds[0], 8192)
+    m[:5] = b"hello"
+    m2 = mmap.mmap(fds[0], 8192)
+    check(m2[:5] == b"hello", "the fd maps shared memory")
+    m.close()
+    m2.close()
+    os.close(fds[0])
+    s.close()
+    # The IDL also parses with Debian's reference Go parser (varlink-go), whose
+    # 2019 grammar predates upper-case interface names: check the rest.
+    gen = shutil.which("varlink-go-interface-generator")
+    if gen:
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "io.physmem.manager.varlink")
+            with open(path, "w") as f:
+                f.write(idl.replace("interface io.physmem.Manager", "interface io.physmem.manager"))
+            p = subprocess.run([gen, path], capture_output=True, text=True, cwd=d)
+            check(p.returncode == 0, "varlink-go parses the interface description " + p.stderr.strip())
+    else:
+        print("# varlink-go-interface-generator not installed: IDL parse check not run")
+
+
+CASES = {"ctl": case_ctl, "unprivileged": case_unprivileged, "share": case_share, "kill": case_kill,
+         "varlink": case_varlink}
+NEEDS_ROOT = {"unprivileged", "share", "kill"}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--source", required=True)
+    ap.add_argument("case", choices=sorted(CASES))
+    args = ap.parse_args()
+    if args.case in NEEDS_ROOT and os.geteuid() != 0:
+        print(f"SKIP: case '{args.case}' runs clients as other users with setpriv, which needs root")
+        return SKIP
+    d = Daemon(args.build, "stall-timeout-ms=5000")
+    try:
+        CASES[args.case](Ctx(args, d))
+        d.stop()
+    except Failure as e:
+        print(f"not ok - {e}")
+        print("---- physmemd log ----\n" + d.logtext())
+        d.proc.kill()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
