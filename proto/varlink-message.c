@@ -4,6 +4,13 @@
 #include <errno.h>
 #include <string.h>
 
+/* A JSON string without an embedded NUL (which C would silently cut at). */
+static bool vl_string_valid(struct json_object *v)
+{
+	return json_object_is_type(v, json_type_string) &&
+	       strlen(json_object_get_string(v)) == (size_t)json_object_get_string_len(v);
+}
+
 static int get_bool(struct json_object *msg, const char *key, bool *ret, const char **ret_field)
 {
 	struct json_object *v;
@@ -30,7 +37,7 @@ int vl_call_parse(struct json_object *msg, struct vl_call *ret, const char **ret
 		*ret_field = "";
 		return -EBADMSG;
 	}
-	if (!json_object_object_get_ex(msg, "method", &v) || !json_object_is_type(v, json_type_string) ||
+	if (!json_object_object_get_ex(msg, "method", &v) || !vl_string_valid(v) ||
 	    json_object_get_string_len(v) == 0) {
 		*ret_field = "method";
 		return -EBADMSG;
@@ -125,14 +132,14 @@ static int dispatch_one(struct json_object *v, const struct vl_field *f, char *t
 		*(bool *)(target + f->offset) = json_object_get_boolean(v);
 		return 0;
 	case VL_FIELD_STRING:
-		if (!json_object_is_type(v, json_type_string))
+		if (!vl_string_valid(v))
 			return -EINVAL;
 		*(const char **)(target + f->offset) = json_object_get_string(v);
 		return 0;
 	case VL_FIELD_ENUM: {
 		const char *s;
 
-		if (!json_object_is_type(v, json_type_string))
+		if (!vl_string_valid(v))
 			return -EINVAL;
 		s = json_object_get_string(v);
 		for (int i = 0; f->enum_values[i]; i++)

@@ -109,6 +109,23 @@ static int grow_input(struct vl_stream *s, size_t *ret_room)
 	return 0;
 }
 
+/*
+ * How much to read so that one read never crosses the end of a message: the
+ * kernel may glue a later message's bytes (and its fds) onto a read, and fds
+ * are only attributable when they come with a message's first byte.
+ */
+static size_t read_limit(struct vl_stream *s, size_t room)
+{
+	ssize_t n;
+	char *nul;
+
+	n = recv(s->fd, s->in + s->in_len, room, MSG_PEEK | MSG_DONTWAIT);
+	if (n <= 0)
+		return room;	/* let recvmsg() report it */
+	nul = memchr(s->in + s->in_len, 0, (size_t)n);
+	return nul ? (size_t)(nul - (s->in + s->in_len)) + 1 : (size_t)n;
+}
+
 int vl_stream_read(struct vl_stream *s)
 {
 	union {
@@ -127,7 +144,7 @@ int vl_stream_read(struct vl_stream *s)
 		return r;
 
 	iov.iov_base = s->in + s->in_len;
-	iov.iov_len = room;
+	iov.iov_len = read_limit(s, room);
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = control.buf;
@@ -147,14 +164,17 @@ int vl_stream_read(struct vl_stream *s)
 		nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		for (unsigned i = 0; i < nfds; i++) {
 			/*
-			 * Fds belong to the first byte of a message: only
-			 * valid when nothing else is buffered and no other
-			 * message's fds are waiting.
+			 * Fds belong to the first byte of a message: valid
+			 * only when this read starts a message and no other
+			 * buffered message's fds are still waiting.
 			 */
-			if (r == 0 && (s->in_len > 0 || s->in_nfds + 1 > VL_MAX_FDS || n == 0))
+			if (r == 0 && i == 0 &&
+			    (n == 0 || s->in_nfds > 0 || (s->in_len > 0 && s->in[s->in_len - 1] != '\0')))
 				r = -EPROTO;
-			if (r == 0)
+			if (r == 0) {
+				s->in_fds_at = s->in_len;
 				s->in_fds[s->in_nfds++] = fds[i];
+			}
 			else
 				close(fds[i]);
 		}
@@ -190,17 +210,28 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
 	len = (size_t)(nul - s->in);
 
 	/* The message's fds, if any, arrived with in[0]. */
-	memcpy(ret_fds->fds, s->in_fds, sizeof(int) * s->in_nfds);
-	ret_fds->n = s->in_nfds;
-	s->in_nfds = 0;
+	if (s->in_nfds > 0 && s->in_fds_at == 0) {
+		memcpy(ret_fds->fds, s->in_fds, sizeof(int) * s->in_nfds);
+		ret_fds->n = s->in_nfds;
+		s->in_nfds = 0;
+	} else if (s->in_nfds > 0) {
+		s->in_fds_at -= len + 1;
+	}
 
 	obj = NULL;
+	jerr = json_tokener_error_parse_eof;
 	tok = json_tokener_new_ex(64);
 	if (tok) {
-		obj = json_tokener_parse_ex(tok, s->in, (int)len);
+		/* With its NUL, so that a bare number or literal ends too. */
+		obj = json_tokener_parse_ex(tok, s->in, (int)len + 1);
 		jerr = json_tokener_get_error(tok);
 		/* The whole message must be exactly one JSON value. */
-		if (obj && (jerr != json_tokener_success || json_tokener_get_parse_end(tok) != len)) {
+		if (jerr == json_tokener_success) {
+			for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
+				if (!strchr(" \t\r\n", s->in[i]))
+					jerr = json_tokener_error_parse_unexpected;
+		}
+		if (jerr != json_tokener_success) {
 			json_object_put(obj);
 			obj = NULL;
 		}
@@ -211,10 +242,11 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
 	s->in_len -= len + 1;
 	s->in_scanned = 0;
 
-	if (!obj) {
+	if (jerr != json_tokener_success) {
 		vl_fds_close(ret_fds);
 		return -EBADMSG;
 	}
+	/* NULL here is JSON's null, a valid value (json-c has no object for it). */
 	*ret = obj;
 	return 1;
 }

@@ -31,9 +31,14 @@ struct vl_stream {
 	size_t in_len;
 	size_t in_cap;
 	size_t in_scanned;	/* bytes of in[] known to hold no NUL */
-	/* Fds that arrived with in[0], the first byte of the next message. */
+	/*
+	 * Fds that arrived with in[in_fds_at], the first byte of a buffered
+	 * message. One such message at a time: a reader that lets two
+	 * fd-carrying messages pile up unread gets -EPROTO.
+	 */
 	int in_fds[VL_MAX_FDS];
 	unsigned in_nfds;
+	size_t in_fds_at;
 
 	/* Output: queued messages, each with the fds for its first byte. */
 	struct vl_out *out_head;
@@ -54,8 +59,8 @@ void vl_stream_done(struct vl_stream *s);
 /*
  * Receive once from the socket. Returns bytes read (> 0), 0 on end of file,
  * -EAGAIN when nothing is there, -EPROTO when fds arrived truncated, with a
- * byte that does not start a message, or with another message's fds still
- * pending, -EMSGSIZE when a message grows past max_message, or another
+ * byte that does not start a message, or while another buffered message's
+ * fds are still pending, -EMSGSIZE when a message grows past max_message, or another
  * negative errno. After any error but -EAGAIN the connection is unusable.
  */
 int vl_stream_read(struct vl_stream *s);
