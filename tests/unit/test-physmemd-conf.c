@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* conf_load(), conf_set() and conf_check() of physmemd-conf.c. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "physmemd.h"
+
+/* Write text to a fresh temporary file and load it into *c (after defaults). */
+static int load(struct conf *c, const char *text)
+{
+	char path[] = "/tmp/test-physmemd-conf-XXXXXX";
+	int fd = mkstemp(path), r;
+	FILE *f;
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	conf_defaults(c);
+	r = conf_load(c, path);
+	unlink(path);
+	return r;
+}
+
+static void test_defaults(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	conf_defaults(&c);
+	assert_int_equal(conf_check(&c), 0);
+	assert_string_equal(c.backend, "auto");
+	assert_string_equal(c.device, "/dev/physmem");
+	assert_int_equal(c.socket_mode, 0666);
+	assert_true(c.max_message_size == 64 * 1024);
+	assert_int_equal(c.address_policy, ADDRESS_POLICY_OWNER);
+	assert_int_equal(c.lock, LOCK_TRY);
+	assert_true(c.hugepage_size == 0);
+}
+
+static void test_every_key(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	assert_int_equal(load(&c,
+		"# a comment\n"
+		"; another comment\n"
+		"\n"
+		"   \t\n"
+		"socket = /run/test/physmemd.sock\n"
+		"socket-mode = 0660\n"
+		"backend = memfd\n"
+		"device = /dev/physmem1\n"
+		"max-message-size = 16K\n"
+		"max-output-per-connection = 2M\n"
+		"max-connections = 100\n"
+		"max-connections-per-uid = 7\n"
+		"max-buffers-per-uid = 9\n"
+		"max-bytes-per-uid = 1GiB\n"
+		"max-buffer-size = 256MB\n"
+		"max-buffers = 77\n"
+		"stall-timeout-ms = 1500\n"
+		"address-policy = root\n"
+		"lock = yes\n"
+		"hugepages = 2M\n"
+		"log-level = debug\n"), 0);
+	assert_string_equal(c.socket_path, "/run/test/physmemd.sock");
+	assert_int_equal(c.socket_mode, 0660);
+	assert_string_equal(c.backend, "memfd");
+	assert_string_equal(c.device, "/dev/physmem1");
+	assert_true(c.max_message_size == 16 << 10);
+	assert_true(c.max_output_per_connection == 2 << 20);
+	assert_true(c.max_connections == 100);
+	assert_true(c.max_connections_per_uid == 7);
+	assert_true(c.max_buffers_per_uid == 9);
+	assert_true(c.max_bytes_per_uid == 1ULL << 30);
+	assert_true(c.max_buffer_size == 256ULL << 20);
+	assert_true(c.max_buffers_total == 77);
+	assert_true(c.stall_timeout_ms == 1500);
+	assert_int_equal(c.address_policy, ADDRESS_POLICY_ROOT);
+	assert_int_equal(c.lock, LOCK_YES);
+	assert_true(c.hugepage_size == 2ULL << 20);
+	assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
+	assert_int_equal(conf_check(&c), 0);
+}
+
+static void test_enum_values(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	assert_int_equal(load(&c, "address-policy=none\nlock=no\nlog-level=WARNING\n"), 0);
+	assert_int_equal(c.address_policy, ADDRESS_POLICY_NONE);
+	assert_int_equal(c.lock, LOCK_NO);
+	assert_int_equal(c.log_level, LOG_LEVEL_WARNING);
+	assert_int_equal(load(&c, "address-policy=owner\nlock=try\nlog-level=error\n"), 0);
+	assert_int_equal(c.address_policy, ADDRESS_POLICY_OWNER);
+	assert_int_equal(c.lock, LOCK_TRY);
+	assert_int_equal(c.log_level, LOG_LEVEL_ERR);
+	/* No trailing newline on the last line. */
+	assert_int_equal(load(&c, "max-buffers = 5"), 0);
+	assert_true(c.max_buffers_total == 5);
+}
+
+static void test_bad_values(void **state)
+{
+	static const char *const bad[] = {
+		"max-message-size = lots\n",
+		"max-message-size = -1\n",
+		"max-message-size = 1X\n",
+		"max-message-size = 99999999999999999999\n",
+		"max-message-size =\n",
+		"max-connections = 10K\n",
+		"max-connections = -5\n",
+		"max-connections = 1.5\n",
+		"max-connections = \n",
+		"max-buffers = 18446744073709551616\n",
+		"stall-timeout-ms = soon\n",
+		"socket-mode = 0999\n",
+		"socket-mode = 01777\n",
+		"socket-mode = rw\n",
+		"address-policy = everyone\n",
+		"address-policy = Owner\n",
+		"lock = maybe\n",
+		"log-level = loud\n",
+		"hugepages = huge\n",
+		"backend = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+		"socket = /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+		"this line has no equals sign\n",
+		"max-buffers = 5\nlock = sometimes\n",
+	};
+	struct conf c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r = load(&c, bad[i]);
+
+		if (r >= 0)
+			fail_msg("accepted: %s", bad[i]);
+	}
+}
+
+static void test_unknown_key(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	assert_int_equal(load(&c, "max-bufers = 5\n"), -ENOENT);
+	assert_int_equal(load(&c, "= 5\n"), -ENOENT);
+	assert_int_equal(conf_set(&c, "nope", "1"), -ENOENT);
+	assert_int_equal(conf_set(&c, "max-buffers", "3"), 0);
+	assert_true(c.max_buffers_total == 3);
+}
+
+static void test_long_line(void **state)
+{
+	struct conf c;
+	char text[2048];
+
+	(void)state;
+	memset(text, '#', sizeof(text) - 2);
+	text[sizeof(text) - 2] = '\n';
+	text[sizeof(text) - 1] = '\0';
+	assert_int_equal(load(&c, text), -EINVAL);
+}
+
+static void test_missing_file(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	conf_defaults(&c);
+	assert_int_equal(conf_load(&c, "/nonexistent/physmemd.conf"), -ENOENT);
+}
+
+static void test_sizes_with_units(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	assert_int_equal(load(&c, "max-bytes-per-uid = 4096\nmax-buffer-size = 64k\nhugepages = 1G\n"), 0);
+	assert_true(c.max_bytes_per_uid == 4096);
+	assert_true(c.max_buffer_size == 64 << 10);
+	assert_true(c.hugepage_size == 1ULL << 30);
+	assert_int_equal(load(&c, "max-bytes-per-uid = 2TiB\nhugepages = 0\n"), 0);
+	assert_true(c.max_bytes_per_uid == 2ULL << 40);
+	assert_true(c.hugepage_size == 0);
+}
+
+static void test_check(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	conf_defaults(&c);
+	c.max_message_size = 1023;
+	assert_int_equal(conf_check(&c), -EINVAL);
+	c.max_message_size = 1024;
+	assert_int_equal(conf_check(&c), 0);
+	c.max_message_size = 64ULL << 20;
+	assert_int_equal(conf_check(&c), 0);
+	c.max_message_size = (64ULL << 20) + 1;
+	assert_int_equal(conf_check(&c), -EINVAL);
+
+	conf_defaults(&c);
+	c.hugepage_size = 4096;
+	assert_int_equal(conf_check(&c), -EINVAL);
+	c.hugepage_size = 2ULL << 20;
+	assert_int_equal(conf_check(&c), 0);
+	c.hugepage_size = 1ULL << 30;
+	assert_int_equal(conf_check(&c), 0);
+
+	conf_defaults(&c);
+	c.max_connections = 0;
+	assert_int_equal(conf_check(&c), -EINVAL);
+	conf_defaults(&c);
+	c.max_connections_per_uid = 0;
+	assert_int_equal(conf_check(&c), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_every_key),
+		cmocka_unit_test(test_enum_values),
+		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_unknown_key),
+		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_sizes_with_units),
+		cmocka_unit_test(test_check),
+	};
+
+	log_set_level(LOG_LEVEL_ERR - 1);	/* keep the expected errors quiet */
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
