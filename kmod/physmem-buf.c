@@ -1,0 +1,612 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * physmem-buf.c: buffer allocation, accounting and the dma-buf exporter.
+ *
+ * Every buffer is kept as an array of order-0 pages (higher-order blocks are
+ * split), so one code path serves allocated and pinned buffers: the mmap
+ * fault handler hands out struct pages (get_user_pages and O_DIRECT work on
+ * the mapping), the scatter-gather table merges physically adjacent pages
+ * into runs, and freeing is a put_page() per page.
+ */
+#include <linux/dma-buf.h>
+#include <linux/dma-mapping.h>
+#include <linux/err.h>
+#include <linux/fcntl.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/overflow.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/uaccess.h>
+#ifdef CONFIG_X86
+#include <asm/set_memory.h>
+#endif
+
+#include "physmem-internal.h"
+
+/* Largest scatterlist entry of the module's own table. */
+#define PHYSMEM_BUF_MAX_SEG	SZ_1G
+
+static DEFINE_MUTEX(physmem_buf_lock);
+static LIST_HEAD(physmem_buf_list);
+static atomic64_t physmem_buf_next_id = ATOMIC64_INIT(0);
+
+/* Live counters, guarded by physmem_buf_stats_lock. */
+static DEFINE_SPINLOCK(physmem_buf_stats_lock);
+static u64 physmem_buf_charged;		/* bytes charged, published or not */
+static u64 physmem_buf_count;
+static u64 physmem_buf_bytes;
+static u64 physmem_buf_cache_bytes[PHYSMEM_CACHE_COUNT];
+static u64 physmem_buf_pinned_count;
+static u64 physmem_buf_pinned_bytes;
+
+static const struct dma_buf_ops physmem_buf_ops;
+
+/* The limit on all live buffers together, in bytes. */
+u64 physmem_buf_max_total_bytes(void)
+{
+	unsigned int mb = READ_ONCE(physmem_max_total_mb);
+
+	if (!mb)
+		return ((u64)totalram_pages() << PAGE_SHIFT) / 2;
+	return (u64)mb << 20;
+}
+
+/* Charge @size bytes against max_total_mb. */
+static int physmem_buf_charge(u64 size)
+{
+	u64 limit = physmem_buf_max_total_bytes();
+	int ret = 0;
+
+	spin_lock(&physmem_buf_stats_lock);
+	if (size > limit || physmem_buf_charged > limit - size)
+		ret = -ENOMEM;
+	else
+		physmem_buf_charged += size;
+	spin_unlock(&physmem_buf_stats_lock);
+	return ret;
+}
+
+/* Count a published buffer in, or (@sign < 0) out of, the live counters. */
+static void physmem_buf_count_live(struct physmem_buf *buf, int sign)
+{
+	u64 n = sign > 0 ? 1 : -1ULL;
+	u64 bytes = sign > 0 ? buf->size : -buf->size;
+
+	spin_lock(&physmem_buf_stats_lock);
+	physmem_buf_count += n;
+	physmem_buf_bytes += bytes;
+	physmem_buf_cache_bytes[buf->cache] += bytes;
+	if (buf->flags & PHYSMEM_BUF_PINNED) {
+		physmem_buf_pinned_count += n;
+		physmem_buf_pinned_bytes += bytes;
+	}
+	spin_unlock(&physmem_buf_stats_lock);
+}
+
+/* Fill the counter and limit fields of @info. */
+void physmem_buf_info(struct physmem_info *info)
+{
+	unsigned int i;
+
+	spin_lock(&physmem_buf_stats_lock);
+	info->buffers = physmem_buf_count;
+	info->bytes = physmem_buf_bytes;
+	for (i = 0; i < PHYSMEM_CACHE_COUNT; i++)
+		info->cache_bytes[i] = physmem_buf_cache_bytes[i];
+	info->pinned_buffers = physmem_buf_pinned_count;
+	info->pinned_bytes = physmem_buf_pinned_bytes;
+	spin_unlock(&physmem_buf_stats_lock);
+
+	info->version = PHYSMEM_ABI_VERSION;
+	info->max_buffer_bytes = (u64)READ_ONCE(physmem_max_buffer_mb) << 20;
+	info->max_total_bytes = physmem_buf_max_total_bytes();
+	info->max_contig_bytes = PAGE_SIZE << PHYSMEM_MAX_ORDER;
+	info->page_size = PAGE_SIZE;
+	info->reserved = 0;
+}
+
+/* The user page protection for a buffer of cache mode @cache. */
+pgprot_t physmem_buf_pgprot(u32 cache, pgprot_t prot)
+{
+	switch (cache) {
+	case PHYSMEM_CACHE_WC:
+		return pgprot_writecombine(prot);
+	case PHYSMEM_CACHE_UNCACHED:
+		return pgprot_noncached(prot);
+	default:
+		return prot;
+	}
+}
+
+/*
+ * Give the kernel's linear mapping of the buffer the buffer's cache type, so
+ * that no page is mapped cached and uncached at once (x86 PAT forbids such
+ * aliases), or back to write-back when @cache is PHYSMEM_CACHE_CACHED.
+ */
+static int physmem_buf_set_cache(struct physmem_buf *buf, u32 cache)
+{
+#ifdef CONFIG_X86
+	struct scatterlist *sg;
+	unsigned int i;
+	int ret = 0;
+
+	if (cache == PHYSMEM_CACHE_CACHED) {
+		for_each_sgtable_sg(&buf->sgt, sg, i) {
+			if (i >= buf->cache_runs)
+				break;
+			set_memory_wb((unsigned long)sg_virt(sg),
+				      sg->length >> PAGE_SHIFT);
+		}
+		buf->cache_runs = 0;
+		return 0;
+	}
+
+	for_each_sgtable_sg(&buf->sgt, sg, i) {
+		unsigned long addr = (unsigned long)sg_virt(sg);
+		int n = sg->length >> PAGE_SHIFT;
+
+		if (cache == PHYSMEM_CACHE_WC)
+			ret = set_memory_wc(addr, n);
+		else
+			ret = set_memory_uc(addr, n);
+		if (ret)
+			break;
+		buf->cache_runs++;
+	}
+	if (ret)
+		physmem_buf_set_cache(buf, PHYSMEM_CACHE_CACHED);
+	return ret;
+#else
+	return 0;
+#endif
+}
+
+/*
+ * Make an unpublished buffer of @size bytes (a multiple of PAGE_SIZE):
+ * charge it and allocate its page array.  The pages are the caller's job.
+ */
+struct physmem_buf *physmem_buf_new(u64 size, u32 flags, u32 cache)
+{
+	struct physmem_buf *buf;
+	int ret;
+
+	ret = physmem_buf_charge(size);
+	if (ret)
+		return ERR_PTR(ret);
+
+	buf = kzalloc(sizeof(*buf), GFP_KERNEL);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto err_uncharge;
+	}
+	buf->size = size;
+	buf->npages = size >> PAGE_SHIFT;
+	buf->flags = flags;
+	buf->cache = cache;
+	kref_init(&buf->ref);
+	INIT_LIST_HEAD(&buf->node);
+
+	buf->pages = kvcalloc(buf->npages, sizeof(*buf->pages),
+			      GFP_KERNEL | __GFP_NOWARN);
+	if (!buf->pages) {
+		ret = -ENOMEM;
+		goto err_free;
+	}
+	return buf;
+
+err_free:
+	kfree(buf);
+err_uncharge:
+	spin_lock(&physmem_buf_stats_lock);
+	physmem_buf_charged -= size;
+	spin_unlock(&physmem_buf_stats_lock);
+	return ERR_PTR(ret);
+}
+
+/* Undo physmem_buf_new() and whatever of physmem_buf_publish() was done. */
+void physmem_buf_free(struct physmem_buf *buf)
+{
+	unsigned long i;
+
+	if (buf->dma_mapped)
+		dma_unmap_sgtable(physmem_dev, &buf->sgt, DMA_BIDIRECTIONAL, 0);
+	if (buf->cache_runs)
+		physmem_buf_set_cache(buf, PHYSMEM_CACHE_CACHED);
+	sg_free_table(&buf->sgt);
+	for (i = 0; i < buf->npages; i++)
+		if (buf->pages[i])
+			put_page(buf->pages[i]);
+	kvfree(buf->pages);
+
+	spin_lock(&physmem_buf_stats_lock);
+	physmem_buf_charged -= buf->size;
+	spin_unlock(&physmem_buf_stats_lock);
+	kfree(buf);
+}
+
+/* Called by kref_put_mutex() with physmem_buf_lock held; drops it. */
+static void physmem_buf_release(struct kref *ref)
+{
+	struct physmem_buf *buf = container_of(ref, struct physmem_buf, ref);
+
+	if (buf->listed) {
+		list_del(&buf->node);
+		buf->listed = false;
+	}
+	mutex_unlock(&physmem_buf_lock);
+
+	physmem_buf_count_live(buf, -1);
+	physmem_buf_free(buf);
+}
+
+/* Take a reference on a buffer the caller already holds one on. */
+void physmem_buf_get(struct physmem_buf *buf)
+{
+	kref_get(&buf->ref);
+}
+
+/* Drop a reference; the last one frees the buffer. */
+void physmem_buf_put(struct physmem_buf *buf)
+{
+	kref_put_mutex(&buf->ref, physmem_buf_release, &physmem_buf_lock);
+}
+
+/* The buffer behind @dmabuf, or NULL if another exporter made it. */
+struct physmem_buf *physmem_buf_from_dmabuf(struct dma_buf *dmabuf)
+{
+	if (dmabuf->ops != &physmem_buf_ops)
+		return NULL;
+	return dmabuf->priv;
+}
+
+/*
+ * Find the live buffer one of whose physically contiguous runs holds all of
+ * [start, start + len), and take a reference on it.
+ */
+struct physmem_buf *physmem_buf_find_phys(phys_addr_t start, u64 len)
+{
+	struct physmem_buf *buf, *found = NULL;
+	struct scatterlist *sg;
+	unsigned int i;
+
+	mutex_lock(&physmem_buf_lock);
+	list_for_each_entry(buf, &physmem_buf_list, node) {
+		for_each_sgtable_sg(&buf->sgt, sg, i) {
+			phys_addr_t run = sg_phys(sg);
+
+			if (start >= run && start - run <= sg->length &&
+			    len <= sg->length - (start - run)) {
+				found = buf;
+				break;
+			}
+		}
+		if (found) {
+			/* listed buffers have a non-zero count under the lock */
+			kref_get(&found->ref);
+			break;
+		}
+	}
+	mutex_unlock(&physmem_buf_lock);
+	return found;
+}
+
+/*
+ * Report the buffer's DMA segments (adjacent runs merged): write up to
+ * @capacity of them to @out and return how many there are in all.
+ */
+long physmem_buf_segments(struct physmem_buf *buf,
+			  struct physmem_segment __user *out, u32 capacity)
+{
+	struct physmem_segment seg = { 0, 0 };
+	struct scatterlist *sg;
+	unsigned int i;
+	long count = 0;
+
+	for_each_sgtable_dma_sg(&buf->sgt, sg, i) {
+		dma_addr_t addr = sg_dma_address(sg);
+		u64 len = sg_dma_len(sg);
+
+		if (count && seg.addr + seg.len == addr) {
+			seg.len += len;
+			continue;
+		}
+		if (count && count <= capacity &&
+		    copy_to_user(&out[count - 1], &seg, sizeof(seg)))
+			return -EFAULT;
+		seg.addr = addr;
+		seg.len = len;
+		count++;
+	}
+	if (count && count <= capacity &&
+	    copy_to_user(&out[count - 1], &seg, sizeof(seg)))
+		return -EFAULT;
+	return count;
+}
+
+/* Fault handler of a buffer mapping: hand out the page itself. */
+static vm_fault_t physmem_buf_vm_fault(struct vm_fault *vmf)
+{
+	struct physmem_buf *buf = vmf->vma->vm_private_data;
+
+	if (vmf->pgoff >= buf->npages)
+		return VM_FAULT_SIGBUS;
+	vmf->page = buf->pages[vmf->pgoff];
+	get_page(vmf->page);
+	return 0;
+}
+
+static const struct vm_operations_struct physmem_buf_vm_ops = {
+	.fault = physmem_buf_vm_fault,
+};
+
+/*
+ * mmap of the dma-buf fd.  Pages are inserted on fault, so mapping a huge
+ * buffer costs nothing up front, and they are real struct pages, so
+ * get_user_pages() and O_DIRECT work on cached mappings.
+ */
+static int physmem_buf_mmap(struct dma_buf *dmabuf, struct vm_area_struct *vma)
+{
+	struct physmem_buf *buf = dmabuf->priv;
+
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	if (vma->vm_pgoff > buf->npages ||
+	    vma_pages(vma) > buf->npages - vma->vm_pgoff)
+		return -EINVAL;
+
+	vma->vm_page_prot = physmem_buf_pgprot(buf->cache, vma->vm_page_prot);
+	physmem_vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+	vma->vm_ops = &physmem_buf_vm_ops;
+	vma->vm_private_data = buf;
+	return 0;
+}
+
+/* DMA_BUF_IOCTL_SYNC start: make device writes visible to the CPU. */
+static int physmem_buf_begin_cpu_access(struct dma_buf *dmabuf,
+					enum dma_data_direction dir)
+{
+	struct physmem_buf *buf = dmabuf->priv;
+
+	dma_sync_sgtable_for_cpu(physmem_dev, &buf->sgt, dir);
+	return 0;
+}
+
+/* DMA_BUF_IOCTL_SYNC end: make CPU writes visible to the device. */
+static int physmem_buf_end_cpu_access(struct dma_buf *dmabuf,
+				      enum dma_data_direction dir)
+{
+	struct physmem_buf *buf = dmabuf->priv;
+
+	dma_sync_sgtable_for_device(physmem_dev, &buf->sgt, dir);
+	return 0;
+}
+
+/* An importer attaches: give it its own table, split to its segment limit. */
+static int physmem_buf_attach(struct dma_buf *dmabuf,
+			      struct dma_buf_attachment *attach)
+{
+	struct physmem_buf *buf = dmabuf->priv;
+	struct sg_table *sgt;
+	int ret;
+
+	sgt = kzalloc(sizeof(*sgt), GFP_KERNEL);
+	if (!sgt)
+		return -ENOMEM;
+	ret = sg_alloc_table_from_pages_segment(sgt, buf->pages, buf->npages,
+						0, buf->size,
+						dma_get_max_seg_size(attach->dev),
+						GFP_KERNEL);
+	if (ret) {
+		kfree(sgt);
+		return ret;
+	}
+	attach->priv = sgt;
+	return 0;
+}
+
+static void physmem_buf_detach(struct dma_buf *dmabuf,
+			       struct dma_buf_attachment *attach)
+{
+	struct sg_table *sgt = attach->priv;
+
+	sg_free_table(sgt);
+	kfree(sgt);
+}
+
+/* Write-combined and uncached pages need no CPU cache maintenance. */
+static unsigned long physmem_buf_dma_attrs(struct physmem_buf *buf)
+{
+	return buf->cache == PHYSMEM_CACHE_CACHED ? 0 : DMA_ATTR_SKIP_CPU_SYNC;
+}
+
+static struct sg_table *physmem_buf_map_dma_buf(struct dma_buf_attachment *attach,
+						enum dma_data_direction dir)
+{
+	struct physmem_buf *buf = attach->dmabuf->priv;
+	struct sg_table *sgt = attach->priv;
+	int ret;
+
+	ret = dma_map_sgtable(attach->dev, sgt, dir, physmem_buf_dma_attrs(buf));
+	if (ret)
+		return ERR_PTR(ret);
+	return sgt;
+}
+
+static void physmem_buf_unmap_dma_buf(struct dma_buf_attachment *attach,
+				      struct sg_table *sgt,
+				      enum dma_data_direction dir)
+{
+	struct physmem_buf *buf = attach->dmabuf->priv;
+
+	dma_unmap_sgtable(attach->dev, sgt, dir, physmem_buf_dma_attrs(buf));
+}
+
+/* The last dma-buf file reference is gone. */
+static void physmem_buf_dmabuf_release(struct dma_buf *dmabuf)
+{
+	physmem_buf_put(dmabuf->priv);
+}
+
+static const struct dma_buf_ops physmem_buf_ops = {
+	.attach = physmem_buf_attach,
+	.detach = physmem_buf_detach,
+	.map_dma_buf = physmem_buf_map_dma_buf,
+	.unmap_dma_buf = physmem_buf_unmap_dma_buf,
+	.release = physmem_buf_dmabuf_release,
+	.begin_cpu_access = physmem_buf_begin_cpu_access,
+	.end_cpu_access = physmem_buf_end_cpu_access,
+	.mmap = physmem_buf_mmap,
+};
+
+/*
+ * Turn a buffer whose pages are all present into a live dma-buf: build the
+ * run table, set the kernel mapping's cache type, map it for physmem_dev and
+ * export it.  On failure the buffer is freed.
+ */
+int physmem_buf_publish(struct physmem_buf *buf)
+{
+	DEFINE_DMA_BUF_EXPORT_INFO(exp_info);
+	struct dma_buf *dmabuf;
+	int ret;
+
+	ret = sg_alloc_table_from_pages_segment(&buf->sgt, buf->pages,
+						buf->npages, 0, buf->size,
+						PHYSMEM_BUF_MAX_SEG, GFP_KERNEL);
+	if (ret)
+		goto err_free;
+
+	if (buf->cache != PHYSMEM_CACHE_CACHED) {
+		ret = physmem_buf_set_cache(buf, buf->cache);
+		if (ret)
+			goto err_free;
+	}
+
+	ret = dma_map_sgtable(physmem_dev, &buf->sgt, DMA_BIDIRECTIONAL, 0);
+	if (ret)
+		goto err_free;
+	buf->dma_mapped = true;
+
+	buf->id = atomic64_inc_return(&physmem_buf_next_id);
+	exp_info.ops = &physmem_buf_ops;
+	exp_info.size = buf->size;
+	exp_info.flags = O_RDWR;
+	exp_info.priv = buf;
+	dmabuf = dma_buf_export(&exp_info);
+	if (IS_ERR(dmabuf)) {
+		ret = PTR_ERR(dmabuf);
+		goto err_free;
+	}
+	buf->dmabuf = dmabuf;
+
+	/* From here on the dma-buf owns the buffer's first reference. */
+	physmem_buf_count_live(buf, 1);
+	mutex_lock(&physmem_buf_lock);
+	list_add_tail(&buf->node, &physmem_buf_list);
+	buf->listed = true;
+	mutex_unlock(&physmem_buf_lock);
+	return 0;
+
+err_free:
+	physmem_buf_free(buf);
+	return ret;
+}
+
+/* Fill the page array with one contiguous, zeroed block. */
+static int physmem_buf_alloc_contig(struct physmem_buf *buf)
+{
+	unsigned int order = get_order(buf->size);
+	struct page *page;
+	unsigned long i;
+
+	page = alloc_pages(GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN, order);
+	if (!page)
+		return -ENOMEM;
+	split_page(page, order);
+	for (i = 0; i < (1UL << order); i++) {
+		if (i < buf->npages)
+			buf->pages[i] = page + i;
+		else
+			__free_page(page + i);
+	}
+	return 0;
+}
+
+/*
+ * Fill the page array with zeroed blocks, largest orders first.  Big orders
+ * are tried without direct reclaim (take what is free now); once an order
+ * fails, only smaller ones are tried, down to single pages with reclaim.
+ */
+static int physmem_buf_alloc_sg(struct physmem_buf *buf)
+{
+	const gfp_t big = (GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN |
+			   __GFP_NORETRY) & ~__GFP_DIRECT_RECLAIM;
+	unsigned int order = PHYSMEM_MAX_ORDER;
+	unsigned long done = 0, i;
+	struct page *page;
+
+	while (done < buf->npages) {
+		unsigned long left = buf->npages - done;
+
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		while (order && (1UL << order) > left)
+			order--;
+		page = alloc_pages(order ? big : GFP_KERNEL | __GFP_ZERO |
+				   __GFP_NOWARN, order);
+		if (!page) {
+			if (!order)
+				return -ENOMEM;
+			order--;
+			continue;
+		}
+		if (order)
+			split_page(page, order);
+		for (i = 0; i < (1UL << order); i++)
+			buf->pages[done + i] = page + i;
+		done += 1UL << order;
+		cond_resched();
+	}
+	return 0;
+}
+
+/* PHYSMEM_IOC_ALLOC: a new, zeroed, published buffer of at least @length. */
+struct physmem_buf *physmem_buf_alloc(u64 length, u32 flags, u32 cache)
+{
+	u64 max = (u64)READ_ONCE(physmem_max_buffer_mb) << 20;
+	struct physmem_buf *buf;
+	u64 size;
+	int ret;
+
+	if (flags & ~PHYSMEM_ALLOC_FLAGS || cache >= PHYSMEM_CACHE_COUNT)
+		return ERR_PTR(-EINVAL);
+	if (!length || check_add_overflow(length, (u64)PAGE_SIZE - 1, &size))
+		return ERR_PTR(-EINVAL);
+	size &= PAGE_MASK;
+	if (size > max)
+		return ERR_PTR(-EINVAL);
+	if ((flags & PHYSMEM_ALLOC_CONTIG) &&
+	    size > (PAGE_SIZE << PHYSMEM_MAX_ORDER))
+		return ERR_PTR(-EINVAL);
+
+	buf = physmem_buf_new(size, flags & PHYSMEM_ALLOC_CONTIG ?
+			      PHYSMEM_BUF_CONTIG : 0, cache);
+	if (IS_ERR(buf))
+		return buf;
+
+	if (flags & PHYSMEM_ALLOC_CONTIG)
+		ret = physmem_buf_alloc_contig(buf);
+	else
+		ret = physmem_buf_alloc_sg(buf);
+	if (ret) {
+		physmem_buf_free(buf);
+		return ERR_PTR(ret);
+	}
+
+	ret = physmem_buf_publish(buf);
+	if (ret)
+		return ERR_PTR(ret);
+	return buf;
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * physmem: internal declarations shared by the module's source files.
+ *
+ * physmem-main.c   misc device /dev/physmem, ioctls, sysfs stats, parameters
+ * physmem-buf.c    buffer allocation, accounting, dma-buf exporter
+ * physmem-pin.c    pinning the pages of a memfd
+ * physmem-phys.c   mmap of /dev/physmem by physical address
+ */
+#ifndef PHYSMEM_INTERNAL_H
+#define PHYSMEM_INTERNAL_H
+
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mm.h>
+#include <linux/mmzone.h>
+#include <linux/scatterlist.h>
+#include <linux/types.h>
+#include <linux/version.h>
+
+#include "uapi/physmem.h"
+
+struct dma_buf;
+struct device;
+
+/* Largest order the buddy allocator hands out (inclusive). */
+#if defined(MAX_PAGE_ORDER)
+#define PHYSMEM_MAX_ORDER	MAX_PAGE_ORDER
+#elif LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+#define PHYSMEM_MAX_ORDER	MAX_ORDER
+#else
+#define PHYSMEM_MAX_ORDER	(MAX_ORDER - 1)
+#endif
+
+/*
+ * One buffer: allocated pages or the pinned pages of a memfd.
+ *
+ * Its lifetime is counted by @ref: the dma-buf holds one reference (dropped
+ * by the dma-buf release callback) and every VMA of a physical-address
+ * mapping of /dev/physmem holds one, so pages are never freed while any
+ * mapping of them exists.  The final put happens under physmem_buf_lock,
+ * which also guards physmem_buf_list.
+ */
+struct physmem_buf {
+	struct kref ref;
+	struct list_head node;		/* on physmem_buf_list once published */
+	struct dma_buf *dmabuf;		/* the exported dma-buf */
+	u64 id;
+	u64 size;			/* bytes, a multiple of PAGE_SIZE */
+	unsigned long npages;
+	struct page **pages;		/* npages order-0 pages, each with a reference */
+	struct sg_table sgt;		/* physically contiguous runs, mapped for physmem_dev */
+	unsigned int cache_runs;	/* sgt entries whose kernel mapping was re-typed */
+	bool dma_mapped;
+	bool listed;
+	u32 flags;			/* PHYSMEM_BUF_* */
+	u32 cache;			/* PHYSMEM_CACHE_* */
+};
+
+/* physmem-main.c */
+extern struct device *physmem_dev;
+extern unsigned int physmem_max_buffer_mb;
+extern unsigned int physmem_max_total_mb;
+extern bool physmem_allow_any_ram;
+
+/* physmem-buf.c */
+struct physmem_buf *physmem_buf_new(u64 size, u32 flags, u32 cache);
+void physmem_buf_free(struct physmem_buf *buf);
+int physmem_buf_publish(struct physmem_buf *buf);
+struct physmem_buf *physmem_buf_alloc(u64 length, u32 flags, u32 cache);
+struct physmem_buf *physmem_buf_from_dmabuf(struct dma_buf *dmabuf);
+struct physmem_buf *physmem_buf_find_phys(phys_addr_t start, u64 len);
+void physmem_buf_get(struct physmem_buf *buf);
+void physmem_buf_put(struct physmem_buf *buf);
+pgprot_t physmem_buf_pgprot(u32 cache, pgprot_t prot);
+long physmem_buf_segments(struct physmem_buf *buf,
+			  struct physmem_segment __user *out, u32 capacity);
+void physmem_buf_info(struct physmem_info *info);
+u64 physmem_buf_max_total_bytes(void);
+
+/* physmem-pin.c */
+struct physmem_buf *physmem_pin_memfd(int memfd, u64 offset, u64 length);
+
+/* physmem-phys.c */
+int physmem_phys_mmap(struct file *file, struct vm_area_struct *vma);
+
+/* vm_flags became read-only with accessors in 6.3. */
+static inline void physmem_vm_flags_set(struct vm_area_struct *vma,
+					vm_flags_t flags)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	vm_flags_set(vma, flags);
+#else
+	vma->vm_flags |= flags;
+#endif
+}
+
+#endif /* PHYSMEM_INTERNAL_H */

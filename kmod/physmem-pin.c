@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * physmem-pin.c: export the pages of a memfd as a physmem buffer.
+ *
+ * The pages are looked up in the memfd's page cache (allocating holes) and
+ * a reference is held on each until the buffer is freed.  F_SEAL_SHRINK
+ * guarantees the range stays inside the file.  F_SEAL_WRITE and
+ * F_SEAL_FUTURE_WRITE are refused because a device may write the pages.
+ * Known limit: punching a hole (fallocate) into the pinned range detaches
+ * the pinned pages from the file; the buffer keeps the old pages.
+ */
+#include <linux/err.h>
+#include <linux/fcntl.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <linux/overflow.h>
+#include <linux/pagemap.h>
+#include <linux/sched/signal.h>
+#include <linux/shmem_fs.h>
+
+#include "physmem-internal.h"
+
+#define PHYSMEM_PIN_SEALS_WANTED	(F_SEAL_SHRINK)
+#define PHYSMEM_PIN_SEALS_DENIED	(F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)
+
+/*
+ * Is @file a shmem memfd with acceptable seals?  shmem_mapping() is not
+ * exported, so a shmem inode is recognised by its superblock (the internal
+ * shm mount is a tmpfs); hugetlbfs memfds are refused.
+ */
+static int physmem_pin_check_memfd(struct file *file)
+{
+	struct inode *inode = file_inode(file);
+	unsigned int seals;
+
+	if (!IS_ENABLED(CONFIG_SHMEM) || !S_ISREG(inode->i_mode) ||
+	    inode->i_sb->s_magic != TMPFS_MAGIC)
+		return -EINVAL;
+	if (!(file->f_mode & FMODE_READ) || !(file->f_mode & FMODE_WRITE))
+		return -EACCES;
+
+	seals = READ_ONCE(SHMEM_I(inode)->seals);
+	if ((seals & PHYSMEM_PIN_SEALS_WANTED) != PHYSMEM_PIN_SEALS_WANTED ||
+	    (seals & PHYSMEM_PIN_SEALS_DENIED))
+		return -EINVAL;
+	return 0;
+}
+
+/* PHYSMEM_IOC_PIN: a published, cached buffer of the memfd's pages. */
+struct physmem_buf *physmem_pin_memfd(int memfd, u64 offset, u64 length)
+{
+	u64 max = (u64)READ_ONCE(physmem_max_buffer_mb) << 20;
+	struct physmem_buf *buf;
+	struct file *file;
+	pgoff_t first;
+	unsigned long i;
+	u64 end;
+	int ret;
+
+	if (!length || !PAGE_ALIGNED(offset) || !PAGE_ALIGNED(length) ||
+	    length > max || check_add_overflow(offset, length, &end))
+		return ERR_PTR(-EINVAL);
+
+	file = fget(memfd);
+	if (!file)
+		return ERR_PTR(-EBADF);
+	ret = physmem_pin_check_memfd(file);
+	if (ret)
+		goto err_fput;
+	if (end > (u64)i_size_read(file_inode(file))) {
+		ret = -EINVAL;
+		goto err_fput;
+	}
+
+	buf = physmem_buf_new(length, PHYSMEM_BUF_PINNED, PHYSMEM_CACHE_CACHED);
+	if (IS_ERR(buf)) {
+		ret = PTR_ERR(buf);
+		goto err_fput;
+	}
+
+	first = offset >> PAGE_SHIFT;
+	for (i = 0; i < buf->npages; i++) {
+		struct page *page;
+
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			goto err_buf;
+		}
+		page = shmem_read_mapping_page(file->f_mapping, first + i);
+		if (IS_ERR(page)) {
+			ret = PTR_ERR(page);
+			goto err_buf;
+		}
+		buf->pages[i] = page;
+		cond_resched();
+	}
+	fput(file);
+
+	ret = physmem_buf_publish(buf);
+	if (ret)
+		return ERR_PTR(ret);
+	return buf;
+
+err_buf:
+	physmem_buf_free(buf);
+err_fput:
+	fput(file);
+	return ERR_PTR(ret);
+}
