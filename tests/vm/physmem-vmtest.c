@@ -1,0 +1,1326 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * physmem-vmtest.c: ioctl-level tests of physmem.ko, run inside the test VM.
+ *
+ * "physmem-vmtest CASE [ARGS]" runs one case and prints one line
+ *   PHYSMEM-TEST <case> PASS|FAIL|SKIP <detail>
+ * and exits 0, 1 or 77.  A few subcommands are tools for the case scripts
+ * (mkdisk, hold-run) and print no such line.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/dma-buf.h>
+
+#include "../../kmod/uapi/physmem.h"
+#include "edu-dma.h"
+
+#define KIB		1024ULL
+#define MIB		(1024ULL * 1024)
+#define PAGE		4096ULL
+#define DISK_SEED	0xd15cULL
+#define PARAM_DIR	"/sys/module/physmem/parameters"
+#define STATS_DIR	"/sys/class/misc/physmem/stats"
+
+static char detail[1024];
+static size_t detail_len;
+
+/* Append to the detail text of the result line. */
+static void note(const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (detail_len >= sizeof(detail) - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(detail + detail_len, sizeof(detail) - detail_len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		detail_len += (size_t)n;
+	if (detail_len > sizeof(detail) - 1)
+		detail_len = sizeof(detail) - 1;
+}
+
+#define FAIL(...) do { note(__VA_ARGS__); return 1; } while (0)
+#define CHECK(cond, ...) do { if (!(cond)) FAIL(__VA_ARGS__); } while (0)
+
+/* ---- thin ioctl wrappers: 0 or -errno ---- */
+
+static int px_open(void)
+{
+	return open(PHYSMEM_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+}
+
+static int px_alloc(int dev, uint64_t len, uint32_t flags, uint32_t cache,
+		    struct physmem_alloc *ret)
+{
+	struct physmem_alloc a = { .size = sizeof(a), .flags = flags,
+				   .length = len, .cache = cache };
+
+	if (ioctl(dev, PHYSMEM_IOC_ALLOC, &a))
+		return -errno;
+	if (ret)
+		*ret = a;
+	return 0;
+}
+
+/* Allocate and return the dma-buf fd, or -errno. */
+static int px_alloc_fd(int dev, uint64_t len, uint32_t flags, uint32_t cache)
+{
+	struct physmem_alloc a = { 0 };
+	int r = px_alloc(dev, len, flags, cache, &a);
+
+	return r ? r : a.fd;
+}
+
+struct px_segs {
+	struct physmem_segments info;
+	struct physmem_segment *seg;
+	uint32_t n;
+};
+
+static int px_segments(int dev, int buf_fd, struct px_segs *s)
+{
+	struct physmem_segments q = { .size = sizeof(q), .fd = buf_fd };
+
+	memset(s, 0, sizeof(*s));
+	if (ioctl(dev, PHYSMEM_IOC_SEGMENTS, &q))
+		return -errno;
+	s->seg = calloc(q.count ? q.count : 1, sizeof(*s->seg));
+	if (!s->seg)
+		return -ENOMEM;
+	q.segments = (uintptr_t)s->seg;
+	q.capacity = q.count;
+	if (ioctl(dev, PHYSMEM_IOC_SEGMENTS, &q))
+		return -errno;
+	s->info = q;
+	s->n = q.count;
+	return 0;
+}
+
+static int px_info(int dev, struct physmem_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
+	return ioctl(dev, PHYSMEM_IOC_INFO, info) ? -errno : 0;
+}
+
+static void *px_map(int fd, size_t len, off_t off)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static int px_sync(int fd, uint64_t flags)
+{
+	struct dma_buf_sync s = { .flags = flags };
+
+	return ioctl(fd, DMA_BUF_IOCTL_SYNC, &s) ? -errno : 0;
+}
+
+/* Bus address of byte @off of a buffer, and the bytes contiguous from it. */
+static uint64_t px_addr(const struct px_segs *s, uint64_t off, uint64_t *left)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->n; i++) {
+		if (off < s->seg[i].len) {
+			if (left)
+				*left = s->seg[i].len - off;
+			return s->seg[i].addr + off;
+		}
+		off -= s->seg[i].len;
+	}
+	return UINT64_MAX;
+}
+
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n == (ssize_t)strlen(val) ? 0 : -EIO;
+}
+
+static long long read_num(const char *path)
+{
+	char buf[64] = "";
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? strtoll(buf, NULL, 0) : -1;
+}
+
+/* ---- data patterns ---- */
+
+static uint8_t pat(uint64_t seed, uint64_t off)
+{
+	uint64_t x = (off >> 3) * 0x9E3779B97F4A7C15ULL + seed;
+
+	x ^= x >> 29;
+	return (uint8_t)(x >> (8 * (off & 7)));
+}
+
+static void fill(uint8_t *p, uint64_t len, uint64_t seed, uint64_t base)
+{
+	for (uint64_t i = 0; i < len; i++)
+		p[i] = pat(seed, base + i);
+}
+
+/* Offset of the first byte that differs from the pattern, or -1. */
+static long long verify(const uint8_t *p, uint64_t len, uint64_t seed,
+			uint64_t base)
+{
+	for (uint64_t i = 0; i < len; i++)
+		if (p[i] != pat(seed, base + i))
+			return (long long)i;
+	return -1;
+}
+
+static long long first_nonzero(const uint8_t *p, uint64_t len)
+{
+	for (uint64_t i = 0; i < len; i++)
+		if (p[i])
+			return (long long)i;
+	return -1;
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;
+}
+
+/* ---- DMA proof with the edu device ---- */
+
+/* Copy [off, off + len) of buffer a into buffer b at the same offset. */
+static int dma_copy(struct edu_dma *edu, const struct px_segs *a,
+		    const struct px_segs *b, uint64_t off, uint32_t len)
+{
+	uint64_t la = 0, lb = 0, sa = px_addr(a, off, &la), sb = px_addr(b, off, &lb);
+	int r;
+
+	if (sa == UINT64_MAX || sb == UINT64_MAX || la < len || lb < len)
+		return -EINVAL;
+	r = edu_dma_to_device(edu, sa, 0, len);
+	if (!r)
+		r = edu_dma_to_ram(edu, 0, sb, len);
+	return r;
+}
+
+struct dma_pair {
+	int fa, fb;
+	uint8_t *ma, *mb;
+	uint64_t size;
+	struct px_segs sa, sb;
+};
+
+static void dma_pair_close(struct dma_pair *p)
+{
+	if (p->ma)
+		munmap(p->ma, p->size);
+	if (p->mb)
+		munmap(p->mb, p->size);
+	if (p->fa >= 0)
+		close(p->fa);
+	if (p->fb >= 0)
+		close(p->fb);
+	free(p->sa.seg);
+	free(p->sb.seg);
+	memset(p, 0, sizeof(*p));
+	p->fa = p->fb = -1;
+}
+
+/*
+ * Buffer a gets a pattern, the device copies the 2 KiB chunks at @offs from
+ * a to b; then b must hold the pattern exactly there and zeroes elsewhere.
+ */
+static int dma_check(struct edu_dma *edu, struct dma_pair *p,
+		     const uint64_t *offs, int noffs, const char *what)
+{
+	uint8_t *copied = calloc(p->size / EDU_DMA_MAX, 1);
+	long long bad;
+	int i, r;
+
+	if (!copied)
+		FAIL("%s: no memory", what);
+	bad = first_nonzero(p->ma, p->size);
+	if (bad >= 0 || (bad = first_nonzero(p->mb, p->size)) >= 0) {
+		free(copied);
+		FAIL("%s: new buffer not zeroed at %lld", what, bad);
+	}
+	px_sync(p->fa, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE);
+	fill(p->ma, p->size, 0xA5, 0);
+	px_sync(p->fa, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE);
+
+	for (i = 0; i < noffs; i++) {
+		r = dma_copy(edu, &p->sa, &p->sb, offs[i], EDU_DMA_MAX);
+		if (r) {
+			free(copied);
+			FAIL("%s: dma at %#" PRIx64 ": %s", what, offs[i],
+			     strerror(-r));
+		}
+		copied[offs[i] / EDU_DMA_MAX] = 1;
+	}
+
+	px_sync(p->fb, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+	for (uint64_t c = 0; c < p->size / EDU_DMA_MAX; c++) {
+		const uint8_t *q = p->mb + c * EDU_DMA_MAX;
+
+		bad = copied[c] ? verify(q, EDU_DMA_MAX, 0xA5, c * EDU_DMA_MAX)
+				: first_nonzero(q, EDU_DMA_MAX);
+		if (bad >= 0) {
+			free(copied);
+			FAIL("%s: B wrong at %#llx (%s chunk)", what,
+			     (unsigned long long)(c * EDU_DMA_MAX + bad),
+			     copied[c] ? "copied" : "untouched");
+		}
+	}
+	px_sync(p->fb, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
+	free(copied);
+	return 0;
+}
+
+static int dma_pair_alloc(int dev, struct dma_pair *p, uint64_t size,
+			  uint32_t flags, uint32_t cache)
+{
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	p->fa = p->fb = -1;
+	p->size = size;
+	p->fa = px_alloc_fd(dev, size, flags, cache);
+	p->fb = px_alloc_fd(dev, size, flags, cache);
+	if (p->fa < 0 || p->fb < 0)
+		FAIL("alloc %" PRIu64 " flags %u cache %u: %s", size, flags,
+		     cache, strerror(-(p->fa < 0 ? p->fa : p->fb)));
+	r = px_segments(dev, p->fa, &p->sa);
+	if (!r)
+		r = px_segments(dev, p->fb, &p->sb);
+	if (r)
+		FAIL("segments: %s", strerror(-r));
+	p->ma = px_map(p->fa, size, 0);
+	p->mb = px_map(p->fb, size, 0);
+	if (!p->ma || !p->mb)
+		FAIL("mmap buffer: %s", strerror(errno));
+	return 0;
+}
+
+static int open_edu_dev(struct edu_dma *edu, int *dev)
+{
+	int r = edu_dma_open(edu);
+
+	if (r)
+		FAIL("edu device: %s", strerror(-r));
+	*dev = px_open();
+	if (*dev < 0)
+		FAIL("open %s: %s", PHYSMEM_DEVICE_PATH, strerror(errno));
+	return 0;
+}
+
+static int case_dma_contig(void)
+{
+	static const uint32_t caches[] = { PHYSMEM_CACHE_CACHED,
+		PHYSMEM_CACHE_WC, PHYSMEM_CACHE_UNCACHED };
+	static const char *const names[] = { "cached", "wc", "uncached" };
+	struct edu_dma edu;
+	struct dma_pair p;
+	int dev, i;
+
+	if (open_edu_dev(&edu, &dev))
+		return 1;
+	for (i = 0; i < 3; i++) {
+		uint64_t size = i ? 64 * KIB : 4 * MIB;
+		uint64_t offs[] = { 0, size / 2 + EDU_DMA_MAX, size - EDU_DMA_MAX };
+
+		if (dma_pair_alloc(dev, &p, size, PHYSMEM_ALLOC_CONTIG, caches[i]))
+			return 1;
+		CHECK(p.sa.n == 1 && p.sb.n == 1 && p.sa.seg[0].len == size,
+		      "%s: contiguous buffer has %u segments", names[i], p.sa.n);
+		CHECK(p.sa.info.cache == caches[i] &&
+		      (p.sa.info.flags & PHYSMEM_BUF_CONTIG),
+		      "%s: wrong cache/flags reported", names[i]);
+		if (dma_check(&edu, &p, offs, 3, names[i]))
+			return 1;
+		note("%s %" PRIu64 "KiB A@%#" PRIx64 " B@%#" PRIx64 "; ",
+		     names[i], size / KIB, p.sa.seg[0].addr, p.sb.seg[0].addr);
+		dma_pair_close(&p);
+	}
+	edu_dma_close(&edu);
+	close(dev);
+	return 0;
+}
+
+static int case_dma_sg(void)
+{
+	uint64_t size = 12 * MIB, offs[64], big = 128 * MIB;
+	struct edu_dma edu;
+	struct dma_pair p;
+	struct px_segs s;
+	int dev, n = 0, fd, r, spacer[16];
+	uint64_t pos = 0, total = 0;
+
+	if (open_edu_dev(&edu, &dev))
+		return 1;
+	/*
+	 * On a fresh machine consecutive 4 MiB blocks are often adjacent and
+	 * merge into one segment.  Free every other one of a row of 4 MiB
+	 * blocks first, so that A and B are built from separate holes.
+	 */
+	for (int i = 0; i < 16; i++)
+		spacer[i] = px_alloc_fd(dev, 4 * MIB, PHYSMEM_ALLOC_CONTIG, 0);
+	for (int i = 0; i < 16; i += 2)
+		if (spacer[i] >= 0)
+			close(spacer[i]);
+	r = dma_pair_alloc(dev, &p, size, 0, PHYSMEM_CACHE_CACHED);
+	for (int i = 1; i < 16; i += 2)
+		if (spacer[i] >= 0)
+			close(spacer[i]);
+	if (r)
+		return 1;
+	CHECK(p.sa.n >= 2, "12MiB s/g buffer A has only %u segment(s)", p.sa.n);
+	CHECK(p.sa.n <= 32 && p.sb.n <= 32,
+	      "segment list not short: %u/%u for 12MiB", p.sa.n, p.sb.n);
+	for (uint32_t i = 0; i < p.sa.n; i++) {
+		CHECK(!(p.sa.seg[i].addr % PAGE) && !(p.sa.seg[i].len % PAGE),
+		      "segment %u not page aligned", i);
+		total += p.sa.seg[i].len;
+	}
+	CHECK(total == size, "segments add up to %" PRIu64, total);
+
+	/* first and last chunk of every segment of A and of B */
+	for (int which = 0; which < 2; which++) {
+		const struct px_segs *s2 = which ? &p.sb : &p.sa;
+
+		pos = 0;
+		for (uint32_t i = 0; i < s2->n && n < 60; i++) {
+			offs[n++] = pos;
+			offs[n++] = pos + s2->seg[i].len - EDU_DMA_MAX;
+			pos += s2->seg[i].len;
+		}
+	}
+	/* drop duplicates */
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (offs[j] == offs[i])
+				offs[j--] = offs[--n];
+	if (dma_check(&edu, &p, offs, n, "sg"))
+		return 1;
+	note("12MiB: A %u segs, B %u segs, %d chunks by DMA; ", p.sa.n,
+	     p.sb.n, n);
+	dma_pair_close(&p);
+
+	fd = px_alloc_fd(dev, big, 0, PHYSMEM_CACHE_CACHED);
+	CHECK(fd >= 0, "alloc 128MiB: %s", strerror(-fd));
+	r = px_segments(dev, fd, &s);
+	CHECK(!r, "segments: %s", strerror(-r));
+	CHECK(s.n <= big / PAGE / 64,
+	      "128MiB s/g buffer has %u segments (too fragmented)", s.n);
+	note("128MiB: %u segs", s.n);
+	free(s.seg);
+	close(fd);
+	edu_dma_close(&edu);
+	close(dev);
+	return 0;
+}
+
+static int case_dma_pin(void)
+{
+	uint64_t size = 1 * MIB, off = 2 * PAGE, fsize = size + 4 * PAGE;
+	uint64_t offs[] = { 0, 6 * PAGE + EDU_DMA_MAX, size - EDU_DMA_MAX };
+	struct physmem_pin pin = { .size = sizeof(pin) };
+	struct edu_dma edu;
+	struct px_segs sp, sb;
+	uint8_t *mf, *mp, *mb;
+	int dev, mfd, fb, r, i;
+	long long bad;
+
+	if (open_edu_dev(&edu, &dev))
+		return 1;
+	mfd = memfd_create("physmem-vmtest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	CHECK(mfd >= 0, "memfd_create: %s", strerror(errno));
+	CHECK(!ftruncate(mfd, (off_t)fsize), "ftruncate: %s", strerror(errno));
+	mf = mmap(NULL, fsize, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	CHECK(mf != MAP_FAILED, "mmap memfd: %s", strerror(errno));
+	fill(mf + off, size, 0x77, 0);
+	CHECK(!fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK), "seal: %s",
+	      strerror(errno));
+
+	pin.memfd = mfd;
+	pin.offset = off;
+	pin.length = size;
+	CHECK(!ioctl(dev, PHYSMEM_IOC_PIN, &pin), "PIN: %s", strerror(errno));
+	r = px_segments(dev, pin.fd, &sp);
+	CHECK(!r, "segments: %s", strerror(-r));
+	CHECK(sp.info.flags & PHYSMEM_BUF_PINNED, "pinned flag missing");
+	CHECK(sp.n == pin.nr_segments, "nr_segments %u != %u", pin.nr_segments,
+	      sp.n);
+
+	fb = px_alloc_fd(dev, size, PHYSMEM_ALLOC_CONTIG, PHYSMEM_CACHE_CACHED);
+	CHECK(fb >= 0, "alloc B: %s", strerror(-fb));
+	r = px_segments(dev, fb, &sb);
+	CHECK(!r, "segments B: %s", strerror(-r));
+	mb = px_map(fb, size, 0);
+	mp = px_map(pin.fd, size, 0);
+	CHECK(mb && mp, "mmap: %s", strerror(errno));
+
+	/* the pinned dma-buf shows the file's bytes */
+	bad = verify(mp, size, 0x77, 0);
+	CHECK(bad < 0, "pinned mapping differs from memfd at %lld", bad);
+
+	/* memfd pages -> device -> B */
+	for (i = 0; i < 3; i++) {
+		r = dma_copy(&edu, &sp, &sb, offs[i], EDU_DMA_MAX);
+		CHECK(!r, "dma memfd->B at %#" PRIx64 ": %s", offs[i], strerror(-r));
+		bad = verify(mb + offs[i], EDU_DMA_MAX, 0x77, offs[i]);
+		CHECK(bad < 0, "B wrong at %#llx", (unsigned long long)offs[i] + bad);
+	}
+	/* B -> device -> memfd pages, seen through the memfd itself */
+	fill(mb, size, 0x99, 0);
+	for (i = 0; i < 3; i++) {
+		r = dma_copy(&edu, &sb, &sp, offs[i], EDU_DMA_MAX);
+		CHECK(!r, "dma B->memfd: %s", strerror(-r));
+		bad = verify(mf + off + offs[i], EDU_DMA_MAX, 0x99, offs[i]);
+		CHECK(bad < 0, "memfd wrong at %#llx after DMA",
+		      (unsigned long long)offs[i] + bad);
+	}
+	note("1MiB memfd range, %u segs, first @%#" PRIx64 ", 12 transfers",
+	     sp.n, sp.seg[0].addr);
+	munmap(mb, size);
+	munmap(mp, size);
+	munmap(mf, fsize);
+	close(fb);
+	close(pin.fd);
+	close(mfd);
+	free(sp.seg);
+	free(sb.seg);
+	edu_dma_close(&edu);
+	close(dev);
+	return 0;
+}
+
+/* ---- isolation ---- */
+
+static int case_unpriv_open(void)
+{
+	int fd;
+
+	CHECK(getuid() != 0 && geteuid() != 0, "running as root");
+	fd = px_open();
+	CHECK(fd < 0, "uid %u opened %s", getuid(), PHYSMEM_DEVICE_PATH);
+	CHECK(errno == EACCES || errno == EPERM, "open: unexpected %s",
+	      strerror(errno));
+	note("uid %u: %s", getuid(), strerror(errno));
+	return 0;
+}
+
+/* Expect mmap to fail with one of two errnos. */
+static int expect_map_fail(int fd, size_t len, off_t off, int flags, int e1,
+			   int e2, const char *what)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, fd, off);
+
+	if (p != MAP_FAILED) {
+		munmap(p, len);
+		FAIL("%s: mmap succeeded", what);
+	}
+	if (errno != e1 && errno != e2)
+		FAIL("%s: %s", what, strerror(errno));
+	return 0;
+}
+
+/* Physical address of a locked page of ours, from /proc/self/pagemap. */
+static uint64_t pagemap_phys(void *va)
+{
+	uint64_t ent = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	off_t o = (off_t)((uintptr_t)va / PAGE * 8);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &ent, 8, o) != 8)
+		ent = 0;
+	close(fd);
+	if (!(ent & (1ULL << 63)))
+		return 0;
+	return (ent & ((1ULL << 55) - 1)) * PAGE + (uintptr_t)va % PAGE;
+}
+
+static int case_isolation_mmap(void)
+{
+	uint64_t size = 64 * KIB, phys, mine;
+	struct px_segs s;
+	void *p, *own;
+	int dev, fd, r;
+
+	dev = px_open();
+	CHECK(dev >= 0, "open: %s", strerror(errno));
+	CHECK(write_file(PARAM_DIR "/allow_any_ram", "0") == 0,
+	      "cannot set allow_any_ram");
+	fd = px_alloc_fd(dev, size, PHYSMEM_ALLOC_CONTIG, PHYSMEM_CACHE_CACHED);
+	CHECK(fd >= 0, "alloc: %s", strerror(-fd));
+	r = px_segments(dev, fd, &s);
+	CHECK(!r, "segments: %s", strerror(-r));
+	phys = s.seg[0].addr;
+
+	/* dma-buf mapping limits */
+	if (expect_map_fail(fd, size + PAGE, 0, MAP_SHARED, EINVAL, EINVAL,
+			    "dmabuf map beyond size") ||
+	    expect_map_fail(fd, PAGE, (off_t)size, MAP_SHARED, EINVAL, EINVAL,
+			    "dmabuf map at offset=size") ||
+	    expect_map_fail(fd, 2 * PAGE, (off_t)(size - PAGE), MAP_SHARED,
+			    EINVAL, EINVAL, "dmabuf map straddling end") ||
+	    expect_map_fail(fd, PAGE, 0, MAP_PRIVATE, EINVAL, EINVAL,
+			    "dmabuf MAP_PRIVATE"))
+		return 1;
+	p = px_map(fd, size, 0);
+	CHECK(p, "in-range map failed: %s", strerror(errno));
+	munmap(p, size);
+
+	/* physical mappings outside our buffers, as root */
+	CHECK(posix_memalign(&own, PAGE, PAGE) == 0, "posix_memalign");
+	memset(own, 1, PAGE);
+	mlock(own, PAGE);
+	mine = pagemap_phys(own);
+	CHECK(mine, "pagemap gave no address");
+	if (expect_map_fail(dev, PAGE, 0, MAP_SHARED, EPERM, EINVAL, "phys 0") ||
+	    expect_map_fail(dev, PAGE, (off_t)(mine & ~(PAGE - 1)), MAP_SHARED,
+			    EPERM, EINVAL, "phys of own heap page") ||
+	    expect_map_fail(dev, PAGE, (off_t)(phys + size), MAP_SHARED, EPERM,
+			    EINVAL, "phys just after buffer") ||
+	    expect_map_fail(dev, 2 * PAGE, (off_t)(phys - PAGE), MAP_SHARED,
+			    EPERM, EINVAL, "phys straddling start") ||
+	    expect_map_fail(dev, size + PAGE, (off_t)phys, MAP_SHARED, EPERM,
+			    EINVAL, "phys straddling end") ||
+	    expect_map_fail(dev, PAGE, (off_t)(1ULL << 46), MAP_SHARED, EPERM,
+			    EINVAL, "phys 64TiB") ||
+	    expect_map_fail(dev, PAGE, (off_t)phys, MAP_PRIVATE, EINVAL, EPERM,
+			    "phys MAP_PRIVATE"))
+		return 1;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, dev, (off_t)phys);
+	CHECK(p != MAP_FAILED, "phys map of own buffer failed: %s",
+	      strerror(errno));
+	munmap(p, size);
+	note("dmabuf bounds, MAP_PRIVATE, 7 phys ranges refused");
+	free(s.seg);
+	close(fd);
+	close(dev);
+	free(own);
+	return 0;
+}
+
+static int case_phys_nocap(void)
+{
+	struct px_segs s;
+	char line[256];
+	unsigned long long capeff = ~0ULL;
+	FILE *f = fopen("/proc/self/status", "re");
+	int dev, fd, r;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &capeff) == 1)
+			break;
+	if (f)
+		fclose(f);
+	CHECK(!(capeff & (1ULL << 17)), "CAP_SYS_RAWIO still effective");
+	dev = px_open();
+	CHECK(dev >= 0, "open: %s", strerror(errno));
+	fd = px_alloc_fd(dev, 64 * KIB, PHYSMEM_ALLOC_CONTIG, 0);
+	CHECK(fd >= 0, "alloc: %s", strerror(-fd));
+	r = px_segments(dev, fd, &s);
+	CHECK(!r, "segments: %s", strerror(-r));
+	if (expect_map_fail(dev, 64 * KIB, (off_t)s.seg[0].addr, MAP_SHARED,
+			    EPERM, EPERM, "phys map without CAP_SYS_RAWIO"))
+		return 1;
+	note("root without CAP_SYS_RAWIO: EPERM for its own buffer");
+	free(s.seg);
+	close(fd);
+	close(dev);
+	return 0;
+}
+
+/* ---- classic physical-address mmap ---- */
+
+static int phys_roundtrip(int dev, uint64_t len, uint32_t flags,
+			  uint32_t cache, const char *what)
+{
+	struct physmem_info info;
+	struct px_segs s;
+	uint8_t *pb, *pp;
+	uint64_t off, plen;
+	int fd, r, status;
+	pid_t pid;
+
+	fd = px_alloc_fd(dev, len, flags, cache);
+	CHECK(fd >= 0, "%s alloc: %s", what, strerror(-fd));
+	r = px_segments(dev, fd, &s);
+	CHECK(!r, "segments: %s", strerror(-r));
+	/* map the last segment, and in it a page in the middle */
+	off = s.seg[s.n - 1].len / 2 & ~(PAGE - 1);
+	plen = s.seg[s.n - 1].len - off;
+	pp = mmap(NULL, plen, PROT_READ | PROT_WRITE, MAP_SHARED, dev,
+		  (off_t)(s.seg[s.n - 1].addr + off));
+	CHECK(pp != MAP_FAILED, "%s phys mmap: %s", what, strerror(errno));
+	pb = px_map(fd, len, 0);
+	CHECK(pb, "%s dmabuf mmap: %s", what, strerror(errno));
+	off += len - s.seg[s.n - 1].len;	/* buffer offset of pp[0] */
+
+	memcpy(pp, "hello", 6);
+	CHECK(!memcmp(pb + off, "hello", 6), "%s: phys write not seen", what);
+	memcpy(pb + off + 100, "world", 6);
+	CHECK(!memcmp(pp + 100, "world", 6), "%s: dmabuf write not seen", what);
+
+	/* the phys mapping alone keeps the buffer alive */
+	munmap(pb, len);
+	close(fd);
+	r = px_info(dev, &info);
+	CHECK(!r && info.buffers == 1, "%s: buffer gone while phys-mapped",
+	      what);
+	CHECK(!memcmp(pp, "hello", 6), "%s: data lost after close", what);
+
+	/* a forked copy and a split of the mapping each hold the buffer */
+	pid = fork();
+	if (pid == 0)
+		_exit(memcmp(pp, "hello", 6) ? 1 : 0);
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid &&
+	      WIFEXITED(status) && !WEXITSTATUS(status),
+	      "%s: forked child could not read the phys mapping", what);
+	if (plen >= 3 * PAGE) {
+		CHECK(!munmap(pp + PAGE, PAGE), "%s: split munmap", what);
+		CHECK(!memcmp(pp, "hello", 6), "%s: data lost after split", what);
+		munmap(pp + 2 * PAGE, plen - 2 * PAGE);
+		r = px_info(dev, &info);
+		CHECK(!r && info.buffers == 1, "%s: buffer gone while a split "
+		      "part is mapped", what);
+		plen = PAGE;
+	}
+	munmap(pp, plen);
+	r = px_info(dev, &info);
+	CHECK(!r && info.buffers == 0, "%s: buffer not freed after munmap",
+	      what);
+	note("%s @%#" PRIx64 " ok (fork, split); ", what, s.seg[s.n - 1].addr + off -
+	     (len - s.seg[s.n - 1].len));
+	free(s.seg);
+	return 0;
+}
+
+static int case_phys_demo(void)
+{
+	int dev = px_open();
+
+	CHECK(dev >= 0, "open: %s", strerror(errno));
+	if (phys_roundtrip(dev, 64 * KIB, PHYSMEM_ALLOC_CONTIG,
+			   PHYSMEM_CACHE_CACHED, "contig") ||
+	    phys_roundtrip(dev, 9 * MIB, 0, PHYSMEM_CACHE_CACHED, "sg") ||
+	    phys_roundtrip(dev, 64 * KIB, PHYSMEM_ALLOC_CONTIG,
+			   PHYSMEM_CACHE_WC, "wc"))
+		return 1;
+	close(dev);
+	return 0;
+}
+
+/* First memory BAR of the edu device, as device memory to refuse. */
+static uint64_t edu_bar_phys(void)
+{
+	struct edu_dma edu;
+	unsigned long long start = 0;
+	char path[400];
+	FILE *f;
+
+	if (edu_dma_open(&edu))
+		return 0;
+	snprintf(path, sizeof(path), "%s/resource", edu.path);
+	edu_dma_close(&edu);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llx", &start) != 1)
+		start = 0;
+	fclose(f);
+	return start;
+}
+
+static int case_phys_anyram(void)
+{
+	uint64_t phys, bar = edu_bar_phys();
+	uint8_t *own, *pp;
+	int dev, r;
+
+	dev = px_open();
+	CHECK(dev >= 0, "open: %s", strerror(errno));
+	CHECK(posix_memalign((void **)&own, PAGE, PAGE) == 0, "posix_memalign");
+	memset(own, 0, PAGE);
+	CHECK(!mlock(own, PAGE), "mlock: %s", strerror(errno));
+	phys = pagemap_phys(own);
+	CHECK(phys, "no pagemap address");
+
+	CHECK(!write_file(PARAM_DIR "/allow_any_ram", "0"), "set param");
+	if (expect_map_fail(dev, PAGE, (off_t)phys, MAP_SHARED, EPERM, EPERM,
+			    "heap page with allow_any_ram=0"))
+		return 1;
+	CHECK(!write_file(PARAM_DIR "/allow_any_ram", "1"), "set param");
+	pp = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, dev,
+		  (off_t)phys);
+	r = pp == MAP_FAILED ? errno : 0;
+	if (!r) {
+		memcpy(pp, "hello", 6);
+		if (memcmp(own, "hello", 6))
+			r = -1;
+		memcpy(own + 64, "world", 6);
+		if (memcmp(pp + 64, "world", 6))
+			r = -1;
+		munmap(pp, PAGE);
+	}
+	if (!r && bar &&
+	    expect_map_fail(dev, PAGE, (off_t)bar, MAP_SHARED, EPERM, EPERM,
+			    "device BAR with allow_any_ram=1"))
+		r = -1;
+	if (!r && expect_map_fail(dev, PAGE, 0xfee00000, MAP_SHARED, EPERM,
+				  EPERM, "LAPIC with allow_any_ram=1"))
+		r = -1;
+	write_file(PARAM_DIR "/allow_any_ram", "0");
+	CHECK(r >= 0, "allow_any_ram=1 map of heap page: %s", strerror(r));
+	CHECK(!r, "allow_any_ram=1 round trip failed");
+	note("posix_memalign page @%#" PRIx64 " hello/world both ways; BAR %#"
+	     PRIx64 " and LAPIC refused", phys, bar);
+	close(dev);
+	return 0;
+}
+
+/* ---- O_DIRECT into a mapped buffer ---- */
+
+static int case_odirect(const char *disk, uint64_t size)
+{
+	static const uint32_t flags[] = { 0, PHYSMEM_ALLOC_CONTIG };
+	int dev, dfd;
+
+	dev = px_open();
+	CHECK(dev >= 0, "open: %s", strerror(errno));
+	dfd = open(disk, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	CHECK(dfd >= 0, "open %s O_DIRECT: %s", disk, strerror(errno));
+	for (int i = 0; i < 2; i++) {
+		uint64_t len = i ? 4 * MIB : size, at = i ? size - len : 0;
+		long long bad;
+		uint8_t *m;
+		ssize_t n;
+		int fd;
+
+		fd = px_alloc_fd(dev, len, flags[i], PHYSMEM_CACHE_CACHED);
+		CHECK(fd >= 0, "alloc: %s", strerror(-fd));
+		m = px_map(fd, len, 0);
+		CHECK(m, "mmap: %s", strerror(errno));
+		px_sync(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW);
+		n = pread(dfd, m, len, (off_t)at);
+		CHECK(n == (ssize_t)len, "O_DIRECT pread into %s buffer: %zd (%s)",
+		      i ? "contig" : "sg", n, n < 0 ? strerror(errno) : "short");
+		px_sync(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW);
+		bad = verify(m, len, DISK_SEED, at);
+		CHECK(bad < 0, "data wrong at %lld", bad);
+		note("%s %" PRIu64 "MiB ok; ", i ? "contig" : "sg", len / MIB);
+		munmap(m, len);
+		close(fd);
+	}
+	close(dfd);
+	close(dev);
+	return 0;
+}
+
+/* Host side: write the pattern the O_DIRECT case expects. */
+static int tool_mkdisk(const char *path, uint64_t size)
+{
+	uint8_t *buf = malloc(MIB);
+	FILE *f = fopen(path, "we");
+
+	if (!buf || !f)
+		return 1;
+	for (uint64_t off = 0; off < size; off += MIB) {
+		fill(buf, MIB, DISK_SEED, off);
+		if (fwrite(buf, 1, MIB, f) != MIB)
+			return 1;
+	}
+	free(buf);
+	return fclose(f) ? 1 : 0;
+}
+
+/* ---- lifecycle ---- */
+
+static int check_zero(int dev, const char *when)
+{
+	struct physmem_info info;
+	int r = px_info(dev, &info);
+
+	CHECK(!r, "INFO: %s", strerror(-r));
+	CHECK(!info.buffers && !info.bytes && !info.pinned_buffers &&
+	      !info.cache_bytes[0] && !info.cache_bytes[1] &&
+	      !info.cache_bytes[2], "%s: counters not zero (%" PRIu64
+	      " buffers, %" PRIu64 " bytes)", when, info.buffers, info.bytes);
+	CHECK(read_num(STATS_DIR "/buffers") == 0 &&
+	      read_num(STATS_DIR "/bytes") == 0, "%s: sysfs stats not zero",
+	      when);
+	return 0;
+}
+
+static int case_cycles(int cycles)
+{
+	static const uint64_t sizes[] = { 4096, 12288, 65536, 1 * MIB, 5 * MIB,
+					  4 * MIB, 100, 3 * MIB + 1 };
+	struct physmem_info info;
+	int dev, fds0 = count_fds();
+
+	dev = px_open();
+	CHECK(dev >= 0, "open: %s", strerror(errno));
+	if (check_zero(dev, "before"))
+		return 1;
+	for (int i = 0; i < cycles; i++) {
+		uint64_t len = sizes[i % 8];
+		uint32_t flags = (i % 8 == 5 || i % 3 == 0) && len <= 4 * MIB ?
+				 PHYSMEM_ALLOC_CONTIG : 0;
+		uint32_t cache = (i / 8) % 3;
+		struct physmem_alloc a = { 0 };
+		struct px_segs s;
+		int r = px_alloc(dev, len, flags, cache, &a);
+
+		CHECK(!r, "cycle %d: alloc %" PRIu64 ": %s", i, len, strerror(-r));
+		CHECK(a.actual_length == ((len + PAGE - 1) & ~(PAGE - 1)),
+		      "cycle %d: actual_length %" PRIu64, i, a.actual_length);
+		if (i % 50 == 0) {
+			uint8_t *m = px_map(a.fd, a.actual_length, 0);
+
+			CHECK(m, "cycle %d: mmap: %s", i, strerror(errno));
+			CHECK(first_nonzero(m, a.actual_length) < 0,
+			      "cycle %d: not zeroed", i);
+			memset(m, 0xff, a.actual_length);
+			munmap(m, a.actual_length);
+			r = px_info(dev, &info);
+			CHECK(!r && info.buffers == 1 &&
+			      info.bytes == a.actual_length &&
+			      info.cache_bytes[cache] == a.actual_length,
+			      "cycle %d: INFO wrong", i);
+			CHECK(read_num(STATS_DIR "/buffers") == 1,
+			      "cycle %d: sysfs buffers wrong", i);
+		}
+		if (i % 10 == 0) {
+			r = px_segments(dev, a.fd, &s);
+			CHECK(!r && s.n == a.nr_segments && s.info.id == a.id,
+			      "cycle %d: segments mismatch", i);
+			free(s.seg);
+		}
+		close(a.fd);
+	}
+	if (check_zero(dev, "after"))
+		return 1;
+	close(dev);
+	CHECK(count_fds() == fds0, "fd leak: %d -> %d", fds0, count_fds());
+	note("%d alloc/free cycles, counters zero", cycles);
+	return 0;
+}
+
+struct bad_call {
+	const char *what;
+	int err, err2;
+	int (*fn)(int dev, void *ctx);
+};
+
+struct bad_ctx {
+	int memfd_unsealed, memfd_wseal, memfd_ok, tmpfile, devnull, buf;
+	const void *ro;
+};
+
+/* Later designated initialisers override the defaults on purpose. */
+#pragma GCC diagnostic ignored "-Woverride-init"
+#define ALLOC_REQ(...) ((struct physmem_alloc){ .size = sizeof(struct physmem_alloc), \
+	.length = 4096, __VA_ARGS__ })
+
+static int bad_alloc(int dev, struct physmem_alloc a)
+{
+	int r = ioctl(dev, PHYSMEM_IOC_ALLOC, &a) ? -errno : 0;
+
+	if (!r)
+		close(a.fd);
+	return r;
+}
+
+static int b_size0(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.size = 0)); }
+static int b_size8(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.size = 8)); }
+static int b_sizehuge(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.size = 0xffffffff)); }
+static int b_len0(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.length = 0)); }
+static int b_lenmax(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.length = UINT64_MAX)); }
+static int b_lenwrap(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.length = UINT64_MAX - 4000)); }
+static int b_len1t(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.length = 1ULL << 40)); }
+static int b_contig8m(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.length = 8 * MIB, .flags = PHYSMEM_ALLOC_CONTIG)); }
+static int b_flags(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.flags = 0x80)); }
+static int b_cache3(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.cache = 3)); }
+static int b_cachemax(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.cache = 0xffffffff)); }
+static int b_reserved(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.reserved = 1)); }
+static int b_outfd(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.fd = 5)); }
+static int b_null(int d, void *c) { (void)c; return ioctl(d, PHYSMEM_IOC_ALLOC, NULL) ? -errno : 0; }
+static int b_ptr1(int d, void *c) { (void)c; return ioctl(d, PHYSMEM_IOC_ALLOC, (void *)1) ? -errno : 0; }
+static int b_kptr(int d, void *c) { (void)c; return ioctl(d, PHYSMEM_IOC_ALLOC, (void *)0xffff888000000000ULL) ? -errno : 0; }
+
+/* A valid request in read-only memory: the reply cannot be written. */
+static int b_readonly(int d, void *c)
+{
+	struct bad_ctx *x = c;
+
+	return ioctl(d, PHYSMEM_IOC_ALLOC, x->ro) ? -errno : 0;
+}
+
+static int b_bigtail(int d, void *c)
+{
+	struct { struct physmem_alloc a; uint64_t extra; } big = {
+		.a = ALLOC_REQ(.size = sizeof(big)), .extra = 1 };
+
+	(void)c;
+	return ioctl(d, PHYSMEM_IOC_ALLOC, &big) ? -errno : 0;
+}
+
+static int b_badnr(int d, void *c) { (void)c; return ioctl(d, _IOWR(PHYSMEM_IOC_MAGIC, 0x7f, struct physmem_alloc), NULL) ? -errno : 0; }
+static int b_badtype(int d, void *c) { (void)c; return ioctl(d, _IOWR('x', 1, struct physmem_alloc), NULL) ? -errno : 0; }
+static int b_baddir(int d, void *c) { (void)c; return ioctl(d, _IO(PHYSMEM_IOC_MAGIC, 1)) ? -errno : 0; }
+static int b_tcgets(int d, void *c) { (void)c; return ioctl(d, 0x5401, NULL) ? -errno : 0; }
+
+static int seg_call(int d, int fd, uint64_t ptr, uint32_t cap, uint32_t size)
+{
+	struct physmem_segments q = { .size = size, .fd = fd, .segments = ptr,
+				      .capacity = cap };
+
+	return ioctl(d, PHYSMEM_IOC_SEGMENTS, &q) ? -errno : 0;
+}
+
+static int b_seg_badfd(int d, void *c) { (void)c; return seg_call(d, -1, 0, 0, sizeof(struct physmem_segments)); }
+static int b_seg_closedfd(int d, void *c) { (void)c; return seg_call(d, 999, 0, 0, sizeof(struct physmem_segments)); }
+static int b_seg_devnull(int d, void *c) { struct bad_ctx *x = c; return seg_call(d, x->devnull, 0, 0, sizeof(struct physmem_segments)); }
+static int b_seg_memfd(int d, void *c) { struct bad_ctx *x = c; return seg_call(d, x->memfd_ok, 0, 0, sizeof(struct physmem_segments)); }
+static int b_seg_self(int d, void *c) { (void)c; return seg_call(d, d, 0, 0, sizeof(struct physmem_segments)); }
+static int b_seg_nullarr(int d, void *c) { struct bad_ctx *x = c; return seg_call(d, x->buf, 0, 4, sizeof(struct physmem_segments)); }
+static int b_seg_ptr1(int d, void *c) { struct bad_ctx *x = c; return seg_call(d, x->buf, 1, 4, sizeof(struct physmem_segments)); }
+static int b_seg_wrap(int d, void *c) { struct bad_ctx *x = c; return seg_call(d, x->buf, UINT64_MAX - 15, 0xffffffff, sizeof(struct physmem_segments)); }
+static int b_seg_ro(int d, void *c) { struct bad_ctx *x = c; return seg_call(d, x->buf, (uintptr_t)x->ro, 4, sizeof(struct physmem_segments)); }
+static int b_seg_size(int d, void *c) { struct bad_ctx *x = c; return seg_call(d, x->buf, 0, 0, 4); }
+
+static int pin_call(int d, int memfd, uint64_t off, uint64_t len, uint32_t flags)
+{
+	struct physmem_pin p = { .size = sizeof(p), .memfd = memfd,
+				 .offset = off, .length = len, .flags = flags };
+	int r = ioctl(d, PHYSMEM_IOC_PIN, &p) ? -errno : 0;
+
+	if (!r)
+		close(p.fd);
+	return r;
+}
+
+static int b_pin_badfd(int d, void *c) { (void)c; return pin_call(d, -1, 0, 4096, 0); }
+static int b_pin_devnull(int d, void *c) { struct bad_ctx *x = c; return pin_call(d, x->devnull, 0, 4096, 0); }
+static int b_pin_tmpfile(int d, void *c) { struct bad_ctx *x = c; return pin_call(d, x->tmpfile, 0, 4096, 0); }
+static int b_pin_unsealed(int d, void *c) { struct bad_ctx *x = c; return pin_call(d, x->memfd_unsealed, 0, 4096, 0); }
+static int b_pin_wseal(int d, void *c) { struct bad_ctx *x = c; return pin_call(d, x->memfd_wseal, 0, 4096, 0); }
+static int b_pin_unaligned(int d, void *c) { struct bad_ctx *x = c; return pin_call(d, x->memfd_ok, 100, 4096, 0); }
+static int b_pin_len0(int d, void *c) { struct bad_ctx *x = c; return pin_call(d, x->memfd_ok, 0, 0, 0); }
+static int b_pin_lenodd(int d, void *c) { struct bad_ctx *x = c; return pin_call(d, x->memfd_ok, 0, 100, 0); }
+static int b_pin_beyond(int d, void *c) { struct bad_ctx *x = c; return pin_call(d, x->memfd_ok, 4096, 64 * 1024, 0); }
+static int b_pin_wrap(int d, void *c) { struct bad_ctx *x = c; return pin_call(d, x->memfd_ok, UINT64_MAX - 4095, 8192, 0); }
+static int b_pin_flags(int d, void *c) { struct bad_ctx *x = c; return pin_call(d, x->memfd_ok, 0, 4096, 1); }
+static int b_pin_dmabuf(int d, void *c) { struct bad_ctx *x = c; return pin_call(d, x->buf, 0, 4096, 0); }
+
+static int b_info_small(int d, void *c)
+{
+	struct physmem_info i = { .size = 16 };
+
+	(void)c;
+	return ioctl(d, PHYSMEM_IOC_INFO, &i) ? -errno : 0;
+}
+
+static const struct bad_call bad_calls[] = {
+	{ "alloc size=0", EINVAL, 0, b_size0 },
+	{ "alloc size=8", EINVAL, 0, b_size8 },
+	{ "alloc size=4G", E2BIG, 0, b_sizehuge },
+	{ "alloc nonzero tail", E2BIG, 0, b_bigtail },
+	{ "alloc length=0", EINVAL, 0, b_len0 },
+	{ "alloc length=max", EINVAL, 0, b_lenmax },
+	{ "alloc length wraps", EINVAL, 0, b_lenwrap },
+	{ "alloc length=1TiB", EINVAL, 0, b_len1t },
+	{ "alloc contig 8MiB", EINVAL, 0, b_contig8m },
+	{ "alloc bad flags", EINVAL, 0, b_flags },
+	{ "alloc cache=3", EINVAL, 0, b_cache3 },
+	{ "alloc cache=max", EINVAL, 0, b_cachemax },
+	{ "alloc reserved", EINVAL, 0, b_reserved },
+	{ "alloc out fd set", EINVAL, 0, b_outfd },
+	{ "alloc NULL", EFAULT, 0, b_null },
+	{ "alloc ptr 1", EFAULT, 0, b_ptr1 },
+	{ "alloc kernel ptr", EFAULT, 0, b_kptr },
+	{ "alloc read-only reply", EFAULT, 0, b_readonly },
+	{ "bad nr", ENOTTY, 0, b_badnr },
+	{ "bad type", ENOTTY, 0, b_badtype },
+	{ "bad dir", ENOTTY, 0, b_baddir },
+	{ "TCGETS", ENOTTY, 0, b_tcgets },
+	{ "segments fd -1", EBADF, 0, b_seg_badfd },
+	{ "segments closed fd", EBADF, 0, b_seg_closedfd },
+	{ "segments /dev/null", EINVAL, 0, b_seg_devnull },
+	{ "segments memfd", EINVAL, 0, b_seg_memfd },
+	{ "segments /dev/physmem", EINVAL, 0, b_seg_self },
+	{ "segments NULL array", EFAULT, 0, b_seg_nullarr },
+	{ "segments array 1", EFAULT, 0, b_seg_ptr1 },
+	{ "segments array wraps", EFAULT, 0, b_seg_wrap },
+	{ "segments read-only array", EFAULT, 0, b_seg_ro },
+	{ "segments size=4", EINVAL, 0, b_seg_size },
+	{ "pin fd -1", EBADF, 0, b_pin_badfd },
+	{ "pin /dev/null", EINVAL, 0, b_pin_devnull },
+	{ "pin tmpfs file", EINVAL, 0, b_pin_tmpfile },
+	{ "pin unsealed memfd", EINVAL, 0, b_pin_unsealed },
+	{ "pin F_SEAL_WRITE memfd", EINVAL, 0, b_pin_wseal },
+	{ "pin unaligned offset", EINVAL, 0, b_pin_unaligned },
+	{ "pin length 0", EINVAL, 0, b_pin_len0 },
+	{ "pin unaligned length", EINVAL, 0, b_pin_lenodd },
+	{ "pin beyond file", EINVAL, 0, b_pin_beyond },
+	{ "pin offset wraps", EINVAL, 0, b_pin_wrap },
+	{ "pin flags", EINVAL, 0, b_pin_flags },
+	{ "pin a dma-buf", EINVAL, 0, b_pin_dmabuf },
+	{ "info size=16", EINVAL, 0, b_info_small },
+};
+
+static int sealed_memfd(unsigned seals)
+{
+	int fd = memfd_create("bad", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0 || ftruncate(fd, 16384) ||
+	    (seals && fcntl(fd, F_ADD_SEALS, seals)))
+		return -1;
+	return fd;
+}
+
+static int case_bad_ioctls(int rounds)
+{
+	const int n = (int)(sizeof(bad_calls) / sizeof(bad_calls[0]));
+	static const struct physmem_alloc ro_req = ALLOC_REQ(.length = 8192);
+	struct bad_ctx x;
+	int dev, fds0, calls = 0, r;
+	char tmpl[] = "/tmp/physmem-badXXXXXX";
+
+	dev = px_open();
+	CHECK(dev >= 0, "open: %s", strerror(errno));
+	if (check_zero(dev, "before"))
+		return 1;
+	x.memfd_unsealed = sealed_memfd(0);
+	x.memfd_wseal = sealed_memfd(F_SEAL_SHRINK | F_SEAL_WRITE);
+	x.memfd_ok = sealed_memfd(F_SEAL_SHRINK);
+	x.tmpfile = mkostemp(tmpl, O_CLOEXEC);
+	x.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	x.buf = px_alloc_fd(dev, 4096, 0, 0);
+	x.ro = &ro_req;
+	CHECK(x.memfd_unsealed >= 0 && x.memfd_wseal >= 0 && x.memfd_ok >= 0 &&
+	      x.tmpfile >= 0 && x.devnull >= 0 && x.buf >= 0, "setup failed");
+	CHECK(!ftruncate(x.tmpfile, 16384), "ftruncate tmp");
+	unlink(tmpl);
+	fds0 = count_fds();
+
+	for (int round = 0; round < rounds; round++) {
+		for (int i = 0; i < n; i++) {
+			const struct bad_call *b = &bad_calls[i];
+
+			r = b->fn(dev, &x);
+			calls++;
+			CHECK(r == -b->err || (b->err2 && r == -b->err2),
+			      "%s: got %s, want %s", b->what,
+			      r ? strerror(-r) : "success", strerror(b->err));
+		}
+	}
+	CHECK(count_fds() == fds0, "fd leak: %d -> %d", fds0, count_fds());
+
+	/* the limits: max_total_mb, then max_buffer_mb */
+	CHECK(!write_file(PARAM_DIR "/max_total_mb", "16"), "set max_total_mb");
+	{
+		int f1 = px_alloc_fd(dev, 8 * MIB, 0, 0);
+		int f2 = px_alloc_fd(dev, 8 * MIB, 0, 0);
+
+		r = f1 >= 0 && f2 == -ENOMEM;
+		if (f1 >= 0)
+			close(f1);
+		if (f2 >= 0)
+			close(f2);
+	}
+	write_file(PARAM_DIR "/max_total_mb", "0");
+	CHECK(r, "max_total_mb=16 did not refuse a second 8MiB buffer");
+	CHECK(!write_file(PARAM_DIR "/max_buffer_mb", "1"), "set max_buffer_mb");
+	r = px_alloc_fd(dev, 2 * MIB, 0, 0);
+	write_file(PARAM_DIR "/max_buffer_mb", "4096");
+	if (r >= 0)
+		close(r);
+	CHECK(r == -EINVAL, "max_buffer_mb=1 allowed 2MiB: %d", r);
+
+	close(x.buf);
+	close(x.memfd_unsealed);
+	close(x.memfd_wseal);
+	close(x.memfd_ok);
+	close(x.tmpfile);
+	close(x.devnull);
+	if (check_zero(dev, "after"))
+		return 1;
+	close(dev);
+	note("%d bad calls (%d kinds) refused as expected, limits enforced, no fd leak",
+	     calls, n);
+	return 0;
+}
+
+/*
+ * One process allocates and frees buffers as fast as it can and publishes
+ * each one's address; another keeps mapping that address through
+ * /dev/physmem.  Each mapping either fails (buffer gone) or works and
+ * keeps the buffer alive until munmap.
+ */
+static int case_race(int iters)
+{
+	volatile uint64_t *shared;
+	int dev, status, mapped = 0, refused = 0, r;
+	pid_t pid;
+
+	shared = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(shared != MAP_FAILED, "mmap shared");
+	shared[0] = 0;
+	shared[1] = 0;
+	dev = px_open();
+	CHECK(dev >= 0, "open: %s", strerror(errno));
+
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		for (int i = 0; i < iters; i++) {
+			struct px_segs sg;
+			int fd = px_alloc_fd(dev, 64 * KIB, PHYSMEM_ALLOC_CONTIG, 0);
+
+			if (fd < 0 || px_segments(dev, fd, &sg))
+				_exit(1);
+			__atomic_store_n(&shared[0], sg.seg[0].addr, __ATOMIC_RELEASE);
+			free(sg.seg);
+			close(fd);
+		}
+		__atomic_store_n(&shared[1], 1, __ATOMIC_RELEASE);
+		_exit(0);
+	}
+	while (!__atomic_load_n(&shared[1], __ATOMIC_ACQUIRE)) {
+		uint64_t a = __atomic_load_n(&shared[0], __ATOMIC_ACQUIRE);
+		volatile uint8_t *p;
+
+		if (!a)
+			continue;
+		p = mmap(NULL, 64 * KIB, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 dev, (off_t)a);
+		if (p == MAP_FAILED) {
+			refused++;
+			continue;
+		}
+		p[0] = 1;
+		p[64 * KIB - 1] = 2;
+		munmap((void *)p, 64 * KIB);
+		mapped++;
+	}
+	r = waitpid(pid, &status, 0);
+	CHECK(r == pid && WIFEXITED(status) && !WEXITSTATUS(status),
+	      "allocator child failed");
+	if (check_zero(dev, "after"))
+		return 1;
+	close(dev);
+	munmap((void *)shared, PAGE);
+	note("%d alloc/free vs %d phys maps (%d refused), counters zero",
+	     iters, mapped, refused);
+	return 0;
+}
+
+/* Hold a buffer while running a command; exit status: the command's. */
+static int tool_hold_run(char **argv)
+{
+	int dev = px_open(), fd, status;
+	pid_t pid;
+
+	if (dev < 0 || (fd = px_alloc_fd(dev, 64 * KIB, 0, 0)) < 0)
+		return 125;
+	close(dev);
+	pid = fork();
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return 125;
+	close(fd);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 126;
+}
+
+static int report(const char *name, int rc)
+{
+	printf("PHYSMEM-TEST %s %s %s\n", name,
+	       rc == 0 ? "PASS" : rc == 77 ? "SKIP" : "FAIL",
+	       detail_len ? detail : "-");
+	fflush(stdout);
+	return rc == 0 ? 0 : rc == 77 ? 77 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *c = argc > 1 ? argv[1] : "";
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(c, "mkdisk") && argc == 4)
+		return tool_mkdisk(argv[2], strtoull(argv[3], NULL, 0) * MIB);
+	if (!strcmp(c, "hold-run") && argc > 2)
+		return tool_hold_run(argv + 2);
+	if (!strcmp(c, "dma-contig"))
+		return report(c, case_dma_contig());
+	if (!strcmp(c, "dma-sg"))
+		return report(c, case_dma_sg());
+	if (!strcmp(c, "dma-pin"))
+		return report(c, case_dma_pin());
+	if (!strcmp(c, "isolation-unpriv-open"))
+		return report(c, case_unpriv_open());
+	if (!strcmp(c, "isolation-mmap"))
+		return report(c, case_isolation_mmap());
+	if (!strcmp(c, "isolation-phys-nocap"))
+		return report(c, case_phys_nocap());
+	if (!strcmp(c, "phys-demo"))
+		return report(c, case_phys_demo());
+	if (!strcmp(c, "phys-any-ram"))
+		return report(c, case_phys_anyram());
+	if (!strcmp(c, "odirect") && argc == 4)
+		return report(c, case_odirect(argv[2],
+					      strtoull(argv[3], NULL, 0) * MIB));
+	if (!strcmp(c, "lifecycle-cycles"))
+		return report(c, case_cycles(argc > 2 ? atoi(argv[2]) : 1000));
+	if (!strcmp(c, "lifecycle-race"))
+		return report(c, case_race(argc > 2 ? atoi(argv[2]) : 500));
+	if (!strcmp(c, "lifecycle-bad-ioctls"))
+		return report(c, case_bad_ioctls(argc > 2 ? atoi(argv[2]) : 8));
+	fprintf(stderr, "usage: %s CASE [ARGS]\n", argv[0]);
+	return 2;
+}

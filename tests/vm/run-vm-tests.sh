@@ -1,0 +1,189 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# run-vm-tests.sh [BUILD_DIR]: build physmem.ko and the test helpers, boot
+# Debian's kernel in QEMU (TCG) with the host's root shared read-only over
+# 9p, run tests/vm/cases/*.sh inside it, and judge the console output.
+#
+# BUILD_DIR (default $TMPDIR/physmem-vm-tests.$UID) receives the module
+# build, the static helpers, the initramfs, disk.img and console.log.
+#
+# Exit 0: all passed.  1: a FAIL, a missing case line, no final line, a
+# timeout, or a kernel warning/oops.  77: QEMU or a kernel image+headers pair
+# is missing (reason printed).
+#
+# Environment:
+#   KVER                     kernel to use (default: newest with build/ and
+#                            /boot/vmlinuz-*)
+#   PHYSMEM_VM_TIMEOUT       seconds for the whole VM run (default 300)
+#   PHYSMEM_VM_CASE_DIRS     colon-separated extra directories of case
+#                            scripts (*.sh), run after tests/vm/cases in order;
+#                            host paths, seen at the same paths in the guest
+#   PHYSMEM_VM_ONLY          run only case scripts whose name matches this
+#                            shell glob (e.g. '*dma*'); expectations follow
+#   PHYSMEM_PROJECT_BUILD_DIR  the project's build directory, passed to the
+#                            guest for cases that run project binaries
+#   PHYSMEM_VM_QEMU_ARGS     extra QEMU arguments (word-split)
+#   PHYSMEM_VM_MEM           guest memory in MiB (default 1024)
+#
+# Every case script may declare the result lines it must print with comment
+# lines "# PHYSMEM-EXPECT: <case-name>"; a declared case whose line is missing
+# fails the run.
+set -u
+set -o pipefail
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${1:-${TMPDIR:-/tmp}/physmem-vm-tests.$(id -u)}
+BUILD=$(mkdir -p "$BUILD" && cd "$BUILD" && pwd) || { echo "run-vm-tests: bad build dir" >&2; exit 1; }
+TIMEOUT=${PHYSMEM_VM_TIMEOUT:-300}
+MEM=${PHYSMEM_VM_MEM:-1024}
+CASE_DIRS="$SRC/tests/vm/cases${PHYSMEM_VM_CASE_DIRS:+:$PHYSMEM_VM_CASE_DIRS}"
+ONLY=${PHYSMEM_VM_ONLY:-*}
+
+say() { echo "run-vm-tests: $*"; }
+skip() { say "SKIP: $*"; exit 77; }
+die() { say "ERROR: $*"; exit 1; }
+
+find_kver() {
+	local d v
+	for d in $(ls -1d /lib/modules/*/build 2>/dev/null | sort -rV); do
+		v=$(basename "$(dirname "$d")")
+		if [ -e "/boot/vmlinuz-$v" ]; then
+			echo "$v"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# ---- prerequisites ----
+QEMU=$(command -v qemu-system-x86_64) || skip "qemu-system-x86_64 not installed"
+KVER=${KVER:-$(find_kver)} || skip "no kernel with both /lib/modules/*/build and /boot/vmlinuz-*"
+KIMG=/boot/vmlinuz-$KVER
+KDIR=/lib/modules/$KVER/build
+[ -r "$KIMG" ] || skip "$KIMG missing or unreadable"
+[ -d "$KDIR" ] || skip "$KDIR missing"
+BUSYBOX=$(command -v busybox) || die "busybox (busybox-static) not installed"
+file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' ||
+	say "warning: $BUSYBOX may not be static"
+for t in cpio gzip gcc make modprobe timeout; do
+	command -v $t >/dev/null || die "$t not installed"
+done
+say "kernel $KVER, build dir $BUILD"
+
+# ---- module ----
+rm -rf "$BUILD/kmod"
+mkdir -p "$BUILD/kmod/uapi" "$BUILD/bin"
+cp "$SRC"/kmod/Makefile "$SRC"/kmod/*.c "$SRC"/kmod/*.h "$BUILD/kmod/"
+cp "$SRC"/kmod/uapi/*.h "$BUILD/kmod/uapi/"
+make -s -C "$KDIR" M="$BUILD/kmod" modules >"$BUILD/kmod-build.log" 2>&1 || {
+	cat "$BUILD/kmod-build.log"; die "module build failed"; }
+[ -f "$BUILD/kmod/physmem.ko" ] || die "physmem.ko not built"
+
+# ---- helpers (static, so they run the same in any root) ----
+gcc -std=gnu11 -O2 -Wall -Wextra -static -I"$SRC/kmod" \
+	-o "$BUILD/bin/physmem-vmtest" \
+	"$SRC/tests/vm/physmem-vmtest.c" "$SRC/tests/vm/edu-dma.c" ||
+	die "helper build failed"
+
+# ---- disk for the O_DIRECT case ----
+"$BUILD/bin/physmem-vmtest" mkdisk "$BUILD/disk.img" 16 || die "mkdisk failed"
+
+# ---- initramfs ----
+IRD=$BUILD/initramfs
+rm -rf "$IRD"
+mkdir -p "$IRD"/{bin,sbin,proc,sys,dev,mnt,modules,tmp}
+cp "$BUSYBOX" "$IRD/bin/busybox"
+: >"$IRD/modules.list"
+for m in virtio_pci 9pnet_virtio 9p; do
+	modprobe -S "$KVER" --show-depends $m | awk '$1 == "insmod" { print $2 }'
+done | awk '!seen[$0]++' | while read -r ko; do
+	base=$(basename "$ko")
+	case $ko in
+	*.ko) cp "$ko" "$IRD/modules/$base" ;;
+	*.ko.xz) xz -dc "$ko" >"$IRD/modules/${base%.xz}"; base=${base%.xz} ;;
+	*.ko.zst) zstd -qdc "$ko" >"$IRD/modules/${base%.zst}"; base=${base%.zst} ;;
+	*.ko.gz) gzip -dc "$ko" >"$IRD/modules/${base%.gz}"; base=${base%.gz} ;;
+	esac
+	echo "$base" >>"$IRD/modules.list"
+done
+[ -s "$IRD/modules.list" ] || die "could not resolve the 9p/virtio modules"
+cp "$SRC/tests/vm/guest-init.sh" "$IRD/init"
+chmod 755 "$IRD/init"
+{
+	printf 'PHYSMEM_SRC=%q\n' "$SRC"
+	printf 'PHYSMEM_BUILD=%q\n' "$BUILD"
+	printf 'PHYSMEM_KVER=%q\n' "$KVER"
+	printf 'PHYSMEM_VM_CASE_DIRS=%q\n' "$CASE_DIRS"
+	printf 'PHYSMEM_VM_ONLY=%q\n' "$ONLY"
+	printf 'PHYSMEM_PROJECT_BUILD_DIR=%q\n' "${PHYSMEM_PROJECT_BUILD_DIR:-}"
+} >"$IRD/physmem-vm.conf"
+(cd "$IRD" && find . | cpio -o -H newc --quiet | gzip -1) >"$BUILD/initramfs.gz" ||
+	die "initramfs failed"
+
+# ---- expected cases ----
+EXPECTED=(module-load counters-zero kernel-log)
+IFS=: read -ra dirs <<<"$CASE_DIRS"
+for d in "${dirs[@]}"; do
+	for f in "$d"/*.sh; do
+		[ -e "$f" ] || continue
+		case $(basename "$f") in $ONLY) ;; *) continue ;; esac
+		while read -r name; do
+			EXPECTED+=("$name")
+		done < <(sed -n 's/^# PHYSMEM-EXPECT: *\([^ ]*\).*/\1/p' "$f")
+	done
+done
+
+# ---- boot ----
+LOG=$BUILD/console.log
+say "booting (timeout ${TIMEOUT}s), console in $LOG"
+start=$(date +%s)
+# shellcheck disable=SC2086
+timeout --foreground -k 10 "$TIMEOUT" "$QEMU" -accel tcg -m "$MEM" -smp 2 \
+	-kernel "$KIMG" -initrd "$BUILD/initramfs.gz" \
+	-append "console=ttyS0 quiet panic=-1 oops=panic" \
+	-nographic -no-reboot -monitor none -serial stdio \
+	-device edu,dma_mask=0xffffffffffffffff \
+	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
+	-drive file="$BUILD/disk.img",if=virtio,format=raw,readonly=on \
+	${PHYSMEM_VM_QEMU_ARGS:-} </dev/null 2>&1 | tr -d '\r' | tee "$LOG"
+rc=$?
+elapsed=$(( $(date +%s) - start ))
+say "VM ran ${elapsed}s (qemu exit $rc)"
+
+# ---- verdict ----
+fail=0
+if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+	say "FAIL: timeout after ${TIMEOUT}s"
+	fail=1
+fi
+bad=$(grep -E 'WARNING:|BUG:|Oops|general protection|KASAN|UBSAN|Kernel panic' "$LOG" |
+	grep -v 'PHYSMEM-TEST')
+if [ -n "$bad" ]; then
+	say "FAIL: kernel log:"
+	echo "$bad" | head -20
+	fail=1
+fi
+results=$(grep -o 'PHYSMEM-TEST [^ ]* [A-Z]*.*' "$LOG")
+nfail=$(echo "$results" | awk '$3 == "FAIL"' | grep -c . || true)
+if [ "$nfail" -ne 0 ]; then
+	say "FAIL: $nfail case(s) failed:"
+	echo "$results" | awk '$3 == "FAIL"'
+	fail=1
+fi
+for name in "${EXPECTED[@]}"; do
+	if ! echo "$results" | awk -v n="$name" '$2 == n { found = 1 } END { exit !found }'; then
+		say "FAIL: no result line for case $name"
+		fail=1
+	fi
+done
+final=$(grep -o 'PHYSMEM-VM-RESULT pass=[0-9]* fail=[0-9]*' "$LOG" | tail -1)
+if [ -z "$final" ]; then
+	say "FAIL: no PHYSMEM-VM-RESULT line"
+	fail=1
+elif [ "${final##*fail=}" != 0 ]; then
+	fail=1
+fi
+say "summary: ${final:-none}; $(echo "$results" | grep -c . || true) result lines, ${#EXPECTED[@]} expected, ${elapsed}s"
+[ "$fail" -eq 0 ] && say "OK" && exit 0
+exit 1
