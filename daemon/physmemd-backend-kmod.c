@@ -164,9 +164,18 @@ static int kmod_pin(void *state, int memfd, uint64_t offset, uint64_t size, stru
 	return kmod_finish(st, p.fd, ret);
 }
 
-static void kmod_release(void *state, struct backend_buffer *b)
+static int kmod_adopt(void *state, int fd, struct backend_buffer *ret)
 {
+	memset(ret, 0, sizeof(*ret));
+	/* The module refuses any fd that is not one of its buffers. */
+	return kmod_finish(state, fd, ret);
+}
+
+static void kmod_release(void *state, struct backend_buffer *b, bool keep)
+{
+	/* The kernel frees the pages when the last reference goes. */
 	(void)state;
+	(void)keep;
 	close(b->fd);
 	free(b->segments);
 	memset(b, 0, sizeof(*b));
@@ -180,5 +189,6 @@ const struct backend_ops backend_kmod_ops = {
 	.fini = kmod_fini,
 	.allocate = kmod_allocate,
 	.pin = kmod_pin,
+	.adopt = kmod_adopt,
 	.release = kmod_release,
 };

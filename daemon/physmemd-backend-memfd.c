@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <linux/memfd.h>
@@ -118,13 +119,45 @@ out:
 	return 0;
 }
 
+/* Map, lock and describe a sealed memfd; takes fd over on success. */
+static int memfd_setup(struct memfd_state *st, int fd, uint64_t size, bool contiguous, struct backend_buffer *ret)
+{
+	void *map;
+	int r;
+
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	if (st->conf->lock != LOCK_NO) {
+		if (mlock(map, size) == 0) {
+			ret->locked = true;
+		} else if (st->conf->lock == LOCK_YES) {
+			r = -errno;
+			munmap(map, size);
+			return r;
+		} else {
+			log_debug("mlock of %llu bytes failed (%s); buffer stays unlocked",
+				  (unsigned long long)size, strerror(errno));
+		}
+	}
+	r = memfd_segments(st, map, size, ret);
+	if (r < 0) {
+		munmap(map, size);
+		return r;
+	}
+	ret->fd = fd;
+	ret->size = size;
+	ret->map = map;
+	ret->contiguous = contiguous || ret->n_segments == 1;
+	return 0;
+}
+
 static int memfd_allocate(void *state, uint64_t size, bool contiguous, int cache,
 			  struct backend_buffer *ret, const char **ret_feature)
 {
 	struct memfd_state *st = state;
 	uint64_t unit = st->conf->hugepage_size ? st->conf->hugepage_size : (uint64_t)st->page_size;
 	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
-	void *map = MAP_FAILED;
 	int fd, r;
 
 	memset(ret, 0, sizeof(*ret));
@@ -156,45 +189,41 @@ static int memfd_allocate(void *state, uint64_t size, bool contiguous, int cache
 	/* Clients may write, but never resize or reseal. */
 	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
 		goto fail_errno;
-	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-	if (map == MAP_FAILED)
-		goto fail_errno;
-	if (st->conf->lock != LOCK_NO) {
-		if (mlock(map, size) == 0) {
-			ret->locked = true;
-		} else if (st->conf->lock == LOCK_YES) {
-			goto fail_errno;
-		} else {
-			log_debug("mlock of %llu bytes failed (%s); buffer stays unlocked",
-				  (unsigned long long)size, strerror(errno));
-		}
-	}
-	r = memfd_segments(st, map, size, ret);
+	r = memfd_setup(st, fd, size, contiguous, ret);
 	if (r < 0) {
-		errno = -r;
-		goto fail_errno;
+		close(fd);
+		return r;
 	}
-	ret->fd = fd;
-	ret->size = size;
-	ret->map = map;
-	ret->contiguous = contiguous || ret->n_segments == 1;
 	return 0;
 
 fail_errno:
 	r = -errno;
-	if (map != MAP_FAILED)
-		munmap(map, size);
 	close(fd);
 	return r;
 }
 
-static void memfd_release(void *state, struct backend_buffer *b)
+static int memfd_adopt(void *state, int fd, struct backend_buffer *ret)
+{
+	const int seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+	struct memfd_state *st = state;
+	struct stat s;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->fd = -1;
+	/* Only what memfd_allocate() made: a sealed memfd of whole pages. */
+	if (fstat(fd, &s) < 0 || !S_ISREG(s.st_mode) || s.st_size <= 0 ||
+	    (uint64_t)s.st_size % (uint64_t)st->page_size || (fcntl(fd, F_GET_SEALS) & seals) != seals)
+		return -EINVAL;
+	return memfd_setup(st, fd, (uint64_t)s.st_size, false, ret);
+}
+
+static void memfd_release(void *state, struct backend_buffer *b, bool keep)
 {
 	(void)state;
 	if (b->map)
 		munmap(b->map, b->size);
 	/* Give the pages back even while a client still maps the file. */
-	if (fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)b->size) < 0)
+	if (!keep && fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)b->size) < 0)
 		log_warning("cannot punch out freed buffer: %s", strerror(errno));
 	close(b->fd);
 	free(b->segments);
@@ -209,5 +238,6 @@ const struct backend_ops backend_memfd_ops = {
 	.fini = memfd_fini,
 	.allocate = memfd_allocate,
 	.pin = NULL,
+	.adopt = memfd_adopt,
 	.release = memfd_release,
 };

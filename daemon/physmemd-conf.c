@@ -31,6 +31,7 @@ void conf_defaults(struct conf *c)
 	c->stall_timeout_ms = 10000;
 	c->address_policy = ADDRESS_POLICY_OWNER;
 	c->lock = LOCK_TRY;
+	c->fdstore = LOCK_TRY;
 	c->log_level = LOG_LEVEL_INFO;
 }
 
@@ -58,6 +59,7 @@ static const struct key {
 	K("stall-timeout-ms", KEY_COUNT, stall_timeout_ms),
 	K("address-policy", KEY_POLICY, address_policy),
 	K("lock", KEY_LOCK, lock),
+	K("fdstore", KEY_LOCK, fdstore),
 	K("hugepages", KEY_SIZE, hugepage_size),
 	K("log-level", KEY_LOG, log_level),
 #undef K

@@ -104,7 +104,8 @@ void registry_free(struct registry *r, struct buffer *b)
 	log_info("buffer %llu: freed (%llu bytes, uid %u)", (unsigned long long)b->id,
 		 (unsigned long long)size, (unsigned)b->owner_uid);
 	TAILQ_REMOVE(&r->buffers, b, entry);
-	r->backend->release(r->backend_state, &b->b);
+	fdstore_freed(r, b);
+	r->backend->release(r->backend_state, &b->b, false);
 	if (u) {
 		u->buffers--;
 		u->bytes -= size;
@@ -132,10 +133,19 @@ void registry_owner_gone(struct registry *r, struct conn *owner)
 
 void registry_done(struct registry *r)
 {
+	struct buffer *b;
 	struct usage *u;
 
-	while (!TAILQ_EMPTY(&r->buffers))
-		registry_free(r, TAILQ_FIRST(&r->buffers));
+	while ((b = TAILQ_FIRST(&r->buffers))) {
+		/* Stored buffers outlive the daemon: close, keep the memory. */
+		if (b->stored) {
+			TAILQ_REMOVE(&r->buffers, b, entry);
+			r->backend->release(r->backend_state, &b->b, true);
+			free(b);
+			continue;
+		}
+		registry_free(r, b);
+	}
 	while ((u = TAILQ_FIRST(&r->usage))) {
 		TAILQ_REMOVE(&r->usage, u, entry);
 		free(u);

@@ -235,9 +235,9 @@ static void server_on_accept_resume(evutil_socket_t fd, short what, void *arg)
 static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct server *s = arg;
+	struct peer peer = { 0 };
 	struct usage *u;
 	struct conn *c;
-	struct peer peer;
 	int fd;
 
 	(void)what;
@@ -351,9 +351,10 @@ static int server_listen(struct server *s)
 	return 0;
 }
 
-int server_init(struct server *s, struct event_base *base, const struct conf *conf, struct registry *registry)
+int server_init(struct server *s, struct event_base *base, const struct conf *conf, struct registry *registry,
+		int listen_fd)
 {
-	int n, r;
+	int r;
 
 	memset(s, 0, sizeof(*s));
 	s->base = base;
@@ -362,18 +363,8 @@ int server_init(struct server *s, struct event_base *base, const struct conf *co
 	s->listen_fd = -1;
 	TAILQ_INIT(&s->conns);
 
-	n = sd_listen_fds(1);
-	if (n > 1) {
-		log_error("systemd passed %d sockets; expected one", n);
-		return -EINVAL;
-	}
-	if (n == 1) {
-		if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0) {
-			log_error("the socket from systemd is not a listening Unix stream socket");
-			return -EINVAL;
-		}
-		s->listen_fd = SD_LISTEN_FDS_START;
-		fcntl(s->listen_fd, F_SETFL, fcntl(s->listen_fd, F_GETFL) | O_NONBLOCK);
+	if (listen_fd >= 0) {
+		s->listen_fd = listen_fd;
 		log_info("listening on the socket passed by systemd");
 	} else {
 		r = server_listen(s);

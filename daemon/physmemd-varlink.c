@@ -314,11 +314,13 @@ static void buffer_added(struct conn *c, struct backend_buffer *bb, const struct
 
 	b = registry_add(registry_of(c), c, c->peer.uid, c->peer.pid, bb, a->cache);
 	if (!b) {
-		registry_of(c)->backend->release(registry_of(c)->backend_state, bb);
+		registry_of(c)->backend->release(registry_of(c)->backend_state, bb, false);
 		reply_backend_error(c, -ENOMEM, NULL);
 		return;
 	}
 	apply_sharing(b, a);
+	if (b->name[0])
+		fdstore_named(registry_of(c), b);
 	reply_buffer_fd(c, b);
 	server_notify_status(c->server);
 }
@@ -465,6 +467,7 @@ static int method_share(struct conn *c, struct json_object *params, struct vl_fd
 	if (!check_sharing(c, &a, b))
 		return 0;
 	apply_sharing(b, &a);
+	fdstore_named(registry_of(c), b);
 	{
 		struct json_object *p = json_object_new_object();
 

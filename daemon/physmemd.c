@@ -43,6 +43,7 @@ static void usage(FILE *f)
 		"max-output-per-connection, max-connections, max-connections-per-uid,\n"
 		"max-buffers-per-uid, max-bytes-per-uid, max-buffer-size, max-buffers,\n"
 		"stall-timeout-ms, address-policy (owner|root|none), lock (no|try|yes),\n"
+		"fdstore (no|try|yes: keep named buffers in systemd's fd store across restarts),\n"
 		"hugepages (0|2M|1G), log-level (error|warning|notice|info|debug).\n",
 		PHYSMEM_SYSTEM_SOCKET, DEFAULT_CONFIG);
 }
@@ -100,12 +101,12 @@ int main(int argc, char **argv)
 	struct event *ev_term = NULL, *ev_int = NULL, *ev_watchdog = NULL;
 	struct event_base *base = NULL;
 	struct registry registry;
-	struct server server;
+	struct server server = { .listen_fd = -1 };
 	void *backend_state = NULL;
 	struct conf conf;
 	uint64_t watchdog_usec = 0;
 	bool verbose = false;
-	int opt, r;
+	int opt, r, listen_fd = -1;
 
 	while ((opt = getopt_long(argc, argv, "s:c:b:o:vh", options, NULL)) != -1) {
 		switch (opt) {
@@ -189,7 +190,13 @@ int main(int argc, char **argv)
 		r = -ENOMEM;
 		goto out;
 	}
-	r = server_init(&server, base, &conf, &registry);
+	/* With the fd store: buffers kept across a restart come back here. */
+	r = fdstore_collect(&registry,
+			    conf.fdstore == LOCK_YES || (conf.fdstore == LOCK_TRY && getenv("NOTIFY_SOCKET")),
+			    &listen_fd);
+	if (r < 0)
+		goto out_server;
+	r = server_init(&server, base, &conf, &registry, listen_fd);
 	if (r < 0) {
 		log_error("cannot start serving: %s", strerror(-r));
 		goto out_server;

@@ -55,6 +55,7 @@ struct conf {
 	uint64_t stall_timeout_ms;	/* half a message, or replies unread */
 	enum address_policy address_policy;
 	enum lock_mode lock;
+	enum lock_mode fdstore;		/* no, try (auto: under systemd), yes */
 	uint64_t hugepage_size;		/* 0: none; else 2M or 1G */
 	int log_level;
 };
@@ -93,8 +94,13 @@ struct backend_ops {
 	/* NULL when the backend cannot pin memfds. */
 	int (*pin)(void *state, int memfd, uint64_t offset, uint64_t size, struct backend_buffer *ret,
 		   const char **ret_feature);
-	/* Give the memory back; the fd is closed. */
-	void (*release)(void *state, struct backend_buffer *b);
+	/*
+	 * Take over a buffer this backend made earlier (an fd from systemd's
+	 * fd store after a restart); -EINVAL if it is not one.
+	 */
+	int (*adopt)(void *state, int fd, struct backend_buffer *ret);
+	/* Close the buffer; give its memory back unless keep (it lives on in the fd store). */
+	void (*release)(void *state, struct backend_buffer *b, bool keep);
 };
 
 extern const struct backend_ops backend_memfd_ops;
@@ -114,6 +120,7 @@ struct buffer {
 	unsigned n_allow_uids, n_allow_gids;
 	uid_t allow_uids[64];
 	gid_t allow_gids[64];
+	bool stored;			/* its fd is in systemd's fd store */
 	struct backend_buffer b;
 };
 
@@ -136,6 +143,7 @@ struct registry {
 	uint64_t next_id;
 	uint64_t n_buffers;
 	uint64_t bytes;
+	bool fdstore;			/* keep named buffers in systemd's fd store */
 };
 
 void registry_init(struct registry *r, const struct conf *conf, const struct backend_ops *backend,
@@ -151,6 +159,14 @@ struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, p
 void registry_free(struct registry *r, struct buffer *b);
 /* The owner went away: free its unnamed buffers, orphan the named ones. */
 void registry_owner_gone(struct registry *r, struct conn *owner);
+
+/* ---- physmemd-fdstore.c: named buffers survive restarts ---- */
+/* Take systemd's fds: adopt stored buffers, return the listening socket (or -1). */
+int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd);
+/* A buffer got a name (or new access lists): store it and the metadata. */
+void fdstore_named(struct registry *r, struct buffer *b);
+/* A stored buffer is being freed: take it out of the store. */
+void fdstore_freed(struct registry *r, struct buffer *b);
 
 /* ---- physmemd-policy.c: who may do what ---- */
 struct peer {
@@ -195,8 +211,9 @@ struct server {
 	uint64_t next_conn_id;
 };
 
+/* listen_fd: a socket from systemd, or -1 to bind conf->socket_path. */
 int server_init(struct server *s, struct event_base *base, const struct conf *conf,
-		struct registry *registry);
+		struct registry *registry, int listen_fd);
 void server_done(struct server *s);
 /* Queue a reply on a connection; takes ownership of msg. */
 void server_reply(struct conn *c, struct json_object *msg, const int *fds, unsigned nfds);
