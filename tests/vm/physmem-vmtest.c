@@ -5,7 +5,7 @@
  * "physmem-vmtest CASE [ARGS]" runs one case and prints one line
  *   PHYSMEM-TEST <case> PASS|FAIL|SKIP <detail>
  * and exits 0, 1 or 77.  A few subcommands are tools for the case scripts
- * (mkdisk, hold-run) and print no such line.
+ * (mkdisk, hold-run, edu-copy, frag-hold) and print no such line.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 #include <linux/dma-buf.h>
 
@@ -1258,6 +1259,82 @@ static int case_race(int iters)
 	return 0;
 }
 
+/*
+ * edu-copy: for the daemon cases.  Read "xfer SRC DST LEN [OFF]" lines (bus
+ * addresses an unprivileged client got from physmemd) from stdin and copy
+ * each range SRC -> edu -> DST.  Prints "edu-copy N transfers" or the first
+ * error; exit 0 or 1.
+ */
+static int tool_edu_copy(void)
+{
+	struct edu_dma edu;
+	char line[256];
+	int r, n = 0;
+
+	r = edu_dma_open(&edu);
+	if (r) {
+		printf("edu-copy: edu device: %s\n", strerror(-r));
+		return 1;
+	}
+	while (fgets(line, sizeof(line), stdin)) {
+		unsigned long long src, dst, len;
+
+		if (sscanf(line, "xfer %llx %llx %llu", &src, &dst, &len) != 3)
+			continue;
+		if (!len || len > EDU_DMA_MAX) {
+			printf("edu-copy: bad length %llu\n", len);
+			return 1;
+		}
+		r = edu_dma_to_device(&edu, src, 0, (uint32_t)len);
+		if (!r)
+			r = edu_dma_to_ram(&edu, 0, dst, (uint32_t)len);
+		if (r) {
+			printf("edu-copy: %#llx -> %#llx: %s\n", src, dst, strerror(-r));
+			return 1;
+		}
+		n++;
+	}
+	edu_dma_close(&edu);
+	printf("edu-copy %d transfers\n", n);
+	return 0;
+}
+
+/*
+ * frag-hold: fragment the free 4 MiB blocks (as case_dma_sg does): allocate
+ * 16 contiguous 4 MiB buffers, free every other one, print "ready N" (the
+ * number held), hold the rest until SIGTERM or SIGINT.
+ */
+static int tool_frag_hold(void)
+{
+	int dev, spacer[16], held = 0, sig;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	dev = px_open();
+	if (dev < 0) {
+		printf("frag-hold: open: %s\n", strerror(errno));
+		return 1;
+	}
+	for (int i = 0; i < 16; i++)
+		spacer[i] = px_alloc_fd(dev, 4 * MIB, PHYSMEM_ALLOC_CONTIG, 0);
+	for (int i = 0; i < 16; i++) {
+		if (spacer[i] >= 0 && i % 2 == 0)
+			close(spacer[i]);
+		else if (spacer[i] >= 0)
+			held++;
+	}
+	close(dev);
+	printf("ready %d\n", held);
+	sigwait(&set, &sig);
+	for (int i = 1; i < 16; i += 2)
+		if (spacer[i] >= 0)
+			close(spacer[i]);
+	return 0;
+}
+
 /* Hold a buffer while running a command; exit status: the command's. */
 static int tool_hold_run(char **argv)
 {
@@ -1296,6 +1373,10 @@ int main(int argc, char **argv)
 		return tool_mkdisk(argv[2], strtoull(argv[3], NULL, 0) * MIB);
 	if (!strcmp(c, "hold-run") && argc > 2)
 		return tool_hold_run(argv + 2);
+	if (!strcmp(c, "edu-copy"))
+		return tool_edu_copy();
+	if (!strcmp(c, "frag-hold"))
+		return tool_frag_hold();
 	if (!strcmp(c, "dma-contig"))
 		return report(c, case_dma_contig());
 	if (!strcmp(c, "dma-sg"))

@@ -23,6 +23,8 @@
 #                            shell glob (e.g. '*dma*'); expectations follow
 #   PHYSMEM_PROJECT_BUILD_DIR  the project's build directory, passed to the
 #                            guest for cases that run project binaries
+#                            (cases/60-daemon.sh: physmemd, physmemctl,
+#                            tests/vm/physmem-vm-client; SKIP without it)
 #   PHYSMEM_VM_QEMU_ARGS     extra QEMU arguments (word-split)
 #   PHYSMEM_VM_MEM           guest memory in MiB (default 1024)
 #

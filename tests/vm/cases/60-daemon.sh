@@ -1,0 +1,270 @@
+#!/bin/bash
+# The whole product in the real kernel: physmemd (kmod backend) runs as root,
+# an unprivileged libphysmem client (uid 65534, physmem-vm-client) gets
+# buffers from it, and root drives the edu DMA engine with the bus addresses
+# the client got from the daemon (physmem-vmtest edu-copy): A -> edu -> B,
+# then the client checks B through its own mapping.
+#
+# Needs the project's build (PHYSMEM_PROJECT_BUILD_DIR, which ctest passes):
+# daemon/physmemd, client/physmemctl, tests/vm/physmem-vm-client.
+# PHYSMEM-EXPECT: daemon-status
+# PHYSMEM-EXPECT: daemon-dma-contig
+# PHYSMEM-EXPECT: daemon-dma-sg
+# PHYSMEM-EXPECT: daemon-dma-pin
+# PHYSMEM-EXPECT: daemon-isolation
+# PHYSMEM-EXPECT: daemon-reclaim
+# PHYSMEM-EXPECT: daemon-log
+set -u
+CASES="daemon-status daemon-dma-contig daemon-dma-sg daemon-dma-pin daemon-isolation daemon-reclaim daemon-log"
+STATS=/sys/class/misc/physmem/stats
+T=$PHYSMEM_TMP/daemon
+SOCK=$PHYSMEM_TMP/physmemd.sock
+DLOG=$T/physmemd.log
+PB=${PHYSMEM_PROJECT_BUILD_DIR:-}
+DPID=
+failed=0
+
+res() {
+	[ "$2" = FAIL ] && failed=1
+	echo "PHYSMEM-TEST $1 $2 ${3:--}"
+}
+all() { for c in $CASES; do res "$c" "$1" "$2"; done; }
+# Run as the unprivileged user ("${U[@]}" CMD: setpriv execs CMD, so $! of
+# "${U[@]}" CMD & is the client's own pid).
+U=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+CTL() { "$PHYSMEM_BIN/physmemctl" "$@"; }
+counters() { echo "$(cat $STATS/buffers)/$(cat $STATS/bytes)"; }
+# wait_for SECONDS COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+	local end=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
+	shift
+	until "$@"; do
+		[ $(( $(date +%s%N) / 1000000 )) -ge "$end" ] && return 1
+		sleep 0.05
+	done
+}
+counters_are() { [ "$(counters)" = "$1" ]; }
+# shellcheck disable=SC2317  # run by the EXIT trap
+cleanup() {
+	local p
+	for p in $(jobs -p); do
+		kill -9 "$p" 2>/dev/null
+	done
+}
+trap cleanup EXIT
+trap '' PIPE	# a client that died must not take the script with it
+
+if [ -z "$PB" ]; then
+	all SKIP "PHYSMEM_PROJECT_BUILD_DIR empty: run through ctest to test the daemon"
+	exit 0
+fi
+for f in daemon/physmemd client/physmemctl tests/vm/physmem-vm-client; do
+	if [ ! -x "$PB/$f" ]; then
+		all FAIL "$PB/$f not built"
+		exit 0
+	fi
+done
+if [ ! -c /dev/physmem ]; then
+	all FAIL "no /dev/physmem"
+	exit 0
+fi
+mkdir -p "$T"
+# Copies that uid 65534 may run whatever the build dir's permissions.
+if ! out=$(cp "$PB/client/physmemctl" "$PB/tests/vm/physmem-vm-client" "$PHYSMEM_BIN/" 2>&1 &&
+	chmod 755 "$PHYSMEM_BIN/physmemctl" "$PHYSMEM_BIN/physmem-vm-client" 2>&1); then
+	all FAIL "copying the clients: $out"
+	exit 0
+fi
+export PHYSMEM_SOCKET=$SOCK
+
+# ---- the daemon ----
+# The socket's directory ($PHYSMEM_TMP) is 0755; the socket gets the default
+# mode 0666.  No configuration file: the host's /etc must not change the test.
+c0=$(counters)
+"$PB/daemon/physmemd" --config /dev/null --backend kmod --socket "$SOCK" -v 2>"$DLOG" &
+DPID=$!
+if ! wait_for 10 test -S "$SOCK" || ! kill -0 "$DPID" 2>/dev/null; then
+	all FAIL "physmemd did not start: $(tr '\n' ' ' <"$DLOG" | cut -c1-300)"
+	exit 0
+fi
+smode=$(stat -c %a "$SOCK")
+
+# ---- daemon-status ----
+t=daemon-status
+out=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" --json status 2>&1)
+if echo "$out" | jq -e '.backend == "kmod" and .dmaSafe == true and .quota.uid == 65534' >/dev/null 2>&1; then
+	res $t PASS "uid 65534 sees backend kmod, dmaSafe true, quota uid 65534, addressPolicy $(echo "$out" | jq -r .addressPolicy); socket mode $smode, counters before $c0"
+else
+	res $t FAIL "physmemctl --json status as uid 65534: $(echo "$out" | tr '\n' ' ' | cut -c1-400)"
+fi
+
+# ---- DMA cases ----
+# dma_case NAME MODE [frag]: run the client (uid 65534) in MODE, copy its
+# chunks with the edu device as root, let it check B.
+dma_case() {
+	local t=$1 mode=$2 frag=${3:-} d=$T/$1 line ready='' result='' fpid='' win rout cpid copy crc rc
+	local t0=$SECONDS
+	mkdir -p "$d"
+	mkfifo "$d/in" "$d/out"
+	if [ -n "$frag" ]; then
+		# Free 4 MiB holes between held blocks (until SIGTERM), so that A
+		# is built from separate runs, as in the dma-sg case.
+		"$PHYSMEM_BIN/physmem-vmtest" frag-hold </dev/null >"$d/frag.out" 2>&1 &
+		fpid=$!
+		wait_for 20 grep -q '^ready' "$d/frag.out"
+	fi
+	"${U[@]}" "$PHYSMEM_BIN/physmem-vm-client" dma "$mode" <"$d/in" >"$d/out" 2>"$d/err" &
+	cpid=$!
+	exec {win}>"$d/in" {rout}<"$d/out"
+	: >"$d/xfers"
+	while IFS= read -r -t 60 line <&"$rout"; do
+		case $line in
+		xfer\ *) echo "$line" >>"$d/xfers" ;;
+		ready\ *) ready=$line; break ;;
+		result\ *) result=$line; break ;;
+		esac
+	done
+	if [ -n "$fpid" ]; then
+		kill -TERM "$fpid"
+		wait "$fpid"
+	fi
+	if [ -n "$ready" ]; then
+		copy=$("$PHYSMEM_BIN/physmem-vmtest" edu-copy <"$d/xfers" 2>&1)
+		crc=$?
+		if [ $crc -eq 0 ]; then
+			echo go >&"$win"
+		else
+			echo abort >&"$win"
+		fi
+		IFS= read -r -t 60 result <&"$rout"
+	fi
+	exec {win}>&- {rout}<&-
+	wait "$cpid"
+	rc=$?
+	# shellcheck disable=SC2086
+	set -- $ready
+	if [ -z "$ready" ]; then
+		res "$t" FAIL "client: ${result:-no output} (exit $rc) $(tr '\n' ' ' <"$d/err" | cut -c1-200)"
+	elif [ "$crc" -ne 0 ]; then
+		res "$t" FAIL "root DMA: $copy; client: ${result:-none}"
+	elif [ "${result%% *}" != result ] || [ "$(echo "$result" | cut -d' ' -f2)" != PASS ] || [ $rc -ne 0 ]; then
+		res "$t" FAIL "client: ${result:-no result} (exit $rc) $(tr '\n' ' ' <"$d/err" | cut -c1-200)"
+	else
+		local extra=
+		if [ "$mode" = sg ] && [ "$2" -lt 2 ]; then
+			extra=" (note: A came as one segment, memory not fragmented)"
+		fi
+		res "$t" PASS "${result#result PASS }; root: $copy$extra; $((SECONDS - t0))s"
+	fi
+}
+dma_case daemon-dma-contig contig
+dma_case daemon-dma-sg sg frag
+dma_case daemon-dma-pin pin
+
+# ---- daemon-isolation ----
+t=daemon-isolation
+sec=$(CTL --json alloc 64K --name secret 2>&1)
+sid=$(echo "$sec" | jq -r .id 2>/dev/null)
+if ! [ "$sid" -gt 0 ] 2>/dev/null; then
+	res $t FAIL "root could not allocate the named buffer: $(echo "$sec" | tr '\n' ' ' | cut -c1-200)"
+else
+	c1=$(counters)
+	out=$("${U[@]}" "$PHYSMEM_BIN/physmem-vm-client" isolation secret "$sid" 2>&1)
+	crc=$?
+	lout=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" list --all 2>&1)
+	lrc=$?
+	CTL show "$sid" >/dev/null 2>&1
+	src=$?
+	fout=$(CTL free "$sid" 2>&1)
+	frc=$?
+	if [ $crc -ne 0 ] || [ "${out#result PASS}" = "$out" ]; then
+		res $t FAIL "client: $(echo "$out" | tr '\n' ' ' | cut -c1-400)"
+	elif [ $lrc -ne 4 ]; then
+		res $t FAIL "physmemctl list --all as uid 65534: exit $lrc, want 4: $lout"
+	elif [ "$c1" != "1/65536" ]; then
+		res $t FAIL "counters with root's named buffer alive after physmemctl exited: $c1, want 1/65536"
+	elif [ $src -ne 0 ] || [ $frc -ne 0 ]; then
+		res $t FAIL "root's buffer $sid: show exit $src, free exit $frc: $fout"
+	elif ! wait_for 5 counters_are 0/0; then
+		res $t FAIL "counters after root freed the named buffer: $(counters)"
+	else
+		res $t PASS "${out#result PASS }; physmemctl list --all: exit 4; named buffer survived its physmemctl and the attempts (counters $c1), freed by root"
+	fi
+fi
+
+# ---- daemon-reclaim ----
+t=daemon-reclaim
+reclaim() {
+	local d=$T/reclaim hpid n bytes c1 st1 st2 nid c2 out
+	mkdir -p "$d"
+	counters_are 0/0 || { res $t FAIL "counters not zero before: $(counters)"; return; }
+	"${U[@]}" "$PHYSMEM_BIN/physmem-vm-client" hold >"$d/hold.out" 2>&1 </dev/null &
+	hpid=$!
+	if ! wait_for 30 grep -q '^ready' "$d/hold.out"; then
+		res $t FAIL "holder: $(tr '\n' ' ' <"$d/hold.out" | cut -c1-300)"
+		kill -9 "$hpid" 2>/dev/null
+		return
+	fi
+	read -r _ n bytes <"$d/hold.out"
+	c1=$(counters)
+	st1=$(CTL --json status | jq -r '"\(.buffers)/\(.bytes)"')
+	if [ "$c1" != "$n/$bytes" ] || [ "$st1" != "$n/$bytes" ]; then
+		res $t FAIL "while held: module $c1, daemon $st1, want $n/$bytes"
+		kill -9 "$hpid" 2>/dev/null
+		return
+	fi
+	kill -9 "$hpid"
+	wait "$hpid" 2>/dev/null
+	if ! wait_for 10 counters_are 0/0; then
+		res $t FAIL "after SIGKILL of the holder: module counters $(counters) after 10s (daemon $(CTL --json status | jq -r '"\(.buffers)/\(.bytes)"'))"
+		return
+	fi
+	st2=$(CTL --json status | jq -r '"\(.buffers)/\(.bytes)/\(.connections)"')
+	if [ "$st2" != 0/0/1 ]; then
+		res $t FAIL "after SIGKILL: daemon buffers/bytes/connections $st2, want 0/0/1"
+		return
+	fi
+	# A named buffer: after its physmemctl exits only the daemon holds it.
+	out=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" --json alloc 256K --name reclaim-named 2>&1)
+	nid=$(echo "$out" | jq -r .id 2>/dev/null)
+	c2=$(counters)
+	if ! [ "$nid" -gt 0 ] 2>/dev/null || [ "$c2" != 1/262144 ]; then
+		res $t FAIL "named buffer as uid 65534: id '$nid', counters $c2, want 1/262144: $(echo "$out" | tr '\n' ' ' | cut -c1-200)"
+		return
+	fi
+	if ! out=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" free "$nid" 2>&1); then
+		res $t FAIL "uid 65534 could not free its named buffer $nid: $out"
+		return
+	fi
+	if ! wait_for 5 counters_are 0/0; then
+		res $t FAIL "named buffer freed via the daemon, module counters still $(counters)"
+		return
+	fi
+	res $t PASS "holder of $n buffers ($bytes bytes, module and daemon agreed) SIGKILLed: counters 0/0, daemon 0 buffers; named buffer ($c2) freed via the daemon: 0/0"
+}
+reclaim
+
+# ---- daemon-log ----
+t=daemon-log
+kill -TERM "$DPID"
+wait "$DPID"
+drc=$?
+DPID=
+# Errors the cases above provoke on purpose (none so far).
+expected_errors='^$'
+errs=$(grep -E '^physmemd: error:' "$DLOG" | grep -vE "$expected_errors")
+nwarn=$(grep -c '^physmemd: warning:' "$DLOG")
+if [ $drc -ne 0 ]; then
+	res $t FAIL "physmemd exit $drc on SIGTERM"
+elif [ -n "$errs" ]; then
+	res $t FAIL "$(echo "$errs" | head -3 | tr '\n' ' ')"
+elif [ -e "$SOCK" ]; then
+	res $t FAIL "exit 0, but the socket $SOCK is left behind"
+else
+	res $t PASS "exit 0 on SIGTERM, socket removed, $(grep -c . "$DLOG") log lines, no error lines, $nwarn warning(s)"
+fi
+if [ $failed -ne 0 ]; then
+	echo "---- physmemd log ----"
+	tail -n 150 "$DLOG" | sed 's/^/physmemd-log: /'
+fi
+exit 0
