@@ -318,9 +318,18 @@ static int server_listen(struct server *s)
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
+		struct stat st;
+
 		if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST) {
 			log_error("cannot create %s: %s", dir, strerror(errno));
 			return -errno;
+		}
+		/* A directory someone else controls could swap our socket. */
+		if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) ||
+		    (st.st_uid != geteuid() && st.st_uid != 0) || ((st.st_mode & 0022) && !(st.st_mode & S_ISVTX))) {
+			log_error("%s must be a directory owned by this user or root, and writable by no one else "
+				  "unless sticky", dir);
+			return -EPERM;
 		}
 	}
 

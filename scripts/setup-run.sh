@@ -6,10 +6,12 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 build=${PHYSMEM_BUILD_DIR:-$top/build}
 
 "$top/scripts/setup-deps.sh" build
-cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF >/dev/null
+cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF -DPHYSMEM_BUILD_KMOD=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 
-state=${XDG_RUNTIME_DIR:-/tmp}/physmem-dev
+base=${XDG_RUNTIME_DIR:-/tmp/physmem-$(id -u)}
+mkdir -p -m 0700 "$base"
+state=$base/physmem-dev
 mkdir -p "$state"
 if [ -f "$state/physmemd.pid" ] && kill -0 "$(cat "$state/physmemd.pid")" 2>/dev/null; then
 	kill "$(cat "$state/physmemd.pid")"

@@ -202,6 +202,20 @@ def case_unprivileged(c):
     c.ctl("free", str(rid))
 
 
+def case_socketdir(c):
+    """The daemon refuses a socket directory that another user controls."""
+    d = tempfile.mkdtemp(prefix="physmem-evil-")
+    try:
+        os.chown(d, NOBODY, NOBODY)
+        p = subprocess.run([os.path.join(c.build, "daemon", "physmemd"), "--socket", os.path.join(d, "s.sock")],
+                           capture_output=True, text=True, timeout=30)
+        check(p.returncode == 1 and "writable by no one else" in p.stderr,
+              "physmemd refuses to listen in a directory owned by uid 65534")
+        check(not os.path.exists(os.path.join(d, "s.sock")), "and creates no socket there")
+    finally:
+        shutil.rmtree(d)
+
+
 def case_share(c):
     """Two processes share a buffer by name; a third, not allowed, is refused."""
     prod = c.peer("produce", "frames", str(OTHER), uid=NOBODY)
@@ -300,8 +314,8 @@ def case_varlink(c):
 
 
 CASES = {"ctl": case_ctl, "unprivileged": case_unprivileged, "share": case_share, "kill": case_kill,
-         "varlink": case_varlink}
-NEEDS_ROOT = {"unprivileged", "share", "kill"}
+         "varlink": case_varlink, "socketdir": case_socketdir}
+NEEDS_ROOT = {"unprivileged", "share", "kill", "socketdir"}
 
 
 def main():
