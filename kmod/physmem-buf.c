@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * physmem-buf.c: buffer allocation, accounting and the dma-buf exporter.
+ * Buffer allocation, accounting and the dma-buf exporter.
  *
  * Every buffer is kept as an array of order-0 pages (higher-order blocks are
  * split), so one code path serves allocated and pinned buffers: the mmap

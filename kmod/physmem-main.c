@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * physmem-main.c: the /dev/physmem misc device, its ioctls, the sysfs
+ * The /dev/physmem misc device, its ioctls, the sysfs
  * counters and the module parameters.
  *
  * /dev/physmem is root-only (mode 0600); in the physmem design its one user
@@ -300,6 +300,7 @@ static int __init physmem_main_init(void)
 					   DMA_BIT_MASK(64));
 	if (ret)
 		goto err_deregister;
+	/* Pairs with the acquire in the ioctl handler: it sees the DMA mask set. */
 	smp_store_release(&physmem_dev, physmem_main_misc.this_device);
 	return 0;
 

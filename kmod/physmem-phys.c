@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * physmem-phys.c: the classic interface, mmap of /dev/physmem with the
+ * The classic interface, mmap of /dev/physmem with the
  * physical address as the file offset.
  *
  * Only callers with CAP_SYS_RAWIO may use it, only with MAP_SHARED, and only

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * physmem-pin.c: export the pages of a memfd as a physmem buffer.
+ * Export the pages of a memfd as a physmem buffer.
  *
  * The pages are looked up in the memfd's page cache (allocating holes) and
  * a reference is held on each until the buffer is freed.  F_SEAL_SHRINK
