@@ -313,8 +313,16 @@ def case_varlink(c):
         print("# varlink-go-interface-generator not installed: IDL parse check not run")
 
 
+def case_bench(c):
+    """The benchmark runs to the end and prints its figures (not asserted)."""
+    p = subprocess.run([os.path.join(c.build, "tests", "integration", "physmem-bench"), "--socket", c.d.sock,
+                        "--rounds", "50"], capture_output=True, text=True, timeout=240)
+    print(p.stdout, end="")
+    check(p.returncode == 0 and p.stdout.count("ratio") == 2, "physmem-bench prints two ratios " + p.stderr)
+
+
 CASES = {"ctl": case_ctl, "unprivileged": case_unprivileged, "share": case_share, "kill": case_kill,
-         "varlink": case_varlink, "socketdir": case_socketdir}
+         "varlink": case_varlink, "socketdir": case_socketdir, "bench": case_bench}
 NEEDS_ROOT = {"unprivileged", "share", "kill", "socketdir"}
 
 
