@@ -22,7 +22,7 @@
 
 struct kmod_state {
 	int dev;
-	struct physmem_info info;
+	struct physmem_dev_info info;
 };
 
 static int kmod_init(const struct conf *conf, void **ret_state)
@@ -71,7 +71,7 @@ static void kmod_fini(void *state)
 static int kmod_segments(struct kmod_state *st, struct backend_buffer *b)
 {
 	struct physmem_segments q = { .size = sizeof(q), .fd = b->fd };
-	struct physmem_segment *raw;
+	struct physmem_dma_segment *raw;
 	struct segment *segs;
 
 	if (ioctl(st->dev, PHYSMEM_IOC_SEGMENTS, &q) < 0)

@@ -38,7 +38,7 @@ static DEFINE_SPINLOCK(physmem_buf_stats_lock);
 static u64 physmem_buf_charged;		/* bytes charged, published or not */
 static u64 physmem_buf_count;
 static u64 physmem_buf_bytes;
-static u64 physmem_buf_cache_bytes[PHYSMEM_CACHE_COUNT];
+static u64 physmem_buf_cache_bytes[PHYSMEM_MODE_COUNT];
 static u64 physmem_buf_pinned_count;
 static u64 physmem_buf_pinned_bytes;
 
@@ -87,14 +87,14 @@ static void physmem_buf_count_live(struct physmem_buf *buf, int sign)
 }
 
 /* Fill the counter and limit fields of @info. */
-void physmem_buf_info(struct physmem_info *info)
+void physmem_buf_info(struct physmem_dev_info *info)
 {
 	unsigned int i;
 
 	spin_lock(&physmem_buf_stats_lock);
 	info->buffers = physmem_buf_count;
 	info->bytes = physmem_buf_bytes;
-	for (i = 0; i < PHYSMEM_CACHE_COUNT; i++)
+	for (i = 0; i < PHYSMEM_MODE_COUNT; i++)
 		info->cache_bytes[i] = physmem_buf_cache_bytes[i];
 	info->pinned_buffers = physmem_buf_pinned_count;
 	info->pinned_bytes = physmem_buf_pinned_bytes;
@@ -112,9 +112,9 @@ void physmem_buf_info(struct physmem_info *info)
 pgprot_t physmem_buf_pgprot(u32 cache, pgprot_t prot)
 {
 	switch (cache) {
-	case PHYSMEM_CACHE_WC:
+	case PHYSMEM_MODE_WC:
 		return pgprot_writecombine(prot);
-	case PHYSMEM_CACHE_UNCACHED:
+	case PHYSMEM_MODE_UNCACHED:
 		return pgprot_noncached(prot);
 	default:
 		return prot;
@@ -124,7 +124,7 @@ pgprot_t physmem_buf_pgprot(u32 cache, pgprot_t prot)
 /*
  * Give the kernel's linear mapping of the buffer the buffer's cache type, so
  * that no page is mapped cached and uncached at once (x86 PAT forbids such
- * aliases), or back to write-back when @cache is PHYSMEM_CACHE_CACHED.
+ * aliases), or back to write-back when @cache is PHYSMEM_MODE_CACHED.
  */
 static int physmem_buf_set_cache(struct physmem_buf *buf, u32 cache)
 {
@@ -133,7 +133,7 @@ static int physmem_buf_set_cache(struct physmem_buf *buf, u32 cache)
 	unsigned int i;
 	int ret = 0;
 
-	if (cache == PHYSMEM_CACHE_CACHED) {
+	if (cache == PHYSMEM_MODE_CACHED) {
 		for_each_sgtable_sg(&buf->sgt, sg, i) {
 			if (i >= buf->cache_runs)
 				break;
@@ -148,7 +148,7 @@ static int physmem_buf_set_cache(struct physmem_buf *buf, u32 cache)
 		unsigned long addr = (unsigned long)sg_virt(sg);
 		int n = sg->length >> PAGE_SHIFT;
 
-		if (cache == PHYSMEM_CACHE_WC)
+		if (cache == PHYSMEM_MODE_WC)
 			ret = set_memory_wc(addr, n);
 		else
 			ret = set_memory_uc(addr, n);
@@ -157,7 +157,7 @@ static int physmem_buf_set_cache(struct physmem_buf *buf, u32 cache)
 		buf->cache_runs++;
 	}
 	if (ret)
-		physmem_buf_set_cache(buf, PHYSMEM_CACHE_CACHED);
+		physmem_buf_set_cache(buf, PHYSMEM_MODE_CACHED);
 	return ret;
 #else
 	return 0;
@@ -214,7 +214,7 @@ void physmem_buf_free(struct physmem_buf *buf)
 	if (buf->dma_mapped)
 		dma_unmap_sgtable(physmem_dev, &buf->sgt, DMA_BIDIRECTIONAL, 0);
 	if (buf->cache_runs)
-		physmem_buf_set_cache(buf, PHYSMEM_CACHE_CACHED);
+		physmem_buf_set_cache(buf, PHYSMEM_MODE_CACHED);
 	sg_free_table(&buf->sgt);
 	for (i = 0; i < buf->npages; i++)
 		if (buf->pages[i])
@@ -298,9 +298,9 @@ struct physmem_buf *physmem_buf_find_phys(phys_addr_t start, u64 len)
  * @capacity of them to @out and return how many there are in all.
  */
 long physmem_buf_segments(struct physmem_buf *buf,
-			  struct physmem_segment __user *out, u32 capacity)
+			  struct physmem_dma_segment __user *out, u32 capacity)
 {
-	struct physmem_segment seg = { 0, 0 };
+	struct physmem_dma_segment seg = { 0, 0 };
 	struct scatterlist *sg;
 	unsigned int i;
 	long count = 0;
@@ -419,7 +419,7 @@ static void physmem_buf_detach(struct dma_buf *dmabuf,
 /* Write-combined and uncached pages need no CPU cache maintenance. */
 static unsigned long physmem_buf_dma_attrs(struct physmem_buf *buf)
 {
-	return buf->cache == PHYSMEM_CACHE_CACHED ? 0 : DMA_ATTR_SKIP_CPU_SYNC;
+	return buf->cache == PHYSMEM_MODE_CACHED ? 0 : DMA_ATTR_SKIP_CPU_SYNC;
 }
 
 static struct sg_table *physmem_buf_map_dma_buf(struct dma_buf_attachment *attach,
@@ -478,7 +478,7 @@ int physmem_buf_publish(struct physmem_buf *buf)
 	if (ret)
 		goto err_free;
 
-	if (buf->cache != PHYSMEM_CACHE_CACHED) {
+	if (buf->cache != PHYSMEM_MODE_CACHED) {
 		ret = physmem_buf_set_cache(buf, buf->cache);
 		if (ret)
 			goto err_free;
@@ -580,7 +580,7 @@ struct physmem_buf *physmem_buf_alloc(u64 length, u32 flags, u32 cache)
 	u64 size;
 	int ret;
 
-	if (flags & ~PHYSMEM_ALLOC_FLAGS || cache >= PHYSMEM_CACHE_COUNT)
+	if (flags & ~PHYSMEM_ALLOC_FLAGS || cache >= PHYSMEM_MODE_COUNT)
 		return ERR_PTR(-EINVAL);
 	if (!length || check_add_overflow(length, (u64)PAGE_SIZE - 1, &size))
 		return ERR_PTR(-EINVAL);

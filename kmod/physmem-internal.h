@@ -74,8 +74,8 @@ void physmem_buf_get(struct physmem_buf *buf);
 void physmem_buf_put(struct physmem_buf *buf);
 pgprot_t physmem_buf_pgprot(u32 cache, pgprot_t prot);
 long physmem_buf_segments(struct physmem_buf *buf,
-			  struct physmem_segment __user *out, u32 capacity);
-void physmem_buf_info(struct physmem_info *info);
+			  struct physmem_dma_segment __user *out, u32 capacity);
+void physmem_buf_info(struct physmem_dev_info *info);
 u64 physmem_buf_max_total_bytes(void);
 
 /* physmem-pin.c */

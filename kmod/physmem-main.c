@@ -178,7 +178,7 @@ out:
 
 static long physmem_main_ioctl_info(void __user *uarg)
 {
-	struct physmem_info info;
+	struct physmem_dev_info info;
 	long usize;
 
 	usize = physmem_main_copy_in(&info, sizeof(info),
@@ -234,7 +234,7 @@ static const struct file_operations physmem_main_fops = {
 static ssize_t _name##_show(struct device *dev,				\
 			    struct device_attribute *attr, char *page)	\
 {									\
-	struct physmem_info info;					\
+	struct physmem_dev_info info;					\
 									\
 	physmem_buf_info(&info);					\
 	return sysfs_emit(page, "%llu\n", (unsigned long long)(_expr));	\
@@ -243,9 +243,9 @@ static DEVICE_ATTR_RO(_name)
 
 PHYSMEM_MAIN_STAT(buffers, info.buffers);
 PHYSMEM_MAIN_STAT(bytes, info.bytes);
-PHYSMEM_MAIN_STAT(cached_bytes, info.cache_bytes[PHYSMEM_CACHE_CACHED]);
-PHYSMEM_MAIN_STAT(wc_bytes, info.cache_bytes[PHYSMEM_CACHE_WC]);
-PHYSMEM_MAIN_STAT(uncached_bytes, info.cache_bytes[PHYSMEM_CACHE_UNCACHED]);
+PHYSMEM_MAIN_STAT(cached_bytes, info.cache_bytes[PHYSMEM_MODE_CACHED]);
+PHYSMEM_MAIN_STAT(wc_bytes, info.cache_bytes[PHYSMEM_MODE_WC]);
+PHYSMEM_MAIN_STAT(uncached_bytes, info.cache_bytes[PHYSMEM_MODE_UNCACHED]);
 PHYSMEM_MAIN_STAT(pinned_buffers, info.pinned_buffers);
 PHYSMEM_MAIN_STAT(pinned_bytes, info.pinned_bytes);
 PHYSMEM_MAIN_STAT(max_buffer_bytes, info.max_buffer_bytes);

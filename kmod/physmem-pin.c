@@ -73,7 +73,7 @@ struct physmem_buf *physmem_pin_memfd(int memfd, u64 offset, u64 length)
 		goto err_fput;
 	}
 
-	buf = physmem_buf_new(length, PHYSMEM_BUF_PINNED, PHYSMEM_CACHE_CACHED);
+	buf = physmem_buf_new(length, PHYSMEM_BUF_PINNED, PHYSMEM_MODE_CACHED);
 	if (IS_ERR(buf)) {
 		ret = PTR_ERR(buf);
 		goto err_fput;

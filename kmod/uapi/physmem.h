@@ -28,10 +28,10 @@
 #define PHYSMEM_ABI_VERSION	1
 
 /* Cache modes of a buffer (struct physmem_alloc.cache). */
-#define PHYSMEM_CACHE_CACHED	0	/* write-back, the fast default */
-#define PHYSMEM_CACHE_WC	1	/* write-combined */
-#define PHYSMEM_CACHE_UNCACHED	2	/* uncached: CPU reads are very slow */
-#define PHYSMEM_CACHE_COUNT	3
+#define PHYSMEM_MODE_CACHED	0	/* write-back, the fast default */
+#define PHYSMEM_MODE_WC	1	/* write-combined */
+#define PHYSMEM_MODE_UNCACHED	2	/* uncached: CPU reads are very slow */
+#define PHYSMEM_MODE_COUNT	3
 
 /* Allocation flags (struct physmem_alloc.flags). */
 #define PHYSMEM_ALLOC_CONTIG	(1U << 0)	/* one physically contiguous run */
@@ -48,7 +48,7 @@
  * PHYSMEM_ALLOC_CONTIG the buffer is built from the largest free page blocks
  * first, so even multi-GiB buffers are a short segment list.  With it, the
  * buffer is one physically contiguous run; the largest such run is
- * max_contig_bytes of struct physmem_info (the buddy allocator's largest
+ * max_contig_bytes of struct physmem_dev_info (the buddy allocator's largest
  * block: 4 MiB on x86-64 with 4 KiB pages).
  *
  * The returned fd is a dma-buf opened O_RDWR | O_CLOEXEC: mmap it
@@ -90,7 +90,7 @@ struct physmem_pin {
 #define PHYSMEM_PIN_SIZE_VER0	48
 
 /* One DMA segment of a buffer. */
-struct physmem_segment {
+struct physmem_dma_segment {
 	__u64 addr;		/* DMA (bus) address */
 	__u64 len;		/* bytes */
 };
@@ -112,7 +112,7 @@ struct physmem_segment {
 struct physmem_segments {
 	__u32 size;		/* in: sizeof(struct physmem_segments) */
 	__s32 fd;		/* in: buffer dma-buf fd */
-	__u64 segments;		/* in: user pointer to struct physmem_segment[] */
+	__u64 segments;		/* in: user pointer to struct physmem_dma_segment[] */
 	__u32 capacity;		/* in: entries available at segments */
 	__u32 count;		/* out: total number of segments */
 	__u64 id;		/* out: buffer id */
@@ -126,12 +126,12 @@ struct physmem_segments {
  * PHYSMEM_IOC_INFO: module limits and live counters.  The same counters are
  * in /sys/class/misc/physmem/stats/.
  */
-struct physmem_info {
-	__u32 size;		/* in: sizeof(struct physmem_info) */
+struct physmem_dev_info {
+	__u32 size;		/* in: sizeof(struct physmem_dev_info) */
 	__u32 version;		/* out: PHYSMEM_ABI_VERSION */
 	__u64 buffers;		/* out: live buffers (allocated + pinned) */
 	__u64 bytes;		/* out: bytes in live buffers */
-	__u64 cache_bytes[PHYSMEM_CACHE_COUNT]; /* out: bytes by cache mode */
+	__u64 cache_bytes[PHYSMEM_MODE_COUNT]; /* out: bytes by cache mode */
 	__u64 pinned_buffers;	/* out: live PHYSMEM_IOC_PIN buffers */
 	__u64 pinned_bytes;	/* out: bytes in them */
 	__u64 max_buffer_bytes;	/* out: limit for one buffer */
@@ -146,7 +146,7 @@ struct physmem_info {
 #define PHYSMEM_IOC_ALLOC	_IOWR(PHYSMEM_IOC_MAGIC, 0x01, struct physmem_alloc)
 #define PHYSMEM_IOC_PIN		_IOWR(PHYSMEM_IOC_MAGIC, 0x02, struct physmem_pin)
 #define PHYSMEM_IOC_SEGMENTS	_IOWR(PHYSMEM_IOC_MAGIC, 0x03, struct physmem_segments)
-#define PHYSMEM_IOC_INFO	_IOWR(PHYSMEM_IOC_MAGIC, 0x04, struct physmem_info)
+#define PHYSMEM_IOC_INFO	_IOWR(PHYSMEM_IOC_MAGIC, 0x04, struct physmem_dev_info)
 
 /*
  * mmap of /dev/physmem itself: the offset is a physical address.  Only for

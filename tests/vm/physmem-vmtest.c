@@ -90,7 +90,7 @@ static int px_alloc_fd(int dev, uint64_t len, uint32_t flags, uint32_t cache)
 
 struct px_segs {
 	struct physmem_segments info;
-	struct physmem_segment *seg;
+	struct physmem_dma_segment *seg;
 	uint32_t n;
 };
 
@@ -113,7 +113,7 @@ static int px_segments(int dev, int buf_fd, struct px_segs *s)
 	return 0;
 }
 
-static int px_info(int dev, struct physmem_info *info)
+static int px_info(int dev, struct physmem_dev_info *info)
 {
 	memset(info, 0, sizeof(*info));
 	info->size = sizeof(*info);
@@ -353,8 +353,8 @@ static int open_edu_dev(struct edu_dma *edu, int *dev)
 
 static int case_dma_contig(void)
 {
-	static const uint32_t caches[] = { PHYSMEM_CACHE_CACHED,
-		PHYSMEM_CACHE_WC, PHYSMEM_CACHE_UNCACHED };
+	static const uint32_t caches[] = { PHYSMEM_MODE_CACHED,
+		PHYSMEM_MODE_WC, PHYSMEM_MODE_UNCACHED };
 	static const char *const names[] = { "cached", "wc", "uncached" };
 	struct edu_dma edu;
 	struct dma_pair p;
@@ -405,7 +405,7 @@ static int case_dma_sg(void)
 	for (int i = 0; i < 16; i += 2)
 		if (spacer[i] >= 0)
 			close(spacer[i]);
-	r = dma_pair_alloc(dev, &p, size, 0, PHYSMEM_CACHE_CACHED);
+	r = dma_pair_alloc(dev, &p, size, 0, PHYSMEM_MODE_CACHED);
 	for (int i = 1; i < 16; i += 2)
 		if (spacer[i] >= 0)
 			close(spacer[i]);
@@ -443,7 +443,7 @@ static int case_dma_sg(void)
 	     p.sb.n, n);
 	dma_pair_close(&p);
 
-	fd = px_alloc_fd(dev, big, 0, PHYSMEM_CACHE_CACHED);
+	fd = px_alloc_fd(dev, big, 0, PHYSMEM_MODE_CACHED);
 	CHECK(fd >= 0, "alloc 128MiB: %s", strerror(-fd));
 	r = px_segments(dev, fd, &s);
 	CHECK(!r, "segments: %s", strerror(-r));
@@ -489,7 +489,7 @@ static int case_dma_pin(void)
 	CHECK(sp.n == pin.nr_segments, "nr_segments %u != %u", pin.nr_segments,
 	      sp.n);
 
-	fb = px_alloc_fd(dev, size, PHYSMEM_ALLOC_CONTIG, PHYSMEM_CACHE_CACHED);
+	fb = px_alloc_fd(dev, size, PHYSMEM_ALLOC_CONTIG, PHYSMEM_MODE_CACHED);
 	CHECK(fb >= 0, "alloc B: %s", strerror(-fb));
 	r = px_segments(dev, fb, &sb);
 	CHECK(!r, "segments B: %s", strerror(-r));
@@ -590,7 +590,7 @@ static int case_isolation_mmap(void)
 	CHECK(dev >= 0, "open: %s", strerror(errno));
 	CHECK(write_file(PARAM_DIR "/allow_any_ram", "0") == 0,
 	      "cannot set allow_any_ram");
-	fd = px_alloc_fd(dev, size, PHYSMEM_ALLOC_CONTIG, PHYSMEM_CACHE_CACHED);
+	fd = px_alloc_fd(dev, size, PHYSMEM_ALLOC_CONTIG, PHYSMEM_MODE_CACHED);
 	CHECK(fd >= 0, "alloc: %s", strerror(-fd));
 	r = px_segments(dev, fd, &s);
 	CHECK(!r, "segments: %s", strerror(-r));
@@ -677,7 +677,7 @@ static int case_phys_nocap(void)
 static int phys_roundtrip(int dev, uint64_t len, uint32_t flags,
 			  uint32_t cache, const char *what)
 {
-	struct physmem_info info;
+	struct physmem_dev_info info;
 	struct px_segs s;
 	uint8_t *pb, *pp;
 	uint64_t off, plen;
@@ -743,10 +743,10 @@ static int case_phys_demo(void)
 
 	CHECK(dev >= 0, "open: %s", strerror(errno));
 	if (phys_roundtrip(dev, 64 * KIB, PHYSMEM_ALLOC_CONTIG,
-			   PHYSMEM_CACHE_CACHED, "contig") ||
-	    phys_roundtrip(dev, 9 * MIB, 0, PHYSMEM_CACHE_CACHED, "sg") ||
+			   PHYSMEM_MODE_CACHED, "contig") ||
+	    phys_roundtrip(dev, 9 * MIB, 0, PHYSMEM_MODE_CACHED, "sg") ||
 	    phys_roundtrip(dev, 64 * KIB, PHYSMEM_ALLOC_CONTIG,
-			   PHYSMEM_CACHE_WC, "wc"))
+			   PHYSMEM_MODE_WC, "wc"))
 		return 1;
 	close(dev);
 	return 0;
@@ -838,7 +838,7 @@ static int case_odirect(const char *disk, uint64_t size)
 		ssize_t n;
 		int fd;
 
-		fd = px_alloc_fd(dev, len, flags[i], PHYSMEM_CACHE_CACHED);
+		fd = px_alloc_fd(dev, len, flags[i], PHYSMEM_MODE_CACHED);
 		CHECK(fd >= 0, "alloc: %s", strerror(-fd));
 		m = px_map(fd, len, 0);
 		CHECK(m, "mmap: %s", strerror(errno));
@@ -879,7 +879,7 @@ static int tool_mkdisk(const char *path, uint64_t size)
 
 static int check_zero(int dev, const char *when)
 {
-	struct physmem_info info;
+	struct physmem_dev_info info;
 	int r = px_info(dev, &info);
 
 	CHECK(!r, "INFO: %s", strerror(-r));
@@ -897,7 +897,7 @@ static int case_cycles(int cycles)
 {
 	static const uint64_t sizes[] = { 4096, 12288, 65536, 1 * MIB, 5 * MIB,
 					  4 * MIB, 100, 3 * MIB + 1 };
-	struct physmem_info info;
+	struct physmem_dev_info info;
 	int dev, fds0 = count_fds();
 
 	dev = px_open();
@@ -1057,7 +1057,7 @@ static int b_pin_dmabuf(int d, void *c) { struct bad_ctx *x = c; return pin_call
 
 static int b_info_small(int d, void *c)
 {
-	struct physmem_info i = { .size = 16 };
+	struct physmem_dev_info i = { .size = 16 };
 
 	(void)c;
 	return ioctl(d, PHYSMEM_IOC_INFO, &i) ? -errno : 0;
