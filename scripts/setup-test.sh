@@ -12,7 +12,8 @@ cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DPHYSMEM_WERROR=ON >/dev/n
 cmake --build "$build" -j"$(nproc)"
 ctest --test-dir "$build" --output-on-failure --timeout 900
 
-# The user-space tests again with sanitizers (the kernel and VM tests need no second run).
+# The user-space tests again with sanitizers (the kernel, VM and packaging
+# tests, which run uninstrumented programs, need no second run).
 cmake -S "$top" -B "$build-asan" -DCMAKE_BUILD_TYPE=Debug -DPHYSMEM_WERROR=ON -DPHYSMEM_SANITIZE=ON >/dev/null
 cmake --build "$build-asan" -j"$(nproc)"
-ctest --test-dir "$build-asan" --output-on-failure --timeout 900 -LE "vm|kernel"
+ctest --test-dir "$build-asan" --output-on-failure --timeout 900 -LE "vm|kernel|packaging"

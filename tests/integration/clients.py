@@ -313,6 +313,38 @@ def case_varlink(c):
         print("# varlink-go-interface-generator not installed: IDL parse check not run")
 
 
+def case_hugepages(c):
+    """With hugepages=2M, a contiguous buffer of one huge page works on memfd."""
+    knob = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+    with open(knob) as f:
+        old = int(f.read())
+    try:
+        with open(knob, "w") as f:
+            f.write(str(old + 2))
+        with open(knob) as f:
+            if int(f.read()) < old + 2:
+                raise Failure("the kernel could not reserve two 2 MiB huge pages")
+        d = Daemon(c.build, "hugepages=2M")
+        try:
+            c2 = Ctx.__new__(Ctx)
+            c2.build, c2.source, c2.d = c.build, c.source, d
+            out = c2.ctl_json("alloc", "2M", "--contiguous")
+            buf = out.get("buffer", out)
+            check(buf["contiguous"] is True and buf["size"] == 2 << 20, "a 2 MiB contiguous buffer from a huge page")
+            segs = buf.get("segments") or []
+            check(len(segs) == 1 and segs[0]["length"] == 2 << 20 and segs[0]["address"] % (2 << 20) == 0,
+                  "one segment, 2 MiB long and 2 MiB aligned")
+            p = c2.ctl("alloc", "4M", "--contiguous", expect=1)
+            check("not supported" in p.stderr.lower(), "larger than one huge page: NotSupported")
+            p = c2.ctl("selftest", "2M")
+            check("ok" in p.stdout, "selftest on huge pages")
+        finally:
+            d.stop()
+    finally:
+        with open(knob, "w") as f:
+            f.write(str(old))
+
+
 def case_bench(c):
     """The benchmark runs to the end and prints its figures (not asserted)."""
     p = subprocess.run([os.path.join(c.build, "tests", "integration", "physmem-bench"), "--socket", c.d.sock,
@@ -322,8 +354,9 @@ def case_bench(c):
 
 
 CASES = {"ctl": case_ctl, "unprivileged": case_unprivileged, "share": case_share, "kill": case_kill,
-         "varlink": case_varlink, "socketdir": case_socketdir, "bench": case_bench}
-NEEDS_ROOT = {"unprivileged", "share", "kill", "socketdir"}
+         "varlink": case_varlink, "socketdir": case_socketdir, "bench": case_bench,
+         "hugepages": case_hugepages}
+NEEDS_ROOT = {"unprivileged", "share", "kill", "socketdir", "hugepages"}
 
 
 def main():
