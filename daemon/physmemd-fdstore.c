@@ -167,10 +167,12 @@ static void restore_one(struct registry *r, struct json_object *e, int fd)
 	struct json_object *v;
 	struct buffer *b;
 	int64_t cache = get_int(e, "cache", -1);
+	int64_t id = get_int(e, "id", 0);
 	int ret;
 
 	if (!json_object_object_get_ex(e, "name", &v) || !json_object_is_type(v, json_type_string) ||
-	    !physmem_name_valid(json_object_get_string(v)) || cache < 0 || cache > PHYSMEM_CACHE_MODE_UNCACHED) {
+	    !physmem_name_valid(json_object_get_string(v)) || cache < 0 || cache > PHYSMEM_CACHE_MODE_UNCACHED ||
+	    id <= 0 || registry_find(r, (uint64_t)id)) {
 		log_warning("fd store: bad entry for buffer %" PRId64 ", dropped", get_int(e, "id", 0));
 		close(fd);
 		return;
@@ -181,13 +183,13 @@ static void restore_one(struct registry *r, struct json_object *e, int fd)
 		close(fd);
 		return;
 	}
-	b = registry_add(r, NULL, (uid_t)get_int(e, "ownerUid", 0), (pid_t)get_int(e, "ownerPid", 0), &bb, (int)cache);
+	/* Keep the id clients know it by. */
+	b = registry_add(r, NULL, (uid_t)get_int(e, "ownerUid", 0), (pid_t)get_int(e, "ownerPid", 0), &bb, (int)cache,
+			 id);
 	if (!b) {
 		r->backend->release(r->backend_state, &bb, false);
 		return;
 	}
-	/* Keep the id clients know it by. */
-	b->id = (uint64_t)get_int(e, "id", (int64_t)b->id);
 	snprintf(b->name, sizeof(b->name), "%s", json_object_get_string(v));
 	get_ids(e, "allowUids", b->allow_uids, &b->n_allow_uids);
 	get_ids(e, "allowGids", b->allow_gids, &b->n_allow_gids);

@@ -68,7 +68,7 @@ struct buffer *registry_find_name(struct registry *r, const char *name)
 }
 
 struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, pid_t pid,
-			    const struct backend_buffer *bb, int cache)
+			    const struct backend_buffer *bb, int cache, uint64_t id)
 {
 	struct usage *u = registry_usage(r, uid, true);
 	struct buffer *b;
@@ -80,7 +80,9 @@ struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, p
 		registry_usage_put(r, u);
 		return NULL;
 	}
-	b->id = r->next_id++;
+	b->id = id ? id : r->next_id++;
+	if (b->id >= r->next_id)
+		r->next_id = b->id + 1;
 	b->cache = cache;
 	b->owner_uid = uid;
 	b->owner_pid = pid;

@@ -312,7 +312,7 @@ static void buffer_added(struct conn *c, struct backend_buffer *bb, const struct
 {
 	struct buffer *b;
 
-	b = registry_add(registry_of(c), c, c->peer.uid, c->peer.pid, bb, a->cache);
+	b = registry_add(registry_of(c), c, c->peer.uid, c->peer.pid, bb, a->cache, 0);
 	if (!b) {
 		registry_of(c)->backend->release(registry_of(c)->backend_state, bb, false);
 		reply_backend_error(c, -ENOMEM, NULL);

@@ -153,9 +153,9 @@ struct usage *registry_usage(struct registry *r, uid_t uid, bool create);
 void registry_usage_put(struct registry *r, struct usage *u);
 struct buffer *registry_find(struct registry *r, uint64_t id);
 struct buffer *registry_find_name(struct registry *r, const char *name);
-/* Account and insert a backend buffer; takes it over. */
+/* Account and insert a backend buffer (id 0: a new id); takes it over. */
 struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, pid_t pid,
-			    const struct backend_buffer *bb, int cache);
+			    const struct backend_buffer *bb, int cache, uint64_t id);
 void registry_free(struct registry *r, struct buffer *b);
 /* The owner went away: free its unnamed buffers, orphan the named ones. */
 void registry_owner_gone(struct registry *r, struct conn *owner);
