@@ -171,6 +171,16 @@ static int kmod_adopt(void *state, int fd, struct backend_buffer *ret)
 	return kmod_finish(state, fd, ret);
 }
 
+static int kmod_held(void *state, uint64_t kernel_id)
+{
+	struct kmod_state *st = state;
+	struct physmem_query q = { .size = sizeof(q), .id = kernel_id };
+
+	if (ioctl(st->dev, PHYSMEM_IOC_QUERY, &q) == 0)
+		return 1;
+	return errno == ENOENT ? 0 : -errno;
+}
+
 static void kmod_release(void *state, struct backend_buffer *b, bool keep)
 {
 	/* The kernel frees the pages when the last reference goes. */
@@ -190,5 +200,6 @@ const struct backend_ops backend_kmod_ops = {
 	.allocate = kmod_allocate,
 	.pin = kmod_pin,
 	.adopt = kmod_adopt,
+	.held = kmod_held,
 	.release = kmod_release,
 };

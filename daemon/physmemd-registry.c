@@ -19,6 +19,7 @@ void registry_init(struct registry *r, const struct conf *conf, const struct bac
 	r->next_id = 1;
 	TAILQ_INIT(&r->buffers);
 	TAILQ_INIT(&r->usage);
+	TAILQ_INIT(&r->held);
 }
 
 struct usage *registry_usage(struct registry *r, uid_t uid, bool create)
@@ -98,24 +99,68 @@ struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, p
 	return b;
 }
 
+/* Uncharge bytes (one buffer) from uid. */
+static void uncharge(struct registry *r, uid_t uid, uint64_t bytes)
+{
+	struct usage *u = registry_usage(r, uid, false);
+
+	if (u) {
+		u->buffers--;
+		u->bytes -= bytes;
+		registry_usage_put(r, u);
+	}
+}
+
 void registry_free(struct registry *r, struct buffer *b)
 {
 	struct usage *u = registry_usage(r, b->owner_uid, false);
-	uint64_t size = b->b.size;
+	uint64_t size = b->b.size, kernel_id = b->b.kernel_id;
+	struct held *h;
 
 	log_info("buffer %llu: freed (%llu bytes, uid %u)", (unsigned long long)b->id,
 		 (unsigned long long)size, (unsigned)b->owner_uid);
 	TAILQ_REMOVE(&r->buffers, b, entry);
 	fdstore_freed(r, b);
 	r->backend->release(r->backend_state, &b->b, false);
-	if (u) {
-		u->buffers--;
-		u->bytes -= size;
-		registry_usage_put(r, u);
-	}
 	r->n_buffers--;
 	r->bytes -= size;
+	/*
+	 * A client that kept the fd keeps the memory: it stays charged to
+	 * the owner until the kernel really frees it (registry_reap).
+	 */
+	if (u && r->backend->held && r->backend->held(r->backend_state, kernel_id) > 0 &&
+	    (h = calloc(1, sizeof(*h)))) {
+		h->uid = b->owner_uid;
+		h->bytes = size;
+		h->kernel_id = kernel_id;
+		u->held_bytes += size;
+		TAILQ_INSERT_TAIL(&r->held, h, entry);
+		log_info("buffer %llu: memory still held elsewhere, stays charged to uid %u",
+			 (unsigned long long)b->id, (unsigned)b->owner_uid);
+		free(b);
+		return;
+	}
 	free(b);
+	if (u)
+		uncharge(r, u->uid, size);
+}
+
+void registry_reap(struct registry *r)
+{
+	struct held *h, *next;
+
+	for (h = TAILQ_FIRST(&r->held); h; h = next) {
+		struct usage *u = registry_usage(r, h->uid, false);
+
+		next = TAILQ_NEXT(h, entry);
+		if (r->backend->held(r->backend_state, h->kernel_id) > 0)
+			continue;
+		if (u)
+			u->held_bytes -= h->bytes;
+		uncharge(r, h->uid, h->bytes);
+		TAILQ_REMOVE(&r->held, h, entry);
+		free(h);
+	}
 }
 
 void registry_owner_gone(struct registry *r, struct conn *owner)
@@ -137,6 +182,7 @@ void registry_done(struct registry *r)
 {
 	struct buffer *b;
 	struct usage *u;
+	struct held *h;
 
 	while ((b = TAILQ_FIRST(&r->buffers))) {
 		/* Stored buffers outlive the daemon: close, keep the memory. */
@@ -147,6 +193,10 @@ void registry_done(struct registry *r)
 			continue;
 		}
 		registry_free(r, b);
+	}
+	while ((h = TAILQ_FIRST(&r->held))) {
+		TAILQ_REMOVE(&r->held, h, entry);
+		free(h);
 	}
 	while ((u = TAILQ_FIRST(&r->usage))) {
 		TAILQ_REMOVE(&r->usage, u, entry);

@@ -281,6 +281,7 @@ static bool check_quota(struct conn *c, uint64_t size)
 	struct registry *r = registry_of(c);
 	struct usage *u = c->usage;
 
+	registry_reap(r);
 	if (u->buffers >= conf->max_buffers_per_uid) {
 		reply_quota(c, "buffers", conf->max_buffers_per_uid, u->buffers, 1);
 		return false;
@@ -605,12 +606,14 @@ static int method_status(struct conn *c, struct json_object *params, struct vl_f
 		reply_invalid(c, bad);
 		return 0;
 	}
+	registry_reap(r);
 	q = json_object_new_object();
 	json_object_object_add(q, "uid", json_object_new_int64(c->peer.uid));
 	json_object_object_add(q, "maxBuffers", json_object_new_int64((int64_t)conf->max_buffers_per_uid));
 	json_object_object_add(q, "maxBytes", json_object_new_int64((int64_t)conf->max_bytes_per_uid));
 	json_object_object_add(q, "buffers", json_object_new_int64((int64_t)c->usage->buffers));
 	json_object_object_add(q, "bytes", json_object_new_int64((int64_t)c->usage->bytes));
+	json_object_object_add(q, "heldBytes", json_object_new_int64((int64_t)c->usage->held_bytes));
 
 	p = json_object_new_object();
 	json_object_object_add(p, "version", json_object_new_string(PHYSMEM_VERSION));

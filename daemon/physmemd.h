@@ -99,6 +99,12 @@ struct backend_ops {
 	 * fd store after a restart); -EINVAL if it is not one.
 	 */
 	int (*adopt)(void *state, int fd, struct backend_buffer *ret);
+	/*
+	 * After release: is the memory still held elsewhere (a client's fd or
+	 * mapping, an importer)? 1 yes, 0 freed. NULL when release always
+	 * frees the memory at once.
+	 */
+	int (*held)(void *state, uint64_t kernel_id);
 	/* Close the buffer; give its memory back unless keep (it lives on in the fd store). */
 	void (*release)(void *state, struct backend_buffer *b, bool keep);
 };
@@ -131,7 +137,16 @@ struct usage {
 	uid_t uid;
 	uint64_t buffers;
 	uint64_t bytes;
+	uint64_t held_bytes;		/* of bytes: freed but still held by someone */
 	uint64_t connections;
+};
+
+/* A freed buffer whose memory is still held: charged to its owner until it goes. */
+struct held {
+	TAILQ_ENTRY(held) entry;
+	uid_t uid;
+	uint64_t bytes;
+	uint64_t kernel_id;
 };
 
 struct registry {
@@ -140,6 +155,7 @@ struct registry {
 	void *backend_state;
 	struct buffer_list buffers;
 	TAILQ_HEAD(, usage) usage;
+	TAILQ_HEAD(, held) held;
 	uint64_t next_id;
 	uint64_t n_buffers;
 	uint64_t bytes;
@@ -157,6 +173,8 @@ struct buffer *registry_find_name(struct registry *r, const char *name);
 struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, pid_t pid,
 			    const struct backend_buffer *bb, int cache, uint64_t id);
 void registry_free(struct registry *r, struct buffer *b);
+/* Stop charging freed buffers whose memory the kernel has now released. */
+void registry_reap(struct registry *r);
 /* The owner went away: free its unnamed buffers, orphan the named ones. */
 void registry_owner_gone(struct registry *r, struct conn *owner);
 

@@ -294,6 +294,27 @@ struct physmem_buf *physmem_buf_find_phys(phys_addr_t start, u64 len)
 }
 
 /*
+ * Is the buffer with this id still alive (held by an fd, a mapping or an
+ * importer)?  Returns 0 and its size in @ret_size, or -ENOENT once freed.
+ */
+int physmem_buf_query(u64 id, u64 *ret_size)
+{
+	struct physmem_buf *buf;
+	int ret = -ENOENT;
+
+	mutex_lock(&physmem_buf_lock);
+	list_for_each_entry(buf, &physmem_buf_list, node) {
+		if (buf->id == id) {
+			*ret_size = buf->size;
+			ret = 0;
+			break;
+		}
+	}
+	mutex_unlock(&physmem_buf_lock);
+	return ret;
+}
+
+/*
  * Report the buffer's DMA segments (adjacent runs merged): write up to
  * @capacity of them to @out and return how many there are in all.
  */

@@ -70,6 +70,7 @@ int physmem_buf_publish(struct physmem_buf *buf);
 struct physmem_buf *physmem_buf_alloc(u64 length, u32 flags, u32 cache);
 struct physmem_buf *physmem_buf_from_dmabuf(struct dma_buf *dmabuf);
 struct physmem_buf *physmem_buf_find_phys(phys_addr_t start, u64 len);
+int physmem_buf_query(u64 id, u64 *ret_size);
 void physmem_buf_get(struct physmem_buf *buf);
 void physmem_buf_put(struct physmem_buf *buf);
 pgprot_t physmem_buf_pgprot(u32 cache, pgprot_t prot);

@@ -191,6 +191,26 @@ static long physmem_main_ioctl_info(void __user *uarg)
 	return 0;
 }
 
+static long physmem_main_ioctl_query(void __user *uarg)
+{
+	struct physmem_query req;
+	long usize;
+	int ret;
+
+	usize = physmem_main_copy_in(&req, sizeof(req),
+				     PHYSMEM_QUERY_SIZE_VER0, uarg);
+	if (usize < 0)
+		return usize;
+	if (req.flags || req.length)
+		return -EINVAL;
+	ret = physmem_buf_query(req.id, &req.length);
+	if (ret)
+		return ret;
+	if (copy_to_user(uarg, &req, usize))
+		return -EFAULT;
+	return 0;
+}
+
 /*
  * The ioctl number is matched without its size bits: the size of the
  * struct travels in its first field, so grown structs keep working.
@@ -216,6 +236,8 @@ static long physmem_main_ioctl(struct file *file, unsigned int cmd,
 		return physmem_main_ioctl_segments(uarg);
 	case _IOC_NR(PHYSMEM_IOC_INFO):
 		return physmem_main_ioctl_info(uarg);
+	case _IOC_NR(PHYSMEM_IOC_QUERY):
+		return physmem_main_ioctl_query(uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -142,11 +142,27 @@ struct physmem_dev_info {
 };
 #define PHYSMEM_INFO_SIZE_VER0	96
 
+/*
+ * PHYSMEM_IOC_QUERY: is the buffer with this id still alive, i.e. held by
+ * some fd, mapping or importer?  Returns 0 and its length while it is, and
+ * -ENOENT once its memory has been freed.  physmemd uses it to keep a buffer
+ * charged to its owner until the memory is really gone.
+ */
+struct physmem_query {
+	__u32 size;		/* in: sizeof(struct physmem_query) */
+	__u32 flags;		/* in: must be zero */
+	__u64 id;		/* in: buffer id */
+	__u64 length;		/* out: buffer length in bytes; in: zero */
+};
+
+#define PHYSMEM_QUERY_SIZE_VER0	24
+
 #define PHYSMEM_IOC_MAGIC	0xB9
 #define PHYSMEM_IOC_ALLOC	_IOWR(PHYSMEM_IOC_MAGIC, 0x01, struct physmem_alloc)
 #define PHYSMEM_IOC_PIN		_IOWR(PHYSMEM_IOC_MAGIC, 0x02, struct physmem_pin)
 #define PHYSMEM_IOC_SEGMENTS	_IOWR(PHYSMEM_IOC_MAGIC, 0x03, struct physmem_segments)
 #define PHYSMEM_IOC_INFO	_IOWR(PHYSMEM_IOC_MAGIC, 0x04, struct physmem_dev_info)
+#define PHYSMEM_IOC_QUERY	_IOWR(PHYSMEM_IOC_MAGIC, 0x05, struct physmem_query)
 
 /*
  * mmap of /dev/physmem itself: the offset is a physical address.  Only for

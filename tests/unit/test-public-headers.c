@@ -24,6 +24,7 @@ static void test_cache_modes_agree(void **state)
 	assert_int_equal(sizeof(struct physmem_pin), PHYSMEM_PIN_SIZE_VER0);
 	assert_int_equal(sizeof(struct physmem_segments), PHYSMEM_SEGMENTS_SIZE_VER0);
 	assert_int_equal(sizeof(struct physmem_dev_info), PHYSMEM_INFO_SIZE_VER0);
+	assert_int_equal(sizeof(struct physmem_query), PHYSMEM_QUERY_SIZE_VER0);
 }
 
 int main(void)

@@ -1063,6 +1063,18 @@ static int b_info_small(int d, void *c)
 	return ioctl(d, PHYSMEM_IOC_INFO, &i) ? -errno : 0;
 }
 
+static int query_call(int d, __u64 id, __u32 flags, __u64 length)
+{
+	struct physmem_query q = { .size = sizeof(q), .flags = flags, .id = id, .length = length };
+
+	return ioctl(d, PHYSMEM_IOC_QUERY, &q) ? -errno : 0;
+}
+
+static int b_query_unknown(int d, void *c) { (void)c; return query_call(d, UINT64_MAX, 0, 0); }
+static int b_query_id0(int d, void *c) { (void)c; return query_call(d, 0, 0, 0); }
+static int b_query_flags(int d, void *c) { (void)c; return query_call(d, 1, 1, 0); }
+static int b_query_length(int d, void *c) { (void)c; return query_call(d, 1, 0, 4096); }
+
 static const struct bad_call bad_calls[] = {
 	{ "alloc size=0", EINVAL, 0, b_size0 },
 	{ "alloc size=8", EINVAL, 0, b_size8 },
@@ -1109,6 +1121,10 @@ static const struct bad_call bad_calls[] = {
 	{ "pin flags", EINVAL, 0, b_pin_flags },
 	{ "pin a dma-buf", EINVAL, 0, b_pin_dmabuf },
 	{ "info size=16", EINVAL, 0, b_info_small },
+	{ "query unknown id", ENOENT, 0, b_query_unknown },
+	{ "query id 0", ENOENT, 0, b_query_id0 },
+	{ "query flags", EINVAL, 0, b_query_flags },
+	{ "query length set", EINVAL, 0, b_query_length },
 };
 
 static int sealed_memfd(unsigned seals)

@@ -13,9 +13,10 @@
 # PHYSMEM-EXPECT: daemon-dma-pin
 # PHYSMEM-EXPECT: daemon-isolation
 # PHYSMEM-EXPECT: daemon-reclaim
+# PHYSMEM-EXPECT: daemon-held-quota
 # PHYSMEM-EXPECT: daemon-log
 set -u
-CASES="daemon-status daemon-dma-contig daemon-dma-sg daemon-dma-pin daemon-isolation daemon-reclaim daemon-log"
+CASES="daemon-status daemon-dma-contig daemon-dma-sg daemon-dma-pin daemon-isolation daemon-reclaim daemon-held-quota daemon-log"
 STATS=/sys/class/misc/physmem/stats
 T=$PHYSMEM_TMP/daemon
 SOCK=$PHYSMEM_TMP/physmemd.sock
@@ -243,6 +244,17 @@ reclaim() {
 	res $t PASS "holder of $n buffers ($bytes bytes, module and daemon agreed) SIGKILLed: counters 0/0, daemon 0 buffers; named buffer ($c2) freed via the daemon: 0/0"
 }
 reclaim
+
+# ---- daemon-held-quota ----
+# Keeping the dma-buf after Free or after disconnecting keeps the memory, so
+# it must stay charged to the owner until the kernel really frees it.
+t=daemon-held-quota
+cp "$PHYSMEM_SRC/tests/vm/held-quota.py" "$PHYSMEM_BIN/" && chmod 755 "$PHYSMEM_BIN/held-quota.py"
+if out=$("${U[@]}" /usr/bin/python3 "$PHYSMEM_BIN/held-quota.py" "$SOCK" "$STATS" 2>&1); then
+	res $t PASS "$(echo "$out" | sed -n 's/^PASS //p')"
+else
+	res $t FAIL "$(echo "$out" | tail -3 | tr '\n' ' ' | cut -c1-400)"
+fi
 
 # ---- daemon-log ----
 t=daemon-log
