@@ -16,4 +16,4 @@ ctest --test-dir "$build" --output-on-failure --timeout 900
 # tests, which run uninstrumented programs, need no second run).
 cmake -S "$top" -B "$build-asan" -DCMAKE_BUILD_TYPE=Debug -DPHYSMEM_WERROR=ON -DPHYSMEM_SANITIZE=ON >/dev/null
 cmake --build "$build-asan" -j"$(nproc)"
-ctest --test-dir "$build-asan" --output-on-failure --timeout 900 -LE "vm|kernel|packaging"
+ctest --test-dir "$build-asan" --output-on-failure --timeout 900 -LE "vm|kernel|packaging|valgrind"
