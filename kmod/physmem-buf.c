@@ -20,6 +20,7 @@
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/uaccess.h>
+#include <linux/workqueue.h>
 #ifdef CONFIG_X86
 #include <asm/set_memory.h>
 #endif
@@ -43,6 +44,18 @@ static u64 physmem_buf_pinned_count;
 static u64 physmem_buf_pinned_bytes;
 
 static const struct dma_buf_ops physmem_buf_ops;
+
+/*
+ * Late DMA: a device still writing into a buffer after its last user let go
+ * would write into memory the kernel already reused.  With quarantine_ms
+ * set, released buffers keep their pages that long first (still charged
+ * against max_total_mb); the list is guarded by physmem_buf_stats_lock.
+ */
+static LIST_HEAD(physmem_buf_quarantine);
+static u64 physmem_buf_quarantine_bytes;
+static void physmem_buf_quarantine_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(physmem_buf_quarantine_work,
+			    physmem_buf_quarantine_fn);
 
 /* The limit on all live buffers together, in bytes. */
 u64 physmem_buf_max_total_bytes(void)
@@ -227,6 +240,77 @@ void physmem_buf_free(struct physmem_buf *buf)
 	kfree(buf);
 }
 
+/* Free quarantined buffers whose time is up; come back for the rest. */
+static void physmem_buf_quarantine_fn(struct work_struct *work)
+{
+	struct physmem_buf *buf, *tmp;
+	unsigned long next = 0;
+	bool more = false;
+	LIST_HEAD(expired);
+
+	spin_lock(&physmem_buf_stats_lock);
+	list_for_each_entry_safe(buf, tmp, &physmem_buf_quarantine, node) {
+		if (time_before(jiffies, buf->expires)) {
+			if (!more || time_before(buf->expires, next))
+				next = buf->expires;
+			more = true;
+			continue;
+		}
+		list_move_tail(&buf->node, &expired);
+		physmem_buf_quarantine_bytes -= buf->size;
+	}
+	spin_unlock(&physmem_buf_stats_lock);
+
+	list_for_each_entry_safe(buf, tmp, &expired, node)
+		physmem_buf_free(buf);
+	if (more)
+		schedule_delayed_work(&physmem_buf_quarantine_work,
+				      time_after(next, jiffies) ? next - jiffies : 0);
+}
+
+/* A released buffer: free it now, or after quarantine_ms. */
+static void physmem_buf_quarantine_add(struct physmem_buf *buf)
+{
+	unsigned int ms = READ_ONCE(physmem_quarantine_ms);
+
+	if (!ms) {
+		physmem_buf_free(buf);
+		return;
+	}
+	buf->expires = jiffies + msecs_to_jiffies(ms);
+	spin_lock(&physmem_buf_stats_lock);
+	list_add_tail(&buf->node, &physmem_buf_quarantine);
+	physmem_buf_quarantine_bytes += buf->size;
+	spin_unlock(&physmem_buf_stats_lock);
+	schedule_delayed_work(&physmem_buf_quarantine_work,
+			      msecs_to_jiffies(ms));
+}
+
+u64 physmem_buf_quarantined_bytes(void)
+{
+	u64 bytes;
+
+	spin_lock(&physmem_buf_stats_lock);
+	bytes = physmem_buf_quarantine_bytes;
+	spin_unlock(&physmem_buf_stats_lock);
+	return bytes;
+}
+
+/* Module exit: no buffer can be released any more; free the quarantine. */
+void physmem_buf_quarantine_flush(void)
+{
+	struct physmem_buf *buf, *tmp;
+	LIST_HEAD(all);
+
+	cancel_delayed_work_sync(&physmem_buf_quarantine_work);
+	spin_lock(&physmem_buf_stats_lock);
+	list_splice_init(&physmem_buf_quarantine, &all);
+	physmem_buf_quarantine_bytes = 0;
+	spin_unlock(&physmem_buf_stats_lock);
+	list_for_each_entry_safe(buf, tmp, &all, node)
+		physmem_buf_free(buf);
+}
+
 /* Called by kref_put_mutex() with physmem_buf_lock held; drops it. */
 static void physmem_buf_release(struct kref *ref)
 {
@@ -239,7 +323,7 @@ static void physmem_buf_release(struct kref *ref)
 	mutex_unlock(&physmem_buf_lock);
 
 	physmem_buf_count_live(buf, -1);
-	physmem_buf_free(buf);
+	physmem_buf_quarantine_add(buf);
 }
 
 /* Take a reference on a buffer the caller already holds one on. */

@@ -53,6 +53,7 @@ struct physmem_buf {
 	unsigned int cache_runs;	/* sgt entries whose kernel mapping was re-typed */
 	bool dma_mapped;
 	bool listed;
+	unsigned long expires;		/* jiffies: end of its quarantine */
 	u32 flags;			/* PHYSMEM_BUF_* */
 	u32 cache;			/* PHYSMEM_CACHE_* */
 };
@@ -62,6 +63,7 @@ extern struct device *physmem_dev;
 extern unsigned int physmem_max_buffer_mb;
 extern unsigned int physmem_max_total_mb;
 extern bool physmem_allow_any_ram;
+extern unsigned int physmem_quarantine_ms;
 
 /* physmem-buf.c */
 struct physmem_buf *physmem_buf_new(u64 size, u32 flags, u32 cache);
@@ -78,6 +80,8 @@ long physmem_buf_segments(struct physmem_buf *buf,
 			  struct physmem_dma_segment __user *out, u32 capacity);
 void physmem_buf_info(struct physmem_dev_info *info);
 u64 physmem_buf_max_total_bytes(void);
+u64 physmem_buf_quarantined_bytes(void);
+void physmem_buf_quarantine_flush(void);
 
 /* physmem-pin.c */
 struct physmem_buf *physmem_pin_memfd(int memfd, u64 offset, u64 length);

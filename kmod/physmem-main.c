@@ -34,6 +34,11 @@ module_param_named(allow_any_ram, physmem_allow_any_ram, bool, 0644);
 MODULE_PARM_DESC(allow_any_ram,
 		 "DANGEROUS: let CAP_SYS_RAWIO mmap any unreserved System RAM page through /dev/physmem, not only physmem buffers (default off)");
 
+unsigned int physmem_quarantine_ms;
+module_param_named(quarantine_ms, physmem_quarantine_ms, uint, 0644);
+MODULE_PARM_DESC(quarantine_ms,
+		 "Keep a released buffer's pages this long before reuse, against late DMA from a device (default 0: off)");
+
 /* The device the module's own DMA mappings are made for. */
 struct device *physmem_dev;
 
@@ -274,6 +279,14 @@ PHYSMEM_MAIN_STAT(max_buffer_bytes, info.max_buffer_bytes);
 PHYSMEM_MAIN_STAT(max_total_bytes, info.max_total_bytes);
 PHYSMEM_MAIN_STAT(max_contig_bytes, info.max_contig_bytes);
 
+static ssize_t quarantined_bytes_show(struct device *dev,
+				      struct device_attribute *attr, char *page)
+{
+	return sysfs_emit(page, "%llu\n",
+			  (unsigned long long)physmem_buf_quarantined_bytes());
+}
+static DEVICE_ATTR_RO(quarantined_bytes);
+
 static struct attribute *physmem_main_stats_attrs[] = {
 	&dev_attr_buffers.attr,
 	&dev_attr_bytes.attr,
@@ -285,6 +298,7 @@ static struct attribute *physmem_main_stats_attrs[] = {
 	&dev_attr_max_buffer_bytes.attr,
 	&dev_attr_max_total_bytes.attr,
 	&dev_attr_max_contig_bytes.attr,
+	&dev_attr_quarantined_bytes.attr,
 	NULL,
 };
 
@@ -333,8 +347,10 @@ err_deregister:
 
 static void __exit physmem_main_exit(void)
 {
-	/* Every buffer holds a module reference, so none is left here. */
+	/* Every live buffer holds a module reference, so none is left here. */
 	misc_deregister(&physmem_main_misc);
+	/* Released ones may still sit out their quarantine: free them now. */
+	physmem_buf_quarantine_flush();
 }
 
 module_init(physmem_main_init);
