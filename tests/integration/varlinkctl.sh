@@ -42,7 +42,7 @@ vctl() { "$lib/ld-linux-x86-64.so.2" --library-path "$lib:$lib/systemd" "$root/u
 echo "# $(vctl --version | head -1)"
 
 dir=$(mktemp -d)
-trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 sock=$dir/physmemd.sock
 "$daemon" --socket "$sock" --backend memfd >"$dir/log" 2>&1 &
 pid=$!
