@@ -10,7 +10,6 @@ them with setpriv and are skipped (exit 77) when not root.
 usage: clients.py --build BUILD_DIR --source SOURCE_DIR CASE
 """
 import argparse
-import array
 import json
 import os
 import shutil
@@ -20,6 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from varlink_raw import call
 
 NOBODY = 65534
 OTHER = 65533
@@ -256,39 +257,21 @@ def case_kill(c):
     check(True, "no fd leaked")
 
 
-def varlink_call(sock, method, params=None):
-    msg = json.dumps({"method": method, "parameters": params or {}}).encode() + b"\0"
-    sock.sendall(msg)
-    buf = b""
-    fds = []
-    while not buf.endswith(b"\0"):
-        data, anc, _, _ = sock.recvmsg(1 << 16, socket.CMSG_SPACE(4 * 253))
-        for level, typ, d in anc:
-            if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
-                a = array.array("i")
-                a.frombytes(d[:len(d) - len(d) % 4])
-                fds += list(a)
-        if not data:
-            raise Failure("connection closed")
-        buf += data
-    return json.loads(buf[:-1]), fds
-
-
 def case_varlink(c):
     """A plain Varlink client that knows nothing of physmem."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(c.d.sock)
-    info, _ = varlink_call(s, "org.varlink.service.GetInfo")
+    info, _ = call(s, "org.varlink.service.GetInfo")
     ifaces = info["parameters"]["interfaces"]
     check("org.varlink.service" in ifaces and "io.physmem.Manager" in ifaces, "GetInfo lists both interfaces")
     with open(os.path.join(c.source, "proto", "io.physmem.Manager.varlink")) as f:
         idl = f.read()
-    desc, _ = varlink_call(s, "org.varlink.service.GetInterfaceDescription", {"interface": "io.physmem.Manager"})
+    desc, _ = call(s, "org.varlink.service.GetInterfaceDescription", {"interface": "io.physmem.Manager"})
     check(desc["parameters"]["description"] == idl, "GetInterfaceDescription returns the .varlink file verbatim")
-    svc, _ = varlink_call(s, "org.varlink.service.GetInterfaceDescription", {"interface": "org.varlink.service"})
+    svc, _ = call(s, "org.varlink.service.GetInterfaceDescription", {"interface": "org.varlink.service"})
     check(svc["parameters"]["description"].startswith("# The Varlink Service Interface"),
           "and the standard org.varlink.service description")
-    r, fds = varlink_call(s, "io.physmem.Manager.Allocate", {"size": 8192})
+    r, fds = call(s, "io.physmem.Manager.Allocate", {"size": 8192})
     check(len(fds) == 1 and r["parameters"]["bufferFileDescriptor"] == 0, "Allocate passes one fd at index 0")
     import mmap
     m = mmap.mmap(fds[0], 8192)

@@ -13,7 +13,6 @@ usage: fdstore.py --daemon PATH
 """
 import argparse
 import array
-import json
 import mmap
 import os
 import signal
@@ -23,6 +22,8 @@ import sys
 import tempfile
 import threading
 import time
+
+from varlink_raw import call as call_on, connect
 
 failures = 0
 passes = 0
@@ -125,25 +126,8 @@ class FakeSystemd:
 
 
 def call(path, method, params=None):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(path)
+    s = connect(path)
     return s, call_on(s, method, params)
-
-
-def call_on(s, method, params=None):
-    s.sendall(json.dumps({"method": method, "parameters": params or {}}).encode() + b"\0")
-    buf, fds = b"", []
-    while not buf.endswith(b"\0"):
-        data, anc, _, _ = s.recvmsg(1 << 16, socket.CMSG_SPACE(4 * 4))
-        for level, typ, payload in anc:
-            if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
-                a = array.array("i")
-                a.frombytes(payload[:len(payload) - len(payload) % 4])
-                fds += list(a)
-        if not data:
-            raise RuntimeError("daemon closed the connection")
-        buf += data
-    return json.loads(buf[:-1]), fds
 
 
 def stop(p):

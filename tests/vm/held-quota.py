@@ -7,37 +7,14 @@ Runs as an unprivileged user inside the test VM against physmemd on the kmod
 backend. Prints "ok ..." lines and a final "PASS detail" or "FAIL detail".
 usage: held-quota.py SOCKET STATS_DIR
 """
-import array
-import json
 import mmap
 import os
-import socket
 import sys
 import time
 
+from varlink_raw import call, connect
+
 SIZE = 1 << 20
-
-
-def call(s, method, params=None):
-    s.sendall(json.dumps({"method": method, "parameters": params or {}}).encode() + b"\0")
-    buf, fds = b"", []
-    while not buf.endswith(b"\0"):
-        data, anc, _, _ = s.recvmsg(1 << 16, socket.CMSG_SPACE(16))
-        for level, typ, payload in anc:
-            if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
-                a = array.array("i")
-                a.frombytes(payload[:len(payload) - len(payload) % 4])
-                fds += list(a)
-        if not data:
-            raise RuntimeError("daemon closed the connection")
-        buf += data
-    return json.loads(buf[:-1]), fds
-
-
-def connect(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(path)
-    return s
 
 
 def quota(path):

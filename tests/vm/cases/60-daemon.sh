@@ -249,7 +249,8 @@ reclaim
 # Keeping the dma-buf after Free or after disconnecting keeps the memory, so
 # it must stay charged to the owner until the kernel really frees it.
 t=daemon-held-quota
-cp "$PHYSMEM_SRC/tests/vm/held-quota.py" "$PHYSMEM_BIN/" && chmod 755 "$PHYSMEM_BIN/held-quota.py"
+cp "$PHYSMEM_SRC/tests/vm/held-quota.py" "$PHYSMEM_SRC/tests/integration/varlink_raw.py" "$PHYSMEM_BIN/" &&
+	chmod 755 "$PHYSMEM_BIN/held-quota.py"
 if out=$("${U[@]}" /usr/bin/python3 "$PHYSMEM_BIN/held-quota.py" "$SOCK" "$STATS" 2>&1); then
 	res $t PASS "$(echo "$out" | sed -n 's/^PASS //p')"
 else
