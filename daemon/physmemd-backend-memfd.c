@@ -46,6 +46,13 @@ static int memfd_init(const struct conf *conf, void **ret_state)
 	return 0;
 }
 
+static uint64_t memfd_granule(void *state)
+{
+	struct memfd_state *st = state;
+
+	return st->conf->hugepage_size ? st->conf->hugepage_size : (uint64_t)st->page_size;
+}
+
 static void memfd_fini(void *state)
 {
 	free(state);
@@ -236,6 +243,7 @@ const struct backend_ops backend_memfd_ops = {
 	.dma_safe = false,
 	.init = memfd_init,
 	.fini = memfd_fini,
+	.granule = memfd_granule,
 	.allocate = memfd_allocate,
 	.pin = NULL,
 	.adopt = memfd_adopt,

@@ -22,6 +22,7 @@ void conf_defaults(struct conf *c)
 	snprintf(c->device, sizeof(c->device), "/dev/physmem");
 	c->max_message_size = 64 * 1024;
 	c->max_output_per_connection = 1024 * 1024;
+	c->max_queued_fds_per_connection = 16;
 	c->max_connections = 1024;
 	c->max_connections_per_uid = 64;
 	c->max_buffers_per_uid = 256;
@@ -50,6 +51,7 @@ static const struct key {
 	K("device", KEY_STRING, device),
 	K("max-message-size", KEY_SIZE, max_message_size),
 	K("max-output-per-connection", KEY_SIZE, max_output_per_connection),
+	K("max-queued-fds-per-connection", KEY_COUNT, max_queued_fds_per_connection),
 	K("max-connections", KEY_COUNT, max_connections),
 	K("max-connections-per-uid", KEY_COUNT, max_connections_per_uid),
 	K("max-buffers-per-uid", KEY_COUNT, max_buffers_per_uid),
@@ -200,6 +202,10 @@ int conf_check(const struct conf *c)
 	}
 	if (c->hugepage_size && c->hugepage_size != (2ULL << 20) && c->hugepage_size != (1ULL << 30)) {
 		log_error("hugepages must be 0, 2M or 1G");
+		return -EINVAL;
+	}
+	if (c->max_queued_fds_per_connection == 0) {
+		log_error("max-queued-fds-per-connection must be at least 1");
 		return -EINVAL;
 	}
 	if (c->max_connections == 0 || c->max_connections_per_uid == 0) {

@@ -25,6 +25,16 @@
 #define READS_PER_WAKEUP 16
 
 static void conn_free(struct conn *c);
+static void server_on_status(evutil_socket_t fd, short what, void *arg);
+
+/* Has this client's unread output reached a limit (bytes, or fds kept open)? */
+static bool conn_backlogged(const struct conn *c)
+{
+	const struct conf *conf = c->server->conf;
+
+	return vl_stream_pending(&c->stream) >= conf->max_output_per_connection ||
+	       vl_stream_pending_fds(&c->stream) >= conf->max_queued_fds_per_connection;
+}
 
 static void conn_update_events(struct conn *c)
 {
@@ -36,7 +46,7 @@ static void conn_update_events(struct conn *c)
 	bool out = vl_stream_pending(&c->stream) > 0;
 
 	/* Stop reading while replies pile up unread: memory stays bounded. */
-	if (!c->closing && vl_stream_pending(&c->stream) < conf->max_output_per_connection)
+	if (!c->closing && !conn_backlogged(c))
 		event_add(c->ev_read, NULL);
 	else
 		event_del(c->ev_read);
@@ -81,7 +91,7 @@ void server_reply(struct conn *c, struct json_object *msg, const int *fds, unsig
 /* Run every complete message through the method layer. */
 static int conn_process(struct conn *c)
 {
-	while (!c->closing && vl_stream_pending(&c->stream) < c->server->conf->max_output_per_connection) {
+	while (!c->closing && !conn_backlogged(c)) {
 		struct json_object *msg;
 		struct vl_fds fds;
 		int r;
@@ -113,7 +123,7 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (int i = 0; i < READS_PER_WAKEUP && !c->closing; i++) {
-		if (vl_stream_pending(&c->stream) >= c->server->conf->max_output_per_connection)
+		if (conn_backlogged(c))
 			break;
 		r = vl_stream_read(&c->stream);
 		if (r == -EAGAIN) {
@@ -383,7 +393,8 @@ int server_init(struct server *s, struct event_base *base, const struct conf *co
 	}
 	s->ev_accept = event_new(base, s->listen_fd, EV_READ | EV_PERSIST, server_on_accept, s);
 	s->ev_accept_resume = evtimer_new(base, server_on_accept_resume, s);
-	if (!s->ev_accept || !s->ev_accept_resume)
+	s->ev_status = evtimer_new(base, server_on_status, s);
+	if (!s->ev_accept || !s->ev_accept_resume || !s->ev_status)
 		return -ENOMEM;
 	event_add(s->ev_accept, NULL);
 	return 0;
@@ -393,6 +404,9 @@ void server_done(struct server *s)
 {
 	while (!TAILQ_EMPTY(&s->conns))
 		conn_free(TAILQ_FIRST(&s->conns));
+	if (s->ev_status)
+		event_free(s->ev_status);
+	s->ev_status = NULL;
 	if (s->ev_accept)
 		event_free(s->ev_accept);
 	if (s->ev_accept_resume)
@@ -404,9 +418,26 @@ void server_done(struct server *s)
 	}
 }
 
-void server_notify_status(struct server *s)
+static void server_on_status(evutil_socket_t fd, short what, void *arg)
 {
+	struct server *s = arg;
+
+	(void)fd;
+	(void)what;
 	sd_notifyf(0, "STATUS=Serving %llu buffers (%llu bytes) to %llu clients on the %s backend",
 		   (unsigned long long)s->registry->n_buffers, (unsigned long long)s->registry->bytes,
 		   (unsigned long long)s->n_conns, s->registry->backend->name);
+}
+
+/*
+ * Tell systemd how things stand, at most five times a second: sd_notify()
+ * blocks when systemd's queue is full, and a client can make changes (connect,
+ * disconnect, allocate) as fast as it likes.
+ */
+void server_notify_status(struct server *s)
+{
+	struct timeval tv = { .tv_usec = 200000 };
+
+	if (s->ev_status && !evtimer_pending(s->ev_status, NULL))
+		evtimer_add(s->ev_status, &tv);
 }

@@ -6,6 +6,7 @@
  * interface names.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -297,16 +298,28 @@ static bool check_quota(struct conn *c, uint64_t size)
 	return true;
 }
 
-/* Page-rounded size within the limits, or 0 after replying SizeOutOfRange. */
+/*
+ * The size the backend will really allocate (rounded up to its allocation
+ * unit: a page, or a huge page), within the limits; or 0 after replying
+ * SizeOutOfRange. Quotas are checked against this size.
+ */
 static uint64_t checked_size(struct conn *c, int64_t size)
 {
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	struct registry *r = registry_of(c);
+	uint64_t unit = r->backend->granule ? r->backend->granule(r->backend_state)
+					   : (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t rounded;
 
 	if (size <= 0 || (uint64_t)size > conf_of(c)->max_buffer_size) {
 		reply_size_out_of_range(c, size);
 		return 0;
 	}
-	return ((uint64_t)size + page - 1) / page * page;
+	rounded = ((uint64_t)size + unit - 1) / unit * unit;
+	if (rounded > conf_of(c)->max_buffer_size) {
+		reply_size_out_of_range(c, size);
+		return 0;
+	}
+	return rounded;
 }
 
 static void buffer_added(struct conn *c, struct backend_buffer *bb, const struct alloc_params *a)
@@ -382,7 +395,7 @@ static int method_pin(struct conn *c, struct json_object *params, struct vl_fds 
 	struct stat st;
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	uint64_t size;
-	int ret, memfd;
+	int ret, memfd, seals;
 
 	if (vl_dispatch(params, fields, &a, fds->n, &bad) < 0) {
 		reply_invalid(c, bad);
@@ -393,7 +406,13 @@ static int method_pin(struct conn *c, struct json_object *params, struct vl_fds 
 		return 0;
 	}
 	memfd = fds->fds[a.memfd_index];
-	if (fstat(memfd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	/*
+	 * F_GET_SEALS first: it answers at once for any file and fails for
+	 * everything but shmem, whereas fstat() of a file on a FUSE mount the
+	 * client serves could block this whole daemon.
+	 */
+	seals = fcntl(memfd, F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(memfd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		reply_invalid(c, "memfdFileDescriptor");
 		return 0;
 	}

@@ -40,9 +40,9 @@ static void usage(FILE *f)
 		"  -h, --help             show this help\n"
 		"      --version          show the version\n\n"
 		"Settings (physmemd.conf): socket, socket-mode, backend, device, max-message-size,\n"
-		"max-output-per-connection, max-connections, max-connections-per-uid,\n"
-		"max-buffers-per-uid, max-bytes-per-uid, max-buffer-size, max-buffers,\n"
-		"stall-timeout-ms, address-policy (owner|root|none), lock (no|try|yes),\n"
+		"max-output-per-connection, max-queued-fds-per-connection, max-connections,\n"
+		"max-connections-per-uid, max-buffers-per-uid, max-bytes-per-uid, max-buffer-size,\n"
+		"max-buffers, stall-timeout-ms, address-policy (owner|root|none), lock (no|try|yes),\n"
 		"fdstore (no|try|yes: keep named buffers in systemd's fd store across restarts),\n"
 		"hugepages (0|2M|1G), log-level (error|warning|notice|info|debug).\n",
 		PHYSMEM_SYSTEM_SOCKET, DEFAULT_CONFIG);

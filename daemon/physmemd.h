@@ -46,6 +46,7 @@ struct conf {
 	char device[64];		/* the kmod backend's device node */
 	uint64_t max_message_size;
 	uint64_t max_output_per_connection;
+	uint64_t max_queued_fds_per_connection;
 	uint64_t max_connections;
 	uint64_t max_connections_per_uid;
 	uint64_t max_buffers_per_uid;
@@ -91,6 +92,8 @@ struct backend_ops {
 	/* -EOPNOTSUPP (feature in *ret_feature), -ENOMEM, ... */
 	int (*allocate)(void *state, uint64_t size, bool contiguous, int cache,
 			struct backend_buffer *ret, const char **ret_feature);
+	/* The unit sizes are rounded up to (NULL: the page size). */
+	uint64_t (*granule)(void *state);
 	/* NULL when the backend cannot pin memfds. */
 	int (*pin)(void *state, int memfd, uint64_t offset, uint64_t size, struct backend_buffer *ret,
 		   const char **ret_feature);
@@ -224,6 +227,7 @@ struct server {
 	bool listen_owned;		/* we created the socket file */
 	struct event *ev_accept;
 	struct event *ev_accept_resume;
+	struct event *ev_status;		/* coalesces STATUS= updates */
 	TAILQ_HEAD(, conn) conns;
 	uint64_t n_conns;
 	uint64_t next_conn_id;

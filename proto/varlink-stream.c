@@ -57,6 +57,7 @@ void vl_stream_done(struct vl_stream *s)
 	}
 	s->out_head = s->out_tail = NULL;
 	s->out_bytes = 0;
+	s->out_nfds = 0;
 }
 
 void vl_fds_close(struct vl_fds *f)
@@ -292,6 +293,7 @@ int vl_stream_queue(struct vl_stream *s, struct json_object *msg, const int *fds
 		s->out_head = o;
 	s->out_tail = o;
 	s->out_bytes += len;
+	s->out_nfds += o->nfds;
 	return 0;
 }
 
@@ -328,6 +330,7 @@ int vl_stream_flush(struct vl_stream *s)
 		if (n < 0)
 			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 		/* The fds went with the first byte; ours can go now. */
+		s->out_nfds -= o->nfds;
 		close_fds(o->fds, &o->nfds);
 		o->off += (size_t)n;
 		s->out_bytes -= (size_t)n;

@@ -44,6 +44,7 @@ struct vl_stream {
 	struct vl_out *out_head;
 	struct vl_out *out_tail;
 	size_t out_bytes;
+	unsigned out_nfds;	/* fds held by queued messages */
 };
 
 /* A received message's fds; the receiver owns them and must close them. */
@@ -92,6 +93,12 @@ int vl_stream_flush(struct vl_stream *s);
 static inline size_t vl_stream_pending(const struct vl_stream *s)
 {
 	return s->out_bytes;
+}
+
+/* Fds held open by queued messages (each a resource of the sender's). */
+static inline unsigned vl_stream_pending_fds(const struct vl_stream *s)
+{
+	return s->out_nfds;
 }
 
 /* Close every fd in a set and empty it. */

@@ -307,7 +307,7 @@ def case_hugepages(c):
         with open(knob) as f:
             if int(f.read()) < old + 2:
                 raise Failure("the kernel could not reserve two 2 MiB huge pages")
-        d = Daemon(c.build, "hugepages=2M")
+        d = Daemon(c.build, "hugepages=2M", "max-buffer-size=3M", "max-bytes-per-uid=3M")
         try:
             c2 = Ctx.__new__(Ctx)
             c2.build, c2.source, c2.d = c.build, c.source, d
@@ -317,8 +317,15 @@ def case_hugepages(c):
             segs = buf.get("segments") or []
             check(len(segs) == 1 and segs[0]["length"] == 2 << 20 and segs[0]["address"] % (2 << 20) == 0,
                   "one segment, 2 MiB long and 2 MiB aligned")
-            p = c2.ctl("alloc", "4M", "--contiguous", expect=1)
-            check("not supported" in p.stderr.lower(), "larger than one huge page: NotSupported")
+            p = c2.ctl("alloc", "3M", expect=1)
+            check("size out of range" in p.stderr.lower(),
+                  "3 MiB rounds up to two huge pages, over max-buffer-size: SizeOutOfRange")
+            out = c2.ctl_json("alloc", "4K", "--name", "h1")
+            check(out.get("buffer", out)["size"] == 2 << 20, "a 4 KiB request takes a whole huge page")
+            p = c2.ctl("alloc", "4K", "--name", "h2", expect=5)
+            check("quota exceeded" in p.stderr.lower(),
+                  "the quota counts whole huge pages: 2 + 2 MiB > 3 MiB is refused")
+            c2.ctl("free", str(out.get("buffer", out)["id"]))
             p = c2.ctl("selftest", "2M")
             check("ok" in p.stdout, "selftest on huge pages")
         finally:
@@ -326,6 +333,38 @@ def case_hugepages(c):
     finally:
         with open(knob, "w") as f:
             f.write(str(old))
+
+
+def case_fdflood(c):
+    """Pipelined Imports that are never read cannot pile up the daemon's fds."""
+    from varlink_raw import connect
+    limit = 16                                      # max-queued-fds-per-connection
+    s0 = connect(c.d.sock)
+    r, fds = call(s0, "io.physmem.Manager.Allocate", {"size": 4096, "name": "flood"})
+    for fd in fds:
+        os.close(fd)
+    s0.close()
+    wait_until(lambda: c.ctl_json("status")["connections"] == 1, "the daemon sees the first client go")
+    base = c.d.open_fds()
+    req = json.dumps({"method": "io.physmem.Manager.Import", "parameters": {"name": "flood"}}).encode() + b"\0"
+    conns = []
+    for _ in range(4):
+        s = connect(c.d.sock)
+        s.setblocking(False)
+        try:
+            s.send(req * 3000)                      # as much as the socket takes
+        except BlockingIOError:
+            pass
+        conns.append(s)
+    time.sleep(1.0)
+    n = c.d.open_fds()
+    check(n <= base + 4 * (limit + 1) + 4, f"daemon fds stay bounded: {n} open, baseline {base}")
+    st = c.ctl_json("status")
+    check(st["buffers"] == 1, "and it still answers others")
+    for s in conns:
+        s.close()
+    wait_until(lambda: c.d.open_fds() == base, "the fds go when the clients do")
+    check(True, "fds back to baseline")
 
 
 def case_bench(c):
@@ -338,7 +377,7 @@ def case_bench(c):
 
 CASES = {"ctl": case_ctl, "unprivileged": case_unprivileged, "share": case_share, "kill": case_kill,
          "varlink": case_varlink, "socketdir": case_socketdir, "bench": case_bench,
-         "hugepages": case_hugepages}
+         "hugepages": case_hugepages, "fdflood": case_fdflood}
 NEEDS_ROOT = {"unprivileged", "share", "kill", "socketdir", "hugepages"}
 
 

@@ -12,9 +12,14 @@ class Closed(Exception):
     """The daemon closed the connection before replying."""
 
 
-def call(sock, method, params=None):
-    """Send one call and return (reply, fds received with it)."""
-    sock.sendall(json.dumps({"method": method, "parameters": params or {}}).encode() + b"\0")
+def call(sock, method, params=None, fds_out=()):
+    """Send one call (with fds_out on its first byte); return (reply, fds received with it)."""
+    msg = json.dumps({"method": method, "parameters": params or {}}).encode() + b"\0"
+    if fds_out:
+        sent = sock.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds_out))])
+        sock.sendall(msg[sent:])
+    else:
+        sock.sendall(msg)
     buf, fds = b"", []
     while not buf.endswith(b"\0"):
         data, anc, _, _ = sock.recvmsg(1 << 16, socket.CMSG_SPACE(4 * 253))

@@ -14,9 +14,10 @@
 # PHYSMEM-EXPECT: daemon-isolation
 # PHYSMEM-EXPECT: daemon-reclaim
 # PHYSMEM-EXPECT: daemon-held-quota
+# PHYSMEM-EXPECT: daemon-pin-bad-fd
 # PHYSMEM-EXPECT: daemon-log
 set -u
-CASES="daemon-status daemon-dma-contig daemon-dma-sg daemon-dma-pin daemon-isolation daemon-reclaim daemon-held-quota daemon-log"
+CASES="daemon-status daemon-dma-contig daemon-dma-sg daemon-dma-pin daemon-isolation daemon-reclaim daemon-held-quota daemon-pin-bad-fd daemon-log"
 STATS=/sys/class/misc/physmem/stats
 T=$PHYSMEM_TMP/daemon
 SOCK=$PHYSMEM_TMP/physmemd.sock
@@ -249,9 +250,18 @@ reclaim
 # Keeping the dma-buf after Free or after disconnecting keeps the memory, so
 # it must stay charged to the owner until the kernel really frees it.
 t=daemon-held-quota
-cp "$PHYSMEM_SRC/tests/vm/held-quota.py" "$PHYSMEM_SRC/tests/integration/varlink_raw.py" "$PHYSMEM_BIN/" &&
-	chmod 755 "$PHYSMEM_BIN/held-quota.py"
+cp "$PHYSMEM_SRC/tests/vm/held-quota.py" "$PHYSMEM_SRC/tests/vm/pin-bad-fd.py" \
+	"$PHYSMEM_SRC/tests/integration/varlink_raw.py" "$PHYSMEM_BIN/" &&
+	chmod 755 "$PHYSMEM_BIN/held-quota.py" "$PHYSMEM_BIN/pin-bad-fd.py"
 if out=$("${U[@]}" /usr/bin/python3 "$PHYSMEM_BIN/held-quota.py" "$SOCK" "$STATS" 2>&1); then
+	res $t PASS "$(echo "$out" | sed -n 's/^PASS //p')"
+else
+	res $t FAIL "$(echo "$out" | tail -3 | tr '\n' ' ' | cut -c1-400)"
+fi
+
+# ---- daemon-pin-bad-fd ----
+t=daemon-pin-bad-fd
+if out=$("${U[@]}" /usr/bin/python3 "$PHYSMEM_BIN/pin-bad-fd.py" "$SOCK" 2>&1); then
 	res $t PASS "$(echo "$out" | sed -n 's/^PASS //p')"
 else
 	res $t FAIL "$(echo "$out" | tail -3 | tr '\n' ' ' | cut -c1-400)"
