@@ -397,8 +397,12 @@ def main():
     except Failure as e:
         print(f"not ok - {e}")
         print("---- physmemd log ----\n" + d.logtext())
-        d.proc.kill()
         return 1
+    finally:
+        # Never leave a daemon behind, whatever went wrong.
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
     return 0
 
 
