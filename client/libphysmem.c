@@ -546,13 +546,12 @@ PHYSMEM_EXPORT int physmem_pin(struct physmem *pm, int memfd, uint64_t offset, u
 	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Pin", p, &memfd, 1, ret);
 }
 
-PHYSMEM_EXPORT int physmem_free_id(struct physmem *pm, uint64_t id)
+/* Call a method whose only parameter is a buffer id. */
+static int pm_call_id(struct physmem *pm, const char *method, uint64_t id, struct json_object **ret_reply,
+		      struct json_object **ret_params)
 {
-	struct json_object *p, *reply, *params;
-	int r;
+	struct json_object *p;
 
-	if (!pm)
-		return -EINVAL;
 	pm_clear_error(pm);
 	if (id > INT64_MAX)
 		return pm_fail(pm, -ENOENT, "no such buffer: id %llu", (unsigned long long)id);
@@ -560,7 +559,17 @@ PHYSMEM_EXPORT int physmem_free_id(struct physmem *pm, uint64_t id)
 	if (!p)
 		return pm_fail(pm, -ENOMEM, "out of memory");
 	json_object_object_add(p, "id", json_object_new_int64((int64_t)id));
-	r = pm_call_simple(pm, PHYSMEM_INTERFACE ".Free", p, &reply, &params);
+	return pm_call_simple(pm, method, p, ret_reply, ret_params);
+}
+
+PHYSMEM_EXPORT int physmem_free_id(struct physmem *pm, uint64_t id)
+{
+	struct json_object *reply, *params;
+	int r;
+
+	if (!pm)
+		return -EINVAL;
+	r = pm_call_id(pm, PHYSMEM_INTERFACE ".Free", id, &reply, &params);
 	if (r == 0)
 		json_object_put(reply);
 	return r;
@@ -683,20 +692,13 @@ PHYSMEM_EXPORT int physmem_buffer_end_cpu(struct physmem_buffer *buf, unsigned d
 
 PHYSMEM_EXPORT int physmem_describe(struct physmem *pm, uint64_t id, struct physmem_info *ret)
 {
-	struct json_object *p, *reply, *params, *b;
+	struct json_object *reply, *params, *b;
 	const char *field = NULL;
 	int r;
 
 	if (!pm || !ret)
 		return -EINVAL;
-	pm_clear_error(pm);
-	if (id > INT64_MAX)
-		return pm_fail(pm, -ENOENT, "no such buffer: id %llu", (unsigned long long)id);
-	p = json_object_new_object();
-	if (!p)
-		return pm_fail(pm, -ENOMEM, "out of memory");
-	json_object_object_add(p, "id", json_object_new_int64((int64_t)id));
-	r = pm_call_simple(pm, PHYSMEM_INTERFACE ".Describe", p, &reply, &params);
+	r = pm_call_id(pm, PHYSMEM_INTERFACE ".Describe", id, &reply, &params);
 	if (r < 0)
 		return r;
 	if (!params || !json_object_object_get_ex(params, "buffer", &b))

@@ -163,7 +163,7 @@ static int memfd_allocate(void *state, uint64_t size, bool contiguous, int cache
 			  struct backend_buffer *ret, const char **ret_feature)
 {
 	struct memfd_state *st = state;
-	uint64_t unit = st->conf->hugepage_size ? st->conf->hugepage_size : (uint64_t)st->page_size;
+	uint64_t unit = memfd_granule(st);
 	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
 	int fd, r;
 

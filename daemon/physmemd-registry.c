@@ -99,16 +99,12 @@ struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, p
 	return b;
 }
 
-/* Uncharge bytes (one buffer) from uid. */
-static void uncharge(struct registry *r, uid_t uid, uint64_t bytes)
+/* Uncharge one buffer of bytes from a uid's usage. */
+static void uncharge(struct registry *r, struct usage *u, uint64_t bytes)
 {
-	struct usage *u = registry_usage(r, uid, false);
-
-	if (u) {
-		u->buffers--;
-		u->bytes -= bytes;
-		registry_usage_put(r, u);
-	}
+	u->buffers--;
+	u->bytes -= bytes;
+	registry_usage_put(r, u);
 }
 
 void registry_free(struct registry *r, struct buffer *b)
@@ -142,7 +138,7 @@ void registry_free(struct registry *r, struct buffer *b)
 	}
 	free(b);
 	if (u)
-		uncharge(r, u->uid, size);
+		uncharge(r, u, size);
 }
 
 void registry_reap(struct registry *r)
@@ -155,9 +151,10 @@ void registry_reap(struct registry *r)
 		next = TAILQ_NEXT(h, entry);
 		if (r->backend->held(r->backend_state, h->kernel_id) > 0)
 			continue;
-		if (u)
+		if (u) {
 			u->held_bytes -= h->bytes;
-		uncharge(r, h->uid, h->bytes);
+			uncharge(r, u, h->bytes);
+		}
 		TAILQ_REMOVE(&r->held, h, entry);
 		free(h);
 	}
