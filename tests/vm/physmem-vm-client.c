@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "physmem.h"
+#include "vmtest-note.h"
 
 #define KIB		1024ULL
 #define MIB		(1024ULL * 1024)
@@ -50,27 +51,6 @@
 #define CHUNK		2048ULL		/* edu-dma.h: EDU_DMA_MAX */
 #define MAX_CHUNKS	192
 
-static char detail[2048];
-static size_t detail_len;
-
-static void note(const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (detail_len >= sizeof(detail) - 1)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(detail + detail_len, sizeof(detail) - detail_len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		detail_len += (size_t)n;
-	if (detail_len > sizeof(detail) - 1)
-		detail_len = sizeof(detail) - 1;
-}
-
-#define FAIL(...) do { note(__VA_ARGS__); return 1; } while (0)
-#define CHECK(cond, ...) do { if (!(cond)) FAIL(__VA_ARGS__); } while (0)
 
 static int result(int rc)
 {
@@ -305,7 +285,7 @@ static int do_dma(struct physmem *pm, const char *mode)
 	CHECK(bad < 0, "A changed at %#llx", bad);
 
 	note("%s %" PRIu64 "KiB: A %u seg(s) first @%#" PRIx64 ", B %u seg(s) first @%#" PRIx64
-	     ", %d chunks by DMA checked", pin ? "pinned memfd" : mode, size / KIB, ia->n_segments,
+	     ", %d chunks by DMA checked", pin ? "pinned memfd" : mode, (uint64_t)(size / KIB), ia->n_segments,
 	     ia->segments[0].address, ib->n_segments, ib->segments[0].address, n);
 	free(copied);
 	r = physmem_buffer_free(b);

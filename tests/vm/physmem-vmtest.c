@@ -28,6 +28,7 @@
 
 #include "../../kmod/uapi/physmem.h"
 #include "edu-dma.h"
+#include "vmtest-note.h"
 
 #define KIB		1024ULL
 #define MIB		(1024ULL * 1024)
@@ -36,28 +37,6 @@
 #define PARAM_DIR	"/sys/module/physmem/parameters"
 #define STATS_DIR	"/sys/class/misc/physmem/stats"
 
-static char detail[1024];
-static size_t detail_len;
-
-/* Append to the detail text of the result line. */
-static void note(const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (detail_len >= sizeof(detail) - 1)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(detail + detail_len, sizeof(detail) - detail_len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		detail_len += (size_t)n;
-	if (detail_len > sizeof(detail) - 1)
-		detail_len = sizeof(detail) - 1;
-}
-
-#define FAIL(...) do { note(__VA_ARGS__); return 1; } while (0)
-#define CHECK(cond, ...) do { if (!(cond)) FAIL(__VA_ARGS__); } while (0)
 
 /* ---- thin ioctl wrappers: 0 or -errno ---- */
 
@@ -290,7 +269,7 @@ static int dma_check(struct edu_dma *edu, struct dma_pair *p,
 		r = dma_copy(edu, &p->sa, &p->sb, offs[i], EDU_DMA_MAX);
 		if (r) {
 			free(copied);
-			FAIL("%s: dma at %#" PRIx64 ": %s", what, offs[i],
+			FAIL("%s: dma at %#llx: %s", what, (unsigned long long)offs[i],
 			     strerror(-r));
 		}
 		copied[offs[i] / EDU_DMA_MAX] = 1;
@@ -325,7 +304,7 @@ static int dma_pair_alloc(int dev, struct dma_pair *p, uint64_t size,
 	p->fa = px_alloc_fd(dev, size, flags, cache);
 	p->fb = px_alloc_fd(dev, size, flags, cache);
 	if (p->fa < 0 || p->fb < 0)
-		FAIL("alloc %" PRIu64 " flags %u cache %u: %s", size, flags,
+		FAIL("alloc %llu flags %u cache %u: %s", (unsigned long long)size, flags,
 		     cache, strerror(-(p->fa < 0 ? p->fa : p->fb)));
 	r = px_segments(dev, p->fa, &p->sa);
 	if (!r)
@@ -375,7 +354,7 @@ static int case_dma_contig(void)
 		      "%s: wrong cache/flags reported", names[i]);
 		if (dma_check(&edu, &p, offs, 3, names[i]))
 			return 1;
-		note("%s %" PRIu64 "KiB A@%#" PRIx64 " B@%#" PRIx64 "; ",
+		note("%s %lluKiB A@%#llx B@%#llx; ",
 		     names[i], size / KIB, p.sa.seg[0].addr, p.sb.seg[0].addr);
 		dma_pair_close(&p);
 	}
@@ -419,7 +398,7 @@ static int case_dma_sg(void)
 		      "segment %u not page aligned", i);
 		total += p.sa.seg[i].len;
 	}
-	CHECK(total == size, "segments add up to %" PRIu64, total);
+	CHECK(total == size, "segments add up to %llu", (unsigned long long)total);
 
 	/* first and last chunk of every segment of A and of B */
 	for (int which = 0; which < 2; which++) {
@@ -504,7 +483,7 @@ static int case_dma_pin(void)
 	/* memfd pages -> device -> B */
 	for (i = 0; i < 3; i++) {
 		r = dma_copy(&edu, &sp, &sb, offs[i], EDU_DMA_MAX);
-		CHECK(!r, "dma memfd->B at %#" PRIx64 ": %s", offs[i], strerror(-r));
+		CHECK(!r, "dma memfd->B at %#llx: %s", (unsigned long long)offs[i], strerror(-r));
 		bad = verify(mb + offs[i], EDU_DMA_MAX, 0x77, offs[i]);
 		CHECK(bad < 0, "B wrong at %#llx", (unsigned long long)offs[i] + bad);
 	}
@@ -517,7 +496,7 @@ static int case_dma_pin(void)
 		CHECK(bad < 0, "memfd wrong at %#llx after DMA",
 		      (unsigned long long)offs[i] + bad);
 	}
-	note("1MiB memfd range, %u segs, first @%#" PRIx64 ", 12 transfers",
+	note("1MiB memfd range, %u segs, first @%#llx, 12 transfers",
 	     sp.n, sp.seg[0].addr);
 	munmap(mb, size);
 	munmap(mp, size);
@@ -731,7 +710,7 @@ static int phys_roundtrip(int dev, uint64_t len, uint32_t flags,
 	r = px_info(dev, &info);
 	CHECK(!r && info.buffers == 0, "%s: buffer not freed after munmap",
 	      what);
-	note("%s @%#" PRIx64 " ok (fork, split); ", what, s.seg[s.n - 1].addr + off -
+	note("%s @%#llx ok (fork, split); ", what, s.seg[s.n - 1].addr + off -
 	     (len - s.seg[s.n - 1].len));
 	free(s.seg);
 	return 0;
@@ -814,8 +793,8 @@ static int case_phys_anyram(void)
 	write_file(PARAM_DIR "/allow_any_ram", "0");
 	CHECK(r >= 0, "allow_any_ram=1 map of heap page: %s", strerror(r));
 	CHECK(!r, "allow_any_ram=1 round trip failed");
-	note("posix_memalign page @%#" PRIx64 " hello/world both ways; BAR %#"
-	     PRIx64 " and LAPIC refused", phys, bar);
+	note("posix_memalign page @%#llx hello/world both ways; BAR %#llx and LAPIC refused",
+	     (unsigned long long)phys, (unsigned long long)bar);
 	close(dev);
 	return 0;
 }
@@ -849,7 +828,7 @@ static int case_odirect(const char *disk, uint64_t size)
 		px_sync(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW);
 		bad = verify(m, len, DISK_SEED, at);
 		CHECK(bad < 0, "data wrong at %lld", bad);
-		note("%s %" PRIu64 "MiB ok; ", i ? "contig" : "sg", len / MIB);
+		note("%s %lluMiB ok; ", i ? "contig" : "sg", len / MIB);
 		munmap(m, len);
 		close(fd);
 	}
@@ -885,8 +864,8 @@ static int check_zero(int dev, const char *when)
 	CHECK(!r, "INFO: %s", strerror(-r));
 	CHECK(!info.buffers && !info.bytes && !info.pinned_buffers &&
 	      !info.cache_bytes[0] && !info.cache_bytes[1] &&
-	      !info.cache_bytes[2], "%s: counters not zero (%" PRIu64
-	      " buffers, %" PRIu64 " bytes)", when, info.buffers, info.bytes);
+	      !info.cache_bytes[2], "%s: counters not zero (%llu"
+	      " buffers, %llu bytes)", when, info.buffers, info.bytes);
 	CHECK(read_num(STATS_DIR "/buffers") == 0 &&
 	      read_num(STATS_DIR "/bytes") == 0, "%s: sysfs stats not zero",
 	      when);
@@ -913,9 +892,9 @@ static int case_cycles(int cycles)
 		struct px_segs s;
 		int r = px_alloc(dev, len, flags, cache, &a);
 
-		CHECK(!r, "cycle %d: alloc %" PRIu64 ": %s", i, len, strerror(-r));
+		CHECK(!r, "cycle %d: alloc %llu: %s", i, (unsigned long long)len, strerror(-r));
 		CHECK(a.actual_length == ((len + PAGE - 1) & ~(PAGE - 1)),
-		      "cycle %d: actual_length %" PRIu64, i, a.actual_length);
+		      "cycle %d: actual_length %llu", i, a.actual_length);
 		if (i % 50 == 0) {
 			uint8_t *m = px_map(a.fd, a.actual_length, 0);
 

@@ -83,7 +83,7 @@ make -s -C "$KDIR" M="$BUILD/kmod" modules >"$BUILD/kmod-build.log" 2>&1 || {
 [ -f "$BUILD/kmod/physmem.ko" ] || die "physmem.ko not built"
 
 # ---- helpers (static, so they run the same in any root) ----
-gcc -std=gnu11 -O2 -Wall -Wextra -static -I"$SRC/kmod" \
+gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$SRC/kmod" \
 	-o "$BUILD/bin/physmem-vmtest" \
 	"$SRC/tests/vm/physmem-vmtest.c" "$SRC/tests/vm/edu-dma.c" ||
 	die "helper build failed"
