@@ -58,11 +58,21 @@ struct buffer *registry_find(struct registry *r, uint64_t id)
 	return NULL;
 }
 
-struct buffer *registry_find_name(struct registry *r, const char *name)
+struct buffer *registry_find_name(struct registry *r, uid_t owner_uid, const char *name)
 {
-	struct buffer *b;
+	struct buffer *b = NULL;
 
-	TAILQ_FOREACH(b, &r->buffers, entry)
+	while ((b = registry_next_name(r, b, name)))
+		if (b->owner_uid == owner_uid)
+			return b;
+	return NULL;
+}
+
+struct buffer *registry_next_name(struct registry *r, struct buffer *after, const char *name)
+{
+	struct buffer *b = after ? TAILQ_NEXT(after, entry) : TAILQ_FIRST(&r->buffers);
+
+	for (; b; b = TAILQ_NEXT(b, entry))
 		if (b->name[0] && strcmp(b->name, name) == 0)
 			return b;
 	return NULL;

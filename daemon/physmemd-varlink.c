@@ -231,7 +231,12 @@ struct alloc_params {
 	int64_t offset;		/* Pin */
 };
 
-/* Check the name and access lists shared by Allocate, Pin and Share. */
+/*
+ * Check the name and access lists shared by Allocate, Pin and Share. Names
+ * are unique per owner: the buffer's owner (the caller, for a new buffer) must
+ * not share another buffer under the same name; other owners' names do not
+ * matter, so nobody can squat a name for someone else.
+ */
 static bool check_sharing(struct conn *c, const struct alloc_params *a, const struct buffer *self)
 {
 	if (a->name) {
@@ -241,7 +246,7 @@ static bool check_sharing(struct conn *c, const struct alloc_params *a, const st
 			reply_invalid(c, "name");
 			return false;
 		}
-		other = registry_find_name(registry_of(c), a->name);
+		other = registry_find_name(registry_of(c), self ? self->owner_uid : c->peer.uid, a->name);
 		if (other && other != self) {
 			struct json_object *p = json_object_new_object();
 
@@ -497,35 +502,80 @@ static int method_share(struct conn *c, struct json_object *params, struct vl_fd
 	return 0;
 }
 
+/* AmbiguousName: several owners share name with the caller; list them. */
+static void reply_ambiguous_name(struct conn *c, const char *name)
+{
+	struct json_object *p = json_object_new_object(), *owners = json_object_new_array();
+	struct buffer *b = NULL;
+
+	while ((b = registry_next_name(registry_of(c), b, name)))
+		if (policy_may_import(&c->peer, b))
+			json_object_array_add(owners, json_object_new_int64(b->owner_uid));
+	json_object_object_add(p, "name", json_object_new_string(name));
+	json_object_object_add(p, "owners", owners);
+	reply_error(c, PHYSMEM_ERROR_AMBIGUOUS_NAME, p);
+}
+
+struct import_params {
+	const char *name;
+	int64_t owner;		/* OWNER_ANY: not given */
+};
+
+#define OWNER_ANY INT64_MIN
+
+/*
+ * Names are per owner. With owner, only that owner's buffer of the name
+ * counts; without, the buffers of the name the caller may import: one is
+ * imported, several are AmbiguousName. Like before, a name the caller may not
+ * import is PermissionDenied if it exists and NoSuchBuffer if not.
+ */
 static int method_import(struct conn *c, struct json_object *params, struct vl_fds *fds)
 {
 	static const struct vl_field fields[] = {
-		{ "name", VL_FIELD_STRING, 0, VL_FIELD_REQUIRED, NULL },
+		{ "name", VL_FIELD_STRING, offsetof(struct import_params, name), VL_FIELD_REQUIRED, NULL },
+		{ "owner", VL_FIELD_INT, offsetof(struct import_params, owner), VL_FIELD_NULLABLE, NULL },
 		{},
 	};
-	const char *name = NULL, *bad;
-	struct buffer *b;
+	struct import_params a = { .owner = OWNER_ANY };
+	struct buffer *b = NULL, *found = NULL, *denied = NULL;
+	const char *bad;
 
 	(void)fds;
-	if (vl_dispatch(params, fields, &name, 0, &bad) < 0) {
+	if (vl_dispatch(params, fields, &a, 0, &bad) < 0) {
 		reply_invalid(c, bad);
 		return 0;
 	}
-	if (!physmem_name_valid(name)) {
+	if (!physmem_name_valid(a.name)) {
 		reply_invalid(c, "name");
 		return 0;
 	}
-	b = registry_find_name(registry_of(c), name);
-	if (!b) {
-		reply_no_such_buffer(c, 0, name);
+	if (a.owner != OWNER_ANY && (a.owner < 0 || a.owner >= UINT32_MAX)) {
+		reply_invalid(c, "owner");
 		return 0;
 	}
-	if (!policy_may_import(&c->peer, b)) {
-		log_notice("uid %u may not import '%s'", (unsigned)c->peer.uid, name);
+	while ((b = registry_next_name(registry_of(c), b, a.name))) {
+		if (a.owner != OWNER_ANY && b->owner_uid != (uid_t)a.owner)
+			continue;
+		if (!policy_may_import(&c->peer, b)) {
+			denied = b;
+			continue;
+		}
+		if (found) {
+			reply_ambiguous_name(c, a.name);
+			return 0;
+		}
+		found = b;
+	}
+	if (!found && !denied) {
+		reply_no_such_buffer(c, 0, a.name);
+		return 0;
+	}
+	if (!found) {
+		log_notice("uid %u may not import '%s'", (unsigned)c->peer.uid, a.name);
 		reply_permission_denied(c, "the buffer's owner did not allow this user or group");
 		return 0;
 	}
-	reply_buffer_fd(c, b);
+	reply_buffer_fd(c, found);
 	return 0;
 }
 

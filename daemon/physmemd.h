@@ -171,7 +171,10 @@ void registry_done(struct registry *r);
 struct usage *registry_usage(struct registry *r, uid_t uid, bool create);
 void registry_usage_put(struct registry *r, struct usage *u);
 struct buffer *registry_find(struct registry *r, uint64_t id);
-struct buffer *registry_find_name(struct registry *r, const char *name);
+/* Names are unique per owner: the buffer owner_uid shares under name, or NULL. */
+struct buffer *registry_find_name(struct registry *r, uid_t owner_uid, const char *name);
+/* The next buffer after after (NULL: the first) shared under name by any owner. */
+struct buffer *registry_next_name(struct registry *r, struct buffer *after, const char *name);
 /* Account and insert a backend buffer (id 0: a new id); takes it over. */
 struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, pid_t pid,
 			    const struct backend_buffer *bb, int cache, uint64_t id);
