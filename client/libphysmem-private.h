@@ -34,5 +34,5 @@ void physmem_reply_error_message(const char *name, struct json_object *params, c
 /* Copy s into buf as one printable line (control characters become '?'). */
 void physmem_reply_sanitize(char *buf, size_t size, const char *s);
 
-/* libphysmem.c: the socket physmem_connect(NULL, ...) uses. */
-int physmem_socket_default(char *buf, size_t size);
+/* libphysmem.c: physmem_connect, and on failure one line for people in err. */
+int physmem_connect_explained(const char *path, struct physmem **ret, char *err, size_t errsize);

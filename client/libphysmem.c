@@ -210,51 +210,163 @@ static int pm_bad_reply(struct physmem *pm, int r, const char *method, const cha
 		       field ? field : "?");
 }
 
-int physmem_socket_default(char *buf, size_t size)
+/* The system socket; a test may point it elsewhere (secure_getenv: never in setuid programs). */
+static const char *pm_system_socket(void)
+{
+	const char *e = secure_getenv("PHYSMEM_TEST_SYSTEM_SOCKET");
+
+	return e && e[0] == '/' ? e : PHYSMEM_SYSTEM_SOCKET;
+}
+
+/*
+ * The uid host root appears as to us: 0, unless we run in a user namespace
+ * that does not map it, where the kernel shows it (and every other unmapped
+ * uid) as the overflow uid.
+ */
+static uid_t pm_root_uid(void)
+{
+	unsigned long inside, outside, count, overflow = 65534;
+	FILE *f = fopen("/proc/self/uid_map", "re");
+
+	if (!f)
+		return 0;	/* no /proc: assume the initial namespace */
+	while (fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3)
+		if (outside == 0 && count > 0) {
+			fclose(f);
+			return (uid_t)inside;
+		}
+	fclose(f);
+	f = fopen("/proc/sys/kernel/overflowuid", "re");
+	if (f) {
+		if (fscanf(f, "%lu", &overflow) != 1)
+			overflow = 65534;
+		fclose(f);
+	}
+	return (uid_t)overflow;
+}
+
+/* Whether uid is root (as seen from here) or the caller. */
+static bool pm_trusted_uid(uid_t uid)
+{
+	return uid == 0 || uid == geteuid() || uid == pm_root_uid();
+}
+
+/*
+ * The socket physmem_connect(NULL, ...) uses, in this order: $PHYSMEM_SOCKET,
+ * the system socket if it exists, this user's own socket if it exists, else
+ * the system socket. *ret_implicit is false for $PHYSMEM_SOCKET, which the
+ * caller chose as much as a path argument.
+ */
+static int pm_socket_default(char *buf, size_t size, bool *ret_implicit)
 {
 	const char *env = secure_getenv("PHYSMEM_SOCKET");
 	struct stat st;
 	int n;
 
-	if (env && env[0]) {
+	*ret_implicit = !(env && env[0]);
+	if (env && env[0])
 		n = snprintf(buf, size, "%s", env);
-		return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-	}
-	if (geteuid() != 0 && physmem_user_socket_path(buf, size) == 0 && stat(buf, &st) == 0 &&
-	    S_ISSOCK(st.st_mode))
+	else if (lstat(pm_system_socket(), &st) == 0)
+		n = snprintf(buf, size, "%s", pm_system_socket());
+	else if (physmem_user_socket_path(buf, size) == 0 && lstat(buf, &st) == 0)
 		return 0;
-	n = snprintf(buf, size, "%s", PHYSMEM_SYSTEM_SOCKET);
+	else	/* nothing there: say so about the system socket */
+		n = snprintf(buf, size, "%s", pm_system_socket());
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-PHYSMEM_EXPORT int physmem_connect(const char *path, struct physmem **ret)
+/*
+ * May we trust the socket at an implicitly chosen path? Nobody but root and
+ * the caller may have made it or be able to replace it: the socket and its
+ * directory must be owned by one of them, neither may be a symlink, and the
+ * directory must be writable by its owner only. Who may connect (the
+ * socket's own mode) does not matter here. Fills err on refusal.
+ */
+static int pm_socket_check(const char *path, char *err, size_t errsize)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (!slash || slash == path)
+		snprintf(dir, sizeof(dir), "%s", slash ? "/" : ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+
+	if (lstat(dir, &st) < 0) {
+		snprintf(err, errsize, "daemon not reachable at %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode))
+		goto refuse_dir_type;
+	if (!pm_trusted_uid(st.st_uid)) {
+		snprintf(err, errsize, "refusing socket %s: its directory is owned by uid %u, not by root or you",
+			 path, (unsigned)st.st_uid);
+		return -EPERM;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(err, errsize, "refusing socket %s: its directory is writable by others (mode %04o)", path,
+			 (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	if (lstat(path, &st) < 0) {
+		snprintf(err, errsize, "daemon not reachable at %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errsize, "refusing socket %s: it is not a socket%s", path,
+			 S_ISLNK(st.st_mode) ? " but a symlink" : "");
+		return -EPERM;
+	}
+	if (!pm_trusted_uid(st.st_uid)) {
+		snprintf(err, errsize, "refusing socket %s: it is owned by uid %u, not by root or you", path,
+			 (unsigned)st.st_uid);
+		return -EPERM;
+	}
+	return 0;
+
+refuse_dir_type:
+	snprintf(err, errsize, "refusing socket %s: %s is not a directory%s", path, dir,
+		 S_ISLNK(st.st_mode) ? " but a symlink" : "");
+	return -EPERM;
+}
+
+int physmem_connect_explained(const char *path, struct physmem **ret, char *err, size_t errsize)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = PHYSMEM_CALL_TIMEOUT_MS / 1000 };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
 	struct physmem *pm;
+	bool implicit = false;
 	int fd, r;
 
+	err[0] = '\0';
 	if (!ret)
 		return -EINVAL;
 	if (path) {
-		if (strlen(path) >= sizeof(sa.sun_path))
+		if (strlen(path) >= sizeof(sa.sun_path)) {
+			snprintf(err, errsize, "socket path too long");
 			return -ENAMETOOLONG;
+		}
 		strcpy(sa.sun_path, path);
 	} else {
-		r = physmem_socket_default(sa.sun_path, sizeof(sa.sun_path));
+		r = pm_socket_default(sa.sun_path, sizeof(sa.sun_path), &implicit);
+		if (r < 0) {
+			snprintf(err, errsize, "socket path too long");
+			return r;
+		}
+	}
+	if (implicit) {
+		r = pm_socket_check(sa.sun_path, err, errsize);
 		if (r < 0)
 			return r;
 	}
 
-	pm = calloc(1, sizeof(*pm));
-	if (!pm)
-		return -ENOMEM;
-	memcpy(pm->path, sa.sun_path, sizeof(pm->path));
-
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		r = -errno;
-		free(pm);
+		snprintf(err, errsize, "cannot make a socket: %s", strerror(-r));
 		return r;
 	}
 	/* A daemon whose backlog is full must not block us forever. */
@@ -263,13 +375,41 @@ PHYSMEM_EXPORT int physmem_connect(const char *path, struct physmem **ret)
 		;
 	if (r < 0) {
 		r = errno == EAGAIN ? -ETIMEDOUT : -errno;
+		snprintf(err, errsize, "daemon not reachable at %s: %s", sa.sun_path, strerror(-r));
 		close(fd);
-		free(pm);
 		return r;
 	}
+	/* Whatever the path, only root or the caller may serve it: nothing is sent to anyone else. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		r = -errno;
+		snprintf(err, errsize, "cannot learn who serves %s: %s", sa.sun_path, strerror(-r));
+		close(fd);
+		return r;
+	}
+	if (!pm_trusted_uid(cred.uid)) {
+		snprintf(err, errsize, "socket %s is served by uid %u, not by root or you", sa.sun_path,
+			 (unsigned)cred.uid);
+		close(fd);
+		return -EPERM;
+	}
+
+	pm = calloc(1, sizeof(*pm));
+	if (!pm) {
+		close(fd);
+		snprintf(err, errsize, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(pm->path, sa.sun_path, sizeof(pm->path));
 	vl_stream_init(&pm->stream, fd, PHYSMEM_MAX_REPLY);
 	*ret = pm;
 	return 0;
+}
+
+PHYSMEM_EXPORT int physmem_connect(const char *path, struct physmem **ret)
+{
+	char err[256];
+
+	return physmem_connect_explained(path, ret, err, sizeof(err));
 }
 
 static void buffer_unlink(struct physmem_buffer *buf)
@@ -511,7 +651,8 @@ PHYSMEM_EXPORT int physmem_share(struct physmem_buffer *buf, const char *name, c
 	return r;
 }
 
-PHYSMEM_EXPORT int physmem_import(struct physmem *pm, const char *name, struct physmem_buffer **ret)
+/* Import name: only owner's buffer of that name, or (owner < 0) the one the caller may import. */
+static int pm_import(struct physmem *pm, const char *name, int64_t owner, struct physmem_buffer **ret)
 {
 	struct json_object *p;
 
@@ -521,7 +662,22 @@ PHYSMEM_EXPORT int physmem_import(struct physmem *pm, const char *name, struct p
 	if (!p)
 		return -ENOMEM;
 	json_object_object_add(p, "name", json_object_new_string(name));
+	if (owner >= 0)
+		json_object_object_add(p, "owner", json_object_new_int64(owner));
 	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Import", p, NULL, 0, ret);
+}
+
+PHYSMEM_EXPORT int physmem_import(struct physmem *pm, const char *name, struct physmem_buffer **ret)
+{
+	return pm_import(pm, name, -1, ret);
+}
+
+PHYSMEM_EXPORT int physmem_import_owned(struct physmem *pm, const char *name, uid_t owner,
+					struct physmem_buffer **ret)
+{
+	if (owner == (uid_t)-1)
+		return -EINVAL;
+	return pm_import(pm, name, owner, ret);
 }
 
 PHYSMEM_EXPORT int physmem_pin(struct physmem *pm, int memfd, uint64_t offset, uint64_t size, const char *name,

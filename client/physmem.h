@@ -23,8 +23,8 @@
  * call on the same connection. Error names map to errnos as follows:
  * NoSuchBuffer -ENOENT, QuotaExceeded -EDQUOT, PermissionDenied -EACCES,
  * SizeOutOfRange -ERANGE, NotSupported -EOPNOTSUPP, AllocationFailed -ENOMEM,
- * NameInUse -EEXIST, org.varlink.service.InvalidParameter -EINVAL, anything
- * else -EPROTO.
+ * NameInUse -EEXIST, AmbiguousName -ENOTUNIQ,
+ * org.varlink.service.InvalidParameter -EINVAL, anything else -EPROTO.
  *
  * There is no global state. A connection (struct physmem) and the buffers
  * made through it may be used by one thread at a time; use one connection per
@@ -100,9 +100,13 @@ struct physmem_status {
 };
 
 /*
- * Connect to physmemd. path NULL means: $PHYSMEM_SOCKET if set, else this
- * user's own daemon socket if it exists ($XDG_RUNTIME_DIR/physmem/physmemd.sock
- * or /tmp/physmem-$UID/physmemd.sock), else /run/physmem/physmemd.sock.
+ * Connect to physmemd. path NULL means: $PHYSMEM_SOCKET if set, else
+ * /run/physmem/physmemd.sock if it exists, else this user's own daemon socket
+ * ($XDG_RUNTIME_DIR/physmem/physmemd.sock or /tmp/physmem-$UID/physmemd.sock).
+ * A socket chosen this way (not path, not $PHYSMEM_SOCKET) must sit in a
+ * directory owned by root or the caller and writable by nobody else, and be
+ * owned by one of them (no symlinks); any socket must be served by root or
+ * the caller (SO_PEERCRED). Otherwise nothing is sent and -EPERM is returned.
  */
 int physmem_connect(const char *path, struct physmem **ret);
 /* Close the connection. Buffers not shared by name are freed by the daemon;
@@ -126,8 +130,14 @@ int physmem_alloc_shared(struct physmem *pm, uint64_t size, unsigned flags, enum
 /* Give an own buffer a name and the users and groups that may import it. */
 int physmem_share(struct physmem_buffer *buf, const char *name, const uid_t *uids, unsigned n_uids,
 		  const gid_t *gids, unsigned n_gids);
-/* Import a buffer shared by name. */
+/*
+ * Import a buffer shared by name. Names are unique per owner: this takes the
+ * one buffer of that name the caller may import, and fails with -ENOTUNIQ
+ * (AmbiguousName) when several owners share one.
+ */
 int physmem_import(struct physmem *pm, const char *name, struct physmem_buffer **ret);
+/* Import owner's buffer of that name, and no one else's: the safe way to import. */
+int physmem_import_owned(struct physmem *pm, const char *name, uid_t owner, struct physmem_buffer **ret);
 /* Pin the pages of a sealed memfd (kmod backend only). */
 int physmem_pin(struct physmem *pm, int memfd, uint64_t offset, uint64_t size, const char *name,
 		struct physmem_buffer **ret);

@@ -56,6 +56,7 @@ enum {
 	OPT_ALLOW_GID,
 	OPT_HOLD,
 	OPT_ALL,
+	OPT_OWNER,
 };
 
 static const char usage_text[] =
@@ -73,7 +74,10 @@ static const char usage_text[] =
 	"  list [--all]                your buffers (--all: every buffer, root only)\n"
 	"  show ID                     describe one buffer\n"
 	"  free ID                     free a buffer (a named one, or any as root)\n"
-	"  import NAME [--hold]        map a shared buffer and describe it\n"
+	"  import NAME [--owner UID] [--hold]\n"
+	"                              map a shared buffer and describe it; names are\n"
+	"                              per owner, so --owner says whose buffer you expect\n"
+	"                              (without it, a name several owners share is refused)\n"
 	"  selftest [SIZE] [--contiguous] [--cache MODE]\n"
 	"                              allocate, map twice, write, read back, check, free\n"
 	"\n"
@@ -83,8 +87,9 @@ static const char usage_text[] =
 	"UID and GID are numbers or names.\n"
 	"\n"
 	"Options:\n"
-	"      --socket PATH  daemon socket (default: $PHYSMEM_SOCKET, else your own\n"
-	"                     daemon's socket if it exists, else " PHYSMEM_SYSTEM_SOCKET ")\n"
+	"      --socket PATH  daemon socket (default: $PHYSMEM_SOCKET, else\n"
+	"                     " PHYSMEM_SYSTEM_SOCKET " if it exists, else your own\n"
+	"                     daemon's socket; a default one must belong to root or you)\n"
 	"      --json         print JSON on stdout (with --hold: one line, which is the\n"
 	"                     ready signal)\n"
 	"  -h, --help         show this help\n"
@@ -141,18 +146,14 @@ static int ctl_fail(const struct ctl *ctl, int r)
 
 static int ctl_connect(struct ctl *ctl)
 {
-	char path[108];
+	char err[512];
 	int r;
 
-	r = physmem_connect(ctl->socket, &ctl->pm);
+	r = physmem_connect_explained(ctl->socket, &ctl->pm, err, sizeof(err));
 	if (r == 0)
 		return 0;
 	ctl->pm = NULL;
-	if (ctl->socket)
-		snprintf(path, sizeof(path), "%s", ctl->socket);
-	else if (physmem_socket_default(path, sizeof(path)) < 0)
-		snprintf(path, sizeof(path), "(path too long)");
-	ctl_error(ctl, "daemon not reachable at %s: %s", path, strerror(-r));
+	ctl_error(ctl, "%s", err);
 	return r == -EACCES || r == -EPERM ? PHYSMEMCTL_EXIT_DENIED : PHYSMEMCTL_EXIT_UNREACHABLE;
 }
 
@@ -301,7 +302,8 @@ static int parse_common(struct ctl *ctl, int c, char **argv)
 
 /* Options of one subcommand; what a subcommand does not take is a usage error. */
 struct opts {
-	bool contiguous, hold, all;
+	bool contiguous, hold, all, has_owner;
+	uid_t owner;
 	enum physmem_cache cache;
 	const char *name;
 	uid_t uids[MAX_IDS];
@@ -362,6 +364,7 @@ static int parse_opts(struct ctl *ctl, int argc, char **argv, const int *allowed
 		{ "allow-gid", required_argument, NULL, OPT_ALLOW_GID },
 		{ "hold", no_argument, NULL, OPT_HOLD },
 		{ "all", no_argument, NULL, OPT_ALL },
+		{ "owner", required_argument, NULL, OPT_OWNER },
 		{ 0 }
 	};
 	int c, r;
@@ -413,6 +416,11 @@ static int parse_opts(struct ctl *ctl, int argc, char **argv, const int *allowed
 			break;
 		case OPT_ALL:
 			o->all = true;
+			break;
+		case OPT_OWNER:
+			if (parse_id(ctl, optarg, false, (uint32_t *)&o->owner) < 0)
+				return -1;
+			o->has_owner = true;
 			break;
 		}
 	}
@@ -737,7 +745,7 @@ static int cmd_free(struct ctl *ctl, int argc, char **argv)
 
 static int cmd_import(struct ctl *ctl, int argc, char **argv)
 {
-	static const int allowed[] = { OPT_HOLD, 0 };
+	static const int allowed[] = { OPT_HOLD, OPT_OWNER, 0 };
 	struct physmem_buffer *buf;
 	struct opts o;
 	int i, r;
@@ -752,7 +760,10 @@ static int cmd_import(struct ctl *ctl, int argc, char **argv)
 	r = ctl_connect(ctl);
 	if (r)
 		return r;
-	r = physmem_import(ctl->pm, argv[i], &buf);
+	if (o.has_owner)
+		r = physmem_import_owned(ctl->pm, argv[i], o.owner, &buf);
+	else
+		r = physmem_import(ctl->pm, argv[i], &buf);
 	if (r < 0)
 		return ctl_fail(ctl, r);
 	if (!physmem_buffer_map(buf)) {

@@ -221,6 +221,7 @@ static void error_names_map_to_errnos(void **state)
 	assert_int_equal(physmem_reply_error_errno("io.physmem.Manager.NotSupported"), -EOPNOTSUPP);
 	assert_int_equal(physmem_reply_error_errno("io.physmem.Manager.AllocationFailed"), -ENOMEM);
 	assert_int_equal(physmem_reply_error_errno("io.physmem.Manager.NameInUse"), -EEXIST);
+	assert_int_equal(physmem_reply_error_errno("io.physmem.Manager.AmbiguousName"), -ENOTUNIQ);
 	assert_int_equal(physmem_reply_error_errno("org.varlink.service.InvalidParameter"), -EINVAL);
 	assert_int_equal(physmem_reply_error_errno("org.varlink.service.MethodNotFound"), -EPROTO);
 	assert_int_equal(physmem_reply_error_errno("NoSuchBuffer"), -EPROTO);
@@ -246,6 +247,8 @@ static void error_messages_are_one_readable_line(void **state)
 	check_message("io.physmem.Manager.NoSuchBuffer", "{\"id\": 5}", "no such buffer: id 5");
 	check_message("io.physmem.Manager.NoSuchBuffer", "{\"name\": \"cam\"}", "no such buffer: name 'cam'");
 	check_message("io.physmem.Manager.NoSuchBuffer", NULL, "no such buffer");
+	check_message("io.physmem.Manager.AmbiguousName", "{\"name\": \"cam\", \"owners\": [1000, 65534]}",
+		      "ambiguous name: 'cam' is shared by owners [1000,65534]; choose one");
 	check_message("io.physmem.Manager.PermissionDenied", "{\"reason\": \"not the owner\"}",
 		      "permission denied: not the owner");
 	check_message("io.physmem.Manager.SizeOutOfRange", "{\"size\": 0, \"min\": 1, \"max\": 4096}",

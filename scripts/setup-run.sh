@@ -20,15 +20,26 @@ fi
 setsid "$build/daemon/physmemd" --backend memfd >"$state/physmemd.log" 2>&1 </dev/null &
 echo $! >"$state/physmemd.pid"
 
-ctl="$build/client/physmemctl"
+# The dev daemon's own socket (physmem_user_socket_path); named explicitly,
+# since clients prefer the system socket when one exists.
+if [ "$(id -u)" = 0 ]; then
+	sock=/run/physmem/physmemd.sock
+elif [ -n "${XDG_RUNTIME_DIR:-}" ]; then
+	sock=$XDG_RUNTIME_DIR/physmem/physmemd.sock
+else
+	sock=/tmp/physmem-$(id -u)/physmemd.sock
+fi
+ctl=("$build/client/physmemctl" --socket "$sock")
 for _ in $(seq 50); do
-	"$ctl" status >/dev/null 2>&1 && break
+	"${ctl[@]}" status >/dev/null 2>&1 && break
 	sleep 0.1
 done
-"$ctl" status
+"${ctl[@]}" status
 cat <<MSG
 
 physmemd is running (pid $(cat "$state/physmemd.pid"), log: $state/physmemd.log).
-Try:  $ctl alloc 16M --hold     $ctl list     $ctl selftest
+Try:  ${ctl[*]} alloc 16M --hold
+      ${ctl[*]} list
+      ${ctl[*]} selftest
 Stop: kill \$(cat $state/physmemd.pid)
 MSG
