@@ -32,6 +32,10 @@ class Failure(Exception):
     pass
 
 
+class Skip(Exception):
+    pass
+
+
 def check(cond, what):
     if not cond:
         raise Failure(what)
@@ -88,6 +92,7 @@ class Ctx:
         os.chmod(self.bindir, 0o755)
         for prog in ("client/physmemctl", "tests/integration/physmem-peer"):
             shutil.copy(os.path.join(self.build, prog), self.bindir)
+        shutil.copy(os.path.join(self.source, "tests", "integration", "fake_daemon.py"), self.bindir)
 
     def prog(self, name, uid):
         if uid is None:
@@ -375,10 +380,210 @@ def case_bench(c):
     check(p.returncode == 0 and p.stdout.count("ratio") == 2, "physmem-bench prints two ratios " + p.stderr)
 
 
+# ---- who the client talks to, and whose name it imports ----
+
+NO_SYSTEM_SOCKET = "/nonexistent/physmem/physmemd.sock"
+
+
+class Fake:
+    """An impostor daemon (fake_daemon.py) listening on path as uid."""
+
+    def __init__(self, c, path, uid):
+        self.proc = subprocess.Popen(as_user(uid, [sys.executable, os.path.join(c.bindir, "fake_daemon.py"), path]),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        line = self.proc.stdout.readline()
+        if line.strip() != "ready":
+            raise Failure("the fake daemon did not start: " + line + self.proc.stderr.read())
+
+    def finish(self):
+        """Stop it; the list of bytes each client sent."""
+        out, err = self.proc.communicate(timeout=60)
+        return [int(line.split()[1]) for line in out.splitlines() if line.startswith("conn ")]
+
+
+def client_env(**kv):
+    """The environment without any socket choice, plus kv (None: removed)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PHYSMEM_SOCKET", "XDG_RUNTIME_DIR", "PHYSMEM_TEST_SYSTEM_SOCKET")}
+    for k, v in kv.items():
+        if v is not None:
+            env[k] = v
+    return env
+
+
+def ctl_env(c, uid, env, *argv):
+    """physmemctl as uid with env and no --socket."""
+    return subprocess.run(as_user(uid, [c.prog("physmemctl", uid)] + list(argv)), capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+def case_impersonation_tmp_dir_refused(c):
+    """Another user's /tmp/physmem-<uid> is refused before anything is sent."""
+    d = f"/tmp/physmem-{OTHER}"
+    shutil.rmtree(d, ignore_errors=True)
+    os.mkdir(d, 0o755)
+    try:
+        os.chown(d, NOBODY, NOBODY)              # made first by the attacker
+        fake = Fake(c, os.path.join(d, "physmemd.sock"), NOBODY)
+        p = ctl_env(c, OTHER, client_env(PHYSMEM_TEST_SYSTEM_SOCKET=NO_SYSTEM_SOCKET), "status")
+        conns = fake.finish()
+        check(p.returncode == 4 and one_error_line(p), f"uid {OTHER}: status refused with one line, exit 4 "
+              f"(exit {p.returncode}: {p.stderr.strip()})")
+        check(d + "/physmemd.sock" in p.stderr and f"owned by uid {NOBODY}, not by root or you" in p.stderr,
+              "the message names the socket and its owner")
+        check(conns == [], f"the impostor was never connected to (got {conns})")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def case_impersonation_peer_uid_refused(c):
+    """A socket served by another uid is dropped right after connect, for any path."""
+    d = tempfile.mkdtemp(prefix="physmem-fake-")
+    try:
+        os.chmod(d, 0o755)
+        sub = os.path.join(d, "s")
+        os.mkdir(sub, 0o755)
+        os.chown(sub, NOBODY, NOBODY)
+        path = os.path.join(sub, "physmemd.sock")
+        fake = Fake(c, path, NOBODY)
+        p_other = ctl_env(c, OTHER, client_env(PHYSMEM_SOCKET=path), "status")
+        p_root = ctl_env(c, None, client_env(), "--socket", path, "status")
+        peer = subprocess.run(as_user(OTHER, [c.prog("physmem-peer", OTHER), "consume", "x"]), capture_output=True,
+                              text=True, env=client_env(PHYSMEM_SOCKET=path), timeout=120)
+        conns = fake.finish()
+        for who, p in ((f"uid {OTHER} ($PHYSMEM_SOCKET)", p_other), ("root (--socket)", p_root)):
+            check(p.returncode == 4 and one_error_line(p) and
+                  f"socket {path} is served by uid {NOBODY}, not by root or you" in p.stderr,
+                  f"{who}: refused after connect ({p.returncode}: {p.stderr.strip()})")
+        check(peer.returncode == 1 and "Operation not permitted" in peer.stderr,
+              f"libphysmem: physmem_connect fails with EPERM ({peer.stderr.strip()})")
+        check(conns == [0, 0, 0], f"three connections, not one byte sent (got {conns})")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def case_system_socket_preferred(c):
+    """The system socket wins over the user's own; without it the user's own is used."""
+    xdg = tempfile.mkdtemp(prefix="physmem-xdg-")
+    try:
+        os.chown(xdg, NOBODY, NOBODY)
+        os.chmod(xdg, 0o700)
+        os.mkdir(os.path.join(xdg, "physmem"), 0o700)
+        os.chown(os.path.join(xdg, "physmem"), NOBODY, NOBODY)
+        fake = Fake(c, os.path.join(xdg, "physmem", "physmemd.sock"), NOBODY)
+        p = ctl_env(c, NOBODY, client_env(XDG_RUNTIME_DIR=xdg, PHYSMEM_TEST_SYSTEM_SOCKET=c.d.sock), "--json",
+                    "status")
+        p2 = ctl_env(c, NOBODY, client_env(XDG_RUNTIME_DIR=xdg, PHYSMEM_TEST_SYSTEM_SOCKET=NO_SYSTEM_SOCKET),
+                     "status")
+        conns = fake.finish()
+        check(p.returncode == 0 and json.loads(p.stdout)["quota"]["uid"] == NOBODY,
+              f"with both sockets present, status reaches the system daemon ({p.stderr.strip()})")
+        check(p2.returncode != 0, "without the system socket, status goes to the user's own (fake) daemon")
+        check(len(conns) == 1 and conns[0] > 0,
+              f"only that second call reached the user's socket, and it was trusted (got {conns})")
+    finally:
+        shutil.rmtree(xdg, ignore_errors=True)
+
+
+def case_names_per_owner_no_squatting(c):
+    """A name taken first by another user neither blocks nor hijacks the real producer's."""
+    SQUAT, PRODUCER, IMPORTER, THIRD = OTHER, NOBODY, STRANGER, 65530
+    c.ctl("alloc", "64K", "--name", "camera0", "--allow-uid", str(IMPORTER), uid=SQUAT)
+    prod = c.peer("produce", "camera0", str(IMPORTER), uid=PRODUCER)
+    line = prod.stdout.readline()
+    check(line.startswith("ready"), f"the producer (uid {PRODUCER}) still creates 'camera0' after uid {SQUAT} "
+          f"took it: {line.strip()} {'' if line else prod.stderr.read()}")
+    c.ctl("alloc", "4K", "--name", "camera0", uid=THIRD)        # allows nobody else
+    p = c.ctl("alloc", "4K", "--name", "camera0", uid=PRODUCER, expect=1)
+    check("name in use" in p.stderr.lower(), "the same owner cannot use a name twice (NameInUse)")
+
+    cons = c.peer("consume", "camera0", str(PRODUCER), uid=IMPORTER)
+    out, err = cons.communicate(timeout=60)
+    check(cons.returncode == 0 and out.strip() == "ok",
+          f"physmem_import_owned(owner={PRODUCER}) gets the producer's data {err.strip()}")
+    j = c.ctl_json("import", "camera0", "--owner", str(PRODUCER), uid=IMPORTER)
+    check(j["ownerUid"] == PRODUCER and j["size"] == 1 << 20, "physmemctl import --owner: the producer's buffer")
+    j = c.ctl_json("import", "camera0", "--owner", "nobody", uid=IMPORTER)
+    check(j["ownerUid"] == PRODUCER, "--owner takes a user name too")
+    j = c.ctl_json("import", "camera0", "--owner", str(SQUAT), uid=IMPORTER)
+    check(j["ownerUid"] == SQUAT and j["size"] == 64 << 10, "and --owner of the squatter gets the squatter's")
+
+    cons = c.peer("consume", "camera0", uid=IMPORTER)
+    out, err = cons.communicate(timeout=60)
+    check(cons.returncode == 1 and "(io.physmem.Manager.AmbiguousName)" in err,
+          f"without owner, an importer allowed both gets AmbiguousName: {err.strip()}")
+    p = c.ctl("import", "camera0", uid=IMPORTER, expect=1)
+    check(one_error_line(p) and f"[{SQUAT},{PRODUCER}]" in p.stderr,
+          f"which lists exactly the owners it may import from, not uid {THIRD}: {p.stderr.strip()}")
+    p = c.ctl("import", "camera0", "--owner", str(THIRD), uid=IMPORTER, expect=4)
+    check(one_error_line(p), "a named owner that did not allow the importer: permission denied")
+    p = c.ctl("import", "camera0", "--owner", "12345", uid=IMPORTER, expect=6)
+    check(one_error_line(p), "an owner without that name: no such buffer")
+    p = c.ctl("import", "camera0", expect=1)
+    check(f"[{SQUAT},{PRODUCER},{THIRD}]" in p.stderr, "root may import all three: AmbiguousName lists them")
+    p = c.ctl("import", "camera0", "--owner", "-1", uid=IMPORTER, expect=2)
+    check(one_error_line(p), "--owner -1 is a usage error")
+    prod.stdin.close()
+    check(prod.wait(timeout=20) == 0, "producer exits")
+
+
+def in_userns(c, uid, *argv):
+    """physmemctl --socket SOCK argv as uid, inside a new user namespace where it is root."""
+    cmd = as_user(uid, ["unshare", "--user", "--map-root-user", c.prog("physmemctl", uid), "--socket", c.d.sock]
+                  + list(argv))
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def case_userns_root_is_not_root(c):
+    """Root in a user namespace is still its real uid to the daemon."""
+    probe = subprocess.run(as_user(NOBODY, ["unshare", "--user", "--map-root-user", "id", "-u"]),
+                           capture_output=True, text=True)
+    if probe.returncode != 0 or probe.stdout.strip() != "0":
+        print(f"SKIP: uid {NOBODY} cannot make a user namespace here: {probe.stderr.strip()}")
+        raise Skip()
+    p = in_userns(c, NOBODY, "--json", "status")
+    check(p.returncode == 0, f"a client that is root in its namespace connects ({p.stderr.strip()})")
+    st = json.loads(p.stdout)
+    check(st["quota"]["uid"] == NOBODY, f"Status shows its real uid {NOBODY}, not 0")
+    p = in_userns(c, NOBODY, "--json", "alloc", "64K", "--name", "ns-buf")
+    b = json.loads(p.stdout)
+    check(b["ownerUid"] == NOBODY, "its buffer is owned by (and charged to) its real uid")
+    st = json.loads(in_userns(c, NOBODY, "--json", "status").stdout)
+    check(st["quota"]["buffers"] == 1 and st["quota"]["bytes"] == 64 << 10, "and counted in its quota")
+    rid = c.ctl_json("alloc", "64K", "--name", "rootbuf")["id"]
+    for verb in ("free", "show"):
+        p = in_userns(c, NOBODY, verb, str(rid))
+        check(p.returncode == 6, f"it cannot {verb} root's buffer (NoSuchBuffer, exit {p.returncode})")
+    p = in_userns(c, NOBODY, "list", "--all")
+    check(p.returncode == 4, "nor list every buffer")
+    c.ctl("free", str(rid))
+    c.ctl("free", str(b["id"]))
+
+    d = Daemon(c.build, "address-policy=root")
+    try:
+        c2 = Ctx.__new__(Ctx)
+        c2.build, c2.source, c2.d, c2.bindir = c.build, c.source, d, c.bindir
+        mine = c2.ctl_json("alloc", "64K")
+        check(mine.get("segments"), "address-policy root: real root sees its buffer's addresses")
+        p = in_userns(c2, NOBODY, "--json", "alloc", "64K")
+        check(p.returncode == 0 and not json.loads(p.stdout).get("segments"),
+              "namespace root sees none, not even of its own buffer")
+    finally:
+        d.stop()
+
+
 CASES = {"ctl": case_ctl, "unprivileged": case_unprivileged, "share": case_share, "kill": case_kill,
          "varlink": case_varlink, "socketdir": case_socketdir, "bench": case_bench,
-         "hugepages": case_hugepages, "fdflood": case_fdflood}
-NEEDS_ROOT = {"unprivileged", "share", "kill", "socketdir", "hugepages"}
+         "hugepages": case_hugepages, "fdflood": case_fdflood,
+         "impersonation-tmp-dir-refused": case_impersonation_tmp_dir_refused,
+         "impersonation-peer-uid-refused": case_impersonation_peer_uid_refused,
+         "system-socket-preferred": case_system_socket_preferred,
+         "names-per-owner-no-squatting": case_names_per_owner_no_squatting,
+         "userns-root-is-not-root": case_userns_root_is_not_root}
+NEEDS_ROOT = {"unprivileged", "share", "kill", "socketdir", "hugepages", "impersonation-tmp-dir-refused",
+              "impersonation-peer-uid-refused", "system-socket-preferred", "names-per-owner-no-squatting",
+              "userns-root-is-not-root"}
 
 
 def main():
@@ -394,6 +599,9 @@ def main():
     try:
         CASES[args.case](Ctx(args, d))
         d.stop()
+    except Skip:
+        d.stop()
+        return SKIP
     except Failure as e:
         print(f"not ok - {e}")
         print("---- physmemd log ----\n" + d.logtext())

@@ -6,8 +6,8 @@
  *   physmem-peer produce NAME ALLOW_UID   allocate 1 MiB shared as NAME with
  *                                         ALLOW_UID, fill it with a pattern,
  *                                         print "ready ID", wait for stdin EOF
- *   physmem-peer consume NAME             import NAME, check the pattern,
- *                                         print "ok"
+ *   physmem-peer consume NAME [OWNER]     import NAME (OWNER's only, if
+ *                                         given), check the pattern, print "ok"
  *   physmem-peer hold N SIZE              allocate N unnamed buffers, print
  *                                         "ready", wait for stdin EOF
  *
@@ -66,13 +66,16 @@ static int produce(struct physmem *pm, const char *name, uid_t allow)
 	return 0;
 }
 
-static int consume(struct physmem *pm, const char *name)
+static int consume(struct physmem *pm, const char *name, const char *owner)
 {
 	struct physmem_buffer *buf;
 	uint8_t *p;
 	int r;
 
-	r = physmem_import(pm, name, &buf);
+	if (owner)
+		r = physmem_import_owned(pm, name, (uid_t)strtoul(owner, NULL, 10), &buf);
+	else
+		r = physmem_import(pm, name, &buf);
 	if (r < 0)
 		return fail(pm, "import", r);
 	if (physmem_buffer_size(buf) != SHARE_SIZE) {
@@ -120,7 +123,7 @@ int main(int argc, char **argv)
 	int r;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: physmem-peer produce NAME UID | consume NAME | hold N SIZE\n");
+		fprintf(stderr, "usage: physmem-peer produce NAME UID | consume NAME [OWNER] | hold N SIZE\n");
 		return 2;
 	}
 	r = physmem_connect(NULL, &pm);
@@ -130,8 +133,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "produce") == 0 && argc == 4)
 		r = produce(pm, argv[2], (uid_t)strtoul(argv[3], NULL, 10));
-	else if (strcmp(argv[1], "consume") == 0 && argc == 3)
-		r = consume(pm, argv[2]);
+	else if (strcmp(argv[1], "consume") == 0 && (argc == 3 || argc == 4))
+		r = consume(pm, argv[2], argc == 4 ? argv[3] : NULL);
 	else if (strcmp(argv[1], "hold") == 0 && argc == 4)
 		r = hold(pm, (unsigned)strtoul(argv[2], NULL, 10), strtoull(argv[3], NULL, 10));
 	else
