@@ -27,6 +27,7 @@ from varlink_raw import call as call_on, connect
 
 failures = 0
 passes = 0
+NOBODY = 65534
 
 
 def check(cond, what):
@@ -130,6 +131,26 @@ def call(path, method, params=None):
     return s, call_on(s, method, params)
 
 
+def allocate_as(uid, path, params):
+    """Allocate as another uid (a forked child that drops to it); the buffer's id."""
+    rd, wr = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            s, (r, fds) = call(path, "io.physmem.Manager.Allocate", params)
+            os.write(wr, str(r["parameters"]["buffer"]["id"]).encode())
+        finally:
+            os._exit(0)
+    os.close(wr)
+    out = os.read(rd, 64)
+    os.close(rd)
+    os.waitpid(pid, 0)
+    return int(out) if out else None
+
+
 def stop(p):
     p.send_signal(signal.SIGTERM)
     return p.wait(timeout=20)
@@ -158,11 +179,20 @@ def main():
     call_on(conn, "io.physmem.Manager.Free", {"id": gone_id})
     r, fds = call_on(conn, "io.physmem.Manager.Allocate", {"size": 8192})
     os.close(fds[0])
+    # Names are per owner: another uid's "keep" is stored and restored too.
+    other_id = None
+    if os.geteuid() == 0:
+        os.chmod(d, 0o755)                          # as physmemd.socket: anyone may connect
+        os.chmod(path, 0o666)
+        other_id = allocate_as(NOBODY, path, {"size": 4096, "name": "keep"})
+    if os.geteuid() == 0:
+        check(other_id is not None, f"uid {NOBODY} has its own buffer named 'keep'")
     conn.close()
     sd.pump()
     check(f"buf-{keep_id}" in sd.store, "the named buffer's fd is in the store")
     check(f"buf-{gone_id}" not in sd.store, "a freed named buffer was taken out (FDSTOREREMOVE)")
-    check(len([n for n in sd.store if n.startswith("buf-")]) == 1, "unnamed buffers are not stored")
+    check(len([n for n in sd.store if n.startswith("buf-")]) == (2 if other_id else 1),
+          "unnamed buffers are not stored")
     check("registry" in sd.store, "the registry's metadata is stored")
 
     check(stop(p) == 0, "first daemon exits 0 on SIGTERM")
@@ -172,7 +202,7 @@ def main():
 
     p = sd.start(args.daemon)
     check(sd.wait_for("READY", "1"), "second daemon is ready with the stored fds")
-    conn, (r, fds) = call(path, "io.physmem.Manager.Import", {"name": "keep"})
+    conn, (r, fds) = call(path, "io.physmem.Manager.Import", {"name": "keep", "owner": 0})
     check("error" not in r and len(fds) == 1, "the buffer can be imported again after the restart")
     if fds:
         buf = r["parameters"]["buffer"]
@@ -183,8 +213,15 @@ def main():
         m2[:5] = b"hello"
         check(mapping[:5] == b"hello", "the old mapping and the new one share the same memory")
         m2.close()
+    if other_id:
+        r, fds = call_on(conn, "io.physmem.Manager.Import", {"name": "keep", "owner": NOBODY})
+        check(len(fds) == 1 and r["parameters"]["buffer"]["id"] == other_id and
+              r["parameters"]["buffer"]["ownerUid"] == NOBODY, f"so is uid {NOBODY}'s 'keep', under its owner")
+        for fd in fds:
+            os.close(fd)
+        r, _ = call_on(conn, "io.physmem.Manager.Free", {"id": other_id})
     r, _ = call_on(conn, "io.physmem.Manager.Status")
-    check(r["parameters"]["buffers"] == 1, "only the named buffer came back")
+    check(r["parameters"]["buffers"] == 1, "only the named buffers came back")
     r, fds = call_on(conn, "io.physmem.Manager.Allocate", {"size": 4096})
     check(r["parameters"]["buffer"]["id"] > gone_id, "new ids do not reuse old ones")
     for fd in fds:
