@@ -436,6 +436,38 @@ def case_impersonation_tmp_dir_refused(c):
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
+    # The same socket reached through the attacker's symlink, or put in the
+    # victim's own directory that others may write to: refused as well.
+    evil = tempfile.mkdtemp(prefix="physmem-evil-")
+    try:
+        os.chmod(evil, 0o755)
+        os.chown(evil, NOBODY, NOBODY)
+        fake = Fake(c, os.path.join(evil, "physmemd.sock"), NOBODY)
+        os.symlink(evil, d)
+        os.lchown(d, NOBODY, NOBODY)
+        p1 = ctl_env(c, OTHER, client_env(PHYSMEM_TEST_SYSTEM_SOCKET=NO_SYSTEM_SOCKET), "status")
+        os.unlink(d)
+        os.mkdir(d, 0o700)
+        os.chown(d, OTHER, OTHER)
+        os.chmod(d, 0o777)                          # the victim's, but anyone may put a socket in it
+        os.symlink(os.path.join(evil, "physmemd.sock"), os.path.join(d, "physmemd.sock"))
+        p2 = ctl_env(c, OTHER, client_env(PHYSMEM_TEST_SYSTEM_SOCKET=NO_SYSTEM_SOCKET), "status")
+        os.chmod(d, 0o700)                          # now only the link itself is wrong
+        p3 = ctl_env(c, OTHER, client_env(PHYSMEM_TEST_SYSTEM_SOCKET=NO_SYSTEM_SOCKET), "status")
+        conns = fake.finish()
+        check(p1.returncode == 4 and "is not a directory but a symlink" in p1.stderr,
+              f"a symlinked /tmp/physmem-{OTHER} is refused: {p1.stderr.strip()}")
+        check(p2.returncode == 4 and "writable by others" in p2.stderr,
+              f"a directory writable by others is refused: {p2.stderr.strip()}")
+        check(p3.returncode == 4 and "not a socket but a symlink" in p3.stderr,
+              f"a symlinked socket is refused: {p3.stderr.strip()}")
+        check(conns == [], f"the impostor was never connected to (got {conns})")
+    finally:
+        if os.path.islink(d):
+            os.unlink(d)
+        shutil.rmtree(d, ignore_errors=True)
+        shutil.rmtree(evil, ignore_errors=True)
+
 
 def case_impersonation_peer_uid_refused(c):
     """A socket served by another uid is dropped right after connect, for any path."""
