@@ -245,10 +245,13 @@ static uid_t pm_root_uid(void)
 	return (uid_t)overflow;
 }
 
-/* Whether uid is root (as seen from here) or the caller. */
-static bool pm_trusted_uid(uid_t uid)
+/*
+ * Whether uid is root or the caller. With outside_ok, also the uid host root
+ * appears as (in a user namespace that does not map it, any uid outside it).
+ */
+static bool pm_trusted_uid(uid_t uid, bool outside_ok)
 {
-	return uid == 0 || uid == geteuid() || uid == pm_root_uid();
+	return uid == 0 || uid == geteuid() || (outside_ok && uid == pm_root_uid());
 }
 
 /*
@@ -280,13 +283,15 @@ static int pm_socket_default(char *buf, size_t size, bool *ret_implicit)
  * the caller may have made it or be able to replace it: the socket and its
  * directory must be owned by one of them, neither may be a symlink, and the
  * directory must be writable by its owner only. Who may connect (the
- * socket's own mode) does not matter here. Fills err on refusal.
+ * socket's own mode) does not matter here. Only the system socket may belong
+ * to host root seen from a user namespace (outside_ok). Fills err on refusal.
  */
-static int pm_socket_check(const char *path, char *err, size_t errsize)
+static int pm_socket_check(const char *path, bool outside_ok, char *err, size_t errsize)
 {
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	const char *slash = strrchr(path, '/');
 	struct stat st;
+	int r;
 
 	if (!slash || slash == path)
 		snprintf(dir, sizeof(dir), "%s", slash ? "/" : ".");
@@ -294,12 +299,13 @@ static int pm_socket_check(const char *path, char *err, size_t errsize)
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
 
 	if (lstat(dir, &st) < 0) {
-		snprintf(err, errsize, "daemon not reachable at %s: %s", path, strerror(errno));
-		return -errno;
+		r = -errno;
+		snprintf(err, errsize, "daemon not reachable at %s: %s", path, strerror(-r));
+		return r;
 	}
 	if (!S_ISDIR(st.st_mode))
 		goto refuse_dir_type;
-	if (!pm_trusted_uid(st.st_uid)) {
+	if (!pm_trusted_uid(st.st_uid, outside_ok)) {
 		snprintf(err, errsize, "refusing socket %s: its directory is owned by uid %u, not by root or you",
 			 path, (unsigned)st.st_uid);
 		return -EPERM;
@@ -310,15 +316,16 @@ static int pm_socket_check(const char *path, char *err, size_t errsize)
 		return -EPERM;
 	}
 	if (lstat(path, &st) < 0) {
-		snprintf(err, errsize, "daemon not reachable at %s: %s", path, strerror(errno));
-		return -errno;
+		r = -errno;
+		snprintf(err, errsize, "daemon not reachable at %s: %s", path, strerror(-r));
+		return r;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
 		snprintf(err, errsize, "refusing socket %s: it is not a socket%s", path,
 			 S_ISLNK(st.st_mode) ? " but a symlink" : "");
 		return -EPERM;
 	}
-	if (!pm_trusted_uid(st.st_uid)) {
+	if (!pm_trusted_uid(st.st_uid, outside_ok)) {
 		snprintf(err, errsize, "refusing socket %s: it is owned by uid %u, not by root or you", path,
 			 (unsigned)st.st_uid);
 		return -EPERM;
@@ -358,7 +365,7 @@ int physmem_connect_explained(const char *path, struct physmem **ret, char *err,
 		}
 	}
 	if (implicit) {
-		r = pm_socket_check(sa.sun_path, err, errsize);
+		r = pm_socket_check(sa.sun_path, strcmp(sa.sun_path, pm_system_socket()) == 0, err, errsize);
 		if (r < 0)
 			return r;
 	}
@@ -386,7 +393,7 @@ int physmem_connect_explained(const char *path, struct physmem **ret, char *err,
 		close(fd);
 		return r;
 	}
-	if (!pm_trusted_uid(cred.uid)) {
+	if (!pm_trusted_uid(cred.uid, true)) {
 		snprintf(err, errsize, "socket %s is served by uid %u, not by root or you", sa.sun_path,
 			 (unsigned)cred.uid);
 		close(fd);

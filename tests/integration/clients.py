@@ -578,6 +578,13 @@ def case_userns_root_is_not_root(c):
     check(p.returncode == 0, f"a client that is root in its namespace connects ({p.stderr.strip()})")
     st = json.loads(p.stdout)
     check(st["quota"]["uid"] == NOBODY, f"Status shows its real uid {NOBODY}, not 0")
+    # Root's socket and directory look like the overflow uid from in there:
+    # still good enough for the system socket.
+    p = subprocess.run(as_user(NOBODY, ["unshare", "--user", "--map-root-user", c.prog("physmemctl", NOBODY),
+                                        "--json", "status"]), capture_output=True, text=True, timeout=120,
+                       env=client_env(PHYSMEM_TEST_SYSTEM_SOCKET=c.d.sock))
+    check(p.returncode == 0 and json.loads(p.stdout)["quota"]["uid"] == NOBODY,
+          f"and it reaches the system socket without --socket ({p.stderr.strip()})")
     p = in_userns(c, NOBODY, "--json", "alloc", "64K", "--name", "ns-buf")
     b = json.loads(p.stdout)
     check(b["ownerUid"] == NOBODY, "its buffer is owned by (and charged to) its real uid")
