@@ -21,7 +21,7 @@ from clients import Ctx, Daemon, Failure, check, NOBODY, OTHER, SKIP
 from varlink_raw import call, connect
 
 MANAGER = "io.physmem.Manager."
-DELAY_MS = 3000         # the test hook: every worker job sleeps this long first
+DELAY_MS = 3000         # the test hook: every job over 4 MiB sleeps this long first
 
 
 def send(sock, method, params=None):
@@ -75,7 +75,9 @@ def hook_supported(build):
 def start_slow_daemon(build):
     """A daemon whose every job is slow: the hook, or (a daemon without it) a big populated allocation."""
     if hook_supported(build):
-        return Daemon(build, f"debug-job-delay-ms={DELAY_MS}", "max-connections-per-uid=8"), 4096
+        # One large-lane thread: round robin, not a spare thread, must serve B.
+        return Daemon(build, f"debug-job-delay-ms={DELAY_MS}", "worker-threads=1",
+                      "max-connections-per-uid=8"), 64 << 20
     # A daemon without worker threads has no hook either: emulate a slow
     # job with the largest allocation, which it populates and locks itself.
     print("# physmemd has no debug-job-delay-ms: emulating a slow job with a 1 GiB allocation")
@@ -107,13 +109,13 @@ def case_fairness(args):
         a.close()
         b.close()
 
-        # Round robin: A queues several jobs on several connections, B's one
-        # job is served next, not after all of A's.
+        # Round robin: A queues several large jobs on several connections,
+        # B's one large job is served next, not after all of A's.
         many = [conns.open(NOBODY) for _ in range(4)]
         for s in many:
             send(s, "Allocate", {"size": size})
         b = conns.open(OTHER)
-        r, fds = call(b, MANAGER + "Allocate", {"size": 4096})
+        r, fds = call(b, MANAGER + "Allocate", {"size": size})
         check(len(fds) == 1, "uid B's Allocate is answered")
         waiting = sum(1 for s in many if not answered(s))
         check(waiting >= 3, f"before uid A's queued jobs: {waiting} of A's 4 Allocates still unanswered")
