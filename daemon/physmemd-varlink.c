@@ -398,6 +398,8 @@ static void call_done(struct job *j)
 			registry_uncharge(registry_of(c), j->uid, j->size);
 		} else {
 			/* Nobody to give it to: release it, charged until that is done. */
+			log_debug("connection %llu went away during its call: releasing the result",
+				  (unsigned long long)c->id);
 			registry_release(registry_of(c), j->uid, &j->b, j->size);
 		}
 	}

@@ -253,7 +253,77 @@ def case_no_addresses(args):
     return 0
 
 
-CASES = {"fairness": case_fairness, "charged": case_charged, "no-addresses": case_no_addresses}
+def case_inflight(args):
+    """inflight-disconnect-and-shutdown: a client gone during its job, SIGTERM during a job (under valgrind)"""
+    import shutil
+    import subprocess
+    import tempfile
+    import time
+    if not hook_supported(args.build):
+        print("SKIP: physmemd has no debug-job-delay-ms hook")
+        return SKIP
+    vg = shutil.which("valgrind")
+    tmp = tempfile.mkdtemp(prefix="physmem-inflight-")
+    sock = os.path.join(tmp, "physmemd.sock")
+    log = open(os.path.join(tmp, "log"), "w+")
+    argv = [os.path.join(args.build, "daemon", "physmemd"), "--socket", sock, "--backend", "memfd", "-v",
+            "--set", "debug-job-delay-ms=2000", "--set", "worker-threads=1"]
+    if vg:
+        argv = [vg, "-q", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+                "--show-leak-kinds=definite,indirect"] + argv
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(sock):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise Failure("physmemd did not start")
+            time.sleep(0.05)
+        # Pipelined Status + Allocate, then gone before reading anything: the
+        # Status reply cannot be sent, so the connection is dropped while its
+        # Allocate is with a worker, whose result then has no owner.
+        x = connect(sock)
+        x.sendall(json.dumps({"method": MANAGER + "Status", "parameters": {}}).encode() + b"\0" +
+                  json.dumps({"method": MANAGER + "Allocate", "parameters": {"size": 64 << 20}}).encode() + b"\0")
+        x.shutdown(socket.SHUT_WR)
+        x.close()
+        w = connect(sock)
+        st = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            st, _ = call(w, MANAGER + "Status")
+            if st["parameters"]["connections"] == 1 and st["parameters"]["buffers"] == 0 and \
+                    st["parameters"]["quota"]["bytes"] == 0:
+                break
+            time.sleep(0.1)
+        p = st["parameters"]
+        check(p["connections"] == 1 and p["buffers"] == 0 and p["quota"]["bytes"] == 0,
+              f"the orphaned 64 MiB buffer is released and uncharged: {p}")
+        # A job in flight and one queued when SIGTERM comes: a clean exit.
+        y = connect(sock)
+        send(y, "Allocate", {"size": 64 << 20})
+        send(w, "Allocate", {"size": 64 << 20})
+        call(connect(sock), MANAGER + "Status")     # both calls have been read
+        proc.send_signal(15)
+        rc = proc.wait(timeout=120)
+        log.seek(0)
+        check("went away during its call" in log.read(), "the daemon saw the client go during its call")
+        check(rc == 0, f"physmemd exits 0 on SIGTERM during a job{' (valgrind clean)' if vg else ''}: {rc}")
+        y.close()
+        w.close()
+    except Failure as e:
+        print(f"not ok - {e}")
+        log.seek(0)
+        print("---- physmemd log ----\n" + log.read()[-4000:])
+        return 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+CASES = {"inflight": case_inflight, "fairness": case_fairness, "charged": case_charged, "no-addresses": case_no_addresses}
 
 
 def main():
