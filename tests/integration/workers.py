@@ -323,7 +323,40 @@ def case_inflight(args):
     return 0
 
 
-CASES = {"inflight": case_inflight, "fairness": case_fairness, "charged": case_charged, "no-addresses": case_no_addresses}
+def case_quota_after_release(args):
+    """quota-checked-after-pending-release: Free replies at once, and the next
+    Allocate's quota is checked after the release queued before it is done."""
+    if not hook_supported(args.build):
+        print("SKIP: physmemd has no debug-job-delay-ms hook")
+        return SKIP
+    d = Daemon(args.build, f"debug-job-delay-ms={DELAY_MS}", "max-bytes-per-uid=64M")
+    try:
+        s = connect(d.sock)
+        r, fds = call(s, MANAGER + "Allocate", {"size": 64 << 20})
+        check(len(fds) == 1, "a 64 MiB buffer: the whole quota")
+        os.close(fds[0])
+        r, _ = call(s, MANAGER + "Free", {"id": r["parameters"]["buffer"]["id"]})
+        st, _ = call(s, MANAGER + "Status")
+        check(st["parameters"]["quota"]["bytes"] == 64 << 20,
+              "Free replied while the release is still running: the bytes are still charged")
+        r, fds = call(s, MANAGER + "Allocate", {"size": 64 << 20})
+        check("error" not in r and len(fds) == 1,
+              "the next Allocate waits for that release and then fits the quota: " + str(r.get("error")))
+        os.close(fds[0])
+        s.close()
+        d.stop()
+    except Failure as e:
+        print(f"not ok - {e}")
+        print("---- physmemd log ----\n" + d.logtext()[-4000:])
+        return 1
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+    return 0
+
+
+CASES = {"quota-after-release": case_quota_after_release, "inflight": case_inflight, "fairness": case_fairness, "charged": case_charged, "no-addresses": case_no_addresses}
 
 
 def main():
