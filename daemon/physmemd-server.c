@@ -201,6 +201,11 @@ static void conn_free(struct conn *c)
 {
 	struct server *s = c->server;
 
+	/*
+	 * Unsent replies' fds first, while the registry still holds its own
+	 * reference: the last close of a buffer is then a worker's.
+	 */
+	vl_stream_done(&c->stream);
 	registry_owner_gone(s->registry, c);
 	TAILQ_REMOVE(&s->conns, c, entry);
 	s->n_conns--;
@@ -215,7 +220,6 @@ static void conn_free(struct conn *c)
 		event_free(c->ev_write);
 	if (c->ev_stall)
 		event_free(c->ev_stall);
-	vl_stream_done(&c->stream);
 	close(c->stream.fd);
 	if (c->busy)
 		c->gone = true;
