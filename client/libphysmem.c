@@ -765,6 +765,29 @@ PHYSMEM_EXPORT void physmem_buffer_close(struct physmem_buffer *buf)
 	free(buf);
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/*
+ * The memfd backend allocates no page itself: fault them all in now, charged
+ * to this process, so that a shortage is an error from map and not a SIGBUS
+ * later. Kernels before 5.14 lack MADV_POPULATE_WRITE: read one byte of each
+ * page instead (a read fault allocates a shmem page too).
+ */
+static int buffer_populate(void *p, size_t size)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (madvise(p, size, MADV_POPULATE_WRITE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return errno == EFAULT || errno == EHWPOISON ? -ENOMEM : -errno;
+	for (size_t off = 0; off < size; off += (size_t)page)
+		(void)*(volatile const char *)((const char *)p + off);
+	return 0;
+}
+
 PHYSMEM_EXPORT void *physmem_buffer_map(struct physmem_buffer *buf)
 {
 	void *p;
@@ -786,6 +809,15 @@ PHYSMEM_EXPORT void *physmem_buffer_map(struct physmem_buffer *buf)
 	p = mmap(NULL, (size_t)buf->info.size, PROT_READ | PROT_WRITE, MAP_SHARED, buf->fd, 0);
 	if (p == MAP_FAILED)
 		return NULL;
+	if (strcmp(buf->info.backend, "memfd") == 0) {
+		int r = buffer_populate(p, (size_t)buf->info.size);
+
+		if (r < 0) {
+			munmap(p, (size_t)buf->info.size);
+			errno = -r;
+			return NULL;
+		}
+	}
 	buf->map = p;
 	return p;
 }

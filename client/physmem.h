@@ -147,7 +147,10 @@ int physmem_buffer_free(struct physmem_buffer *buf);
 /* Unmap and close without asking the daemon (e.g. for an imported buffer). */
 void physmem_buffer_close(struct physmem_buffer *buf);
 
-/* Map the whole buffer read/write (once; later calls return the same address). NULL + errno on failure. */
+/*
+ * Map the whole buffer read/write (once; later calls return the same address). NULL + errno on failure.
+ * A memfd buffer's pages are allocated here, charged to the calling process: ENOMEM when they cannot be.
+ */
 void *physmem_buffer_map(struct physmem_buffer *buf);
 int physmem_buffer_unmap(struct physmem_buffer *buf);
 /* The buffer's fd (owned by the buffer; dup it to keep it). */

@@ -254,7 +254,10 @@ static void info_print(const struct physmem_info *info)
 	print_ids("allow uids:", (const uint32_t *)info->allow_uids, info->n_allow_uids);
 	print_ids("allow gids:", (const uint32_t *)info->allow_gids, info->n_allow_gids);
 	if (!info->segments_known) {
-		printf("segments:     hidden by policy or unknown to the backend\n");
+		if (strcmp(info->backend, "memfd") == 0)
+			printf("segments:     not available on the memfd backend (its pages are never pinned)\n");
+		else
+			printf("segments:     hidden by policy or unknown to the backend\n");
 		return;
 	}
 	printf("segments:     %u\n", info->n_segments);
@@ -947,6 +950,8 @@ static int cmd_selftest(struct ctl *ctl, int argc, char **argv)
 
 		if (info->segments_known)
 			snprintf(segs, sizeof(segs), "%u segments", info->n_segments);
+		else if (strcmp(info->backend, "memfd") == 0)
+			snprintf(segs, sizeof(segs), "no addresses on memfd");
 		else
 			snprintf(segs, sizeof(segs), "segments hidden");
 		printf("selftest: ok (%s, %s, %s%s, %s, %s; write %s/s, read %s/s)\n",

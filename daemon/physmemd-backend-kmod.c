@@ -23,6 +23,7 @@
 struct kmod_state {
 	int dev;
 	struct physmem_dev_info info;
+	char contig_feature[96];	/* written once: worker threads only read it */
 };
 
 static int kmod_init(const struct conf *conf, void **ret_state)
@@ -48,6 +49,8 @@ static int kmod_init(const struct conf *conf, void **ret_state)
 		r = -EPROTO;
 		goto fail;
 	}
+	snprintf(st->contig_feature, sizeof(st->contig_feature), "contiguous buffers larger than %llu bytes",
+		 (unsigned long long)st->info.max_contig_bytes);
 	log_info("kmod backend on %s: largest buffer %llu bytes, largest contiguous %llu bytes", conf->device,
 		 (unsigned long long)st->info.max_buffer_bytes, (unsigned long long)st->info.max_contig_bytes);
 	*ret_state = st;
@@ -123,7 +126,6 @@ static int kmod_finish(struct kmod_state *st, int fd, struct backend_buffer *ret
 static int kmod_allocate(void *state, uint64_t size, bool contiguous, int cache, struct backend_buffer *ret,
 			 const char **ret_feature)
 {
-	static char feature[96];
 	struct kmod_state *st = state;
 	struct physmem_alloc a = {
 		.size = sizeof(a),
@@ -135,9 +137,7 @@ static int kmod_allocate(void *state, uint64_t size, bool contiguous, int cache,
 	memset(ret, 0, sizeof(*ret));
 	ret->fd = -1;
 	if (contiguous && size > st->info.max_contig_bytes) {
-		snprintf(feature, sizeof(feature), "contiguous buffers larger than %llu bytes",
-			 (unsigned long long)st->info.max_contig_bytes);
-		*ret_feature = feature;
+		*ret_feature = st->contig_feature;
 		return -EOPNOTSUPP;
 	}
 	if (ioctl(st->dev, PHYSMEM_IOC_ALLOC, &a) < 0)

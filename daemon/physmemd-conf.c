@@ -33,6 +33,7 @@ void conf_defaults(struct conf *c)
 	c->address_policy = ADDRESS_POLICY_OWNER;
 	c->lock = LOCK_TRY;
 	c->fdstore = LOCK_TRY;
+	c->worker_threads = 2;
 	c->log_level = LOG_LEVEL_INFO;
 }
 
@@ -63,6 +64,8 @@ static const struct key {
 	K("lock", KEY_LOCK, lock),
 	K("fdstore", KEY_LOCK, fdstore),
 	K("hugepages", KEY_SIZE, hugepage_size),
+	K("worker-threads", KEY_COUNT, worker_threads),
+	K("debug-job-delay-ms", KEY_COUNT, debug_job_delay_ms),
 	K("log-level", KEY_LOG, log_level),
 #undef K
 };
@@ -206,6 +209,14 @@ int conf_check(const struct conf *c)
 	}
 	if (c->max_queued_fds_per_connection == 0) {
 		log_error("max-queued-fds-per-connection must be at least 1");
+		return -EINVAL;
+	}
+	if (c->worker_threads == 0 || c->worker_threads > 64) {
+		log_error("worker-threads must be between 1 and 64");
+		return -EINVAL;
+	}
+	if (c->debug_job_delay_ms > 600000) {
+		log_error("debug-job-delay-ms must be at most 600000");
 		return -EINVAL;
 	}
 	if (c->max_connections == 0 || c->max_connections_per_uid == 0) {

@@ -81,16 +81,11 @@ struct buffer *registry_next_name(struct registry *r, struct buffer *after, cons
 struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, pid_t pid,
 			    const struct backend_buffer *bb, int cache, uint64_t id)
 {
-	struct usage *u = registry_usage(r, uid, true);
 	struct buffer *b;
 
-	if (!u)
-		return NULL;
 	b = calloc(1, sizeof(*b));
-	if (!b) {
-		registry_usage_put(r, u);
+	if (!b)
 		return NULL;
-	}
 	b->id = id ? id : r->next_id++;
 	if (b->id >= r->next_id)
 		r->next_id = b->id + 1;
@@ -100,10 +95,7 @@ struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, p
 	b->owner = owner;
 	b->b = *bb;
 	TAILQ_INSERT_TAIL(&r->buffers, b, entry);
-	u->buffers++;
-	u->bytes += bb->size;
-	r->n_buffers++;
-	r->bytes += bb->size;
+	registry_charge(r, uid, bb->size);
 	log_info("buffer %llu: %llu bytes for uid %u pid %d", (unsigned long long)b->id,
 		 (unsigned long long)bb->size, (unsigned)uid, (int)pid);
 	return b;
@@ -117,38 +109,101 @@ static void uncharge(struct registry *r, struct usage *u, uint64_t bytes)
 	registry_usage_put(r, u);
 }
 
-void registry_free(struct registry *r, struct buffer *b)
+void registry_charge(struct registry *r, uid_t uid, uint64_t size)
 {
-	struct usage *u = registry_usage(r, b->owner_uid, false);
-	uint64_t size = b->b.size, kernel_id = b->b.kernel_id;
-	struct held *h;
+	struct usage *u = registry_usage(r, uid, true);
 
-	log_info("buffer %llu: freed (%llu bytes, uid %u)", (unsigned long long)b->id,
-		 (unsigned long long)size, (unsigned)b->owner_uid);
-	TAILQ_REMOVE(&r->buffers, b, entry);
-	fdstore_freed(r, b);
-	r->backend->release(r->backend_state, &b->b, false);
+	if (u) {
+		u->buffers++;
+		u->bytes += size;
+	}
+	r->n_buffers++;
+	r->bytes += size;
+}
+
+void registry_uncharge(struct registry *r, uid_t uid, uint64_t size)
+{
+	struct usage *u = registry_usage(r, uid, false);
+
+	if (u)
+		uncharge(r, u, size);
 	r->n_buffers--;
 	r->bytes -= size;
+}
+
+/* A release job: what to uncharge once the backend has let the buffer go. */
+struct release_job {
+	struct job job;
+	struct registry *r;
+	uint64_t charged;
+	uint64_t kernel_id;
+};
+
+/* The buffer is released: uncharge it, unless someone still holds its memory. */
+static void registry_released(struct registry *r, uid_t uid, uint64_t kernel_id, uint64_t charged)
+{
+	struct usage *u = registry_usage(r, uid, false);
+	struct held *h;
+
 	/*
 	 * A client that kept the fd keeps the memory: it stays charged to
 	 * the owner until the kernel really frees it (registry_reap).
 	 */
 	if (u && r->backend->held && r->backend->held(r->backend_state, kernel_id) > 0 &&
 	    (h = calloc(1, sizeof(*h)))) {
-		h->uid = b->owner_uid;
-		h->bytes = size;
+		h->uid = uid;
+		h->bytes = charged;
 		h->kernel_id = kernel_id;
-		u->held_bytes += size;
+		u->held_bytes += charged;
 		TAILQ_INSERT_TAIL(&r->held, h, entry);
-		log_info("buffer %llu: memory still held elsewhere, stays charged to uid %u",
-			 (unsigned long long)b->id, (unsigned)b->owner_uid);
-		free(b);
+		r->n_buffers--;
+		r->bytes -= charged;
+		log_info("kernel buffer %llu: memory still held elsewhere, stays charged to uid %u",
+			 (unsigned long long)kernel_id, (unsigned)uid);
 		return;
 	}
+	registry_uncharge(r, uid, charged);
+}
+
+static void release_done(struct job *j)
+{
+	struct release_job *rj = (struct release_job *)j;
+
+	registry_released(rj->r, j->uid, rj->kernel_id, rj->charged);
+	free(rj);
+}
+
+void registry_release(struct registry *r, uid_t uid, struct backend_buffer *bb, uint64_t charged)
+{
+	struct release_job *rj = r->workers ? calloc(1, sizeof(*rj)) : NULL;
+	uint64_t kernel_id = bb->kernel_id;
+
+	if (!rj) {
+		/* Startup, shutdown (or no memory for the job): here and now. */
+		r->backend->release(r->backend_state, bb, false);
+		registry_released(r, uid, kernel_id, charged);
+		return;
+	}
+	rj->r = r;
+	rj->charged = charged;
+	rj->kernel_id = kernel_id;
+	rj->job.kind = JOB_RELEASE;
+	rj->job.uid = uid;
+	rj->job.size = bb->size;
+	rj->job.b = *bb;
+	rj->job.done = release_done;
+	worker_submit(r->workers, &rj->job);
+}
+
+void registry_free(struct registry *r, struct buffer *b)
+{
+	log_info("buffer %llu: freed (%llu bytes, uid %u)", (unsigned long long)b->id,
+		 (unsigned long long)b->b.size, (unsigned)b->owner_uid);
+	TAILQ_REMOVE(&r->buffers, b, entry);
+	fdstore_freed(r, b);
+	/* Charged to its owner until the release is done. */
+	registry_release(r, b->owner_uid, &b->b, b->b.size);
 	free(b);
-	if (u)
-		uncharge(r, u, size);
 }
 
 void registry_reap(struct registry *r)

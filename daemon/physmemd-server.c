@@ -45,8 +45,11 @@ static void conn_update_events(struct conn *c)
 	};
 	bool out = vl_stream_pending(&c->stream) > 0;
 
-	/* Stop reading while replies pile up unread: memory stays bounded. */
-	if (!c->closing && !conn_backlogged(c))
+	/*
+	 * Stop reading while replies pile up unread, or while a call is with a
+	 * worker (replies go out in order): memory stays bounded.
+	 */
+	if (!c->closing && !c->busy && !conn_backlogged(c))
 		event_add(c->ev_read, NULL);
 	else
 		event_del(c->ev_read);
@@ -54,8 +57,11 @@ static void conn_update_events(struct conn *c)
 		event_add(c->ev_write, NULL);
 	else
 		event_del(c->ev_write);
-	/* A half-sent message or unread replies must make progress in time. */
-	if (out || vl_stream_has_partial(&c->stream)) {
+	/*
+	 * A half-sent message or unread replies must make progress in time;
+	 * while we are busy, the half-sent rest waits for us, not the client.
+	 */
+	if (out || (vl_stream_has_partial(&c->stream) && !c->busy)) {
 		if (!evtimer_pending(c->ev_stall, NULL))
 			evtimer_add(c->ev_stall, &tv);
 	} else {
@@ -91,7 +97,7 @@ void server_reply(struct conn *c, struct json_object *msg, const int *fds, unsig
 /* Run every complete message through the method layer. */
 static int conn_process(struct conn *c)
 {
-	while (!c->closing && !conn_backlogged(c)) {
+	while (!c->closing && !c->busy && !conn_backlogged(c)) {
 		struct json_object *msg;
 		struct vl_fds fds;
 		int r;
@@ -122,7 +128,7 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	for (int i = 0; i < READS_PER_WAKEUP && !c->closing; i++) {
+	for (int i = 0; i < READS_PER_WAKEUP && !c->closing && !c->busy; i++) {
 		if (conn_backlogged(c))
 			break;
 		r = vl_stream_read(&c->stream);
@@ -187,16 +193,26 @@ static void conn_on_stall(evutil_socket_t fd, short what, void *arg)
 	conn_free(c);
 }
 
+/*
+ * Drop a connection. One whose call is with a worker is only detached (gone):
+ * the job's completion frees it, through server_conn_resume().
+ */
 static void conn_free(struct conn *c)
 {
 	struct server *s = c->server;
 
+	/*
+	 * Unsent replies' fds first, while the registry still holds its own
+	 * reference: the last close of a buffer is then a worker's.
+	 */
+	vl_stream_done(&c->stream);
 	registry_owner_gone(s->registry, c);
 	TAILQ_REMOVE(&s->conns, c, entry);
 	s->n_conns--;
 	if (c->usage) {
 		c->usage->connections--;
 		registry_usage_put(s->registry, c->usage);
+		c->usage = NULL;
 	}
 	if (c->ev_read)
 		event_free(c->ev_read);
@@ -204,10 +220,33 @@ static void conn_free(struct conn *c)
 		event_free(c->ev_write);
 	if (c->ev_stall)
 		event_free(c->ev_stall);
-	vl_stream_done(&c->stream);
 	close(c->stream.fd);
-	free(c);
+	if (c->busy)
+		c->gone = true;
+	else
+		free(c);
 	server_notify_status(s);
+}
+
+void server_conn_resume(struct conn *c)
+{
+	c->busy = false;
+	if (c->gone) {
+		free(c);
+		return;
+	}
+	/* Its reply is queued: send it, then the requests that waited. */
+	if (conn_process(c) < 0 || conn_flush(c) < 0) {
+		conn_free(c);
+		return;
+	}
+	conn_update_events(c);
+}
+
+void conn_close_client_fd(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }
 
 /* Who is on the other end, read once at accept time. */

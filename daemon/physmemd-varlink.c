@@ -327,21 +327,123 @@ static uint64_t checked_size(struct conn *c, int64_t size)
 	return rounded;
 }
 
-static void buffer_added(struct conn *c, struct backend_buffer *bb, const struct alloc_params *a)
+/* A call whose backend work runs on a worker: the job, and what the reply needs. */
+struct call_job {
+	struct job job;
+	struct conn *c;
+	bool oneway;
+	struct alloc_params a;
+	char name[65];
+};
+
+/* At dispatch: the quota is checked and charged now, after the uid's earlier jobs. */
+static int call_start(struct job *j)
 {
+	struct call_job *cj = (struct call_job *)j;
+	struct conn *c = cj->c;
+	bool ok;
+
+	if (c->gone)
+		return -ECANCELED;
+	c->oneway = cj->oneway;
+	ok = check_quota(c, j->size);
+	c->oneway = false;
+	if (!ok)
+		return -EDQUOT;
+	registry_charge(registry_of(c), j->uid, j->size);
+	return 0;
+}
+
+/* The new buffer goes into the registry, and its fd to the caller. */
+static void call_finish(struct call_job *cj)
+{
+	struct conn *c = cj->c;
+	struct registry *r = registry_of(c);
+	struct job *j = &cj->job;
 	struct buffer *b;
 
-	b = registry_add(registry_of(c), c, c->peer.uid, c->peer.pid, bb, a->cache, 0);
+	if (j->result < 0) {
+		registry_uncharge(r, j->uid, j->size);
+		if (j->kind == JOB_PIN && (j->result == -EINVAL || j->result == -EBADF || j->result == -EPERM))
+			reply_invalid(c, "memfdFileDescriptor");	/* the module refused the file */
+		else
+			reply_backend_error(c, j->result, j->feature);
+		return;
+	}
+	/* Another call may have taken the name while this one ran. */
+	if (!check_sharing(c, &cj->a, NULL)) {
+		registry_release(r, j->uid, &j->b, j->size);
+		return;
+	}
+	b = registry_add(r, c, c->peer.uid, c->peer.pid, &j->b, cj->a.cache, 0);
 	if (!b) {
-		registry_of(c)->backend->release(registry_of(c)->backend_state, bb, false);
+		registry_release(r, j->uid, &j->b, j->size);
 		reply_backend_error(c, -ENOMEM, NULL);
 		return;
 	}
-	apply_sharing(b, a);
+	registry_uncharge(r, j->uid, j->size);		/* the reservation, now charged as b */
+	apply_sharing(b, &cj->a);
 	if (b->name[0])
-		fdstore_named(registry_of(c), b);
+		fdstore_named(r, b);
 	reply_buffer_fd(c, b);
 	server_notify_status(c->server);
+}
+
+static void call_done(struct job *j)
+{
+	struct call_job *cj = (struct call_job *)j;
+	struct conn *c = cj->c;
+
+	if (j->started) {
+		if (!c->gone) {
+			c->oneway = cj->oneway;
+			call_finish(cj);
+			c->oneway = false;
+		} else if (j->result < 0) {
+			registry_uncharge(registry_of(c), j->uid, j->size);
+		} else {
+			/* Nobody to give it to: release it, charged until that is done. */
+			log_debug("connection %llu went away during its call: releasing the result",
+				  (unsigned long long)c->id);
+			registry_release(registry_of(c), j->uid, &j->b, j->size);
+		}
+	}
+	if (j->kind == JOB_PIN)
+		conn_close_client_fd(j->memfd);
+	free(cj);
+	server_conn_resume(c);
+}
+
+/* Hand the backend work of this call to a worker; the connection waits for it. */
+static void call_submit(struct conn *c, enum job_kind kind, uint64_t size, const struct alloc_params *a, int memfd)
+{
+	struct call_job *cj = calloc(1, sizeof(*cj));
+
+	if (!cj) {
+		if (memfd >= 0)
+			conn_close_client_fd(memfd);
+		reply_backend_error(c, -ENOMEM, NULL);
+		return;
+	}
+	cj->c = c;
+	cj->oneway = c->oneway;
+	cj->a = *a;
+	if (a->name) {
+		snprintf(cj->name, sizeof(cj->name), "%s", a->name);
+		cj->a.name = cj->name;
+	}
+	cj->job.kind = kind;
+	cj->job.uid = c->peer.uid;
+	cj->job.size = size;
+	cj->job.contiguous = a->contiguous;
+	cj->job.cache = a->cache;
+	cj->job.memfd = memfd;
+	cj->job.offset = (uint64_t)a->offset;
+	cj->job.b.fd = -1;
+	cj->job.start = call_start;
+	cj->job.done = call_done;
+	c->busy = true;
+	worker_submit(c->server->registry->workers, &cj->job);
 }
 
 #define SHARING_FIELDS \
@@ -360,11 +462,8 @@ static int method_allocate(struct conn *c, struct json_object *params, struct vl
 		{},
 	};
 	struct alloc_params a = { .cache = PHYSMEM_CACHE_MODE_CACHED };
-	struct registry *r = registry_of(c);
-	struct backend_buffer bb;
-	const char *bad, *feature = NULL;
+	const char *bad;
 	uint64_t size;
-	int ret;
 
 	(void)fds;
 	if (vl_dispatch(params, fields, &a, 0, &bad) < 0) {
@@ -372,14 +471,10 @@ static int method_allocate(struct conn *c, struct json_object *params, struct vl
 		return 0;
 	}
 	size = checked_size(c, a.size);
-	if (!size || !check_sharing(c, &a, NULL) || !check_quota(c, size))
+	if (!size || !check_sharing(c, &a, NULL))
 		return 0;
-	ret = r->backend->allocate(r->backend_state, size, a.contiguous, a.cache, &bb, &feature);
-	if (ret < 0) {
-		reply_backend_error(c, ret, feature);
-		return 0;
-	}
-	buffer_added(c, &bb, &a);
+	/* The quota is checked when a worker is ready for it: see call_start(). */
+	call_submit(c, JOB_ALLOCATE, size, &a, -1);
 	return 0;
 }
 
@@ -395,12 +490,11 @@ static int method_pin(struct conn *c, struct json_object *params, struct vl_fds 
 	};
 	struct alloc_params a = { .cache = PHYSMEM_CACHE_MODE_CACHED, .size = -1 };
 	struct registry *r = registry_of(c);
-	struct backend_buffer bb;
-	const char *bad, *feature = NULL;
+	const char *bad;
 	struct stat st;
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	uint64_t size;
-	int ret, memfd, seals;
+	int memfd, seals;
 
 	if (vl_dispatch(params, fields, &a, fds->n, &bad) < 0) {
 		reply_invalid(c, bad);
@@ -434,19 +528,10 @@ static int method_pin(struct conn *c, struct json_object *params, struct vl_fds 
 		reply_invalid(c, "size");
 		return 0;
 	}
-	if (!check_sharing(c, &a, NULL) || !check_quota(c, size))
+	if (!check_sharing(c, &a, NULL))
 		return 0;
-	ret = r->backend->pin(r->backend_state, memfd, (uint64_t)a.offset, size, &bb, &feature);
-	if (ret == -EINVAL || ret == -EBADF || ret == -EPERM) {
-		/* The module refused the file: not a sealed memfd. */
-		reply_invalid(c, "memfdFileDescriptor");
-		return 0;
-	}
-	if (ret < 0) {
-		reply_backend_error(c, ret, feature);
-		return 0;
-	}
-	buffer_added(c, &bb, &a);
+	/* The memfd travels with the job and comes back to call_done(), which disposes of it. */
+	call_submit(c, JOB_PIN, size, &a, vl_fds_take(fds, (unsigned)a.memfd_index));
 	return 0;
 }
 

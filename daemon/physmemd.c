@@ -44,7 +44,11 @@ static void usage(FILE *f)
 		"max-connections-per-uid, max-buffers-per-uid, max-bytes-per-uid, max-buffer-size,\n"
 		"max-buffers, stall-timeout-ms, address-policy (owner|root|none), lock (no|try|yes),\n"
 		"fdstore (no|try|yes: keep named buffers in systemd's fd store across restarts),\n"
-		"hugepages (0|2M|1G), log-level (error|warning|notice|info|debug).\n",
+		"hugepages (0|2M|1G), worker-threads (threads for allocations over 4M, default 2;\n"
+		"one more serves the smaller ones), log-level (error|warning|notice|info|debug).\n"
+		"lock applies to no backend today: memfd pages belong to the client that maps them\n"
+		"and are never locked by the daemon, kmod pages are pinned by the kernel.\n"
+		"Test hook, never for production: debug-job-delay-ms (jobs over 4M sleep first).\n",
 		PHYSMEM_SYSTEM_SOCKET, DEFAULT_CONFIG);
 }
 
@@ -101,6 +105,7 @@ int main(int argc, char **argv)
 	struct event *ev_term = NULL, *ev_int = NULL, *ev_watchdog = NULL;
 	struct event_base *base = NULL;
 	struct registry registry;
+	struct worker_pool *workers = NULL;
 	struct server server = { .listen_fd = -1 };
 	void *backend_state = NULL;
 	struct conf conf;
@@ -190,12 +195,16 @@ int main(int argc, char **argv)
 		r = -ENOMEM;
 		goto out;
 	}
+	r = worker_pool_new(base, &conf, backend, backend_state, &workers);
+	if (r < 0)
+		goto out;
 	/* With the fd store: buffers kept across a restart come back here. */
 	r = fdstore_collect(&registry,
 			    conf.fdstore == LOCK_YES || (conf.fdstore == LOCK_TRY && getenv("NOTIFY_SOCKET")),
 			    &listen_fd);
 	if (r < 0)
 		goto out_server;
+	registry.workers = workers;
 	r = server_init(&server, base, &conf, &registry, listen_fd);
 	if (r < 0) {
 		log_error("cannot start serving: %s", strerror(-r));
@@ -229,7 +238,10 @@ int main(int argc, char **argv)
 	sd_notify(0, "STOPPING=1\nSTATUS=Shutting down");
 	r = 0;
 out_server:
+	/* Stop accepting and drop the clients, then let the workers finish. */
 	server_done(&server);
+	worker_pool_free(workers);
+	registry.workers = NULL;
 	if (ev_watchdog)
 		event_free(ev_watchdog);
 	if (ev_term)

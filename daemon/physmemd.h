@@ -58,6 +58,8 @@ struct conf {
 	enum lock_mode lock;
 	enum lock_mode fdstore;		/* no, try (auto: under systemd), yes */
 	uint64_t hugepage_size;		/* 0: none; else 2M or 1G */
+	uint64_t worker_threads;	/* threads for large jobs (plus one for small ones) */
+	uint64_t debug_job_delay_ms;	/* test hook: every large worker job sleeps this long first */
 	int log_level;
 };
 
@@ -79,7 +81,6 @@ struct backend_buffer {
 	bool locked;
 	unsigned n_segments;		/* 0: addresses unknown */
 	struct segment *segments;
-	void *map;			/* the daemon's own mapping, if any */
 	uint64_t kernel_id;		/* the module's buffer id, if any */
 };
 
@@ -115,8 +116,49 @@ struct backend_ops {
 extern const struct backend_ops backend_memfd_ops;
 extern const struct backend_ops backend_kmod_ops;
 
-/* ---- physmemd-registry.c: buffers, owners, quotas ---- */
+/* ---- physmemd-worker.c: backend work off the event-loop thread ---- */
 struct conn;
+struct worker_pool;
+
+/* Jobs up to this size (and the release of such buffers) have their own thread. */
+#define WORKER_SMALL_JOB (4ULL << 20)
+
+enum job_kind { JOB_ALLOCATE, JOB_PIN, JOB_RELEASE };
+
+/*
+ * One piece of backend work. The worker thread reads the inputs, runs the
+ * backend and writes b, result and feature; everything else is the main
+ * thread's, which the worker never touches.
+ */
+struct job {
+	TAILQ_ENTRY(job) entry;
+	enum job_kind kind;
+	uid_t uid;			/* whose queue it waits in */
+	uint64_t size;			/* picks the lane */
+	bool contiguous;		/* JOB_ALLOCATE */
+	int cache;			/* JOB_ALLOCATE */
+	int memfd;			/* JOB_PIN: the client's memfd; the worker never closes it */
+	uint64_t offset;		/* JOB_PIN */
+	struct backend_buffer b;	/* JOB_RELEASE: the buffer; else the result */
+	int result;
+	const char *feature;
+	bool started;			/* start() let it run */
+	/* Main thread, when dispatched: check and charge quotas; <0 to skip the work. */
+	int (*start)(struct job *j);
+	/* Main thread, afterwards (also when skipped): use the result and free j. */
+	void (*done)(struct job *j);
+	void *userdata;
+	struct uid_queue *queue;	/* the pool's */
+};
+
+int worker_pool_new(struct event_base *base, const struct conf *conf, const struct backend_ops *backend,
+		    void *backend_state, struct worker_pool **ret);
+/* Queue a job behind its uid's earlier ones; never runs it on the spot (except during shutdown). */
+void worker_submit(struct worker_pool *p, struct job *j);
+/* Let running jobs finish, run what is still queued on this thread, join the threads, free. */
+void worker_pool_free(struct worker_pool *p);
+
+/* ---- physmemd-registry.c: buffers, owners, quotas ---- */
 
 struct buffer {
 	TAILQ_ENTRY(buffer) entry;
@@ -163,6 +205,7 @@ struct registry {
 	uint64_t n_buffers;
 	uint64_t bytes;
 	bool fdstore;			/* keep named buffers in systemd's fd store */
+	struct worker_pool *workers;	/* NULL: release on this thread (startup, shutdown) */
 };
 
 void registry_init(struct registry *r, const struct conf *conf, const struct backend_ops *backend,
@@ -178,7 +221,13 @@ struct buffer *registry_next_name(struct registry *r, struct buffer *after, cons
 /* Account and insert a backend buffer (id 0: a new id); takes it over. */
 struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, pid_t pid,
 			    const struct backend_buffer *bb, int cache, uint64_t id);
+/* Charge or uncharge one buffer of size bytes to uid (and the daemon's totals). */
+void registry_charge(struct registry *r, uid_t uid, uint64_t size);
+void registry_uncharge(struct registry *r, uid_t uid, uint64_t size);
+/* Forget a buffer and release it on a worker; it stays charged until that is done. */
 void registry_free(struct registry *r, struct buffer *b);
+/* Release a backend buffer (charged bytes to uid) on a worker, and uncharge it when done. */
+void registry_release(struct registry *r, uid_t uid, struct backend_buffer *bb, uint64_t charged);
 /* Stop charging freed buffers whose memory the kernel has now released. */
 void registry_reap(struct registry *r);
 /* The owner went away: free its unnamed buffers, orphan the named ones. */
@@ -220,6 +269,8 @@ struct conn {
 	struct event *ev_stall;
 	bool closing;			/* close once the output is flushed */
 	bool oneway;			/* the call being handled wants no reply */
+	bool busy;			/* a call of ours is with a worker: read nothing more */
+	bool gone;			/* disconnected while busy: freed when the job is done */
 };
 
 struct server {
@@ -242,6 +293,10 @@ int server_init(struct server *s, struct event_base *base, const struct conf *co
 void server_done(struct server *s);
 /* Queue a reply on a connection; takes ownership of msg. */
 void server_reply(struct conn *c, struct json_object *msg, const int *fds, unsigned nfds);
+/* The worker job of c's current call is done (its reply queued): carry on, or free a gone c. */
+void server_conn_resume(struct conn *c);
+/* Dispose of an fd a client sent us. */
+void conn_close_client_fd(int fd);
 /* Tell systemd how things stand (STATUS=...). */
 void server_notify_status(struct server *s);
 

@@ -319,9 +319,7 @@ def case_hugepages(c):
             out = c2.ctl_json("alloc", "2M", "--contiguous")
             buf = out.get("buffer", out)
             check(buf["contiguous"] is True and buf["size"] == 2 << 20, "a 2 MiB contiguous buffer from a huge page")
-            segs = buf.get("segments") or []
-            check(len(segs) == 1 and segs[0]["length"] == 2 << 20 and segs[0]["address"] % (2 << 20) == 0,
-                  "one segment, 2 MiB long and 2 MiB aligned")
+            check(buf.get("segments") is None, "and no addresses: the memfd backend reports none")
             p = c2.ctl("alloc", "3M", expect=1)
             check("size out of range" in p.stderr.lower(),
                   "3 MiB rounds up to two huge pages, over max-buffer-size: SizeOutOfRange")

@@ -46,6 +46,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c.address_policy, ADDRESS_POLICY_OWNER);
 	assert_int_equal(c.lock, LOCK_TRY);
 	assert_true(c.hugepage_size == 0);
+	assert_true(c.worker_threads == 2);
+	assert_true(c.debug_job_delay_ms == 0);
 }
 
 static void test_every_key(void **state)
@@ -74,6 +76,8 @@ static void test_every_key(void **state)
 		"address-policy = root\n"
 		"lock = yes\n"
 		"hugepages = 2M\n"
+		"worker-threads = 5\n"
+		"debug-job-delay-ms = 250\n"
 		"log-level = debug\n"), 0);
 	assert_string_equal(c.socket_path, "/run/test/physmemd.sock");
 	assert_int_equal(c.socket_mode, 0660);
@@ -91,6 +95,8 @@ static void test_every_key(void **state)
 	assert_int_equal(c.address_policy, ADDRESS_POLICY_ROOT);
 	assert_int_equal(c.lock, LOCK_YES);
 	assert_true(c.hugepage_size == 2ULL << 20);
+	assert_true(c.worker_threads == 5);
+	assert_true(c.debug_job_delay_ms == 250);
 	assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
 	assert_int_equal(conf_check(&c), 0);
 }
@@ -226,6 +232,14 @@ static void test_check(void **state)
 	assert_int_equal(conf_check(&c), -EINVAL);
 	conf_defaults(&c);
 	c.max_connections_per_uid = 0;
+	assert_int_equal(conf_check(&c), -EINVAL);
+
+	conf_defaults(&c);
+	c.worker_threads = 0;
+	assert_int_equal(conf_check(&c), -EINVAL);
+	c.worker_threads = 64;
+	assert_int_equal(conf_check(&c), 0);
+	c.worker_threads = 65;
 	assert_int_equal(conf_check(&c), -EINVAL);
 }
 

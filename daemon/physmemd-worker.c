@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Backend work off the event-loop thread. Allocating, pinning and releasing
+ * memory can take seconds (populating, zeroing, freeing a gigabyte); it runs
+ * on worker threads so that the thread serving every client never waits.
+ *
+ * Fairness: each uid has a FIFO queue, the queues are served round robin, and
+ * at most one job per uid runs at a time. Jobs of at most WORKER_SMALL_JOB
+ * bytes have a thread of their own (the small lane), so they never wait
+ * behind large ones, which share conf->worker_threads threads.
+ *
+ * Threading: the queues, the callbacks and everything they touch belong to the
+ * main thread. A worker sees only the jobs handed to its lane (under the
+ * mutex), runs the backend with the job's plain inputs, puts the job on the
+ * done list and wakes the main thread through an eventfd.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "physmemd.h"
+
+TAILQ_HEAD(job_list, job);
+
+/* One uid's jobs, in the order they came (main thread only). */
+struct uid_queue {
+	TAILQ_ENTRY(uid_queue) entry;
+	uid_t uid;
+	bool running;			/* one of its jobs is with a worker */
+	struct job_list jobs;
+};
+
+struct lane {
+	struct worker_pool *pool;
+	pthread_cond_t cond;
+	struct job_list todo;		/* under pool->lock */
+	unsigned n_threads, n_started;
+	unsigned busy;			/* jobs handed over and not done (main thread) */
+	pthread_t *threads;
+};
+
+struct worker_pool {
+	const struct conf *conf;
+	const struct backend_ops *backend;
+	void *backend_state;
+	pthread_mutex_t lock;
+	struct job_list done;		/* under lock */
+	bool stopping;			/* under lock */
+	bool inline_only;		/* shutting down: run jobs on this thread */
+	int efd;
+	struct event *ev_done;
+	struct event *ev_dispatch;
+	TAILQ_HEAD(, uid_queue) queues;	/* served in this order; a served queue goes last */
+	struct uid_queue fallback;	/* for jobs whose uid queue could not be allocated */
+	struct lane lanes[2];		/* small, large */
+};
+
+static struct lane *lane_of(struct worker_pool *p, const struct job *j)
+{
+	return &p->lanes[j->size <= WORKER_SMALL_JOB ? 0 : 1];
+}
+
+/* The backend work itself; the only part that runs on a worker thread. */
+static void worker_run(struct worker_pool *p, struct job *j)
+{
+	/* The test hook makes large jobs slow, as populating a gigabyte would be. */
+	if (p->conf->debug_job_delay_ms && j->size > WORKER_SMALL_JOB && !p->inline_only) {
+		struct timespec ts = { .tv_sec = (time_t)(p->conf->debug_job_delay_ms / 1000),
+				       .tv_nsec = (long)(p->conf->debug_job_delay_ms % 1000) * 1000000 };
+
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	switch (j->kind) {
+	case JOB_ALLOCATE:
+		j->result = p->backend->allocate(p->backend_state, j->size, j->contiguous, j->cache, &j->b,
+						 &j->feature);
+		break;
+	case JOB_PIN:
+		j->result = p->backend->pin(p->backend_state, j->memfd, j->offset, j->size, &j->b, &j->feature);
+		break;
+	case JOB_RELEASE:
+		p->backend->release(p->backend_state, &j->b, false);
+		j->result = 0;
+		break;
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct lane *l = arg;
+	struct worker_pool *p = l->pool;
+	const uint64_t one = 1;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		struct job *j;
+
+		while (TAILQ_EMPTY(&l->todo) && !p->stopping)
+			pthread_cond_wait(&l->cond, &p->lock);
+		j = TAILQ_FIRST(&l->todo);
+		if (!j)
+			break;
+		TAILQ_REMOVE(&l->todo, j, entry);
+		pthread_mutex_unlock(&p->lock);
+		worker_run(p, j);
+		pthread_mutex_lock(&p->lock);
+		TAILQ_INSERT_TAIL(&p->done, j, entry);
+		if (write(p->efd, &one, sizeof(one)) < 0)
+			log_warning("cannot wake the main thread: %s", strerror(errno));
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+static struct uid_queue *queue_get(struct worker_pool *p, uid_t uid)
+{
+	struct uid_queue *q;
+
+	TAILQ_FOREACH(q, &p->queues, entry)
+		if (q != &p->fallback && q->uid == uid)
+			return q;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return &p->fallback;
+	q->uid = uid;
+	TAILQ_INIT(&q->jobs);
+	TAILQ_INSERT_TAIL(&p->queues, q, entry);
+	return q;
+}
+
+/* Drop a queue that has nothing left to do. */
+static void queue_put(struct worker_pool *p, struct uid_queue *q)
+{
+	if (q == &p->fallback || q->running || !TAILQ_EMPTY(&q->jobs))
+		return;
+	TAILQ_REMOVE(&p->queues, q, entry);
+	free(q);
+}
+
+/* Start and run a job here and now (shutdown only). */
+static void pool_run_inline(struct worker_pool *p, struct job *j)
+{
+	j->started = !j->start || j->start(j) >= 0;
+	if (j->started)
+		worker_run(p, j);
+	j->done(j);
+}
+
+/* Hand out the next job of each uid in turn while a lane has a thread free. */
+static void pool_dispatch(struct worker_pool *p)
+{
+	struct uid_queue *q;
+
+again:
+	TAILQ_FOREACH(q, &p->queues, entry) {
+		struct job *j = TAILQ_FIRST(&q->jobs);
+		struct lane *l;
+
+		if (q->running || !j)
+			continue;
+		l = lane_of(p, j);
+		if (l->busy >= l->n_threads)
+			continue;
+		TAILQ_REMOVE(&q->jobs, j, entry);
+		TAILQ_REMOVE(&p->queues, q, entry);
+		TAILQ_INSERT_TAIL(&p->queues, q, entry);
+		j->started = !j->start || j->start(j) >= 0;
+		if (!j->started) {
+			/* Refused at the door (quota, caller gone): the reply is queued already. */
+			j->done(j);
+			queue_put(p, q);
+			goto again;
+		}
+		q->running = true;
+		l->busy++;
+		pthread_mutex_lock(&p->lock);
+		TAILQ_INSERT_TAIL(&l->todo, j, entry);
+		pthread_cond_signal(&l->cond);
+		pthread_mutex_unlock(&p->lock);
+		goto again;
+	}
+}
+
+static void pool_on_dispatch(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	pool_dispatch(arg);
+}
+
+/* Take the finished jobs from the workers and complete them here. */
+static void pool_collect(struct worker_pool *p)
+{
+	struct job_list done = TAILQ_HEAD_INITIALIZER(done);
+	struct job *j;
+
+	pthread_mutex_lock(&p->lock);
+	TAILQ_CONCAT(&done, &p->done, entry);
+	pthread_mutex_unlock(&p->lock);
+	while ((j = TAILQ_FIRST(&done))) {
+		struct uid_queue *q = j->queue;
+
+		TAILQ_REMOVE(&done, j, entry);
+		q->running = false;
+		lane_of(p, j)->busy--;
+		j->done(j);
+		queue_put(p, q);
+	}
+}
+
+static void pool_on_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker_pool *p = arg;
+	uint64_t n;
+
+	(void)what;
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warning("eventfd: %s", strerror(errno));
+	pool_collect(p);
+	pool_dispatch(p);
+}
+
+void worker_submit(struct worker_pool *p, struct job *j)
+{
+	struct uid_queue *q;
+
+	if (p->inline_only) {
+		pool_run_inline(p, j);
+		return;
+	}
+	q = queue_get(p, j->uid);
+	j->queue = q;
+	TAILQ_INSERT_TAIL(&q->jobs, j, entry);
+	/* From the loop, never from inside the caller: its callbacks may call back in. */
+	event_active(p->ev_dispatch, EV_TIMEOUT, 0);
+}
+
+static int lane_start(struct worker_pool *p, struct lane *l, unsigned n)
+{
+	sigset_t all, old;
+	int r = 0;
+
+	l->pool = p;
+	l->n_threads = n;
+	TAILQ_INIT(&l->todo);
+	if (pthread_cond_init(&l->cond, NULL) != 0)
+		return -ENOMEM;
+	l->threads = calloc(n, sizeof(*l->threads));
+	if (!l->threads)
+		return -ENOMEM;
+	/* Signals are the main thread's business. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (; l->n_started < n; l->n_started++) {
+		r = -pthread_create(&l->threads[l->n_started], NULL, worker_main, l);
+		if (r < 0)
+			break;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
+
+int worker_pool_new(struct event_base *base, const struct conf *conf, const struct backend_ops *backend,
+		    void *backend_state, struct worker_pool **ret)
+{
+	struct worker_pool *p = calloc(1, sizeof(*p));
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	p->conf = conf;
+	p->backend = backend;
+	p->backend_state = backend_state;
+	pthread_mutex_init(&p->lock, NULL);
+	TAILQ_INIT(&p->done);
+	TAILQ_INIT(&p->queues);
+	TAILQ_INIT(&p->fallback.jobs);
+	TAILQ_INSERT_TAIL(&p->queues, &p->fallback, entry);
+	p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (p->efd < 0) {
+		r = -errno;
+		free(p);
+		return r;
+	}
+	p->ev_done = event_new(base, p->efd, EV_READ | EV_PERSIST, pool_on_done, p);
+	p->ev_dispatch = event_new(base, -1, 0, pool_on_dispatch, p);
+	if (!p->ev_done || !p->ev_dispatch) {
+		worker_pool_free(p);
+		return -ENOMEM;
+	}
+	event_add(p->ev_done, NULL);
+	r = lane_start(p, &p->lanes[0], 1);
+	if (r == 0)
+		r = lane_start(p, &p->lanes[1], (unsigned)conf->worker_threads);
+	if (r < 0) {
+		log_error("cannot start worker threads: %s", strerror(-r));
+		worker_pool_free(p);
+		return r;
+	}
+	*ret = p;
+	return 0;
+}
+
+void worker_pool_free(struct worker_pool *p)
+{
+	struct uid_queue *q;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	for (unsigned i = 0; i < 2; i++)
+		if (p->lanes[i].threads)
+			pthread_cond_broadcast(&p->lanes[i].cond);
+	pthread_mutex_unlock(&p->lock);
+	/* Jobs already handed over finish; then the threads see stopping and leave. */
+	for (unsigned i = 0; i < 2; i++) {
+		for (unsigned t = 0; t < p->lanes[i].n_started; t++)
+			pthread_join(p->lanes[i].threads[t], NULL);
+		if (p->lanes[i].threads)
+			pthread_cond_destroy(&p->lanes[i].cond);
+		free(p->lanes[i].threads);
+	}
+	p->inline_only = true;
+	pool_collect(p);
+	/* What never reached a worker runs here (releases must still close their fds). */
+	while ((q = TAILQ_FIRST(&p->queues))) {
+		struct job *j = TAILQ_FIRST(&q->jobs);
+
+		if (!j) {
+			TAILQ_REMOVE(&p->queues, q, entry);
+			if (q != &p->fallback)
+				free(q);
+			continue;
+		}
+		TAILQ_REMOVE(&q->jobs, j, entry);
+		pool_run_inline(p, j);
+	}
+	if (p->ev_done)
+		event_free(p->ev_done);
+	if (p->ev_dispatch)
+		event_free(p->ev_dispatch);
+	close(p->efd);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}

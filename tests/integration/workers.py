@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Integration tests of security finding 6 (one uid must not starve another:
+allocation and teardown run on worker threads, per-uid queues served round
+robin) and findings 2 and 11 on the memfd backend (its pages are charged to
+the client that touches them, and it reports no addresses).
+
+usage: workers.py --build BUILD_DIR --source SOURCE_DIR CASE
+"""
+import argparse
+import ctypes
+import fcntl
+import json
+import mmap
+import os
+import select
+import socket
+import sys
+
+from clients import Ctx, Daemon, Failure, check, NOBODY, OTHER, SKIP
+from varlink_raw import call, connect
+
+MANAGER = "io.physmem.Manager."
+DELAY_MS = 3000         # the test hook: every job over 4 MiB sleeps this long first
+
+
+def send(sock, method, params=None):
+    """Send one call without reading its reply."""
+    sock.sendall(json.dumps({"method": MANAGER + method, "parameters": params or {}}).encode() + b"\0")
+
+
+def answered(sock):
+    """Has a reply (or anything) arrived on sock? Never blocks."""
+    r, _, _ = select.select([sock], [], [], 0)
+    return bool(r)
+
+
+class Conns:
+    """Connections made as other users: a forked child connects and passes the socket back."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def open(self, uid):
+        parent, child = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                parent.close()
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+                s = connect(self.path)
+                socket.send_fds(child, [b"s"], [s.fileno()])
+                code = 0
+            finally:
+                os._exit(code)
+        child.close()
+        _, fds, _, _ = socket.recv_fds(parent, 1, 1)
+        parent.close()
+        _, status = os.waitpid(pid, 0)
+        if status != 0 or len(fds) != 1:
+            raise Failure(f"could not connect as uid {uid}")
+        return socket.socket(fileno=fds[0])
+
+
+def hook_supported(build):
+    """Does this physmemd know the debug-job-delay-ms test hook?"""
+    import subprocess
+    p = subprocess.run([os.path.join(build, "daemon", "physmemd"), "--help"], capture_output=True, text=True)
+    return "debug-job-delay-ms" in p.stdout
+
+
+def start_slow_daemon(build):
+    """A daemon whose every job is slow: the hook, or (a daemon without it) a big populated allocation."""
+    if hook_supported(build):
+        # One large-lane thread: round robin, not a spare thread, must serve B.
+        return Daemon(build, f"debug-job-delay-ms={DELAY_MS}", "worker-threads=1",
+                      "max-connections-per-uid=8"), 64 << 20
+    # A daemon without worker threads has no hook either: emulate a slow
+    # job with the largest allocation, which it populates and locks itself.
+    print("# physmemd has no debug-job-delay-ms: emulating a slow job with a 1 GiB allocation")
+    return Daemon(build, "max-connections-per-uid=8", "max-bytes-per-uid=8G", "max-buffer-size=1G"), 1 << 30
+
+
+# ---- cases ----
+
+def case_fairness(args):
+    """fairness-other-uid-served-during-big-job"""
+    if os.geteuid() != 0:
+        print("SKIP: needs root to connect as two other uids")
+        return SKIP
+    d, size = start_slow_daemon(args.build)
+    try:
+        conns = Conns(d.sock)
+        a = conns.open(NOBODY)
+        send(a, "Allocate", {"size": size})
+        # A's call is read before B connects: B's connect needs a fork and more.
+        b = conns.open(OTHER)
+        st, _ = call(b, MANAGER + "Status")
+        check(st["parameters"]["quota"]["uid"] == OTHER, "uid B's Status is answered")
+        check(not answered(a), "while uid A's Allocate is still unanswered")
+        r, fds = call(b, MANAGER + "Allocate", {"size": 4096})
+        check(len(fds) == 1 and r["parameters"]["buffer"]["size"] == 4096, "uid B's 4 KiB Allocate is answered")
+        check(not answered(a), "also while uid A's Allocate is still unanswered")
+        for fd in fds:
+            os.close(fd)
+        a.close()
+        b.close()
+
+        # Round robin: A queues several large jobs on several connections,
+        # B's one large job is served next, not after all of A's.
+        many = [conns.open(NOBODY) for _ in range(4)]
+        for s in many:
+            send(s, "Allocate", {"size": size})
+        b = conns.open(OTHER)
+        r, fds = call(b, MANAGER + "Allocate", {"size": size})
+        check(len(fds) == 1, "uid B's Allocate is answered")
+        waiting = sum(1 for s in many if not answered(s))
+        check(waiting >= 3, f"before uid A's queued jobs: {waiting} of A's 4 Allocates still unanswered")
+        for fd in fds:
+            os.close(fd)
+        for s in many:
+            s.close()
+        b.close()
+        d.stop()
+    except Failure as e:
+        print(f"not ok - {e}")
+        print("---- physmemd log ----\n" + d.logtext()[-4000:])
+        return 1
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+    return 0
+
+
+def status_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def case_charged(args):
+    """memfd-pages-charged-to-client"""
+    size = 64 << 20
+    d = Daemon(args.build, "lock=yes", "max-bytes-per-uid=256M")
+    try:
+        pid = d.proc.pid
+        base_shmem = status_kib(pid, "RssShmem")
+        s = connect(d.sock)
+        r, fds = call(s, MANAGER + "Allocate", {"size": size})
+        check(len(fds) == 1, "Allocate of 64 MiB gives an fd")
+        m = mmap.mmap(fds[0], size)
+        for off in range(0, size, 4096):
+            m[off] = (off >> 12) & 0xff
+        mine = status_kib(os.getpid(), "RssShmem")
+        check(mine >= size // 1024, f"the client touched its 64 MiB: its RssShmem is {mine} KiB")
+        dsh, dlck = status_kib(pid, "RssShmem"), status_kib(pid, "VmLck")
+        check(dsh - base_shmem < 8 * 1024 and dlck < 8 * 1024,
+              f"the daemon maps and locks none of it (RssShmem +{dsh - base_shmem} KiB, VmLck {dlck} KiB)")
+
+        # Park 1 MiB of the pages in a pipe, free the buffer, drop the mapping.
+        libc = ctypes.CDLL(None, use_errno=True)
+
+        class iovec(ctypes.Structure):
+            _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+        rp, wp = os.pipe()
+        held = fcntl.fcntl(wp, 1031, 1 << 20)           # F_SETPIPE_SZ
+        addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+        iov = iovec(addr, held)
+        n = libc.vmsplice(wp, ctypes.byref(iov), 1, 0)
+        check(n == held, f"vmsplice parks {held} bytes of the buffer's pages in a pipe")
+        del iov
+        r, _ = call(s, MANAGER + "Free", {"id": r["parameters"]["buffer"]["id"]})
+        check("error" not in r, "Free succeeds")
+        m.close()
+        os.close(fds[0])
+        # The release runs on a worker: wait until the registry is empty.
+        st = None
+        for _ in range(400):
+            st, _ = call(s, MANAGER + "Status")
+            if st["parameters"]["bytes"] == 0:
+                break
+            select.select([], [], [], 0.05)
+        check(st["parameters"]["bytes"] == 0, "the buffer is gone from the daemon")
+        dsh, dlck = status_kib(pid, "RssShmem"), status_kib(pid, "VmLck")
+        check(dsh - base_shmem < 8 * 1024 and dlck < 8 * 1024,
+              f"after Free the daemon still holds nothing (RssShmem +{dsh - base_shmem} KiB, VmLck {dlck} KiB)")
+        data = b""
+        while len(data) < held:
+            data += os.read(rp, held - len(data))
+        check(all(data[off] == (off >> 12) & 0xff for off in range(0, held, 4096)),
+              "the pipe still holds the client's own pages (its data)")
+        os.close(rp)
+        os.close(wp)
+        s.close()
+        d.stop()
+    except Failure as e:
+        print(f"not ok - {e}")
+        print("---- physmemd log ----\n" + d.logtext()[-4000:])
+        return 1
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+    return 0
+
+
+def case_no_addresses(args):
+    """memfd-no-addresses"""
+    if os.geteuid() != 0:
+        print("SKIP: needs root (a root daemon is the one that could read frame numbers)")
+        return SKIP
+    d = Daemon(args.build, "address-policy=owner")
+    try:
+        conns = Conns(d.sock)
+        for who, s in (("root", connect(d.sock)), ("uid 65534", conns.open(NOBODY))):
+            r, fds = call(s, MANAGER + "Allocate", {"size": 1 << 20, "name": "na-" + who.replace(" ", "")})
+            buf = r["parameters"]["buffer"]
+            check(buf.get("segments") is None, f"{who}: Allocate reports no segments")
+            # Touch every page: the pages exist now, still no addresses.
+            m = mmap.mmap(fds[0], 1 << 20)
+            for off in range(0, 1 << 20, 4096):
+                m[off] = 1
+            r, _ = call(s, MANAGER + "Describe", {"id": buf["id"]})
+            check(r["parameters"]["buffer"].get("segments") is None, f"{who}: Describe reports no segments")
+            r, _ = call(s, MANAGER + "List")
+            check(all(b.get("segments") is None for b in r["parameters"]["buffers"]),
+                  f"{who}: List reports no segments")
+            m.close()
+            for fd in fds:
+                os.close(fd)
+            s.close()
+        s = connect(d.sock)
+        r, _ = call(s, MANAGER + "List", {"all": True})
+        check(len(r["parameters"]["buffers"]) == 2 and
+              all(b.get("segments") is None for b in r["parameters"]["buffers"]),
+              "root's List --all reports no segments for either buffer")
+        s.close()
+        d.stop()
+    except Failure as e:
+        print(f"not ok - {e}")
+        print("---- physmemd log ----\n" + d.logtext()[-4000:])
+        return 1
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+    return 0
+
+
+def case_inflight(args):
+    """inflight-disconnect-and-shutdown: a client gone during its job, SIGTERM during a job (under valgrind)"""
+    import shutil
+    import subprocess
+    import tempfile
+    import time
+    if not hook_supported(args.build):
+        print("SKIP: physmemd has no debug-job-delay-ms hook")
+        return SKIP
+    vg = shutil.which("valgrind")
+    tmp = tempfile.mkdtemp(prefix="physmem-inflight-")
+    sock = os.path.join(tmp, "physmemd.sock")
+    log = open(os.path.join(tmp, "log"), "w+")
+    argv = [os.path.join(args.build, "daemon", "physmemd"), "--socket", sock, "--backend", "memfd", "-v",
+            "--set", "debug-job-delay-ms=2000", "--set", "worker-threads=1"]
+    if vg:
+        argv = [vg, "-q", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+                "--show-leak-kinds=definite,indirect"] + argv
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(sock):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise Failure("physmemd did not start")
+            time.sleep(0.05)
+        # Pipelined Status + Allocate, then gone before reading anything: the
+        # Status reply cannot be sent, so the connection is dropped while its
+        # Allocate is with a worker, whose result then has no owner.
+        x = connect(sock)
+        x.sendall(json.dumps({"method": MANAGER + "Status", "parameters": {}}).encode() + b"\0" +
+                  json.dumps({"method": MANAGER + "Allocate", "parameters": {"size": 64 << 20}}).encode() + b"\0")
+        x.shutdown(socket.SHUT_WR)
+        x.close()
+        w = connect(sock)
+        st = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            st, _ = call(w, MANAGER + "Status")
+            if st["parameters"]["connections"] == 1 and st["parameters"]["buffers"] == 0 and \
+                    st["parameters"]["quota"]["bytes"] == 0:
+                break
+            time.sleep(0.1)
+        p = st["parameters"]
+        check(p["connections"] == 1 and p["buffers"] == 0 and p["quota"]["bytes"] == 0,
+              f"the orphaned 64 MiB buffer is released and uncharged: {p}")
+        # A job in flight and one queued when SIGTERM comes: a clean exit.
+        y = connect(sock)
+        send(y, "Allocate", {"size": 64 << 20})
+        send(w, "Allocate", {"size": 64 << 20})
+        call(connect(sock), MANAGER + "Status")     # both calls have been read
+        proc.send_signal(15)
+        rc = proc.wait(timeout=120)
+        log.seek(0)
+        check("went away during its call" in log.read(), "the daemon saw the client go during its call")
+        check(rc == 0, f"physmemd exits 0 on SIGTERM during a job{' (valgrind clean)' if vg else ''}: {rc}")
+        y.close()
+        w.close()
+    except Failure as e:
+        print(f"not ok - {e}")
+        log.seek(0)
+        print("---- physmemd log ----\n" + log.read()[-4000:])
+        return 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def case_quota_after_release(args):
+    """quota-checked-after-pending-release: Free replies at once, and the next
+    Allocate's quota is checked after the release queued before it is done."""
+    if not hook_supported(args.build):
+        print("SKIP: physmemd has no debug-job-delay-ms hook")
+        return SKIP
+    d = Daemon(args.build, f"debug-job-delay-ms={DELAY_MS}", "max-bytes-per-uid=64M")
+    try:
+        s = connect(d.sock)
+        r, fds = call(s, MANAGER + "Allocate", {"size": 64 << 20})
+        check(len(fds) == 1, "a 64 MiB buffer: the whole quota")
+        os.close(fds[0])
+        r, _ = call(s, MANAGER + "Free", {"id": r["parameters"]["buffer"]["id"]})
+        st, _ = call(s, MANAGER + "Status")
+        check(st["parameters"]["quota"]["bytes"] == 64 << 20,
+              "Free replied while the release is still running: the bytes are still charged")
+        r, fds = call(s, MANAGER + "Allocate", {"size": 64 << 20})
+        check("error" not in r and len(fds) == 1,
+              "the next Allocate waits for that release and then fits the quota: " + str(r.get("error")))
+        os.close(fds[0])
+        s.close()
+        d.stop()
+    except Failure as e:
+        print(f"not ok - {e}")
+        print("---- physmemd log ----\n" + d.logtext()[-4000:])
+        return 1
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+    return 0
+
+
+CASES = {"quota-after-release": case_quota_after_release, "inflight": case_inflight, "fairness": case_fairness, "charged": case_charged, "no-addresses": case_no_addresses}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--source", required=True)
+    ap.add_argument("case", choices=sorted(CASES))
+    args = ap.parse_args()
+    return CASES[args.case](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
