@@ -195,8 +195,11 @@ struct peer {
 	gid_t gid;
 	pid_t pid;
 	unsigned n_groups;
-	gid_t groups[64];
+	gid_t *groups;			/* supplementary groups (allocated; NULL when none) */
 };
+
+/* Free what a peer holds. */
+void policy_peer_done(struct peer *p);
 
 bool policy_is_owner(const struct peer *p, const struct buffer *b);
 bool policy_may_import(const struct peer *p, const struct buffer *b);

@@ -70,10 +70,11 @@ class Daemon:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def as_user(uid, argv):
+def as_user(uid, argv, groups=None):
     if uid is None:
         return argv
-    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] + argv
+    grp = ["--groups=" + ",".join(map(str, groups))] if groups else ["--clear-groups"]
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}"] + grp + argv
 
 
 class Ctx:
@@ -94,8 +95,8 @@ class Ctx:
             return os.path.join(self.build, "client" if name == "physmemctl" else "tests/integration", name)
         return os.path.join(self.bindir, name)
 
-    def ctl(self, *argv, uid=None, expect=0):
-        cmd = as_user(uid, [self.prog("physmemctl", uid), "--socket", self.d.sock] + list(argv))
+    def ctl(self, *argv, uid=None, expect=0, groups=None):
+        cmd = as_user(uid, [self.prog("physmemctl", uid), "--socket", self.d.sock] + list(argv), groups)
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         if expect is not None and p.returncode != expect:
             raise Failure(f"{' '.join(argv)}: exit {p.returncode}, expected {expect}\n"
@@ -240,6 +241,25 @@ def case_share(c):
     check(c.all_buffers() == [], "its owner frees it")
 
 
+def case_peergroups(c):
+    """A user in 100 supplementary groups keeps every one of them for gid-based allows."""
+    groups = list(range(70000, 70100))
+    out = c.ctl_json("alloc", "64K", "--name", "g90", "--allow-gid", str(groups[89]))
+    g90 = (out.get("buffer") or out)["id"]
+    out = c.ctl_json("alloc", "64K", "--name", "gnone", "--allow-gid", "80000")
+    gnone = (out.get("buffer") or out)["id"]
+    p = c.ctl("--json", "import", "g90", uid=NOBODY, groups=groups, expect=None)
+    check(p.returncode == 0 and json.loads(p.stdout)["id"] == g90,
+          f"uid 65534 in 100 groups imports a buffer allowed to its 90th group (exit {p.returncode}: "
+          f"{p.stderr.strip()})")
+    p = c.ctl("import", "gnone", uid=NOBODY, groups=groups, expect=4)
+    check(one_error_line(p), "and is still refused one allowed to a group it is not in")
+    p = c.ctl("import", "g90", uid=NOBODY, groups=groups[:89], expect=4)
+    check(one_error_line(p), "without that group (89 groups) it is refused")
+    c.ctl("free", str(g90))
+    c.ctl("free", str(gnone))
+
+
 def case_kill(c):
     """A client killed with SIGKILL loses its buffers; its quota comes back."""
     before = c.d.open_fds()
@@ -377,8 +397,8 @@ def case_bench(c):
 
 CASES = {"ctl": case_ctl, "unprivileged": case_unprivileged, "share": case_share, "kill": case_kill,
          "varlink": case_varlink, "socketdir": case_socketdir, "bench": case_bench,
-         "hugepages": case_hugepages, "fdflood": case_fdflood}
-NEEDS_ROOT = {"unprivileged", "share", "kill", "socketdir", "hugepages"}
+         "hugepages": case_hugepages, "fdflood": case_fdflood, "peergroups": case_peergroups}
+NEEDS_ROOT = {"unprivileged", "share", "kill", "socketdir", "hugepages", "peergroups"}
 
 
 def main():
