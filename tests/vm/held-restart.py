@@ -43,16 +43,23 @@ def wait_quota(path, want, timeout=10.0):
     return quota(path)
 
 
+daemon_proc = None
+
+
 def fail(msg):
     print("FAIL " + msg)
+    if daemon_proc and daemon_proc.poll() is None:
+        daemon_proc.kill()          # never leave a daemon behind
+        daemon_proc.wait()
     sys.exit(1)
 
 
 def main():
+    global daemon_proc
     daemon, stats = sys.argv[1], sys.argv[2]
     base = counters(stats)
     sd = FakeSystemd(tempfile.mkdtemp(prefix="held-restart-", dir=os.environ.get("PHYSMEM_TMP")))
-    p = sd.start(daemon)
+    p = daemon_proc = sd.start(daemon)
     if not sd.wait_for("READY", "1"):
         fail("first daemon not ready")
     path = sd.listen_path
@@ -75,7 +82,7 @@ def main():
         fail("first daemon did not exit 0 on SIGTERM")
     s.close()
     sd.pump()
-    p = sd.start(daemon)
+    p = daemon_proc = sd.start(daemon)
     if not sd.wait_for("READY", "1"):
         fail("second daemon not ready")
     q = quota(path)

@@ -291,7 +291,7 @@ fi
 # Held memory stays charged across a restart with the fd store (systemd's
 # side played by tests/integration/fdstore.py).
 t=daemon-held-restart
-printf '#!/bin/sh\nexec "%s" --config /dev/null --backend kmod "$@" 2>>"%s"\n' "$PB/daemon/physmemd" "$T/restart.log" \
+printf '#!/bin/sh\nexec "%s" --config /dev/null --backend kmod "$@" >>"%s" 2>&1\n' "$PB/daemon/physmemd" "$T/restart.log" \
 	>"$T/physmemd-kmod" && chmod 755 "$T/physmemd-kmod"
 if out=$(/usr/bin/python3 "$PHYSMEM_SRC/tests/vm/held-restart.py" "$T/physmemd-kmod" "$STATS" 2>&1); then
 	res $t PASS "$(echo "$out" | sed -n 's/^PASS //p')"
