@@ -96,13 +96,13 @@ struct json_object *fdstore_meta(struct registry *r)
 	return o;
 }
 
-/* Replace the stored metadata with the registry as it is now. */
-static void fdstore_save_meta(struct registry *r)
+/* Replace the stored metadata with the registry as it is now; <0 if that failed. */
+static int fdstore_save_meta(struct registry *r)
 {
 	struct json_object *o = fdstore_meta(r);
 	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	size_t len = strlen(text);
-	int fd;
+	int fd, ret = -EIO;
 
 	fd = memfd_create("physmemd-registry", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0 || write(fd, text, len) != (ssize_t)len ||
@@ -110,11 +110,12 @@ static void fdstore_save_meta(struct registry *r)
 		log_warning("fd store: cannot write the registry: %s", strerror(errno));
 	} else {
 		notify_fd("FDSTOREREMOVE=1\nFDNAME=" META_NAME, -1);
-		notify_fd("FDSTORE=1\nFDNAME=" META_NAME, fd);
+		ret = notify_fd("FDSTORE=1\nFDNAME=" META_NAME, fd) < 0 ? -EIO : 0;
 	}
 	if (fd >= 0)
 		close(fd);
 	json_object_put(o);
+	return ret;
 }
 
 void fdstore_named(struct registry *r, struct buffer *b)
@@ -132,10 +133,14 @@ void fdstore_named(struct registry *r, struct buffer *b)
 
 void fdstore_reserve_ids(struct registry *r)
 {
+	uint64_t old = r->id_mark;
+
 	if (!r->fdstore)
 		return;
 	r->id_mark = r->next_id + ID_RESERVE;
-	fdstore_save_meta(r);
+	/* Not stored: try again with the next id. */
+	if (fdstore_save_meta(r) < 0)
+		r->id_mark = old;
 }
 
 void fdstore_held_changed(struct registry *r)
