@@ -3,9 +3,11 @@
  * Shared buffers that survive a daemon restart, through systemd's file
  * descriptor store (FDSTORE=1, FileDescriptorStoreMax= in the unit).
  *
- * Every named buffer's fd is stored as "buf-ID"; the registry's metadata for
- * them (JSON) is stored as a sealed memfd named "registry", replaced on every
- * change. A freed buffer is taken out with FDSTOREREMOVE=1. On start, systemd
+ * Every named buffer's fd is stored as "buf-ID"; the registry's metadata (JSON:
+ * those buffers, a mark above every id given out, and the memory still charged
+ * for freed buffers the kernel holds) is stored as a sealed memfd named
+ * "registry", replaced on every change. A freed buffer is taken out with
+ * FDSTOREREMOVE=1. On start, systemd
  * passes the stored fds back beside the listening socket, and fdstore_collect()
  * sorts them out and adopts the buffers again: their memory never went away,
  * so clients' mappings keep their data throughout.
@@ -13,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,11 @@
 
 #define META_NAME "registry"
 #define META_MAX (16u << 20)
+/* Ids reserved at a time: the metadata is rewritten once per this many new ids. */
+#define ID_RESERVE 1024
+/* Bounds on what is read back. */
+#define ID_MAX (UINT64_C(1) << 62)
+#define HELD_MAX 65536
 
 static int notify_fd(const char *state, int fd)
 {
@@ -39,12 +47,18 @@ static int notify_fd(const char *state, int fd)
 	return r;
 }
 
-/* Serialise the named buffers' metadata. */
-static struct json_object *meta_json(struct registry *r)
+/*
+ * Serialise the metadata: the named buffers, the id mark (no id at or past
+ * it was given out) and the held list (memory charged until the kernel frees
+ * it).
+ */
+struct json_object *fdstore_meta(struct registry *r)
 {
 	struct json_object *o = json_object_new_object();
 	struct json_object *list = json_object_new_array();
+	struct json_object *held = json_object_new_array();
 	struct buffer *b;
+	struct held *h;
 
 	TAILQ_FOREACH(b, &r->buffers, entry) {
 		struct json_object *e, *uids, *gids;
@@ -67,18 +81,28 @@ static struct json_object *meta_json(struct registry *r)
 		json_object_object_add(e, "allowGids", gids);
 		json_object_array_add(list, e);
 	}
-	json_object_object_add(o, "nextId", json_object_new_int64((int64_t)r->next_id));
+	TAILQ_FOREACH(h, &r->held, entry) {
+		struct json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "uid", json_object_new_int64(h->uid));
+		json_object_object_add(e, "bytes", json_object_new_int64((int64_t)h->bytes));
+		json_object_object_add(e, "kernelId", json_object_new_int64((int64_t)h->kernel_id));
+		json_object_array_add(held, e);
+	}
+	json_object_object_add(o, "nextId",
+			       json_object_new_int64((int64_t)(r->id_mark > r->next_id ? r->id_mark : r->next_id)));
 	json_object_object_add(o, "buffers", list);
+	json_object_object_add(o, "held", held);
 	return o;
 }
 
-/* Replace the stored metadata with the registry as it is now. */
-static void fdstore_save_meta(struct registry *r)
+/* Replace the stored metadata with the registry as it is now; <0 if that failed. */
+static int fdstore_save_meta(struct registry *r)
 {
-	struct json_object *o = meta_json(r);
+	struct json_object *o = fdstore_meta(r);
 	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	size_t len = strlen(text);
-	int fd;
+	int fd, ret = -EIO;
 
 	fd = memfd_create("physmemd-registry", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0 || write(fd, text, len) != (ssize_t)len ||
@@ -86,11 +110,12 @@ static void fdstore_save_meta(struct registry *r)
 		log_warning("fd store: cannot write the registry: %s", strerror(errno));
 	} else {
 		notify_fd("FDSTOREREMOVE=1\nFDNAME=" META_NAME, -1);
-		notify_fd("FDSTORE=1\nFDNAME=" META_NAME, fd);
+		ret = notify_fd("FDSTORE=1\nFDNAME=" META_NAME, fd) < 0 ? -EIO : 0;
 	}
 	if (fd >= 0)
 		close(fd);
 	json_object_put(o);
+	return ret;
 }
 
 void fdstore_named(struct registry *r, struct buffer *b)
@@ -104,6 +129,24 @@ void fdstore_named(struct registry *r, struct buffer *b)
 		b->stored = notify_fd(state, b->b.fd) > 0;
 	}
 	fdstore_save_meta(r);
+}
+
+void fdstore_reserve_ids(struct registry *r)
+{
+	uint64_t old = r->id_mark;
+
+	if (!r->fdstore)
+		return;
+	r->id_mark = r->next_id + ID_RESERVE;
+	/* Not stored: try again with the next id. */
+	if (fdstore_save_meta(r) < 0)
+		r->id_mark = old;
+}
+
+void fdstore_held_changed(struct registry *r)
+{
+	if (r->fdstore)
+		fdstore_save_meta(r);
 }
 
 void fdstore_freed(struct registry *r, struct buffer *b)
@@ -198,6 +241,65 @@ static void restore_one(struct registry *r, struct json_object *e, int fd)
 		 b->b.size, (unsigned)b->owner_uid);
 }
 
+/* An integer member in [min, max], or -1 when absent, mistyped or out of range. */
+static int64_t get_bounded(struct json_object *o, const char *key, int64_t min, int64_t max)
+{
+	struct json_object *v;
+	int64_t x;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+		return -1;
+	x = json_object_get_int64(v);
+	if (x < min || x > max)
+		return -1;
+	return x;
+}
+
+void fdstore_restore_accounting(struct registry *r, struct json_object *meta)
+{
+	struct json_object *list;
+	int64_t mark = get_bounded(meta, "nextId", 1, (int64_t)ID_MAX);
+	size_t n, kept = 0;
+
+	/* Every id below the mark may be in a client's hands: start past it. */
+	if (mark < 0)
+		log_warning("fd store: no valid id mark, ids may repeat");
+	else if ((uint64_t)mark > r->next_id)
+		r->next_id = (uint64_t)mark;
+	if (r->id_mark < r->next_id)
+		r->id_mark = r->next_id;
+
+	if (!json_object_object_get_ex(meta, "held", &list))
+		return;
+	if (!json_object_is_type(list, json_type_array) || json_object_array_length(list) > HELD_MAX) {
+		log_warning("fd store: bad held list, dropped");
+		return;
+	}
+	n = json_object_array_length(list);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(list, i);
+		bool object = json_object_is_type(e, json_type_object);
+		int64_t uid = object ? get_bounded(e, "uid", 0, (int64_t)UINT32_MAX - 1) : -1;
+		int64_t bytes = object ? get_bounded(e, "bytes", 1, INT64_MAX) : -1;
+		int64_t kid = object ? get_bounded(e, "kernelId", 1, INT64_MAX) : -1;
+
+		if (uid < 0 || bytes < 0 || kid < 0) {
+			log_warning("fd store: bad held entry %zu, dropped", i);
+			continue;
+		}
+		/* Memory the kernel freed while no daemon ran is nobody's any more. */
+		if (!r->backend->held || r->backend->held(r->backend_state, (uint64_t)kid) <= 0)
+			continue;
+		if (registry_add_held(r, (uid_t)uid, (uint64_t)bytes, (uint64_t)kid) < 0) {
+			log_warning("fd store: cannot charge held memory of uid %" PRId64 ", dropped", uid);
+			continue;
+		}
+		kept++;
+	}
+	if (kept)
+		log_info("fd store: %zu freed buffers still held, charged to their owners again", kept);
+}
+
 int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd)
 {
 	struct json_object *meta = NULL, *list;
@@ -205,7 +307,6 @@ int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd)
 	int n, meta_fd = -1, listen_fd = -1;
 	int *fds;
 
-	r->fdstore = enable;
 	n = sd_listen_fds_with_names(1, &names);
 	if (n < 0) {
 		log_error("cannot take the fds passed by systemd: %s", strerror(-n));
@@ -235,6 +336,9 @@ int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd)
 		log_warning("fd store: unreadable registry, stored buffers are dropped");
 	if (meta_fd >= 0)
 		close(meta_fd);
+	/* Ids and held memory first: restored buffers must not move the mark. */
+	if (meta)
+		fdstore_restore_accounting(r, meta);
 	if (meta && json_object_object_get_ex(meta, "buffers", &list) && json_object_is_type(list, json_type_array)) {
 		for (size_t j = 0; j < json_object_array_length(list); j++) {
 			struct json_object *e = json_object_array_get_idx(list, j);
@@ -248,8 +352,6 @@ int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd)
 					break;
 				}
 		}
-		if ((uint64_t)get_int(meta, "nextId", 1) > r->next_id)
-			r->next_id = (uint64_t)get_int(meta, "nextId", 1);
 	}
 	/* Stored fds without metadata: drop them from the store too. */
 	for (int i = 0; i < n; i++)
@@ -269,6 +371,8 @@ int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd)
 	free(names);
 	if (listen_fd >= 0)
 		fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+	/* Only now: nothing above may store metadata that lists half the buffers. */
+	r->fdstore = enable;
 	*ret_listen_fd = listen_fd;
 	return 0;
 }

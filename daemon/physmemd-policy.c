@@ -4,6 +4,8 @@
  * the owner's uid owns the buffer, and a shared buffer may be imported by the
  * uids and groups its owner listed.
  */
+#include <stdlib.h>
+
 #include "physmemd.h"
 
 bool policy_is_owner(const struct peer *p, const struct buffer *b)
@@ -57,4 +59,11 @@ bool policy_may_see_addresses(const struct conf *c, const struct peer *p, const 
 		return false;
 	}
 	return false;
+}
+
+void policy_peer_done(struct peer *p)
+{
+	free(p->groups);
+	p->groups = NULL;
+	p->n_groups = 0;
 }

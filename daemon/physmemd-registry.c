@@ -4,6 +4,7 @@
  * charged. Memory stays charged to its owner until the backend really gives
  * it back, including after the owner disconnected from a named buffer.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,6 +90,9 @@ struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, p
 	b->id = id ? id : r->next_id++;
 	if (b->id >= r->next_id)
 		r->next_id = b->id + 1;
+	/* No id may come back after a restart: the stored mark must pass it first. */
+	if (r->next_id > r->id_mark)
+		fdstore_reserve_ids(r);
 	b->cache = cache;
 	b->owner_uid = uid;
 	b->owner_pid = pid;
@@ -160,6 +164,7 @@ static void registry_released(struct registry *r, uid_t uid, uint64_t kernel_id,
 		r->bytes -= charged;
 		log_info("kernel buffer %llu: memory still held elsewhere, stays charged to uid %u",
 			 (unsigned long long)kernel_id, (unsigned)uid);
+		fdstore_held_changed(r);
 		return;
 	}
 	registry_uncharge(r, uid, charged);
@@ -206,9 +211,36 @@ void registry_free(struct registry *r, struct buffer *b)
 	free(b);
 }
 
+int registry_add_held(struct registry *r, uid_t uid, uint64_t bytes, uint64_t kernel_id)
+{
+	struct usage *u = registry_usage(r, uid, true);
+	struct held *h;
+
+	if (!u)
+		return -ENOMEM;
+	if (u->bytes + bytes < u->bytes) {
+		registry_usage_put(r, u);
+		return -EOVERFLOW;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		registry_usage_put(r, u);
+		return -ENOMEM;
+	}
+	h->uid = uid;
+	h->bytes = bytes;
+	h->kernel_id = kernel_id;
+	u->buffers++;
+	u->bytes += bytes;
+	u->held_bytes += bytes;
+	TAILQ_INSERT_TAIL(&r->held, h, entry);
+	return 0;
+}
+
 void registry_reap(struct registry *r)
 {
 	struct held *h, *next;
+	bool changed = false;
 
 	for (h = TAILQ_FIRST(&r->held); h; h = next) {
 		struct usage *u = registry_usage(r, h->uid, false);
@@ -222,7 +254,10 @@ void registry_reap(struct registry *r)
 		}
 		TAILQ_REMOVE(&r->held, h, entry);
 		free(h);
+		changed = true;
 	}
+	if (changed)
+		fdstore_held_changed(r);
 }
 
 void registry_owner_gone(struct registry *r, struct conn *owner)
@@ -242,19 +277,24 @@ void registry_owner_gone(struct registry *r, struct conn *owner)
 
 void registry_done(struct registry *r)
 {
-	struct buffer *b;
+	struct buffer *b, *next;
 	struct usage *u;
 	struct held *h;
 
+	/*
+	 * The others first: what they leave held is stored with the metadata,
+	 * which must still list every stored buffer.
+	 */
+	for (b = TAILQ_FIRST(&r->buffers); b; b = next) {
+		next = TAILQ_NEXT(b, entry);
+		if (!b->stored)
+			registry_free(r, b);
+	}
+	/* Stored buffers outlive the daemon: close, keep the memory. */
 	while ((b = TAILQ_FIRST(&r->buffers))) {
-		/* Stored buffers outlive the daemon: close, keep the memory. */
-		if (b->stored) {
-			TAILQ_REMOVE(&r->buffers, b, entry);
-			r->backend->release(r->backend_state, &b->b, true);
-			free(b);
-			continue;
-		}
-		registry_free(r, b);
+		TAILQ_REMOVE(&r->buffers, b, entry);
+		r->backend->release(r->backend_state, &b->b, true);
+		free(b);
 	}
 	while ((h = TAILQ_FIRST(&r->held))) {
 		TAILQ_REMOVE(&r->held, h, entry);

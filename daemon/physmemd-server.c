@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,10 +222,12 @@ static void conn_free(struct conn *c)
 	if (c->ev_stall)
 		event_free(c->ev_stall);
 	close(c->stream.fd);
-	if (c->busy)
+	if (c->busy) {
 		c->gone = true;
-	else
+	} else {
+		policy_peer_done(&c->peer);
 		free(c);
+	}
 	server_notify_status(s);
 }
 
@@ -232,6 +235,7 @@ void server_conn_resume(struct conn *c)
 {
 	c->busy = false;
 	if (c->gone) {
+		policy_peer_done(&c->peer);
 		free(c);
 		return;
 	}
@@ -249,26 +253,55 @@ void conn_close_client_fd(int fd)
 		close(fd);
 }
 
-/* Who is on the other end, read once at accept time. */
+/*
+ * Who is on the other end, read once at accept time. All of its groups: a
+ * user in many groups must not lose the gid-based allows (policy_peer_done
+ * frees them).
+ */
 static int peer_read(int fd, struct peer *p)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	gid_t groups[64];
+	gid_t stack[64], *groups = stack;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return -errno;
 	p->uid = cred.uid;
 	p->gid = cred.gid;
 	p->pid = cred.pid;
-	len = sizeof(groups);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
-		p->n_groups = len / sizeof(gid_t);
-		memcpy(p->groups, groups, len);
-	} else {
-		/* More than 64 groups (ERANGE) or an old kernel: primary group only. */
-		p->n_groups = 0;
+	p->n_groups = 0;
+	p->groups = NULL;
+	len = sizeof(stack);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, stack, &len) < 0) {
+		int r = -errno;
+
+		if (r == -ENOPROTOOPT || r == -ENODATA)
+			return 0;	/* a kernel before 4.13: the primary group only */
+		/* More than fit: the kernel said how much room they need. */
+		if (r != -ERANGE || len <= sizeof(stack) || len > NGROUPS_MAX * sizeof(gid_t))
+			return r == -ERANGE ? -E2BIG : r;
+		groups = malloc(len);
+		if (!groups)
+			return -ENOMEM;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+			r = -errno;
+			free(groups);
+			return r;
+		}
 	}
+	if (len == 0) {
+		if (groups != stack)
+			free(groups);
+		return 0;
+	}
+	if (groups == stack) {
+		groups = malloc(len);
+		if (!groups)
+			return -ENOMEM;
+		memcpy(groups, stack, len);
+	}
+	p->groups = groups;
+	p->n_groups = len / sizeof(gid_t);
 	return 0;
 }
 
@@ -309,11 +342,13 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 	if (s->n_conns >= s->conf->max_connections) {
 		log_notice("refusing connection from uid %u: %llu connections open", (unsigned)peer.uid,
 			   (unsigned long long)s->n_conns);
+		policy_peer_done(&peer);
 		close(fd);
 		return;
 	}
 	u = registry_usage(s->registry, peer.uid, true);
 	if (!u) {
+		policy_peer_done(&peer);
 		close(fd);
 		return;
 	}
@@ -321,12 +356,14 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 		log_notice("refusing connection from uid %u: per-uid limit of %llu reached", (unsigned)peer.uid,
 			   (unsigned long long)s->conf->max_connections_per_uid);
 		registry_usage_put(s->registry, u);
+		policy_peer_done(&peer);
 		close(fd);
 		return;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		registry_usage_put(s->registry, u);
+		policy_peer_done(&peer);
 		close(fd);
 		return;
 	}

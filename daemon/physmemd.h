@@ -202,6 +202,7 @@ struct registry {
 	TAILQ_HEAD(, usage) usage;
 	TAILQ_HEAD(, held) held;
 	uint64_t next_id;
+	uint64_t id_mark;		/* ids below it may be in use: stored in the fd store */
 	uint64_t n_buffers;
 	uint64_t bytes;
 	bool fdstore;			/* keep named buffers in systemd's fd store */
@@ -228,6 +229,8 @@ void registry_uncharge(struct registry *r, uid_t uid, uint64_t size);
 void registry_free(struct registry *r, struct buffer *b);
 /* Release a backend buffer (charged bytes to uid) on a worker, and uncharge it when done. */
 void registry_release(struct registry *r, uid_t uid, struct backend_buffer *bb, uint64_t charged);
+/* Charge memory the kernel still holds to uid until registry_reap sees it go. */
+int registry_add_held(struct registry *r, uid_t uid, uint64_t bytes, uint64_t kernel_id);
 /* Stop charging freed buffers whose memory the kernel has now released. */
 void registry_reap(struct registry *r);
 /* The owner went away: free its unnamed buffers, orphan the named ones. */
@@ -240,6 +243,13 @@ int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd);
 void fdstore_named(struct registry *r, struct buffer *b);
 /* A stored buffer is being freed: take it out of the store. */
 void fdstore_freed(struct registry *r, struct buffer *b);
+/* r->next_id passed r->id_mark: store a higher mark before the id goes out. */
+void fdstore_reserve_ids(struct registry *r);
+/* The held list changed: store it, so that a restart keeps charging it. */
+void fdstore_held_changed(struct registry *r);
+/* The metadata as stored (a new object), and taking its ids and held list back. */
+struct json_object *fdstore_meta(struct registry *r);
+void fdstore_restore_accounting(struct registry *r, struct json_object *meta);
 
 /* ---- physmemd-policy.c: who may do what ---- */
 struct peer {
@@ -247,8 +257,11 @@ struct peer {
 	gid_t gid;
 	pid_t pid;
 	unsigned n_groups;
-	gid_t groups[64];
+	gid_t *groups;			/* supplementary groups (allocated; NULL when none) */
 };
+
+/* Free what a peer holds. */
+void policy_peer_done(struct peer *p);
 
 bool policy_is_owner(const struct peer *p, const struct buffer *b);
 bool policy_may_import(const struct peer *p, const struct buffer *b);

@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "varlink-message.h"
+#include "varlink-utf8.h"
 
 #include <errno.h>
 #include <string.h>
 
-/* A JSON string without an embedded NUL (which C would silently cut at). */
+/*
+ * A JSON string in well-formed UTF-8 (safe to echo in a reply) without an
+ * embedded NUL (which C would silently cut at).
+ */
 static bool vl_string_valid(struct json_object *v)
 {
 	return json_object_is_type(v, json_type_string) &&
-	       strlen(json_object_get_string(v)) == (size_t)json_object_get_string_len(v);
+	       strlen(json_object_get_string(v)) == (size_t)json_object_get_string_len(v) &&
+	       vl_utf8_valid(json_object_get_string(v), (size_t)json_object_get_string_len(v));
 }
 
 static int get_bool(struct json_object *msg, const char *key, bool *ret, const char **ret_field)
@@ -191,7 +196,8 @@ static int dispatch_present(struct json_object *params, const struct vl_field *f
 	json_object_object_foreach(params, key, val) {
 		f = find_field(fields, key);
 		if (!f) {
-			*ret_field = key;
+			/* The reply names it: only if that is text. */
+			*ret_field = vl_utf8_valid(key, strlen(key)) ? key : "parameters";
 			return -EINVAL;
 		}
 		if (json_object_is_type(val, json_type_null)) {

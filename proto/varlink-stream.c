@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "varlink-stream.h"
+#include "varlink-utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -221,7 +222,8 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
 
 	obj = NULL;
 	jerr = json_tokener_error_parse_eof;
-	tok = json_tokener_new_ex(64);
+	/* JSON text is UTF-8 and its escapes name characters (RFC 8259): else it is refused as bad JSON. */
+	tok = vl_utf8_valid(s->in, len) && vl_utf8_escapes_valid(s->in, len) ? json_tokener_new_ex(64) : NULL;
 	if (tok) {
 		/* With its NUL, so that a bare number or literal ends too. */
 		obj = json_tokener_parse_ex(tok, s->in, (int)len + 1);
@@ -264,6 +266,9 @@ int vl_stream_queue(struct vl_stream *s, struct json_object *msg, const int *fds
 	if (!text)
 		return -ENOMEM;
 	len = strlen(text) + 1;
+	/* Never send what a standard client cannot decode. */
+	if (!vl_utf8_valid(text, len - 1))
+		return -EILSEQ;
 
 	o = calloc(1, sizeof(*o) + sizeof(int) * nfds);
 	if (!o)

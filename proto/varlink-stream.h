@@ -70,8 +70,9 @@ int vl_stream_read(struct vl_stream *s);
  * Take the next complete message out of the input buffer. Returns 1 and sets
  * *ret (a JSON value, owned by the caller; may be any JSON type) and moves the
  * message's fds into *ret_fds; returns 0 when no complete message is buffered;
- * returns -EBADMSG when the message is not valid JSON (the message and its fds
- * are dropped, and the stream stays usable).
+ * returns -EBADMSG when the message is not valid JSON in well-formed UTF-8, or
+ * escapes a lone UTF-16 surrogate (the message and its fds are dropped, and
+ * the stream stays usable).
  */
 int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds *ret_fds);
 
@@ -80,7 +81,8 @@ bool vl_stream_has_partial(const struct vl_stream *s);
 
 /*
  * Queue a message. The fds are duplicated (F_DUPFD_CLOEXEC), so the caller
- * keeps its own. Returns 0 or a negative errno.
+ * keeps its own. Returns 0 or a negative errno (-EILSEQ: a string in msg is
+ * not UTF-8, and nothing was queued).
  */
 int vl_stream_queue(struct vl_stream *s, struct json_object *msg, const int *fds, unsigned nfds);
 

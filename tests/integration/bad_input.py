@@ -12,7 +12,7 @@ be back to their baseline, and SIGTERM must stop it with exit code 0.
 Output is TAP-like: one "ok N - name" / "not ok N - name: reason" per case,
 then "N passed, M failed". Exit status 1 if anything failed.
 
-Usage: bad_input.py --daemon PATH/TO/physmemd     (or $PHYSMEMD)
+Usage: bad_input.py --daemon PATH/TO/physmemd [--only TITLE-PREFIX]   (or $PHYSMEMD)
 Internal: bad_input.py --client SOCKET JSON       (unprivileged helper mode)
 
 Only the Python standard library is used.
@@ -408,6 +408,70 @@ call_error_case("GetInterfaceDescription with a number", SVC + ".GetInterfaceDes
                 E_INVALID, "interface")
 call_error_case("GetInterfaceDescription of an unknown interface", SVC + ".GetInterfaceDescription",
                 {"interface": "com.example.Nope"}, E_IFACE)
+
+
+# ---- replies are always UTF-8 JSON, whatever bytes a call holds
+def raw_replies(c):
+    """Every reply until the daemon hangs up, as raw bytes (NUL dropped)."""
+    out = []
+    c.s.settimeout(WAIT)
+    try:
+        while True:
+            while b"\0" not in c.buf:
+                c._fill()
+            raw, c.buf = c.buf.split(b"\0", 1)
+            out.append(raw)
+    except Disconnected:
+        return out
+    except socket.timeout:
+        raise Failure("expected a disconnect, connection still open after %gs (replies: %r)" % (WAIT, out))
+
+
+def decoded(raw):
+    """A reply as a standard client reads it: strict UTF-8, then JSON."""
+    try:
+        return json.loads(raw.decode("utf-8", errors="strict"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise Failure("reply is not UTF-8 JSON (%s): %r" % (e, raw[:200]))
+
+
+def utf8_case(title, data):
+    """A call with bad UTF-8 somewhere: one InvalidParameter reply, in UTF-8, then the hang-up."""
+    def fn(h):
+        c = h.connect()
+        c.send_raw(data)
+        replies = [decoded(r) for r in raw_replies(c)]
+        check(len(replies) == 1, "expected one error reply before the disconnect, got %r" % replies)
+        expect_error(replies[0], E_INVALID, "message")
+    CASES.append(("UTF-8: " + title, fn))
+
+
+GID = b'{"method":"org.varlink.service.GetInterfaceDescription","parameters":{"interface":"%s"}}\0'
+utf8_case("method name with a \\xff byte", b'{"method":"io.physmem.\xff.Status"}\0')
+utf8_case("method name with an overlong '/' (\\xc0\\xaf)", b'{"method":"io.physmem.Manager.\xc0\xafStatus"}\0')
+utf8_case("method name with a UTF-8-encoded surrogate", b'{"method":"io.physmem.Manager.\xed\xa0\x80"}\0')
+utf8_case("method name past U+10FFFF", b'{"method":"io.physmem.Manager.\xf4\x90\x80\x80"}\0')
+utf8_case("method name with a truncated sequence", b'{"method":"io.physmem.Manager.Status\xe2\x82"}\0')
+utf8_case("method name with a lone \\ud800 escape", b'{"method":"io.physmem.Manager.\\ud800"}\0')
+utf8_case("method name with a lone \\udc00 escape", b'{"method":"com.example\\udc00.X"}\0')
+utf8_case("string parameter with a \\xff byte", GID % b"com.\xffexample")
+utf8_case("string parameter with an overlong NUL (\\xc0\\x80)", GID % b"com.ex\xc0\x80ample")
+utf8_case("string parameter with \\ud800 followed by \\u0041", GID % b"com.example\\ud800\\u0041")
+utf8_case("parameter name with a \\xff byte", b'{"method":"io.physmem.Manager.Status","parameters":{"\xff":1}}\0')
+utf8_case("Allocate name with a 5-byte sequence", b'{"method":"io.physmem.Manager.Allocate","parameters":'
+          b'{"size":4096,"name":"a\xf8\x88\x80\x80\x80"}}\0')
+
+
+@case("UTF-8: valid non-ASCII text is echoed back intact")
+def _(h):
+    c = h.connect()
+    for text, want in ((b"caf\xc3\xa9.example", "caf\u00e9.example"),
+                       (b"\\ud83d\\ude00.example", "\U0001F600.example")):
+        c.send_raw(GID % text)
+        while b"\0" not in c.buf:
+            c._fill()
+        raw, c.buf = c.buf.split(b"\0", 1)
+        expect_error(decoded(raw), E_IFACE, interface=want)
 
 # ---- Allocate: every parameter mistyped, sizes out of range
 A = IFACE + ".Allocate"
@@ -936,6 +1000,10 @@ def main(argv):
     if len(argv) >= 2 and argv[1] == "--client":
         return client_mode(argv[2], argv[3])
     daemon = None
+    only = None
+    if len(argv) >= 3 and argv[-2] == "--only":
+        # Run only the cases whose title starts with this (a ctest of its own).
+        only, argv = argv[-1], argv[:-2]
     if len(argv) >= 3 and argv[1] == "--daemon":
         daemon = argv[2]
     elif len(argv) == 2:
@@ -954,7 +1022,8 @@ def main(argv):
         base_list = expect_ok(c.call(IFACE + ".List", {"all": True}))["buffers"]
         c.close()
         for name, fn in CASES:
-            h.run(name, fn)
+            if only is None or name.startswith(only):
+                h.run(name, fn)
 
         def final(h2):
             check(h2.proc.poll() is None, "daemon is gone")

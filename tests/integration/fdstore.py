@@ -9,7 +9,7 @@ and a restart that hands the listening socket plus the stored fds back with
 LISTEN_FDS/LISTEN_FDNAMES/LISTEN_PID. The same behaviour under a real systemd
 is proved by the packaging VM test.
 
-usage: fdstore.py --daemon PATH
+usage: fdstore.py --daemon PATH [--case restart|ids]
 """
 import argparse
 import array
@@ -156,10 +156,70 @@ def stop(p):
     return p.wait(timeout=20)
 
 
+def case_ids(daemon):
+    """Ids given out before a restart (or a crash), named or not, never come back after it."""
+    sd = FakeSystemd(tempfile.mkdtemp(prefix="physmem-fdstore-ids-"))
+    seen = set()
+
+    def alloc(conn, name=None):
+        params = {"size": 4096}
+        if name:
+            params["name"] = name
+        r, fds = call_on(conn, "io.physmem.Manager.Allocate", params)
+        for fd in fds:
+            os.close(fd)
+        return r["parameters"]["buffer"]["id"]
+
+    def restart(p, how):
+        if how == "crash":
+            p.kill()
+            p.wait(timeout=20)
+        else:
+            check(stop(p) == 0, "the daemon exits 0 on SIGTERM")
+        sd.pump()
+        p = sd.start(daemon)
+        check(sd.wait_for("READY", "1"), f"the daemon is ready again after a {how}")
+        return p
+
+    p = sd.start(daemon)
+    check(sd.wait_for("READY", "1"), "first daemon is ready (READY=1)")
+    conn = connect(sd.listen_path)
+    # Named buffers change the metadata; unnamed ones given out after the
+    # last such change must not be forgotten either.
+    seen.add(alloc(conn, "first"))
+    seen.update(alloc(conn) for _ in range(5))
+    tmp = alloc(conn, "tmp")
+    seen.add(tmp)
+    call_on(conn, "io.physmem.Manager.Free", {"id": tmp})
+    seen.update(alloc(conn) for _ in range(3))
+    check(len(seen) == 10, f"ten distinct ids before the restart: {sorted(seen)}")
+    conn.close()
+    p = restart(p, "restart")
+
+    conn = connect(sd.listen_path)
+    new = [alloc(conn) for _ in range(10)] + [alloc(conn, "second")]
+    check(not set(new) & seen, f"no id comes back after a restart: before {sorted(seen)}, after {new}")
+    seen.update(new)
+    seen.update(alloc(conn) for _ in range(3))
+    p = restart(p, "crash")
+    conn.close()
+
+    conn = connect(sd.listen_path)
+    new = [alloc(conn) for _ in range(10)]
+    check(not set(new) & seen, f"no id comes back after a crash (SIGKILL): before {sorted(seen)}, after {new}")
+    conn.close()
+    check(stop(p) == 0, "last daemon exits 0 on SIGTERM")
+    print(f"{passes} passed, {failures} failed")
+    return 1 if failures else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--daemon", required=True)
+    ap.add_argument("--case", choices=("restart", "ids"), default="restart")
     args = ap.parse_args()
+    if args.case == "ids":
+        return case_ids(args.daemon)
     d = tempfile.mkdtemp(prefix="physmem-fdstore-")
     sd = FakeSystemd(d)
 
@@ -220,7 +280,12 @@ def main():
         for fd in fds:
             os.close(fd)
         r, _ = call_on(conn, "io.physmem.Manager.Free", {"id": other_id})
-    r, _ = call_on(conn, "io.physmem.Manager.Status")
+    # Free replies before its release job ran: wait (bounded) for it.
+    for _ in range(100):
+        r, _ = call_on(conn, "io.physmem.Manager.Status")
+        if r["parameters"]["buffers"] == 1:
+            break
+        time.sleep(0.05)
     check(r["parameters"]["buffers"] == 1, "only the named buffers came back")
     r, fds = call_on(conn, "io.physmem.Manager.Allocate", {"size": 4096})
     check(r["parameters"]["buffer"]["id"] > gone_id, "new ids do not reuse old ones")

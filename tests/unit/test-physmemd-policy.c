@@ -107,18 +107,15 @@ static void test_allowed_gid(void **state)
 {
 	struct buffer b = mkbuf(1000, "cam");
 	struct peer primary = mkpeer(2000, 500), supplementary = mkpeer(2001, 2001), none = mkpeer(2002, 2002);
+	gid_t groups[3] = { 10, 20, 500 };
 
 	(void)state;
 	b.n_allow_gids = 1;
 	b.allow_gids[0] = 500;
 	supplementary.n_groups = 3;
-	supplementary.groups[0] = 10;
-	supplementary.groups[1] = 20;
-	supplementary.groups[2] = 500;
+	supplementary.groups = groups;
 	none.n_groups = 2;
-	none.groups[0] = 10;
-	none.groups[1] = 20;
-	none.groups[2] = 500;	/* beyond n_groups: ignored */
+	none.groups = groups;	/* 500 is beyond n_groups: ignored */
 
 	assert_true(policy_may_import(&primary, &b));
 	assert_true(policy_may_import(&supplementary, &b));

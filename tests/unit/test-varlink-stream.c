@@ -335,6 +335,37 @@ static void test_invalid_json_continues(void **state)
 	json_object_put(o);
 }
 
+/* Text that is not UTF-8, or escapes a lone surrogate, is bad JSON; the stream goes on. */
+static void test_invalid_utf8(void **state)
+{
+	struct pair *p = *state;
+	static const char msgs[] = "{\"m\":\"\xff\"}\0{\"m\":\"\xc0\xaf\"}\0{\"m\":\"\\ud800\"}\0"
+				   "{\"m\":\"\xc3\xa9\\ud83d\\ude00\"}\0";
+	struct json_object *o, *m;
+	struct vl_fds fds;
+
+	assert_int_equal(write(p->a, msgs, sizeof(msgs) - 1), (ssize_t)sizeof(msgs) - 1);
+	assert_int_equal(drain(&p->s), -EAGAIN);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(vl_stream_next(&p->s, &o, &fds), -EBADMSG);
+	o = next_ok(&p->s, &fds);
+	assert_true(json_object_object_get_ex(o, "m", &m));
+	assert_string_equal(json_object_get_string(m), "\xc3\xa9\xf0\x9f\x98\x80");
+	json_object_put(o);
+}
+
+/* A message that would not be UTF-8 on the wire is refused, not sent. */
+static void test_queue_refuses_invalid_utf8(void **state)
+{
+	struct pair *p = *state;
+	struct json_object *m = json_object_new_object();
+
+	json_object_object_add(m, "m", json_object_new_string("io.\xff"));
+	assert_int_equal(vl_stream_queue(&p->s, m, NULL, 0), -EILSEQ);
+	assert_int_equal(vl_stream_pending(&p->s), 0);
+	json_object_put(m);
+}
+
 /* Any JSON value is a message; a bare number or null is not a framing error. */
 static void test_scalar_messages(void **state)
 {
@@ -544,6 +575,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_flush_with_fds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_writes_small_sndbuf, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_done_closes_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_invalid_utf8, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_refuses_invalid_utf8, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,8 +16,9 @@
 # PHYSMEM-EXPECT: daemon-held-quota
 # PHYSMEM-EXPECT: daemon-pin-bad-fd
 # PHYSMEM-EXPECT: daemon-log
+# PHYSMEM-EXPECT: daemon-held-restart
 set -u
-CASES="daemon-status daemon-dma-contig daemon-dma-sg daemon-dma-pin daemon-isolation daemon-reclaim daemon-held-quota daemon-pin-bad-fd daemon-log"
+CASES="daemon-status daemon-dma-contig daemon-dma-sg daemon-dma-pin daemon-isolation daemon-reclaim daemon-held-quota daemon-pin-bad-fd daemon-log daemon-held-restart"
 STATS=/sys/class/misc/physmem/stats
 T=$PHYSMEM_TMP/daemon
 SOCK=$PHYSMEM_TMP/physmemd.sock
@@ -286,6 +287,19 @@ elif [ -e "$SOCK" ]; then
 else
 	res $t PASS "exit 0 on SIGTERM, socket removed, $(grep -c . "$DLOG") log lines, no error lines, $nwarn warning(s)"
 fi
+# ---- daemon-held-restart ----
+# Held memory stays charged across a restart with the fd store (systemd's
+# side played by tests/integration/fdstore.py).
+t=daemon-held-restart
+printf '#!/bin/sh\nexec "%s" --config /dev/null --backend kmod "$@" >>"%s" 2>&1\n' "$PB/daemon/physmemd" "$T/restart.log" \
+	>"$T/physmemd-kmod" && chmod 755 "$T/physmemd-kmod"
+if out=$(/usr/bin/python3 "$PHYSMEM_SRC/tests/vm/held-restart.py" "$T/physmemd-kmod" "$STATS" 2>&1); then
+	res $t PASS "$(echo "$out" | sed -n 's/^PASS //p')"
+else
+	res $t FAIL "$(echo "$out" | grep -v '^physmemd' | tail -3 | tr '\n' ' ' | cut -c1-400)"
+	tail -n 40 "$T/restart.log" | sed 's/^/physmemd-restart-log: /'
+fi
+
 if [ $failed -ne 0 ]; then
 	echo "---- physmemd log ----"
 	tail -n 150 "$DLOG" | sed 's/^/physmemd-log: /'

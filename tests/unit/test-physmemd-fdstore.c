@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The fd store's metadata round trip: the id mark and the held list
+ * (fdstore_meta, fdstore_restore_accounting) with a fake backend whose
+ * kernel holds what the test says. The kmod backend's held memory cannot be
+ * made in the integration tests (memfd frees at once), so this is its test.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "physmemd.h"
+
+/* Kernel ids the fake kernel still holds. */
+static uint64_t live[8];
+
+static int fake_held(void *state, uint64_t kernel_id)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+		if (live[i] && live[i] == kernel_id)
+			return 1;
+	return 0;
+}
+
+static void fake_release(void *state, struct backend_buffer *b, bool keep)
+{
+	(void)state;
+	(void)b;
+	(void)keep;
+}
+
+static void kernel_frees(uint64_t kernel_id)
+{
+	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+		if (live[i] == kernel_id)
+			live[i] = 0;
+}
+
+static const struct backend_ops fake_ops = {
+	.name = "fake",
+	.held = fake_held,
+	.release = fake_release,
+};
+
+static struct conf conf;
+
+static struct buffer *add(struct registry *r, uid_t uid, uint64_t size, uint64_t kernel_id)
+{
+	struct backend_buffer bb = { .fd = -1, .size = size, .kernel_id = kernel_id };
+	struct buffer *b = registry_add(r, NULL, uid, 1, &bb, 0, 0);
+
+	assert_non_null(b);
+	return b;
+}
+
+/* The metadata as it comes back from systemd: through its text. */
+static struct json_object *stored(struct registry *r)
+{
+	struct json_object *m = fdstore_meta(r);
+	struct json_object *back = json_tokener_parse(json_object_to_json_string(m));
+
+	assert_non_null(back);
+	json_object_put(m);
+	return back;
+}
+
+static void expect_usage(struct registry *r, uid_t uid, uint64_t buffers, uint64_t bytes, uint64_t held)
+{
+	struct usage *u = registry_usage(r, uid, false);
+
+	assert_non_null(u);
+	assert_int_equal(u->buffers, buffers);
+	assert_int_equal(u->bytes, bytes);
+	assert_int_equal(u->held_bytes, held);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	unsetenv("NOTIFY_SOCKET");	/* the metadata is written, and goes nowhere */
+	conf_defaults(&conf);
+	memset(live, 0, sizeof(live));
+	return 0;
+}
+
+static void test_round_trip(void **state)
+{
+	struct registry r1, r2;
+	struct json_object *meta;
+	struct buffer *b1, *b2;
+	uint64_t top;
+
+	(void)state;
+	registry_init(&r1, &conf, &fake_ops, NULL);
+	r1.fdstore = true;
+	live[0] = 11;
+	live[1] = 12;
+	live[2] = 13;
+	b1 = add(&r1, 1000, 4096, 11);
+	b2 = add(&r1, 1000, 8192, 12);
+	top = add(&r1, 1001, 16384, 13)->id;
+	registry_free(&r1, b1);
+	registry_free(&r1, b2);
+	expect_usage(&r1, 1000, 2, 12288, 12288);
+	meta = stored(&r1);
+
+	registry_init(&r2, &conf, &fake_ops, NULL);
+	fdstore_restore_accounting(&r2, meta);
+	/* New ids start past the reserved range, never at a used one. */
+	assert_true(r2.next_id > top);
+	assert_int_equal(r2.next_id, r1.id_mark);
+	/* The freed but held buffers are charged to their owner again. */
+	expect_usage(&r2, 1000, 2, 12288, 12288);
+	assert_null(registry_usage(&r2, 1001, false));	/* a live buffer is no held memory */
+	/* ... until the kernel frees them. */
+	kernel_frees(11);
+	registry_reap(&r2);
+	expect_usage(&r2, 1000, 1, 8192, 8192);
+	kernel_frees(12);
+	registry_reap(&r2);
+	assert_null(registry_usage(&r2, 1000, false));
+
+	json_object_put(meta);
+	registry_done(&r2);
+	registry_done(&r1);
+}
+
+/* Memory the kernel freed while no daemon ran is charged to nobody. */
+static void test_freed_meanwhile(void **state)
+{
+	struct registry r1, r2;
+	struct json_object *meta;
+
+	(void)state;
+	registry_init(&r1, &conf, &fake_ops, NULL);
+	live[0] = 21;
+	live[1] = 22;
+	registry_free(&r1, add(&r1, 1000, 4096, 21));
+	registry_free(&r1, add(&r1, 1000, 8192, 22));
+	meta = stored(&r1);
+	kernel_frees(21);
+	registry_init(&r2, &conf, &fake_ops, NULL);
+	fdstore_restore_accounting(&r2, meta);
+	expect_usage(&r2, 1000, 1, 8192, 8192);
+	json_object_put(meta);
+	registry_done(&r2);
+	registry_done(&r1);
+}
+
+/* Bad metadata is dropped entry by entry, and nothing overflows. */
+static void test_strict(void **state)
+{
+	static const char *const texts[] = {
+		"{\"nextId\":-5,\"held\":[{\"uid\":-1,\"bytes\":4096,\"kernelId\":31},"
+		"{\"uid\":1000,\"bytes\":\"4096\",\"kernelId\":31},{\"uid\":1000,\"bytes\":0,\"kernelId\":31},"
+		"{\"uid\":4294967295,\"bytes\":1,\"kernelId\":31},{\"uid\":1000,\"bytes\":4096},"
+		"{\"uid\":1000,\"bytes\":4096,\"kernelId\":0},7,null,[],"
+		"{\"uid\":1000,\"bytes\":4096,\"kernelId\":31}]}",
+		"{\"nextId\":9223372036854775807,\"held\":{\"uid\":1000,\"bytes\":4096,\"kernelId\":31}}",
+		"{\"nextId\":\"77\",\"held\":[{\"uid\":1000,\"bytes\":9223372036854775807,\"kernelId\":31},"
+		"{\"uid\":1000,\"bytes\":9223372036854775807,\"kernelId\":31},"
+		"{\"uid\":1000,\"bytes\":9223372036854775807,\"kernelId\":31}]}",
+	};
+	struct registry r;
+	struct json_object *meta;
+
+	(void)state;
+	live[0] = 31;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		meta = json_tokener_parse(texts[i]);
+		assert_non_null(meta);
+		registry_init(&r, &conf, &fake_ops, NULL);
+		fdstore_restore_accounting(&r, meta);
+		assert_int_equal(r.next_id, 1);		/* no valid mark: as on a first start */
+		if (i == 0)
+			expect_usage(&r, 1000, 1, 4096, 4096);
+		else if (i == 1)
+			assert_null(registry_usage(&r, 1000, false));
+		else
+			expect_usage(&r, 1000, 2, 2 * (uint64_t)INT64_MAX, 2 * (uint64_t)INT64_MAX);
+		json_object_put(meta);
+		registry_done(&r);
+	}
+}
+
+/* A held list past the bound is dropped whole. */
+static void test_held_bound(void **state)
+{
+	struct json_object *meta = json_object_new_object(), *held = json_object_new_array();
+	struct registry r;
+
+	(void)state;
+	live[0] = 41;
+	for (int i = 0; i < 65537; i++) {
+		struct json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "uid", json_object_new_int64(1000));
+		json_object_object_add(e, "bytes", json_object_new_int64(4096));
+		json_object_object_add(e, "kernelId", json_object_new_int64(41));
+		json_object_array_add(held, e);
+	}
+	json_object_object_add(meta, "held", held);
+	registry_init(&r, &conf, &fake_ops, NULL);
+	fdstore_restore_accounting(&r, meta);
+	assert_null(registry_usage(&r, 1000, false));
+	json_object_put(meta);
+	registry_done(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_round_trip, setup),
+		cmocka_unit_test_setup(test_freed_meanwhile, setup),
+		cmocka_unit_test_setup(test_strict, setup),
+		cmocka_unit_test_setup(test_held_bound, setup),
+	};
+
+	log_set_level(LOG_LEVEL_ERR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
