@@ -135,6 +135,8 @@ static int memfd_setup(struct memfd_state *st, int fd, uint64_t size, bool conti
 	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
 	if (map == MAP_FAILED)
 		return -errno;
+	/* A sink forked later must not keep the buffer's memory mapped. */
+	(void)madvise(map, size, MADV_DONTFORK);
 	if (st->conf->lock != LOCK_NO) {
 		if (mlock(map, size) == 0) {
 			ret->locked = true;
