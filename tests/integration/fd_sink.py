@@ -339,8 +339,8 @@ def main(argv):
     try:
         base_fds = d.idle_fds()
         sinks = d.children()
-        check(sinks is None or len(sinks) == 1, "expected one sink process, found %r" % sinks)
         kills = CASES[argv[3]](d, b)
+        check(sinks is None or len(sinks) == 1, "expected one sink process at the start, found %r" % sinks)
         killed = d.wait_killed_sinks(kills)
         d.status("another client, after the sink was killed")
         pipe_is_closed_by(d, "after the sink was replaced")
