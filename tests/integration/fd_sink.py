@@ -21,6 +21,9 @@ Cases (one per run):
   dropped  the fd left in a connection the daemon drops: in half a message
            (stall timeout), queued unread behind a message that is not JSON,
            and queued on a connection refused at the per-uid limit
+  fuse     a file on a FUSE mount served here that never answers FLUSH
+           (from anyone but this test), attached to a call; needs root and
+           /dev/fuse, else it is skipped
 
 Usage: fd_sink.py --daemon PATH/TO/physmemd CASE
 Only the Python standard library is used.
@@ -31,6 +34,7 @@ import fcntl
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -52,6 +56,10 @@ KILL_WAIT = 30.0
 
 
 class Failure(Exception):
+    pass
+
+
+class Skip(Exception):
     pass
 
 
@@ -200,12 +208,19 @@ class Daemon:
             return None
 
     def idle_fds(self):
-        """Open fds with no client connected."""
-        deadline = time.monotonic() + WAIT
-        while self.status("idle")["connections"] != 1:
-            check(time.monotonic() < deadline, "connections of the case never went away")
-            time.sleep(0.05)
-        return self.fd_count()
+        """Open fds with no client connected: counted while only our own
+        (accepted, answered) connection is open, minus that one."""
+        s = self.connect()
+        try:
+            deadline = time.monotonic() + WAIT
+            while True:
+                send_msg(s, call_bytes(IFACE + ".Status"))
+                if read_reply(s, "idle")["parameters"]["connections"] == 1:
+                    return self.fd_count() - 1
+                check(time.monotonic() < deadline, "connections of the case never went away")
+                time.sleep(0.05)
+        finally:
+            s.close()
 
     def wait_killed_sinks(self, n):
         """Wait for n 'sink ... killed it' lines; returns the killed pids."""
@@ -326,7 +341,120 @@ def case_dropped(d, b):
     return 1
 
 
-CASES = {"linger": case_linger, "dropped": case_dropped}
+class FuseStall:
+    """A one-file FUSE mount served here that never answers FLUSH: the last
+    close of that file waits for the answer. Needs root and /dev/fuse."""
+    HDR_IN = struct.Struct("IIQQIIIHH")
+    HDR_OUT = struct.Struct("IiQ")
+    ATTR = struct.Struct("QQQQQQIIIIIIIIII")
+
+    def __init__(self):
+        import ctypes
+        import threading
+        self.mnt = tempfile.mkdtemp(prefix="physmem-fuse-")
+        self.dev = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
+        libc = ctypes.CDLL(None, use_errno=True)
+        opts = "fd=%d,rootmode=40000,user_id=0,group_id=0" % self.dev
+        if libc.mount(b"physmem-test", self.mnt.encode(), b"fuse", 0, opts.encode()) != 0:
+            err = ctypes.get_errno()
+            os.close(self.dev)
+            os.rmdir(self.mnt)
+            raise OSError(err, "mount fuse")
+        self.libc = libc
+        self.flushes = 0
+        self.done = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def attr(self, ino):
+        mode = 0o40755 if ino == 1 else 0o100644
+        return self.ATTR.pack(ino, 4096 if ino != 1 else 0, 8, 0, 0, 0, 0, 0, 0, mode, 1, 0, 0, 0, 4096, 0)
+
+    def reply(self, unique, body=b"", error=0):
+        try:
+            os.write(self.dev, self.HDR_OUT.pack(16 + len(body), error, unique) + body)
+        except OSError:
+            pass    # the request was interrupted meanwhile
+
+    def serve(self):
+        while not self.done:
+            # Never block in read: the device is released (and the
+            # connection aborted) only once no read holds it.
+            if not select.select([self.dev], [], [], 0.1)[0]:
+                continue
+            try:
+                req = os.read(self.dev, 1 << 20)
+            except OSError:
+                return          # unmounted
+            _, op, unique, node, _, _, pid, _, _ = self.HDR_IN.unpack_from(req)
+            if op == 26:        # INIT
+                self.reply(unique, struct.pack("IIIIHHIIHHII", 7, 31, 0, 0, 16, 12, 65536, 1, 0, 0, 0, 0)
+                           .ljust(64, b"\0"))
+            elif op == 1:       # LOOKUP
+                name = req[self.HDR_IN.size:].split(b"\0")[0]
+                if name == b"f":
+                    self.reply(unique, struct.pack("QQQQII", 2, 0, 0, 0, 0, 0) + self.attr(2))
+                else:
+                    self.reply(unique, error=-2)
+            elif op == 3:       # GETATTR
+                self.reply(unique, struct.pack("QII", 0, 0, 0) + self.attr(node))
+            elif op == 14:      # OPEN
+                self.reply(unique, struct.pack("QII", 1, 0, 0))
+            elif op == 25 and pid == os.getpid():
+                self.reply(unique)  # our own close
+            elif op == 25:      # FLUSH from anybody else: never answered
+                self.flushes += 1
+            elif op == 18:      # RELEASE
+                self.reply(unique)
+            elif op == 36:      # INTERRUPT: ignored, the FLUSH stays unanswered
+                pass
+            else:
+                self.reply(unique, error=-38)
+
+    def open(self):
+        return os.open(os.path.join(self.mnt, "f"), os.O_RDONLY | os.O_CLOEXEC)
+
+    def stop(self):
+        """Unmount: the connection aborts and every waiter on it wakes."""
+        self.done = True
+        self.thread.join()
+        self.libc.umount2(self.mnt.encode(), 2)     # MNT_DETACH
+        os.close(self.dev)
+        os.rmdir(self.mnt)
+
+
+def case_fuse(d, b):
+    """A file whose FLUSH is never answered, attached to a call."""
+    if not os.path.exists("/dev/fuse") or os.geteuid() != 0:
+        raise Skip("needs root and /dev/fuse to serve a FUSE mount")
+    try:
+        f = FuseStall()
+    except OSError as e:
+        raise Skip("cannot mount FUSE here: %s" % e)
+    d.cleanups.append(f.stop)
+    fd = f.open()
+    s = d.connect()
+    os.kill(d.proc.pid, signal.SIGSTOP)
+    try:
+        send_msg(s, call_bytes(IFACE + ".Status"), [fd])
+        os.close(fd)        # FLUSH goes out on every close; ours is answered
+    finally:
+        os.kill(d.proc.pid, signal.SIGCONT)
+    reply = read_reply(s, "the attacker's own call")
+    check(reply.get("error") == E_INVALID, "expected InvalidParameter, got %r" % reply)
+    d.status("another client, right after")
+    deadline = time.monotonic() + WAIT
+    while f.flushes == 0:
+        check(time.monotonic() < deadline, "test setup: the daemon's close never sent FLUSH")
+        time.sleep(0.05)
+    d.status("another client, while the FLUSH is unanswered")
+    s.close()
+    # The daemon's own copy waits in a closer thread, so the sink is never
+    # told to close its copy and is not stuck: nothing to kill.
+    return 0
+
+
+CASES = {"linger": case_linger, "dropped": case_dropped, "fuse": case_fuse}
 
 
 def main(argv):
@@ -335,19 +463,30 @@ def main(argv):
         return 2
     faulthandler.dump_traceback_later(150)     # a hang of the test itself says where
     d = Daemon(argv[2])
+    d.cleanups = []
     b = Blocker()
     try:
+        # Closed connections go through the sink too, so the daemon's copy of
+        # the ones before this may still be on their way out: take the lowest.
         base_fds = d.idle_fds()
+        for _ in range(10):
+            time.sleep(0.05)
+            base_fds = min(base_fds, d.idle_fds())
         sinks = d.children()
         kills = CASES[argv[3]](d, b)
         check(sinks is None or len(sinks) == 1, "expected one sink process at the start, found %r" % sinks)
         killed = d.wait_killed_sinks(kills)
         d.status("another client, after the sink was killed")
         pipe_is_closed_by(d, "after the sink was replaced")
+        # FUSE: a killed sink (and a closer thread) wait until the server
+        # answers; unmounting aborts the connection, and then all must go.
+        while d.cleanups:
+            d.cleanups.pop()()
         b.check_all_closed()
         deadline = time.monotonic() + WAIT
         while d.idle_fds() != base_fds:
-            check(time.monotonic() < deadline, "daemon has %d fds open, %d at the start" % (d.fd_count(), base_fds))
+            check(time.monotonic() < deadline, "daemon has %d fds open with no client, %d at the start" %
+                  (d.idle_fds(), base_fds))
             time.sleep(0.1)
         if sinks is not None:
             while True:
@@ -357,6 +496,10 @@ def main(argv):
                 check(time.monotonic() < deadline, "sinks: %r, killed %r (not reaped or not replaced)" % (now, killed))
                 time.sleep(0.1)
         check(d.proc.poll() is None, "physmemd died")
+    except Skip as e:
+        killed = []
+        print("SKIP: %s" % e)
+        return 77
     except Failure as e:
         print("FAIL: %s" % e)
         print("# daemon log (tail):")
@@ -364,6 +507,8 @@ def main(argv):
             print("#   " + line)
         return 1
     finally:
+        for fn in d.cleanups:       # first: unmounting wakes whatever waits on FUSE
+            fn()
         d.stop()
     print("ok - %s: the daemon kept serving, killed %d stuck sink(s), fds back to %d" % (argv[3], len(killed), base_fds))
     return 0
