@@ -233,14 +233,17 @@ class Daemon:
             time.sleep(0.1)
 
     def stop(self):
-        if self.proc.poll() is None:
+        """SIGTERM; returns the exit status (None if it had to be killed)."""
+        rc = self.proc.poll()
+        if rc is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=WAIT)
+                rc = self.proc.wait(timeout=WAIT)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+        return rc
 
 
 def pipe_is_closed_by(d, what):
@@ -496,6 +499,9 @@ def main(argv):
                 check(time.monotonic() < deadline, "sinks: %r, killed %r (not reaped or not replaced)" % (now, killed))
                 time.sleep(0.1)
         check(d.proc.poll() is None, "physmemd died")
+        log = d.log_text()
+        rc = d.stop()
+        check(rc == 0, "physmemd exited with %s on SIGTERM:\n%s" % (rc, log[-3000:]))
     except Skip as e:
         killed = []
         print("SKIP: %s" % e)
