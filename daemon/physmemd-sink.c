@@ -201,6 +201,7 @@ static bool closer_has_room(size_t n, unsigned extra)
 	return room;
 }
 
+/* CLOCK_MONOTONIC in milliseconds. */
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -209,6 +210,7 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Milliseconds as a libevent timeout. */
 static struct timeval ms_to_tv(uint64_t ms)
 {
 	return (struct timeval){ .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
@@ -492,6 +494,7 @@ static void sink_on_closed(evutil_socket_t fd, short what, void *arg)
 	sink_flush();
 }
 
+/* Room on the socket again. */
 static void sink_on_write(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -500,6 +503,7 @@ static void sink_on_write(evutil_socket_t fd, short what, void *arg)
 	sink_flush();
 }
 
+/* No acknowledgement for sink-timeout-ms while the sink owed one. */
 static void sink_on_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	char why[64];
@@ -511,6 +515,7 @@ static void sink_on_timeout(evutil_socket_t fd, short what, void *arg)
 	sink_kill(why);
 }
 
+/* The rate limit allows a new sink now. */
 static void sink_on_respawn(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -519,6 +524,7 @@ static void sink_on_respawn(evutil_socket_t fd, short what, void *arg)
 	sink_spawn();
 }
 
+/* The queue drained: let the server resume the clients it paused. */
 static void sink_on_caught_up(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -615,6 +621,7 @@ static int sink_spawn(void)
 	return 0;
 }
 
+/* Set up the queues and events, and start the first sink. */
 int sink_init(struct event_base *base, const struct conf *conf)
 {
 	size_t max = 65536;
@@ -654,6 +661,7 @@ int sink_init(struct event_base *base, const struct conf *conf)
 	return r;
 }
 
+/* At exit: hand over what we can, let the sink see the end, free our part. */
 void sink_done(void)
 {
 	/* Best effort; what stays queued is released when this process exits. */
@@ -679,12 +687,14 @@ void sink_done(void)
 	sink = (struct sink){ .fd = -1 };
 }
 
+/* Who to tell when a congestion is over (the server). */
 void sink_on_drained(void (*fn)(void *userdata), void *userdata)
 {
 	sink.on_drained = fn;
 	sink.userdata = userdata;
 }
 
+/* Should the server stop taking in fds? */
 bool sink_congested(void)
 {
 	return sink.congested;
@@ -702,6 +712,7 @@ static bool sink_push(int fd)
 	return true;
 }
 
+/* Get rid of one client fd without ever blocking the loop. */
 void sink_close(int fd)
 {
 	if (fd < 0)
@@ -710,6 +721,7 @@ void sink_close(int fd)
 		sink_flush();
 }
 
+/* Get rid of every fd of a set (one flush for all). */
 void sink_close_fds(struct vl_fds *f)
 {
 	bool queued = false;
