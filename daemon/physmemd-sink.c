@@ -139,11 +139,13 @@ static void *closer_thread(void *arg)
 		for (unsigned i = 0; i < closer.n_batches; i++) {
 			struct batch *b = &closer.batches[i];
 
-			if (b->seq != it.seq || --b->left > 0)
+			if (b->seq != it.seq)
 				continue;
-			closer.done[closer.n_done++] = *b;
-			*b = closer.batches[--closer.n_batches];
-			(void)eventfd_write(closer.notify_fd, 1);
+			if (--b->left == 0) {
+				closer.done[closer.n_done++] = *b;
+				*b = closer.batches[--closer.n_batches];
+				(void)eventfd_write(closer.notify_fd, 1);
+			}
 			break;
 		}
 	}
@@ -369,7 +371,11 @@ static void sink_update_congestion(void)
 	}
 }
 
-/* Send one message (and fds); returns 0, -EAGAIN or another negative errno. */
+/*
+ * Send one message (and fds); returns 0, -EAGAIN (socket full), -ENOBUFS
+ * (too many fds in flight, or no memory: wait for the sink to take some) or
+ * another negative errno.
+ */
 static int sink_send(char op, uint64_t seq, const int *fds, unsigned nfds)
 {
 	union {
@@ -395,23 +401,24 @@ static int sink_send(char op, uint64_t seq, const int *fds, unsigned nfds)
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
 	}
 	if (sendmsg(sink.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		return errno == EWOULDBLOCK || errno == ETOOMANYREFS || errno == ENOBUFS ? -EAGAIN : -errno;
+		return errno == EWOULDBLOCK ? -EAGAIN : errno == ETOOMANYREFS || errno == ENOBUFS ? -ENOBUFS : -errno;
 	return 0;
 }
 
 /* Send what is ready: 'C' for finished batches, then queued fds in batches. */
 static void sink_flush(void)
 {
+	int r = 0;
+
 	sink.blocked = false;
 	while (sink.fd >= 0) {
 		unsigned n;
-		int r;
 
 		if (sink.n_commits > 0) {
 			struct batch *b = &sink.commits[sink.n_commits - 1];
 
 			r = sink_send('C', b->seq, NULL, 0);
-			if (r == -EAGAIN)
+			if (r == -EAGAIN || r == -ENOBUFS)
 				goto blocked;
 			if (r < 0) {
 				sink_kill("cannot be written to");
@@ -427,7 +434,7 @@ static void sink_flush(void)
 		if (!closer_has_room(n, sink.n_commits))
 			break;		/* closer threads are behind; they wake us */
 		r = sink_send('F', sink.next_seq, sink.queue + sink.n_queue - n, n);
-		if (r == -EAGAIN)
+		if (r == -EAGAIN || r == -ENOBUFS)
 			goto blocked;
 		if (r < 0) {
 			sink_kill("cannot be written to");
@@ -441,8 +448,10 @@ static void sink_flush(void)
 	sink_update_congestion();
 	return;
 blocked:
+	/* Writable says nothing about fds in flight: acknowledgements retry that. */
 	sink.blocked = true;
-	event_add(sink.ev_write, NULL);
+	if (r == -EAGAIN)
+		event_add(sink.ev_write, NULL);
 	sink_update_timer(false);
 	sink_update_congestion();
 }
