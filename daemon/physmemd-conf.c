@@ -30,6 +30,7 @@ void conf_defaults(struct conf *c)
 	c->max_buffer_size = 1ULL << 30;
 	c->max_buffers_total = 16384;
 	c->stall_timeout_ms = 10000;
+	c->sink_timeout_ms = 2000;
 	c->address_policy = ADDRESS_POLICY_OWNER;
 	c->lock = LOCK_TRY;
 	c->fdstore = LOCK_TRY;
@@ -60,6 +61,7 @@ static const struct key {
 	K("max-buffer-size", KEY_SIZE, max_buffer_size),
 	K("max-buffers", KEY_COUNT, max_buffers_total),
 	K("stall-timeout-ms", KEY_COUNT, stall_timeout_ms),
+	K("sink-timeout-ms", KEY_COUNT, sink_timeout_ms),
 	K("address-policy", KEY_POLICY, address_policy),
 	K("lock", KEY_LOCK, lock),
 	K("fdstore", KEY_LOCK, fdstore),
@@ -217,6 +219,10 @@ int conf_check(const struct conf *c)
 	}
 	if (c->debug_job_delay_ms > 600000) {
 		log_error("debug-job-delay-ms must be at most 600000");
+		return -EINVAL;
+	}
+	if (c->sink_timeout_ms < 10 || c->sink_timeout_ms > 3600000) {
+		log_error("sink-timeout-ms must be between 10 and 3600000");
 		return -EINVAL;
 	}
 	if (c->max_connections == 0 || c->max_connections_per_uid == 0) {

@@ -47,10 +47,11 @@ static void conn_update_events(struct conn *c)
 	bool out = vl_stream_pending(&c->stream) > 0;
 
 	/*
-	 * Stop reading while replies pile up unread, or while a call is with a
-	 * worker (replies go out in order): memory stays bounded.
+	 * Stop reading while replies pile up unread (memory stays bounded), while
+	 * a call is with a worker (replies go out in order), and from a client
+	 * that sends fds while the sink is behind (fds do too).
 	 */
-	if (!c->closing && !c->busy && !conn_backlogged(c))
+	if (!c->closing && !c->busy && !conn_backlogged(c) && !(c->sends_fds && sink_congested()))
 		event_add(c->ev_read, NULL);
 	else
 		event_del(c->ev_read);
@@ -114,7 +115,7 @@ static int conn_process(struct conn *c)
 			break;
 		}
 		r = varlink_handle(c, msg, &fds);
-		vl_fds_close(&fds);
+		sink_close_fds(&fds);
 		json_object_put(msg);
 		if (r < 0)
 			return r;
@@ -130,7 +131,7 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (int i = 0; i < READS_PER_WAKEUP && !c->closing && !c->busy; i++) {
-		if (conn_backlogged(c))
+		if (conn_backlogged(c) || (c->sends_fds && sink_congested()))
 			break;
 		r = vl_stream_read(&c->stream);
 		if (r == -EAGAIN) {
@@ -148,6 +149,8 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 				   r == -EPROTO ? "file descriptors out of place" : strerror(-r));
 			goto drop;
 		}
+		if (c->stream.in_nfds > 0)
+			c->sends_fds = true;
 		/* Progress: the stall clock starts again. */
 		evtimer_del(c->ev_stall);
 		r = conn_process(c);
@@ -221,7 +224,8 @@ static void conn_free(struct conn *c)
 		event_free(c->ev_write);
 	if (c->ev_stall)
 		event_free(c->ev_stall);
-	close(c->stream.fd);
+	/* Its receive queue may hold fds a client sent: the sink closes it. */
+	sink_close(c->stream.fd);
 	if (c->busy) {
 		c->gone = true;
 	} else {
@@ -245,12 +249,6 @@ void server_conn_resume(struct conn *c)
 		return;
 	}
 	conn_update_events(c);
-}
-
-void conn_close_client_fd(int fd)
-{
-	if (fd >= 0)
-		close(fd);
 }
 
 /*
@@ -314,6 +312,18 @@ static void server_on_accept_resume(evutil_socket_t fd, short what, void *arg)
 	event_add(s->ev_accept, NULL);
 }
 
+/* The sink caught up: accept again and read from clients that send fds. */
+static void server_on_sink_drained(void *userdata)
+{
+	struct server *s = userdata;
+	struct conn *c;
+
+	if (!evtimer_pending(s->ev_accept_resume, NULL))
+		event_add(s->ev_accept, NULL);
+	TAILQ_FOREACH(c, &s->conns, entry)
+		conn_update_events(c);
+}
+
 static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct server *s = arg;
@@ -323,6 +333,11 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 	int fd;
 
 	(void)what;
+	/* A new connection may bring fds too; it waits until the sink caught up. */
+	if (sink_congested()) {
+		event_del(s->ev_accept);
+		return;
+	}
 	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -336,20 +351,20 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 		return;
 	}
 	if (peer_read(fd, &peer) < 0) {
-		close(fd);
+		sink_close(fd);
 		return;
 	}
 	if (s->n_conns >= s->conf->max_connections) {
 		log_notice("refusing connection from uid %u: %llu connections open", (unsigned)peer.uid,
 			   (unsigned long long)s->n_conns);
 		policy_peer_done(&peer);
-		close(fd);
+		sink_close(fd);
 		return;
 	}
 	u = registry_usage(s->registry, peer.uid, true);
 	if (!u) {
 		policy_peer_done(&peer);
-		close(fd);
+		sink_close(fd);
 		return;
 	}
 	if (u->connections >= s->conf->max_connections_per_uid) {
@@ -357,14 +372,14 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 			   (unsigned long long)s->conf->max_connections_per_uid);
 		registry_usage_put(s->registry, u);
 		policy_peer_done(&peer);
-		close(fd);
+		sink_close(fd);
 		return;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		registry_usage_put(s->registry, u);
 		policy_peer_done(&peer);
-		close(fd);
+		sink_close(fd);
 		return;
 	}
 	c->server = s;
@@ -373,6 +388,7 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 	c->usage = u;
 	u->connections++;
 	vl_stream_init(&c->stream, fd, s->conf->max_message_size);
+	c->stream.release_fd = sink_close;
 	c->ev_read = event_new(s->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
 	c->ev_write = event_new(s->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
 	c->ev_stall = evtimer_new(s->base, conn_on_stall, c);
@@ -473,6 +489,7 @@ int server_init(struct server *s, struct event_base *base, const struct conf *co
 	if (!s->ev_accept || !s->ev_accept_resume || !s->ev_status)
 		return -ENOMEM;
 	event_add(s->ev_accept, NULL);
+	sink_on_drained(server_on_sink_drained, s);
 	return 0;
 }
 

@@ -409,7 +409,7 @@ static void call_done(struct job *j)
 		}
 	}
 	if (j->kind == JOB_PIN)
-		conn_close_client_fd(j->memfd);
+		sink_close(j->memfd);
 	free(cj);
 	server_conn_resume(c);
 }
@@ -421,7 +421,7 @@ static void call_submit(struct conn *c, enum job_kind kind, uint64_t size, const
 
 	if (!cj) {
 		if (memfd >= 0)
-			conn_close_client_fd(memfd);
+			sink_close(memfd);
 		reply_backend_error(c, -ENOMEM, NULL);
 		return;
 	}
@@ -856,7 +856,7 @@ int varlink_handle(struct conn *c, struct json_object *msg, struct vl_fds *fds)
 	c->oneway = call.oneway;
 	m = find_method(c, call.method);
 	if (m && fds->n > 0 && !m->takes_fds) {
-		vl_fds_close(fds);
+		sink_close_fds(fds);
 		reply_invalid(c, "fileDescriptors");
 		m = NULL;
 	}

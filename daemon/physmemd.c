@@ -42,7 +42,9 @@ static void usage(FILE *f)
 		"Settings (physmemd.conf): socket, socket-mode, backend, device, max-message-size,\n"
 		"max-output-per-connection, max-queued-fds-per-connection, max-connections,\n"
 		"max-connections-per-uid, max-buffers-per-uid, max-bytes-per-uid, max-buffer-size,\n"
-		"max-buffers, stall-timeout-ms, address-policy (owner|root|none), lock (no|try|yes),\n"
+		"max-buffers, stall-timeout-ms, sink-timeout-ms (a child process closes the fds\n"
+		"clients send; one that makes no progress for this long is killed and replaced),\n"
+		"address-policy (owner|root|none), lock (no|try|yes),\n"
 		"fdstore (no|try|yes: keep named buffers in systemd's fd store across restarts),\n"
 		"hugepages (0|2M|1G), worker-threads (threads for allocations over 4M, default 2;\n"
 		"one more serves the smaller ones), log-level (error|warning|notice|info|debug).\n"
@@ -195,6 +197,12 @@ int main(int argc, char **argv)
 		r = -ENOMEM;
 		goto out;
 	}
+	/* Before the first client fd can arrive: they are all closed there. */
+	r = sink_init(base, &conf);
+	if (r < 0) {
+		log_error("cannot start the sink process: %s", strerror(-r));
+		goto out;
+	}
 	r = worker_pool_new(base, &conf, backend, backend_state, &workers);
 	if (r < 0)
 		goto out;
@@ -242,6 +250,7 @@ out_server:
 	server_done(&server);
 	worker_pool_free(workers);
 	registry.workers = NULL;
+	sink_done();
 	if (ev_watchdog)
 		event_free(ev_watchdog);
 	if (ev_term)

@@ -54,6 +54,7 @@ struct conf {
 	uint64_t max_buffer_size;
 	uint64_t max_buffers_total;
 	uint64_t stall_timeout_ms;	/* half a message, or replies unread */
+	uint64_t sink_timeout_ms;	/* a sink closing client fds must progress */
 	enum address_policy address_policy;
 	enum lock_mode lock;
 	enum lock_mode fdstore;		/* no, try (auto: under systemd), yes */
@@ -269,6 +270,22 @@ bool policy_may_describe(const struct peer *p, const struct buffer *b);
 bool policy_may_free(const struct peer *p, const struct buffer *b);
 bool policy_may_see_addresses(const struct conf *c, const struct peer *p, const struct buffer *b);
 
+/* ---- physmemd-sink.c: client fds are closed in a child process, never here ---- */
+/* Start the sink process (call before any client fd arrives). */
+int sink_init(struct event_base *base, const struct conf *conf);
+void sink_done(void);
+/*
+ * Get rid of an fd a client sent, or of a client's connection socket: it is
+ * closed in the sink, never on the event loop. Takes ownership; cannot fail.
+ */
+void sink_close(int fd);
+/* sink_close() every fd of a set and empty it. */
+void sink_close_fds(struct vl_fds *f);
+/* Too many fds wait for the sink: stop reading fds from clients, stop accepting. */
+bool sink_congested(void);
+/* Called (from the event loop) once a congestion is over. */
+void sink_on_drained(void (*fn)(void *userdata), void *userdata);
+
 /* ---- physmemd-server.c: sockets and connections ---- */
 struct conn {
 	TAILQ_ENTRY(conn) entry;
@@ -284,6 +301,7 @@ struct conn {
 	bool oneway;			/* the call being handled wants no reply */
 	bool busy;			/* a call of ours is with a worker: read nothing more */
 	bool gone;			/* disconnected while busy: freed when the job is done */
+	bool sends_fds;			/* has sent fds: paused while the sink is congested */
 };
 
 struct server {
@@ -308,8 +326,6 @@ void server_done(struct server *s);
 void server_reply(struct conn *c, struct json_object *msg, const int *fds, unsigned nfds);
 /* The worker job of c's current call is done (its reply queued): carry on, or free a gone c. */
 void server_conn_resume(struct conn *c);
-/* Dispose of an fd a client sent us. */
-void conn_close_client_fd(int fd);
 /* Tell systemd how things stand (STATUS=...). */
 void server_notify_status(struct server *s);
 

@@ -37,6 +37,19 @@ static void close_fds(int *fds, unsigned *n)
 	*n = 0;
 }
 
+/* Dispose of fds the peer sent: through the stream's release_fd, if any. */
+static void release_fds(struct vl_stream *s, int *fds, unsigned *n)
+{
+	if (!s->release_fd) {
+		close_fds(fds, n);
+		return;
+	}
+	for (unsigned i = 0; i < *n; i++)
+		if (fds[i] >= 0)
+			s->release_fd(fds[i]);
+	*n = 0;
+}
+
 static void vl_out_free(struct vl_out *o)
 {
 	close_fds(o->fds, &o->nfds);
@@ -48,7 +61,7 @@ void vl_stream_done(struct vl_stream *s)
 {
 	struct vl_out *o, *next;
 
-	close_fds(s->in_fds, &s->in_nfds);
+	release_fds(s, s->in_fds, &s->in_nfds);
 	free(s->in);
 	s->in = NULL;
 	s->in_len = s->in_cap = s->in_scanned = 0;
@@ -177,6 +190,8 @@ int vl_stream_read(struct vl_stream *s)
 				s->in_fds_at = s->in_len;
 				s->in_fds[s->in_nfds++] = fds[i];
 			}
+			else if (s->release_fd)
+				s->release_fd(fds[i]);
 			else
 				close(fds[i]);
 		}
@@ -184,7 +199,7 @@ int vl_stream_read(struct vl_stream *s)
 	if (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC))
 		r = -EPROTO;
 	if (r < 0) {
-		close_fds(s->in_fds, &s->in_nfds);
+		release_fds(s, s->in_fds, &s->in_nfds);
 		return r;
 	}
 
@@ -246,7 +261,7 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
 	s->in_scanned = 0;
 
 	if (jerr != json_tokener_success) {
-		vl_fds_close(ret_fds);
+		release_fds(s, ret_fds->fds, &ret_fds->n);
 		return -EBADMSG;
 	}
 	/* NULL here is JSON's null, a valid value (json-c has no object for it). */

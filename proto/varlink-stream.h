@@ -25,6 +25,12 @@ struct vl_out;
 struct vl_stream {
 	int fd;
 	size_t max_message;	/* largest message accepted, NUL included */
+	/*
+	 * Disposes of an fd the peer sent that this layer drops (a bad or
+	 * misplaced message, the stream's end); takes ownership. NULL: close().
+	 * A daemon sets it so that a client's fd is never closed on its loop.
+	 */
+	void (*release_fd)(int fd);
 
 	/* Input: bytes received but not yet returned as messages. */
 	char *in;

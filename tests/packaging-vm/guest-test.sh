@@ -101,6 +101,10 @@ seccomp=$(awk '/^Seccomp:/ { print $2 }' /proc/"$pid"/status 2>&1)
 [ "$uid" = 0 ] && [ "$caps" = "CapEff:=0000000000000000 CapBnd:=0000000000000000 " ] && [ "$nnp" = 1 ] && [ "$seccomp" = 2 ]
 check sandbox "physmemd pid $pid uid=$uid ${caps}NoNewPrivs=$nnp Seccomp=$seccomp" [ $? -eq 0 ]
 
+# The sink (a child that closes client fds, docs/SECURITY.md) started under the same filter.
+sink_comm=$(for p in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do cat /proc/"$p"/comm; done | tr '\n' ' ')
+check sink-process "children of physmemd $pid: ${sink_comm:-(none)} (want physmemd-sink)" [ "$sink_comm" = "physmemd-sink " ]
+
 # ---- c. a named buffer survives systemctl restart physmemd (fd store)
 # pmuser's producer allocates "keep" (shared with pmpeer), fills it with
 # pattern A through its mapping and keeps the mapping; physmemd restarts; the

@@ -48,6 +48,7 @@ static void test_defaults(void **state)
 	assert_true(c.hugepage_size == 0);
 	assert_true(c.worker_threads == 2);
 	assert_true(c.debug_job_delay_ms == 0);
+	assert_true(c.sink_timeout_ms == 2000);
 }
 
 static void test_every_key(void **state)
@@ -73,6 +74,7 @@ static void test_every_key(void **state)
 		"max-buffer-size = 256MB\n"
 		"max-buffers = 77\n"
 		"stall-timeout-ms = 1500\n"
+		"sink-timeout-ms = 500\n"
 		"address-policy = root\n"
 		"lock = yes\n"
 		"hugepages = 2M\n"
@@ -92,6 +94,7 @@ static void test_every_key(void **state)
 	assert_true(c.max_buffer_size == 256ULL << 20);
 	assert_true(c.max_buffers_total == 77);
 	assert_true(c.stall_timeout_ms == 1500);
+	assert_true(c.sink_timeout_ms == 500);
 	assert_int_equal(c.address_policy, ADDRESS_POLICY_ROOT);
 	assert_int_equal(c.lock, LOCK_YES);
 	assert_true(c.hugepage_size == 2ULL << 20);
@@ -235,6 +238,15 @@ static void test_check(void **state)
 	assert_int_equal(conf_check(&c), -EINVAL);
 
 	conf_defaults(&c);
+	c.sink_timeout_ms = 9;
+	assert_int_equal(conf_check(&c), -EINVAL);
+	c.sink_timeout_ms = 10;
+	assert_int_equal(conf_check(&c), 0);
+	c.sink_timeout_ms = 3600000;
+	assert_int_equal(conf_check(&c), 0);
+	c.sink_timeout_ms = 3600001;
+	assert_int_equal(conf_check(&c), -EINVAL);
+	c.sink_timeout_ms = 2000;
 	c.worker_threads = 0;
 	assert_int_equal(conf_check(&c), -EINVAL);
 	c.worker_threads = 64;
