@@ -158,8 +158,12 @@ static void call(struct physmem *pm, unsigned op, struct physmem_buffer **buf)
 		break;
 	case 3:
 		if (*buf) {
+			uint64_t id = physmem_buffer_id(*buf), size = physmem_buffer_size(*buf);
+
 			r = physmem_share(*buf, "fuzz", NULL, 0, NULL, 0);
 			check_info(physmem_buffer_info(*buf));
+			/* A buffer is what it was made as: its mapping is that size. */
+			FUZZ_CHECK(physmem_buffer_id(*buf) == id && physmem_buffer_size(*buf) == size);
 		}
 		break;
 	case 4:
@@ -184,9 +188,8 @@ static void call(struct physmem *pm, unsigned op, struct physmem_buffer **buf)
 	if (nb) {
 		FUZZ_CHECK(r == 0 && physmem_buffer_fd(nb) >= 0);
 		check_info(physmem_buffer_info(nb));
-		/* Map what the reply says: the size comes from the daemon. */
-		if (physmem_buffer_map(nb))
-			FUZZ_CHECK(physmem_buffer_unmap(nb) == 0);
+		/* Map what the reply says (the size comes from the daemon) and keep it mapped. */
+		(void)physmem_buffer_map(nb);
 		physmem_buffer_close(*buf);
 		*buf = nb;
 	}

@@ -13,12 +13,15 @@
  *
  * Input: messages, each ended by a NUL. Bytes before a message's JSON:
  * 0x01-0x03 make client 1-3 the sender, 0x04 disconnects the sender (and
- * connects it anew), 0x05 attaches one more fd to the message.
+ * connects it anew), 0x05 attaches /dev/null to the message, 0x06 a sealed
+ * 64 KiB memfd (at most 4 fds). The memfd backend cannot pin, so the fuzzer
+ * gives it a pin() that takes the memfd as the buffer, to reach Pin's checks.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,6 +45,21 @@ static const struct peer peers[N_CLIENTS] = {
 	{ .uid = 1001, .gid = 1001, .pid = 101, .n_groups = 1, .groups = { 100 } },
 	{ .uid = 0, .gid = 0, .pid = 1 },
 };
+
+/* A pin() for the memfd backend: the buffer is the client's memfd itself. */
+static int fake_pin(void *state, int memfd, uint64_t offset, uint64_t size, struct backend_buffer *ret,
+		    const char **ret_feature)
+{
+	(void)state;
+	(void)offset;
+	(void)ret_feature;
+	memset(ret, 0, sizeof(*ret));
+	ret->fd = fcntl(memfd, F_DUPFD_CLOEXEC, 3);
+	if (ret->fd < 0)
+		return -errno;
+	ret->size = size;
+	return 0;
+}
 
 /* Error names the interface files declare ("error Name (...)"). */
 static char error_names[64][128];
@@ -143,7 +161,7 @@ static void check_replies(struct client *cl, unsigned expect)
 }
 
 /* One message from one client, as server.c's conn_process() handles it. */
-static void handle(struct client *cl, const uint8_t *text, size_t len, unsigned nfds, int devnull)
+static void handle(struct client *cl, const uint8_t *text, size_t len, unsigned nfds, const int *fds_in)
 {
 	struct vl_stream *st = &cl->conn.stream;
 	struct json_object *msg;
@@ -160,7 +178,7 @@ static void handle(struct client *cl, const uint8_t *text, size_t len, unsigned 
 	st->in[len] = '\0';
 	st->in_len = st->in_cap = len + 1;
 	for (unsigned i = 0; i < nfds; i++) {
-		st->in_fds[i] = fcntl(devnull, F_DUPFD_CLOEXEC, 3);
+		st->in_fds[i] = fcntl(fds_in[i], F_DUPFD_CLOEXEC, 3);
 		FUZZ_CHECK(st->in_fds[i] >= 0);
 	}
 	st->in_nfds = nfds;
@@ -196,12 +214,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static bool initialized;
 	struct client clients[N_CLIENTS];
+	struct backend_ops backend = backend_memfd_ops;
 	struct registry registry;
 	struct server server = { 0 };
 	struct conf conf;
 	void *backend_state;
 	unsigned cur = 0;
-	int devnull, fds_before;
+	int devnull, memfd, fds_before;
 	size_t i = 0;
 
 	if (!initialized) {
@@ -222,8 +241,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conf.max_buffers_total = 12;
 	conf.lock = LOCK_NO;
 	conf.fdstore = LOCK_NO;
-	FUZZ_CHECK(backend_memfd_ops.init(&conf, &backend_state) == 0);
-	registry_init(&registry, &conf, &backend_memfd_ops, backend_state);
+	backend.pin = fake_pin;
+	FUZZ_CHECK(backend.init(&conf, &backend_state) == 0);
+	registry_init(&registry, &conf, &backend, backend_state);
 	server.conf = &conf;
 	server.registry = &registry;
 	server.listen_fd = -1;
@@ -232,24 +252,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		client_connect(&clients[k], &server, k);
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	FUZZ_CHECK(devnull >= 0);
+	memfd = memfd_create("fuzz-pin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	FUZZ_CHECK(memfd >= 0 && ftruncate(memfd, 64 << 10) == 0);
+	FUZZ_CHECK(fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) == 0);
 
 	while (i < size) {
 		const uint8_t *end = memchr(data + i, 0, size - i);
 		unsigned nfds = 0;
+		int fds[4];
 
 		if (!end)
 			break;	/* a partial message stays unread */
-		for (; data + i < end && data[i] >= 0x01 && data[i] <= 0x05; i++) {
+		for (; data + i < end && data[i] >= 0x01 && data[i] <= 0x06; i++) {
 			if (data[i] <= 0x03) {
 				cur = data[i] - 1u;
 			} else if (data[i] == 0x04) {
 				client_disconnect(&clients[cur], &server);
 				client_connect(&clients[cur], &server, cur);
 			} else if (nfds < 4) {
-				nfds++;
+				fds[nfds++] = data[i] == 0x05 ? devnull : memfd;
 			}
 		}
-		handle(&clients[cur], data + i, (size_t)(end - (data + i)), nfds, devnull);
+		handle(&clients[cur], data + i, (size_t)(end - (data + i)), nfds, fds);
 		if (clients[cur].conn.closing) {
 			client_disconnect(&clients[cur], &server);
 			client_connect(&clients[cur], &server, cur);
@@ -267,8 +291,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(b->name[0] && !b->owner);
 	}
 	registry_done(&registry);
-	backend_memfd_ops.fini(backend_state);
+	backend.fini(backend_state);
 	close(devnull);
+	close(memfd);
 	FUZZ_CHECK(fuzz_count_fds() == fds_before);
 	return 0;
 }
