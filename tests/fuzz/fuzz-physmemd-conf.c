@@ -65,6 +65,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r = conf_set(&c, line, eq + 1);
 		FUZZ_CHECK(r == 0 || r == -EINVAL || r == -ENAMETOOLONG || r == -ENOENT);
 		check_conf(&c);
+		/* A mode is octal digits: nothing else (not even nothing) may pass for one. */
+		if (r == 0 && strcmp(line, "socket-mode") == 0)
+			FUZZ_CHECK(eq[1] && strspn(eq + 1, "01234567") == strlen(eq + 1));
 	}
 	free(line);
 	return 0;
