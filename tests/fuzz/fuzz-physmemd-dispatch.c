@@ -160,6 +160,33 @@ static void check_replies(struct client *cl, unsigned expect)
 	FUZZ_CHECK(!vl_stream_has_partial(&cl->replies));
 }
 
+/* The registry's counters agree with its buffers (the memfd backend never holds freed memory). */
+static void check_accounting(struct registry *r)
+{
+	uint64_t n = 0, bytes = 0;
+	struct buffer *b;
+	struct usage *u;
+
+	FUZZ_CHECK(TAILQ_EMPTY(&r->held));
+	TAILQ_FOREACH(b, &r->buffers, entry) {
+		n++;
+		bytes += b->b.size;
+		FUZZ_CHECK(registry_usage(r, b->owner_uid, false));
+	}
+	FUZZ_CHECK(r->n_buffers == n && r->bytes == bytes);
+	FUZZ_CHECK(n <= r->conf->max_buffers_total);
+	TAILQ_FOREACH(u, &r->usage, entry) {
+		n = bytes = 0;
+		TAILQ_FOREACH(b, &r->buffers, entry)
+			if (b->owner_uid == u->uid) {
+				n++;
+				bytes += b->b.size;
+			}
+		FUZZ_CHECK(u->buffers == n && u->bytes == bytes && u->held_bytes == 0);
+		FUZZ_CHECK(n <= r->conf->max_buffers_per_uid && bytes <= r->conf->max_bytes_per_uid);
+	}
+}
+
 /* One message from one client, as server.c's conn_process() handles it. */
 static void handle(struct client *cl, const uint8_t *text, size_t len, unsigned nfds, const int *fds_in)
 {
@@ -279,6 +306,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			client_connect(&clients[cur], &server, cur);
 		}
 		i = (size_t)(end - data) + 1;
+		check_accounting(&registry);
 	}
 
 	for (unsigned k = 0; k < N_CLIENTS; k++)
