@@ -650,7 +650,12 @@ PHYSMEM_EXPORT int physmem_share(struct physmem_buffer *buf, const char *name, c
 		r = pm_bad_reply(pm, -EPROTO, PHYSMEM_INTERFACE ".Share", "buffer");
 	else if ((r = physmem_reply_buffer(b, &info, &field)) < 0)
 		r = pm_bad_reply(pm, r, PHYSMEM_INTERFACE ".Share", field);
-	else {
+	else if (info.id != buf->info.id || info.size != buf->info.size) {
+		/* Sharing changes neither: buf->map was mapped with the size we have. */
+		field = info.id != buf->info.id ? "id" : "size";
+		physmem_info_clear(&info);
+		r = pm_bad_reply(pm, -EPROTO, PHYSMEM_INTERFACE ".Share", field);
+	} else {
 		physmem_info_clear(&buf->info);
 		buf->info = info;
 	}

@@ -110,6 +110,8 @@ static int set_key(struct conf *c, const struct key *k, const char *v)
 		memcpy(p, v, strlen(v) + 1);
 		return 0;
 	case KEY_MODE:
+		if (v[0] < '0' || v[0] > '7')
+			return -EINVAL;	/* strtoull() takes "", signs and spaces */
 		errno = 0;
 		n = strtoull(v, &end, 8);
 		if (errno || *end || n > 0777)

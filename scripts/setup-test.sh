@@ -13,7 +13,9 @@ cmake --build "$build" -j"$(nproc)"
 ctest --test-dir "$build" --output-on-failure --timeout 900
 
 # The user-space tests again with sanitizers (the kernel, VM and packaging
-# tests, which run uninstrumented programs, need no second run).
-cmake -S "$top" -B "$build-asan" -DCMAKE_BUILD_TYPE=Debug -DPHYSMEM_WERROR=ON -DPHYSMEM_SANITIZE=ON >/dev/null
+# tests, which run uninstrumented programs, need no second run; the fuzzers
+# ran under ASan/UBSan already).
+cmake -S "$top" -B "$build-asan" -DCMAKE_BUILD_TYPE=Debug -DPHYSMEM_WERROR=ON -DPHYSMEM_SANITIZE=ON \
+	-DPHYSMEM_FUZZ=OFF >/dev/null
 cmake --build "$build-asan" -j"$(nproc)"
-ctest --test-dir "$build-asan" --output-on-failure --timeout 900 -LE "vm|kernel|packaging|valgrind"
+ctest --test-dir "$build-asan" --output-on-failure --timeout 900 -LE "vm|kernel|packaging|valgrind|fuzz"

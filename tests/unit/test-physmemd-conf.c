@@ -139,6 +139,9 @@ static void test_bad_values(void **state)
 		"socket-mode = 0999\n",
 		"socket-mode = 01777\n",
 		"socket-mode = rw\n",
+		"socket-mode =\n",	/* was mode 0000 (found by fuzz-physmemd-conf) */
+		"socket-mode = -0\n",
+		"socket-mode = +660\n",
 		"address-policy = everyone\n",
 		"address-policy = Owner\n",
 		"lock = maybe\n",

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Fuzz call parsing and typed parameter dispatch of proto/varlink-message.c:
+ * the input is one message (as vl_stream_next() would hand it over), run
+ * through vl_call_parse(), vl_method_split() and vl_dispatch() against a
+ * table with every field type, and the replies built from what was parsed.
+ * What vl_dispatch() accepts must hold what its contract promises.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "fuzz.h"
+#include "varlink-message.h"
+
+struct params {
+	int64_t i;
+	bool b;
+	const char *s;
+	int e;
+	struct vl_int_array a;
+	int fd;
+};
+
+static const char *const colours[] = { "red", "green", "blue", NULL };
+
+static const struct vl_field optional_fields[] = {
+	{ "int", VL_FIELD_INT, offsetof(struct params, i), VL_FIELD_NULLABLE, NULL },
+	{ "bool", VL_FIELD_BOOL, offsetof(struct params, b), 0, NULL },
+	{ "string", VL_FIELD_STRING, offsetof(struct params, s), VL_FIELD_NULLABLE, NULL },
+	{ "enum", VL_FIELD_ENUM, offsetof(struct params, e), VL_FIELD_NULLABLE, colours },
+	{ "array", VL_FIELD_INT_ARRAY, offsetof(struct params, a), VL_FIELD_NULLABLE, NULL },
+	{ "fd", VL_FIELD_FD_INDEX, offsetof(struct params, fd), VL_FIELD_NULLABLE, NULL },
+	{},
+};
+
+static const struct vl_field required_fields[] = {
+	{ "int", VL_FIELD_INT, offsetof(struct params, i), VL_FIELD_REQUIRED, NULL },
+	{ "string", VL_FIELD_STRING, offsetof(struct params, s), VL_FIELD_REQUIRED | VL_FIELD_NULLABLE, NULL },
+	{ "fd", VL_FIELD_FD_INDEX, offsetof(struct params, fd), VL_FIELD_REQUIRED, NULL },
+	{},
+};
+
+/* Is name a key of params or the name of a field (what *ret_field may be)? */
+static bool names_something(struct json_object *params, const struct vl_field *fields, const char *name)
+{
+	if (strcmp(name, "parameters") == 0)
+		return true;
+	for (; fields->name; fields++)
+		if (strcmp(fields->name, name) == 0)
+			return true;
+	return params && json_object_object_get_ex(params, name, NULL);
+}
+
+/* Dispatch against one table and check the result against the contract. */
+static void dispatch(struct json_object *params, const struct vl_field *fields, unsigned nfds)
+{
+	struct params p = { .i = -1, .e = -1, .fd = -1 };
+	const char *bad = "unset";
+	int r;
+
+	r = vl_dispatch(params, fields, &p, nfds, &bad);
+	if (r < 0) {
+		FUZZ_CHECK(r == -EINVAL);
+		FUZZ_CHECK(bad && names_something(params, fields, bad));
+		return;
+	}
+	FUZZ_CHECK(r == 0 && bad == NULL);
+	FUZZ_CHECK(p.fd == -1 || (p.fd >= 0 && (unsigned)p.fd < nfds));
+	FUZZ_CHECK(p.e >= -1 && p.e < 3);
+	FUZZ_CHECK(p.a.n <= 64);
+	if (p.s)
+		(void)strlen(p.s);
+	if (fields == required_fields)
+		FUZZ_CHECK(p.fd >= 0);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct json_tokener *tok;
+	struct json_object *msg, *o;
+	struct vl_call call;
+	const char *bad, *name;
+	char iface[32];
+	unsigned nfds = (unsigned)(size % 4);
+	int r;
+
+	if (size > 65536)
+		return 0;
+	/* As vl_stream_next() parses a message: the bytes and their NUL, one value. */
+	tok = json_tokener_new_ex(64);
+	FUZZ_CHECK(tok);
+	{
+		char *text = malloc(size + 1);
+
+		FUZZ_CHECK(text);
+		memcpy(text, data, size);
+		text[size] = '\0';
+		msg = json_tokener_parse_ex(tok, text, (int)size + 1);
+		if (json_tokener_get_error(tok) != json_tokener_success) {
+			json_object_put(msg);
+			msg = NULL;
+		}
+		free(text);
+	}
+	json_tokener_free(tok);
+
+	r = vl_call_parse(msg, &call, &bad);
+	if (r < 0) {
+		FUZZ_CHECK(r == -EBADMSG && bad);
+		json_object_put(msg);
+		return 0;
+	}
+	FUZZ_CHECK(call.method && call.method[0]);
+	FUZZ_CHECK(!call.parameters || json_object_is_type(call.parameters, json_type_object));
+
+	r = vl_method_split(call.method, iface, sizeof(iface), &name);
+	if (r == 0) {
+		FUZZ_CHECK(strlen(iface) < sizeof(iface) && name[0] && !strchr(name, '.'));
+		FUZZ_CHECK(strncmp(call.method, iface, strlen(iface)) == 0);
+	} else {
+		FUZZ_CHECK(r == -EINVAL || r == -ENAMETOOLONG);
+	}
+
+	dispatch(call.parameters, optional_fields, nfds);
+	dispatch(call.parameters, required_fields, nfds);
+
+	/* Replies and calls built from client-supplied strings stay valid JSON. */
+	o = vl_error_new(call.method, call.parameters ? json_object_get(call.parameters) : NULL);
+	FUZZ_CHECK(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	o = vl_call_new(call.method, NULL);
+	json_object_put(o);
+	o = vl_error_invalid_parameter(call.method);
+	json_object_put(o);
+	o = vl_reply_new(NULL);
+	json_object_put(o);
+
+	json_object_put(msg);
+	return 0;
+}
