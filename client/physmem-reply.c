@@ -263,6 +263,7 @@ int physmem_reply_error_errno(const char *name)
 		{ PHYSMEM_ERROR_NOT_SUPPORTED, EOPNOTSUPP },
 		{ PHYSMEM_ERROR_ALLOCATION_FAILED, ENOMEM },
 		{ PHYSMEM_ERROR_NAME_IN_USE, EEXIST },
+		{ PHYSMEM_ERROR_NOT_POPULATED, ENODATA },
 		{ VL_ERROR_INVALID_PARAMETER, EINVAL },
 	};
 
@@ -350,6 +351,8 @@ void physmem_reply_error_message(const char *name, struct json_object *params, c
 		append(buf, size, "allocation failed: %s", param_text(params, "reason", a, sizeof(a)));
 	} else if (strcmp(name, PHYSMEM_ERROR_NAME_IN_USE) == 0) {
 		append(buf, size, "name in use: '%s'", param_text(params, "name", a, sizeof(a)));
+	} else if (strcmp(name, PHYSMEM_ERROR_NOT_POPULATED) == 0) {
+		append(buf, size, "memfd range not populated (write it before pinning)");
 	} else if (strcmp(name, VL_ERROR_INVALID_PARAMETER) == 0) {
 		append(buf, size, "invalid parameter: %s", param_text(params, "parameter", a, sizeof(a)));
 	} else {

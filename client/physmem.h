@@ -23,8 +23,8 @@
  * call on the same connection. Error names map to errnos as follows:
  * NoSuchBuffer -ENOENT, QuotaExceeded -EDQUOT, PermissionDenied -EACCES,
  * SizeOutOfRange -ERANGE, NotSupported -EOPNOTSUPP, AllocationFailed -ENOMEM,
- * NameInUse -EEXIST, org.varlink.service.InvalidParameter -EINVAL, anything
- * else -EPROTO.
+ * NameInUse -EEXIST, NotPopulated -ENODATA,
+ * org.varlink.service.InvalidParameter -EINVAL, anything else -EPROTO.
  *
  * There is no global state. A connection (struct physmem) and the buffers
  * made through it may be used by one thread at a time; use one connection per

@@ -437,6 +437,14 @@ static int method_pin(struct conn *c, struct json_object *params, struct vl_fds 
 		reply_invalid(c, "memfdFileDescriptor");
 		return 0;
 	}
+	if (ret == -ENODATA) {
+		/* The module found a page of the range missing (it never allocates). */
+		struct json_object *p = json_object_new_object();
+
+		json_object_object_add(p, "offset", json_object_new_int64(0));
+		reply_error(c, PHYSMEM_ERROR_NOT_POPULATED, p);
+		return 0;
+	}
 	if (ret < 0) {
 		reply_backend_error(c, ret, feature);
 		return 0;

@@ -168,7 +168,8 @@ struct physmem_query {
 	__u32 reserved;		/* must be zero */
 };
 
-#define PHYSMEM_QUERY_SIZE_VER0	24
+#define PHYSMEM_QUERY_SIZE_VER0	24	/* up to length */
+#define PHYSMEM_QUERY_SIZE_VER1	32	/* with out_flags */
 
 #define PHYSMEM_IOC_MAGIC	0xB9
 #define PHYSMEM_IOC_ALLOC	_IOWR(PHYSMEM_IOC_MAGIC, 0x01, struct physmem_alloc)
