@@ -374,10 +374,14 @@ static void __exit physmem_main_exit(void)
 	 * Every live or draining buffer holds a module reference, so none is
 	 * left here; the drain work may still be running its last round.
 	 */
-	misc_deregister(&physmem_main_misc);
 	physmem_buf_drain_stop();
-	/* Released ones may still sit out their quarantine: free them now. */
+	/*
+	 * Released ones may still sit out their quarantine: free them now,
+	 * before the misc device (physmem_dev, which their DMA mappings were
+	 * made for) goes away.  No one can open the device any more.
+	 */
 	physmem_buf_quarantine_flush();
+	misc_deregister(&physmem_main_misc);
 }
 
 module_init(physmem_main_init);
