@@ -73,14 +73,13 @@ static struct page *physmem_pin_lookup(struct address_space *mapping,
 {
 	struct folio *folio;
 
+	/*
+	 * NULL for "none" up to 6.3, ERR_PTR(-ENOENT) since the 6.4 merge
+	 * window: accept both rather than guess the release it changed in.
+	 */
 	folio = filemap_get_folio(mapping, index);
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
-	if (IS_ERR(folio))
+	if (IS_ERR_OR_NULL(folio))
 		return NULL;
-#else
-	if (!folio)
-		return NULL;
-#endif
 	if (!folio_test_uptodate(folio)) {
 		folio_put(folio);
 		return NULL;
