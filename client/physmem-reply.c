@@ -264,6 +264,7 @@ int physmem_reply_error_errno(const char *name)
 		{ PHYSMEM_ERROR_ALLOCATION_FAILED, ENOMEM },
 		{ PHYSMEM_ERROR_NAME_IN_USE, EEXIST },
 		{ PHYSMEM_ERROR_AMBIGUOUS_NAME, ENOTUNIQ },
+		{ PHYSMEM_ERROR_NOT_POPULATED, ENODATA },
 		{ VL_ERROR_INVALID_PARAMETER, EINVAL },
 	};
 
@@ -354,6 +355,8 @@ void physmem_reply_error_message(const char *name, struct json_object *params, c
 	} else if (strcmp(name, PHYSMEM_ERROR_AMBIGUOUS_NAME) == 0) {
 		append(buf, size, "ambiguous name: '%s' is shared by owners %s; choose one",
 		       param_text(params, "name", a, sizeof(a)), param_text(params, "owners", b, sizeof(b)));
+	} else if (strcmp(name, PHYSMEM_ERROR_NOT_POPULATED) == 0) {
+		append(buf, size, "memfd range not populated (write it before pinning)");
 	} else if (strcmp(name, VL_ERROR_INVALID_PARAMETER) == 0) {
 		append(buf, size, "invalid parameter: %s", param_text(params, "parameter", a, sizeof(a)));
 	} else {

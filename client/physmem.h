@@ -23,7 +23,7 @@
  * call on the same connection. Error names map to errnos as follows:
  * NoSuchBuffer -ENOENT, QuotaExceeded -EDQUOT, PermissionDenied -EACCES,
  * SizeOutOfRange -ERANGE, NotSupported -EOPNOTSUPP, AllocationFailed -ENOMEM,
- * NameInUse -EEXIST, AmbiguousName -ENOTUNIQ,
+ * NameInUse -EEXIST, AmbiguousName -ENOTUNIQ, NotPopulated -ENODATA,
  * org.varlink.service.InvalidParameter -EINVAL, anything else -EPROTO.
  *
  * There is no global state. A connection (struct physmem) and the buffers

@@ -2,7 +2,8 @@
 /*
  * The kmod backend: buffers come from /dev/physmem (kmod/) as dma-buf fds.
  * The module pins the memory and reports DMA addresses, so this backend's
- * segments are DMA-safe. It also pins memfds that clients pass in.
+ * segments are DMA-safe. It also pins memfds that clients pass in; the module
+ * never allocates for a pin and answers -ENODATA for an unpopulated range.
  *
  * Freeing drops the daemon's fd; a client that still holds an fd or a mapping
  * keeps the pages alive in the kernel until it closes them (dma-buf lifetime

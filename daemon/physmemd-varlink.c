@@ -364,10 +364,17 @@ static void call_finish(struct call_job *cj)
 
 	if (j->result < 0) {
 		registry_uncharge(r, j->uid, j->size);
-		if (j->kind == JOB_PIN && (j->result == -EINVAL || j->result == -EBADF || j->result == -EPERM))
+		if (j->kind == JOB_PIN && (j->result == -EINVAL || j->result == -EBADF || j->result == -EPERM)) {
 			reply_invalid(c, "memfdFileDescriptor");	/* the module refused the file */
-		else
+		} else if (j->kind == JOB_PIN && j->result == -ENODATA) {
+			/* A page of the range is missing: the module never allocates. */
+			struct json_object *p = json_object_new_object();
+
+			json_object_object_add(p, "offset", json_object_new_int64(0));
+			reply_error(c, PHYSMEM_ERROR_NOT_POPULATED, p);
+		} else {
 			reply_backend_error(c, j->result, j->feature);
+		}
 		return;
 	}
 	/* Another call may have taken the name while this one ran. */

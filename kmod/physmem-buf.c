@@ -3,10 +3,51 @@
  * Buffer allocation, accounting and the dma-buf exporter.
  *
  * Every buffer is kept as an array of order-0 pages (higher-order blocks are
- * split), so one code path serves allocated and pinned buffers: the mmap
- * fault handler hands out struct pages (get_user_pages and O_DIRECT work on
- * the mapping), the scatter-gather table merges physically adjacent pages
- * into runs, and freeing is a put_page() per page.
+ * split, pinned large folios are referenced once per page index), so one
+ * code path builds the scatter-gather table (physically adjacent pages
+ * merged into runs) and frees (a put_page() per page) for both kinds.
+ *
+ * Page lifetime.  Who holds a reference to a buffer's page:
+ *
+ *  - the buffer itself, one reference per page index, from allocation or
+ *    pin until physmem_buf_free();
+ *  - allocated buffers only: the PTEs of dma-buf mappings.  Their fault
+ *    handler hands out the page itself (so get_user_pages(), O_DIRECT,
+ *    vmsplice work on the mapping), and each PTE holds a reference until
+ *    it is unmapped;
+ *  - allocated buffers only: whoever got the page from such a mapping with
+ *    get_user_pages(): pipe buffers (vmsplice), O_DIRECT I/O in flight,
+ *    io_uring fixed buffers, skb frags.  These references can outlive
+ *    every mapping and the dma-buf itself;
+ *  - pinned buffers: the memfd's page cache, for as long as the page is in
+ *    the file.  Pinned buffers are mapped VM_PFNMAP (PTEs without page
+ *    references or rmap), so the file's truncation never meets a physmem
+ *    VMA and no get_user_pages() reference can be taken through one;
+ *  - importers (dma_buf_attach/map) and physical-address mappings of
+ *    /dev/physmem hold no page reference but keep the buffer's kref: an
+ *    attachment through the dma-buf file, a phys VMA directly.
+ *
+ * The buffer's kref is held by the dma-buf (its file lives as long as any
+ * fd, dma-buf mapping or importer) and by each phys VMA.  When the last one
+ * goes (physmem_buf_release()):
+ *
+ *  - a pinned buffer, or an allocated one whose every page has a count of
+ *    1 (only the buffer's own reference), is taken off physmem_buf_list,
+ *    counted out of the live counters and goes to the quarantine (or is
+ *    freed at once); only the final physmem_buf_free() uncharges it from
+ *    max_total_mb, restores the pages' cache type and drops the pages;
+ *  - an allocated buffer with a page referenced from outside (count > 1)
+ *    is *draining*: it stays on physmem_buf_list (PHYSMEM_IOC_QUERY reports
+ *    it alive, with PHYSMEM_QUERY_RELEASED), stays charged and counted, and
+ *    keeps a module reference.  A delayed work re-checks draining buffers
+ *    (after 100 ms, backing off to 2 s) and sends each on to the
+ *    quarantine once all its pages are back to a count of 1.  No new
+ *    reference can appear meanwhile: no mapping of it is left, and
+ *    physmem_buf_find_phys() skips draining buffers.
+ *
+ * Locking: physmem_buf_lock (mutex) guards physmem_buf_list, the listed
+ * and draining fields; physmem_buf_stats_lock (spinlock) guards the
+ * counters and the quarantine list and may be taken under the mutex.
  */
 #include <linux/dma-buf.h>
 #include <linux/dma-mapping.h>
@@ -42,6 +83,8 @@ static u64 physmem_buf_bytes;
 static u64 physmem_buf_cache_bytes[PHYSMEM_MODE_COUNT];
 static u64 physmem_buf_pinned_count;
 static u64 physmem_buf_pinned_bytes;
+static u64 physmem_buf_draining_count;
+static u64 physmem_buf_draining_bytes;
 
 static const struct dma_buf_ops physmem_buf_ops;
 
@@ -56,6 +99,17 @@ static u64 physmem_buf_quarantine_bytes;
 static void physmem_buf_quarantine_fn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(physmem_buf_quarantine_work,
 			    physmem_buf_quarantine_fn);
+
+/*
+ * Released allocated buffers whose pages are still referenced from outside
+ * (pipes, get_user_pages) stay on physmem_buf_list with ->draining set; this
+ * work checks them again every physmem_buf_drain_delay jiffies.
+ */
+#define PHYSMEM_BUF_DRAIN_FIRST	msecs_to_jiffies(100)
+#define PHYSMEM_BUF_DRAIN_MAX	msecs_to_jiffies(2000)
+static unsigned long physmem_buf_drain_delay;	/* under physmem_buf_lock */
+static void physmem_buf_drain_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(physmem_buf_drain_work, physmem_buf_drain_fn);
 
 /* The limit on all live buffers together, in bytes. */
 u64 physmem_buf_max_total_bytes(void)
@@ -311,19 +365,130 @@ void physmem_buf_quarantine_flush(void)
 		physmem_buf_free(buf);
 }
 
+/*
+ * Does a page of an allocated buffer have a reference besides the buffer's
+ * own (a pipe buffer, a get_user_pages() pin, an skb frag)?
+ */
+static bool physmem_buf_pages_busy(struct physmem_buf *buf)
+{
+	unsigned long i;
+
+	if (buf->flags & PHYSMEM_BUF_PINNED)
+		return false;
+	for (i = 0; i < buf->npages; i++)
+		if (page_count(buf->pages[i]) > 1)
+			return true;
+	return false;
+}
+
+/* Count a buffer into (@sign > 0) or out of the draining counters. */
+static void physmem_buf_count_draining(struct physmem_buf *buf, int sign)
+{
+	spin_lock(&physmem_buf_stats_lock);
+	if (sign > 0) {
+		physmem_buf_draining_count++;
+		physmem_buf_draining_bytes += buf->size;
+	} else {
+		physmem_buf_draining_count--;
+		physmem_buf_draining_bytes -= buf->size;
+	}
+	spin_unlock(&physmem_buf_stats_lock);
+}
+
+/* Report the draining counters. */
+void physmem_buf_draining(u64 *ret_count, u64 *ret_bytes)
+{
+	spin_lock(&physmem_buf_stats_lock);
+	*ret_count = physmem_buf_draining_count;
+	*ret_bytes = physmem_buf_draining_bytes;
+	spin_unlock(&physmem_buf_stats_lock);
+}
+
+/* A released buffer none of whose pages is busy: on to the quarantine. */
+static void physmem_buf_retire(struct physmem_buf *buf)
+{
+	physmem_buf_count_live(buf, -1);
+	physmem_buf_quarantine_add(buf);
+}
+
+/*
+ * Check the draining buffers again: retire those whose pages are all back,
+ * come back later (backing off) for the rest.
+ */
+static void physmem_buf_drain_fn(struct work_struct *work)
+{
+	struct physmem_buf *buf, *tmp;
+	unsigned int done = 0;
+	bool more = false;
+	LIST_HEAD(ready);
+
+	mutex_lock(&physmem_buf_lock);
+	list_for_each_entry_safe(buf, tmp, &physmem_buf_list, node) {
+		if (!buf->draining)
+			continue;
+		if (physmem_buf_pages_busy(buf)) {
+			more = true;
+			continue;
+		}
+		buf->draining = false;
+		buf->listed = false;
+		list_move_tail(&buf->node, &ready);
+	}
+	if (more) {
+		physmem_buf_drain_delay = min(physmem_buf_drain_delay * 2,
+					      PHYSMEM_BUF_DRAIN_MAX);
+		schedule_delayed_work(&physmem_buf_drain_work,
+				      physmem_buf_drain_delay);
+	}
+	mutex_unlock(&physmem_buf_lock);
+
+	list_for_each_entry_safe(buf, tmp, &ready, node) {
+		list_del_init(&buf->node);
+		physmem_buf_count_draining(buf, -1);
+		physmem_buf_retire(buf);
+		done++;
+	}
+	/*
+	 * Each draining buffer held the module; module exit cancels this
+	 * work synchronously, so returning after the last put is safe.
+	 */
+	while (done--)
+		module_put(THIS_MODULE);
+}
+
+/* Module exit: no buffer can be draining any more (each holds the module). */
+void physmem_buf_drain_stop(void)
+{
+	cancel_delayed_work_sync(&physmem_buf_drain_work);
+}
+
 /* Called by kref_put_mutex() with physmem_buf_lock held; drops it. */
 static void physmem_buf_release(struct kref *ref)
 {
 	struct physmem_buf *buf = container_of(ref, struct physmem_buf, ref);
 
+	if (buf->listed && physmem_buf_pages_busy(buf)) {
+		/*
+		 * Pages still referenced from outside: keep the buffer listed,
+		 * charged and counted until they come back.  The dma-buf or
+		 * phys VMA whose release got us here still holds the module.
+		 */
+		__module_get(THIS_MODULE);
+		buf->draining = true;
+		physmem_buf_count_draining(buf, 1);
+		physmem_buf_drain_delay = PHYSMEM_BUF_DRAIN_FIRST;
+		mod_delayed_work(system_wq, &physmem_buf_drain_work,
+				 physmem_buf_drain_delay);
+		mutex_unlock(&physmem_buf_lock);
+		return;
+	}
 	if (buf->listed) {
 		list_del(&buf->node);
 		buf->listed = false;
 	}
 	mutex_unlock(&physmem_buf_lock);
 
-	physmem_buf_count_live(buf, -1);
-	physmem_buf_quarantine_add(buf);
+	physmem_buf_retire(buf);
 }
 
 /* Take a reference on a buffer the caller already holds one on. */
@@ -358,6 +523,9 @@ struct physmem_buf *physmem_buf_find_phys(phys_addr_t start, u64 len)
 
 	mutex_lock(&physmem_buf_lock);
 	list_for_each_entry(buf, &physmem_buf_list, node) {
+		/* released memory gets no new mapping */
+		if (buf->draining)
+			continue;
 		for_each_sgtable_sg(&buf->sgt, sg, i) {
 			phys_addr_t run = sg_phys(sg);
 
@@ -368,7 +536,7 @@ struct physmem_buf *physmem_buf_find_phys(phys_addr_t start, u64 len)
 			}
 		}
 		if (found) {
-			/* listed buffers have a non-zero count under the lock */
+			/* listed, not draining: a non-zero count under the lock */
 			kref_get(&found->ref);
 			break;
 		}
@@ -379,9 +547,11 @@ struct physmem_buf *physmem_buf_find_phys(phys_addr_t start, u64 len)
 
 /*
  * Is the buffer with this id still alive (held by an fd, a mapping or an
- * importer)?  Returns 0 and its size in @ret_size, or -ENOENT once freed.
+ * importer, or released but with pages still referenced from outside)?
+ * Returns 0, its size in @ret_size and PHYSMEM_QUERY_* in @ret_flags, or
+ * -ENOENT once its memory is no longer held.
  */
-int physmem_buf_query(u64 id, u64 *ret_size)
+int physmem_buf_query(u64 id, u64 *ret_size, u32 *ret_flags)
 {
 	struct physmem_buf *buf;
 	int ret = -ENOENT;
@@ -390,6 +560,7 @@ int physmem_buf_query(u64 id, u64 *ret_size)
 	list_for_each_entry(buf, &physmem_buf_list, node) {
 		if (buf->id == id) {
 			*ret_size = buf->size;
+			*ret_flags = buf->draining ? PHYSMEM_QUERY_RELEASED : 0;
 			ret = 0;
 			break;
 		}
@@ -431,15 +602,27 @@ long physmem_buf_segments(struct physmem_buf *buf,
 	return count;
 }
 
-/* Fault handler of a buffer mapping: hand out the page itself. */
+/*
+ * Fault handler of a buffer mapping.  An allocated buffer's page is handed
+ * out itself (the PTE takes a reference).  A pinned buffer's page belongs to
+ * a memfd's page cache and must never be rmapped through a VMA that is not
+ * in the file's i_mmap (truncation could neither unmap nor account it): its
+ * PFN is inserted into the VM_PFNMAP mapping instead.
+ */
 static vm_fault_t physmem_buf_vm_fault(struct vm_fault *vmf)
 {
-	struct physmem_buf *buf = vmf->vma->vm_private_data;
+	struct vm_area_struct *vma = vmf->vma;
+	struct physmem_buf *buf = vma->vm_private_data;
+	struct page *page;
 
 	if (vmf->pgoff >= buf->npages)
 		return VM_FAULT_SIGBUS;
-	vmf->page = buf->pages[vmf->pgoff];
-	get_page(vmf->page);
+	page = buf->pages[vmf->pgoff];
+	if (buf->flags & PHYSMEM_BUF_PINNED)
+		return vmf_insert_pfn_prot(vma, vmf->address, page_to_pfn(page),
+					   vma->vm_page_prot);
+	vmf->page = page;
+	get_page(page);
 	return 0;
 }
 
@@ -449,8 +632,9 @@ static const struct vm_operations_struct physmem_buf_vm_ops = {
 
 /*
  * mmap of the dma-buf fd.  Pages are inserted on fault, so mapping a huge
- * buffer costs nothing up front, and they are real struct pages, so
- * get_user_pages() and O_DIRECT work on cached mappings.
+ * buffer costs nothing up front.  An allocated buffer's are real struct
+ * pages, so get_user_pages() and O_DIRECT work on cached mappings; a pinned
+ * buffer's mapping is VM_PFNMAP, where get_user_pages() fails (EFAULT).
  */
 static int physmem_buf_mmap(struct dma_buf *dmabuf, struct vm_area_struct *vma)
 {
@@ -463,7 +647,11 @@ static int physmem_buf_mmap(struct dma_buf *dmabuf, struct vm_area_struct *vma)
 		return -EINVAL;
 
 	vma->vm_page_prot = physmem_buf_pgprot(buf->cache, vma->vm_page_prot);
-	physmem_vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+	if (buf->flags & PHYSMEM_BUF_PINNED)
+		physmem_vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND |
+				     VM_DONTDUMP);
+	else
+		physmem_vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_ops = &physmem_buf_vm_ops;
 	vma->vm_private_data = buf;
 	return 0;

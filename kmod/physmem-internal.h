@@ -39,7 +39,9 @@ struct device;
  * by the dma-buf release callback) and every VMA of a physical-address
  * mapping of /dev/physmem holds one, so pages are never freed while any
  * mapping of them exists.  The final put happens under physmem_buf_lock,
- * which also guards physmem_buf_list.
+ * which also guards physmem_buf_list.  An allocated buffer released while
+ * its pages are referenced from outside is draining: see the comment at the
+ * top of physmem-buf.c.
  */
 struct physmem_buf {
 	struct kref ref;
@@ -53,6 +55,7 @@ struct physmem_buf {
 	unsigned int cache_runs;	/* sgt entries whose kernel mapping was re-typed */
 	bool dma_mapped;
 	bool listed;
+	bool draining;			/* released, pages still referenced elsewhere */
 	unsigned long expires;		/* jiffies: end of its quarantine */
 	u32 flags;			/* PHYSMEM_BUF_* */
 	u32 cache;			/* PHYSMEM_CACHE_* */
@@ -72,7 +75,7 @@ int physmem_buf_publish(struct physmem_buf *buf);
 struct physmem_buf *physmem_buf_alloc(u64 length, u32 flags, u32 cache);
 struct physmem_buf *physmem_buf_from_dmabuf(struct dma_buf *dmabuf);
 struct physmem_buf *physmem_buf_find_phys(phys_addr_t start, u64 len);
-int physmem_buf_query(u64 id, u64 *ret_size);
+int physmem_buf_query(u64 id, u64 *ret_size, u32 *ret_flags);
 void physmem_buf_get(struct physmem_buf *buf);
 void physmem_buf_put(struct physmem_buf *buf);
 pgprot_t physmem_buf_pgprot(u32 cache, pgprot_t prot);
@@ -82,6 +85,8 @@ void physmem_buf_info(struct physmem_dev_info *info);
 u64 physmem_buf_max_total_bytes(void);
 u64 physmem_buf_quarantined_bytes(void);
 void physmem_buf_quarantine_flush(void);
+void physmem_buf_draining(u64 *ret_count, u64 *ret_bytes);
+void physmem_buf_drain_stop(void);
 
 /* physmem-pin.c */
 struct physmem_buf *physmem_pin_memfd(int memfd, u64 offset, u64 length);

@@ -206,9 +206,9 @@ static long physmem_main_ioctl_query(void __user *uarg)
 				     PHYSMEM_QUERY_SIZE_VER0, uarg);
 	if (usize < 0)
 		return usize;
-	if (req.flags || req.length)
+	if (req.flags || req.length || req.out_flags || req.reserved)
 		return -EINVAL;
-	ret = physmem_buf_query(req.id, &req.length);
+	ret = physmem_buf_query(req.id, &req.length, &req.out_flags);
 	if (ret)
 		return ret;
 	if (copy_to_user(uarg, &req, usize))
@@ -287,6 +287,27 @@ static ssize_t quarantined_bytes_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(quarantined_bytes);
 
+/* Released buffers whose pages are still referenced (still charged). */
+static ssize_t draining_buffers_show(struct device *dev,
+				     struct device_attribute *attr, char *page)
+{
+	u64 count, bytes;
+
+	physmem_buf_draining(&count, &bytes);
+	return sysfs_emit(page, "%llu\n", (unsigned long long)count);
+}
+static DEVICE_ATTR_RO(draining_buffers);
+
+static ssize_t draining_bytes_show(struct device *dev,
+				   struct device_attribute *attr, char *page)
+{
+	u64 count, bytes;
+
+	physmem_buf_draining(&count, &bytes);
+	return sysfs_emit(page, "%llu\n", (unsigned long long)bytes);
+}
+static DEVICE_ATTR_RO(draining_bytes);
+
 static struct attribute *physmem_main_stats_attrs[] = {
 	&dev_attr_buffers.attr,
 	&dev_attr_bytes.attr,
@@ -299,6 +320,8 @@ static struct attribute *physmem_main_stats_attrs[] = {
 	&dev_attr_max_total_bytes.attr,
 	&dev_attr_max_contig_bytes.attr,
 	&dev_attr_quarantined_bytes.attr,
+	&dev_attr_draining_buffers.attr,
+	&dev_attr_draining_bytes.attr,
 	NULL,
 };
 
@@ -347,10 +370,18 @@ err_deregister:
 
 static void __exit physmem_main_exit(void)
 {
-	/* Every live buffer holds a module reference, so none is left here. */
-	misc_deregister(&physmem_main_misc);
-	/* Released ones may still sit out their quarantine: free them now. */
+	/*
+	 * Every live or draining buffer holds a module reference, so none is
+	 * left here; the drain work may still be running its last round.
+	 */
+	physmem_buf_drain_stop();
+	/*
+	 * Released ones may still sit out their quarantine: free them now,
+	 * before the misc device (physmem_dev, which their DMA mappings were
+	 * made for) goes away.  No one can open the device any more.
+	 */
 	physmem_buf_quarantine_flush();
+	misc_deregister(&physmem_main_misc);
 }
 
 module_init(physmem_main_init);

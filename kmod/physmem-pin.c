@@ -2,12 +2,28 @@
 /*
  * Export the pages of a memfd as a physmem buffer.
  *
- * The pages are looked up in the memfd's page cache (allocating holes) and
- * a reference is held on each until the buffer is freed.  F_SEAL_SHRINK
- * guarantees the range stays inside the file.  F_SEAL_WRITE and
- * F_SEAL_FUTURE_WRITE are refused because a device may write the pages.
- * Known limit: punching a hole (fallocate) into the pinned range detaches
- * the pinned pages from the file; the buffer keeps the old pages.
+ * The pages are looked up in the memfd's page cache without ever allocating
+ * or reading anything in: a pin is made in the daemon's context, and any
+ * page it allocated would be charged to the daemon's memory cgroup.  So the
+ * whole pin is refused with -ENODATA when a page of the range is absent (a
+ * hole), swapped out, or not uptodate (fallocate()d but never written: shmem
+ * zeroes such a folio only on first use, so exposing it would leak old
+ * memory and the first touch would zero it under the device).
+ *
+ * The buffer takes one page reference per page index and keeps it until it
+ * is freed.  It never maps those page-cache pages as struct pages: its
+ * mmap is VM_PFNMAP (see physmem_buf_mmap()), so no page of the file is
+ * ever rmapped through a physmem VMA.  Closing the memfd, truncating it or
+ * punching a hole (fallocate) into the pinned range therefore only detaches
+ * the pages from the file: the file no longer sees them, the buffer keeps
+ * its referenced pages (and their contents) until it is released, and
+ * neither side can corrupt the other.  get_user_pages() (O_DIRECT,
+ * io_uring, vmsplice) fails with EFAULT on a pinned buffer's mapping; such
+ * I/O should go through the memfd's own mapping.
+ *
+ * F_SEAL_SHRINK guarantees the range stays inside the file.  F_SEAL_WRITE
+ * and F_SEAL_FUTURE_WRITE are refused because a device may write the pages.
+ * Pages are never dirty-tracked.
  */
 #include <linux/err.h>
 #include <linux/fcntl.h>
@@ -45,6 +61,31 @@ static int physmem_pin_check_memfd(struct file *file)
 	    (seals & PHYSMEM_PIN_SEALS_DENIED))
 		return -EINVAL;
 	return 0;
+}
+
+/*
+ * The uptodate page at @index of @mapping with a new reference on it, or
+ * NULL when there is none (hole, swap or shadow entry, not uptodate).
+ * Never allocates.
+ */
+static struct page *physmem_pin_lookup(struct address_space *mapping,
+				       pgoff_t index)
+{
+	struct folio *folio;
+
+	/*
+	 * NULL for "none" up to 6.3, ERR_PTR(-ENOENT) since the 6.4 merge
+	 * window: accept both rather than guess the release it changed in.
+	 */
+	folio = filemap_get_folio(mapping, index);
+	if (IS_ERR_OR_NULL(folio))
+		return NULL;
+	if (!folio_test_uptodate(folio)) {
+		folio_put(folio);
+		return NULL;
+	}
+	/* the folio reference is the page's: put_page() drops it */
+	return folio_file_page(folio, index);
 }
 
 /* PHYSMEM_IOC_PIN: a published, cached buffer of the memfd's pages. */
@@ -87,9 +128,9 @@ struct physmem_buf *physmem_pin_memfd(int memfd, u64 offset, u64 length)
 			ret = -EINTR;
 			goto err_buf;
 		}
-		page = shmem_read_mapping_page(file->f_mapping, first + i);
-		if (IS_ERR(page)) {
-			ret = PTR_ERR(page);
+		page = physmem_pin_lookup(file->f_mapping, first + i);
+		if (!page) {
+			ret = -ENODATA;
 			goto err_buf;
 		}
 		buf->pages[i] = page;

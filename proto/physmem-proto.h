@@ -20,6 +20,7 @@
 #define PHYSMEM_ERROR_ALLOCATION_FAILED PHYSMEM_INTERFACE ".AllocationFailed"
 #define PHYSMEM_ERROR_NAME_IN_USE PHYSMEM_INTERFACE ".NameInUse"
 #define PHYSMEM_ERROR_AMBIGUOUS_NAME PHYSMEM_INTERFACE ".AmbiguousName"
+#define PHYSMEM_ERROR_NOT_POPULATED PHYSMEM_INTERFACE ".NotPopulated"
 
 /* The system socket, as set up by packaging/physmemd.socket. */
 #define PHYSMEM_SYSTEM_SOCKET "/run/physmem/physmemd.sock"

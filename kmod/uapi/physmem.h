@@ -73,8 +73,14 @@ struct physmem_alloc {
  * PHYSMEM_IOC_PIN: pin [offset, offset + length) of a memfd and export those
  * pages as a dma-buf (cached).  offset and length must be page aligned and
  * inside the file; the memfd must be a shmem memfd sealed with F_SEAL_SHRINK
- * and must not carry F_SEAL_WRITE or F_SEAL_FUTURE_WRITE.  Holes are filled
- * in (allocated) by the pin.
+ * and must not carry F_SEAL_WRITE or F_SEAL_FUTURE_WRITE.  The pin never
+ * allocates: every page of the range must be present and written (-ENODATA
+ * for a hole, a swapped-out page or a fallocate()d page never written).
+ * The buffer keeps its pages until it is freed, even if the memfd is
+ * closed, truncated or has a hole punched into the range (the file then
+ * no longer sees them).  Its mmap is a VM_PFNMAP mapping: get_user_pages()
+ * on it (O_DIRECT, io_uring, vmsplice) fails with EFAULT; use the memfd's
+ * own mapping for such I/O.
  */
 struct physmem_pin {
 	__u32 size;		/* in: sizeof(struct physmem_pin) */
@@ -144,18 +150,26 @@ struct physmem_dev_info {
 
 /*
  * PHYSMEM_IOC_QUERY: is the buffer with this id still alive, i.e. held by
- * some fd, mapping or importer?  Returns 0 and its length while it is, and
- * -ENOENT once its memory has been freed.  physmemd uses it to keep a buffer
- * charged to its owner until the memory is really gone.
+ * some fd, mapping or importer, or released while some of its pages are
+ * still referenced elsewhere (a pipe after vmsplice, O_DIRECT or io_uring
+ * I/O: the memory is still in use and stays charged)?  Returns 0 and its
+ * length while it is, and -ENOENT once its memory has been freed.
+ * out_flags has PHYSMEM_QUERY_RELEASED in the second case.  physmemd uses
+ * it to keep a buffer charged to its owner until the memory is really gone.
  */
+#define PHYSMEM_QUERY_RELEASED	(1U << 0)	/* no fd/mapping left, pages still referenced */
+
 struct physmem_query {
 	__u32 size;		/* in: sizeof(struct physmem_query) */
 	__u32 flags;		/* in: must be zero */
 	__u64 id;		/* in: buffer id */
 	__u64 length;		/* out: buffer length in bytes; in: zero */
+	__u32 out_flags;	/* out: PHYSMEM_QUERY_*; in: zero */
+	__u32 reserved;		/* must be zero */
 };
 
-#define PHYSMEM_QUERY_SIZE_VER0	24
+#define PHYSMEM_QUERY_SIZE_VER0	24	/* up to length */
+#define PHYSMEM_QUERY_SIZE_VER1	32	/* with out_flags */
 
 #define PHYSMEM_IOC_MAGIC	0xB9
 #define PHYSMEM_IOC_ALLOC	_IOWR(PHYSMEM_IOC_MAGIC, 0x01, struct physmem_alloc)

@@ -24,7 +24,8 @@ static void test_cache_modes_agree(void **state)
 	assert_int_equal(sizeof(struct physmem_pin), PHYSMEM_PIN_SIZE_VER0);
 	assert_int_equal(sizeof(struct physmem_segments), PHYSMEM_SEGMENTS_SIZE_VER0);
 	assert_int_equal(sizeof(struct physmem_dev_info), PHYSMEM_INFO_SIZE_VER0);
-	assert_int_equal(sizeof(struct physmem_query), PHYSMEM_QUERY_SIZE_VER0);
+	assert_int_equal(offsetof(struct physmem_query, out_flags), PHYSMEM_QUERY_SIZE_VER0);
+	assert_int_equal(sizeof(struct physmem_query), PHYSMEM_QUERY_SIZE_VER1);
 }
 
 int main(void)

@@ -63,7 +63,7 @@ else
 	result counters-zero FAIL "module not loaded at the end"
 fi
 
-pattern='WARNING:|BUG:|Oops|general protection|KASAN|UBSAN|kernel BUG|Call Trace'
+pattern='WARNING:|BUG:|Oops|general protection|KASAN|UBSAN|kernel BUG|Call Trace|Bad page|list_del corruption|list_add corruption|Bad rss-counter|page dumped because|Poison overwritten|Redzone|Object padding|refcount_t:|KFENCE|pagealloc: '
 echo "PHYSMEM-DMESG-BEGIN"
 dmesg | sed 's/^/dmesg: /'
 echo "PHYSMEM-DMESG-END"

@@ -320,8 +320,13 @@ static int do_hold(struct physmem *pm)
 		n++;
 	}
 	mfd = memfd_create("physmem-vm-hold", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	CHECK(mfd >= 0 && !ftruncate(mfd, (off_t)pin_size) &&
-	      !fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), "memfd: %s", strerror(errno));
+	CHECK(mfd >= 0 && !ftruncate(mfd, (off_t)pin_size), "memfd: %s", strerror(errno));
+	/* a pin never fills holes: write every page first */
+	p = mmap(NULL, pin_size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	CHECK(p != MAP_FAILED, "mmap memfd: %s", strerror(errno));
+	memset(p, 0x5a, pin_size);
+	munmap(p, pin_size);
+	CHECK(!fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), "seal: %s", strerror(errno));
 	r = physmem_pin(pm, mfd, 0, pin_size, NULL, &buf);
 	CHECK(r >= 0, "Pin: %s", why(pm, r));
 	CHECK(physmem_buffer_map(buf), "map pinned: %s", strerror(errno));

@@ -21,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <signal.h>
 #include <unistd.h>
@@ -1330,6 +1331,352 @@ static int tool_frag_hold(void)
 	return 0;
 }
 
+/* ---- page lifetime: pinned memfds, pages referenced after release ---- */
+
+/* /dev/kmsg positioned after the last record so far, or -1. */
+static int kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd >= 0 && lseek(fd, 0, SEEK_END) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Kernel log records since kmsg_open() that report memory corruption;
+ * closes @fd.
+ */
+static int kmsg_bad(int fd)
+{
+	static const char *const bad[] = {
+		"BUG:", "Bad page", "list_del corruption", "list_add corruption",
+		"Bad rss-counter", "page dumped because", "Poison overwritten",
+	};
+	char rec[4096];
+	int n = 0;
+	ssize_t r;
+
+	for (;;) {
+		r = read(fd, rec, sizeof(rec) - 1);
+		if (r < 0 && errno == EPIPE)	/* overwritten records: go on */
+			continue;
+		if (r <= 0)
+			break;
+		rec[r] = '\0';
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			if (strstr(rec, bad[i])) {
+				n++;
+				break;
+			}
+	}
+	close(fd);
+	return n;
+}
+
+/* A memfd of @size bytes whose first @written bytes hold pattern @seed, sealed. */
+static int lt_memfd(uint64_t size, uint64_t written, uint64_t seed)
+{
+	int fd = memfd_create("physmem-lifetime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	uint8_t *m;
+
+	if (fd < 0 || ftruncate(fd, (off_t)size))
+		return -1;
+	if (written) {
+		m = mmap(NULL, written, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (m == MAP_FAILED)
+			return -1;
+		fill(m, written, seed, 0);
+		munmap(m, written);
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK))
+		return -1;
+	return fd;
+}
+
+/* PHYSMEM_IOC_PIN: the dma-buf fd, or -errno. */
+static int lt_pin(int dev, int memfd, uint64_t off, uint64_t len)
+{
+	struct physmem_pin p = { .size = sizeof(p), .memfd = memfd,
+				 .offset = off, .length = len };
+
+	return ioctl(dev, PHYSMEM_IOC_PIN, &p) ? -errno : p.fd;
+}
+
+/*
+ * Pin part of a memfd, write a pattern through the dma-buf mapping, then
+ * close the memfd (@punch false: its last reference, the inode goes) or
+ * punch a hole over the pinned range: the dma-buf keeps the pages and the
+ * pattern, the file no longer sees them, the kernel reports nothing, and
+ * closing the dma-buf brings every counter back to zero.
+ */
+static int case_pin_keeps(bool punch)
+{
+	const uint64_t fsize = 1 * MIB, off = 4 * PAGE, len = 512 * KIB;
+	int dev, mfd, fd, kmsg, nbad;
+	uint8_t *mf, *mp;
+	long long bad;
+
+	dev = px_open();
+	CHECK(dev >= 0, "open: %s", strerror(errno));
+	if (check_zero(dev, "before"))
+		return 1;
+	kmsg = kmsg_open();
+	CHECK(kmsg >= 0, "/dev/kmsg: %s", strerror(errno));
+	mfd = lt_memfd(fsize, fsize, 0x51);
+	CHECK(mfd >= 0, "memfd: %s", strerror(errno));
+	fd = lt_pin(dev, mfd, off, len);
+	CHECK(fd >= 0, "PIN: %s", strerror(-fd));
+	mf = px_map(mfd, fsize, 0);
+	mp = px_map(fd, len, 0);
+	CHECK(mf && mp, "mmap: %s", strerror(errno));
+	bad = verify(mp, len, 0x51, off);
+	CHECK(bad < 0, "pinned mapping differs from the memfd at %lld", bad);
+	fill(mp, len, 0x52, 0);		/* every page faulted in, written */
+	bad = verify(mf + off, len, 0x52, 0);
+	CHECK(bad < 0, "memfd does not see the dma-buf's write at %lld", bad);
+
+	if (punch) {
+		CHECK(!fallocate(mfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 (off_t)off, (off_t)len), "punch: %s", strerror(errno));
+		bad = first_nonzero(mf + off, len);
+		CHECK(bad < 0, "memfd still shows data at %lld after the punch", bad);
+		fill(mf + off, PAGE, 0x53, 0);	/* the file's new page */
+	}
+	munmap(mf, fsize);
+	if (!punch)
+		close(mfd);
+
+	bad = verify(mp, len, 0x52, 0);
+	CHECK(bad < 0, "dma-buf mapping lost the pattern at %lld after the %s",
+	      bad, punch ? "punch" : "close");
+	munmap(mp, len);
+	mp = px_map(fd, len, 0);
+	CHECK(mp, "mmap again: %s", strerror(errno));
+	bad = verify(mp, len, 0x52, 0);
+	CHECK(bad < 0, "new dma-buf mapping differs at %lld", bad);
+	munmap(mp, len);
+	close(fd);
+	if (punch)
+		close(mfd);
+	nbad = kmsg_bad(kmsg);
+	CHECK(!nbad, "the kernel reported %d memory error(s): see dmesg", nbad);
+	if (check_zero(dev, "after"))
+		return 1;
+	note("512KiB pinned, written through the dma-buf; after the %s the dma-buf still holds it (remapped too)%s; no kernel error; counters 0",
+	     punch ? "hole punch" : "memfd's last close",
+	     punch ? ", the file reads zeros there" : "");
+	close(dev);
+	return 0;
+}
+
+/*
+ * A pin must never allocate: a range with a hole (@unwritten false) or
+ * with fallocate()d pages never written is refused with ENODATA, and the
+ * file is left as it was.
+ */
+static int case_pin_unpopulated(bool unwritten)
+{
+	const uint64_t fsize = 256 * KIB;
+	struct stat st0, st1;
+	int dev, mfd, fd;
+	off_t hole;
+
+	dev = px_open();
+	CHECK(dev >= 0, "open: %s", strerror(errno));
+	if (unwritten) {
+		mfd = lt_memfd(fsize, 0, 0);
+		CHECK(mfd >= 0, "memfd: %s", strerror(errno));
+		CHECK(!fallocate(mfd, 0, 0, (off_t)fsize), "fallocate: %s",
+		      strerror(errno));
+	} else {
+		/* written: [0, 64K) and [128K, 256K); a hole in between */
+		mfd = lt_memfd(fsize, fsize, 0x61);
+		CHECK(mfd >= 0, "memfd: %s", strerror(errno));
+		CHECK(!fallocate(mfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 64 * KIB, 64 * KIB), "punch: %s", strerror(errno));
+	}
+	CHECK(!fstat(mfd, &st0), "fstat: %s", strerror(errno));
+	fd = lt_pin(dev, mfd, 0, fsize);
+	CHECK(fd == -ENODATA, "PIN of a %s range: %s, want ENODATA",
+	      unwritten ? "fallocated, never written" : "sparse",
+	      fd >= 0 ? "success" : strerror(-fd));
+	CHECK(!fstat(mfd, &st1), "fstat: %s", strerror(errno));
+	CHECK(st1.st_blocks == st0.st_blocks,
+	      "the refused pin changed st_blocks %lld -> %lld",
+	      (long long)st0.st_blocks, (long long)st1.st_blocks);
+	if (!unwritten) {
+		hole = lseek(mfd, 0, SEEK_HOLE);
+		CHECK(hole == 64 * KIB, "SEEK_HOLE after the pin: %lld, want %llu",
+		      (long long)hole, 64 * KIB);
+		/* the written part alone pins */
+		fd = lt_pin(dev, mfd, 128 * KIB, 128 * KIB);
+		CHECK(fd >= 0, "PIN of the written part: %s", strerror(-fd));
+		close(fd);
+	}
+	close(mfd);
+	if (check_zero(dev, "after"))
+		return 1;
+	note("%s range refused with ENODATA, st_blocks %lld unchanged%s",
+	     unwritten ? "fallocated, never written" : "sparse",
+	     (long long)st1.st_blocks,
+	     unwritten ? "" : ", hole still a hole (SEEK_HOLE), written part pins");
+	close(dev);
+	return 0;
+}
+
+/*
+ * A pinned buffer's mapping is VM_PFNMAP: get_user_pages() on it fails, so
+ * an O_DIRECT read into it fails with EFAULT instead of taking references
+ * to page-cache pages through a VMA the file does not know.
+ */
+static int case_pin_refuses_gup(const char *disk)
+{
+	const uint64_t len = 64 * KIB;
+	int dev, mfd, fd, dfd;
+	uint8_t *mp;
+	ssize_t n;
+
+	dev = px_open();
+	CHECK(dev >= 0, "open: %s", strerror(errno));
+	dfd = open(disk, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	CHECK(dfd >= 0, "open %s O_DIRECT: %s", disk, strerror(errno));
+	mfd = lt_memfd(len, len, 0x71);
+	CHECK(mfd >= 0, "memfd: %s", strerror(errno));
+	fd = lt_pin(dev, mfd, 0, len);
+	CHECK(fd >= 0, "PIN: %s", strerror(-fd));
+	mp = px_map(fd, len, 0);
+	CHECK(mp, "mmap: %s", strerror(errno));
+	CHECK(verify(mp, len, 0x71, 0) < 0, "pinned mapping differs");
+	n = pread(dfd, mp, len, 0);
+	CHECK(n < 0 && errno == EFAULT, "O_DIRECT pread into the pinned mapping: %zd (%s), want EFAULT",
+	      n, n < 0 ? strerror(errno) : "data read");
+	CHECK(verify(mp, len, 0x71, 0) < 0, "pinned mapping changed by the failed read");
+	munmap(mp, len);
+	close(fd);
+	close(mfd);
+	close(dfd);
+	if (check_zero(dev, "after"))
+		return 1;
+	note("O_DIRECT read into a pinned dma-buf mapping: EFAULT, contents unchanged");
+	close(dev);
+	return 0;
+}
+
+/* PHYSMEM_IOC_QUERY: 0 with length and out_flags, or -errno. */
+static int lt_query(int dev, uint64_t id, struct physmem_query *ret)
+{
+	struct physmem_query q = { .size = sizeof(q), .id = id };
+
+	if (ioctl(dev, PHYSMEM_IOC_QUERY, &q))
+		return -errno;
+	*ret = q;
+	return 0;
+}
+
+/*
+ * Pages vmspliced into a pipe outlive the dma-buf: the released buffer must
+ * stay alive for QUERY (flagged released), charged against max_total_mb and
+ * counted as draining until the pipe lets go, then go away by itself.
+ */
+static int lt_vmsplice(int dev)
+{
+	const unsigned long long size = 1 * MIB, spliced = 64 * KIB;
+	struct physmem_alloc a = { 0 };
+	struct physmem_query q;
+	int r, p[2], fd, tries;
+	uint8_t *m, *back;
+	struct iovec iov;
+	ssize_t n;
+
+	if (check_zero(dev, "before"))
+		return 1;
+	r = px_alloc(dev, size, 0, PHYSMEM_MODE_CACHED, &a);
+	CHECK(!r, "alloc: %s", strerror(-r));
+	m = px_map(a.fd, size, 0);
+	CHECK(m, "mmap: %s", strerror(errno));
+	fill(m, size, 0x81, 0);
+	CHECK(!pipe2(p, O_CLOEXEC), "pipe: %s", strerror(errno));
+	iov.iov_base = m;
+	iov.iov_len = spliced;
+	n = vmsplice(p[1], &iov, 1, 0);
+	CHECK(n == (ssize_t)spliced, "vmsplice: %zd (%s)", n,
+	      n < 0 ? strerror(errno) : "short");
+	munmap(m, size);
+	close(a.fd);
+
+	r = lt_query(dev, a.id, &q);
+	CHECK(!r, "QUERY after release, pages in a pipe: %s, want alive",
+	      strerror(-r));
+	CHECK(q.length == size && q.out_flags == PHYSMEM_QUERY_RELEASED,
+	      "QUERY: length %llu out_flags %#x, want %llu and RELEASED",
+	      (unsigned long long)q.length, q.out_flags, size);
+	CHECK(read_num(STATS_DIR "/draining_bytes") == (long long)size &&
+	      read_num(STATS_DIR "/draining_buffers") == 1,
+	      "draining_bytes %lld buffers %lld, want %llu and 1",
+	      read_num(STATS_DIR "/draining_bytes"),
+	      read_num(STATS_DIR "/draining_buffers"), size);
+	CHECK(read_num(STATS_DIR "/bytes") == (long long)size,
+	      "stats/bytes %lld while draining, want %llu",
+	      read_num(STATS_DIR "/bytes"), size);
+	/* max_total_mb is 2: 1 MiB draining + 2 MiB does not fit */
+	fd = px_alloc_fd(dev, 2 * MIB, 0, PHYSMEM_MODE_CACHED);
+	CHECK(fd == -ENOMEM, "2 MiB alloc with 1 of 2 MiB draining: %s, want ENOMEM",
+	      fd >= 0 ? "success" : strerror(-fd));
+
+	/* the pipe still reads the buffer's bytes */
+	back = malloc(spliced);
+	CHECK(back, "malloc");
+	n = read(p[0], back, spliced);
+	CHECK(n == (ssize_t)spliced && verify(back, spliced, 0x81, 0) < 0,
+	      "pipe read %zd, data %s", n, n > 0 ? "wrong" : "missing");
+	free(back);
+	close(p[0]);
+	close(p[1]);
+
+	for (tries = 0; tries < 200; tries++) {	/* up to 10 s */
+		if (lt_query(dev, a.id, &q) == -ENOENT &&
+		    read_num(STATS_DIR "/draining_bytes") == 0)
+			break;
+		usleep(50 * 1000);
+	}
+	r = lt_query(dev, a.id, &q);
+	CHECK(r == -ENOENT, "QUERY 10 s after the pipe closed: %s, want ENOENT",
+	      r ? strerror(-r) : "alive");
+	CHECK(read_num(STATS_DIR "/draining_bytes") == 0 &&
+	      read_num(STATS_DIR "/draining_buffers") == 0,
+	      "draining counters not zero after the pipe closed");
+	if (check_zero(dev, "after"))
+		return 1;
+	fd = px_alloc_fd(dev, 2 * MIB, 0, PHYSMEM_MODE_CACHED);
+	CHECK(fd >= 0, "2 MiB alloc after draining: %s", strerror(-fd));
+	close(fd);
+	note("1 MiB buffer, 64 KiB vmspliced, released: QUERY alive+RELEASED, draining_bytes %llu, a 2 MiB alloc under max_total_mb=2 refused; pipe closed: ENOENT after ~%d ms, counters 0",
+	     size, tries * 50);
+	return 0;
+}
+
+/* lt_vmsplice() with max_total_mb=2, restored afterwards. */
+static int case_vmsplice_charged(void)
+{
+	long long old = read_num(PARAM_DIR "/max_total_mb");
+	char val[32];
+	int dev, rc;
+
+	dev = px_open();
+	CHECK(dev >= 0, "open: %s", strerror(errno));
+	CHECK(old >= 0, "read max_total_mb");
+	CHECK(!write_file(PARAM_DIR "/max_total_mb", "2"), "set max_total_mb");
+	rc = lt_vmsplice(dev);
+	snprintf(val, sizeof(val), "%lld", old);
+	if (write_file(PARAM_DIR "/max_total_mb", val) && !rc)
+		FAIL("restore max_total_mb");
+	close(dev);
+	return rc;
+}
+
 /* Hold a buffer while running a command; exit status: the command's. */
 static int tool_hold_run(char **argv)
 {
@@ -1391,6 +1738,18 @@ int main(int argc, char **argv)
 	if (!strcmp(c, "odirect") && argc == 4)
 		return report(c, case_odirect(argv[2],
 					      strtoull(argv[3], NULL, 0) * MIB));
+	if (!strcmp(c, "pin-memfd-close-keeps-pages"))
+		return report(c, case_pin_keeps(false));
+	if (!strcmp(c, "pin-memfd-punch-keeps-pages"))
+		return report(c, case_pin_keeps(true));
+	if (!strcmp(c, "pin-sparse-refused"))
+		return report(c, case_pin_unpopulated(false));
+	if (!strcmp(c, "pin-unwritten-refused"))
+		return report(c, case_pin_unpopulated(true));
+	if (!strcmp(c, "pin-mapping-refuses-gup") && argc == 3)
+		return report(c, case_pin_refuses_gup(argv[2]));
+	if (!strcmp(c, "vmsplice-after-free-stays-charged"))
+		return report(c, case_vmsplice_charged());
 	if (!strcmp(c, "lifecycle-cycles"))
 		return report(c, case_cycles(argc > 2 ? atoi(argv[2]) : 1000));
 	if (!strcmp(c, "lifecycle-race"))

@@ -15,10 +15,13 @@
 # PHYSMEM-EXPECT: daemon-reclaim
 # PHYSMEM-EXPECT: daemon-held-quota
 # PHYSMEM-EXPECT: daemon-pin-bad-fd
+# PHYSMEM-EXPECT: daemon-pin-memfd-close-keeps-pages
+# PHYSMEM-EXPECT: daemon-pin-sparse-refused
+# PHYSMEM-EXPECT: daemon-vmsplice-held-quota
 # PHYSMEM-EXPECT: daemon-log
 # PHYSMEM-EXPECT: daemon-held-restart
 set -u
-CASES="daemon-status daemon-dma-contig daemon-dma-sg daemon-dma-pin daemon-isolation daemon-reclaim daemon-held-quota daemon-pin-bad-fd daemon-log daemon-held-restart"
+CASES="daemon-status daemon-dma-contig daemon-dma-sg daemon-dma-pin daemon-isolation daemon-reclaim daemon-held-quota daemon-pin-bad-fd daemon-pin-memfd-close-keeps-pages daemon-pin-sparse-refused daemon-vmsplice-held-quota daemon-log daemon-held-restart"
 STATS=/sys/class/misc/physmem/stats
 T=$PHYSMEM_TMP/daemon
 SOCK=$PHYSMEM_TMP/physmemd.sock
@@ -252,8 +255,10 @@ reclaim
 # it must stay charged to the owner until the kernel really frees it.
 t=daemon-held-quota
 cp "$PHYSMEM_SRC/tests/vm/held-quota.py" "$PHYSMEM_SRC/tests/vm/pin-bad-fd.py" \
+	"$PHYSMEM_SRC/tests/vm/page-lifetime.py" \
 	"$PHYSMEM_SRC/tests/integration/varlink_raw.py" "$PHYSMEM_BIN/" &&
-	chmod 755 "$PHYSMEM_BIN/held-quota.py" "$PHYSMEM_BIN/pin-bad-fd.py"
+	chmod 755 "$PHYSMEM_BIN/held-quota.py" "$PHYSMEM_BIN/pin-bad-fd.py" \
+		"$PHYSMEM_BIN/page-lifetime.py"
 if out=$("${U[@]}" /usr/bin/python3 "$PHYSMEM_BIN/held-quota.py" "$SOCK" "$STATS" 2>&1); then
 	res $t PASS "$(echo "$out" | sed -n 's/^PASS //p')"
 else
@@ -267,6 +272,28 @@ if out=$("${U[@]}" /usr/bin/python3 "$PHYSMEM_BIN/pin-bad-fd.py" "$SOCK" 2>&1); 
 else
 	res $t FAIL "$(echo "$out" | tail -3 | tr '\n' ' ' | cut -c1-400)"
 fi
+
+# ---- page lifetime through the daemon (uid 65534) ----
+# page_lifetime NAME CASE: run page-lifetime.py CASE; any new kernel report
+# of memory corruption fails it too.
+kbad() { dmesg | grep -cE 'BUG:|Bad page|list_(del|add) corruption|Bad rss-counter|page dumped because'; }
+page_lifetime() {
+	local t=$1 k0 k1 out
+	k0=$(kbad)
+	out=$("${U[@]}" /usr/bin/python3 "$PHYSMEM_BIN/page-lifetime.py" "$SOCK" "$STATS" "$2" 2>&1)
+	local rc=$?
+	k1=$(kbad)
+	if [ $rc -ne 0 ]; then
+		res "$t" FAIL "$(echo "$out" | tail -3 | tr '\n' ' ' | cut -c1-400)"
+	elif [ "$k1" != "$k0" ]; then
+		res "$t" FAIL "kernel reported $((k1 - k0)) memory error line(s): $(dmesg | grep -E 'BUG:|Bad page' | tail -2 | tr '\n' ' ')"
+	else
+		res "$t" PASS "$(echo "$out" | sed -n 's/^PASS //p')"
+	fi
+}
+page_lifetime daemon-pin-memfd-close-keeps-pages pin-close
+page_lifetime daemon-pin-sparse-refused pin-sparse
+page_lifetime daemon-vmsplice-held-quota vmsplice
 
 # ---- daemon-log ----
 t=daemon-log
