@@ -37,7 +37,7 @@ static void close_fds(int *fds, unsigned *n)
 	*n = 0;
 }
 
-/* Dispose of fds the peer sent: through the stream's release_fd, if any. */
+/* Dispose of fds the peer sent (or unsent ones): through the stream's release_fd, if any. */
 static void release_fds(struct vl_stream *s, int *fds, unsigned *n)
 {
 	if (!s->release_fd) {
@@ -65,8 +65,13 @@ void vl_stream_done(struct vl_stream *s)
 	free(s->in);
 	s->in = NULL;
 	s->in_len = s->in_cap = s->in_scanned = 0;
+	/*
+	 * Unsent replies' fds go the same way: one of them may be the last
+	 * reference to a buffer, and its release must not run here.
+	 */
 	for (o = s->out_head; o; o = next) {
 		next = o->next;
+		release_fds(s, o->fds, &o->nfds);
 		vl_out_free(o);
 	}
 	s->out_head = s->out_tail = NULL;

@@ -27,8 +27,10 @@ struct vl_stream {
 	size_t max_message;	/* largest message accepted, NUL included */
 	/*
 	 * Disposes of an fd the peer sent that this layer drops (a bad or
-	 * misplaced message, the stream's end); takes ownership. NULL: close().
-	 * A daemon sets it so that a client's fd is never closed on its loop.
+	 * misplaced message, the stream's end), and at the stream's end of the
+	 * fds of unsent replies; takes ownership. NULL: close(). A daemon sets
+	 * it so that no such close (which may block, or free a buffer) runs on
+	 * its loop.
 	 */
 	void (*release_fd)(int fd);
 

@@ -266,7 +266,15 @@ class Harness:
                 if expect_ok(c.call(IFACE + ".Status"))["connections"] == 1:
                     break
                 time.sleep(0.05)
-            return self.fd_count() - 1
+            # Closed connections' sockets pass through the sink's closer
+            # threads: wait until the count has settled.
+            last, same = self.fd_count(), 0
+            while same < 5 and time.monotonic() < deadline:
+                time.sleep(0.05)
+                n = self.fd_count()
+                same = same + 1 if n == last else 0
+                last = n
+            return last - 1
         finally:
             c.close()
 
