@@ -353,6 +353,7 @@ void worker_pool_free(struct worker_pool *p)
 	free(p);
 }
 
+/* Is every job submitted so far done, its done() run too? */
 bool worker_pool_idle(const struct worker_pool *p)
 {
 	const struct uid_queue *q;
