@@ -742,3 +742,14 @@ void sink_close_fds(struct vl_fds *f)
 	if (queued)
 		sink_flush();
 }
+
+/* Nothing queued, with a closer thread, waiting for its 'C', or unacknowledged by the sink? */
+bool sink_idle(void)
+{
+	bool idle;
+
+	pthread_mutex_lock(&closer.lock);
+	idle = closer.n == 0 && closer.n_batches == 0 && closer.n_done == 0;
+	pthread_mutex_unlock(&closer.lock);
+	return idle && sink.n_queue == 0 && sink.n_commits == 0 && sink.told == 0;
+}

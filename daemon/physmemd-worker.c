@@ -352,3 +352,17 @@ void worker_pool_free(struct worker_pool *p)
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
+
+/* Is every job submitted so far done, its done() run too? */
+bool worker_pool_idle(const struct worker_pool *p)
+{
+	const struct uid_queue *q;
+
+	/* busy counts a job from its hand-over until its done() ran on this thread. */
+	if (p->lanes[0].busy > 0 || p->lanes[1].busy > 0)
+		return false;
+	TAILQ_FOREACH(q, &p->queues, entry)
+		if (!TAILQ_EMPTY(&q->jobs))
+			return false;
+	return true;
+}

@@ -158,6 +158,8 @@ int worker_pool_new(struct event_base *base, const struct conf *conf, const stru
 void worker_submit(struct worker_pool *p, struct job *j);
 /* Let running jobs finish, run what is still queued on this thread, join the threads, free. */
 void worker_pool_free(struct worker_pool *p);
+/* No job is queued, with a worker, or waiting for its completion (tests wait for this). */
+bool worker_pool_idle(const struct worker_pool *p);
 
 /* ---- physmemd-registry.c: buffers, owners, quotas ---- */
 
@@ -285,6 +287,8 @@ void sink_close_fds(struct vl_fds *f);
 bool sink_congested(void);
 /* Called (from the event loop) once a congestion is over. */
 void sink_on_drained(void (*fn)(void *userdata), void *userdata);
+/* Every fd handed to sink_close() is closed in this process and acknowledged by the sink (tests). */
+bool sink_idle(void);
 
 /* ---- physmemd-server.c: sockets and connections ---- */
 struct conn {

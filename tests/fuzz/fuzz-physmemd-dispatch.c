@@ -1,30 +1,45 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Fuzz the daemon's call handling end to end, without the event loop:
- * messages go through a connection's vl_stream_next() into varlink_handle()
- * (daemon/physmemd-varlink.c) with a registry on the memfd backend, and the
- * replies go out through a socketpair and are read back. Three clients share
- * the registry (uid 1000, uid 1001, root), so sharing and policy are reached.
- * Limits are small, so that no input allocates much.
+ * Fuzz the daemon's call handling end to end, through a real in-process
+ * server: an event loop, the sink process, a worker pool, a registry on the
+ * memfd backend with small limits, and server_init() listening on a Unix
+ * socket in a private directory. Three clients are real sockets that send
+ * the input's messages (fds with SCM_RIGHTS) and read the replies; once the
+ * server accepted one, its peer is made uid 1000, uid 1001 or root, so that
+ * sharing and policy are reached. The loop runs until every expected reply
+ * arrived; a missing one is a bug (abort after a generous liveness timeout).
  *
- * Every call must get exactly one reply (none when oneway), a JSON object
- * with "parameters" and, for errors, an "error" that an interface file names.
- * Nothing may leak: memory (ASan) or fds (counted).
+ * Checks: every call gets exactly one reply (none when oneway), a JSON object
+ * with "parameters" and, for errors, an "error" that an interface file names;
+ * the server hangs up only after a message that is not JSON (having said so)
+ * or one over max-message-size (the client then hangs up too, once every
+ * reply owed arrived). Whenever no job is pending, the registry's
+ * counters agree with its buffers. At the end of each input, after every
+ * connection is gone, the workers are idle and the sink closed and
+ * acknowledged every fd it was given, only named buffers remain and the
+ * process has as many fds open as before: nothing leaks (ASan: no memory).
  *
  * Input: messages, each ended by a NUL. Bytes before a message's JSON:
- * 0x01-0x03 make client 1-3 the sender, 0x04 disconnects the sender (and
- * connects it anew), 0x05 attaches /dev/null to the message, 0x06 a sealed
- * 64 KiB memfd (at most 4 fds). The memfd backend cannot pin, so the fuzzer
- * gives it a pin() that takes the memfd as the buffer, to reach Pin's checks.
+ * 0x01-0x03 make client 1-3 the sender, 0x04 disconnects the sender at once
+ * (its calls may still be with a worker) and connects it anew (at most
+ * MAX_RECONNECTS times, counting hang-ups), 0x05 attaches
+ * /dev/null to the message, 0x06 a sealed 64 KiB memfd (at most 4 fds), 0x07
+ * sends the message without waiting for its reply (pipelining). The memfd
+ * backend cannot pin, so the fuzzer gives it a pin() that takes the memfd as
+ * the buffer, to reach Pin's checks.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <json-c/json.h>
 
 #include "fuzz.h"
@@ -33,18 +48,49 @@
 #include "varlink-message.h"
 
 #define N_CLIENTS 3
+/* No progress for this long while a reply or a clean-up is due: a hang. */
+#define LIVENESS_MS 10000
+/*
+ * New connections per input, past the first three: each costs a round trip
+ * through the sink, and mutations make many messages that end a connection
+ * (an empty one is not JSON). Past this, such messages and 0x04 are skipped.
+ */
+#define MAX_RECONNECTS 16
+/* The last call before the end of an input, answered MethodNotFound. */
+#define SENTINEL_METHOD "io.physmem.Manager.FuzzSentinel"
 
 struct client {
-	struct conn conn;
-	int peer_fd;		/* the client's end of the socketpair */
+	int fd;				/* -1: not connected */
+	struct event *ev;
 	struct vl_stream replies;
+	unsigned expected;		/* replies owed since connecting */
+	unsigned got;
+	bool hangup;			/* the server will close after the owed replies */
+	bool sentinel;			/* the last owed reply is the sentinel's */
 };
 
-static const struct peer peers[N_CLIENTS] = {
+struct fuzz_peer {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	unsigned n_groups;
+	gid_t groups[2];
+};
+
+static const struct fuzz_peer peers[N_CLIENTS] = {
 	{ .uid = 1000, .gid = 1000, .pid = 100, .n_groups = 2, .groups = { 1000, 100 } },
 	{ .uid = 1001, .gid = 1001, .pid = 101, .n_groups = 1, .groups = { 100 } },
 	{ .uid = 0, .gid = 0, .pid = 1 },
 };
+
+static struct event_base *base;
+static struct conf conf;
+static struct server server;
+static struct registry registry;
+static struct backend_ops backend;
+static void *backend_state;
+static struct worker_pool *workers;
+static char socket_dir[64];
 
 /* A pin() for the memfd backend: the buffer is the client's memfd itself. */
 static int fake_pin(void *state, int memfd, uint64_t offset, uint64_t size, struct backend_buffer *ret,
@@ -91,73 +137,257 @@ static bool error_named(const char *name)
 	return false;
 }
 
-static void client_connect(struct client *cl, struct server *s, unsigned i)
+/* CLOCK_MONOTONIC in milliseconds. */
+static uint64_t now_ms(void)
 {
-	int sv[2];
+	struct timespec ts;
 
-	FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0);
-	memset(cl, 0, sizeof(*cl));
-	cl->conn.server = s;
-	cl->conn.id = ++s->next_conn_id;
-	cl->conn.peer = peers[i];
-	cl->conn.usage = registry_usage(s->registry, peers[i].uid, true);
-	FUZZ_CHECK(cl->conn.usage);
-	cl->conn.usage->connections++;
-	s->n_conns++;
-	vl_stream_init(&cl->conn.stream, sv[0], s->conf->max_message_size);
-	cl->peer_fd = sv[1];
-	vl_stream_init(&cl->replies, sv[1], 16 << 20);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* What server.c's conn_free() does to the registry, and close the sockets. */
-static void client_disconnect(struct client *cl, struct server *s)
+/* Run the loop until done(arg) holds; abort if it does not within LIVENESS_MS. */
+static void pump_until(bool (*done)(void *arg), void *arg, const char *what)
 {
-	registry_owner_gone(s->registry, &cl->conn);
-	s->n_conns--;
-	cl->conn.usage->connections--;
-	registry_usage_put(s->registry, cl->conn.usage);
-	vl_stream_done(&cl->conn.stream);
-	vl_stream_done(&cl->replies);
-	close(cl->conn.stream.fd);
-	close(cl->peer_fd);
+	uint64_t deadline = now_ms() + LIVENESS_MS;
+
+	while (!done(arg)) {
+		if (now_ms() > deadline) {
+			fprintf(stderr, "no progress for %d ms while waiting for %s\n", LIVENESS_MS, what);
+			abort();
+		}
+		/* The liveness tick (a persistent timer) bounds each wait. */
+		FUZZ_CHECK(event_base_loop(base, EVLOOP_ONCE) >= 0);
+	}
 }
 
-/* Read back what the daemon queued: exactly `expect` replies, each well formed. */
-static void check_replies(struct client *cl, unsigned expect)
+/* Wakes the loop now and then, so that pump_until() sees its deadline. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
-	unsigned got = 0;
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
 
-	FUZZ_CHECK(vl_stream_flush(&cl->conn.stream) == 0);
+/* One reply: well formed, owed, and the sentinel's where that is due. */
+static void client_check_reply(struct client *cl, struct json_object *reply, const struct vl_fds *fds)
+{
+	struct json_object *v, *params;
+	const char *error = NULL;
+
+	FUZZ_CHECK(json_object_is_type(reply, json_type_object));
+	FUZZ_CHECK(json_object_object_get_ex(reply, "parameters", &params) &&
+		   json_object_is_type(params, json_type_object));
+	if (json_object_object_get_ex(reply, "error", &v)) {
+		FUZZ_CHECK(json_object_is_type(v, json_type_string));
+		error = json_object_get_string(v);
+		if (!error_named(error)) {
+			fprintf(stderr, "error not in the interface: %s\n", error);
+			abort();
+		}
+		FUZZ_CHECK(fds->n == 0);
+	}
+	cl->got++;
+	if (cl->got > cl->expected) {
+		fprintf(stderr, "a reply nobody asked for: %s\n", json_object_to_json_string(reply));
+		abort();
+	}
+	if (cl->sentinel && cl->got == cl->expected) {
+		/* Replies come in order: an extra reply before it would be taken for it. */
+		FUZZ_CHECK(error && strcmp(error, "org.varlink.service.MethodNotFound") == 0);
+		FUZZ_CHECK(json_object_object_get_ex(params, "method", &v) &&
+			   strcmp(json_object_get_string(v), SENTINEL_METHOD) == 0);
+	}
+}
+
+/* The client's socket is readable: take every complete reply, or the end. */
+static void client_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *cl = arg;
+
+	(void)fd;
+	(void)what;
 	for (;;) {
-		struct json_object *reply, *v;
+		struct json_object *reply;
 		struct vl_fds fds;
 		int r = vl_stream_next(&cl->replies, &reply, &fds);
 
-		if (r == 0) {
-			r = vl_stream_read(&cl->replies);
-			if (r == -EAGAIN)
-				break;
-			FUZZ_CHECK(r > 0);
+		if (r == 1) {
+			client_check_reply(cl, reply, &fds);
+			json_object_put(reply);
+			vl_fds_close(&fds);
 			continue;
 		}
-		FUZZ_CHECK(r == 1);
-		got++;
-		FUZZ_CHECK(json_object_is_type(reply, json_type_object));
-		FUZZ_CHECK(json_object_object_get_ex(reply, "parameters", &v) &&
-			   json_object_is_type(v, json_type_object));
-		if (json_object_object_get_ex(reply, "error", &v)) {
-			FUZZ_CHECK(json_object_is_type(v, json_type_string));
-			if (!error_named(json_object_get_string(v))) {
-				fprintf(stderr, "error not in the interface: %s\n", json_object_get_string(v));
+		FUZZ_CHECK(r == 0);
+		r = vl_stream_read(&cl->replies);
+		if (r == -EAGAIN)
+			return;
+		if (r == 0 || r == -ECONNRESET) {
+			/* The server hung up: only when it had a reason, after every owed reply. */
+			if (!cl->hangup || cl->got != cl->expected || vl_stream_has_partial(&cl->replies)) {
+				fprintf(stderr, "server hung up unasked (%u of %u replies)\n", cl->got, cl->expected);
 				abort();
 			}
-			FUZZ_CHECK(fds.n == 0);
+			event_del(cl->ev);
+			return;
 		}
-		json_object_put(reply);
-		vl_fds_close(&fds);
+		FUZZ_CHECK(r > 0);
 	}
-	FUZZ_CHECK(got == expect);
-	FUZZ_CHECK(!vl_stream_has_partial(&cl->replies));
+}
+
+/* Every reply owed arrived. */
+static bool client_settled(void *arg)
+{
+	struct client *cl = arg;
+
+	return cl->got == cl->expected;
+}
+
+static bool server_has_conn(void *arg)
+{
+	return server.next_conn_id == *(uint64_t *)arg + 1;
+}
+
+/* Connect a client, wait for the server to accept it, then make it peer i. */
+static void client_connect(struct client *cl, unsigned i)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	uint64_t before = server.next_conn_id;
+	const struct fuzz_peer *p = &peers[i];
+	struct conn *c;
+
+	memset(cl, 0, sizeof(*cl));
+	cl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	FUZZ_CHECK(cl->fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", conf.socket_path);
+	FUZZ_CHECK(connect(cl->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	vl_stream_init(&cl->replies, cl->fd, 16 << 20);
+	cl->ev = event_new(base, cl->fd, EV_READ | EV_PERSIST, client_on_read, cl);
+	FUZZ_CHECK(cl->ev && event_add(cl->ev, NULL) == 0);
+	pump_until(server_has_conn, &before, "the server to accept a client");
+
+	/* It has read nothing yet: change who it is, as accept would have seen it. */
+	TAILQ_FOREACH(c, &server.conns, entry)
+		if (c->id == server.next_conn_id)
+			break;
+	FUZZ_CHECK(c);
+	c->usage->connections--;
+	registry_usage_put(&registry, c->usage);
+	c->usage = registry_usage(&registry, p->uid, true);
+	FUZZ_CHECK(c->usage);
+	c->usage->connections++;
+	policy_peer_done(&c->peer);
+	c->peer = (struct peer){ .uid = p->uid, .gid = p->gid, .pid = p->pid, .n_groups = p->n_groups };
+	if (p->n_groups > 0) {
+		c->peer.groups = calloc(p->n_groups, sizeof(gid_t));
+		FUZZ_CHECK(c->peer.groups);
+		memcpy(c->peer.groups, p->groups, p->n_groups * sizeof(gid_t));
+	}
+}
+
+/* Hang up at once, whatever is still owed or with a worker. */
+static void client_disconnect(struct client *cl)
+{
+	if (cl->fd < 0)
+		return;
+	event_free(cl->ev);
+	vl_stream_done(&cl->replies);
+	close(cl->fd);
+	cl->fd = -1;
+}
+
+/* Wakes the loop: a client's socket has room again (or its peer is gone). */
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+/*
+ * Send one message and its fds (on its first byte), running the loop while
+ * the socket is full. A connection the server is closing may refuse the rest.
+ */
+static void client_send(struct client *cl, const char *text, size_t len, const int *fds, unsigned nfds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} control;
+	uint64_t deadline = now_ms() + LIVENESS_MS;
+	size_t off = 0;
+
+	while (off < len) {
+		struct iovec iov = { .iov_base = (char *)text + off, .iov_len = len - off };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		struct event *ev;
+		ssize_t n;
+
+		if (off == 0 && nfds > 0) {
+			struct cmsghdr *c;
+
+			memset(&control, 0, sizeof(control));
+			mh.msg_control = control.buf;
+			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+			c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+			memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+		}
+		n = sendmsg(cl->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET) && cl->hangup)
+			return;
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		FUZZ_CHECK(n < 0 && (errno == EAGAIN || errno == EINTR));
+		if (now_ms() > deadline) {
+			fprintf(stderr, "the server read nothing for %d ms\n", LIVENESS_MS);
+			abort();
+		}
+		/* Full: the server reads on while we read its replies. */
+		ev = event_new(base, cl->fd, EV_WRITE, on_writable, NULL);
+		FUZZ_CHECK(ev && event_add(ev, NULL) == 0);
+		FUZZ_CHECK(event_base_loop(base, EVLOOP_ONCE) >= 0);
+		event_free(ev);
+	}
+}
+
+/* How many replies the server owes for this message text, and whether it then hangs up. */
+static unsigned expected_replies(const char *text, size_t len, bool *ret_hangup)
+{
+	struct vl_stream st;
+	struct json_object *msg;
+	struct vl_fds fds;
+	struct vl_call call;
+	const char *bad;
+	unsigned n = 1;
+	int r;
+
+	*ret_hangup = false;
+	if (len + 1 > conf.max_message_size) {
+		*ret_hangup = true;	/* too large: dropped without a word */
+		return 0;
+	}
+	/* The stream's own parser decides, as it does in the server. */
+	vl_stream_init(&st, -1, conf.max_message_size);
+	st.in = malloc(len + 1);
+	FUZZ_CHECK(st.in);
+	memcpy(st.in, text, len + 1);
+	st.in_len = st.in_cap = len + 1;
+	r = vl_stream_next(&st, &msg, &fds);
+	FUZZ_CHECK(r == 1 || r == -EBADMSG);
+	vl_stream_done(&st);
+	if (r == -EBADMSG) {
+		*ret_hangup = true;	/* InvalidParameter, then the end */
+		return 1;
+	}
+	if (vl_call_parse(msg, &call, &bad) == 0 && call.oneway && !call.upgrade)
+		n = 0;
+	json_object_put(msg);
+	return n;
 }
 
 /* The registry's counters agree with its buffers (the memfd backend never holds freed memory). */
@@ -187,78 +417,38 @@ static void check_accounting(struct registry *r)
 	}
 }
 
-/* One message from one client, as server.c's conn_process() handles it. */
-static void handle(struct client *cl, const uint8_t *text, size_t len, unsigned nfds, const int *fds_in)
+static bool workers_idle(void *arg)
 {
-	struct vl_stream *st = &cl->conn.stream;
-	struct json_object *msg;
-	struct vl_call call;
-	const char *bad;
-	struct vl_fds fds;
-	unsigned expect = 1;
-	int r;
-
-	/* Put the message into the stream's input as a read would, fds on its first byte. */
-	st->in = malloc(len + 1);
-	FUZZ_CHECK(st->in);
-	memcpy(st->in, text, len);
-	st->in[len] = '\0';
-	st->in_len = st->in_cap = len + 1;
-	for (unsigned i = 0; i < nfds; i++) {
-		st->in_fds[i] = fcntl(fds_in[i], F_DUPFD_CLOEXEC, 3);
-		FUZZ_CHECK(st->in_fds[i] >= 0);
-	}
-	st->in_nfds = nfds;
-	st->in_fds_at = 0;
-
-	r = vl_stream_next(st, &msg, &fds);
-	FUZZ_CHECK(r == 1 || r == -EBADMSG);
-	FUZZ_CHECK(!vl_stream_has_partial(st) && st->in_nfds == 0);
-	free(st->in);
-	st->in = NULL;
-	st->in_cap = 0;
-	if (r == -EBADMSG) {
-		/* server.c replies InvalidParameter and hangs up; the hang-up is the caller's. */
-		server_reply(&cl->conn, vl_error_invalid_parameter("message"), NULL, 0);
-		check_replies(cl, 1);
-		cl->conn.closing = true;
-		return;
-	}
-	FUZZ_CHECK(fds.n == nfds);
-	/* A well-formed oneway call gets no reply, not even an error. */
-	if (vl_call_parse(msg, &call, &bad) == 0 && call.oneway && !call.upgrade)
-		expect = 0;
-	r = varlink_handle(&cl->conn, msg, &fds);
-	FUZZ_CHECK(r == 0);
-	FUZZ_CHECK(!cl->conn.oneway);
-	vl_fds_close(&fds);
-	json_object_put(msg);
-	check_replies(cl, expect);
+	(void)arg;
+	return worker_pool_idle(workers);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static bool no_conns(void *arg)
 {
-	static bool initialized;
-	struct client clients[N_CLIENTS];
-	struct backend_ops backend = backend_memfd_ops;
-	struct registry registry;
-	struct server server = { 0 };
-	struct conf conf;
-	void *backend_state;
-	unsigned cur = 0;
-	int devnull, memfd, fds_before;
-	size_t i = 0;
+	(void)arg;
+	return server.n_conns == 0;
+}
 
-	if (!initialized) {
-		collect_errors(physmem_interface_description);
-		collect_errors(varlink_service_interface_description);
-		log_set_level(0);
-		initialized = true;
-	}
-	if (size > 65536)
-		return 0;
-	fds_before = fuzz_count_fds();
+static bool sink_settled(void *arg)
+{
+	(void)arg;
+	return sink_idle();
+}
+
+/*
+ * Once per process: the loop, the sink, the backend, the worker pool, the
+ * socket's directory, the error names. The pool's threads would cost more
+ * than the rest of an input if each input started and joined its own.
+ */
+static void fuzz_init(void)
+{
+	static struct event *tick;
+	struct timeval tv = { .tv_usec = 100000 };
+
+	collect_errors(physmem_interface_description);
+	collect_errors(varlink_service_interface_description);
+	log_set_level(0);
+	signal(SIGPIPE, SIG_IGN);
 
 	conf_defaults(&conf);
 	conf.max_message_size = 4096;
@@ -266,17 +456,56 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conf.max_bytes_per_uid = 256 << 10;
 	conf.max_buffers_per_uid = 8;
 	conf.max_buffers_total = 12;
+	conf.worker_threads = 1;
 	conf.lock = LOCK_NO;
 	conf.fdstore = LOCK_NO;
+	snprintf(socket_dir, sizeof(socket_dir), "/tmp/fuzz-physmemd-XXXXXX");
+	FUZZ_CHECK(mkdtemp(socket_dir));
+	snprintf(conf.socket_path, sizeof(conf.socket_path), "%s/s", socket_dir);
+
+	base = event_base_new();
+	FUZZ_CHECK(base);
+	/* The sink child dies with us (PR_SET_PDEATHSIG, and the end of its socket). */
+	FUZZ_CHECK(sink_init(base, &conf) == 0);
+	backend = backend_memfd_ops;
 	backend.pin = fake_pin;
 	FUZZ_CHECK(backend.init(&conf, &backend_state) == 0);
+	FUZZ_CHECK(worker_pool_new(base, &conf, &backend, backend_state, &workers) == 0);
+	tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+	FUZZ_CHECK(tick && event_add(tick, &tv) == 0);
+}
+
+/* At exit: the pool's threads, the backend, the socket's directory (the socket went with each server). */
+static void fuzz_cleanup(void)
+{
+	worker_pool_free(workers);
+	backend.fini(backend_state);
+	rmdir(socket_dir);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static bool initialized;
+	struct client clients[N_CLIENTS];
+	unsigned cur = 0, reconnects = 0;
+	int devnull, memfd, fds_before;
+	size_t i = 0;
+
+	if (!initialized) {
+		fuzz_init();
+		atexit(fuzz_cleanup);
+		initialized = true;
+	}
+	if (size > 65536)
+		return 0;
+	fds_before = fuzz_count_fds();
+
 	registry_init(&registry, &conf, &backend, backend_state);
-	server.conf = &conf;
-	server.registry = &registry;
-	server.listen_fd = -1;
-	TAILQ_INIT(&server.conns);
+	registry.workers = workers;
+	FUZZ_CHECK(server_init(&server, base, &conf, &registry, -1) == 0);
 	for (unsigned k = 0; k < N_CLIENTS; k++)
-		client_connect(&clients[k], &server, k);
+		client_connect(&clients[k], k);
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	FUZZ_CHECK(devnull >= 0);
 	memfd = memfd_create("fuzz-pin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -285,32 +514,77 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	while (i < size) {
 		const uint8_t *end = memchr(data + i, 0, size - i);
-		unsigned nfds = 0;
+		struct client *cl;
+		bool pipeline = false, hangup;
+		unsigned nfds = 0, n;
+		size_t len;
 		int fds[4];
 
 		if (!end)
-			break;	/* a partial message stays unread */
-		for (; data + i < end && data[i] >= 0x01 && data[i] <= 0x06; i++) {
+			break;	/* a partial message stays unsent */
+		for (; data + i < end && data[i] >= 0x01 && data[i] <= 0x07; i++) {
 			if (data[i] <= 0x03) {
 				cur = data[i] - 1u;
 			} else if (data[i] == 0x04) {
-				client_disconnect(&clients[cur], &server);
-				client_connect(&clients[cur], &server, cur);
+				if (reconnects++ >= MAX_RECONNECTS)
+					continue;
+				client_disconnect(&clients[cur]);
+				client_connect(&clients[cur], cur);
+			} else if (data[i] == 0x07) {
+				pipeline = true;
 			} else if (nfds < 4) {
 				fds[nfds++] = data[i] == 0x05 ? devnull : memfd;
 			}
 		}
-		handle(&clients[cur], data + i, (size_t)(end - (data + i)), nfds, fds);
-		if (clients[cur].conn.closing) {
-			client_disconnect(&clients[cur], &server);
-			client_connect(&clients[cur], &server, cur);
+		cl = &clients[cur];
+		len = (size_t)(end - (data + i));
+		n = expected_replies((const char *)data + i, len, &hangup);
+		if (hangup && reconnects++ >= MAX_RECONNECTS) {
+			i = (size_t)(end - data) + 1;
+			continue;
 		}
+		cl->expected += n;
+		cl->hangup = hangup;
+		/* With its NUL: the server frames by it. */
+		client_send(cl, (const char *)data + i, len + 1, fds, nfds);
 		i = (size_t)(end - data) + 1;
+		if (hangup) {
+			/*
+			 * Nothing more goes to a connection the server closes: a new
+			 * one takes over once the owed replies are in. (Waiting for
+			 * the end too would wait for the sink, at a third of the speed.)
+			 */
+			pump_until(client_settled, cl, "the replies before a hang-up");
+			client_disconnect(cl);
+			client_connect(cl, cur);
+			continue;
+		}
+		if (pipeline)
+			continue;
+		pump_until(client_settled, cl, "a reply");
+		pump_until(workers_idle, NULL, "the workers");
 		check_accounting(&registry);
 	}
 
+	/* Every call still owed is answered before the sentinel is. */
+	for (unsigned k = 0; k < N_CLIENTS; k++) {
+		static const char sentinel[] = "{\"method\":\"" SENTINEL_METHOD "\"}";
+
+		clients[k].expected++;
+		clients[k].sentinel = true;
+		client_send(&clients[k], sentinel, sizeof(sentinel), NULL, 0);
+	}
 	for (unsigned k = 0; k < N_CLIENTS; k++)
-		client_disconnect(&clients[k], &server);
+		pump_until(client_settled, &clients[k], "the replies before the sentinel");
+	pump_until(workers_idle, NULL, "the workers");
+	check_accounting(&registry);
+
+	/* The server sees every client go and frees what they leave, on the workers. */
+	for (unsigned k = 0; k < N_CLIENTS; k++)
+		client_disconnect(&clients[k]);
+	pump_until(no_conns, NULL, "the server to drop its connections");
+	pump_until(workers_idle, NULL, "the workers");
+	check_accounting(&registry);
 	/* Only named buffers outlive their owners' connections. */
 	{
 		struct buffer *b;
@@ -318,10 +592,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		TAILQ_FOREACH(b, &registry.buffers, entry)
 			FUZZ_CHECK(b->name[0] && !b->owner);
 	}
+
+	/* Shut down as physmemd's main() does (the pool is idle: as if it were gone). */
+	server_done(&server);
+	sink_on_drained(NULL, NULL);
+	FUZZ_CHECK(worker_pool_idle(workers));
+	registry.workers = NULL;
 	registry_done(&registry);
-	backend.fini(backend_state);
 	close(devnull);
 	close(memfd);
+	/* Connection sockets and client fds are closed by the sink's closer threads. */
+	pump_until(sink_settled, NULL, "the sink");
 	FUZZ_CHECK(fuzz_count_fds() == fds_before);
 	return 0;
 }
