@@ -218,40 +218,87 @@ static const char *pm_system_socket(void)
 	return e && e[0] == '/' ? e : PHYSMEM_SYSTEM_SOCKET;
 }
 
+/* What this process's user namespace shows of its own euid and of host root. */
+struct pm_uid_view {
+	bool self_mapped;	  /* our euid is ours here, not the overflow uid */
+	bool root_mapped;	  /* host root has a uid here: root_uid */
+	uid_t root_uid;
+	bool overflow_may_be_root; /* the overflow uid may stand for host root */
+	uid_t overflow;
+};
+
+/* Whether uid lies inside the "inside" side of an extent of uid_map. */
+static bool pm_uid_map_has(unsigned long start, unsigned long count, unsigned long uid)
+{
+	return uid >= start && uid - start < count;
+}
+
 /*
- * The uid host root appears as to us: 0, unless we run in a user namespace
- * that does not map it, where the kernel shows it (and every other unmapped
- * uid) as the overflow uid.
+ * Read /proc/self/uid_map and /proc/sys/kernel/overflowuid. Every uid the
+ * map leaves out, host root included, appears here as the overflow uid; so
+ * that uid may stand for host root only where root is not mapped and the
+ * overflow uid is not itself a mapped user; and an euid outside the map is
+ * the overflow uid too, which is nobody's in particular. Without /proc,
+ * assume the initial namespace.
  */
-static uid_t pm_root_uid(void)
+static void pm_uid_view_read(struct pm_uid_view *v)
 {
 	unsigned long inside, outside, count, overflow = 65534;
-	FILE *f = fopen("/proc/self/uid_map", "re");
+	unsigned long euid = geteuid();
+	bool overflow_mapped = false;
+	FILE *f;
 
-	if (!f)
-		return 0;	/* no /proc: assume the initial namespace */
-	while (fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3)
-		if (outside == 0 && count > 0) {
-			fclose(f);
-			return (uid_t)inside;
-		}
-	fclose(f);
+	*v = (struct pm_uid_view){ .self_mapped = true, .root_mapped = true, .root_uid = 0 };
 	f = fopen("/proc/sys/kernel/overflowuid", "re");
 	if (f) {
 		if (fscanf(f, "%lu", &overflow) != 1)
 			overflow = 65534;
 		fclose(f);
 	}
-	return (uid_t)overflow;
+	v->overflow = (uid_t)overflow;
+	f = fopen("/proc/self/uid_map", "re");
+	if (!f)
+		return;
+	v->self_mapped = v->root_mapped = false;
+	while (fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3) {
+		if (pm_uid_map_has(inside, count, euid))
+			v->self_mapped = true;
+		if (pm_uid_map_has(inside, count, overflow))
+			overflow_mapped = true;
+		if (!v->root_mapped && pm_uid_map_has(outside, count, 0)) {
+			v->root_mapped = true;
+			v->root_uid = (uid_t)inside;
+		}
+	}
+	fclose(f);
+	v->overflow_may_be_root = !v->root_mapped && !overflow_mapped;
 }
 
 /*
- * Whether uid is root or the caller. With outside_ok, also the uid host root
- * appears as (in a user namespace that does not map it, any uid outside it).
+ * Whether uid is root (of this namespace) or the caller (when the caller's
+ * euid is mapped here). With outside_ok, also host root as it appears here:
+ * its mapped uid, or the overflow uid where that can only be host root or
+ * another unmapped user (never where it is a mapped user).
  */
 static bool pm_trusted_uid(uid_t uid, bool outside_ok)
 {
-	return uid == 0 || uid == geteuid() || (outside_ok && uid == pm_root_uid());
+	struct pm_uid_view v;
+
+	pm_uid_view_read(&v);
+	if (uid == 0 || (v.self_mapped && uid == geteuid()))
+		return true;
+	if (!outside_ok)
+		return false;
+	return v.root_mapped ? uid == v.root_uid : v.overflow_may_be_root && uid == v.overflow;
+}
+
+/* Whether our euid is a uid of our own here (not the overflow uid of an unmapped caller). */
+static bool pm_self_mapped(void)
+{
+	struct pm_uid_view v;
+
+	pm_uid_view_read(&v);
+	return v.self_mapped;
 }
 
 /*
@@ -305,6 +352,11 @@ static int pm_socket_check(const char *path, bool outside_ok, char *err, size_t 
 	}
 	if (!S_ISDIR(st.st_mode))
 		goto refuse_dir_type;
+	if (!outside_ok && !pm_self_mapped()) {
+		snprintf(err, errsize, "refusing socket %s: your uid is not mapped in this user namespace, "
+			 "so a socket of yours cannot be told from anyone else's", path);
+		return -EPERM;
+	}
 	if (!pm_trusted_uid(st.st_uid, outside_ok)) {
 		snprintf(err, errsize, "refusing socket %s: its directory is owned by uid %u, not by root or you",
 			 path, (unsigned)st.st_uid);

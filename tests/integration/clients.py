@@ -631,6 +631,99 @@ def case_userns_root_is_not_root(c):
         d.stop()
 
 
+def overflow_uid():
+    with open("/proc/sys/kernel/overflowuid") as f:
+        return int(f.read())
+
+
+def case_userns_unmapped_caller_refuses_foreign_socket(c):
+    """A client in a user namespace with no uid map (seen as the overflow uid) trusts no per-user socket."""
+    ovf = overflow_uid()
+    probe = subprocess.run(as_user(STRANGER, ["unshare", "--user", "id", "-u"]), capture_output=True, text=True)
+    if probe.returncode != 0 or probe.stdout.strip() != str(ovf):
+        print(f"SKIP: uid {STRANGER} cannot make an unmapped user namespace here: {probe.stderr.strip()}")
+        raise Skip()
+    d = f"/tmp/physmem-{ovf}"
+    shutil.rmtree(d, ignore_errors=True)
+    os.mkdir(d, 0o711)
+    try:
+        os.chown(d, OTHER, OTHER)                # another host user's, seen as the overflow uid in there
+        fake = Fake(c, os.path.join(d, "physmemd.sock"), OTHER)
+        xdg = tempfile.mkdtemp(prefix="physmem-xdg-")
+        os.mkdir(os.path.join(xdg, "physmem"), 0o700)
+        for x in (xdg, os.path.join(xdg, "physmem")):
+            os.chown(x, OTHER, OTHER)
+            os.chmod(x, 0o711)
+        fake2 = Fake(c, os.path.join(xdg, "physmem", "physmemd.sock"), OTHER)
+        cmd = ["unshare", "--user", c.prog("physmemctl", STRANGER), "alloc", "4096", "--name", "secret"]
+        p = subprocess.run(as_user(STRANGER, cmd), capture_output=True, text=True, timeout=120,
+                           env=client_env(PHYSMEM_TEST_SYSTEM_SOCKET=NO_SYSTEM_SOCKET))
+        p2 = subprocess.run(as_user(STRANGER, cmd), capture_output=True, text=True, timeout=120,
+                            env=client_env(PHYSMEM_TEST_SYSTEM_SOCKET=NO_SYSTEM_SOCKET, XDG_RUNTIME_DIR=xdg))
+        conns, conns2 = fake.finish(), fake2.finish()
+        for where, q in ((d, p), (xdg + "/physmem", p2)):
+            check(q.returncode == 4 and one_error_line(q) and "not mapped" in q.stderr,
+                  f"uid {STRANGER} unmapped: {where}/physmemd.sock of uid {OTHER} refused, exit 4 "
+                  f"(exit {q.returncode}: {q.stderr.strip()})")
+        check(conns == [] and conns2 == [], f"the impostors were never connected to (got {conns}, {conns2})")
+        # The system socket is still used from in there (root's daemon: the overflow uid too).
+        p = subprocess.run(as_user(STRANGER, ["unshare", "--user", c.prog("physmemctl", STRANGER), "--json",
+                                              "status"]), capture_output=True, text=True, timeout=120,
+                           env=client_env(PHYSMEM_TEST_SYSTEM_SOCKET=c.d.sock))
+        check(p.returncode == 0 and json.loads(p.stdout)["quota"]["uid"] == STRANGER,
+              f"and it still reaches the system socket ({p.stderr.strip()})")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+        shutil.rmtree(xdg, ignore_errors=True)
+
+
+def case_userns_overflow_uid_not_root(c):
+    """Where the overflow uid is a mapped user, its daemon is not taken for host root's."""
+    ovf = overflow_uid()
+    base = 100000                                # a rootless container: 0 -> STRANGER, 1.. -> base..
+    impostor = base + ovf - 1                    # the container's own uid ovf, seen from the host
+    ns = subprocess.Popen(["unshare", "--user", "sleep", "120"])
+    d = tempfile.mkdtemp(prefix="physmem-ovf-")
+    try:
+        time.sleep(0.5)
+        try:
+            for f in ("uid_map", "gid_map"):
+                with open(f"/proc/{ns.pid}/{f}", "w") as m:
+                    m.write(f"0 {STRANGER} 1\n1 {base} 65536\n")
+        except OSError as e:
+            print(f"SKIP: cannot map a user namespace here: {e}")
+            raise Skip()
+        os.chmod(d, 0o755)
+
+        def in_ns(*argv):
+            cmd = ["nsenter", "--user", "-t", str(ns.pid), "-S", "0", "-G", "0", c.prog("physmemctl", STRANGER)]
+            return subprocess.run(cmd + list(argv), capture_output=True, text=True, timeout=120, env=client_env())
+
+        for sub, uid in (("bad", impostor), ("good", STRANGER)):
+            os.mkdir(os.path.join(d, sub), 0o755)
+            os.chown(os.path.join(d, sub), uid, uid)
+        bad = os.path.join(d, "bad", "physmemd.sock")
+        good = os.path.join(d, "good", "physmemd.sock")
+        fake = Fake(c, bad, impostor)
+        ctl = Fake(c, good, STRANGER)            # the container's root: a positive control
+        p = in_ns("--socket", bad, "alloc", "4096", "--name", "frames")
+        pg = in_ns("--socket", good, "status")
+        conns, conns_good = fake.finish(), ctl.finish()
+        check(p.returncode == 4 and one_error_line(p) and f"served by uid {ovf}, not by root or you" in p.stderr,
+              f"container root refuses the daemon of its uid {ovf} (host {impostor}) "
+              f"(exit {p.returncode}: {p.stderr.strip()})")
+        check(conns == [0], f"which got a connection and not one byte (got {conns})")
+        check(len(conns_good) == 1 and conns_good[0] > 0, f"a daemon of the container's root is used (got {conns_good})")
+        # Host root's daemon looks like the same uid from in there: refused, not guessed.
+        p = in_ns("--socket", c.d.sock, "status")
+        check(p.returncode == 4 and f"served by uid {ovf}" in p.stderr,
+              f"host root's daemon cannot be told apart there, so it is refused too ({p.stderr.strip()})")
+    finally:
+        ns.kill()
+        ns.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 CASES = {"ctl": case_ctl, "unprivileged": case_unprivileged, "share": case_share, "kill": case_kill,
          "varlink": case_varlink, "socketdir": case_socketdir, "bench": case_bench,
          "hugepages": case_hugepages, "fdflood": case_fdflood,
@@ -639,10 +732,13 @@ CASES = {"ctl": case_ctl, "unprivileged": case_unprivileged, "share": case_share
          "system-socket-preferred": case_system_socket_preferred,
          "names-per-owner-no-squatting": case_names_per_owner_no_squatting,
          "userns-root-is-not-root": case_userns_root_is_not_root,
+         "userns-unmapped-caller-refuses-foreign-socket": case_userns_unmapped_caller_refuses_foreign_socket,
+         "userns-overflow-uid-not-root": case_userns_overflow_uid_not_root,
          "peergroups": case_peergroups}
 NEEDS_ROOT = {"unprivileged", "share", "kill", "socketdir", "hugepages", "impersonation-tmp-dir-refused",
               "impersonation-peer-uid-refused", "system-socket-preferred", "names-per-owner-no-squatting",
-              "userns-root-is-not-root", "peergroups"}
+              "userns-root-is-not-root", "peergroups", "userns-unmapped-caller-refuses-foreign-socket",
+              "userns-overflow-uid-not-root"}
 
 
 def main():
