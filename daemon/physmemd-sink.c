@@ -16,9 +16,10 @@
  * A sink that acknowledges nothing for sink-timeout-ms while it has been
  * told to close fds is killed: a dying process finishes such closes without
  * blocking the daemon (lingering is skipped on exit), and what it holds goes
- * with it. A new sink replaces it, at most one per SINK_RESPAWN_MS. Until
- * then fds wait here; while many wait, the server stops reading from clients
- * that send fds and stops accepting (sink_congested()).
+ * with it. A new sink replaces it, at most one per SINK_RESPAWN_MS, on a
+ * socketpair made in advance (the fd table may be full by then). Until then
+ * fds wait here; while many wait, the server stops reading from clients that
+ * send fds and stops accepting (sink_congested()).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -39,7 +40,11 @@
 #include "physmemd.h"
 
 #define SINK_RESPAWN_MS 100
-/* Queued fds at which fd-sending clients and accepting pause; they resume at half. */
+/*
+ * Fds held for closing (queued, or a closer thread's) at which fd-sending
+ * clients and accepting pause; they resume at half. At most an eighth of the
+ * fd limit, so the fd table never fills while the sink is stuck.
+ */
 #define SINK_HIGH_WATER 1024
 #define SINK_KILL_LOG_INTERVAL_MS 1000
 /* Killed sinks not yet gone (a FUSE FLUSH is waited out even after SIGKILL). */
@@ -84,11 +89,13 @@ struct sink {
 	uint64_t last_spawn_ms;
 	uint64_t last_kill_log_ms;
 	bool congested;
+	size_t high_water;		/* min(SINK_HIGH_WATER, fd limit / 8) */
+	int spare[2];			/* the next sink's socketpair, made while fds are free */
 	void (*on_drained)(void *userdata);
 	void *userdata;
 };
 
-static struct sink sink = { .fd = -1 };
+static struct sink sink = { .fd = -1, .spare = { -1, -1 } };
 
 struct closer_item {
 	int fd;
@@ -108,6 +115,7 @@ static struct closer {
 	size_t cap;
 	unsigned threads;
 	unsigned idle;
+	size_t open;			/* daemon copies pushed, not closed yet */
 	struct batch batches[SINK_MAX_BATCHES];	/* in progress */
 	unsigned n_batches;
 	struct batch done[SINK_MAX_BATCHES];	/* all copies closed */
@@ -118,6 +126,7 @@ static struct closer {
 static void sink_flush(void);
 static void sink_spawn_later(void);
 static int sink_spawn(void);
+static int sink_make_spare(void);
 
 /* A closer thread: close what is queued, report finished batches, forever. */
 static void *closer_thread(void *arg)
@@ -136,6 +145,9 @@ static void *closer_thread(void *arg)
 		pthread_mutex_unlock(&closer.lock);
 		close(it.fd);
 		pthread_mutex_lock(&closer.lock);
+		closer.open--;
+		/* The loop recounts what is held (congestion may be over). */
+		(void)eventfd_write(closer.notify_fd, 1);
 		for (unsigned i = 0; i < closer.n_batches; i++) {
 			struct batch *b = &closer.batches[i];
 
@@ -159,6 +171,7 @@ static void closer_push(const int *fds, unsigned n, uint64_t seq)
 
 	pthread_mutex_lock(&closer.lock);
 	closer.batches[closer.n_batches++] = (struct batch){ .seq = seq, .left = n, .n = n };
+	closer.open += n;
 	/* closer.cap is the fd limit: the daemon cannot hold more fds than that. */
 	for (unsigned i = 0; i < n; i++)
 		closer.items[closer.n++] = (struct closer_item){ .fd = fds[i], .seq = seq };
@@ -358,13 +371,26 @@ static void sink_update_timer(bool progress)
 		evtimer_add(sink.ev_timeout, &tv);
 }
 
-/* Resume paused clients once the queue is down to half the high-water mark. */
+/* Client fds this process still holds: queued, or with a closer thread. */
+static size_t sink_held(void)
+{
+	size_t open;
+
+	pthread_mutex_lock(&closer.lock);
+	open = closer.open;
+	pthread_mutex_unlock(&closer.lock);
+	return sink.n_queue + open;
+}
+
+/* Resume paused clients once what is held is down to half the high-water mark. */
 static void sink_update_congestion(void)
 {
-	if (!sink.congested && sink.n_queue >= SINK_HIGH_WATER) {
+	size_t held = sink_held();
+
+	if (!sink.congested && held >= sink.high_water) {
 		sink.congested = true;
-		log_notice("sink: %zu fds waiting to be closed; pausing clients that send fds", sink.n_queue);
-	} else if (sink.congested && sink.n_queue <= SINK_HIGH_WATER / 2) {
+		log_notice("sink: %zu fds waiting to be closed; pausing clients that send fds", held);
+	} else if (sink.congested && held <= sink.high_water / 2) {
 		sink.congested = false;
 		/* Not from here: the caller may be in the middle of freeing a connection. */
 		event_active(sink.ev_drained, EV_TIMEOUT, 0);
@@ -482,6 +508,7 @@ static void sink_on_read(evutil_socket_t fd, short what, void *arg)
 		progress = true;
 	}
 	sink_update_timer(progress);
+	(void)sink_make_spare();	/* if it could not be made earlier */
 	sink_flush();
 }
 
@@ -567,6 +594,25 @@ static void sink_on_child(evutil_socket_t fd, short what, void *arg)
 		sink_spawn_later();
 }
 
+/*
+ * Make the next sink's socketpair now, while fds are free: when the fd table
+ * is full of fds waiting for a stuck sink, its successor must still start.
+ */
+static int sink_make_spare(void)
+{
+	int r;
+
+	if (sink.spare[0] >= 0)
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sink.spare) < 0) {
+		r = -errno;
+		sink.spare[0] = sink.spare[1] = -1;
+		log_debug("sink: cannot make a spare socketpair yet: %s", strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
 /* A new sink, but at most one per SINK_RESPAWN_MS. */
 static void sink_spawn_later(void)
 {
@@ -594,9 +640,9 @@ static int sink_spawn(void)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1U << 20))
 		max_fd = (int)rl.rlim_cur;
 	sink.last_spawn_ms = now_ms();
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
-		r = -errno;
-		log_error("sink: socketpair: %s", strerror(errno));
+	r = sink_make_spare();
+	if (r < 0) {
+		log_error("sink: socketpair: %s", strerror(-r));
 		sink_spawn_later();
 		return r;
 	}
@@ -604,14 +650,16 @@ static int sink_spawn(void)
 	if (pid < 0) {
 		r = -errno;
 		log_error("sink: fork: %s", strerror(errno));
-		close(pair[0]);
-		close(pair[1]);
-		sink_spawn_later();
+		sink_spawn_later();	/* the spare stays for the retry */
 		return r;
 	}
 	if (pid == 0)
-		sink_child(pair[1], parent, max_fd);
+		sink_child(sink.spare[1], parent, max_fd);
+	pair[0] = sink.spare[0];
+	pair[1] = sink.spare[1];
+	sink.spare[0] = sink.spare[1] = -1;
 	close(pair[1]);
+	(void)sink_make_spare();
 	sink.ev_read = event_new(sink.base, pair[0], EV_READ | EV_PERSIST, sink_on_read, NULL);
 	sink.ev_write = event_new(sink.base, pair[0], EV_WRITE, sink_on_write, NULL);
 	sink.pid = pid;
@@ -642,6 +690,9 @@ int sink_init(struct event_base *base, const struct conf *conf)
 	/* The daemon cannot hold more fds than its limit, so the queues never overflow. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		max = rl.rlim_cur < (1U << 20) ? (size_t)rl.rlim_cur : (1U << 20);
+	sink.high_water = max / 8 < SINK_HIGH_WATER ? max / 8 : SINK_HIGH_WATER;
+	if (sink.high_water < 2)
+		sink.high_water = 2;
 	sink.queue = calloc(max, sizeof(int));
 	sink.queue_cap = sink.queue ? max : 0;
 	/* Closer threads may still use these at exit: made once, never freed. */
@@ -692,8 +743,12 @@ void sink_done(void)
 		event_free(sink.ev_child);
 	if (sink.ev_closed)
 		event_free(sink.ev_closed);
+	if (sink.spare[0] >= 0) {
+		close(sink.spare[0]);
+		close(sink.spare[1]);
+	}
 	free(sink.queue);
-	sink = (struct sink){ .fd = -1 };
+	sink = (struct sink){ .fd = -1, .spare = { -1, -1 } };
 }
 
 /* Who to tell when a congestion is over (the server). */

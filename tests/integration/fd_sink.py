@@ -24,6 +24,10 @@ Cases (one per run):
   fuse     a file on a FUSE mount served here that never answers FLUSH
            (from anyone but this test), attached to a call; needs root and
            /dev/fuse, else it is skipped
+  emfile   the daemon runs with a hard fd limit of 1024; while a lingering
+           socket wedges the sink, junk fds are sent as fast as the daemon
+           takes them: its fd table must never fill, so the stuck sink is
+           replaced and everything queued gets closed
 
 Usage: fd_sink.py --daemon PATH/TO/physmemd CASE
 Only the Python standard library is used.
@@ -34,6 +38,7 @@ import fcntl
 import json
 import os
 import re
+import resource
 import select
 import shutil
 import signal
@@ -157,15 +162,16 @@ class Blocker:
 
 
 class Daemon:
-    def __init__(self, path):
+    def __init__(self, path, settings=(), nofile=None):
         self.dir = tempfile.mkdtemp(prefix="physmem-fd-sink-")
         self.sock = os.path.join(self.dir, "physmemd.sock")
         self.log = open(os.path.join(self.dir, "physmemd.log"), "w+")
         self.proc = subprocess.Popen(
             [path, "--socket", self.sock, "--backend", "memfd",
              "--set", "stall-timeout-ms=%d" % STALL_MS,
-             "--set", "max-connections-per-uid=%d" % MAX_CONN_PER_UID],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+             "--set", "max-connections-per-uid=%d" % MAX_CONN_PER_UID] + [a for kv in settings for a in ("--set", kv)],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None)
         deadline = time.monotonic() + WAIT
         while True:
             check(self.proc.poll() is None, "physmemd exited at start:\n" + self.log_text())
@@ -457,7 +463,51 @@ def case_fuse(d, b):
     return 0
 
 
-CASES = {"linger": case_linger, "dropped": case_dropped, "fuse": case_fuse}
+EMFILE_LIMIT = 1024
+EMFILE_JUNK = 60 * EMFILE_LIMIT
+EMFILE_CONNS = 10
+
+
+def case_emfile(d, b):
+    """Junk fds pile up while a lingering socket wedges the sink."""
+    check(open("/proc/%d/limits" % d.proc.pid).read().count("%d" % EMFILE_LIMIT) >= 2,
+          "test setup: the daemon does not run with an fd limit of %d" % EMFILE_LIMIT)
+    t = b.socket()
+    s = d.connect()
+    hand_over(d, s, call_bytes(IFACE + ".Status"), t)
+    read_reply(s, "the wedging call")
+    nul = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    junk = [d.connect() for _ in range(EMFILE_CONNS)]
+    for j in junk:
+        j.setblocking(False)
+    msg = call_bytes(IFACE + ".Status")
+    sent = 0
+    deadline = time.monotonic() + 8
+    try:
+        # As fast as the daemon takes them, for longer than sink-timeout-ms.
+        while sent < EMFILE_JUNK and time.monotonic() < deadline:
+            progress = False
+            for j in junk:
+                try:
+                    j.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [nul] * 253))])
+                    sent += 253
+                    progress = True
+                except (BlockingIOError, OSError):
+                    pass
+            if not progress:
+                time.sleep(0.01)
+    finally:
+        os.close(nul)
+    s.close()
+    for j in junk:
+        j.close()
+    # A daemon whose fd table filled cannot start a new sink: it stays stuck.
+    d.wait_killed_sinks(1)
+    d.status("another client, after the flood")
+    return 1
+
+
+CASES = {"linger": case_linger, "dropped": case_dropped, "fuse": case_fuse, "emfile": case_emfile}
 
 
 def main(argv):
@@ -465,7 +515,10 @@ def main(argv):
         print("usage: %s --daemon PATH/TO/physmemd {%s}" % (argv[0], "|".join(CASES)), file=sys.stderr)
         return 2
     faulthandler.dump_traceback_later(150)     # a hang of the test itself says where
-    d = Daemon(argv[2])
+    if argv[3] == "emfile":
+        d = Daemon(argv[2], settings=["max-connections-per-uid=%d" % (EMFILE_CONNS + 2)], nofile=EMFILE_LIMIT)
+    else:
+        d = Daemon(argv[2])
     d.cleanups = []
     b = Blocker()
     try:
