@@ -18,8 +18,11 @@
  * blocking the daemon (lingering is skipped on exit), and what it holds goes
  * with it. A new sink replaces it, at most one per SINK_RESPAWN_MS, on a
  * socketpair made in advance (the fd table may be full by then). Until then
- * fds wait here; while many wait, the server stops reading from clients that
- * send fds and stops accepting (sink_congested()).
+ * fds wait here. Each fd counts against the uid that sent it until our copy
+ * is closed: a uid with many pending has its fd-sending connections paused
+ * (sink_uid_congested()) and one uid gets at most CLOSER_MAX_PER_UID closer
+ * threads; only with half the fd table pending does the server stop reading
+ * fds from everybody and stop accepting (sink_congested()).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -41,11 +44,15 @@
 
 #define SINK_RESPAWN_MS 100
 /*
- * Fds held for closing (queued, or a closer thread's) at which fd-sending
- * clients and accepting pause; they resume at half. At most an eighth of the
- * fd limit, so the fd table never fills while the sink is stuck.
+ * Fds of one uid held for closing (queued, or a closer thread's) at which
+ * that uid's fd-sending connections pause; they resume at half. Well below
+ * what a paused uid could pin in closer threads.
  */
-#define SINK_HIGH_WATER 1024
+#define SINK_UID_HIGH_WATER 64
+/* Closer threads one uid may occupy (its closes may block for good on FUSE). */
+#define CLOSER_MAX_PER_UID 8
+/* Uids tracked at once; more share the last slot. */
+#define SINK_MAX_UIDS 256
 #define SINK_KILL_LOG_INTERVAL_MS 1000
 /* Killed sinks not yet gone (a FUSE FLUSH is waited out even after SIGKILL). */
 #define SINK_MAX_DYING 64
@@ -75,6 +82,7 @@ struct sink {
 	struct event *ev_drained;	/* tells the server to resume clients */
 	struct event *ev_closed;	/* a closer thread finished a batch */
 	int *queue;			/* fds waiting to be sent */
+	uid_t *queue_uid;		/* who sent each */
 	size_t n_queue;
 	size_t queue_cap;
 	uint64_t next_seq;
@@ -89,7 +97,7 @@ struct sink {
 	uint64_t last_spawn_ms;
 	uint64_t last_kill_log_ms;
 	bool congested;
-	size_t high_water;		/* min(SINK_HIGH_WATER, fd limit / 8) */
+	size_t high_water;		/* half the fd limit: an emergency stop for everybody */
 	int spare[2];			/* the next sink's socketpair, made while fds are free */
 	void (*on_drained)(void *userdata);
 	void *userdata;
@@ -99,7 +107,16 @@ static struct sink sink = { .fd = -1, .spare = { -1, -1 } };
 
 struct closer_item {
 	int fd;
+	uid_t uid;
 	uint64_t seq;
+};
+
+/* Per uid: its fds this process still holds, and closer threads it occupies. */
+struct uid_slot {
+	uid_t uid;
+	size_t held;
+	unsigned closing;
+	bool paused;			/* its connections were paused */
 };
 
 /*
@@ -116,6 +133,8 @@ static struct closer {
 	unsigned threads;
 	unsigned idle;
 	size_t open;			/* daemon copies pushed, not closed yet */
+	struct uid_slot uids[SINK_MAX_UIDS];
+	unsigned n_uids;
 	struct batch batches[SINK_MAX_BATCHES];	/* in progress */
 	unsigned n_batches;
 	struct batch done[SINK_MAX_BATCHES];	/* all copies closed */
@@ -124,6 +143,34 @@ static struct closer {
 } closer = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .notify_fd = -1 };
 
 static void sink_flush(void);
+
+/* The slot of a uid (made if need be); call with closer.lock held. */
+static struct uid_slot *uid_slot(uid_t uid)
+{
+	for (unsigned i = 0; i < closer.n_uids; i++)
+		if (closer.uids[i].uid == uid)
+			return &closer.uids[i];
+	if (closer.n_uids == SINK_MAX_UIDS)
+		return &closer.uids[SINK_MAX_UIDS - 1];	/* shared by the rest */
+	closer.uids[closer.n_uids] = (struct uid_slot){ .uid = uid };
+	return &closer.uids[closer.n_uids++];
+}
+
+/* Forget a uid that holds nothing; call with closer.lock held. */
+static void uid_slot_put(struct uid_slot *u)
+{
+	if (u->held == 0 && u->closing == 0 && !u->paused)
+		*u = closer.uids[--closer.n_uids];
+}
+
+/* An item a closer thread may take (its uid under its share), or -1. */
+static ssize_t closer_pick(void)
+{
+	for (size_t i = closer.n; i-- > 0;)
+		if (uid_slot(closer.items[i].uid)->closing < CLOSER_MAX_PER_UID)
+			return (ssize_t)i;
+	return -1;
+}
 static void sink_spawn_later(void);
 static int sink_spawn(void);
 static int sink_make_spare(void);
@@ -135,17 +182,28 @@ static void *closer_thread(void *arg)
 	pthread_mutex_lock(&closer.lock);
 	for (;;) {
 		struct closer_item it;
+		struct uid_slot *u;
+		ssize_t pick;
 
-		while (closer.n == 0) {
+		while ((pick = closer_pick()) < 0) {
 			closer.idle++;
 			pthread_cond_wait(&closer.wake, &closer.lock);
 			closer.idle--;
 		}
-		it = closer.items[--closer.n];
+		it = closer.items[pick];
+		closer.items[pick] = closer.items[--closer.n];
+		uid_slot(it.uid)->closing++;
 		pthread_mutex_unlock(&closer.lock);
 		close(it.fd);
 		pthread_mutex_lock(&closer.lock);
 		closer.open--;
+		u = uid_slot(it.uid);
+		u->closing--;
+		u->held--;
+		uid_slot_put(u);
+		/* Items of this uid may wait for its share. */
+		if (closer.n > 0)
+			pthread_cond_broadcast(&closer.wake);
 		/* The loop recounts what is held (congestion may be over). */
 		(void)eventfd_write(closer.notify_fd, 1);
 		for (unsigned i = 0; i < closer.n_batches; i++) {
@@ -165,7 +223,7 @@ static void *closer_thread(void *arg)
 }
 
 /* Close the daemon's copies of one batch off the loop. */
-static void closer_push(const int *fds, unsigned n, uint64_t seq)
+static void closer_push(const int *fds, const uid_t *uids, unsigned n, uint64_t seq)
 {
 	bool start;
 
@@ -174,11 +232,12 @@ static void closer_push(const int *fds, unsigned n, uint64_t seq)
 	closer.open += n;
 	/* closer.cap is the fd limit: the daemon cannot hold more fds than that. */
 	for (unsigned i = 0; i < n; i++)
-		closer.items[closer.n++] = (struct closer_item){ .fd = fds[i], .seq = seq };
+		closer.items[closer.n++] = (struct closer_item){ .fd = fds[i], .uid = uids[i], .seq = seq };
 	start = closer.idle < closer.n && closer.threads < CLOSER_MAX_THREADS;
 	if (start)
 		closer.threads++;
-	pthread_cond_signal(&closer.wake);
+	/* Idle threads may be waiting for other uids' items. */
+	pthread_cond_broadcast(&closer.wake);
 	pthread_mutex_unlock(&closer.lock);
 
 	if (start) {
@@ -395,6 +454,22 @@ static void sink_update_congestion(void)
 		/* Not from here: the caller may be in the middle of freeing a connection. */
 		event_active(sink.ev_drained, EV_TIMEOUT, 0);
 	}
+	/* Uids whose connections were paused and that are down to half. */
+	pthread_mutex_lock(&closer.lock);
+	for (unsigned i = 0; i < closer.n_uids;) {
+		struct uid_slot *u = &closer.uids[i];
+
+		if (u->paused && u->held <= SINK_UID_HIGH_WATER / 2) {
+			u->paused = false;
+			event_active(sink.ev_drained, EV_TIMEOUT, 0);
+			if (u->held == 0 && u->closing == 0) {
+				uid_slot_put(u);
+				continue;	/* another slot moved here */
+			}
+		}
+		i++;
+	}
+	pthread_mutex_unlock(&closer.lock);
 }
 
 /*
@@ -467,7 +542,7 @@ static void sink_flush(void)
 			break;
 		}
 		/* The sink holds them now, so ours are not the last references. */
-		closer_push(sink.queue + sink.n_queue - n, n, sink.next_seq++);
+		closer_push(sink.queue + sink.n_queue - n, sink.queue_uid + sink.n_queue - n, n, sink.next_seq++);
 		sink.n_queue -= n;
 	}
 	sink_update_timer(false);
@@ -690,11 +765,11 @@ int sink_init(struct event_base *base, const struct conf *conf)
 	/* The daemon cannot hold more fds than its limit, so the queues never overflow. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		max = rl.rlim_cur < (1U << 20) ? (size_t)rl.rlim_cur : (1U << 20);
-	sink.high_water = max / 8 < SINK_HIGH_WATER ? max / 8 : SINK_HIGH_WATER;
-	if (sink.high_water < 2)
-		sink.high_water = 2;
+	/* A reserve of half the table: fds one read brings in always fit. */
+	sink.high_water = max / 2 > 2 ? max / 2 : 2;
 	sink.queue = calloc(max, sizeof(int));
-	sink.queue_cap = sink.queue ? max : 0;
+	sink.queue_uid = calloc(max, sizeof(uid_t));
+	sink.queue_cap = sink.queue && sink.queue_uid ? max : 0;
 	/* Closer threads may still use these at exit: made once, never freed. */
 	if (!closer.items) {
 		closer.items = calloc(max, sizeof(*closer.items));
@@ -708,7 +783,7 @@ int sink_init(struct event_base *base, const struct conf *conf)
 	sink.ev_child = evsignal_new(base, SIGCHLD, sink_on_child, NULL);
 	sink.ev_closed = closer.notify_fd >= 0 ?
 		event_new(base, closer.notify_fd, EV_READ | EV_PERSIST, sink_on_closed, NULL) : NULL;
-	if (!sink.queue || !closer.items || !sink.ev_timeout || !sink.ev_respawn || !sink.ev_drained ||
+	if (!sink.queue_cap || !closer.items || !sink.ev_timeout || !sink.ev_respawn || !sink.ev_drained ||
 	    !sink.ev_child || !sink.ev_closed) {
 		sink_done();
 		return -ENOMEM;
@@ -748,6 +823,7 @@ void sink_done(void)
 		close(sink.spare[1]);
 	}
 	free(sink.queue);
+	free(sink.queue_uid);
 	sink = (struct sink){ .fd = -1, .spare = { -1, -1 } };
 }
 
@@ -758,41 +834,75 @@ void sink_on_drained(void (*fn)(void *userdata), void *userdata)
 	sink.userdata = userdata;
 }
 
-/* Should the server stop taking in fds? */
+/* Should the server stop taking in fds from everybody (and accepting)? */
 bool sink_congested(void)
 {
 	return sink.congested;
 }
 
+/* Should the server stop reading fds from this uid? */
+bool sink_uid_congested(uid_t uid)
+{
+	bool over = false;
+
+	if (sink.congested)
+		return true;
+	pthread_mutex_lock(&closer.lock);
+	for (unsigned i = 0; i < closer.n_uids; i++)
+		if (closer.uids[i].uid == uid) {
+			struct uid_slot *u = &closer.uids[i];
+
+			if (u->held >= SINK_UID_HIGH_WATER && !u->paused) {
+				u->paused = true;
+				log_notice("sink: uid %u has %zu fds waiting to be closed; pausing its connections",
+					   (unsigned)uid, u->held);
+			}
+			over = u->paused;
+			break;
+		}
+	pthread_mutex_unlock(&closer.lock);
+	return over;
+}
+
 /* Queue one fd; false when it had to be closed here (no sink set up). */
-static bool sink_push(int fd)
+static bool sink_push(int fd, uid_t uid)
 {
 	if (!sink.base || sink.n_queue >= sink.queue_cap) {
 		/* Not a daemon (unit tests), or more fds than the limit allows. */
 		close(fd);
 		return false;
 	}
+	pthread_mutex_lock(&closer.lock);
+	uid_slot(uid)->held++;
+	pthread_mutex_unlock(&closer.lock);
+	sink.queue_uid[sink.n_queue] = uid;
 	sink.queue[sink.n_queue++] = fd;
 	return true;
 }
 
-/* Get rid of one client fd without ever blocking the loop. */
-void sink_close(int fd)
+/* Get rid of one fd, counted against uid, without ever blocking the loop. */
+void sink_close_uid(int fd, uid_t uid)
 {
 	if (fd < 0)
 		return;
-	if (sink_push(fd))
+	if (sink_push(fd, uid))
 		sink_flush();
 }
 
-/* Get rid of every fd of a set (one flush for all). */
-void sink_close_fds(struct vl_fds *f)
+/* Get rid of one fd nobody in particular sent. */
+void sink_close(int fd)
+{
+	sink_close_uid(fd, (uid_t)-1);
+}
+
+/* Get rid of every fd of a set uid sent (one flush for all). */
+void sink_close_fds(struct vl_fds *f, uid_t uid)
 {
 	bool queued = false;
 
 	for (unsigned i = 0; i < f->n; i++)
 		if (f->fds[i] >= 0)
-			queued |= sink_push(f->fds[i]);
+			queued |= sink_push(f->fds[i], uid);
 	f->n = 0;
 	if (queued)
 		sink_flush();
