@@ -451,6 +451,7 @@ static void sink_update_congestion(void)
 		log_notice("sink: %zu fds waiting to be closed; pausing clients that send fds", held);
 	} else if (sink.congested && held <= sink.high_water / 2) {
 		sink.congested = false;
+		log_notice("sink: caught up; resuming clients");
 		/* Not from here: the caller may be in the middle of freeing a connection. */
 		event_active(sink.ev_drained, EV_TIMEOUT, 0);
 	}
@@ -641,7 +642,6 @@ static void sink_on_caught_up(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	log_notice("sink: caught up; resuming clients");
 	if (sink.on_drained && !sink.congested)
 		sink.on_drained(sink.userdata);
 }
@@ -854,7 +854,8 @@ bool sink_uid_congested(uid_t uid)
 
 			if (u->held >= SINK_UID_HIGH_WATER && !u->paused) {
 				u->paused = true;
-				log_notice("sink: uid %u has %zu fds waiting to be closed; pausing its connections",
+				/* Debug only: the uid itself chooses how often. */
+				log_debug("sink: uid %u has %zu fds waiting to be closed; pausing its connections",
 					   (unsigned)uid, u->held);
 			}
 			over = u->paused;
