@@ -49,9 +49,9 @@ static void conn_update_events(struct conn *c)
 	/*
 	 * Stop reading while replies pile up unread (memory stays bounded), while
 	 * a call is with a worker (replies go out in order), and from a client
-	 * that sends fds while the sink is behind (fds do too).
+	 * that sends fds while too many of its uid's wait to be closed (fds do too).
 	 */
-	if (!c->closing && !c->busy && !conn_backlogged(c) && !(c->sends_fds && sink_congested()))
+	if (!c->closing && !c->busy && !conn_backlogged(c) && !(c->sends_fds && sink_uid_congested(c->peer.uid)))
 		event_add(c->ev_read, NULL);
 	else
 		event_del(c->ev_read);
@@ -115,7 +115,7 @@ static int conn_process(struct conn *c)
 			break;
 		}
 		r = varlink_handle(c, msg, &fds);
-		sink_close_fds(&fds);
+		sink_close_fds(&fds, c->peer.uid);
 		json_object_put(msg);
 		if (r < 0)
 			return r;
@@ -131,7 +131,7 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (int i = 0; i < READS_PER_WAKEUP && !c->closing && !c->busy; i++) {
-		if (conn_backlogged(c) || (c->sends_fds && sink_congested()))
+		if (conn_backlogged(c) || (c->sends_fds && sink_uid_congested(c->peer.uid)))
 			break;
 		r = vl_stream_read(&c->stream);
 		if (r == -EAGAIN) {
@@ -225,7 +225,7 @@ static void conn_free(struct conn *c)
 	if (c->ev_stall)
 		event_free(c->ev_stall);
 	/* Its receive queue may hold fds a client sent: the sink closes it. */
-	sink_close(c->stream.fd);
+	sink_close_uid(c->stream.fd, c->peer.uid);
 	if (c->busy) {
 		c->gone = true;
 	} else {

@@ -16,9 +16,13 @@
  * A sink that acknowledges nothing for sink-timeout-ms while it has been
  * told to close fds is killed: a dying process finishes such closes without
  * blocking the daemon (lingering is skipped on exit), and what it holds goes
- * with it. A new sink replaces it, at most one per SINK_RESPAWN_MS. Until
- * then fds wait here; while many wait, the server stops reading from clients
- * that send fds and stops accepting (sink_congested()).
+ * with it. A new sink replaces it, at most one per SINK_RESPAWN_MS, on a
+ * socketpair made in advance (the fd table may be full by then). Until then
+ * fds wait here. Each fd counts against the uid that sent it until our copy
+ * is closed: a uid with many pending has its fd-sending connections paused
+ * (sink_uid_congested()) and one uid gets at most CLOSER_MAX_PER_UID closer
+ * threads; only with half the fd table pending does the server stop reading
+ * fds from everybody and stop accepting (sink_congested()).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -39,8 +43,16 @@
 #include "physmemd.h"
 
 #define SINK_RESPAWN_MS 100
-/* Queued fds at which fd-sending clients and accepting pause; they resume at half. */
-#define SINK_HIGH_WATER 1024
+/*
+ * Fds of one uid held for closing (queued, or a closer thread's) at which
+ * that uid's fd-sending connections pause; they resume at half. Well below
+ * what a paused uid could pin in closer threads.
+ */
+#define SINK_UID_HIGH_WATER 64
+/* Closer threads one uid may occupy (its closes may block for good on FUSE). */
+#define CLOSER_MAX_PER_UID 8
+/* Uids tracked at once; more share the last slot. */
+#define SINK_MAX_UIDS 256
 #define SINK_KILL_LOG_INTERVAL_MS 1000
 /* Killed sinks not yet gone (a FUSE FLUSH is waited out even after SIGKILL). */
 #define SINK_MAX_DYING 64
@@ -70,6 +82,7 @@ struct sink {
 	struct event *ev_drained;	/* tells the server to resume clients */
 	struct event *ev_closed;	/* a closer thread finished a batch */
 	int *queue;			/* fds waiting to be sent */
+	uid_t *queue_uid;		/* who sent each */
 	size_t n_queue;
 	size_t queue_cap;
 	uint64_t next_seq;
@@ -84,15 +97,26 @@ struct sink {
 	uint64_t last_spawn_ms;
 	uint64_t last_kill_log_ms;
 	bool congested;
+	size_t high_water;		/* half the fd limit: an emergency stop for everybody */
+	int spare[2];			/* the next sink's socketpair, made while fds are free */
 	void (*on_drained)(void *userdata);
 	void *userdata;
 };
 
-static struct sink sink = { .fd = -1 };
+static struct sink sink = { .fd = -1, .spare = { -1, -1 } };
 
 struct closer_item {
 	int fd;
+	uid_t uid;
 	uint64_t seq;
+};
+
+/* Per uid: its fds this process still holds, and closer threads it occupies. */
+struct uid_slot {
+	uid_t uid;
+	size_t held;
+	unsigned closing;
+	bool paused;			/* its connections were paused */
 };
 
 /*
@@ -108,6 +132,9 @@ static struct closer {
 	size_t cap;
 	unsigned threads;
 	unsigned idle;
+	size_t open;			/* daemon copies pushed, not closed yet */
+	struct uid_slot uids[SINK_MAX_UIDS];
+	unsigned n_uids;
 	struct batch batches[SINK_MAX_BATCHES];	/* in progress */
 	unsigned n_batches;
 	struct batch done[SINK_MAX_BATCHES];	/* all copies closed */
@@ -116,8 +143,37 @@ static struct closer {
 } closer = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .notify_fd = -1 };
 
 static void sink_flush(void);
+
+/* The slot of a uid (made if need be); call with closer.lock held. */
+static struct uid_slot *uid_slot(uid_t uid)
+{
+	for (unsigned i = 0; i < closer.n_uids; i++)
+		if (closer.uids[i].uid == uid)
+			return &closer.uids[i];
+	if (closer.n_uids == SINK_MAX_UIDS)
+		return &closer.uids[SINK_MAX_UIDS - 1];	/* shared by the rest */
+	closer.uids[closer.n_uids] = (struct uid_slot){ .uid = uid };
+	return &closer.uids[closer.n_uids++];
+}
+
+/* Forget a uid that holds nothing; call with closer.lock held. */
+static void uid_slot_put(struct uid_slot *u)
+{
+	if (u->held == 0 && u->closing == 0 && !u->paused)
+		*u = closer.uids[--closer.n_uids];
+}
+
+/* An item a closer thread may take (its uid under its share), or -1. */
+static ssize_t closer_pick(void)
+{
+	for (size_t i = closer.n; i-- > 0;)
+		if (uid_slot(closer.items[i].uid)->closing < CLOSER_MAX_PER_UID)
+			return (ssize_t)i;
+	return -1;
+}
 static void sink_spawn_later(void);
 static int sink_spawn(void);
+static int sink_make_spare(void);
 
 /* A closer thread: close what is queued, report finished batches, forever. */
 static void *closer_thread(void *arg)
@@ -126,16 +182,30 @@ static void *closer_thread(void *arg)
 	pthread_mutex_lock(&closer.lock);
 	for (;;) {
 		struct closer_item it;
+		struct uid_slot *u;
+		ssize_t pick;
 
-		while (closer.n == 0) {
+		while ((pick = closer_pick()) < 0) {
 			closer.idle++;
 			pthread_cond_wait(&closer.wake, &closer.lock);
 			closer.idle--;
 		}
-		it = closer.items[--closer.n];
+		it = closer.items[pick];
+		closer.items[pick] = closer.items[--closer.n];
+		uid_slot(it.uid)->closing++;
 		pthread_mutex_unlock(&closer.lock);
 		close(it.fd);
 		pthread_mutex_lock(&closer.lock);
+		closer.open--;
+		u = uid_slot(it.uid);
+		u->closing--;
+		u->held--;
+		uid_slot_put(u);
+		/* Items of this uid may wait for its share. */
+		if (closer.n > 0)
+			pthread_cond_broadcast(&closer.wake);
+		/* The loop recounts what is held (congestion may be over). */
+		(void)eventfd_write(closer.notify_fd, 1);
 		for (unsigned i = 0; i < closer.n_batches; i++) {
 			struct batch *b = &closer.batches[i];
 
@@ -153,19 +223,21 @@ static void *closer_thread(void *arg)
 }
 
 /* Close the daemon's copies of one batch off the loop. */
-static void closer_push(const int *fds, unsigned n, uint64_t seq)
+static void closer_push(const int *fds, const uid_t *uids, unsigned n, uint64_t seq)
 {
 	bool start;
 
 	pthread_mutex_lock(&closer.lock);
 	closer.batches[closer.n_batches++] = (struct batch){ .seq = seq, .left = n, .n = n };
+	closer.open += n;
 	/* closer.cap is the fd limit: the daemon cannot hold more fds than that. */
 	for (unsigned i = 0; i < n; i++)
-		closer.items[closer.n++] = (struct closer_item){ .fd = fds[i], .seq = seq };
+		closer.items[closer.n++] = (struct closer_item){ .fd = fds[i], .uid = uids[i], .seq = seq };
 	start = closer.idle < closer.n && closer.threads < CLOSER_MAX_THREADS;
 	if (start)
 		closer.threads++;
-	pthread_cond_signal(&closer.wake);
+	/* Idle threads may be waiting for other uids' items. */
+	pthread_cond_broadcast(&closer.wake);
 	pthread_mutex_unlock(&closer.lock);
 
 	if (start) {
@@ -358,17 +430,47 @@ static void sink_update_timer(bool progress)
 		evtimer_add(sink.ev_timeout, &tv);
 }
 
-/* Resume paused clients once the queue is down to half the high-water mark. */
+/* Client fds this process still holds: queued, or with a closer thread. */
+static size_t sink_held(void)
+{
+	size_t open;
+
+	pthread_mutex_lock(&closer.lock);
+	open = closer.open;
+	pthread_mutex_unlock(&closer.lock);
+	return sink.n_queue + open;
+}
+
+/* Resume paused clients once what is held is down to half the high-water mark. */
 static void sink_update_congestion(void)
 {
-	if (!sink.congested && sink.n_queue >= SINK_HIGH_WATER) {
+	size_t held = sink_held();
+
+	if (!sink.congested && held >= sink.high_water) {
 		sink.congested = true;
-		log_notice("sink: %zu fds waiting to be closed; pausing clients that send fds", sink.n_queue);
-	} else if (sink.congested && sink.n_queue <= SINK_HIGH_WATER / 2) {
+		log_notice("sink: %zu fds waiting to be closed; pausing clients that send fds", held);
+	} else if (sink.congested && held <= sink.high_water / 2) {
 		sink.congested = false;
+		log_notice("sink: caught up; resuming clients");
 		/* Not from here: the caller may be in the middle of freeing a connection. */
 		event_active(sink.ev_drained, EV_TIMEOUT, 0);
 	}
+	/* Uids whose connections were paused and that are down to half. */
+	pthread_mutex_lock(&closer.lock);
+	for (unsigned i = 0; i < closer.n_uids;) {
+		struct uid_slot *u = &closer.uids[i];
+
+		if (u->paused && u->held <= SINK_UID_HIGH_WATER / 2) {
+			u->paused = false;
+			event_active(sink.ev_drained, EV_TIMEOUT, 0);
+			if (u->held == 0 && u->closing == 0) {
+				uid_slot_put(u);
+				continue;	/* another slot moved here */
+			}
+		}
+		i++;
+	}
+	pthread_mutex_unlock(&closer.lock);
 }
 
 /*
@@ -441,7 +543,7 @@ static void sink_flush(void)
 			break;
 		}
 		/* The sink holds them now, so ours are not the last references. */
-		closer_push(sink.queue + sink.n_queue - n, n, sink.next_seq++);
+		closer_push(sink.queue + sink.n_queue - n, sink.queue_uid + sink.n_queue - n, n, sink.next_seq++);
 		sink.n_queue -= n;
 	}
 	sink_update_timer(false);
@@ -482,6 +584,7 @@ static void sink_on_read(evutil_socket_t fd, short what, void *arg)
 		progress = true;
 	}
 	sink_update_timer(progress);
+	(void)sink_make_spare();	/* if it could not be made earlier */
 	sink_flush();
 }
 
@@ -539,7 +642,6 @@ static void sink_on_caught_up(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	log_notice("sink: caught up; resuming clients");
 	if (sink.on_drained && !sink.congested)
 		sink.on_drained(sink.userdata);
 }
@@ -565,6 +667,25 @@ static void sink_on_child(evutil_socket_t fd, short what, void *arg)
 	}
 	if (sink.fd < 0)
 		sink_spawn_later();
+}
+
+/*
+ * Make the next sink's socketpair now, while fds are free: when the fd table
+ * is full of fds waiting for a stuck sink, its successor must still start.
+ */
+static int sink_make_spare(void)
+{
+	int r;
+
+	if (sink.spare[0] >= 0)
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sink.spare) < 0) {
+		r = -errno;
+		sink.spare[0] = sink.spare[1] = -1;
+		log_debug("sink: cannot make a spare socketpair yet: %s", strerror(-r));
+		return r;
+	}
+	return 0;
 }
 
 /* A new sink, but at most one per SINK_RESPAWN_MS. */
@@ -594,9 +715,9 @@ static int sink_spawn(void)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1U << 20))
 		max_fd = (int)rl.rlim_cur;
 	sink.last_spawn_ms = now_ms();
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
-		r = -errno;
-		log_error("sink: socketpair: %s", strerror(errno));
+	r = sink_make_spare();
+	if (r < 0) {
+		log_error("sink: socketpair: %s", strerror(-r));
 		sink_spawn_later();
 		return r;
 	}
@@ -604,14 +725,16 @@ static int sink_spawn(void)
 	if (pid < 0) {
 		r = -errno;
 		log_error("sink: fork: %s", strerror(errno));
-		close(pair[0]);
-		close(pair[1]);
-		sink_spawn_later();
+		sink_spawn_later();	/* the spare stays for the retry */
 		return r;
 	}
 	if (pid == 0)
-		sink_child(pair[1], parent, max_fd);
+		sink_child(sink.spare[1], parent, max_fd);
+	pair[0] = sink.spare[0];
+	pair[1] = sink.spare[1];
+	sink.spare[0] = sink.spare[1] = -1;
 	close(pair[1]);
+	(void)sink_make_spare();
 	sink.ev_read = event_new(sink.base, pair[0], EV_READ | EV_PERSIST, sink_on_read, NULL);
 	sink.ev_write = event_new(sink.base, pair[0], EV_WRITE, sink_on_write, NULL);
 	sink.pid = pid;
@@ -642,8 +765,11 @@ int sink_init(struct event_base *base, const struct conf *conf)
 	/* The daemon cannot hold more fds than its limit, so the queues never overflow. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		max = rl.rlim_cur < (1U << 20) ? (size_t)rl.rlim_cur : (1U << 20);
+	/* A reserve of half the table: fds one read brings in always fit. */
+	sink.high_water = max / 2 > 2 ? max / 2 : 2;
 	sink.queue = calloc(max, sizeof(int));
-	sink.queue_cap = sink.queue ? max : 0;
+	sink.queue_uid = calloc(max, sizeof(uid_t));
+	sink.queue_cap = sink.queue && sink.queue_uid ? max : 0;
 	/* Closer threads may still use these at exit: made once, never freed. */
 	if (!closer.items) {
 		closer.items = calloc(max, sizeof(*closer.items));
@@ -657,7 +783,7 @@ int sink_init(struct event_base *base, const struct conf *conf)
 	sink.ev_child = evsignal_new(base, SIGCHLD, sink_on_child, NULL);
 	sink.ev_closed = closer.notify_fd >= 0 ?
 		event_new(base, closer.notify_fd, EV_READ | EV_PERSIST, sink_on_closed, NULL) : NULL;
-	if (!sink.queue || !closer.items || !sink.ev_timeout || !sink.ev_respawn || !sink.ev_drained ||
+	if (!sink.queue_cap || !closer.items || !sink.ev_timeout || !sink.ev_respawn || !sink.ev_drained ||
 	    !sink.ev_child || !sink.ev_closed) {
 		sink_done();
 		return -ENOMEM;
@@ -692,8 +818,13 @@ void sink_done(void)
 		event_free(sink.ev_child);
 	if (sink.ev_closed)
 		event_free(sink.ev_closed);
+	if (sink.spare[0] >= 0) {
+		close(sink.spare[0]);
+		close(sink.spare[1]);
+	}
 	free(sink.queue);
-	sink = (struct sink){ .fd = -1 };
+	free(sink.queue_uid);
+	sink = (struct sink){ .fd = -1, .spare = { -1, -1 } };
 }
 
 /* Who to tell when a congestion is over (the server). */
@@ -703,41 +834,76 @@ void sink_on_drained(void (*fn)(void *userdata), void *userdata)
 	sink.userdata = userdata;
 }
 
-/* Should the server stop taking in fds? */
+/* Should the server stop taking in fds from everybody (and accepting)? */
 bool sink_congested(void)
 {
 	return sink.congested;
 }
 
+/* Should the server stop reading fds from this uid? */
+bool sink_uid_congested(uid_t uid)
+{
+	bool over = false;
+
+	if (sink.congested)
+		return true;
+	pthread_mutex_lock(&closer.lock);
+	for (unsigned i = 0; i < closer.n_uids; i++)
+		if (closer.uids[i].uid == uid) {
+			struct uid_slot *u = &closer.uids[i];
+
+			if (u->held >= SINK_UID_HIGH_WATER && !u->paused) {
+				u->paused = true;
+				/* Debug only: the uid itself chooses how often. */
+				log_debug("sink: uid %u has %zu fds waiting to be closed; pausing its connections",
+					   (unsigned)uid, u->held);
+			}
+			over = u->paused;
+			break;
+		}
+	pthread_mutex_unlock(&closer.lock);
+	return over;
+}
+
 /* Queue one fd; false when it had to be closed here (no sink set up). */
-static bool sink_push(int fd)
+static bool sink_push(int fd, uid_t uid)
 {
 	if (!sink.base || sink.n_queue >= sink.queue_cap) {
 		/* Not a daemon (unit tests), or more fds than the limit allows. */
 		close(fd);
 		return false;
 	}
+	pthread_mutex_lock(&closer.lock);
+	uid_slot(uid)->held++;
+	pthread_mutex_unlock(&closer.lock);
+	sink.queue_uid[sink.n_queue] = uid;
 	sink.queue[sink.n_queue++] = fd;
 	return true;
 }
 
-/* Get rid of one client fd without ever blocking the loop. */
-void sink_close(int fd)
+/* Get rid of one fd, counted against uid, without ever blocking the loop. */
+void sink_close_uid(int fd, uid_t uid)
 {
 	if (fd < 0)
 		return;
-	if (sink_push(fd))
+	if (sink_push(fd, uid))
 		sink_flush();
 }
 
-/* Get rid of every fd of a set (one flush for all). */
-void sink_close_fds(struct vl_fds *f)
+/* Get rid of one fd nobody in particular sent. */
+void sink_close(int fd)
+{
+	sink_close_uid(fd, (uid_t)-1);
+}
+
+/* Get rid of every fd of a set uid sent (one flush for all). */
+void sink_close_fds(struct vl_fds *f, uid_t uid)
 {
 	bool queued = false;
 
 	for (unsigned i = 0; i < f->n; i++)
 		if (f->fds[i] >= 0)
-			queued |= sink_push(f->fds[i]);
+			queued |= sink_push(f->fds[i], uid);
 	f->n = 0;
 	if (queued)
 		sink_flush();

@@ -863,7 +863,7 @@ int varlink_handle(struct conn *c, struct json_object *msg, struct vl_fds *fds)
 	c->oneway = call.oneway;
 	m = find_method(c, call.method);
 	if (m && fds->n > 0 && !m->takes_fds) {
-		sink_close_fds(fds);
+		sink_close_fds(fds, c->peer.uid);
 		reply_invalid(c, "fileDescriptors");
 		m = NULL;
 	}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -86,6 +87,27 @@ static int backend_open(const struct conf *conf, const struct backend_ops **ret,
 	}
 	log_error("no usable backend (asked for '%s')", conf->backend);
 	return r;
+}
+
+/*
+ * Client fds wait in this process until the sink takes them: a soft fd limit
+ * below the hard one (a daemon started from a shell gets 1024) only makes the
+ * table easier to fill. epoll has no FD_SETSIZE limit.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t old;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	old = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warning("cannot raise the fd limit from %llu: %s", (unsigned long long)old, strerror(errno));
+		return;
+	}
+	log_info("raised the fd limit from %llu to %llu", (unsigned long long)old, (unsigned long long)rl.rlim_max);
 }
 
 int main(int argc, char **argv)
@@ -186,6 +208,7 @@ int main(int argc, char **argv)
 		return 1;
 
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 	r = backend_open(&conf, &backend, &backend_state);
 	if (r < 0)
 		return 1;

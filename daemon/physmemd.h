@@ -281,10 +281,14 @@ void sink_done(void);
  * closed in the sink, never on the event loop. Takes ownership; cannot fail.
  */
 void sink_close(int fd);
-/* sink_close() every fd of a set and empty it. */
-void sink_close_fds(struct vl_fds *f);
-/* Too many fds wait for the sink: stop reading fds from clients, stop accepting. */
+/* sink_close(), counted against the uid that sent it (or owns the connection). */
+void sink_close_uid(int fd, uid_t uid);
+/* sink_close_uid() every fd of a set and empty it. */
+void sink_close_fds(struct vl_fds *f, uid_t uid);
+/* The fd table is half full of fds for the sink: stop reading fds from anybody, stop accepting. */
 bool sink_congested(void);
+/* Too many fds of this uid wait to be closed (or sink_congested()): stop reading fds from it. */
+bool sink_uid_congested(uid_t uid);
 /* Called (from the event loop) once a congestion is over. */
 void sink_on_drained(void (*fn)(void *userdata), void *userdata);
 /* Every fd handed to sink_close() is closed in this process and acknowledged by the sink (tests). */

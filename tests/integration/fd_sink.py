@@ -24,6 +24,13 @@ Cases (one per run):
   fuse     a file on a FUSE mount served here that never answers FLUSH
            (from anyone but this test), attached to a call; needs root and
            /dev/fuse, else it is skipped
+  fuse-uid uid A (root, serving FUSE) wedges closer threads with 70 files
+           whose FLUSH it never answers and floods /dev/null fds; uid B
+           (nobody) must still connect, call, and have its fds closed
+  emfile   the daemon runs with a hard fd limit of 1024; while a lingering
+           socket wedges the sink, junk fds are sent as fast as the daemon
+           takes them: its fd table must never fill, so the stuck sink is
+           replaced and everything queued gets closed
 
 Usage: fd_sink.py --daemon PATH/TO/physmemd CASE
 Only the Python standard library is used.
@@ -34,6 +41,7 @@ import fcntl
 import json
 import os
 import re
+import resource
 import select
 import shutil
 import signal
@@ -157,15 +165,16 @@ class Blocker:
 
 
 class Daemon:
-    def __init__(self, path):
+    def __init__(self, path, settings=(), nofile=None):
         self.dir = tempfile.mkdtemp(prefix="physmem-fd-sink-")
         self.sock = os.path.join(self.dir, "physmemd.sock")
         self.log = open(os.path.join(self.dir, "physmemd.log"), "w+")
         self.proc = subprocess.Popen(
             [path, "--socket", self.sock, "--backend", "memfd",
              "--set", "stall-timeout-ms=%d" % STALL_MS,
-             "--set", "max-connections-per-uid=%d" % MAX_CONN_PER_UID],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+             "--set", "max-connections-per-uid=%d" % MAX_CONN_PER_UID] + [a for kv in settings for a in ("--set", kv)],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None)
         deadline = time.monotonic() + WAIT
         while True:
             check(self.proc.poll() is None, "physmemd exited at start:\n" + self.log_text())
@@ -457,7 +466,139 @@ def case_fuse(d, b):
     return 0
 
 
-CASES = {"linger": case_linger, "dropped": case_dropped, "fuse": case_fuse}
+EMFILE_LIMIT = 1024
+EMFILE_JUNK = 60 * EMFILE_LIMIT
+EMFILE_CONNS = 10
+
+
+def case_emfile(d, b):
+    """Junk fds pile up while a lingering socket wedges the sink."""
+    check(open("/proc/%d/limits" % d.proc.pid).read().count("%d" % EMFILE_LIMIT) >= 2,
+          "test setup: the daemon does not run with an fd limit of %d" % EMFILE_LIMIT)
+    t = b.socket()
+    s = d.connect()
+    hand_over(d, s, call_bytes(IFACE + ".Status"), t)
+    read_reply(s, "the wedging call")
+    nul = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    junk = [d.connect() for _ in range(EMFILE_CONNS)]
+    for j in junk:
+        j.setblocking(False)
+    msg = call_bytes(IFACE + ".Status")
+    sent = 0
+    deadline = time.monotonic() + 8
+    try:
+        # As fast as the daemon takes them, for longer than sink-timeout-ms.
+        while sent < EMFILE_JUNK and time.monotonic() < deadline:
+            progress = False
+            for j in junk:
+                try:
+                    j.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [nul] * 253))])
+                    sent += 253
+                    progress = True
+                except (BlockingIOError, OSError):
+                    pass
+            if not progress:
+                time.sleep(0.01)
+    finally:
+        os.close(nul)
+    s.close()
+    for j in junk:
+        j.close()
+    # A daemon whose fd table filled cannot start a new sink: it stays stuck.
+    d.wait_killed_sinks(1)
+    d.status("another client, after the flood")
+    return 1
+
+
+def call_as(d, uid, what):
+    """In a child running as uid: connect, Status with a pipe attached, and
+    see the pipe closed by the daemon. Returns an error text or None."""
+    rd, wr = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(rd)
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            try:
+                pipe_is_closed_by(d, what)
+                code = 0
+            except Failure as e:
+                os.write(wr, str(e).encode())
+            except OSError as e:
+                os.write(wr, ("%s: %s" % (what, e)).encode())
+        finally:
+            os._exit(code)
+    os.close(wr)
+    try:
+        _, st = os.waitpid(pid, 0)
+        msg = os.read(rd, 4096).decode()
+    finally:
+        os.close(rd)
+    return None if st == 0 else msg or "%s: the child failed (%d)" % (what, st)
+
+
+def case_fuse_uid(d, b):
+    """One uid wedges closer threads and floods fds: another still gets served."""
+    if not os.path.exists("/dev/fuse") or os.geteuid() != 0:
+        raise Skip("needs root and /dev/fuse to serve a FUSE mount")
+    try:
+        f = FuseStall()
+    except OSError as e:
+        raise Skip("cannot mount FUSE here: %s" % e)
+    d.cleanups.append(f.stop)
+    os.chmod(d.dir, 0o755)
+    s = d.connect()
+    for i in range(70):
+        fd = f.open()
+        send_msg(s, call_bytes(IFACE + ".Status"), [fd])
+        os.close(fd)        # our FLUSH is answered
+    # No waiting for the answers: the daemon may pause this uid by now.
+    deadline = time.monotonic() + WAIT
+    while f.flushes < 8:
+        check(time.monotonic() < deadline, "test setup: only %d FLUSH requests came" % f.flushes)
+        time.sleep(0.05)
+    nul = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    junk = [d.connect() for _ in range(MAX_CONN_PER_UID - 1)]
+    sent = 0
+    deadline = time.monotonic() + 5
+    try:
+        for j in junk:
+            j.setblocking(False)
+        while sent < 3000 and time.monotonic() < deadline:
+            progress = False
+            for j in junk:
+                try:
+                    j.sendmsg([call_bytes(IFACE + ".Status")],
+                              [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [nul] * 253))])
+                    sent += 253
+                    progress = True
+                except (BlockingIOError, OSError):
+                    pass
+                try:
+                    while j.recv(1 << 16):
+                        pass
+                except (BlockingIOError, OSError):
+                    pass
+            if not progress:
+                time.sleep(0.01)
+    finally:
+        os.close(nul)
+    print("# %d junk fds sent, %d FLUSH requests unanswered" % (sent, f.flushes))
+    err = call_as(d, 65534, "uid 65534 while uid 0 wedges its closes")
+    check(err is None, err)
+    s.close()
+    for j in junk:
+        j.close()
+    # Uid 0 stays paused (its hang-ups unread) until its closes end: unmount.
+    d.cleanups.remove(f.stop)
+    f.stop()
+    return 0
+
+
+CASES = {"linger": case_linger, "fuse-uid": case_fuse_uid, "dropped": case_dropped, "fuse": case_fuse, "emfile": case_emfile}
 
 
 def main(argv):
@@ -465,7 +606,10 @@ def main(argv):
         print("usage: %s --daemon PATH/TO/physmemd {%s}" % (argv[0], "|".join(CASES)), file=sys.stderr)
         return 2
     faulthandler.dump_traceback_later(150)     # a hang of the test itself says where
-    d = Daemon(argv[2])
+    if argv[3] == "emfile":
+        d = Daemon(argv[2], settings=["max-connections-per-uid=%d" % (EMFILE_CONNS + 2)], nofile=EMFILE_LIMIT)
+    else:
+        d = Daemon(argv[2])
     d.cleanups = []
     b = Blocker()
     try:
