@@ -61,6 +61,7 @@
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 #include <linux/workqueue.h>
 #ifdef CONFIG_X86
 #include <asm/set_memory.h>
@@ -255,6 +256,7 @@ struct physmem_buf *physmem_buf_new(u64 size, u32 flags, u32 cache)
 	buf->cache = cache;
 	kref_init(&buf->ref);
 	INIT_LIST_HEAD(&buf->node);
+	mutex_init(&buf->vmap_lock);
 
 	buf->pages = kvcalloc(buf->npages, sizeof(*buf->pages),
 			      GFP_KERNEL | __GFP_NOWARN);
@@ -278,6 +280,13 @@ void physmem_buf_free(struct physmem_buf *buf)
 {
 	unsigned long i;
 
+	/*
+	 * Importers vmap through the dma-buf, whose file they hold: no mapping
+	 * can be left by now.  Drop one anyway rather than leak it.
+	 */
+	if (buf->vaddr)
+		vunmap(buf->vaddr);
+	mutex_destroy(&buf->vmap_lock);
 	if (buf->dma_mapped)
 		dma_unmap_sgtable(physmem_dev, &buf->sgt, DMA_BIDIRECTIONAL, 0);
 	if (buf->cache_runs)
@@ -737,6 +746,58 @@ static void physmem_buf_unmap_dma_buf(struct dma_buf_attachment *attach,
 	dma_unmap_sgtable(attach->dev, sgt, dir, physmem_buf_dma_attrs(buf));
 }
 
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 18, 0)
+/*
+ * A kernel mapping of the whole buffer for importers that touch it with the
+ * CPU (vb2 vaddr, fbdev emulation).  One vmap() per buffer, with the
+ * buffer's cache type, shared and counted; since 6.2 the caller holds the
+ * dma-buf's reservation lock, so only our own mutex is taken here.
+ */
+static int physmem_buf_vmap(struct dma_buf *dmabuf, struct iosys_map *map)
+{
+	struct physmem_buf *buf = dmabuf->priv;
+	void *vaddr;
+	int ret = 0;
+
+	if (buf->npages > UINT_MAX)
+		return -E2BIG;
+
+	mutex_lock(&buf->vmap_lock);
+	if (buf->vmap_count == UINT_MAX) {
+		ret = -EOVERFLOW;
+		goto out;
+	}
+	if (!buf->vaddr) {
+		vaddr = vmap(buf->pages, buf->npages, VM_MAP,
+			     physmem_buf_pgprot(buf->cache, PAGE_KERNEL));
+		if (!vaddr) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		buf->vaddr = vaddr;
+	}
+	buf->vmap_count++;
+	iosys_map_set_vaddr(map, buf->vaddr);
+out:
+	mutex_unlock(&buf->vmap_lock);
+	return ret;
+}
+
+/* Drop one importer's kernel mapping; the last one unmaps it. */
+static void physmem_buf_vunmap(struct dma_buf *dmabuf, struct iosys_map *map)
+{
+	struct physmem_buf *buf = dmabuf->priv;
+
+	mutex_lock(&buf->vmap_lock);
+	if (buf->vmap_count && !--buf->vmap_count) {
+		vunmap(buf->vaddr);
+		buf->vaddr = NULL;
+	}
+	mutex_unlock(&buf->vmap_lock);
+	iosys_map_clear(map);
+}
+#endif
+
 /* The last dma-buf file reference is gone. */
 static void physmem_buf_dmabuf_release(struct dma_buf *dmabuf)
 {
@@ -752,6 +813,10 @@ static const struct dma_buf_ops physmem_buf_ops = {
 	.begin_cpu_access = physmem_buf_begin_cpu_access,
 	.end_cpu_access = physmem_buf_end_cpu_access,
 	.mmap = physmem_buf_mmap,
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 18, 0)
+	.vmap = physmem_buf_vmap,
+	.vunmap = physmem_buf_vunmap,
+#endif
 };
 
 /*

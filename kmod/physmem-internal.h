@@ -14,6 +14,7 @@
 #include <linux/list.h>
 #include <linux/mm.h>
 #include <linux/mmzone.h>
+#include <linux/mutex.h>
 #include <linux/scatterlist.h>
 #include <linux/types.h>
 #include <linux/version.h>
@@ -59,6 +60,9 @@ struct physmem_buf {
 	unsigned long expires;		/* jiffies: end of its quarantine */
 	u32 flags;			/* PHYSMEM_BUF_* */
 	u32 cache;			/* PHYSMEM_CACHE_* */
+	struct mutex vmap_lock;		/* guards vaddr and vmap_count */
+	void *vaddr;			/* kernel mapping for dma_buf_vmap() */
+	unsigned int vmap_count;	/* importers holding vaddr */
 };
 
 /* physmem-main.c */

@@ -77,8 +77,10 @@ struct physmem_alloc {
  * allocates: every page of the range must be present and written (-ENODATA
  * for a hole, a swapped-out page or a fallocate()d page never written).
  * The buffer keeps its pages until it is freed, even if the memfd is
- * closed, truncated or has a hole punched into the range (the file then
- * no longer sees them).  Its mmap is a VM_PFNMAP mapping: get_user_pages()
+ * closed, truncated or has whole pages punched out of the range (the file
+ * then no longer sees them).  A hole punched inside a huge (THP) shmem page
+ * zeroes those bytes in place (the page stays in the file): the buffer
+ * sees the zeroes.  Its mmap is a VM_PFNMAP mapping: get_user_pages()
  * on it (O_DIRECT, io_uring, vmsplice) fails with EFAULT; use the memfd's
  * own mapping for such I/O.
  */

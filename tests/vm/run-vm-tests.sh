@@ -97,6 +97,9 @@ gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$SRC/kmod" \
 	-o "$BUILD/bin/physmem-vmtest" \
 	"$SRC/tests/vm/physmem-vmtest.c" "$SRC/tests/vm/edu-dma.c" ||
 	die "helper build failed"
+gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$SRC/kmod" \
+	-o "$BUILD/bin/physmem-vivid" "$SRC/tests/vm/physmem-vivid.c" ||
+	die "helper build failed"
 
 # ---- disk for the O_DIRECT case ----
 "$BUILD/bin/physmem-vmtest" mkdisk "$BUILD/disk.img" 16 || die "mkdisk failed"
