@@ -595,6 +595,17 @@ def case_fuse_uid(d, b):
     # Uid 0 stays paused (its hang-ups unread) until its closes end: unmount.
     d.cleanups.remove(f.stop)
     f.stop()
+    # Its closes can end now; until the daemon has read its hang-ups, its
+    # connection slots are still taken and a new uid-0 connection is refused
+    # at max-connections-per-uid. Wait (bounded) for that to clear.
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            d.status("uid 0 after its FUSE server went away")
+            break
+        except (ConnectionResetError, BrokenPipeError):
+            check(time.monotonic() < deadline, "uid 0 is still refused %ds after its closes could end" % WAIT)
+            time.sleep(0.1)
     return 0
 
 
