@@ -480,31 +480,12 @@ static void sink_update_congestion(void)
  */
 static int sink_send(char op, uint64_t seq, const int *fds, unsigned nfds)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * VL_MAX_FDS)];
-	} control;
 	struct sink_msg m = { .op = op, .seq = seq };
-	struct msghdr mh = { 0 };
-	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+	ssize_t n = vl_send_fds(sink.fd, &m, sizeof(m), fds, nfds);
 
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (nfds > 0) {
-		struct cmsghdr *c;
-
-		memset(&control, 0, sizeof(control));
-		mh.msg_control = control.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	if (sendmsg(sink.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : errno == ETOOMANYREFS || errno == ENOBUFS ? -ENOBUFS : -errno;
-	return 0;
+	if (n == -ETOOMANYREFS)
+		return -ENOBUFS;
+	return n < 0 ? (int)n : 0;
 }
 
 /* Send what is ready: 'C' for finished batches, then queued fds in batches. */

@@ -40,7 +40,7 @@ struct uid_queue {
 struct lane {
 	struct worker_pool *pool;
 	pthread_cond_t cond;
-	struct job_list todo;		/* under pool->lock */
+	struct job_list ready;		/* under pool->lock */
 	unsigned n_threads, n_started;
 	unsigned busy;			/* jobs handed over and not done (main thread) */
 	pthread_t *threads;
@@ -103,12 +103,12 @@ static void *worker_main(void *arg)
 	for (;;) {
 		struct job *j;
 
-		while (TAILQ_EMPTY(&l->todo) && !p->stopping)
+		while (TAILQ_EMPTY(&l->ready) && !p->stopping)
 			pthread_cond_wait(&l->cond, &p->lock);
-		j = TAILQ_FIRST(&l->todo);
+		j = TAILQ_FIRST(&l->ready);
 		if (!j)
 			break;
-		TAILQ_REMOVE(&l->todo, j, entry);
+		TAILQ_REMOVE(&l->ready, j, entry);
 		pthread_mutex_unlock(&p->lock);
 		worker_run(p, j);
 		pthread_mutex_lock(&p->lock);
@@ -182,7 +182,7 @@ again:
 		q->running = true;
 		l->busy++;
 		pthread_mutex_lock(&p->lock);
-		TAILQ_INSERT_TAIL(&l->todo, j, entry);
+		TAILQ_INSERT_TAIL(&l->ready, j, entry);
 		pthread_cond_signal(&l->cond);
 		pthread_mutex_unlock(&p->lock);
 		goto again;
@@ -250,7 +250,7 @@ static int lane_start(struct worker_pool *p, struct lane *l, unsigned n)
 
 	l->pool = p;
 	l->n_threads = n;
-	TAILQ_INIT(&l->todo);
+	TAILQ_INIT(&l->ready);
 	if (pthread_cond_init(&l->cond, NULL) != 0)
 		return -ENOMEM;
 	l->threads = calloc(n, sizeof(*l->threads));

@@ -322,38 +322,46 @@ int vl_stream_queue(struct vl_stream *s, struct json_object *msg, const int *fds
 	return 0;
 }
 
+ssize_t vl_send_fds(int fd, const void *data, size_t len, const int *fds, unsigned nfds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * VL_MAX_FDS)];
+	} control;
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (nfds > VL_MAX_FDS)
+		return -EINVAL;
+	if (nfds > 0) {
+		struct cmsghdr *c;
+
+		memset(&control, 0, sizeof(control));
+		mh.msg_control = control.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return n;
+}
+
 int vl_stream_flush(struct vl_stream *s)
 {
 	while (s->out_head) {
-		union {
-			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(int) * VL_MAX_FDS)];
-		} control;
 		struct vl_out *o = s->out_head;
-		struct msghdr mh = { 0 };
-		struct iovec iov;
 		ssize_t n;
 
-		iov.iov_base = o->data + o->off;
-		iov.iov_len = o->len - o->off;
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		if (o->off == 0 && o->nfds > 0) {
-			struct cmsghdr *c;
-
-			memset(&control, 0, sizeof(control));
-			mh.msg_control = control.buf;
-			mh.msg_controllen = CMSG_SPACE(sizeof(int) * o->nfds);
-			c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int) * o->nfds);
-			memcpy(CMSG_DATA(c), o->fds, sizeof(int) * o->nfds);
-		}
-
-		n = sendmsg(s->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		/* The fds travel with the message's first byte only. */
+		n = vl_send_fds(s->fd, o->data + o->off, o->len - o->off, o->fds, o->off == 0 ? o->nfds : 0);
 		if (n < 0)
-			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+			return (int)n;
 		/* The fds went with the first byte; ours can go now. */
 		s->out_nfds -= o->nfds;
 		close_fds(o->fds, &o->nfds);

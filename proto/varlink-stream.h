@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct json_object;
 
@@ -99,6 +100,13 @@ int vl_stream_queue(struct vl_stream *s, struct json_object *msg, const int *fds
  * socket is full, another negative errno (e.g. -EPIPE) when the peer is gone.
  */
 int vl_stream_flush(struct vl_stream *s);
+
+/*
+ * One non-blocking sendmsg() of data with nfds fds (at most VL_MAX_FDS) as
+ * SCM_RIGHTS on its first byte, without SIGPIPE. Returns the bytes sent,
+ * -EAGAIN when the socket is full, or another negative errno.
+ */
+ssize_t vl_send_fds(int fd, const void *data, size_t len, const int *fds, unsigned nfds);
 
 static inline size_t vl_stream_pending(const struct vl_stream *s)
 {
