@@ -66,6 +66,18 @@ class Daemon:
     def open_fds(self):
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
+    def settled_fds(self, timeout=10.0):
+        """open_fds() once it stopped changing: closed connections' sockets
+        pass through the sink's closer threads, so the count lags a little."""
+        deadline = time.monotonic() + timeout
+        last, same = self.open_fds(), 0
+        while same < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            n = self.open_fds()
+            same = same + 1 if n == last else 0
+            last = n
+        return last
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -267,7 +279,7 @@ def case_peergroups(c):
 
 def case_kill(c):
     """A client killed with SIGKILL loses its buffers; its quota comes back."""
-    before = c.d.open_fds()
+    before = c.d.settled_fds()
     p = c.peer("hold", "4", str(1 << 20), uid=NOBODY)
     check(p.stdout.readline().strip() == "ready", "uid 65534 holds four 1 MiB buffers")
     mine = [b for b in c.all_buffers() if b["ownerUid"] == NOBODY]
@@ -368,7 +380,7 @@ def case_fdflood(c):
         os.close(fd)
     s0.close()
     wait_until(lambda: c.ctl_json("status")["connections"] == 1, "the daemon sees the first client go")
-    base = c.d.open_fds()
+    base = c.d.settled_fds()
     req = json.dumps({"method": "io.physmem.Manager.Import", "parameters": {"name": "flood"}}).encode() + b"\0"
     conns = []
     for _ in range(4):
