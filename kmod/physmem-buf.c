@@ -245,7 +245,7 @@ struct physmem_buf *physmem_buf_new(u64 size, u32 flags, u32 cache)
 	if (ret)
 		return ERR_PTR(ret);
 
-	buf = kzalloc(sizeof(*buf), GFP_KERNEL);
+	buf = kzalloc_obj(*buf, GFP_KERNEL);
 	if (!buf) {
 		ret = -ENOMEM;
 		goto err_uncharge;
@@ -694,7 +694,7 @@ static int physmem_buf_attach(struct dma_buf *dmabuf,
 	struct sg_table *sgt;
 	int ret;
 
-	sgt = kzalloc(sizeof(*sgt), GFP_KERNEL);
+	sgt = kzalloc_obj(*sgt, GFP_KERNEL);
 	if (!sgt)
 		return -ENOMEM;
 	ret = sg_alloc_table_from_pages_segment(sgt, buf->pages, buf->npages,

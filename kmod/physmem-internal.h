@@ -16,6 +16,7 @@
 #include <linux/mmzone.h>
 #include <linux/mutex.h>
 #include <linux/scatterlist.h>
+#include <linux/slab.h>
 #include <linux/types.h>
 #include <linux/version.h>
 
@@ -31,6 +32,15 @@ struct device;
 #define PHYSMEM_MAX_ORDER	MAX_ORDER
 #else
 #define PHYSMEM_MAX_ORDER	(MAX_ORDER - 1)
+#endif
+
+/*
+ * kzalloc_obj() (7.0) allocates one zeroed object of P's type and returns a
+ * pointer of that type; newer checkpatch asks for it.  Older kernels get the
+ * untyped equivalent.
+ */
+#ifndef kzalloc_obj
+#define kzalloc_obj(P, gfp) kzalloc(sizeof(P), (gfp))
 #endif
 
 /*

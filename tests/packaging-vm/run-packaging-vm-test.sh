@@ -3,9 +3,15 @@
 #
 # run-packaging-vm-test.sh [WORK_DIR]: the Debian packages under real systemd.
 #
-#  1. builds the .debs from this tree (packaging/build-debs.sh WORK_DIR/debs);
-#  2. makes (or reuses from the cache) a debootstrapped Debian 12 root file
-#     system with systemd, Debian's kernel + headers, DKMS and a compiler;
+#  1. builds the .debs from this tree (packaging/build-debs.sh WORK_DIR/debs on
+#     this Debian 12 host; for Debian 13, in the Debian 13 root of
+#     tests/kernels/kernel-line.sh debs);
+#  2. makes (or reuses from the cache) a debootstrapped root file system of the
+#     release (Debian 12 bookworm by default, Debian 13 trixie with
+#     PHYSMEM_PKG_VM_SUITE=trixie) with systemd, Debian's kernel + headers,
+#     DKMS and a compiler; on Debian 13 also the newest kernel of
+#     trixie-backports (7.x) with its headers, for which DKMS must build the
+#     module too (checked by its vermagic; the VM boots Debian 13's own 6.12);
 #  3. copies it, installs the fresh .debs in a chroot (dpkg -i; the -dkms
 #     postinst builds physmem.ko for the image's kernel, or dkms install -k
 #     does), builds the test helper against the installed libphysmem-dev,
@@ -21,9 +27,10 @@
 # file system and the mirror is unreachable); the reason is printed.
 #
 # Environment:
+#   PHYSMEM_PKG_VM_SUITE     bookworm (default) or trixie
 #   PHYSMEM_PKG_VM_CACHE     cache directory (default /var/cache/physmem-vm):
-#                            rootfs-<hash>/ (the debootstrapped tree, keyed by a
-#                            hash of the recipe and package list) and debs/
+#                            rootfs-<suite>-<hash>/ (the debootstrapped tree, keyed
+#                            by a hash of the recipe and package list) and debs/
 #                            (debootstrap's downloads)
 #   PHYSMEM_PKG_VM_MIRROR    Debian mirror (default http://deb.debian.org/debian)
 #   PHYSMEM_PKG_VM_SECURITY  security mirror (default http://deb.debian.org/debian-security)
@@ -40,11 +47,16 @@ CACHE=${PHYSMEM_PKG_VM_CACHE:-/var/cache/physmem-vm}
 MIRROR=${PHYSMEM_PKG_VM_MIRROR:-http://deb.debian.org/debian}
 SECURITY=${PHYSMEM_PKG_VM_SECURITY:-http://deb.debian.org/debian-security}
 TIMEOUT=${PHYSMEM_PKG_VM_TIMEOUT:-600}
-SUITE=bookworm
+SUITE=${PHYSMEM_PKG_VM_SUITE:-bookworm}
 
 # What the image holds. Changing any of this (or RECIPE) makes a new cache key.
 RECIPE=physmem-pkg-vm-rootfs-3
-INCLUDE=systemd,systemd-sysv,udev,dbus,kmod,linux-image-amd64,linux-headers-amd64,initramfs-tools,dkms,gcc,make,libc6-dev,pkg-config,util-linux,libevent-2.1-7,libjson-c5,libjson-c-dev,libsystemd0,jq,procps
+INCLUDE=systemd,systemd-sysv,udev,dbus,kmod,linux-image-amd64,linux-headers-amd64,initramfs-tools,dkms,gcc,make,libc6-dev,pkg-config,util-linux,libjson-c5,libjson-c-dev,libsystemd0,jq,procps
+case $SUITE in
+bookworm) INCLUDE+=,libevent-2.1-7 ;;
+trixie) INCLUDE+=,libevent-2.1-7t64 ;;
+*) echo "packaging-vm: ERROR: PHYSMEM_PKG_VM_SUITE must be bookworm or trixie" >&2; exit 1 ;;
+esac
 
 # The checks guest-test.sh must report.
 EXPECTED=(socket-listening service-on-demand module-dkms dev-node selftest-allowed
@@ -103,10 +115,19 @@ in_chroot() {		# dir command...: with /proc mounted, services denied
 }
 
 # ---- 1. the packages ----
-lap "building the .debs (packaging/build-debs.sh $WORK/debs)"
 rm -rf "$WORK/debs"
-"$SRC/packaging/build-debs.sh" "$WORK/debs" >"$WORK/build-debs.out" 2>&1 || {
-	cat "$WORK/build-debs.out"; die "packaging/build-debs.sh failed"; }
+if [ "$SUITE" = bookworm ]; then
+	lap "building the .debs (packaging/build-debs.sh $WORK/debs)"
+	"$SRC/packaging/build-debs.sh" "$WORK/debs" >"$WORK/build-debs.out" 2>&1 || {
+		cat "$WORK/build-debs.out"; die "packaging/build-debs.sh failed"; }
+else
+	lap "building the .debs in a $SUITE root (tests/kernels/kernel-line.sh debs $WORK/kl)"
+	"$SRC/tests/kernels/kernel-line.sh" debs "$WORK/kl" >"$WORK/build-debs.out" 2>&1
+	rc=$?
+	[ $rc -eq 77 ] && { cat "$WORK/build-debs.out"; skip "no $SUITE root to build the packages in"; }
+	[ $rc -eq 0 ] || { cat "$WORK/build-debs.out"; die "building the .debs for $SUITE failed"; }
+	mv "$WORK/kl/debs" "$WORK/debs" || die "no $WORK/kl/debs"
+fi
 DEBS=()
 for p in physmemd libphysmem0 libphysmem-dev physmemctl physmem-dkms; do
 	f=
@@ -122,7 +143,7 @@ lap "built: $(cd "$WORK/debs" && ls -1 "${DEBS[@]##*/}" | tr '\n' ' ')(version $
 
 # ---- 2. the base root file system (cached) ----
 KEY=$(printf '%s\n' "$RECIPE" "$SUITE" "$MIRROR" "$SECURITY" "$INCLUDE" | sha256sum | cut -c1-16)
-BASE=$CACHE/rootfs-$KEY
+BASE=$CACHE/rootfs-$SUITE-$KEY
 exec 9>"$CACHE/lock"
 flock 9 || die "cannot lock $CACHE/lock"
 if [ -f "$BASE/.physmem-base-ok" ]; then
@@ -133,7 +154,7 @@ else
 		wget -q -T 30 -t 2 -O /dev/null "$MIRROR/dists/$SUITE/Release" ||
 			skip "no cached root file system and $MIRROR is unreachable"
 	fi
-	BASE_TMP=$CACHE/rootfs-$KEY.tmp.$$
+	BASE_TMP=$CACHE/rootfs-$SUITE-$KEY.tmp.$$
 	mkdir -p "$CACHE/debs"
 	"$DEBOOTSTRAP" --variant=minbase --cache-dir="$CACHE/debs" --include="$INCLUDE" \
 		"$SUITE" "$BASE_TMP" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 || {
@@ -145,6 +166,9 @@ else
 		deb $MIRROR $SUITE-updates main
 		deb $SECURITY $SUITE-security main
 	EOT
+	[ "$SUITE" = bookworm ] || echo "deb $MIRROR $SUITE-backports main" >>"$BASE_TMP/etc/apt/sources.list"
+	# The archive may serve Release files past their Valid-Until date.
+	echo 'Acquire::Check-Valid-Until "false";' >"$BASE_TMP/etc/apt/apt.conf.d/99physmem"
 	printf '#!/bin/sh\nexit 101\n' >"$BASE_TMP/usr/sbin/policy-rc.d"
 	chmod 755 "$BASE_TMP/usr/sbin/policy-rc.d"
 	{
@@ -155,13 +179,30 @@ else
 	# Keep only the newest kernel (the one the headers meta-package points at).
 	newest=$(ls -1 "$BASE_TMP/boot" | sed -n 's/^vmlinuz-//p' | sort -V | tail -1)
 	old=$(in_chroot "$BASE_TMP" dpkg-query -W -f '${Package}\n' 'linux-image-[0-9]*' 'linux-headers-[0-9]*' 2>/dev/null |
-		grep -E -- '-[0-9]+-amd64$' | grep -v -- "-$newest\$" | tr '\n' ' ')
+		grep -E -- '-amd64$' | grep -v -- "-$newest\$" | tr '\n' ' ')
 	if [ -n "$old" ]; then
 		# shellcheck disable=SC2086
 		in_chroot "$BASE_TMP" apt-get -q -y purge $old >>"$WORK/base-upgrade.log" 2>&1 ||
 			die "purging old kernels ($old) failed"
 	fi
 	in_chroot "$BASE_TMP" apt-get -q -y autoremove --purge >>"$WORK/base-upgrade.log" 2>&1
+	: >"$BASE_TMP/.physmem-extra-kernels"
+	if [ "$SUITE" != bookworm ]; then
+		# The newest non-rc kernel of the release's backports, beside its own.
+		bv=$(in_chroot "$BASE_TMP" apt-cache madison linux-image-amd64 | awk -F' *\\| *' \
+			'$3 ~ /backports/ && $2 !~ /~rc|~exp/ { print $2 }' | sort -V | tail -1)
+		[ -n "$bv" ] || die "no linux-image-amd64 in $SUITE-backports"
+		bimg=$(in_chroot "$BASE_TMP" apt-cache depends "linux-image-amd64=$bv" |
+			sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -1)
+		bhdr=$(in_chroot "$BASE_TMP" apt-cache depends "linux-headers-amd64=$bv" |
+			sed -n 's/^ *Depends: \(linux-headers-[0-9].*\)$/\1/p' | head -1)
+		[ -n "$bimg" ] && [ -n "$bhdr" ] || die "cannot resolve the $SUITE-backports kernel $bv"
+		lap "adding $bimg and $bhdr from $SUITE-backports"
+		in_chroot "$BASE_TMP" apt-get -q -y --no-install-recommends install "$bimg/$SUITE-backports" \
+			"$bhdr/$SUITE-backports" "linux-base/$SUITE-backports" >>"$WORK/base-upgrade.log" 2>&1 ||
+			die "installing the $SUITE-backports kernel failed"
+		echo "${bimg#linux-image-}" >"$BASE_TMP/.physmem-extra-kernels"
+	fi
 	in_chroot "$BASE_TMP" apt-get clean
 	umount_below "$BASE_TMP" || die "cannot unmount below $BASE_TMP"
 	rm -f "$BASE_TMP/usr/sbin/policy-rc.d"
@@ -169,7 +210,7 @@ else
 		[ -d "$BASE_TMP/lib/modules/$newest/build" ] ||
 		die "the base system lacks kernel, initrd or headers for $newest"
 	printf '%s\n' "$newest" >"$BASE_TMP/.physmem-base-ok"
-	for d in "$CACHE"/rootfs-*; do
+	for d in "$CACHE"/rootfs-"$SUITE"-* "$CACHE"/rootfs-????????????????; do
 		[ "$d" = "$BASE_TMP" ] && continue
 		[ -d "$d" ] || continue
 		say "removing the stale cache entry $d"
@@ -217,6 +258,22 @@ if [ -n "$KO" ]; then
 else
 	say "physmem.ko was NOT built for $KVER; the guest's module-dkms check will fail"
 fi
+# The other installed kernels (Debian 13: the backports kernel) get theirs
+# from DKMS too; checked here by the module's vermagic, as the VM boots one.
+for xk in $(cat "$ROOT/.physmem-extra-kernels" 2>/dev/null); do
+	XKO=$(ls -1 "$ROOT/lib/modules/$xk/updates/dkms/physmem.ko"* 2>/dev/null | head -1)
+	if [ -z "$XKO" ]; then
+		in_chroot "$ROOT" dkms install "physmem/$VERSION" -k "$xk" >"$WORK/dkms-install-$xk.log" 2>&1
+		XKO=$(ls -1 "$ROOT/lib/modules/$xk/updates/dkms/physmem.ko"* 2>/dev/null | head -1)
+	fi
+	[ -n "$XKO" ] || { sed 's/^/  dkms: /' "$WORK/dkms-install-$xk.log" | tail -30
+		die "DKMS did not build physmem.ko for $xk"; }
+	vm=$(in_chroot "$ROOT" modinfo -F vermagic "${XKO#"$ROOT"}")
+	case $vm in "$xk "*) ;; *) die "physmem.ko for $xk has vermagic '$vm'" ;; esac
+	lap "physmem.ko for $xk built by DKMS too: ${XKO#"$ROOT"} (vermagic $vm)"
+	DKMS_HOW+="; also built for $xk"
+done
+rm -f "$ROOT/.physmem-extra-kernels"
 
 install -d "$ROOT/usr/local/libexec/physmem-pkg-test"
 cp "$HERE/pm-share.c" "$ROOT/tmp/pm-share.c"

@@ -283,10 +283,11 @@ static int dma_check(struct edu_dma *edu, struct dma_pair *p,
 		bad = copied[c] ? verify(q, EDU_DMA_MAX, 0xA5, c * EDU_DMA_MAX)
 				: first_nonzero(q, EDU_DMA_MAX);
 		if (bad >= 0) {
+			const char *kind = copied[c] ? "copied" : "untouched";
+
 			free(copied);
 			FAIL("%s: B wrong at %#llx (%s chunk)", what,
-			     (unsigned long long)(c * EDU_DMA_MAX + bad),
-			     copied[c] ? "copied" : "untouched");
+			     (unsigned long long)(c * EDU_DMA_MAX + bad), kind);
 		}
 	}
 	px_sync(p->fb, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
