@@ -81,8 +81,10 @@ else
 		sparse_check "$work/src" "$work/sparse.log"
 		rc=$?
 		missing=
+		# The file is each call's last argument (a relative path on 7.x).
+		checked=$(awk '{ n = split($NF, p, "/"); print p[n] }' "$work/sparse-calls")
 		for f in "$work"/src/physmem-*.c; do
-			grep -q -- "$f" "$work/sparse-calls" || missing+=" $(basename "$f")"
+			echo "$checked" | grep -qxF "$(basename "$f")" || missing+=" $(basename "$f")"
 		done
 		if [ $rc -ne 0 ]; then
 			cat "$work/sparse.log"
