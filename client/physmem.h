@@ -4,19 +4,24 @@
  *
  *	struct physmem *pm;
  *	struct physmem_buffer *buf;
+ *	const struct physmem_info *info;
  *	const struct physmem_segment *seg;
  *	void *p;
  *
- *	if (physmem_connect(NULL, &pm) < 0) ...
- *	if (physmem_alloc(pm, 16 << 20, PHYSMEM_CONTIGUOUS, PHYSMEM_CACHE_WRITECOMBINE, NULL, &buf) < 0)
+ *	if (physmem_connect(NULL, &pm) < 0)
+ *		return 1;
+ *	if (physmem_alloc(pm, 16 << 20, PHYSMEM_CONTIGUOUS, PHYSMEM_CACHE_WRITECOMBINE, NULL, &buf) < 0) {
  *		fprintf(stderr, "%s\n", physmem_error_message(pm));
+ *		return 1;
+ *	}
  *	p = physmem_buffer_map(buf);
  *	physmem_buffer_begin_cpu(buf, PHYSMEM_SYNC_WRITE);
  *	memset(p, 0, physmem_buffer_size(buf));
  *	physmem_buffer_end_cpu(buf, PHYSMEM_SYNC_WRITE);
- *	seg = physmem_info_segment(physmem_buffer_info(buf), 0);
- *	if (seg && physmem_info_dma_safe(physmem_buffer_info(buf)))
- *		... program seg->address (seg->length bytes) into the device ...
+ *	info = physmem_buffer_info(buf);
+ *	seg = physmem_info_segment(info, 0);		// NULL: none, or hidden by policy
+ *	if (seg && physmem_info_dma_safe(info))
+ *		program_device(seg->address, seg->length);
  *	physmem_buffer_free(buf);
  *	physmem_disconnect(pm);
  *

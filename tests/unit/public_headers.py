@@ -5,7 +5,8 @@
 1. The cmocka program (both public headers in one C program) passes.
 2. physmem.h compiles on its own, first and alone, as strict C (c99, c11) and
    as C++ (c++11, c++17), with -Wall -Wextra -Werror -pedantic.
-3. No struct whose layout would be ABI is visible: the only struct defined in
+3. The example at the top of physmem.h compiles (as the body of a function).
+4. No struct whose layout would be ABI is visible: the only struct defined in
    it is physmem_segment (documented never to grow); sizeof() of every other
    struct it names fails to compile (incomplete type), and no function takes
    or returns a struct by value.
@@ -60,7 +61,19 @@ def main():
     sys.stdout.write(p.stdout + p.stderr)
     check(p.returncode == 0, "both public headers in one C program: the cmocka checks pass")
 
-    code = strip_comments(open(a.header).read())
+    text = open(a.header).read()
+    start = text.index("/*\n * libphysmem:")
+    first_comment = text[start:text.index("*/", start)]
+    example = [line[3:] for line in first_comment.splitlines() if line.startswith(" *\t")]
+    check(len(example) > 10, f"physmem.h opens with an example ({len(example)} lines)")
+    body = ("#include <stdio.h>\n#include <string.h>\n"
+            "static void program_device(uint64_t address, uint64_t length) { (void)address; (void)length; }\n"
+            "int example(void);\nint example(void)\n{\n" + "\n".join(example) + "\n\treturn 0;\n}")
+    for std in ("c99", "c11"):
+        ok, err = compile_snippet(a.cc, "c", std, a.header, body)
+        check(ok, f"the example of physmem.h compiles ({std}){err and ': ' + err}")
+
+    code = strip_comments(text)
     defined = set(re.findall(r"\b(?:struct|union)\s+(\w+)\s*\{", code))
     check(defined == KEPT, f"physmem.h defines only the structs kept on purpose {sorted(KEPT)}: {sorted(defined)}")
     named = set(re.findall(r"\bstruct\s+(\w+)", code))
