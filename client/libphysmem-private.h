@@ -5,7 +5,9 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <json-c/json.h>
 
@@ -16,6 +18,45 @@
 /* Largest reply accepted (the daemon's message limit is the real bound). */
 #define PHYSMEM_MAX_REPLY (16u << 20)
 
+/* The opaque structs of physmem.h. Fields may be added anywhere: no caller sees them. */
+struct physmem_info {
+	uint64_t id;
+	char name[65];			/* "" when not shared */
+	uint64_t size;
+	bool contiguous;
+	enum physmem_cache cache;
+	char backend[16];		/* "memfd" or "kmod" */
+	uid_t owner_uid;
+	pid_t owner_pid;
+	bool locked;
+	bool dma_safe;
+	bool segments_known;
+	unsigned n_segments;
+	struct physmem_segment *segments;	/* n_segments entries */
+	unsigned n_allow_uids;
+	uid_t allow_uids[64];
+	unsigned n_allow_gids;
+	gid_t allow_gids[64];
+};
+
+struct physmem_status {
+	char version[32];
+	char backend[16];
+	bool dma_safe;
+	uint64_t buffers, bytes, connections;
+	uint64_t max_buffer_size, max_message_size;
+	uint64_t max_connections, max_connections_per_uid;
+	char address_policy[16];
+	uid_t quota_uid;
+	uint64_t quota_max_buffers, quota_max_bytes;
+	uint64_t quota_buffers, quota_bytes;
+	bool quota_held_bytes_known;	/* heldBytes is nullable: older daemons omit it */
+	uint64_t quota_held_bytes;
+};
+
+/* physmem-info.c: free what an info owns (not info itself) and zero it. */
+void physmem_info_done(struct physmem_info *info);
+
 /*
  * physmem-reply.c: turn reply parameters into C structs, strictly: every
  * field the interface marks non-nullable must be there with the right type
@@ -24,7 +65,8 @@
  * nothing is allocated, and -EPROTO is returned.
  */
 int physmem_reply_buffer(struct json_object *obj, struct physmem_info *ret, const char **ret_field);
-int physmem_reply_buffer_list(struct json_object *params, struct physmem_info **ret, size_t *ret_n,
+/* *ret: an array of *ret_n allocated descriptions (physmem_info_list_free()). */
+int physmem_reply_buffer_list(struct json_object *params, struct physmem_info ***ret, size_t *ret_n,
 			      const char **ret_field);
 int physmem_reply_status(struct json_object *params, struct physmem_status *ret, const char **ret_field);
 /* The negative errno for a Varlink error name (see physmem.h). */

@@ -544,7 +544,7 @@ static int pm_take_buffer(struct physmem *pm, const char *method, struct json_ob
 	}
 	fd = vl_fds_take(fds, (unsigned)index);
 	if (fd < 0) {
-		physmem_info_clear(&buf->info);
+		physmem_info_done(&buf->info);
 		free(buf);
 		return pm_fail(pm, -EPROTO, "the daemon's reply to %s has no fd at index %lld", method,
 			       (long long)index);
@@ -705,10 +705,10 @@ PHYSMEM_EXPORT int physmem_share(struct physmem_buffer *buf, const char *name, c
 	else if (info.id != buf->info.id || info.size != buf->info.size) {
 		/* Sharing changes neither: buf->map was mapped with the size we have. */
 		field = info.id != buf->info.id ? "id" : "size";
-		physmem_info_clear(&info);
+		physmem_info_done(&info);
 		r = pm_bad_reply(pm, -EPROTO, PHYSMEM_INTERFACE ".Share", field);
 	} else {
-		physmem_info_clear(&buf->info);
+		physmem_info_done(&buf->info);
 		buf->info = info;
 	}
 	json_object_put(reply);
@@ -818,7 +818,7 @@ PHYSMEM_EXPORT void physmem_buffer_close(struct physmem_buffer *buf)
 	(void)physmem_buffer_unmap(buf);
 	if (buf->fd >= 0)
 		close(buf->fd);
-	physmem_info_clear(&buf->info);
+	physmem_info_done(&buf->info);
 	free(buf);
 }
 
@@ -942,9 +942,10 @@ PHYSMEM_EXPORT int physmem_buffer_end_cpu(struct physmem_buffer *buf, unsigned d
 	return buffer_sync(buf, directions, DMA_BUF_SYNC_END);
 }
 
-PHYSMEM_EXPORT int physmem_describe(struct physmem *pm, uint64_t id, struct physmem_info *ret)
+PHYSMEM_EXPORT int physmem_describe(struct physmem *pm, uint64_t id, struct physmem_info **ret)
 {
 	struct json_object *reply, *params, *b;
+	struct physmem_info *info;
 	const char *field = NULL;
 	int r;
 
@@ -953,15 +954,23 @@ PHYSMEM_EXPORT int physmem_describe(struct physmem *pm, uint64_t id, struct phys
 	r = pm_call_id(pm, PHYSMEM_INTERFACE ".Describe", id, &reply, &params);
 	if (r < 0)
 		return r;
-	if (!params || !json_object_object_get_ex(params, "buffer", &b))
+	info = calloc(1, sizeof(*info));
+	if (!info)
+		r = pm_fail(pm, -ENOMEM, "out of memory");
+	else if (!params || !json_object_object_get_ex(params, "buffer", &b))
 		r = pm_bad_reply(pm, -EPROTO, PHYSMEM_INTERFACE ".Describe", "buffer");
-	else if ((r = physmem_reply_buffer(b, ret, &field)) < 0)
+	else if ((r = physmem_reply_buffer(b, info, &field)) < 0)
 		r = pm_bad_reply(pm, r, PHYSMEM_INTERFACE ".Describe", field);
+	else {
+		*ret = info;
+		info = NULL;
+	}
+	free(info);
 	json_object_put(reply);
 	return r;
 }
 
-PHYSMEM_EXPORT int physmem_list(struct physmem *pm, bool all, struct physmem_info **ret, size_t *ret_n)
+PHYSMEM_EXPORT int physmem_list(struct physmem *pm, bool all, struct physmem_info ***ret, size_t *ret_n)
 {
 	struct json_object *p, *reply, *params;
 	const char *field = NULL;
@@ -984,9 +993,10 @@ PHYSMEM_EXPORT int physmem_list(struct physmem *pm, bool all, struct physmem_inf
 	return r;
 }
 
-PHYSMEM_EXPORT int physmem_status(struct physmem *pm, struct physmem_status *ret)
+PHYSMEM_EXPORT int physmem_status(struct physmem *pm, struct physmem_status **ret)
 {
 	struct json_object *reply, *params;
+	struct physmem_status *st;
 	const char *field = NULL;
 	int r;
 
@@ -995,26 +1005,16 @@ PHYSMEM_EXPORT int physmem_status(struct physmem *pm, struct physmem_status *ret
 	r = pm_call_simple(pm, PHYSMEM_INTERFACE ".Status", NULL, &reply, &params);
 	if (r < 0)
 		return r;
-	r = physmem_reply_status(params, ret, &field);
-	if (r < 0)
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		r = pm_fail(pm, -ENOMEM, "out of memory");
+	else if ((r = physmem_reply_status(params, st, &field)) < 0)
 		r = pm_bad_reply(pm, r, PHYSMEM_INTERFACE ".Status", field);
+	else {
+		*ret = st;
+		st = NULL;
+	}
+	free(st);
 	json_object_put(reply);
 	return r;
-}
-
-PHYSMEM_EXPORT void physmem_info_clear(struct physmem_info *info)
-{
-	if (!info)
-		return;
-	free(info->segments);
-	memset(info, 0, sizeof(*info));
-}
-
-PHYSMEM_EXPORT void physmem_info_list_free(struct physmem_info *list, size_t n)
-{
-	if (!list)
-		return;
-	for (size_t i = 0; i < n; i++)
-		physmem_info_clear(&list[i]);
-	free(list);
 }

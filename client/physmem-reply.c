@@ -176,10 +176,10 @@ int physmem_reply_buffer(struct json_object *obj, struct physmem_info *ret, cons
 	return 0;
 }
 
-int physmem_reply_buffer_list(struct json_object *params, struct physmem_info **ret, size_t *ret_n,
+int physmem_reply_buffer_list(struct json_object *params, struct physmem_info ***ret, size_t *ret_n,
 			      const char **ret_field)
 {
-	struct physmem_info *list = NULL;
+	struct physmem_info **list = NULL;
 	struct json_object *v;
 	size_t n;
 	int r;
@@ -194,9 +194,10 @@ int physmem_reply_buffer_list(struct json_object *params, struct physmem_info **
 			return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		r = physmem_reply_buffer(json_object_array_get_idx(v, i), &list[i], ret_field);
+		list[i] = calloc(1, sizeof(*list[i]));
+		r = list[i] ? physmem_reply_buffer(json_object_array_get_idx(v, i), list[i], ret_field) : -ENOMEM;
 		if (r < 0) {
-			physmem_info_list_free(list, i);
+			physmem_info_list_free(list, i + 1);
 			return r;
 		}
 	}
@@ -244,6 +245,10 @@ int physmem_reply_status(struct json_object *params, struct physmem_status *ret,
 	CHECK(get_u64(q, "maxBytes", &st.quota_max_bytes), "quota.maxBytes");
 	CHECK(get_u64(q, "buffers", &st.quota_buffers), "quota.buffers");
 	CHECK(get_u64(q, "bytes", &st.quota_bytes), "quota.bytes");
+	if (field(q, "heldBytes", &v)) {
+		CHECK(json_u64(v, &st.quota_held_bytes), "quota.heldBytes");
+		st.quota_held_bytes_known = true;
+	}
 #undef CHECK
 	*ret = st;
 	return 0;

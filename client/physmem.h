@@ -4,16 +4,24 @@
  *
  *	struct physmem *pm;
  *	struct physmem_buffer *buf;
+ *	const struct physmem_info *info;
+ *	const struct physmem_segment *seg;
  *	void *p;
  *
- *	if (physmem_connect(NULL, &pm) < 0) ...
- *	if (physmem_alloc(pm, 16 << 20, PHYSMEM_CONTIGUOUS, PHYSMEM_CACHE_WRITECOMBINE, NULL, &buf) < 0)
+ *	if (physmem_connect(NULL, &pm) < 0)
+ *		return 1;
+ *	if (physmem_alloc(pm, 16 << 20, PHYSMEM_CONTIGUOUS, PHYSMEM_CACHE_WRITECOMBINE, NULL, &buf) < 0) {
  *		fprintf(stderr, "%s\n", physmem_error_message(pm));
+ *		return 1;
+ *	}
  *	p = physmem_buffer_map(buf);
  *	physmem_buffer_begin_cpu(buf, PHYSMEM_SYNC_WRITE);
  *	memset(p, 0, physmem_buffer_size(buf));
  *	physmem_buffer_end_cpu(buf, PHYSMEM_SYNC_WRITE);
- *	... program physmem_buffer_segment(buf, 0)->address into the device ...
+ *	info = physmem_buffer_info(buf);
+ *	seg = physmem_info_segment(info, 0);		// NULL: none, or hidden by policy
+ *	if (seg && physmem_info_dma_safe(info))
+ *		program_device(seg->address, seg->length);
  *	physmem_buffer_free(buf);
  *	physmem_disconnect(pm);
  *
@@ -25,6 +33,11 @@
  * SizeOutOfRange -ERANGE, NotSupported -EOPNOTSUPP, AllocationFailed -ENOMEM,
  * NameInUse -EEXIST, AmbiguousName -ENOTUNIQ, NotPopulated -ENODATA,
  * org.varlink.service.InvalidParameter -EINVAL, anything else -EPROTO.
+ *
+ * ABI: struct physmem, physmem_buffer, physmem_info and physmem_status are
+ * opaque; read them with the accessors below, so that they can gain fields
+ * without breaking programs built against an older header. Only struct
+ * physmem_segment is a plain struct, and it never grows.
  *
  * There is no global state. A connection (struct physmem) and the buffers
  * made through it may be used by one thread at a time; use one connection per
@@ -60,44 +73,16 @@ enum physmem_cache {
 #define PHYSMEM_SYNC_WRITE	(1u << 1)
 #define PHYSMEM_SYNC_RW		(PHYSMEM_SYNC_READ | PHYSMEM_SYNC_WRITE)
 
+/* One physically contiguous run of a buffer: fixed forever, never grows. */
 struct physmem_segment {
 	uint64_t address;
 	uint64_t length;
 };
 
-/* A buffer's description, as physmemd reports it. */
-struct physmem_info {
-	uint64_t id;
-	char name[65];			/* "" when not shared */
-	uint64_t size;
-	bool contiguous;
-	enum physmem_cache cache;
-	char backend[16];		/* "memfd" or "kmod" */
-	uid_t owner_uid;
-	pid_t owner_pid;
-	bool locked;
-	bool dma_safe;			/* addresses may be given to a device */
-	bool segments_known;		/* false: policy hid them or backend can't tell */
-	unsigned n_segments;
-	struct physmem_segment *segments;	/* n_segments entries */
-	unsigned n_allow_uids;
-	uid_t allow_uids[64];
-	unsigned n_allow_gids;
-	gid_t allow_gids[64];
-};
-
-struct physmem_status {
-	char version[32];
-	char backend[16];
-	bool dma_safe;
-	uint64_t buffers, bytes, connections;
-	uint64_t max_buffer_size, max_message_size;
-	uint64_t max_connections, max_connections_per_uid;
-	char address_policy[16];
-	uid_t quota_uid;
-	uint64_t quota_max_buffers, quota_max_bytes;
-	uint64_t quota_buffers, quota_bytes;
-};
+/* A buffer's description, as physmemd reports it (opaque; accessors below). */
+struct physmem_info;
+/* The daemon's state and the caller's quota (opaque; accessors below). */
+struct physmem_status;
 
 /*
  * Connect to physmemd. path NULL means: $PHYSMEM_SOCKET if set, else
@@ -164,16 +149,76 @@ const struct physmem_info *physmem_buffer_info(const struct physmem_buffer *buf)
 int physmem_buffer_begin_cpu(struct physmem_buffer *buf, unsigned directions);
 int physmem_buffer_end_cpu(struct physmem_buffer *buf, unsigned directions);
 
-/* Describe a buffer by id; free info with physmem_info_clear(). */
-int physmem_describe(struct physmem *pm, uint64_t id, struct physmem_info *ret);
-/* List own buffers (all=true: every buffer, root only); free with physmem_info_list_free(). */
-int physmem_list(struct physmem *pm, bool all, struct physmem_info **ret, size_t *ret_n);
-int physmem_status(struct physmem *pm, struct physmem_status *ret);
+/* Describe a buffer by id; free it with physmem_info_free(). */
+int physmem_describe(struct physmem *pm, uint64_t id, struct physmem_info **ret);
+/* List own buffers (all=true: every buffer, root only): *ret is an array of
+ * *ret_n descriptions; free it with physmem_info_list_free(). */
+int physmem_list(struct physmem *pm, bool all, struct physmem_info ***ret, size_t *ret_n);
+/* The daemon's state and the caller's quota; free it with physmem_status_free(). */
+int physmem_status(struct physmem *pm, struct physmem_status **ret);
 /* Free a buffer by id (root may free any). */
 int physmem_free_id(struct physmem *pm, uint64_t id);
 
-void physmem_info_clear(struct physmem_info *info);
-void physmem_info_list_free(struct physmem_info *list, size_t n);
+/* Free what physmem_describe() returned (not physmem_buffer_info()'s). NULL is allowed. */
+void physmem_info_free(struct physmem_info *info);
+/* Free what physmem_list() returned. NULL is allowed. */
+void physmem_info_list_free(struct physmem_info **list, size_t n);
+
+/*
+ * A description's fields. Strings and arrays live as long as the description.
+ * A NULL info reads as zero, "" or NULL.
+ */
+uint64_t physmem_info_id(const struct physmem_info *info);
+/* The name it is shared under; "" when not shared. */
+const char *physmem_info_name(const struct physmem_info *info);
+uint64_t physmem_info_size(const struct physmem_info *info);
+bool physmem_info_contiguous(const struct physmem_info *info);
+enum physmem_cache physmem_info_cache(const struct physmem_info *info);
+/* "memfd" or "kmod". */
+const char *physmem_info_backend(const struct physmem_info *info);
+uid_t physmem_info_owner_uid(const struct physmem_info *info);
+pid_t physmem_info_owner_pid(const struct physmem_info *info);
+bool physmem_info_locked(const struct physmem_info *info);
+/* Whether its addresses may be given to a device. */
+bool physmem_info_dma_safe(const struct physmem_info *info);
+/* false: policy hid the segments or the backend cannot tell (then there are none). */
+bool physmem_info_segments_known(const struct physmem_info *info);
+unsigned physmem_info_n_segments(const struct physmem_info *info);
+/* Segment i, or NULL when i >= physmem_info_n_segments(). */
+const struct physmem_segment *physmem_info_segment(const struct physmem_info *info, unsigned i);
+/* The users and groups that may import it: *ret_n entries (NULL when none). */
+const uid_t *physmem_info_allow_uids(const struct physmem_info *info, unsigned *ret_n);
+const gid_t *physmem_info_allow_gids(const struct physmem_info *info, unsigned *ret_n);
+
+/* Free what physmem_status() returned. NULL is allowed. */
+void physmem_status_free(struct physmem_status *st);
+/* The daemon's fields. Strings live as long as st. A NULL st reads as zero or "". */
+const char *physmem_status_version(const struct physmem_status *st);
+const char *physmem_status_backend(const struct physmem_status *st);
+bool physmem_status_dma_safe(const struct physmem_status *st);
+/* Live buffers, their bytes and the open connections, daemon-wide. */
+uint64_t physmem_status_buffers(const struct physmem_status *st);
+uint64_t physmem_status_bytes(const struct physmem_status *st);
+uint64_t physmem_status_connections(const struct physmem_status *st);
+uint64_t physmem_status_max_buffer_size(const struct physmem_status *st);
+uint64_t physmem_status_max_message_size(const struct physmem_status *st);
+uint64_t physmem_status_max_connections(const struct physmem_status *st);
+uint64_t physmem_status_max_connections_per_uid(const struct physmem_status *st);
+/* Who may see segment addresses: "owner", "root" or "none". */
+const char *physmem_status_address_policy(const struct physmem_status *st);
+/* The caller's quota: its uid, its limits and what is charged to it. */
+uid_t physmem_status_quota_uid(const struct physmem_status *st);
+uint64_t physmem_status_quota_max_buffers(const struct physmem_status *st);
+uint64_t physmem_status_quota_max_bytes(const struct physmem_status *st);
+/* Charged buffers and bytes, including freed ones still held. */
+uint64_t physmem_status_quota_buffers(const struct physmem_status *st);
+uint64_t physmem_status_quota_bytes(const struct physmem_status *st);
+/*
+ * Of the charged bytes, those of buffers already freed whose memory an fd, a
+ * mapping or an importer still holds. -ENODATA when the daemon does not report
+ * it (an older daemon), -EINVAL when st is NULL.
+ */
+int physmem_status_quota_held_bytes(const struct physmem_status *st, uint64_t *ret);
 
 #ifdef __cplusplus
 }

@@ -191,32 +191,40 @@ static struct json_object *json_u64(uint64_t v)
 static struct json_object *info_json(const struct physmem_info *info)
 {
 	struct json_object *o = json_object_new_object(), *a;
+	const char *name = physmem_info_name(info);
+	const uid_t *uids;
+	const gid_t *gids;
+	unsigned n;
 
-	json_object_object_add(o, "id", json_u64(info->id));
-	json_object_object_add(o, "name", info->name[0] ? json_object_new_string(info->name) : NULL);
-	json_object_object_add(o, "size", json_u64(info->size));
-	json_object_object_add(o, "contiguous", json_object_new_boolean(info->contiguous));
-	json_object_object_add(o, "cache", json_object_new_string(cache_name(info->cache)));
-	json_object_object_add(o, "backend", json_object_new_string(info->backend));
-	json_object_object_add(o, "ownerUid", json_object_new_int64(info->owner_uid));
-	json_object_object_add(o, "ownerPid", json_object_new_int64(info->owner_pid));
+	json_object_object_add(o, "id", json_u64(physmem_info_id(info)));
+	json_object_object_add(o, "name", name[0] ? json_object_new_string(name) : NULL);
+	json_object_object_add(o, "size", json_u64(physmem_info_size(info)));
+	json_object_object_add(o, "contiguous", json_object_new_boolean(physmem_info_contiguous(info)));
+	json_object_object_add(o, "cache", json_object_new_string(cache_name(physmem_info_cache(info))));
+	json_object_object_add(o, "backend", json_object_new_string(physmem_info_backend(info)));
+	json_object_object_add(o, "ownerUid", json_object_new_int64(physmem_info_owner_uid(info)));
+	json_object_object_add(o, "ownerPid", json_object_new_int64(physmem_info_owner_pid(info)));
 	a = json_object_new_array();
-	for (unsigned i = 0; i < info->n_allow_uids; i++)
-		json_object_array_add(a, json_object_new_int64(info->allow_uids[i]));
+	uids = physmem_info_allow_uids(info, &n);
+	for (unsigned i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_int64(uids[i]));
 	json_object_object_add(o, "allowUids", a);
 	a = json_object_new_array();
-	for (unsigned i = 0; i < info->n_allow_gids; i++)
-		json_object_array_add(a, json_object_new_int64(info->allow_gids[i]));
+	gids = physmem_info_allow_gids(info, &n);
+	for (unsigned i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_int64(gids[i]));
 	json_object_object_add(o, "allowGids", a);
-	json_object_object_add(o, "locked", json_object_new_boolean(info->locked));
-	json_object_object_add(o, "dmaSafe", json_object_new_boolean(info->dma_safe));
-	if (info->segments_known) {
-		a = json_object_new_array_ext((int)info->n_segments);
-		for (unsigned i = 0; i < info->n_segments; i++) {
+	json_object_object_add(o, "locked", json_object_new_boolean(physmem_info_locked(info)));
+	json_object_object_add(o, "dmaSafe", json_object_new_boolean(physmem_info_dma_safe(info)));
+	if (physmem_info_segments_known(info)) {
+		n = physmem_info_n_segments(info);
+		a = json_object_new_array_ext((int)n);
+		for (unsigned i = 0; i < n; i++) {
+			const struct physmem_segment *seg = physmem_info_segment(info, i);
 			struct json_object *s = json_object_new_object();
 
-			json_object_object_add(s, "address", json_u64(info->segments[i].address));
-			json_object_object_add(s, "length", json_u64(info->segments[i].length));
+			json_object_object_add(s, "address", json_u64(seg->address));
+			json_object_object_add(s, "length", json_u64(seg->length));
 			json_object_array_add(a, s);
 		}
 		json_object_object_add(o, "segments", a);
@@ -239,33 +247,44 @@ static void print_ids(const char *label, const uint32_t *ids, unsigned n)
 /* A buffer for people. */
 static void info_print(const struct physmem_info *info)
 {
+	const char *name = physmem_info_name(info);
+	unsigned n, n_segments = physmem_info_n_segments(info);
+	const uid_t *uids;
+	const gid_t *gids;
 	char sz[32];
 
-	printf("id:           %" PRIu64 "\n", info->id);
-	printf("name:         %s\n", info->name[0] ? info->name : "- (not shared)");
-	printf("size:         %s (%" PRIu64 " bytes)\n", physmemctl_format_size(info->size, sz, sizeof(sz)),
-	       info->size);
-	printf("contiguous:   %s\n", yes_no(info->contiguous));
-	printf("cache:        %s\n", cache_name(info->cache));
-	printf("backend:      %s\n", info->backend);
-	printf("dma-safe:     %s\n", info->dma_safe ? "yes" : "no (addresses must not be given to a device)");
-	printf("locked:       %s\n", yes_no(info->locked));
-	printf("owner:        uid %u, pid %d\n", (unsigned)info->owner_uid, (int)info->owner_pid);
-	print_ids("allow uids:", (const uint32_t *)info->allow_uids, info->n_allow_uids);
-	print_ids("allow gids:", (const uint32_t *)info->allow_gids, info->n_allow_gids);
-	if (!info->segments_known) {
-		if (strcmp(info->backend, "memfd") == 0)
+	printf("id:           %" PRIu64 "\n", physmem_info_id(info));
+	printf("name:         %s\n", name[0] ? name : "- (not shared)");
+	printf("size:         %s (%" PRIu64 " bytes)\n",
+	       physmemctl_format_size(physmem_info_size(info), sz, sizeof(sz)), physmem_info_size(info));
+	printf("contiguous:   %s\n", yes_no(physmem_info_contiguous(info)));
+	printf("cache:        %s\n", cache_name(physmem_info_cache(info)));
+	printf("backend:      %s\n", physmem_info_backend(info));
+	printf("dma-safe:     %s\n",
+	       physmem_info_dma_safe(info) ? "yes" : "no (addresses must not be given to a device)");
+	printf("locked:       %s\n", yes_no(physmem_info_locked(info)));
+	printf("owner:        uid %u, pid %d\n", (unsigned)physmem_info_owner_uid(info),
+	       (int)physmem_info_owner_pid(info));
+	uids = physmem_info_allow_uids(info, &n);
+	print_ids("allow uids:", (const uint32_t *)uids, n);
+	gids = physmem_info_allow_gids(info, &n);
+	print_ids("allow gids:", (const uint32_t *)gids, n);
+	if (!physmem_info_segments_known(info)) {
+		if (strcmp(physmem_info_backend(info), "memfd") == 0)
 			printf("segments:     not available on the memfd backend (its pages are never pinned)\n");
 		else
 			printf("segments:     hidden by policy or unknown to the backend\n");
 		return;
 	}
-	printf("segments:     %u\n", info->n_segments);
-	for (unsigned i = 0; i < info->n_segments && i < SHOW_SEGMENTS; i++)
-		printf("  0x%016" PRIx64 "  %s\n", info->segments[i].address,
-		       physmemctl_format_size(info->segments[i].length, sz, sizeof(sz)));
-	if (info->n_segments > SHOW_SEGMENTS)
-		printf("  ... and %u more (--json lists all)\n", info->n_segments - SHOW_SEGMENTS);
+	printf("segments:     %u\n", n_segments);
+	for (unsigned i = 0; i < n_segments && i < SHOW_SEGMENTS; i++) {
+		const struct physmem_segment *seg = physmem_info_segment(info, i);
+
+		printf("  0x%016" PRIx64 "  %s\n", seg->address,
+		       physmemctl_format_size(seg->length, sz, sizeof(sz)));
+	}
+	if (n_segments > SHOW_SEGMENTS)
+		printf("  ... and %u more (--json lists all)\n", n_segments - SHOW_SEGMENTS);
 }
 
 /* Handle an option every subcommand accepts; 1 if it was one, -1 on a usage error. */
@@ -464,7 +483,9 @@ static int want_args(struct ctl *ctl, int argc, int first, int n, int n_opt)
 static int cmd_status(struct ctl *ctl, int argc, char **argv)
 {
 	static const int allowed[] = { 0 };
-	struct physmem_status st;
+	struct physmem_status *st;
+	uint64_t held;
+	bool held_known;
 	struct opts o;
 	char a[32], b[32], c[32];
 	int i, r;
@@ -478,43 +499,57 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 	r = physmem_status(ctl->pm, &st);
 	if (r < 0)
 		return ctl_fail(ctl, r);
+	held_known = physmem_status_quota_held_bytes(st, &held) >= 0;
 
 	if (ctl->json) {
 		struct json_object *j = json_object_new_object(), *q = json_object_new_object();
 
-		json_object_object_add(j, "version", json_object_new_string(st.version));
-		json_object_object_add(j, "backend", json_object_new_string(st.backend));
-		json_object_object_add(j, "dmaSafe", json_object_new_boolean(st.dma_safe));
-		json_object_object_add(j, "buffers", json_u64(st.buffers));
-		json_object_object_add(j, "bytes", json_u64(st.bytes));
-		json_object_object_add(j, "connections", json_u64(st.connections));
-		json_object_object_add(j, "maxBufferSize", json_u64(st.max_buffer_size));
-		json_object_object_add(j, "maxMessageSize", json_u64(st.max_message_size));
-		json_object_object_add(j, "maxConnections", json_u64(st.max_connections));
-		json_object_object_add(j, "maxConnectionsPerUid", json_u64(st.max_connections_per_uid));
-		json_object_object_add(j, "addressPolicy", json_object_new_string(st.address_policy));
-		json_object_object_add(q, "uid", json_object_new_int64(st.quota_uid));
-		json_object_object_add(q, "maxBuffers", json_u64(st.quota_max_buffers));
-		json_object_object_add(q, "maxBytes", json_u64(st.quota_max_bytes));
-		json_object_object_add(q, "buffers", json_u64(st.quota_buffers));
-		json_object_object_add(q, "bytes", json_u64(st.quota_bytes));
+		json_object_object_add(j, "version", json_object_new_string(physmem_status_version(st)));
+		json_object_object_add(j, "backend", json_object_new_string(physmem_status_backend(st)));
+		json_object_object_add(j, "dmaSafe", json_object_new_boolean(physmem_status_dma_safe(st)));
+		json_object_object_add(j, "buffers", json_u64(physmem_status_buffers(st)));
+		json_object_object_add(j, "bytes", json_u64(physmem_status_bytes(st)));
+		json_object_object_add(j, "connections", json_u64(physmem_status_connections(st)));
+		json_object_object_add(j, "maxBufferSize", json_u64(physmem_status_max_buffer_size(st)));
+		json_object_object_add(j, "maxMessageSize", json_u64(physmem_status_max_message_size(st)));
+		json_object_object_add(j, "maxConnections", json_u64(physmem_status_max_connections(st)));
+		json_object_object_add(j, "maxConnectionsPerUid",
+				       json_u64(physmem_status_max_connections_per_uid(st)));
+		json_object_object_add(j, "addressPolicy",
+				       json_object_new_string(physmem_status_address_policy(st)));
+		json_object_object_add(q, "uid", json_object_new_int64(physmem_status_quota_uid(st)));
+		json_object_object_add(q, "maxBuffers", json_u64(physmem_status_quota_max_buffers(st)));
+		json_object_object_add(q, "maxBytes", json_u64(physmem_status_quota_max_bytes(st)));
+		json_object_object_add(q, "buffers", json_u64(physmem_status_quota_buffers(st)));
+		json_object_object_add(q, "bytes", json_u64(physmem_status_quota_bytes(st)));
+		/* Nullable in the interface: null when the daemon did not report it. */
+		json_object_object_add(q, "heldBytes", held_known ? json_u64(held) : NULL);
 		json_object_object_add(j, "quota", q);
 		print_json(j, false);
+		physmem_status_free(st);
 		return PHYSMEMCTL_EXIT_OK;
 	}
-	printf("daemon:          physmemd %s\n", st.version);
-	printf("backend:         %s (%s)\n", st.backend,
-	       st.dma_safe ? "DMA-safe" : "addresses are NOT DMA-safe");
-	printf("address policy:  %s\n", st.address_policy);
-	printf("in use:          %" PRIu64 " buffers, %s, %" PRIu64 " connections\n", st.buffers,
-	       physmemctl_format_size(st.bytes, a, sizeof(a)), st.connections);
+	printf("daemon:          physmemd %s\n", physmem_status_version(st));
+	printf("backend:         %s (%s)\n", physmem_status_backend(st),
+	       physmem_status_dma_safe(st) ? "DMA-safe" : "addresses are NOT DMA-safe");
+	printf("address policy:  %s\n", physmem_status_address_policy(st));
+	printf("in use:          %" PRIu64 " buffers, %s, %" PRIu64 " connections\n", physmem_status_buffers(st),
+	       physmemctl_format_size(physmem_status_bytes(st), a, sizeof(a)), physmem_status_connections(st));
 	printf("limits:          buffer %s, message %s, %" PRIu64 " connections (%" PRIu64 " per uid)\n",
-	       physmemctl_format_size(st.max_buffer_size, b, sizeof(b)),
-	       physmemctl_format_size(st.max_message_size, c, sizeof(c)), st.max_connections,
-	       st.max_connections_per_uid);
-	snprintf(c, sizeof(c), "quota (uid %u):", (unsigned)st.quota_uid);
-	printf("%-16s %" PRIu64 " of %" PRIu64 " buffers, %s of %s\n", c, st.quota_buffers, st.quota_max_buffers, physmemctl_format_size(st.quota_bytes, a, sizeof(a)),
-	       physmemctl_format_size(st.quota_max_bytes, b, sizeof(b)));
+	       physmemctl_format_size(physmem_status_max_buffer_size(st), b, sizeof(b)),
+	       physmemctl_format_size(physmem_status_max_message_size(st), c, sizeof(c)),
+	       physmem_status_max_connections(st), physmem_status_max_connections_per_uid(st));
+	snprintf(c, sizeof(c), "quota (uid %u):", (unsigned)physmem_status_quota_uid(st));
+	printf("%-16s %" PRIu64 " of %" PRIu64 " buffers, %s of %s\n", c, physmem_status_quota_buffers(st),
+	       physmem_status_quota_max_buffers(st),
+	       physmemctl_format_size(physmem_status_quota_bytes(st), a, sizeof(a)),
+	       physmemctl_format_size(physmem_status_quota_max_bytes(st), b, sizeof(b)));
+	if (held_known)
+		printf("held:            %s (freed, still held by an fd, a mapping or an importer)\n",
+		       physmemctl_format_size(held, a, sizeof(a)));
+	else
+		printf("held:            - (not reported by this daemon)\n");
+	physmem_status_free(st);
 	return PHYSMEMCTL_EXIT_OK;
 }
 
@@ -590,8 +625,10 @@ static void print_ready(const struct ctl *ctl, const struct physmem_info *info)
 	} else {
 		char sz[32];
 
-		printf("buffer %" PRIu64 "%s%s: %s\n", info->id, info->name[0] ? ", name " : "", info->name,
-		       physmemctl_format_size(info->size, sz, sizeof(sz)));
+		const char *name = physmem_info_name(info);
+
+		printf("buffer %" PRIu64 "%s%s: %s\n", physmem_info_id(info), name[0] ? ", name " : "", name,
+		       physmemctl_format_size(physmem_info_size(info), sz, sizeof(sz)));
 		puts("ready");
 	}
 	fflush(stdout);
@@ -648,7 +685,7 @@ static int cmd_alloc(struct ctl *ctl, int argc, char **argv)
 static int cmd_list(struct ctl *ctl, int argc, char **argv)
 {
 	static const int allowed[] = { OPT_ALL, 0 };
-	struct physmem_info *list;
+	struct physmem_info **list;
 	struct opts o;
 	size_t n;
 	int i, r;
@@ -667,7 +704,7 @@ static int cmd_list(struct ctl *ctl, int argc, char **argv)
 		struct json_object *j = json_object_new_object(), *a = json_object_new_array();
 
 		for (size_t k = 0; k < n; k++)
-			json_object_array_add(a, info_json(&list[k]));
+			json_object_array_add(a, info_json(list[k]));
 		json_object_object_add(j, "buffers", a);
 		print_json(j, false);
 	} else if (n == 0) {
@@ -676,17 +713,20 @@ static int cmd_list(struct ctl *ctl, int argc, char **argv)
 		printf("%6s  %-10s  %-12s  %-6s  %-7s  %6s  %-15s  %s\n", "ID", "SIZE", "CACHE", "CONTIG", "BACKEND",
 		       "SEGS", "OWNER UID/PID", "NAME");
 		for (size_t k = 0; k < n; k++) {
-			const struct physmem_info *b = &list[k];
+			const struct physmem_info *b = list[k];
+			const char *name = physmem_info_name(b);
 			char sz[32], segs[16], owner[32];
 
-			if (b->segments_known)
-				snprintf(segs, sizeof(segs), "%u", b->n_segments);
+			if (physmem_info_segments_known(b))
+				snprintf(segs, sizeof(segs), "%u", physmem_info_n_segments(b));
 			else
 				snprintf(segs, sizeof(segs), "-");
-			snprintf(owner, sizeof(owner), "%u/%d", (unsigned)b->owner_uid, (int)b->owner_pid);
-			printf("%6" PRIu64 "  %-10s  %-12s  %-6s  %-7s  %6s  %-15s  %s\n", b->id,
-			       physmemctl_format_size(b->size, sz, sizeof(sz)), cache_name(b->cache),
-			       yes_no(b->contiguous), b->backend, segs, owner, b->name[0] ? b->name : "-");
+			snprintf(owner, sizeof(owner), "%u/%d", (unsigned)physmem_info_owner_uid(b),
+				 (int)physmem_info_owner_pid(b));
+			printf("%6" PRIu64 "  %-10s  %-12s  %-6s  %-7s  %6s  %-15s  %s\n", physmem_info_id(b),
+			       physmemctl_format_size(physmem_info_size(b), sz, sizeof(sz)),
+			       cache_name(physmem_info_cache(b)), yes_no(physmem_info_contiguous(b)),
+			       physmem_info_backend(b), segs, owner, name[0] ? name : "-");
 		}
 	}
 	physmem_info_list_free(list, n);
@@ -696,7 +736,7 @@ static int cmd_list(struct ctl *ctl, int argc, char **argv)
 static int cmd_show(struct ctl *ctl, int argc, char **argv)
 {
 	static const int allowed[] = { 0 };
-	struct physmem_info info;
+	struct physmem_info *info;
 	struct opts o;
 	uint64_t id;
 	int i, r;
@@ -711,10 +751,10 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv)
 	if (r < 0)
 		return ctl_fail(ctl, r);
 	if (ctl->json)
-		print_json(info_json(&info), false);
+		print_json(info_json(info), false);
 	else
-		info_print(&info);
-	physmem_info_clear(&info);
+		info_print(info);
+	physmem_info_free(info);
 	return PHYSMEMCTL_EXIT_OK;
 }
 
@@ -893,27 +933,29 @@ static int cmd_selftest(struct ctl *ctl, int argc, char **argv)
 
 #define FAIL(...) do { ctl_error(ctl, __VA_ARGS__); r = PHYSMEMCTL_EXIT_FAILED; goto out; } while (0)
 	m2 = MAP_FAILED;
-	if (info->size < want || info->size % (uint64_t)page != 0)
-		FAIL("daemon gave %" PRIu64 " bytes for %" PRIu64 " requested (page size %ld)", info->size, want, page);
-	if (info->cache != o.cache || (o.contiguous && !info->contiguous))
-		FAIL("daemon gave a %s%s buffer for a %s%s request", cache_name(info->cache),
-		     info->contiguous ? " contiguous" : "", cache_name(o.cache), o.contiguous ? " contiguous" : "");
-	if (info->segments_known) {
-		for (unsigned k = 0; k < info->n_segments; k++)
-			sum += info->segments[k].length;
-		if (sum != info->size)
-			FAIL("segments add up to %" PRIu64 " bytes, buffer has %" PRIu64, sum, info->size);
-		if (info->contiguous && info->n_segments != 1)
-			FAIL("contiguous buffer reported in %u segments", info->n_segments);
+	if (physmem_info_size(info) < want || physmem_info_size(info) % (uint64_t)page != 0)
+		FAIL("daemon gave %" PRIu64 " bytes for %" PRIu64 " requested (page size %ld)",
+		     physmem_info_size(info), want, page);
+	if (physmem_info_cache(info) != o.cache || (o.contiguous && !physmem_info_contiguous(info)))
+		FAIL("daemon gave a %s%s buffer for a %s%s request", cache_name(physmem_info_cache(info)),
+		     physmem_info_contiguous(info) ? " contiguous" : "", cache_name(o.cache),
+		     o.contiguous ? " contiguous" : "");
+	if (physmem_info_segments_known(info)) {
+		for (unsigned k = 0; k < physmem_info_n_segments(info); k++)
+			sum += physmem_info_segment(info, k)->length;
+		if (sum != physmem_info_size(info))
+			FAIL("segments add up to %" PRIu64 " bytes, buffer has %" PRIu64, sum, physmem_info_size(info));
+		if (physmem_info_contiguous(info) && physmem_info_n_segments(info) != 1)
+			FAIL("contiguous buffer reported in %u segments", physmem_info_n_segments(info));
 	}
-	size = (size_t)info->size;
+	size = (size_t)physmem_info_size(info);
 
 	m1 = physmem_buffer_map(buf);
 	if (!m1)
-		FAIL("first mmap of buffer %" PRIu64 ": %s", info->id, strerror(errno));
+		FAIL("first mmap of buffer %" PRIu64 ": %s", physmem_info_id(info), strerror(errno));
 	m2 = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, physmem_buffer_fd(buf), 0);
 	if (m2 == MAP_FAILED)
-		FAIL("second mmap of buffer %" PRIu64 ": %s", info->id, strerror(errno));
+		FAIL("second mmap of buffer %" PRIu64 ": %s", physmem_info_id(info), strerror(errno));
 
 	/* Fresh memory must not show anybody's old data. */
 	r = physmem_buffer_begin_cpu(buf, PHYSMEM_SYNC_READ);
@@ -929,7 +971,7 @@ static int cmd_selftest(struct ctl *ctl, int argc, char **argv)
 	r = physmem_buffer_begin_cpu(buf, PHYSMEM_SYNC_RW);
 	if (r < 0)
 		FAIL("begin CPU access: %s", strerror(-r));
-	bad = selftest_pattern(m1, m2, size, info->id, &expect, &ws, &rs);
+	bad = selftest_pattern(m1, m2, size, physmem_info_id(info), &expect, &ws, &rs);
 	if (bad < size)
 		FAIL("mismatch at offset %zu: wrote 0x%02x through the first mapping, read 0x%02x through the second",
 		     bad, expect, m2[bad]);
@@ -948,15 +990,15 @@ static int cmd_selftest(struct ctl *ctl, int argc, char **argv)
 	} else {
 		char segs[32];
 
-		if (info->segments_known)
-			snprintf(segs, sizeof(segs), "%u segments", info->n_segments);
-		else if (strcmp(info->backend, "memfd") == 0)
+		if (physmem_info_segments_known(info))
+			snprintf(segs, sizeof(segs), "%u segments", physmem_info_n_segments(info));
+		else if (strcmp(physmem_info_backend(info), "memfd") == 0)
 			snprintf(segs, sizeof(segs), "no addresses on memfd");
 		else
 			snprintf(segs, sizeof(segs), "segments hidden");
 		printf("selftest: ok (%s, %s, %s%s, %s, %s; write %s/s, read %s/s)\n",
-		       physmemctl_format_size(info->size, sz, sizeof(sz)), info->backend, cache_name(info->cache),
-		       info->contiguous ? " contiguous" : "", segs, info->dma_safe ? "DMA-safe" : "not DMA-safe",
+		       physmemctl_format_size(physmem_info_size(info), sz, sizeof(sz)), physmem_info_backend(info), cache_name(physmem_info_cache(info)),
+		       physmem_info_contiguous(info) ? " contiguous" : "", segs, physmem_info_dma_safe(info) ? "DMA-safe" : "not DMA-safe",
 		       physmemctl_format_size(ws > 0 ? (uint64_t)((double)size / ws) : 0, wr, sizeof(wr)),
 		       physmemctl_format_size(rs > 0 ? (uint64_t)((double)size / rs) : 0, rr, sizeof(rr)));
 	}

@@ -22,7 +22,8 @@ static const char status_json[] =
 	"{\"version\": \"0.1.0\", \"backend\": \"memfd\", \"dmaSafe\": false, \"buffers\": 2,"
 	" \"bytes\": 8192, \"connections\": 3, \"maxBufferSize\": 1073741824, \"maxMessageSize\": 16777216,"
 	" \"maxConnections\": 4096, \"maxConnectionsPerUid\": 128, \"addressPolicy\": \"owner\","
-	" \"quota\": {\"uid\": 1000, \"maxBuffers\": 64, \"maxBytes\": 1073741824, \"buffers\": 1, \"bytes\": 4096}}";
+	" \"quota\": {\"uid\": 1000, \"maxBuffers\": 64, \"maxBytes\": 1073741824, \"buffers\": 1, \"bytes\": 4096,"
+	" \"heldBytes\": 2048}}";
 
 /* Parse text with one field of the buffer replaced (value NULL: removed). */
 static int parse_with(const char *key, struct json_object *value, struct physmem_info *info, const char **field)
@@ -45,29 +46,36 @@ static void buffer_reply_fills_info(void **state)
 	struct json_object *o = json_tokener_parse(buffer_json);
 	struct physmem_info info;
 	const char *field = "x";
+	const uid_t *uids;
+	const gid_t *gids;
+	unsigned n;
 
 	(void)state;
 	assert_int_equal(physmem_reply_buffer(o, &info, &field), 0);
 	assert_null(field);
-	assert_int_equal(info.id, 7);
-	assert_string_equal(info.name, "cam0");
-	assert_int_equal(info.size, 16777216);
-	assert_true(info.contiguous);
-	assert_int_equal(info.cache, PHYSMEM_CACHE_WRITECOMBINE);
-	assert_string_equal(info.backend, "kmod");
-	assert_int_equal(info.owner_uid, 1000);
-	assert_int_equal(info.owner_pid, 4242);
-	assert_int_equal(info.n_allow_uids, 2);
-	assert_int_equal(info.allow_uids[1], 1002);
-	assert_int_equal(info.n_allow_gids, 1);
-	assert_int_equal(info.allow_gids[0], 44);
-	assert_true(info.locked);
-	assert_true(info.dma_safe);
-	assert_true(info.segments_known);
-	assert_int_equal(info.n_segments, 2);
-	assert_true(info.segments[0].address == 18446744073709547520ull);
-	assert_int_equal(info.segments[1].length, 16773120);
-	physmem_info_clear(&info);
+	/* Read back through the public accessors, as a caller does. */
+	assert_int_equal(physmem_info_id(&info), 7);
+	assert_string_equal(physmem_info_name(&info), "cam0");
+	assert_int_equal(physmem_info_size(&info), 16777216);
+	assert_true(physmem_info_contiguous(&info));
+	assert_int_equal(physmem_info_cache(&info), PHYSMEM_CACHE_WRITECOMBINE);
+	assert_string_equal(physmem_info_backend(&info), "kmod");
+	assert_int_equal(physmem_info_owner_uid(&info), 1000);
+	assert_int_equal(physmem_info_owner_pid(&info), 4242);
+	uids = physmem_info_allow_uids(&info, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(uids[1], 1002);
+	gids = physmem_info_allow_gids(&info, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(gids[0], 44);
+	assert_true(physmem_info_locked(&info));
+	assert_true(physmem_info_dma_safe(&info));
+	assert_true(physmem_info_segments_known(&info));
+	assert_int_equal(physmem_info_n_segments(&info), 2);
+	assert_true(physmem_info_segment(&info, 0)->address == 18446744073709547520ull);
+	assert_int_equal(physmem_info_segment(&info, 1)->length, 16773120);
+	assert_null(physmem_info_segment(&info, 2));
+	physmem_info_done(&info);
 	assert_null(info.segments);
 	json_object_put(o);
 }
@@ -82,14 +90,14 @@ static void buffer_reply_null_name_and_segments(void **state)
 	assert_false(info.segments_known);
 	assert_int_equal(info.n_segments, 0);
 	assert_null(info.segments);
-	physmem_info_clear(&info);
+	physmem_info_done(&info);
 	assert_int_equal(parse_with("name", NULL, &info, &field), 0);
 	assert_string_equal(info.name, "");
-	physmem_info_clear(&info);
+	physmem_info_done(&info);
 	assert_int_equal(parse_with("segments", json_object_new_array(), &info, &field), 0);
 	assert_true(info.segments_known);
 	assert_int_equal(info.n_segments, 0);
-	physmem_info_clear(&info);
+	physmem_info_done(&info);
 }
 
 static void buffer_reply_rejects_bad_fields(void **state)
@@ -149,7 +157,7 @@ static void buffer_reply_rejects_non_object(void **state)
 static void buffer_list_reply_parses_each(void **state)
 {
 	struct json_object *p = json_object_new_object(), *a = json_object_new_array();
-	struct physmem_info *list = NULL;
+	struct physmem_info **list = NULL;
 	const char *field;
 	size_t n = 99;
 
@@ -159,7 +167,8 @@ static void buffer_list_reply_parses_each(void **state)
 	json_object_object_add(p, "buffers", a);
 	assert_int_equal(physmem_reply_buffer_list(p, &list, &n, &field), 0);
 	assert_int_equal(n, 2);
-	assert_int_equal(list[1].n_segments, 2);
+	assert_int_equal(physmem_info_n_segments(list[1]), 2);
+	assert_string_equal(physmem_info_name(list[0]), "cam0");
 	physmem_info_list_free(list, n);
 
 	/* One bad entry fails the whole list, and frees what was parsed. */
@@ -176,25 +185,29 @@ static void status_reply_fills_status(void **state)
 	struct json_object *o = json_tokener_parse(status_json);
 	struct physmem_status st;
 	const char *field;
+	uint64_t held = 99;
 
 	(void)state;
 	assert_int_equal(physmem_reply_status(o, &st, &field), 0);
-	assert_string_equal(st.version, "0.1.0");
-	assert_string_equal(st.backend, "memfd");
-	assert_false(st.dma_safe);
-	assert_int_equal(st.buffers, 2);
-	assert_int_equal(st.bytes, 8192);
-	assert_int_equal(st.connections, 3);
-	assert_int_equal(st.max_buffer_size, 1073741824);
-	assert_int_equal(st.max_message_size, 16777216);
-	assert_int_equal(st.max_connections, 4096);
-	assert_int_equal(st.max_connections_per_uid, 128);
-	assert_string_equal(st.address_policy, "owner");
-	assert_int_equal(st.quota_uid, 1000);
-	assert_int_equal(st.quota_max_buffers, 64);
-	assert_int_equal(st.quota_max_bytes, 1073741824);
-	assert_int_equal(st.quota_buffers, 1);
-	assert_int_equal(st.quota_bytes, 4096);
+	/* Read back through the public accessors, as a caller does. */
+	assert_string_equal(physmem_status_version(&st), "0.1.0");
+	assert_string_equal(physmem_status_backend(&st), "memfd");
+	assert_false(physmem_status_dma_safe(&st));
+	assert_int_equal(physmem_status_buffers(&st), 2);
+	assert_int_equal(physmem_status_bytes(&st), 8192);
+	assert_int_equal(physmem_status_connections(&st), 3);
+	assert_int_equal(physmem_status_max_buffer_size(&st), 1073741824);
+	assert_int_equal(physmem_status_max_message_size(&st), 16777216);
+	assert_int_equal(physmem_status_max_connections(&st), 4096);
+	assert_int_equal(physmem_status_max_connections_per_uid(&st), 128);
+	assert_string_equal(physmem_status_address_policy(&st), "owner");
+	assert_int_equal(physmem_status_quota_uid(&st), 1000);
+	assert_int_equal(physmem_status_quota_max_buffers(&st), 64);
+	assert_int_equal(physmem_status_quota_max_bytes(&st), 1073741824);
+	assert_int_equal(physmem_status_quota_buffers(&st), 1);
+	assert_int_equal(physmem_status_quota_bytes(&st), 4096);
+	assert_int_equal(physmem_status_quota_held_bytes(&st, &held), 0);
+	assert_int_equal(held, 2048);
 
 	json_object_object_del(o, "maxConnections");
 	assert_int_equal(physmem_reply_status(o, &st, &field), -EPROTO);
@@ -208,6 +221,62 @@ static void status_reply_fills_status(void **state)
 	json_object_put(o);
 
 	assert_int_equal(physmem_reply_status(NULL, &st, &field), -EPROTO);
+}
+
+/* quota.heldBytes is nullable: absent or null reads as not reported, a bad value fails. */
+static void status_reply_held_bytes(void **state)
+{
+	struct json_object *o = json_tokener_parse(status_json), *q = json_object_object_get(o, "quota");
+	struct physmem_status st;
+	const char *field;
+	uint64_t held = 99;
+
+	(void)state;
+	json_object_object_add(q, "heldBytes", json_object_new_int64(12288));
+	assert_int_equal(physmem_reply_status(o, &st, &field), 0);
+	assert_int_equal(physmem_status_quota_held_bytes(&st, &held), 0);
+	assert_int_equal(held, 12288);
+
+	json_object_object_add(q, "heldBytes", NULL);
+	assert_int_equal(physmem_reply_status(o, &st, &field), 0);
+	held = 99;
+	assert_int_equal(physmem_status_quota_held_bytes(&st, &held), -ENODATA);
+	assert_int_equal(held, 99);
+
+	json_object_object_del(q, "heldBytes");
+	assert_int_equal(physmem_reply_status(o, &st, &field), 0);
+	assert_int_equal(physmem_status_quota_held_bytes(&st, &held), -ENODATA);
+
+	json_object_object_add(q, "heldBytes", json_object_new_int64(-1));
+	assert_int_equal(physmem_reply_status(o, &st, &field), -EPROTO);
+	assert_string_equal(field, "quota.heldBytes");
+	json_object_object_add(q, "heldBytes", json_object_new_string("1"));
+	assert_int_equal(physmem_reply_status(o, &st, &field), -EPROTO);
+	assert_string_equal(field, "quota.heldBytes");
+
+	assert_int_equal(physmem_status_quota_held_bytes(NULL, &held), -EINVAL);
+	json_object_put(o);
+}
+
+/* The accessors take NULL and read it as empty, so a caller's error path cannot crash. */
+static void accessors_accept_null(void **state)
+{
+	unsigned n = 5;
+
+	(void)state;
+	assert_int_equal(physmem_info_id(NULL), 0);
+	assert_string_equal(physmem_info_name(NULL), "");
+	assert_string_equal(physmem_info_backend(NULL), "");
+	assert_false(physmem_info_segments_known(NULL));
+	assert_int_equal(physmem_info_n_segments(NULL), 0);
+	assert_null(physmem_info_segment(NULL, 0));
+	assert_null(physmem_info_allow_uids(NULL, &n));
+	assert_int_equal(n, 0);
+	assert_string_equal(physmem_status_version(NULL), "");
+	assert_int_equal(physmem_status_quota_bytes(NULL), 0);
+	physmem_info_free(NULL);
+	physmem_info_list_free(NULL, 3);
+	physmem_status_free(NULL);
 }
 
 static void error_names_map_to_errnos(void **state)
@@ -277,6 +346,8 @@ int main(void)
 		cmocka_unit_test(buffer_reply_rejects_non_object),
 		cmocka_unit_test(buffer_list_reply_parses_each),
 		cmocka_unit_test(status_reply_fills_status),
+		cmocka_unit_test(status_reply_held_bytes),
+		cmocka_unit_test(accessors_accept_null),
 		cmocka_unit_test(error_names_map_to_errnos),
 		cmocka_unit_test(error_messages_are_one_readable_line),
 	};

@@ -133,23 +133,25 @@ static void check_info(const struct physmem_info *info)
 static void call(struct physmem *pm, unsigned op, struct physmem_buffer **buf)
 {
 	struct physmem_buffer *nb = NULL;
-	struct physmem_status st;
-	struct physmem_info info, *list;
+	struct physmem_status *st;
+	struct physmem_info *info, **list;
 	size_t n;
 	int r = 0;
 
 	switch (op) {
 	case 0:
 		r = physmem_status(pm, &st);
-		if (r == 0)
-			FUZZ_CHECK(memchr(st.version, 0, sizeof(st.version)) &&
-				   memchr(st.address_policy, 0, sizeof(st.address_policy)));
+		if (r == 0) {
+			FUZZ_CHECK(memchr(st->version, 0, sizeof(st->version)) &&
+				   memchr(st->address_policy, 0, sizeof(st->address_policy)));
+			physmem_status_free(st);
+		}
 		break;
 	case 1:
 		r = physmem_list(pm, true, &list, &n);
 		if (r == 0) {
 			for (size_t i = 0; i < n; i++)
-				check_info(&list[i]);
+				check_info(list[i]);
 			physmem_info_list_free(list, n);
 		}
 		break;
@@ -169,8 +171,8 @@ static void call(struct physmem *pm, unsigned op, struct physmem_buffer **buf)
 	case 4:
 		r = physmem_describe(pm, 1, &info);
 		if (r == 0) {
-			check_info(&info);
-			physmem_info_clear(&info);
+			check_info(info);
+			physmem_info_free(info);
 		}
 		break;
 	case 5:

@@ -154,6 +154,8 @@ def case_ctl(c):
     st = c.ctl_json("status")
     check(st["backend"] == "memfd" and st["dmaSafe"] is False, "status: memfd backend, not DMA-safe")
     check(st["quota"]["uid"] == os.getuid(), "status: quota is the caller's")
+    check(st["quota"].get("heldBytes") == 0, "status --json: quota.heldBytes is there (0: nothing held)")
+    check("\nheld:" in c.ctl("status").stdout, "status: prints a held: line")
 
     out = c.ctl_json("alloc", "64K")
     buf = out["buffer"] if "buffer" in out else out
@@ -736,7 +738,77 @@ def case_userns_overflow_uid_not_root(c):
         shutil.rmtree(d, ignore_errors=True)
 
 
-CASES = {"ctl": case_ctl, "unprivileged": case_unprivileged, "share": case_share, "kill": case_kill,
+class ScriptedDaemon:
+    """A Varlink server that answers every call with one fixed reply: what a
+    daemon of another version may send (a field the real one always sends can
+    be left out, or given a value no test daemon reaches)."""
+
+    def __init__(self, parameters):
+        import threading
+        self.parameters = parameters
+        self.dir = tempfile.mkdtemp(prefix="physmem-scripted-")
+        self.sock = os.path.join(self.dir, "scripted.sock")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.sock)
+        self.listener.listen(4)
+        self.listener.settimeout(60)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(60)
+                buf = b""
+                try:
+                    while True:
+                        data = conn.recv(65536)
+                        if not data:
+                            break
+                        buf += data
+                        while b"\0" in buf:
+                            _, buf = buf.split(b"\0", 1)
+                            conn.sendall(json.dumps({"parameters": self.parameters}).encode() + b"\0")
+                except OSError:
+                    pass
+
+    def close(self):
+        self.listener.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def case_status_held(c):
+    """physmemctl status shows the quota's held bytes, and says so when an older daemon does not report them."""
+    def ctl(*argv):
+        p = subprocess.run([c.prog("physmemctl", None), "--socket", fake.sock] + list(argv),
+                           capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise Failure(f"{' '.join(argv)}: exit {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}")
+        return p.stdout
+
+    params = c.ctl_json("status")
+    params["quota"]["heldBytes"] = 12345 << 20
+    fake = ScriptedDaemon(params)
+    try:
+        st = json.loads(ctl("--json", "status"))
+        check(st["quota"]["heldBytes"] == 12345 << 20, "status --json: quota.heldBytes is the daemon's value")
+        check(st == params, "status --json: every field the daemon sent: " + json.dumps(st))
+        held = [line for line in ctl("status").splitlines() if line.startswith("held:")]
+        check(len(held) == 1 and "12.1 GiB" in held[0], "status: the held: line shows it: " + repr(held))
+        del params["quota"]["heldBytes"]
+        st = json.loads(ctl("--json", "status"))
+        check("heldBytes" in st["quota"] and st["quota"]["heldBytes"] is None,
+              "status --json: heldBytes null when the daemon did not report it")
+        check("held:            - (not reported by this daemon)" in ctl("status"),
+              "status: held: says it was not reported")
+    finally:
+        fake.close()
+
+
+CASES = {"ctl": case_ctl, "status-held": case_status_held, "unprivileged": case_unprivileged, "share": case_share, "kill": case_kill,
          "varlink": case_varlink, "socketdir": case_socketdir, "bench": case_bench,
          "hugepages": case_hugepages, "fdflood": case_fdflood,
          "impersonation-tmp-dir-refused": case_impersonation_tmp_dir_refused,

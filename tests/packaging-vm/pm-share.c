@@ -103,8 +103,8 @@ static int produce(const char *name, size_t size, uid_t peer)
 		printf("error: alloc: %s\n", physmem_error_message(pm));
 		return 1;
 	}
-	if (strcmp(physmem_buffer_info(buf)->backend, "kmod") != 0) {
-		printf("error: buffer backend is %s, not kmod\n", physmem_buffer_info(buf)->backend);
+	if (strcmp(physmem_info_backend(physmem_buffer_info(buf)), "kmod") != 0) {
+		printf("error: buffer backend is %s, not kmod\n", physmem_info_backend(physmem_buffer_info(buf)));
 		return 1;
 	}
 	p = physmem_buffer_map(buf);
@@ -173,7 +173,7 @@ static int consume(const char *name, size_t size)
 	if (write_pattern(buf, p, size, SEED_B) < 0)
 		return 1;
 	printf("ok imported id %llu backend %s, pattern A intact, wrote pattern B\n",
-	       (unsigned long long)physmem_buffer_id(buf), physmem_buffer_info(buf)->backend);
+	       (unsigned long long)physmem_buffer_id(buf), physmem_info_backend(physmem_buffer_info(buf)));
 	physmem_buffer_close(buf);
 	physmem_disconnect(pm);
 	return 0;

@@ -28,10 +28,20 @@ static void test_cache_modes_agree(void **state)
 	assert_int_equal(sizeof(struct physmem_query), PHYSMEM_QUERY_SIZE_VER1);
 }
 
+static void test_segment_layout_is_fixed(void **state)
+{
+	(void)state;
+	/* The one plain struct of physmem.h: documented never to grow. */
+	assert_int_equal(sizeof(struct physmem_segment), 16);
+	assert_int_equal(offsetof(struct physmem_segment, address), 0);
+	assert_int_equal(offsetof(struct physmem_segment, length), 8);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cache_modes_agree),
+		cmocka_unit_test(test_segment_layout_is_fixed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

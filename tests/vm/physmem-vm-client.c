@@ -98,12 +98,14 @@ static long long first_nonzero(const uint8_t *p, uint64_t len)
 /* Bus address of byte @off of a buffer and the bytes contiguous from it. */
 static uint64_t bus_addr(const struct physmem_info *in, uint64_t off, uint64_t *left)
 {
-	for (unsigned i = 0; i < in->n_segments; i++) {
-		if (off < in->segments[i].length) {
-			*left = in->segments[i].length - off;
-			return in->segments[i].address + off;
+	for (unsigned i = 0; i < physmem_info_n_segments(in); i++) {
+		const struct physmem_segment *seg = physmem_info_segment(in, i);
+
+		if (off < seg->length) {
+			*left = seg->length - off;
+			return seg->address + off;
 		}
-		off -= in->segments[i].length;
+		off -= seg->length;
 	}
 	*left = 0;
 	return UINT64_MAX;
@@ -113,27 +115,32 @@ static uint64_t bus_addr(const struct physmem_info *in, uint64_t off, uint64_t *
 static int check_info(const struct physmem_buffer *buf, const char *what, uint64_t size, bool contig)
 {
 	const struct physmem_info *in = physmem_buffer_info(buf);
+	unsigned n_segments = physmem_info_n_segments(in);
 	uint64_t total = 0;
 
 	CHECK(in, "%s: no description", what);
-	CHECK(!strcmp(in->backend, "kmod"), "%s: backend '%s'", what, in->backend);
-	CHECK(in->dma_safe, "%s: dmaSafe false", what);
-	CHECK(in->locked, "%s: not locked", what);
-	CHECK(in->size == size && physmem_buffer_size(buf) == size, "%s: size %" PRIu64 " != %" PRIu64,
-	      what, in->size, size);
-	CHECK(in->segments_known && in->n_segments >= 1, "%s: no segments (known=%d n=%u)", what,
-	      in->segments_known, in->n_segments);
-	CHECK(in->owner_uid == getuid(), "%s: owner uid %u", what, (unsigned)in->owner_uid);
-	for (unsigned i = 0; i < in->n_segments; i++) {
-		CHECK(!(in->segments[i].address % PAGE) && !(in->segments[i].length % PAGE) &&
-		      in->segments[i].length, "%s: segment %u %#" PRIx64 "+%#" PRIx64 " not page aligned",
-		      what, i, in->segments[i].address, in->segments[i].length);
-		total += in->segments[i].length;
+	CHECK(!strcmp(physmem_info_backend(in), "kmod"), "%s: backend '%s'", what, physmem_info_backend(in));
+	CHECK(physmem_info_dma_safe(in), "%s: dmaSafe false", what);
+	CHECK(physmem_info_locked(in), "%s: not locked", what);
+	CHECK(physmem_info_size(in) == size && physmem_buffer_size(buf) == size,
+	      "%s: size %" PRIu64 " != %" PRIu64, what, physmem_info_size(in), size);
+	CHECK(physmem_info_segments_known(in) && n_segments >= 1, "%s: no segments (known=%d n=%u)", what,
+	      physmem_info_segments_known(in), n_segments);
+	CHECK(physmem_info_owner_uid(in) == getuid(), "%s: owner uid %u", what,
+	      (unsigned)physmem_info_owner_uid(in));
+	for (unsigned i = 0; i < n_segments; i++) {
+		const struct physmem_segment *seg = physmem_info_segment(in, i);
+
+		CHECK(!(seg->address % PAGE) && !(seg->length % PAGE) && seg->length,
+		      "%s: segment %u %#" PRIx64 "+%#" PRIx64 " not page aligned",
+		      what, i, seg->address, seg->length);
+		total += seg->length;
 	}
 	CHECK(total == size, "%s: segments add up to %" PRIu64 ", not %" PRIu64, what, total, size);
 	if (contig)
-		CHECK(in->contiguous && in->n_segments == 1, "%s: contiguous buffer: contiguous=%d, %u segments",
-		      what, in->contiguous, in->n_segments);
+		CHECK(physmem_info_contiguous(in) && n_segments == 1,
+		      "%s: contiguous buffer: contiguous=%d, %u segments",
+		      what, physmem_info_contiguous(in), n_segments);
 	return 0;
 }
 
@@ -157,14 +164,14 @@ static int add_off(uint64_t *offs, int *n, uint64_t off)
 static void seg_offsets(const struct physmem_info *in, uint64_t *offs, int *n)
 {
 	uint64_t pos = 0;
-	bool both = in->n_segments <= 8;
+	bool both = physmem_info_n_segments(in) <= 8;
 
-	for (unsigned i = 0; i < in->n_segments; i++) {
+	for (unsigned i = 0; i < physmem_info_n_segments(in); i++) {
 		if (both || i % 2 == 0)
 			add_off(offs, n, pos);
 		if (both || i % 2 == 1)
-			add_off(offs, n, pos + in->segments[i].length - CHUNK);
-		pos += in->segments[i].length;
+			add_off(offs, n, pos + physmem_info_segment(in, i)->length - CHUNK);
+		pos += physmem_info_segment(in, i)->length;
 	}
 }
 
@@ -248,7 +255,7 @@ static int do_dma(struct physmem *pm, const char *mode)
 	seg_offsets(ia, offs, &n);
 	seg_offsets(ib, offs, &n);
 	qsort(offs, (size_t)n, sizeof(offs[0]), cmp_u64);
-	CHECK(ia->n_segments <= MAX_CHUNKS, "A has %u segments, more than %d chunks", ia->n_segments,
+	CHECK(physmem_info_n_segments(ia) <= MAX_CHUNKS, "A has %u segments, more than %d chunks", physmem_info_n_segments(ia),
 	      MAX_CHUNKS);
 	copied = calloc(size / CHUNK, 1);
 	CHECK(copied, "no memory");
@@ -259,7 +266,7 @@ static int do_dma(struct physmem *pm, const char *mode)
 		printf("xfer %#" PRIx64 " %#" PRIx64 " %llu %#" PRIx64 "\n", sa, sb, CHUNK, offs[i]);
 		copied[offs[i] / CHUNK] = 1;
 	}
-	printf("ready %u %u %d\n", ia->n_segments, ib->n_segments, n);
+	printf("ready %u %u %d\n", physmem_info_n_segments(ia), physmem_info_n_segments(ib), n);
 	fflush(stdout);
 
 	if (!fgets(line, sizeof(line), stdin) || strncmp(line, "go", 2))
@@ -274,7 +281,7 @@ static int do_dma(struct physmem *pm, const char *mode)
 			physmem_buffer_end_cpu(b, PHYSMEM_SYNC_READ);
 			FAIL("B wrong at %#llx (%s chunk; B seg addr %#" PRIx64 ")",
 			     (unsigned long long)(c * CHUNK + (uint64_t)bad), copied[c] ? "copied" : "untouched",
-			     ib->segments[0].address);
+			     physmem_info_segment(ib, 0)->address);
 		}
 	}
 	physmem_buffer_end_cpu(b, PHYSMEM_SYNC_READ);
@@ -285,8 +292,8 @@ static int do_dma(struct physmem *pm, const char *mode)
 	CHECK(bad < 0, "A changed at %#llx", bad);
 
 	note("%s %" PRIu64 "KiB: A %u seg(s) first @%#" PRIx64 ", B %u seg(s) first @%#" PRIx64
-	     ", %d chunks by DMA checked", pin ? "pinned memfd" : mode, (uint64_t)(size / KIB), ia->n_segments,
-	     ia->segments[0].address, ib->n_segments, ib->segments[0].address, n);
+	     ", %d chunks by DMA checked", pin ? "pinned memfd" : mode, (uint64_t)(size / KIB), physmem_info_n_segments(ia),
+	     physmem_info_segment(ia, 0)->address, physmem_info_n_segments(ib), physmem_info_segment(ib, 0)->address, n);
 	free(copied);
 	r = physmem_buffer_free(b);
 	CHECK(r >= 0, "Free B: %s", why(pm, r));
@@ -355,7 +362,7 @@ static int do_isolation(struct physmem *pm, const char *name, uint64_t id)
 {
 	uint64_t size = 64 * KIB;
 	struct physmem_buffer *buf, *imp = NULL;
-	struct physmem_info info, *list = NULL;
+	struct physmem_info *info = NULL, **list = NULL;
 	const char *en;
 	size_t nlist = 0;
 	uint8_t *p;
@@ -387,12 +394,11 @@ static int do_isolation(struct physmem *pm, const char *name, uint64_t id)
 	      why(pm, r));
 	note("Import(%s): %s; ", name, en);
 
-	memset(&info, 0, sizeof(info));
 	r = physmem_describe(pm, id, &info);
 	if (r >= 0) {
-		bool segs = info.segments_known;
+		bool segs = physmem_info_segments_known(info);
 
-		physmem_info_clear(&info);
+		physmem_info_free(info);
 		FAIL("Describe(%" PRIu64 ") of root's buffer succeeded (segments %s)", id,
 		     segs ? "shown" : "hidden");
 	}

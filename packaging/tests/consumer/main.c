@@ -12,7 +12,7 @@
 int main(int argc, char **argv)
 {
 	const char *path = argc > 1 ? argv[1] : NULL;
-	struct physmem_status st;
+	struct physmem_status *st;
 	struct physmem_buffer *buf;
 	struct physmem *pm;
 	int r;
@@ -29,7 +29,8 @@ int main(int argc, char **argv)
 		physmem_disconnect(pm);
 		return 1;
 	}
-	printf("physmemd %s, backend %s\n", st.version, st.backend);
+	printf("physmemd %s, backend %s\n", physmem_status_version(st), physmem_status_backend(st));
+	physmem_status_free(st);
 	r = physmem_alloc(pm, 4096, 0, PHYSMEM_CACHE_CACHED, NULL, &buf);
 	if (r < 0) {
 		fprintf(stderr, "physmem-consumer: alloc: %s\n", physmem_error_message(pm));

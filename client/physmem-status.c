@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libphysmem: struct physmem_status, the daemon's state and the caller's
+ * quota, behind accessors so that it can grow without breaking callers.
+ */
+#include "libphysmem-private.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#define PHYSMEM_EXPORT __attribute__((visibility("default")))
+
+/* Free what physmem_status() returned. */
+PHYSMEM_EXPORT void physmem_status_free(struct physmem_status *st)
+{
+	free(st);
+}
+
+/* The daemon's version. */
+PHYSMEM_EXPORT const char *physmem_status_version(const struct physmem_status *st)
+{
+	return st ? st->version : "";
+}
+
+/* The daemon's backend. */
+PHYSMEM_EXPORT const char *physmem_status_backend(const struct physmem_status *st)
+{
+	return st ? st->backend : "";
+}
+
+/* Whether the backend's buffers may be given to devices. */
+PHYSMEM_EXPORT bool physmem_status_dma_safe(const struct physmem_status *st)
+{
+	return st && st->dma_safe;
+}
+
+/* Live buffers, daemon-wide. */
+PHYSMEM_EXPORT uint64_t physmem_status_buffers(const struct physmem_status *st)
+{
+	return st ? st->buffers : 0;
+}
+
+/* Their bytes. */
+PHYSMEM_EXPORT uint64_t physmem_status_bytes(const struct physmem_status *st)
+{
+	return st ? st->bytes : 0;
+}
+
+/* Open connections. */
+PHYSMEM_EXPORT uint64_t physmem_status_connections(const struct physmem_status *st)
+{
+	return st ? st->connections : 0;
+}
+
+/* The largest buffer the daemon allocates. */
+PHYSMEM_EXPORT uint64_t physmem_status_max_buffer_size(const struct physmem_status *st)
+{
+	return st ? st->max_buffer_size : 0;
+}
+
+/* The largest message the daemon accepts. */
+PHYSMEM_EXPORT uint64_t physmem_status_max_message_size(const struct physmem_status *st)
+{
+	return st ? st->max_message_size : 0;
+}
+
+/* The daemon's connection limit. */
+PHYSMEM_EXPORT uint64_t physmem_status_max_connections(const struct physmem_status *st)
+{
+	return st ? st->max_connections : 0;
+}
+
+/* The daemon's per-uid connection limit. */
+PHYSMEM_EXPORT uint64_t physmem_status_max_connections_per_uid(const struct physmem_status *st)
+{
+	return st ? st->max_connections_per_uid : 0;
+}
+
+/* Who may see segment addresses. */
+PHYSMEM_EXPORT const char *physmem_status_address_policy(const struct physmem_status *st)
+{
+	return st ? st->address_policy : "";
+}
+
+/* The uid the quota is the caller's as. */
+PHYSMEM_EXPORT uid_t physmem_status_quota_uid(const struct physmem_status *st)
+{
+	return st ? st->quota_uid : 0;
+}
+
+/* The caller's buffer limit. */
+PHYSMEM_EXPORT uint64_t physmem_status_quota_max_buffers(const struct physmem_status *st)
+{
+	return st ? st->quota_max_buffers : 0;
+}
+
+/* The caller's byte limit. */
+PHYSMEM_EXPORT uint64_t physmem_status_quota_max_bytes(const struct physmem_status *st)
+{
+	return st ? st->quota_max_bytes : 0;
+}
+
+/* Buffers charged to the caller, held ones included. */
+PHYSMEM_EXPORT uint64_t physmem_status_quota_buffers(const struct physmem_status *st)
+{
+	return st ? st->quota_buffers : 0;
+}
+
+/* Bytes charged to the caller, held ones included. */
+PHYSMEM_EXPORT uint64_t physmem_status_quota_bytes(const struct physmem_status *st)
+{
+	return st ? st->quota_bytes : 0;
+}
+
+/* Of those bytes, the ones of freed buffers still held; -ENODATA when not reported. */
+PHYSMEM_EXPORT int physmem_status_quota_held_bytes(const struct physmem_status *st, uint64_t *ret)
+{
+	if (!st || !ret)
+		return -EINVAL;
+	if (!st->quota_held_bytes_known)
+		return -ENODATA;
+	*ret = st->quota_held_bytes;
+	return 0;
+}
