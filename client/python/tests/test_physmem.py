@@ -4,6 +4,7 @@ import errno
 import gc
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -325,7 +326,9 @@ def test_implicit_user_socket_used(daemon, root):
         os.mkdir(os.path.join(xdg, "physmem"), 0o755)
         os.chown(os.path.join(xdg, "physmem"), NOBODY, NOBODY)
         own = os.path.join(xdg, "physmem", "physmemd.sock")
-        binary = os.environ["PHYSMEMD"]
+        binary = os.path.join(xdg, "physmemd")          # uid 65534 may not reach the build tree
+        shutil.copy(os.environ["PHYSMEMD"], binary)
+        os.chmod(binary, 0o755)
         dm = subprocess.Popen(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", binary,
                                "--socket", own, "--backend", "memfd"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
