@@ -17,7 +17,7 @@ import os
 import threading
 
 from . import errors
-from ._varlink import Connection, SYSTEM_SOCKET, default_socket
+from ._varlink import Connection, SYSTEM_SOCKET, default_socket  # noqa: F401  (public: which socket)
 from .errors import *  # noqa: F401,F403  (the exception classes)
 
 __version__ = "0.1.0"
