@@ -355,3 +355,20 @@ def test_broken_connection_is_reported(daemon):
     assert c.broken
     with pytest.raises(physmem.ProtocolError, match="unusable"):
         c.status()
+
+
+def test_flush_invalidate_directions(client, monkeypatch):
+    """flush = DMA_BUF_SYNC_END|WRITE (CPU writes to the device), invalidate =
+    DMA_BUF_SYNC_START|READ (device writes to the CPU), on the buffer's fd;
+    a dma-buf answers them (here recorded), a memfd's ENOTTY is no error."""
+    from physmem import _array
+    a = client.allocate(4096, "u1")
+    calls = []
+
+    def fake_ioctl(fd, request, arg):
+        calls.append((fd, request, int.from_bytes(arg, "little")))
+        return arg
+    monkeypatch.setattr(_array.fcntl, "ioctl", fake_ioctl)
+    a.flush()
+    a.invalidate()
+    assert calls == [(a.fileno(), 0x40086200, 4 | 2), (a.fileno(), 0x40086200, 0 | 1)]
