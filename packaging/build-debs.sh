@@ -1,10 +1,11 @@
 #!/bin/sh
 # Usage: packaging/build-debs.sh OUTDIR
 # Builds the Debian binary packages (physmemd, libphysmem0, libphysmem-dev,
-# physmemctl, physmem-dkms) from this source tree: copies the tree (tracked
-# and untracked files, not ignored ones) into a temporary directory, puts
-# packaging/debian/ at ./debian there, writes debian/changelog with the
-# project version from CMakeLists.txt, and runs dpkg-buildpackage -b.
+# physmemctl, python3-physmem, physmem-dkms) from this source tree: copies
+# the tree (tracked and untracked files, not ignored ones) into a temporary
+# directory, puts packaging/debian/ at ./debian there, writes
+# debian/changelog with the project version from CMakeLists.txt, and runs
+# dpkg-buildpackage -b.
 # The .deb, .buildinfo and .changes files end up in OUTDIR.
 set -eu
 

@@ -5,7 +5,7 @@ set -euo pipefail
 
 want=(cmake gcc make pkg-config libevent-dev libjson-c-dev libsystemd-dev)
 if [ "${1:-build}" = test ]; then
-	want+=(libcmocka-dev python3 valgrind util-linux qemu-system-x86 busybox-static
+	want+=(libcmocka-dev python3 python3-numpy python3-pytest valgrind util-linux qemu-system-x86 busybox-static
 	       linux-image-amd64 linux-headers-amd64 linux-source sparse cpio kmod e2fsprogs
 	       varlink-go groff jq debootstrap build-essential g++ fakeroot debhelper dh-dkms dkms
 	       bash-completion udev systemd clang libclang-rt-dev abigail-tools)

@@ -41,5 +41,7 @@ physmemd is running (pid $(cat "$state/physmemd.pid"), log: $state/physmemd.log)
 Try:  ${ctl[*]} alloc 16M --hold
       ${ctl[*]} list
       ${ctl[*]} selftest
+      PHYSMEM_SOCKET=$sock PYTHONPATH=$top/client/python python3 -c 'import physmem; a = physmem.allocate((1024,), "u4"); a[:] = 7; print(a.segments)'
+        (needs python3-numpy)
 Stop: kill \$(cat $state/physmemd.pid)
 MSG

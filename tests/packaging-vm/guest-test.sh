@@ -82,6 +82,17 @@ why=
 [ "$rc" -eq 0 ] && [ "$backend" = kmod ]
 check backend-kmod "physmemctl --json status rc=$rc backend=$backend$why" [ $? -eq 0 ]
 
+# python3-physmem: a numpy array over a kmod buffer, as pmuser on the system
+# socket; the owner sees its DMA address (address-policy owner).
+py=$(as pmuser python3 -c 'import physmem
+a = physmem.allocate((1024,), "u4"); a[:] = 7; a.flush(); a.invalidate()
+s = a.segments
+print(a.backend, a.dma_safe, int(a.sum()), len(s), s[0][1] == 4096, a.physical_address == s[0][0] > 0)
+a.free()' 2>&1)
+rc=$?
+[ "$rc" -eq 0 ] && [ "$py" = "kmod True 7168 1 True True" ]
+check python-import "pmuser: python3 -c 'import physmem; physmem.allocate(...)' rc=$rc: $py (want: kmod True 7168 1 True True)" [ $? -eq 0 ]
+
 # The outsider: connect() is refused by the socket's mode (EACCES). physmemctl
 # documents exit status 4 "permission denied" (3 is "not reachable").
 errf=$(mktemp)

@@ -51,7 +51,7 @@ SUITE=${PHYSMEM_PKG_VM_SUITE:-bookworm}
 
 # What the image holds. Changing any of this (or RECIPE) makes a new cache key.
 RECIPE=physmem-pkg-vm-rootfs-3
-INCLUDE=systemd,systemd-sysv,udev,dbus,kmod,linux-image-amd64,linux-headers-amd64,initramfs-tools,dkms,gcc,make,libc6-dev,pkg-config,util-linux,libjson-c5,libjson-c-dev,libsystemd0,jq,procps
+INCLUDE=systemd,systemd-sysv,udev,dbus,kmod,linux-image-amd64,linux-headers-amd64,initramfs-tools,dkms,gcc,make,libc6-dev,pkg-config,util-linux,libjson-c5,libjson-c-dev,libsystemd0,jq,procps,python3-numpy
 case $SUITE in
 bookworm) INCLUDE+=,libevent-2.1-7 ;;
 trixie) INCLUDE+=,libevent-2.1-7t64 ;;
@@ -60,7 +60,7 @@ esac
 
 # The checks guest-test.sh must report.
 EXPECTED=(socket-listening service-on-demand module-dkms dev-node selftest-allowed
-	service-activated backend-kmod outsider-refused sandbox fdstore-restart
+	service-activated backend-kmod python-import outsider-refused sandbox fdstore-restart
 	fdstore-producer-mapping status-line fdstore-ids reactivation watchdog journal-no-errors
 	kernel-clean)
 
@@ -129,7 +129,7 @@ else
 	mv "$WORK/kl/debs" "$WORK/debs" || die "no $WORK/kl/debs"
 fi
 DEBS=()
-for p in physmemd libphysmem0 libphysmem-dev physmemctl physmem-dkms; do
+for p in physmemd libphysmem0 libphysmem-dev physmemctl physmem-dkms python3-physmem; do
 	f=
 	for g in "$WORK/debs/${p}"_*.deb; do
 		[ -e "$g" ] && f=$g && break
