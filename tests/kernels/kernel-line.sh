@@ -112,8 +112,8 @@ in_root() {
 # kernels and everything the tests need) unless a fresh one is cached.
 make_root() {
 	local tmp newest_v d13_v pkg v img hdr src
-	exec 9>"$CACHE/lock"
-	flock 9 || die "cannot lock $CACHE/lock"
+	exec 9>"$CACHE/trixie-root.lock"
+	flock 9 || die "cannot lock $CACHE/trixie-root.lock"
 	if [ -f "$ROOT/.physmem-kernels" ] &&
 	   [ -z "$(find "$ROOT/.physmem-kernels" -mtime +"$MAX_AGE")" ]; then
 		lap "reusing the cached root $ROOT"
