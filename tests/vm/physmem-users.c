@@ -84,29 +84,6 @@ struct drm_vgem_fence_signal_abi {
 
 /* ---- helpers ---- */
 
-/* One number from a sysfs/procfs file, or -1. */
-static long long read_num(const char *path)
-{
-	char buf[64] = "";
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 ? strtoll(buf, NULL, 0) : -1;
-}
-
-/* The disk pattern byte at @off (the same function as physmem-vmtest's). */
-static uint8_t pat(uint64_t seed, uint64_t off)
-{
-	uint64_t x = (off >> 3) * 0x9E3779B97F4A7C15ULL + seed;
-
-	x ^= x >> 29;
-	return (uint8_t)(x >> (8 * (off & 7)));
-}
-
 /* Offset of the first byte that differs from the pattern, or -1. */
 static long long verify(const uint8_t *p, uint64_t len, uint64_t seed)
 {

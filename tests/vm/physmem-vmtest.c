@@ -142,28 +142,7 @@ static int write_file(const char *path, const char *val)
 	return n == (ssize_t)strlen(val) ? 0 : -EIO;
 }
 
-static long long read_num(const char *path)
-{
-	char buf[64] = "";
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 ? strtoll(buf, NULL, 0) : -1;
-}
-
 /* ---- data patterns ---- */
-
-static uint8_t pat(uint64_t seed, uint64_t off)
-{
-	uint64_t x = (off >> 3) * 0x9E3779B97F4A7C15ULL + seed;
-
-	x ^= x >> 29;
-	return (uint8_t)(x >> (8 * (off & 7)));
-}
 
 static void fill(uint8_t *p, uint64_t len, uint64_t seed, uint64_t base)
 {
