@@ -5,7 +5,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${PHYSMEM_BUILD_DIR:-$top/build}
 
-"$top/scripts/setup-deps.sh" build
+"$top/scripts/setup-deps.sh" run
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF -DPHYSMEM_BUILD_KMOD=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 
@@ -42,6 +42,5 @@ Try:  ${ctl[*]} alloc 16M --hold
       ${ctl[*]} list
       ${ctl[*]} selftest
       PHYSMEM_SOCKET=$sock PYTHONPATH=$top/client/python python3 -c 'import physmem; a = physmem.allocate((1024,), "u4"); a[:] = 7; print(a.segments)'
-        (needs python3-numpy)
 Stop: kill \$(cat $state/physmemd.pid)
 MSG
