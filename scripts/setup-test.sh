@@ -10,7 +10,14 @@ build=${PHYSMEM_BUILD_DIR:-$top/build-test}
 
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DPHYSMEM_WERROR=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
-ctest --test-dir "$build" --output-on-failure --timeout 900
+rc=0
+ctest --test-dir "$build" --output-on-failure --timeout 900 || rc=$?
+# Per kernel line: what each static check and VM suite reported (ctest shows
+# a passing test's output only in its log).
+echo "== kernel lines =="
+grep -hE '^kmod-style [^ ]+: w1 |^run-vm-tests: (kernel|summary)|^packaging-vm: .*(summary|image kernel|built by DKMS)' \
+	"$build/Testing/Temporary/LastTest.log" || true
+[ "$rc" -eq 0 ] || exit "$rc"
 
 # The user-space tests again with sanitizers (the kernel, VM and packaging
 # tests, which run uninstrumented programs, need no second run; the fuzzers
