@@ -438,14 +438,20 @@ int physmem_connect_explained(const char *path, struct physmem **ret, char *err,
 		close(fd);
 		return r;
 	}
-	/* Whatever the path, only root or the caller may serve it: nothing is sent to anyone else. */
+	/*
+	 * Whatever the path, only root or the caller may serve it: nothing is
+	 * sent to anyone else.  The overflow uid may stand for host root only
+	 * behind an explicit path or the system socket: the per-user socket is
+	 * the caller's own, and a path component swapped between the checks
+	 * above and connect() must not bring in another user's daemon.
+	 */
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		r = -errno;
 		snprintf(err, errsize, "cannot learn who serves %s: %s", sa.sun_path, strerror(-r));
 		close(fd);
 		return r;
 	}
-	if (!pm_trusted_uid(cred.uid, true)) {
+	if (!pm_trusted_uid(cred.uid, !implicit || strcmp(sa.sun_path, pm_system_socket()) == 0)) {
 		snprintf(err, errsize, "socket %s is served by uid %u, not by root or you", sa.sun_path,
 			 (unsigned)cred.uid);
 		close(fd);

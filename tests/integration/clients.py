@@ -691,6 +691,40 @@ def case_userns_unmapped_caller_refuses_foreign_socket(c):
         shutil.rmtree(xdg, ignore_errors=True)
 
 
+def case_userns_mapped_caller_refuses_foreign_peer(c):
+    """A caller mapped in its user namespace (root unmapped) takes its per-user socket only from itself:
+    another host user's daemon, seen as the overflow uid, behind a socket that passes the path checks
+    (the race of a swapped path component between the checks and connect()) is refused."""
+    unshare = ["unshare", "--map-user", str(STRANGER), "--map-group", str(STRANGER)]
+    probe = subprocess.run(as_user(STRANGER, unshare + ["id", "-u"]), capture_output=True, text=True)
+    if probe.returncode != 0 or probe.stdout.strip() != str(STRANGER):
+        print(f"SKIP: uid {STRANGER} cannot map itself in a user namespace here: {probe.stderr.strip()}")
+        raise Skip()
+    xdg = tempfile.mkdtemp(prefix="physmem-xdg-")
+    try:
+        os.mkdir(os.path.join(xdg, "physmem"), 0o700)
+        for x in (xdg, os.path.join(xdg, "physmem")):
+            os.chown(x, STRANGER, STRANGER)
+            os.chmod(x, 0o700)
+        sock = os.path.join(xdg, "physmem", "physmemd.sock")
+        fake = subprocess.Popen([sys.executable, os.path.join(c.bindir, "fake_daemon.py"), "--owner", str(STRANGER),
+                                 "--listen-as", str(OTHER), sock], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        if fake.stdout.readline().strip() != "ready":
+            raise Failure("the fake daemon did not start: " + fake.stderr.read())
+        p = subprocess.run(as_user(STRANGER, unshare + [c.prog("physmemctl", STRANGER), "status"]),
+                           capture_output=True, text=True, timeout=120,
+                           env=client_env(PHYSMEM_TEST_SYSTEM_SOCKET=NO_SYSTEM_SOCKET, XDG_RUNTIME_DIR=xdg))
+        out, _ = fake.communicate(timeout=60)
+        sent = [int(line.split()[1]) for line in out.splitlines() if line.startswith("conn ")]
+        check(p.returncode == 4 and one_error_line(p) and "served by uid" in p.stderr,
+              f"its own socket served by uid {OTHER} (the overflow uid in there) refused, exit 4 "
+              f"(exit {p.returncode}: {p.stderr.strip()})")
+        check(all(n <= 0 for n in sent), f"nothing was sent to the impostor (bytes per connection: {sent})")
+    finally:
+        shutil.rmtree(xdg, ignore_errors=True)
+
+
 def case_userns_overflow_uid_not_root(c):
     """Where the overflow uid is a mapped user, its daemon is not taken for host root's."""
     ovf = overflow_uid()
@@ -818,11 +852,12 @@ CASES = {"ctl": case_ctl, "status-held": case_status_held, "unprivileged": case_
          "userns-root-is-not-root": case_userns_root_is_not_root,
          "userns-unmapped-caller-refuses-foreign-socket": case_userns_unmapped_caller_refuses_foreign_socket,
          "userns-overflow-uid-not-root": case_userns_overflow_uid_not_root,
+         "userns-mapped-caller-refuses-foreign-peer": case_userns_mapped_caller_refuses_foreign_peer,
          "peergroups": case_peergroups}
 NEEDS_ROOT = {"unprivileged", "share", "kill", "socketdir", "hugepages", "impersonation-tmp-dir-refused",
               "impersonation-peer-uid-refused", "system-socket-preferred", "names-per-owner-no-squatting",
               "userns-root-is-not-root", "peergroups", "userns-unmapped-caller-refuses-foreign-socket",
-              "userns-overflow-uid-not-root"}
+              "userns-overflow-uid-not-root", "userns-mapped-caller-refuses-foreign-peer"}
 
 
 def main():

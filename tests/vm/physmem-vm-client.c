@@ -71,14 +71,6 @@ static const char *why(struct physmem *pm, int r)
 	return buf;
 }
 
-static uint8_t pat(uint64_t seed, uint64_t off)
-{
-	uint64_t x = (off >> 3) * 0x9E3779B97F4A7C15ULL + seed;
-
-	x ^= x >> 29;
-	return (uint8_t)(x >> (8 * (off & 7)));
-}
-
 static long long verify(const uint8_t *p, uint64_t len, uint64_t seed, uint64_t base)
 {
 	for (uint64_t i = 0; i < len; i++)

@@ -187,13 +187,15 @@ class Connection:
                 raise errors.ConnectError(f"daemon not reachable at {path}: {os.strerror(e.errno)}",
                                           e.errno) from None
             # Whatever the path, only root or the caller may serve it: nothing is sent to anyone else.
+            # The overflow uid may stand for host root only behind an explicit path or the system
+            # socket (as in libphysmem): the per-user socket is the caller's own.
             try:
                 cred = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
             except OSError as e:
                 raise errors.ConnectError(f"cannot learn who serves {path}: {e.strerror}", e.errno) from None
             _pid, uid, _gid = struct.unpack("3i", cred)
             uid &= 0xFFFFFFFF
-            if not trusted_uid(uid, True):
+            if not trusted_uid(uid, not implicit or path == system_socket()):
                 raise errors.ConnectError(f"socket {path} is served by uid {uid}, not by root or you",
                                           errno.EPERM)
         except BaseException:

@@ -317,6 +317,36 @@ def test_impersonation_tmp_dir_refused(daemon, root):
         subprocess.run(["rm", "-rf", d])
 
 
+def test_userns_mapped_caller_refuses_foreign_peer(daemon, root):
+    """In a user namespace where the caller is mapped and root is not, its per-user socket served by another
+    host user (seen as the overflow uid) is refused, although the socket and directory pass the path checks."""
+    unshare = ["setpriv", f"--reuid={OTHER}", f"--regid={OTHER}", "--clear-groups",
+               "unshare", "--map-user", str(OTHER), "--map-group", str(OTHER)]
+    probe = subprocess.run(unshare + ["id", "-u"], capture_output=True, text=True)
+    if probe.returncode != 0 or probe.stdout.strip() != str(OTHER):
+        pytest.skip(f"uid {OTHER} cannot map itself in a user namespace here: {probe.stderr.strip()}")
+    xdg = tempfile.mkdtemp(prefix="physmem-pyxdg-")
+    try:
+        own = os.path.join(xdg, "physmem")
+        os.mkdir(own, 0o700)
+        for x in (xdg, own):
+            os.chown(x, OTHER, OTHER)
+            os.chmod(x, 0o700)
+        path = os.path.join(own, "physmemd.sock")
+        fake = subprocess.Popen([PYTHON, FAKE, "--owner", str(OTHER), "--listen-as", str(NOBODY), path],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert fake.stdout.readline().strip() == "ready", fake.stderr.read()
+        env = daemon.env(PHYSMEM_SOCKET=None, XDG_RUNTIME_DIR=xdg,
+                         PHYSMEM_TEST_SYSTEM_SOCKET="/nonexistent/physmem/physmemd.sock")
+        code = "import physmem\ntry:\n    physmem.status()\nexcept physmem.ConnectError as e:\n    print(e.errno, e)\n"
+        p = subprocess.run(unshare + [PYTHON, "-c", code], capture_output=True, text=True, env=env, cwd="/",
+                           timeout=60)
+        assert p.stdout.strip().startswith(f"{errno.EPERM} socket {path} is served by uid "), p.stdout + p.stderr
+        assert all(n <= 0 for n in _fake_conns(fake))     # not one byte sent
+    finally:
+        subprocess.run(["rm", "-rf", xdg])
+
+
 def test_implicit_user_socket_used(daemon, root):
     """Without $PHYSMEM_SOCKET and a system socket, a user's own socket in $XDG_RUNTIME_DIR is used."""
     xdg = tempfile.mkdtemp(prefix="physmem-pyxdg-")
