@@ -301,7 +301,7 @@ class Connection:
                 raise self._break("the daemon sent more than one reply")
             try:
                 return json.loads(raw.decode("utf-8")), fds
-            except (UnicodeDecodeError, ValueError):
+            except (UnicodeDecodeError, ValueError, RecursionError):
                 raise self._break("the daemon sent a reply that is not JSON") from None
         except BaseException:
             _close_all(fds)
