@@ -26,12 +26,21 @@ static int field(struct json_object *obj, const char *key, struct json_object **
 	return 1;
 }
 
-/* A non-negative integer (up to UINT64_MAX). */
+/*
+ * A non-negative integer below UINT64_MAX.  json-c turns every larger number
+ * into UINT64_MAX, so that value cannot be told from an overflow and is
+ * refused too (no size, id or address of physmem's comes near it).
+ */
 static int json_u64(struct json_object *v, uint64_t *ret)
 {
+	uint64_t u;
+
 	if (!v || !json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
 		return -EPROTO;
-	*ret = json_object_get_uint64(v);
+	u = json_object_get_uint64(v);
+	if (u == UINT64_MAX)
+		return -EPROTO;
+	*ret = u;
 	return 0;
 }
 

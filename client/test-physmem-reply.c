@@ -107,6 +107,8 @@ static void buffer_reply_rejects_bad_fields(void **state)
 		const char *value;	/* JSON text; NULL: remove the field */
 	} bad[] = {
 		{ "id", NULL }, { "id", "-1" }, { "id", "\"7\"" }, { "size", NULL }, { "size", "1.5" },
+		{ "size", "18446744073709551616" }, { "size", "99999999999999999999999" },
+		{ "id", "18446744073709551615" },
 		{ "contiguous", "1" }, { "cache", "\"fast\"" }, { "cache", NULL }, { "backend", "3" },
 		{ "ownerUid", "4294967295" }, { "ownerUid", "-2" }, { "ownerPid", "4294967296" },
 		{ "allowUids", NULL }, { "allowUids", "[\"a\"]" }, { "allowGids", "{}" }, { "locked", NULL },
