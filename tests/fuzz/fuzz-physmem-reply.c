@@ -24,6 +24,7 @@
 #include "fuzz.h"
 #include "libphysmem-private.h"
 #include "physmem.h"
+#include "varlink-stream.h"
 
 #define N_CALLS 7
 
@@ -68,12 +69,6 @@ static void send_replies(int fd, const uint8_t *data, size_t size, unsigned nfds
 	while (i < size) {
 		const uint8_t *nul = memchr(data + i, 0, size - i);
 		size_t len = nul ? (size_t)(nul - (data + i)) + 1 : size - i;
-		union {
-			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(int) * 3)];
-		} control;
-		struct iovec iov = { .iov_base = (void *)(data + i), .iov_len = len };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 		int fds[3];
 
 		for (unsigned k = 0; k < nfds; k++) {
@@ -82,23 +77,11 @@ static void send_replies(int fd, const uint8_t *data, size_t size, unsigned nfds
 			if (memfd)
 				FUZZ_CHECK(ftruncate(fds[k], 4096) == 0);
 		}
-		if (nfds > 0) {
-			struct cmsghdr *c;
-
-			memset(&control, 0, sizeof(control));
-			mh.msg_control = control.buf;
-			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-			c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-			memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-		}
-		n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = vl_send_fds(fd, data + i, len, fds, nfds);
 		for (unsigned k = 0; k < nfds; k++)
 			close(fds[k]);
 		/* The client reads only after this: stop where the socket is full. */
-		if (n < 0 && errno == EAGAIN)
+		if (n == -EAGAIN)
 			break;
 		FUZZ_CHECK(n > 0);
 		i += (size_t)n;

@@ -310,39 +310,21 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
  */
 static void client_send(struct client *cl, const char *text, size_t len, const int *fds, unsigned nfds)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
-	} control;
 	uint64_t deadline = now_ms() + LIVENESS_MS;
 	size_t off = 0;
 
 	while (off < len) {
-		struct iovec iov = { .iov_base = (char *)text + off, .iov_len = len - off };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 		struct event *ev;
 		ssize_t n;
 
-		if (off == 0 && nfds > 0) {
-			struct cmsghdr *c;
-
-			memset(&control, 0, sizeof(control));
-			mh.msg_control = control.buf;
-			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-			c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-			memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-		}
-		n = sendmsg(cl->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0 && (errno == EPIPE || errno == ECONNRESET) && cl->hangup)
+		n = vl_send_fds(cl->fd, text + off, len - off, fds, off == 0 ? nfds : 0);
+		if ((n == -EPIPE || n == -ECONNRESET) && cl->hangup)
 			return;
 		if (n > 0) {
 			off += (size_t)n;
 			continue;
 		}
-		FUZZ_CHECK(n < 0 && (errno == EAGAIN || errno == EINTR));
+		FUZZ_CHECK(n == -EAGAIN || n == -EINTR);
 		if (now_ms() > deadline) {
 			fprintf(stderr, "the server read nothing for %d ms\n", LIVENESS_MS);
 			abort();
