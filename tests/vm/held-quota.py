@@ -62,7 +62,13 @@ def main():
     r, _ = call(s, "io.physmem.Manager.Free", {"id": bid})
     if "error" in r:
         fail(f"Free: {r}")
+    # Free replies before the release runs on a worker: the buffer turns
+    # "held" a moment later (liveness wait only; the state is asserted).
+    deadline = time.monotonic() + 10.0
     q = quota(path)
+    while q != (1, SIZE, SIZE) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        q = quota(path)
     if q != (1, SIZE, SIZE):
         fail(f"after Free with the fd kept: quota (buffers, bytes, held) {q}, want (1, {SIZE}, {SIZE})")
     print("ok freed but held: still charged", q)
