@@ -48,11 +48,23 @@
  * Locking: physmem_buf_lock (mutex) guards physmem_buf_list, the listed
  * and draining fields; physmem_buf_stats_lock (spinlock) guards the
  * counters and the quarantine list and may be taken under the mutex.
+ *
+ * Per buffer, attach_lock guards the attachment list and each attachment's
+ * mapped state, vmap_lock the kernel mapping.  The dma-buf core calls
+ * map/unmap_dma_buf and vmap/vunmap with the dma-buf's reservation lock
+ * held (since 6.2; on 6.1 importers may hold it), and begin/end_cpu_access
+ * without it, after waiting for fences unlocked.  The order is therefore
+ * reservation lock -> attach_lock, reservation lock -> vmap_lock; the two
+ * buffer mutexes are never held together (begin/end_cpu_access drop
+ * attach_lock before taking vmap_lock), and neither is held across a call
+ * back into the dma-buf core, so no path takes the reservation lock under
+ * either.
  */
 #include <linux/dma-buf.h>
 #include <linux/dma-mapping.h>
 #include <linux/err.h>
 #include <linux/fcntl.h>
+#include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -257,6 +269,8 @@ struct physmem_buf *physmem_buf_new(u64 size, u32 flags, u32 cache)
 	kref_init(&buf->ref);
 	INIT_LIST_HEAD(&buf->node);
 	mutex_init(&buf->vmap_lock);
+	mutex_init(&buf->attach_lock);
+	INIT_LIST_HEAD(&buf->attachments);
 
 	buf->pages = kvcalloc(buf->npages, sizeof(*buf->pages),
 			      GFP_KERNEL | __GFP_NOWARN);
@@ -666,75 +680,170 @@ static int physmem_buf_mmap(struct dma_buf *dmabuf, struct vm_area_struct *vma)
 	return 0;
 }
 
-/* DMA_BUF_IOCTL_SYNC start: make device writes visible to the CPU. */
+/*
+ * The direction to sync a mapping made in @map_dir for a CPU access in @dir:
+ * a bidirectional mapping may be synced in any direction, any other only in
+ * its own (the DMA API's rule; a device that only reads the buffer through a
+ * DMA_TO_DEVICE mapping has nothing to copy back).
+ */
+static enum dma_data_direction physmem_buf_sync_dir(enum dma_data_direction map_dir,
+						    enum dma_data_direction dir)
+{
+	return map_dir == DMA_BIDIRECTIONAL ? dir : map_dir;
+}
+
+/*
+ * Run @fn over the buffer's kernel mapping (dma_buf_vmap()), if it has one,
+ * in pieces the int size of the *_kernel_vmap_range() helpers can hold.
+ */
+static void physmem_buf_vmap_range(struct physmem_buf *buf,
+				   void (*fn)(void *vaddr, int size))
+{
+	u64 off, len;
+
+	mutex_lock(&buf->vmap_lock);
+	if (buf->vaddr) {
+		for (off = 0; off < buf->size; off += len) {
+			len = min_t(u64, buf->size - off, SZ_1G);
+			fn(buf->vaddr + off, len);
+		}
+	}
+	mutex_unlock(&buf->vmap_lock);
+}
+
+/*
+ * DMA_BUF_IOCTL_SYNC start: make device writes visible to the CPU.
+ *
+ * Every mapping a device may have written through is synced: physmem_dev's
+ * (its addresses are the ones user space is told) and each importer's
+ * mapped attachment, with that importer's device.  An importer's device DMAs
+ * through its own mapping, which may be a swiotlb bounce buffer or a
+ * non-coherent IOMMU mapping; only a sync of that mapping copies or
+ * invalidates what the CPU would otherwise read stale.  Then the kernel
+ * mapping of dma_buf_vmap(), whose lines an aliasing cache keeps apart from
+ * the linear mapping.
+ *
+ * The pages end up holding the last copy: physmem_dev's mapping first, then
+ * the attachments in the order they attached.  When two of them bounce, the
+ * later one's bounce buffer overwrites, whole, what the earlier one brought
+ * back, whichever device wrote.  So only one device may write a buffer
+ * between two syncs, and an importer whose device only reads maps it
+ * DMA_TO_DEVICE (never copied back).  docs/COHERENCY.md says the same.
+ */
 static int physmem_buf_begin_cpu_access(struct dma_buf *dmabuf,
 					enum dma_data_direction dir)
 {
 	struct physmem_buf *buf = dmabuf->priv;
+	struct physmem_attach *pa;
 
 	dma_sync_sgtable_for_cpu(physmem_dev, &buf->sgt, dir);
+	mutex_lock(&buf->attach_lock);
+	list_for_each_entry(pa, &buf->attachments, node)
+		if (pa->mapped)
+			dma_sync_sgtable_for_cpu(pa->dev, &pa->sgt,
+						 physmem_buf_sync_dir(pa->dir, dir));
+	mutex_unlock(&buf->attach_lock);
+	physmem_buf_vmap_range(buf, invalidate_kernel_vmap_range);
 	return 0;
 }
 
-/* DMA_BUF_IOCTL_SYNC end: make CPU writes visible to the device. */
+/*
+ * DMA_BUF_IOCTL_SYNC end: make CPU writes visible to every device, in the
+ * reverse order of begin: the kernel mapping is written back first, then
+ * each mapping is synced for its device (a bounce buffer gets a fresh copy
+ * of the pages).
+ */
 static int physmem_buf_end_cpu_access(struct dma_buf *dmabuf,
 				      enum dma_data_direction dir)
 {
 	struct physmem_buf *buf = dmabuf->priv;
+	struct physmem_attach *pa;
 
+	physmem_buf_vmap_range(buf, flush_kernel_vmap_range);
+	mutex_lock(&buf->attach_lock);
+	list_for_each_entry_reverse(pa, &buf->attachments, node)
+		if (pa->mapped)
+			dma_sync_sgtable_for_device(pa->dev, &pa->sgt,
+						    physmem_buf_sync_dir(pa->dir, dir));
+	mutex_unlock(&buf->attach_lock);
 	dma_sync_sgtable_for_device(physmem_dev, &buf->sgt, dir);
 	return 0;
 }
 
-/* An importer attaches: give it its own table, split to its segment limit. */
+/*
+ * An importer attaches: give it its own table, split to its segment limit,
+ * and list it so CPU access syncs reach its mapping.
+ */
 static int physmem_buf_attach(struct dma_buf *dmabuf,
 			      struct dma_buf_attachment *attach)
 {
 	struct physmem_buf *buf = dmabuf->priv;
-	struct sg_table *sgt;
+	struct physmem_attach *pa;
 	int ret;
 
-	sgt = kzalloc_obj(*sgt, GFP_KERNEL);
-	if (!sgt)
+	pa = kzalloc_obj(*pa, GFP_KERNEL);
+	if (!pa)
 		return -ENOMEM;
-	ret = sg_alloc_table_from_pages_segment(sgt, buf->pages, buf->npages,
-						0, buf->size,
+	ret = sg_alloc_table_from_pages_segment(&pa->sgt, buf->pages,
+						buf->npages, 0, buf->size,
 						dma_get_max_seg_size(attach->dev),
 						GFP_KERNEL);
 	if (ret) {
-		kfree(sgt);
+		kfree(pa);
 		return ret;
 	}
-	attach->priv = sgt;
+	pa->dev = attach->dev;
+	attach->priv = pa;
+	mutex_lock(&buf->attach_lock);
+	list_add_tail(&pa->node, &buf->attachments);
+	mutex_unlock(&buf->attach_lock);
 	return 0;
 }
 
 static void physmem_buf_detach(struct dma_buf *dmabuf,
 			       struct dma_buf_attachment *attach)
 {
-	struct sg_table *sgt = attach->priv;
+	struct physmem_buf *buf = dmabuf->priv;
+	struct physmem_attach *pa = attach->priv;
 
-	sg_free_table(sgt);
-	kfree(sgt);
+	mutex_lock(&buf->attach_lock);
+	list_del(&pa->node);
+	mutex_unlock(&buf->attach_lock);
+	sg_free_table(&pa->sgt);
+	kfree(pa);
 }
 
-/* Write-combined and uncached pages need no CPU cache maintenance. */
-static unsigned long physmem_buf_dma_attrs(struct physmem_buf *buf)
-{
-	return buf->cache == PHYSMEM_MODE_CACHED ? 0 : DMA_ATTR_SKIP_CPU_SYNC;
-}
-
+/*
+ * Importers' mappings are made and torn down with CPU syncs, whatever the
+ * buffer's cache mode.  DMA_ATTR_SKIP_CPU_SYNC would save nothing on x86
+ * (dma-direct does no cache maintenance for its coherent devices) but would
+ * lose data wherever the mapping bounces: dma_direct_unmap_page() passes it
+ * on to swiotlb_tbl_unmap_single(), which then does not copy the device's
+ * last writes back from the bounce buffer.  On a non-coherent architecture
+ * the linear mapping of a write-combined or uncached buffer stays cacheable
+ * (its cache type is only changed on x86), so the maintenance is needed
+ * there too.  physmem_dev's own mapping is made the same way.
+ */
 static struct sg_table *physmem_buf_map_dma_buf(struct dma_buf_attachment *attach,
 						enum dma_data_direction dir)
 {
 	struct physmem_buf *buf = attach->dmabuf->priv;
-	struct sg_table *sgt = attach->priv;
+	struct physmem_attach *pa = attach->priv;
 	int ret;
 
-	ret = dma_map_sgtable(attach->dev, sgt, dir, physmem_buf_dma_attrs(buf));
+	mutex_lock(&buf->attach_lock);
+	if (pa->mapped) {
+		ret = -EBUSY;
+		goto out;
+	}
+	ret = dma_map_sgtable(attach->dev, &pa->sgt, dir, 0);
 	if (ret)
-		return ERR_PTR(ret);
-	return sgt;
+		goto out;
+	pa->mapped = true;
+	pa->dir = dir;
+out:
+	mutex_unlock(&buf->attach_lock);
+	return ret ? ERR_PTR(ret) : &pa->sgt;
 }
 
 static void physmem_buf_unmap_dma_buf(struct dma_buf_attachment *attach,
@@ -742,8 +851,14 @@ static void physmem_buf_unmap_dma_buf(struct dma_buf_attachment *attach,
 				      enum dma_data_direction dir)
 {
 	struct physmem_buf *buf = attach->dmabuf->priv;
+	struct physmem_attach *pa = attach->priv;
 
-	dma_unmap_sgtable(attach->dev, sgt, dir, physmem_buf_dma_attrs(buf));
+	mutex_lock(&buf->attach_lock);
+	if (pa->mapped) {
+		dma_unmap_sgtable(attach->dev, &pa->sgt, pa->dir, 0);
+		pa->mapped = false;
+	}
+	mutex_unlock(&buf->attach_lock);
 }
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 18, 0)

@@ -10,6 +10,7 @@
 #ifndef PHYSMEM_INTERNAL_H
 #define PHYSMEM_INTERNAL_H
 
+#include <linux/dma-direction.h>
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mm.h>
@@ -73,6 +74,21 @@ struct physmem_buf {
 	struct mutex vmap_lock;		/* guards vaddr and vmap_count */
 	void *vaddr;			/* kernel mapping for dma_buf_vmap() */
 	unsigned int vmap_count;	/* importers holding vaddr */
+	struct mutex attach_lock;	/* guards attachments and their state */
+	struct list_head attachments;	/* struct physmem_attach, attach order */
+};
+
+/*
+ * One importer's attachment: its device's own table of the buffer's pages,
+ * and whether (and in which direction) it is mapped for that device.  CPU
+ * access syncs (begin/end_cpu_access) sync every mapped one.
+ */
+struct physmem_attach {
+	struct list_head node;		/* on physmem_buf.attachments */
+	struct device *dev;
+	struct sg_table sgt;
+	bool mapped;
+	enum dma_data_direction dir;	/* of the mapping, while mapped */
 };
 
 /* physmem-main.c */
