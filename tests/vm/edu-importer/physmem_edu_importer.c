@@ -53,7 +53,7 @@ struct pei_edu {
 
 /* One open file: at most one imported, attached, mapped dma-buf. */
 struct pei_file {
-	struct mutex lock;
+	struct mutex lock;		/* serialises this file's ioctls */
 	struct dma_buf *dmabuf;
 	struct dma_buf_attachment *attach;
 	struct sg_table *sgt;
