@@ -11,7 +11,9 @@
  *   physmem fd the mapping does not show P, after it it must;
  *   CPU -> device: the CPU writes Q; before SYNC END|WRITE edu still reads
  *   P, after it it must read Q.
- * Cases: importer-dma-api-sync-contig, importer-dma-api-sync-sg (cached).
+ * Cases: importer-dma-api-sync-contig, importer-dma-api-sync-sg (cached);
+ * importer-dma-api-unmap-wc: a write-combined buffer's bounced mapping,
+ * unmapped by the importer, brings the device's write back (no sync).
  * Prints "PHYSMEM-TEST NAME PASS|FAIL detail" (the VM case format).
  */
 #define _GNU_SOURCE
@@ -34,13 +36,13 @@
 #define TRIES	8	/* allocations tried for a page that bounces */
 #define XLEN	((int)PEI_XFER_MAX)
 
-/* PHYSMEM_IOC_ALLOC of a cached buffer: the dma-buf fd, or -errno. */
-static int buf_alloc(int dev, uint64_t len, int contig)
+/* PHYSMEM_IOC_ALLOC in cache mode @cache: the dma-buf fd, or -errno. */
+static int buf_alloc(int dev, uint64_t len, int contig, uint32_t cache)
 {
 	struct physmem_alloc a = {
 		.size = sizeof(a), .length = len,
 		.flags = contig ? PHYSMEM_ALLOC_CONTIG : 0,
-		.cache = PHYSMEM_MODE_CACHED,
+		.cache = cache,
 	};
 
 	if (ioctl(dev, PHYSMEM_IOC_ALLOC, &a))
@@ -84,8 +86,13 @@ static long mismatch(const uint8_t *a, uint64_t seed)
 	return -1;
 }
 
-/* One case: a contiguous or scatter-gather buffer of @len bytes. */
-static int run(int contig, uint64_t len)
+/*
+ * One case: a contiguous or scatter-gather buffer of @len bytes in cache
+ * mode @cache.  With @unmap, the device's write must instead become visible
+ * when the importer unmaps (detaches) without any DMA_BUF_IOCTL_SYNC: the
+ * DMA API's unmap copies a bounce buffer back, for every cache mode.
+ */
+static int run(int contig, uint64_t len, uint32_t cache, int unmap)
 {
 	const uint64_t off = len - 4096 + 512;	/* in the last page */
 	const uint64_t seed_p = contig ? 0x5050 : 0x5151;
@@ -104,7 +111,7 @@ static int run(int contig, uint64_t len)
 
 	/* a buffer whose tested page edu reaches only through swiotlb */
 	while (nfd < TRIES) {
-		fds[nfd] = buf_alloc(dev, len, contig);
+		fds[nfd] = buf_alloc(dev, len, contig, cache);
 		CHECK(fds[nfd] >= 0, "alloc: %s", strerror(-fds[nfd]));
 		memset(&in, 0, sizeof(in));
 		in.fd = fds[nfd];
@@ -135,6 +142,19 @@ static int run(int contig, uint64_t len)
 	CHECK(!r, "; device write: %s", strerror(-r));
 	bad = mismatch((const uint8_t *)m, seed_p);
 	CHECK(bad >= 0, "; the CPU saw the device's write before any sync: not bounced");
+	if (unmap) {
+		CHECK(!ioctl(imp, PEI_IOC_DETACH), "; detach: %s", strerror(errno));
+		bad = mismatch((const uint8_t *)m, seed_p);
+		CHECK(bad < 0, "; after the importer's unmap byte %ld is 0x%02x, want 0x%02x (the device's write stayed in edu's bounce buffer)",
+		      bad, m[bad], pat(seed_p, bad));
+		note("; P seen after the importer's unmap, not before");
+		munmap(map, len);
+		for (i = 0; i < nfd; i++)
+			close(fds[i]);
+		close(imp);
+		close(dev);
+		return 0;
+	}
 	r = buf_sync(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
 	CHECK(!r, "; SYNC START|READ: %s", strerror(-r));
 	bad = mismatch((const uint8_t *)m, seed_p);
@@ -196,10 +216,12 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(c, "importer-dma-api-sync-contig"))
-		return report(c, run(1, 64 << 10));
+		return report(c, run(1, 64 << 10, PHYSMEM_MODE_CACHED, 0));
 	if (!strcmp(c, "importer-dma-api-sync-sg"))
-		return report(c, run(0, 256 << 10));
-	fprintf(stderr, "usage: %s importer-dma-api-sync-contig|importer-dma-api-sync-sg\n",
+		return report(c, run(0, 256 << 10, PHYSMEM_MODE_CACHED, 0));
+	if (!strcmp(c, "importer-dma-api-unmap-wc"))
+		return report(c, run(0, 64 << 10, PHYSMEM_MODE_WC, 1));
+	fprintf(stderr, "usage: %s importer-dma-api-sync-contig|importer-dma-api-sync-sg|importer-dma-api-unmap-wc\n",
 		argv[0]);
 	return 2;
 }

@@ -3,11 +3,14 @@
 # (tests/vm/edu-importer) attaches QEMU's edu device with its 28-bit DMA
 # mask, so a buffer page above 256 MiB is mapped through a swiotlb bounce
 # buffer (the guest boots iommu=soft); DMA_BUF_IOCTL_SYNC on the physmem fd
-# must copy between that bounce buffer and the pages, both ways.  The
+# must copy between that bounce buffer and the pages, both ways; and the
+# importer's unmap of a write-combined buffer's mapping must copy the
+# device's write back without any sync.  The
 # importer is unloaded at the end so later users of edu find it unbound.
 # PHYSMEM-EXPECT: importer-dma-api-sync-contig
 # PHYSMEM-EXPECT: importer-dma-api-sync-sg
-CASES="importer-dma-api-sync-contig importer-dma-api-sync-sg"
+# PHYSMEM-EXPECT: importer-dma-api-unmap-wc
+CASES="importer-dma-api-sync-contig importer-dma-api-sync-sg importer-dma-api-unmap-wc"
 KO=$PHYSMEM_BUILD/edu-importer/physmem_edu_importer.ko
 
 fail_all() {
@@ -37,4 +40,4 @@ if [ -c /dev/physmem-edu-importer ]; then
 else
 	fail_all "no /dev/physmem-edu-importer (edu not bound?)"
 fi
-rmmod physmem_edu_importer || echo "PHYSMEM-TEST importer-dma-api-sync-sg FAIL rmmod physmem_edu_importer failed"
+rmmod physmem_edu_importer || echo "PHYSMEM-TEST importer-dma-api-unmap-wc FAIL rmmod physmem_edu_importer failed"
