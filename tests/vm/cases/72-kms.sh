@@ -1,6 +1,6 @@
 #!/bin/bash
 # A DRM KMS importer: QEMU's Cirrus card (-vga cirrus) scans out physmem
-# dma-bufs.  The cirrus driver (cirrus-qemu from 6.15 on) imports the
+# dma-bufs.  The cirrus driver (module cirrus-qemu on 7.3) imports the
 # buffer as a GEM object and copies it into its VRAM with the CPU through
 # dma_buf_vmap(); physmem-kms reads the pixels back from VRAM (BAR0), also
 # after DIRTYFB with new contents, and checks the importer lets go.
