@@ -114,6 +114,14 @@ gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$SRC/kmod" \
 gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$SRC/kmod" -I"$SRC/tests/vm" \
 	-o "$BUILD/bin/physmem-importer-sync" "$SRC/tests/vm/physmem-importer-sync.c" ||
 	die "helper build failed"
+# <drm/*.h>: the C library's kernel headers, else (Debian 12's have none)
+# the kernel's own uapi ones, whose __user annotations need defining away.
+DRMINC=()
+[ -e /usr/include/drm/drm_mode.h ] ||
+	DRMINC=(-D__user= -idirafter "/lib/modules/$KVER/source/include/uapi")
+gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$SRC/kmod" "${DRMINC[@]}" \
+	-o "$BUILD/bin/physmem-kms" "$SRC/tests/vm/physmem-kms.c" ||
+	die "helper build failed"
 
 # ---- disk for the O_DIRECT case ----
 "$BUILD/bin/physmem-vmtest" mkdisk "$BUILD/disk.img" 16 || die "mkdisk failed"
@@ -172,6 +180,8 @@ done
 # 4 GiB, so only 256 MiB of the guest's RAM lie below 4 GiB (the rest above
 # it) to put swiotlb where edu reaches it (QEMU warns that 256 MiB is not a
 # multiple of 1 GiB: harmless).
+# iomem=relaxed: Debian's CONFIG_IO_STRICT_DEVMEM refuses to mmap a PCI BAR
+# that a driver holds; cases/72-kms.sh reads the cirrus VRAM that way.
 KDEBUG=${PHYSMEM_VM_KDEBUG-"page_poison=1 slub_debug=FZPU nosoftlockup"}
 LOG=$BUILD/console.log
 say "booting (timeout ${TIMEOUT}s), console in $LOG"
@@ -180,9 +190,9 @@ start=$(date +%s)
 timeout --foreground -k 10 "$TIMEOUT" "$QEMU" -accel tcg -m "$MEM" -smp 2 \
 	-kernel "$KIMG" -initrd "$BUILD/initramfs.gz" \
 	-machine max-ram-below-4g=256M \
-	-append "console=ttyS0 quiet panic=-1 oops=panic iommu=soft $KDEBUG" \
+	-append "console=ttyS0 quiet panic=-1 oops=panic iommu=soft iomem=relaxed $KDEBUG" \
 	-nographic -no-reboot -monitor none -serial stdio \
-	-device edu,dma_mask=0xffffffffffffffff \
+	-vga cirrus -device edu,dma_mask=0xffffffffffffffff \
 	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
 	-drive file="$BUILD/disk.img",if=virtio,format=raw,readonly=on \
 	${PHYSMEM_VM_QEMU_ARGS:-} </dev/null 2>&1 | tr -d '\r' | tee "$LOG"
