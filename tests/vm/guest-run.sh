@@ -63,14 +63,39 @@ else
 	result counters-zero FAIL "module not loaded at the end"
 fi
 
+# vivid on 6.12 and later can hand schedule_timeout() a negative timeout when
+# a jiffy passes between its deadline check and its wait (vivid_thread_*);
+# the kernel prints "wrong timeout value" and a stack trace and returns at
+# once.  That race is vivid's, not physmem's: leave out exactly those blocks
+# (the full log is still printed below).
+judged_log() {
+	dmesg | awk '
+		/schedule_timeout: wrong timeout value/ { held = 1; n = 0; vivid = 0 }
+		held {
+			block[n++] = $0
+			if (/vivid_thread_/)
+				vivid = 1
+			if (/<\/TASK>/) {
+				if (!vivid)
+					for (i = 0; i < n; i++) print block[i]
+				held = 0
+			}
+			next
+		}
+		{ print }
+		END { if (held) for (i = 0; i < n; i++) print block[i] }'
+}
 pattern='WARNING:|BUG:|Oops|general protection|KASAN|UBSAN|kernel BUG|Call Trace|Bad page|list_del corruption|list_add corruption|Bad rss-counter|page dumped because|Poison overwritten|Redzone|Object padding|refcount_t:|KFENCE|pagealloc: '
 echo "PHYSMEM-DMESG-BEGIN"
 dmesg | sed 's/^/dmesg: /'
 echo "PHYSMEM-DMESG-END"
-if bad=$(dmesg | grep -E "$pattern" | head -3) && [ -n "$bad" ]; then
+if bad=$(judged_log | grep -E "$pattern" | head -3) && [ -n "$bad" ]; then
 	result kernel-log FAIL "$(echo "$bad" | tr '\n' ' ')"
 else
-	result kernel-log PASS "$(dmesg | grep -c physmem) physmem lines, no warnings"
+	left_out=$(( $(dmesg | grep -c 'schedule_timeout: wrong timeout value') -
+		$(judged_log | grep -c 'schedule_timeout: wrong timeout value') ))
+	result kernel-log PASS "$(dmesg | grep -c physmem) physmem lines, no warnings$(
+		[ "$left_out" = 0 ] || echo " ($left_out vivid schedule_timeout traces left out)")"
 fi
 
 pass=$(grep -c '^PHYSMEM-TEST [^ ]* PASS' "$RESULTS")
