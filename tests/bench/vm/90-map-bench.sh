@@ -17,7 +17,7 @@ P=/sys/module/physmem/parameters
 
 # Refuse to measure a kernel that poisons freed memory, or one too small.
 for opt in page_poison slub_debug init_on_free; do
-	if grep -qw "$opt[^ ]*" /proc/cmdline; then
+	if grep -qE "(^| )${opt}(=| |$)" /proc/cmdline; then
 		echo "PHYSMEM-TEST map-bench SKIP booted with $opt (run with PHYSMEM_VM_KDEBUG=)"
 		exit 0
 	fi
