@@ -25,6 +25,9 @@
 #              from that line's linux-source); the newest line uses the newest
 #              sparse in Debian (sid's), as Debian 13's cannot parse its headers
 #   vm         the whole VM suite (daemon cases included) on LINE's kernel
+#   bench      the mapping benchmark (tests/bench/vm/90-map-bench.sh) on
+#              LINE's kernel, in its own boot: no memory debugging options
+#              (PHYSMEM_VM_KDEBUG empty), PHYSMEM_VM_MEM 3072 unless set
 #   debs       build the Debian packages for Debian 13 in the root
 #              (packaging/build-debs.sh) into WORK_DIR/debs, for the Debian 13
 #              packaging VM test (tests/packaging-vm)
@@ -70,11 +73,11 @@ die() { say "ERROR: $*"; exit 1; }
 T0=$(date +%s)
 lap() { say "[$(( $(date +%s) - T0 ))s] $*"; }
 
-usage() { echo "usage: $0 root|debs WORK_DIR | $0 style|vm debian13|newest WORK_DIR" >&2; exit 2; }
+usage() { echo "usage: $0 root|debs WORK_DIR | $0 style|vm|bench debian13|newest WORK_DIR" >&2; exit 2; }
 ACTION=${1:-}
 case $ACTION in
 root|debs) [ $# -eq 2 ] || usage; LINE=; WORK=$2 ;;
-style|vm) [ $# -eq 3 ] || usage; LINE=$2; WORK=$3
+style|vm|bench) [ $# -eq 3 ] || usage; LINE=$2; WORK=$3
 	case $LINE in debian13|newest) ;; *) usage ;; esac ;;
 *) usage ;;
 esac
@@ -262,6 +265,18 @@ vm)
 		"$SRC/tests/vm/run-vm-tests.sh" "$WORK/vm"
 	rc=$?
 	lap "VM suite on $KVER: exit $rc"
+	exit $rc
+	;;
+bench)
+	# Only the bench case (no daemon: the project need not be built), in a
+	# boot without page poisoning and slub debugging.
+	lap "running the mapping benchmark on $KVER"
+	in_root KVER="$KVER" PHYSMEM_VM_CASE_DIRS="$SRC/tests/bench/vm" PHYSMEM_VM_ONLY='9*' \
+		PHYSMEM_VM_KDEBUG= PHYSMEM_VM_MEM="${PHYSMEM_VM_MEM:-3072}" \
+		${PHYSMEM_VM_TIMEOUT:+PHYSMEM_VM_TIMEOUT="$PHYSMEM_VM_TIMEOUT"} \
+		"$SRC/tests/vm/run-vm-tests.sh" "$WORK/vm-bench"
+	rc=$?
+	lap "mapping benchmark on $KVER: exit $rc"
 	exit $rc
 	;;
 esac

@@ -122,6 +122,9 @@ DRMINC=()
 gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$SRC/kmod" "${DRMINC[@]}" \
 	-o "$BUILD/bin/physmem-kms" "$SRC/tests/vm/physmem-kms.c" ||
 	die "helper build failed"
+gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$SRC/kmod" \
+	-o "$BUILD/bin/physmem-map-bench" "$SRC/tests/bench/physmem-map-bench.c" ||
+	die "helper build failed"
 
 # ---- disk for the O_DIRECT case ----
 "$BUILD/bin/physmem-vmtest" mkdisk "$BUILD/disk.img" 16 || die "mkdisk failed"
