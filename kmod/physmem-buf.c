@@ -2,15 +2,19 @@
 /*
  * Buffer allocation, accounting and the dma-buf exporter.
  *
- * Every buffer is kept as an array of order-0 pages (higher-order blocks are
- * split, pinned large folios are referenced once per page index), so one
- * code path builds the scatter-gather table (physically adjacent pages
- * merged into runs) and frees (a put_page() per page) for both kinds.
+ * Every buffer is kept as an array of its pages, so one code path builds
+ * the scatter-gather table (physically adjacent pages merged into runs) for
+ * every kind.  A scatter-gather allocation is made of whole compound blocks
+ * (up to the buddy allocator's largest order), each held by one reference
+ * on its head and freed with one put_page(); a contiguous one is a split
+ * block (its tail beyond the size goes back at once), held per page; a
+ * pinned buffer holds one reference per page index, even within a large
+ * folio of the memfd.
  *
  * Page lifetime.  Who holds a reference to a buffer's page:
  *
- *  - the buffer itself, one reference per page index, from allocation or
- *    pin until physmem_buf_free();
+ *  - the buffer itself, one reference per block (see above), from
+ *    allocation or pin until physmem_buf_free();
  *  - allocated buffers only: the PTEs of dma-buf mappings.  Their fault
  *    handler hands out the page itself (so get_user_pages(), O_DIRECT,
  *    vmsplice work on the mapping), and each PTE holds a reference until
@@ -245,6 +249,19 @@ static int physmem_buf_set_cache(struct physmem_buf *buf, u32 cache)
 }
 
 /*
+ * How many page-array entries the block starting at index @i spans: a whole
+ * compound block of an allocated buffer is held by one reference on its head
+ * and freed at once; a pinned buffer holds one reference per index.
+ */
+static unsigned long physmem_buf_block_pages(struct physmem_buf *buf,
+					     unsigned long i)
+{
+	if ((buf->flags & PHYSMEM_BUF_PINNED) || !buf->pages[i])
+		return 1;
+	return 1UL << compound_order(buf->pages[i]);
+}
+
+/*
  * Make an unpublished buffer of @size bytes (a multiple of PAGE_SIZE):
  * charge it and allocate its page array.  The pages are the caller's job.
  */
@@ -292,7 +309,7 @@ err_uncharge:
 /* Undo physmem_buf_new() and whatever of physmem_buf_publish() was done. */
 void physmem_buf_free(struct physmem_buf *buf)
 {
-	unsigned long i;
+	unsigned long i, n;
 
 	/*
 	 * Importers vmap through the dma-buf, whose file they hold: no mapping
@@ -306,9 +323,12 @@ void physmem_buf_free(struct physmem_buf *buf)
 	if (buf->cache_runs)
 		physmem_buf_set_cache(buf, PHYSMEM_MODE_CACHED);
 	sg_free_table(&buf->sgt);
-	for (i = 0; i < buf->npages; i++)
+	for (i = 0; i < buf->npages; i += n) {
+		/* the block's size before its last reference goes */
+		n = physmem_buf_block_pages(buf, i);
 		if (buf->pages[i])
 			put_page(buf->pages[i]);
+	}
 	kvfree(buf->pages);
 
 	spin_lock(&physmem_buf_stats_lock);
@@ -390,7 +410,8 @@ void physmem_buf_quarantine_flush(void)
 
 /*
  * Does a page of an allocated buffer have a reference besides the buffer's
- * own (a pipe buffer, a get_user_pages() pin, an skb frag)?
+ * own (a pipe buffer, a get_user_pages() pin, an skb frag)?  A compound
+ * block's pages share their head's count, so one look per block suffices.
  */
 static bool physmem_buf_pages_busy(struct physmem_buf *buf)
 {
@@ -398,7 +419,7 @@ static bool physmem_buf_pages_busy(struct physmem_buf *buf)
 
 	if (buf->flags & PHYSMEM_BUF_PINNED)
 		return false;
-	for (i = 0; i < buf->npages; i++)
+	for (i = 0; i < buf->npages; i += physmem_buf_block_pages(buf, i))
 		if (page_count(buf->pages[i]) > 1)
 			return true;
 	return false;
@@ -626,27 +647,66 @@ long physmem_buf_segments(struct physmem_buf *buf,
 }
 
 /*
- * Fault handler of a buffer mapping.  An allocated buffer's page is handed
- * out itself (the PTE takes a reference).  A pinned buffer's page belongs to
- * a memfd's page cache and must never be rmapped through a VMA that is not
- * in the file's i_mmap (truncation could neither unmap nor account it): its
- * PFN is inserted into the VM_PFNMAP mapping instead.
+ * Map @n pages of the buffer from page index @pgoff at user address @addr
+ * in one batch.  Stops early (and says so only by its return value) at a
+ * PTE that is already present, e.g. one a racing fault put there.
+ */
+static int physmem_buf_insert(struct vm_area_struct *vma, unsigned long addr,
+			      unsigned long pgoff, unsigned long n)
+{
+	struct physmem_buf *buf = vma->vm_private_data;
+
+	return vm_insert_pages(vma, addr, &buf->pages[pgoff], &n);
+}
+
+/*
+ * Fault handler of a buffer mapping.
+ *
+ * An allocated buffer's pages are handed out themselves (each PTE takes a
+ * reference), so get_user_pages() and O_DIRECT work on the mapping.  One
+ * fault maps the whole PMD-sized window of the mapping around the faulting
+ * address with vm_insert_pages() (one page-table lock per batch), so a
+ * full touch of a buffer takes one fault per 2 MiB, not one per page: the
+ * faulting page and the rest of its window first, then the window's
+ * beginning.
+ *
+ * A pinned buffer's page belongs to a memfd's page cache and must never be
+ * rmapped through a VMA that is not in the file's i_mmap (truncation could
+ * neither unmap nor account it): its PFN is inserted into the VM_PFNMAP
+ * mapping instead, one page per fault.
  */
 static vm_fault_t physmem_buf_vm_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct physmem_buf *buf = vma->vm_private_data;
-	struct page *page;
+	unsigned long addr = vmf->address & PAGE_MASK;
+	unsigned long start, end, n;
+	int ret;
 
 	if (vmf->pgoff >= buf->npages)
 		return VM_FAULT_SIGBUS;
-	page = buf->pages[vmf->pgoff];
 	if (buf->flags & PHYSMEM_BUF_PINNED)
-		return vmf_insert_pfn_prot(vma, vmf->address, page_to_pfn(page),
+		return vmf_insert_pfn_prot(vma, addr,
+					   page_to_pfn(buf->pages[vmf->pgoff]),
 					   vma->vm_page_prot);
-	vmf->page = page;
-	get_page(page);
-	return 0;
+
+	/* mmap() checked that the VMA lies within the buffer */
+	start = max(ALIGN_DOWN(addr, PMD_SIZE), vma->vm_start);
+	end = min(ALIGN_DOWN(addr, PMD_SIZE) + PMD_SIZE, vma->vm_end);
+	n = (end - addr) >> PAGE_SHIFT;
+	if (n > buf->npages - vmf->pgoff)
+		n = buf->npages - vmf->pgoff;
+
+	ret = physmem_buf_insert(vma, addr, vmf->pgoff, n);
+	if (ret == -ENOMEM)
+		return VM_FAULT_OOM;
+	if (ret && ret != -EBUSY)
+		return VM_FAULT_SIGBUS;
+	/* the faulting page is in (or a racing fault's); fill in behind it */
+	n = (addr - start) >> PAGE_SHIFT;
+	if (n)
+		physmem_buf_insert(vma, start, vmf->pgoff - n, n);
+	return VM_FAULT_NOPAGE;
 }
 
 static const struct vm_operations_struct physmem_buf_vm_ops = {
@@ -655,9 +715,11 @@ static const struct vm_operations_struct physmem_buf_vm_ops = {
 
 /*
  * mmap of the dma-buf fd.  Pages are inserted on fault, so mapping a huge
- * buffer costs nothing up front.  An allocated buffer's are real struct
- * pages, so get_user_pages() and O_DIRECT work on cached mappings; a pinned
- * buffer's mapping is VM_PFNMAP, where get_user_pages() fails (EFAULT).
+ * buffer costs nothing up front.  An allocated buffer's mapping is
+ * VM_MIXEDMAP of real struct pages (vm_insert_pages() requires the flag
+ * before the first fault, under the mmap lock held for writing), so
+ * get_user_pages() and O_DIRECT work on cached mappings; a pinned buffer's
+ * mapping is VM_PFNMAP, where get_user_pages() fails (EFAULT).
  */
 static int physmem_buf_mmap(struct dma_buf *dmabuf, struct vm_area_struct *vma)
 {
@@ -674,7 +736,8 @@ static int physmem_buf_mmap(struct dma_buf *dmabuf, struct vm_area_struct *vma)
 		physmem_vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND |
 				     VM_DONTDUMP);
 	else
-		physmem_vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+		physmem_vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND |
+				     VM_DONTDUMP);
 	vma->vm_ops = &physmem_buf_vm_ops;
 	vma->vm_private_data = buf;
 	return 0;
@@ -1011,11 +1074,17 @@ static int physmem_buf_alloc_contig(struct physmem_buf *buf)
  * Fill the page array with zeroed blocks, largest orders first.  Big orders
  * are tried without direct reclaim (take what is free now); once an order
  * fails, only smaller ones are tried, down to single pages with reclaim.
+ *
+ * Blocks stay whole, as compound pages (vm_insert_pages() maps their pages
+ * one by one, and a reference to any of them is a reference to the block):
+ * the buffer holds one reference per block and frees each with one
+ * put_page().  Order 1 is skipped: the kernel keeps some large-folio state
+ * only for orders >= 2.
  */
 static int physmem_buf_alloc_sg(struct physmem_buf *buf)
 {
 	const gfp_t big = (GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN |
-			   __GFP_NORETRY) & ~__GFP_DIRECT_RECLAIM;
+			   __GFP_NORETRY | __GFP_COMP) & ~__GFP_DIRECT_RECLAIM;
 	unsigned int order = PHYSMEM_MAX_ORDER;
 	unsigned long done = 0, i;
 	struct page *page;
@@ -1027,6 +1096,8 @@ static int physmem_buf_alloc_sg(struct physmem_buf *buf)
 			return -EINTR;
 		while (order && (1UL << order) > left)
 			order--;
+		if (order == 1)
+			order = 0;
 		page = alloc_pages(order ? big : GFP_KERNEL | __GFP_ZERO |
 				   __GFP_NOWARN, order);
 		if (!page) {
@@ -1035,8 +1106,6 @@ static int physmem_buf_alloc_sg(struct physmem_buf *buf)
 			order--;
 			continue;
 		}
-		if (order)
-			split_page(page, order);
 		for (i = 0; i < (1UL << order); i++)
 			buf->pages[done + i] = page + i;
 		done += 1UL << order;

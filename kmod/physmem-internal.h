@@ -62,7 +62,7 @@ struct physmem_buf {
 	u64 id;
 	u64 size;			/* bytes, a multiple of PAGE_SIZE */
 	unsigned long npages;
-	struct page **pages;		/* npages order-0 pages, each with a reference */
+	struct page **pages;		/* npages pages; see physmem-buf.c on references */
 	struct sg_table sgt;		/* physically contiguous runs, mapped for physmem_dev */
 	unsigned int cache_runs;	/* sgt entries whose kernel mapping was re-typed */
 	bool dma_mapped;
