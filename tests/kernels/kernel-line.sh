@@ -28,6 +28,9 @@
 #   bench      the mapping benchmark (tests/bench/vm/90-map-bench.sh) on
 #              LINE's kernel, in its own boot: no memory debugging options
 #              (PHYSMEM_VM_KDEBUG empty), PHYSMEM_VM_MEM 3072 unless set
+#   bounce     the bounce-buffer importer case (tests/vm/cases-bounce) on
+#              LINE's kernel, in its own boot (PHYSMEM_VM_BOUNCE=1: swiotlb,
+#              most RAM above 4 GiB)
 #   debs       build the Debian packages for Debian 13 in the root
 #              (packaging/build-debs.sh) into WORK_DIR/debs, for the Debian 13
 #              packaging VM test (tests/packaging-vm)
@@ -73,11 +76,11 @@ die() { say "ERROR: $*"; exit 1; }
 T0=$(date +%s)
 lap() { say "[$(( $(date +%s) - T0 ))s] $*"; }
 
-usage() { echo "usage: $0 root|debs WORK_DIR | $0 style|vm|bench debian13|newest WORK_DIR" >&2; exit 2; }
+usage() { echo "usage: $0 root|debs WORK_DIR | $0 style|vm|bench|bounce debian13|newest WORK_DIR" >&2; exit 2; }
 ACTION=${1:-}
 case $ACTION in
 root|debs) [ $# -eq 2 ] || usage; LINE=; WORK=$2 ;;
-style|vm|bench) [ $# -eq 3 ] || usage; LINE=$2; WORK=$3
+style|vm|bench|bounce) [ $# -eq 3 ] || usage; LINE=$2; WORK=$3
 	case $LINE in debian13|newest) ;; *) usage ;; esac ;;
 *) usage ;;
 esac
@@ -277,6 +280,18 @@ bench)
 		"$SRC/tests/vm/run-vm-tests.sh" "$WORK/vm-bench"
 	rc=$?
 	lap "mapping benchmark on $KVER: exit $rc"
+	exit $rc
+	;;
+bounce)
+	# Only the test importer's case (no daemon), in its own memory layout.
+	lap "running the bounce-buffer importer case on $KVER"
+	in_root KVER="$KVER" PHYSMEM_VM_CASE_DIRS="$SRC/tests/vm/cases-bounce" \
+		PHYSMEM_VM_ONLY='78*' PHYSMEM_VM_BOUNCE=1 \
+		${PHYSMEM_VM_TIMEOUT:+PHYSMEM_VM_TIMEOUT="$PHYSMEM_VM_TIMEOUT"} \
+		${PHYSMEM_VM_KDEBUG+PHYSMEM_VM_KDEBUG="$PHYSMEM_VM_KDEBUG"} \
+		"$SRC/tests/vm/run-vm-tests.sh" "$WORK/vm-bounce"
+	rc=$?
+	lap "bounce-buffer importer case on $KVER: exit $rc"
 	exit $rc
 	;;
 esac

@@ -7,9 +7,10 @@
  * (swiotlb set up below 256 MiB), a buffer page above 256 MiB is mapped
  * through a swiotlb bounce buffer for edu: the device reads and writes the
  * bounce buffer, and only the exporter's sync of edu's own mapping copies
- * between it and the pages.  That is what tests/vm/cases/78-importer-sync.sh
- * observes.  The VM's edu is created with dma_mask=all ones, so the device
- * itself would reach any address; the mask here is the driver's choice.
+ * between it and the pages.  That is what
+ * tests/vm/cases-bounce/78-importer-sync.sh observes.  The VM's edu is
+ * created with dma_mask=all ones, so the device itself would reach any
+ * address; the mask here is the driver's choice.
  *
  * One misc device, /dev/physmem-edu-importer (root only); each open file
  * holds at most one import.  Transfers are serialised by one mutex and poll
