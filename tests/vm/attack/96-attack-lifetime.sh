@@ -8,6 +8,7 @@
 # PHYSMEM-EXPECT: atk-race
 # PHYSMEM-EXPECT: atk-race-pt
 # PHYSMEM-EXPECT: atk-phys
+# PHYSMEM-EXPECT: atk-quarantine
 # PHYSMEM-EXPECT: atk-madvise
 . "$(dirname "$0")/common.inc"
 modprobe virtio_blk 2>/dev/null
@@ -23,6 +24,6 @@ if l=$(losetup -f --show "$img" 2>/dev/null); then
 	export ATK_WDEV=$l
 fi
 echo "attack: disk=${ATK_DISK:-none} wdev=${ATK_WDEV:-none}"
-"$ATK" vmsplice-tail iouring odirect race race-pt phys madvise
+"$ATK" vmsplice-tail iouring odirect race race-pt phys quarantine madvise
 [ -n "${ATK_WDEV:-}" ] && losetup -d "$ATK_WDEV"
 rm -f "$img"
