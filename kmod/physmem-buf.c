@@ -697,10 +697,18 @@ static vm_fault_t physmem_buf_vm_fault(struct vm_fault *vmf)
 	if (n > buf->npages - vmf->pgoff)
 		n = buf->npages - vmf->pgoff;
 
+	/*
+	 * -EBUSY: a racing fault mapped a page of the window first.  -EFAULT:
+	 * the page table went away between two of vm_insert_pages()' batches
+	 * (7.x frees an emptied one on MADV_DONTNEED, CONFIG_PT_RECLAIM), or a
+	 * table above it could not be allocated.  Both leave the faulting page
+	 * possibly unmapped; returning without it makes the access fault again,
+	 * and the fault path allocates the tables itself (or reports OOM).
+	 */
 	ret = physmem_buf_insert(vma, addr, vmf->pgoff, n);
 	if (ret == -ENOMEM)
 		return VM_FAULT_OOM;
-	if (ret && ret != -EBUSY)
+	if (ret && ret != -EBUSY && ret != -EFAULT)
 		return VM_FAULT_SIGBUS;
 	/* the faulting page is in (or a racing fault's); fill in behind it */
 	n = (addr - start) >> PAGE_SHIFT;

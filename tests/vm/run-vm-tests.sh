@@ -128,6 +128,9 @@ gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$SRC/kmod" "${DRMINC[@]}" \
 gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$SRC/kmod" \
 	-o "$BUILD/bin/physmem-map-bench" "$SRC/tests/bench/physmem-map-bench.c" ||
 	die "helper build failed"
+gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$SRC/kmod" \
+	-o "$BUILD/bin/physmem-attack" "$SRC/tests/vm/physmem-attack.c" -lpthread ||
+	die "helper build failed"
 
 # ---- disk for the O_DIRECT case ----
 "$BUILD/bin/physmem-vmtest" mkdisk "$BUILD/disk.img" 16 || die "mkdisk failed"

@@ -3,7 +3,7 @@
 # import (with write fences now and then) + GEM close in a loop, and the test
 # importer (edu) import/detach when it loads; no hang, no sync error.
 # PHYSMEM-EXPECT: atk-sync-attach-race
-. "$(dirname "$0")/common.inc"
+ATK=$PHYSMEM_BIN/physmem-attack
 modprobe vgem 2>/dev/null
 KO=$PHYSMEM_BUILD/edu-importer/physmem_edu_importer.ko
 edu=0

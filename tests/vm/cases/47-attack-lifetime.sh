@@ -10,7 +10,7 @@
 # PHYSMEM-EXPECT: atk-phys
 # PHYSMEM-EXPECT: atk-quarantine
 # PHYSMEM-EXPECT: atk-madvise
-. "$(dirname "$0")/common.inc"
+ATK=$PHYSMEM_BIN/physmem-attack
 modprobe virtio_blk 2>/dev/null
 modprobe loop 2>/dev/null
 for _ in $(seq 50); do

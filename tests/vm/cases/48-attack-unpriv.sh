@@ -14,5 +14,5 @@
 # PHYSMEM-EXPECT: atk-race-unpriv
 # PHYSMEM-EXPECT: atk-race-pt-unpriv
 # PHYSMEM-EXPECT: atk-madvise-unpriv
-. "$(dirname "$0")/common.inc"
+ATK=$PHYSMEM_BIN/physmem-attack
 "$ATK" --unpriv fork mremap ranges mprotect mlock numa uffd procfs vmsplice-tail iouring race race-pt madvise

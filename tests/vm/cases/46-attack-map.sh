@@ -9,5 +9,5 @@
 # PHYSMEM-EXPECT: atk-numa
 # PHYSMEM-EXPECT: atk-uffd
 # PHYSMEM-EXPECT: atk-procfs
-. "$(dirname "$0")/common.inc"
+ATK=$PHYSMEM_BIN/physmem-attack
 "$ATK" fork mremap ranges mprotect mlock numa uffd procfs
