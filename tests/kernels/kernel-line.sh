@@ -286,7 +286,7 @@ bounce)
 	# Only the test importer's case (no daemon), in its own memory layout.
 	lap "running the bounce-buffer importer case on $KVER"
 	in_root KVER="$KVER" PHYSMEM_VM_CASE_DIRS="$SRC/tests/vm/cases-bounce" \
-		PHYSMEM_VM_ONLY='78*' PHYSMEM_VM_BOUNCE=1 \
+		PHYSMEM_VM_ONLY='7[89]*' PHYSMEM_VM_BOUNCE=1 \
 		${PHYSMEM_VM_TIMEOUT:+PHYSMEM_VM_TIMEOUT="$PHYSMEM_VM_TIMEOUT"} \
 		${PHYSMEM_VM_KDEBUG+PHYSMEM_VM_KDEBUG="$PHYSMEM_VM_KDEBUG"} \
 		"$SRC/tests/vm/run-vm-tests.sh" "$WORK/vm-bounce"
