@@ -213,7 +213,7 @@ static void method_get_info(struct call *call, struct json_object *params)
 static void method_get_interface_description(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = {
-		{ "interface", VL_FIELD_STRING, 0, VL_FIELD_REQUIRED, NULL },
+		{ .name = "interface", .type = VL_FIELD_STRING, .offset = 0, .flags = VL_FIELD_REQUIRED },
 		{},
 	};
 	const char *iface = NULL, *bad, *text;
@@ -481,17 +481,22 @@ static void call_submit(struct call *call, enum job_kind kind, uint64_t size, co
 }
 
 #define SHARING_FIELDS \
-	{ "name", VL_FIELD_STRING, offsetof(struct alloc_params, name), VL_FIELD_NULLABLE, NULL }, \
-	{ "allowUids", VL_FIELD_INT_ARRAY, offsetof(struct alloc_params, allow_uids), VL_FIELD_NULLABLE, NULL }, \
-	{ "allowGids", VL_FIELD_INT_ARRAY, offsetof(struct alloc_params, allow_gids), VL_FIELD_NULLABLE, NULL }
+	{ .name = "name", .type = VL_FIELD_STRING, .offset = offsetof(struct alloc_params, name), \
+	  .flags = VL_FIELD_NULLABLE }, \
+	{ .name = "allowUids", .type = VL_FIELD_INT_ARRAY, .offset = offsetof(struct alloc_params, allow_uids), \
+	  .flags = VL_FIELD_NULLABLE }, \
+	{ .name = "allowGids", .type = VL_FIELD_INT_ARRAY, .offset = offsetof(struct alloc_params, allow_gids), \
+	  .flags = VL_FIELD_NULLABLE }
 
 static void method_allocate(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = {
-		{ "size", VL_FIELD_INT, offsetof(struct alloc_params, size), VL_FIELD_REQUIRED, NULL },
-		{ "contiguous", VL_FIELD_BOOL, offsetof(struct alloc_params, contiguous), VL_FIELD_NULLABLE, NULL },
-		{ "cache", VL_FIELD_ENUM, offsetof(struct alloc_params, cache), VL_FIELD_NULLABLE,
-		  physmem_cache_mode_names },
+		{ .name = "size", .type = VL_FIELD_INT, .offset = offsetof(struct alloc_params, size),
+		  .flags = VL_FIELD_REQUIRED },
+		{ .name = "contiguous", .type = VL_FIELD_BOOL, .offset = offsetof(struct alloc_params, contiguous),
+		  .flags = VL_FIELD_NULLABLE },
+		{ .name = "cache", .type = VL_FIELD_ENUM, .offset = offsetof(struct alloc_params, cache),
+		  .flags = VL_FIELD_NULLABLE, .enum_values = physmem_cache_mode_names },
 		SHARING_FIELDS,
 		{},
 	};
@@ -513,10 +518,12 @@ static void method_allocate(struct call *call, struct json_object *params)
 static void method_pin(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = {
-		{ "memfdFileDescriptor", VL_FIELD_FD_INDEX, offsetof(struct alloc_params, memfd_index),
-		  VL_FIELD_REQUIRED, NULL },
-		{ "offset", VL_FIELD_INT, offsetof(struct alloc_params, offset), VL_FIELD_NULLABLE, NULL },
-		{ "size", VL_FIELD_INT, offsetof(struct alloc_params, size), VL_FIELD_NULLABLE, NULL },
+		{ .name = "memfdFileDescriptor", .type = VL_FIELD_FD_INDEX,
+		  .offset = offsetof(struct alloc_params, memfd_index), .flags = VL_FIELD_REQUIRED },
+		{ .name = "offset", .type = VL_FIELD_INT, .offset = offsetof(struct alloc_params, offset),
+		  .flags = VL_FIELD_NULLABLE },
+		{ .name = "size", .type = VL_FIELD_INT, .offset = offsetof(struct alloc_params, size),
+		  .flags = VL_FIELD_NULLABLE },
 		SHARING_FIELDS,
 		{},
 	};
@@ -583,7 +590,8 @@ static struct buffer *visible_buffer(struct call *call, int64_t id)
 static void method_share(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = {
-		{ "id", VL_FIELD_INT, offsetof(struct alloc_params, id), VL_FIELD_REQUIRED, NULL },
+		{ .name = "id", .type = VL_FIELD_INT, .offset = offsetof(struct alloc_params, id),
+		  .flags = VL_FIELD_REQUIRED },
 		SHARING_FIELDS,
 		{},
 	};
@@ -650,8 +658,10 @@ struct import_params {
 static void method_import(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = {
-		{ "name", VL_FIELD_STRING, offsetof(struct import_params, name), VL_FIELD_REQUIRED, NULL },
-		{ "owner", VL_FIELD_INT, offsetof(struct import_params, owner), VL_FIELD_NULLABLE, NULL },
+		{ .name = "name", .type = VL_FIELD_STRING, .offset = offsetof(struct import_params, name),
+		  .flags = VL_FIELD_REQUIRED },
+		{ .name = "owner", .type = VL_FIELD_INT, .offset = offsetof(struct import_params, owner),
+		  .flags = VL_FIELD_NULLABLE },
 		{},
 	};
 	struct conn *c = call->conn;
@@ -699,7 +709,7 @@ static void method_import(struct call *call, struct json_object *params)
 static void method_free(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = {
-		{ "id", VL_FIELD_INT, 0, VL_FIELD_REQUIRED, NULL },
+		{ .name = "id", .type = VL_FIELD_INT, .offset = 0, .flags = VL_FIELD_REQUIRED },
 		{},
 	};
 	struct conn *c = call->conn;
@@ -726,7 +736,7 @@ static void method_free(struct call *call, struct json_object *params)
 static void method_describe(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = {
-		{ "id", VL_FIELD_INT, 0, VL_FIELD_REQUIRED, NULL },
+		{ .name = "id", .type = VL_FIELD_INT, .offset = 0, .flags = VL_FIELD_REQUIRED },
 		{},
 	};
 	struct conn *c = call->conn;
@@ -750,7 +760,7 @@ static void method_describe(struct call *call, struct json_object *params)
 static void method_list(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = {
-		{ "all", VL_FIELD_BOOL, 0, VL_FIELD_NULLABLE, NULL },
+		{ .name = "all", .type = VL_FIELD_BOOL, .offset = 0, .flags = VL_FIELD_NULLABLE },
 		{},
 	};
 	struct conn *c = call->conn;

@@ -28,19 +28,27 @@ struct params {
 static const char *const colours[] = { "red", "green", "blue", NULL };
 
 static const struct vl_field optional_fields[] = {
-	{ "int", VL_FIELD_INT, offsetof(struct params, i), VL_FIELD_NULLABLE, NULL },
-	{ "bool", VL_FIELD_BOOL, offsetof(struct params, b), 0, NULL },
-	{ "string", VL_FIELD_STRING, offsetof(struct params, s), VL_FIELD_NULLABLE, NULL },
-	{ "enum", VL_FIELD_ENUM, offsetof(struct params, e), VL_FIELD_NULLABLE, colours },
-	{ "array", VL_FIELD_INT_ARRAY, offsetof(struct params, a), VL_FIELD_NULLABLE, NULL },
-	{ "fd", VL_FIELD_FD_INDEX, offsetof(struct params, fd), VL_FIELD_NULLABLE, NULL },
+	{ .name = "int", .type = VL_FIELD_INT, .offset = offsetof(struct params, i),
+	  .flags = VL_FIELD_NULLABLE },
+	{ .name = "bool", .type = VL_FIELD_BOOL, .offset = offsetof(struct params, b), .flags = 0 },
+	{ .name = "string", .type = VL_FIELD_STRING, .offset = offsetof(struct params, s),
+	  .flags = VL_FIELD_NULLABLE },
+	{ .name = "enum", .type = VL_FIELD_ENUM, .offset = offsetof(struct params, e),
+	  .flags = VL_FIELD_NULLABLE, .enum_values = colours },
+	{ .name = "array", .type = VL_FIELD_INT_ARRAY, .offset = offsetof(struct params, a),
+	  .flags = VL_FIELD_NULLABLE },
+	{ .name = "fd", .type = VL_FIELD_FD_INDEX, .offset = offsetof(struct params, fd),
+	  .flags = VL_FIELD_NULLABLE },
 	{},
 };
 
 static const struct vl_field required_fields[] = {
-	{ "int", VL_FIELD_INT, offsetof(struct params, i), VL_FIELD_REQUIRED, NULL },
-	{ "string", VL_FIELD_STRING, offsetof(struct params, s), VL_FIELD_REQUIRED | VL_FIELD_NULLABLE, NULL },
-	{ "fd", VL_FIELD_FD_INDEX, offsetof(struct params, fd), VL_FIELD_REQUIRED, NULL },
+	{ .name = "int", .type = VL_FIELD_INT, .offset = offsetof(struct params, i),
+	  .flags = VL_FIELD_REQUIRED },
+	{ .name = "string", .type = VL_FIELD_STRING, .offset = offsetof(struct params, s),
+	  .flags = VL_FIELD_REQUIRED | VL_FIELD_NULLABLE },
+	{ .name = "fd", .type = VL_FIELD_FD_INDEX, .offset = offsetof(struct params, fd),
+	  .flags = VL_FIELD_REQUIRED },
 	{},
 };
 
