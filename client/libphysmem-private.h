@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "physmem.h"
+#include "varlink-message.h"
 
 /* How long one call may wait for the daemon. */
 #define PHYSMEM_CALL_TIMEOUT_MS 30000
@@ -33,10 +34,9 @@ struct physmem_info {
 	bool segments_known;
 	unsigned n_segments;
 	struct physmem_segment *segments;	/* n_segments entries */
-	unsigned n_allow_uids;
-	uid_t allow_uids[64];
-	unsigned n_allow_gids;
-	gid_t allow_gids[64];
+	struct vl_id_array allow_uids;
+	struct vl_id_array allow_gids;
+	struct json_object *json;	/* the reply's Buffer object (a reference), or NULL */
 };
 
 struct physmem_status {
@@ -52,6 +52,7 @@ struct physmem_status {
 	uint64_t quota_buffers, quota_bytes;
 	bool quota_held_bytes_known;	/* heldBytes is nullable: older daemons omit it */
 	uint64_t quota_held_bytes;
+	struct json_object *json;	/* the reply's parameters (a reference), or NULL */
 };
 
 /* physmem-info.c: free what an info owns (not info itself) and zero it. */
@@ -60,15 +61,28 @@ void physmem_info_done(struct physmem_info *info);
 /*
  * physmem-reply.c: turn reply parameters into C structs, strictly: every
  * field the interface marks non-nullable must be there with the right type
- * and range. Fields this client does not know are ignored (interfaces grow by
- * adding nullable fields). On failure *ret_field names the offending field,
- * nothing is allocated, and -EPROTO is returned.
+ * and range (vl_dispatch() with one field table per interface type). Fields
+ * this client does not know are kept in the struct's json, not parsed
+ * (interfaces grow by adding nullable fields). On failure *ret_field names the
+ * offending field, nothing is allocated, and -EPROTO (or -ENOMEM) is returned.
  */
 int physmem_reply_buffer(struct json_object *obj, struct physmem_info *ret, const char **ret_field);
 /* *ret: an array of *ret_n allocated descriptions (physmem_info_list_free()). */
+/*
+ * The parameters of a reply carrying one Buffer as "buffer": with
+ * ret_fd_index, also its "bufferFileDescriptor" (Allocate, Pin, Import: not
+ * checked against the fds that came); without, Share and Describe.
+ */
+int physmem_reply_buffer_params(struct json_object *params, struct physmem_info *ret, int64_t *ret_fd_index,
+				const char **ret_field);
 int physmem_reply_buffer_list(struct json_object *params, struct physmem_info ***ret, size_t *ret_n,
 			      const char **ret_field);
 int physmem_reply_status(struct json_object *params, struct physmem_status *ret, const char **ret_field);
+/*
+ * Add to o every member of reply that o lacks: fields of a newer interface
+ * this client does not know, so that physmemctl --json prints all the reply has.
+ */
+void physmem_reply_add_unknown(struct json_object *o, struct json_object *reply);
 /* The negative errno for a Varlink error name (see physmem.h). */
 int physmem_reply_error_errno(const char *name);
 /* A one-line, printable description of a Varlink error and its parameters. */

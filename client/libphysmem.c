@@ -525,28 +525,23 @@ static int pm_take_buffer(struct physmem *pm, const char *method, struct json_ob
 			  struct vl_fds *fds, struct physmem_buffer **ret)
 {
 	struct physmem_buffer *buf;
-	struct json_object *v, *b;
 	const char *field = NULL;
 	int64_t index;
 	int fd, r;
 
-	if (!params || !json_object_object_get_ex(params, "bufferFileDescriptor", &v) ||
-	    !json_object_is_type(v, json_type_int))
-		return pm_bad_reply(pm, -EPROTO, method, "bufferFileDescriptor");
-	index = json_object_get_int64(v);
-	if (index < 0 || index >= (int64_t)fds->n)
-		return pm_fail(pm, -EPROTO, "the daemon's reply to %s names fd %lld but carries %u fds",
-			       method, (long long)index, fds->n);
-	if (!json_object_object_get_ex(params, "buffer", &b))
-		return pm_bad_reply(pm, -EPROTO, method, "buffer");
-
 	buf = calloc(1, sizeof(*buf));
 	if (!buf)
 		return pm_fail(pm, -ENOMEM, "out of memory");
-	r = physmem_reply_buffer(b, &buf->info, &field);
+	r = physmem_reply_buffer_params(params, &buf->info, &index, &field);
 	if (r < 0) {
 		free(buf);
 		return pm_bad_reply(pm, r, method, field);
+	}
+	if (index < 0 || index >= (int64_t)fds->n) {
+		physmem_info_done(&buf->info);
+		free(buf);
+		return pm_fail(pm, -EPROTO, "the daemon's reply to %s names fd %lld but carries %u fds",
+			       method, (long long)index, fds->n);
 	}
 	fd = vl_fds_take(fds, (unsigned)index);
 	if (fd < 0) {
@@ -680,7 +675,7 @@ PHYSMEM_EXPORT int physmem_alloc(struct physmem *pm, uint64_t size, unsigned fla
 PHYSMEM_EXPORT int physmem_share(struct physmem_buffer *buf, const char *name, const uid_t *uids,
 				 unsigned n_uids, const gid_t *gids, unsigned n_gids)
 {
-	struct json_object *p, *reply, *params, *b;
+	struct json_object *p, *reply, *params;
 	struct physmem_info info;
 	const char *field = NULL;
 	struct physmem *pm;
@@ -704,9 +699,7 @@ PHYSMEM_EXPORT int physmem_share(struct physmem_buffer *buf, const char *name, c
 	r = pm_call_simple(pm, PHYSMEM_INTERFACE ".Share", p, &reply, &params);
 	if (r < 0)
 		return r;
-	if (!params || !json_object_object_get_ex(params, "buffer", &b))
-		r = pm_bad_reply(pm, -EPROTO, PHYSMEM_INTERFACE ".Share", "buffer");
-	else if ((r = physmem_reply_buffer(b, &info, &field)) < 0)
+	if ((r = physmem_reply_buffer_params(params, &info, NULL, &field)) < 0)
 		r = pm_bad_reply(pm, r, PHYSMEM_INTERFACE ".Share", field);
 	else if (info.id != buf->info.id || info.size != buf->info.size) {
 		/* Sharing changes neither: buf->map was mapped with the size we have. */
@@ -950,7 +943,7 @@ PHYSMEM_EXPORT int physmem_buffer_end_cpu(struct physmem_buffer *buf, unsigned d
 
 PHYSMEM_EXPORT int physmem_describe(struct physmem *pm, uint64_t id, struct physmem_info **ret)
 {
-	struct json_object *reply, *params, *b;
+	struct json_object *reply, *params;
 	struct physmem_info *info;
 	const char *field = NULL;
 	int r;
@@ -963,9 +956,7 @@ PHYSMEM_EXPORT int physmem_describe(struct physmem *pm, uint64_t id, struct phys
 	info = calloc(1, sizeof(*info));
 	if (!info)
 		r = pm_fail(pm, -ENOMEM, "out of memory");
-	else if (!params || !json_object_object_get_ex(params, "buffer", &b))
-		r = pm_bad_reply(pm, -EPROTO, PHYSMEM_INTERFACE ".Describe", "buffer");
-	else if ((r = physmem_reply_buffer(b, info, &field)) < 0)
+	else if ((r = physmem_reply_buffer_params(params, info, NULL, &field)) < 0)
 		r = pm_bad_reply(pm, r, PHYSMEM_INTERFACE ".Describe", field);
 	else {
 		*ret = info;

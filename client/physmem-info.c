@@ -17,6 +17,7 @@ void physmem_info_done(struct physmem_info *info)
 	if (!info)
 		return;
 	free(info->segments);
+	json_object_put(info->json);
 	memset(info, 0, sizeof(*info));
 }
 
@@ -120,19 +121,19 @@ PHYSMEM_EXPORT const struct physmem_segment *physmem_info_segment(const struct p
 /* The uids that may import it. */
 PHYSMEM_EXPORT const uid_t *physmem_info_allow_uids(const struct physmem_info *info, unsigned *ret_n)
 {
-	unsigned n = info ? info->n_allow_uids : 0;
+	unsigned n = info ? info->allow_uids.n : 0;
 
 	if (ret_n)
 		*ret_n = n;
-	return n > 0 ? info->allow_uids : NULL;
+	return n > 0 ? (const uid_t *)info->allow_uids.v : NULL;
 }
 
 /* The gids that may import it. */
 PHYSMEM_EXPORT const gid_t *physmem_info_allow_gids(const struct physmem_info *info, unsigned *ret_n)
 {
-	unsigned n = info ? info->n_allow_gids : 0;
+	unsigned n = info ? info->allow_gids.n : 0;
 
 	if (ret_n)
 		*ret_n = n;
-	return n > 0 ? info->allow_gids : NULL;
+	return n > 0 ? (const gid_t *)info->allow_gids.v : NULL;
 }

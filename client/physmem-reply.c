@@ -16,172 +16,120 @@
 #include "physmem-proto.h"
 #include "varlink-message.h"
 
-/* A field of obj: 1 when present and not null, 0 when absent or null. */
-static int field(struct json_object *obj, const char *key, struct json_object **ret)
+/* An interface error in dispatched reply parameters is the daemon's fault: -EPROTO (or -ENOMEM). */
+static int reply_errno(int r)
 {
-	if (!json_object_object_get_ex(obj, key, ret) || json_object_is_type(*ret, json_type_null)) {
-		*ret = NULL;
-		return 0;
-	}
-	return 1;
+	return r == -ENOMEM ? -ENOMEM : -EPROTO;
 }
+
+/* The interface's Segment type. */
+static const struct vl_field segment_fields[] = {
+	{ .name = "address", .type = VL_FIELD_U64, .offset = offsetof(struct physmem_segment, address),
+	  .flags = VL_FIELD_REQUIRED },
+	{ .name = "length", .type = VL_FIELD_U64, .offset = offsetof(struct physmem_segment, length),
+	  .flags = VL_FIELD_REQUIRED },
+	{},
+};
 
 /*
- * A non-negative integer below UINT64_MAX.  json-c turns every larger number
- * into UINT64_MAX, so that value cannot be told from an overflow and is
- * refused too (no size, id or address of physmem's comes near it).
+ * The interface's Buffer type into struct physmem_info: the one table every
+ * reply carrying a Buffer (Allocate, Pin, Import, Share, Describe, List) is
+ * read with. Ids are below UINT64_MAX, uids and gids below 2^32 - 1, pids at
+ * most INT_MAX; backend names are cut to fit, shared names are not.
  */
-static int json_u64(struct json_object *v, uint64_t *ret)
+#define INFO(member) offsetof(struct physmem_info, member)
+static const struct vl_field buffer_fields[] = {
+	{ .name = "id", .type = VL_FIELD_U64, .offset = INFO(id), .flags = VL_FIELD_REQUIRED },
+	{ .name = "name", .type = VL_FIELD_STRING_COPY, .offset = INFO(name), .flags = VL_FIELD_NULLABLE,
+	  .size = sizeof(((struct physmem_info *)0)->name) },
+	{ .name = "size", .type = VL_FIELD_U64, .offset = INFO(size), .flags = VL_FIELD_REQUIRED },
+	{ .name = "contiguous", .type = VL_FIELD_BOOL, .offset = INFO(contiguous), .flags = VL_FIELD_REQUIRED },
+	{ .name = "cache", .type = VL_FIELD_ENUM, .offset = INFO(cache), .flags = VL_FIELD_REQUIRED,
+	  .enum_values = physmem_cache_mode_names },
+	{ .name = "backend", .type = VL_FIELD_STRING_COPY, .offset = INFO(backend),
+	  .flags = VL_FIELD_REQUIRED | VL_FIELD_TRUNCATE, .size = sizeof(((struct physmem_info *)0)->backend) },
+	{ .name = "ownerUid", .type = VL_FIELD_U32, .offset = INFO(owner_uid), .flags = VL_FIELD_REQUIRED },
+	{ .name = "ownerPid", .type = VL_FIELD_U32, .offset = INFO(owner_pid), .flags = VL_FIELD_REQUIRED,
+	  .max = INT_MAX },
+	{ .name = "allowUids", .type = VL_FIELD_ID_ARRAY, .offset = INFO(allow_uids), .flags = VL_FIELD_REQUIRED },
+	{ .name = "allowGids", .type = VL_FIELD_ID_ARRAY, .offset = INFO(allow_gids), .flags = VL_FIELD_REQUIRED },
+	{ .name = "locked", .type = VL_FIELD_BOOL, .offset = INFO(locked), .flags = VL_FIELD_REQUIRED },
+	{ .name = "dmaSafe", .type = VL_FIELD_BOOL, .offset = INFO(dma_safe), .flags = VL_FIELD_REQUIRED },
+	{ .name = "segments", .type = VL_FIELD_OBJECT_ARRAY, .offset = INFO(segments),
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .size = sizeof(struct physmem_segment),
+	  .fields = segment_fields, .count_offset = INFO(n_segments), .present_offset = INFO(segments_known) },
+	{},
+};
+#undef INFO
+
+/* Make the strings of a dispatched Buffer printable and keep the reply's object (for --json). */
+static void buffer_finish(struct physmem_info *info, struct json_object *obj)
 {
-	uint64_t u;
-
-	if (!v || !json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
-		return -EPROTO;
-	u = json_object_get_uint64(v);
-	if (u == UINT64_MAX)
-		return -EPROTO;
-	*ret = u;
-	return 0;
-}
-
-static int get_u64(struct json_object *obj, const char *key, uint64_t *ret)
-{
-	struct json_object *v;
-
-	field(obj, key, &v);
-	return json_u64(v, ret);
-}
-
-/* A uid or gid: 0 .. 2^32-2 ((uid_t)-1 is never a real id). */
-static int json_id(struct json_object *v, uint32_t *ret)
-{
-	uint64_t u;
-
-	if (json_u64(v, &u) < 0 || u >= UINT32_MAX)
-		return -EPROTO;
-	*ret = (uint32_t)u;
-	return 0;
-}
-
-static int get_bool(struct json_object *obj, const char *key, bool *ret)
-{
-	struct json_object *v;
-
-	if (!field(obj, key, &v) || !json_object_is_type(v, json_type_boolean))
-		return -EPROTO;
-	*ret = json_object_get_boolean(v);
-	return 0;
-}
-
-/* A string copied into buf; longer strings are cut at size - 1 when truncate, else rejected. */
-static int get_string(struct json_object *obj, const char *key, char *buf, size_t size, bool truncate)
-{
-	struct json_object *v;
-	size_t len;
-
-	if (!field(obj, key, &v) || !json_object_is_type(v, json_type_string))
-		return -EPROTO;
-	len = (size_t)json_object_get_string_len(v);
-	if (len >= size && !truncate)
-		return -EPROTO;
-	physmem_reply_sanitize(buf, size, json_object_get_string(v));
-	return 0;
-}
-
-static int get_id_array(struct json_object *obj, const char *key, uint32_t *ids, unsigned max, unsigned *ret_n)
-{
-	struct json_object *v;
-	size_t n;
-
-	if (!field(obj, key, &v) || !json_object_is_type(v, json_type_array))
-		return -EPROTO;
-	n = json_object_array_length(v);
-	if (n > max)
-		return -EPROTO;
-	for (size_t i = 0; i < n; i++)
-		if (json_id(json_object_array_get_idx(v, i), &ids[i]) < 0)
-			return -EPROTO;
-	*ret_n = (unsigned)n;
-	return 0;
-}
-
-static int get_segments(struct json_object *obj, struct physmem_info *info)
-{
-	struct json_object *v;
-	size_t n;
-
-	info->segments_known = false;
-	info->n_segments = 0;
-	info->segments = NULL;
-	if (!field(obj, "segments", &v))
-		return 0;
-	if (!json_object_is_type(v, json_type_array))
-		return -EPROTO;
-	n = json_object_array_length(v);
-	if (n > UINT_MAX / 2)
-		return -EPROTO;
-	if (n > 0) {
-		info->segments = calloc(n, sizeof(*info->segments));
-		if (!info->segments)
-			return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *s = json_object_array_get_idx(v, i);
-
-		if (!json_object_is_type(s, json_type_object) ||
-		    get_u64(s, "address", &info->segments[i].address) < 0 ||
-		    get_u64(s, "length", &info->segments[i].length) < 0) {
-			free(info->segments);
-			info->segments = NULL;
-			return -EPROTO;
-		}
-	}
-	info->n_segments = (unsigned)n;
-	info->segments_known = true;
-	return 0;
+	physmem_reply_sanitize(info->name, sizeof(info->name), info->name);
+	physmem_reply_sanitize(info->backend, sizeof(info->backend), info->backend);
+	info->json = json_object_get(obj);
 }
 
 int physmem_reply_buffer(struct json_object *obj, struct physmem_info *ret, const char **ret_field)
 {
 	struct physmem_info info = { 0 };
-	struct json_object *v;
-	uint64_t u;
-	uint32_t id;
 	int r;
 
-#define CHECK(expr, name) do { if ((expr) < 0) { *ret_field = (name); return -EPROTO; } } while (0)
 	*ret_field = NULL;
-	CHECK(obj && json_object_is_type(obj, json_type_object) ? 0 : -1, "buffer");
-	CHECK(get_u64(obj, "id", &info.id), "id");
-	if (field(obj, "name", &v)) {
-		CHECK(json_object_is_type(v, json_type_string) ? 0 : -1, "name");
-		CHECK(get_string(obj, "name", info.name, sizeof(info.name), false), "name");
+	if (!obj || !json_object_is_type(obj, json_type_object)) {
+		*ret_field = "buffer";
+		return -EPROTO;
 	}
-	CHECK(get_u64(obj, "size", &info.size), "size");
-	CHECK(get_bool(obj, "contiguous", &info.contiguous), "contiguous");
-	CHECK(field(obj, "cache", &v) && json_object_is_type(v, json_type_string) ? 0 : -1, "cache");
-	r = -1;
-	for (int i = 0; physmem_cache_mode_names[i]; i++)
-		if (strcmp(physmem_cache_mode_names[i], json_object_get_string(v)) == 0) {
-			info.cache = (enum physmem_cache)i;
-			r = 0;
-		}
-	CHECK(r, "cache");
-	CHECK(get_string(obj, "backend", info.backend, sizeof(info.backend), true), "backend");
-	CHECK(field(obj, "ownerUid", &v) ? json_id(v, &id) : -1, "ownerUid");
-	info.owner_uid = (uid_t)id;
-	CHECK(get_u64(obj, "ownerPid", &u) < 0 || u > INT_MAX ? -1 : 0, "ownerPid");
-	info.owner_pid = (pid_t)u;
-	CHECK(get_id_array(obj, "allowUids", (uint32_t *)info.allow_uids, 64, &info.n_allow_uids), "allowUids");
-	CHECK(get_id_array(obj, "allowGids", (uint32_t *)info.allow_gids, 64, &info.n_allow_gids), "allowGids");
-	CHECK(get_bool(obj, "locked", &info.locked), "locked");
-	CHECK(get_bool(obj, "dmaSafe", &info.dma_safe), "dmaSafe");
-	r = get_segments(obj, &info);
-	if (r == -ENOMEM)
-		return r;
-	CHECK(r, "segments");
-#undef CHECK
+	r = vl_dispatch_full(obj, buffer_fields, &info, 0, VL_DISPATCH_ALLOW_UNKNOWN, ret_field);
+	if (r < 0)
+		return reply_errno(r);
+	buffer_finish(&info, obj);
 	*ret = info;
+	return 0;
+}
+
+/* The parameters (buffer: Buffer, bufferFileDescriptor: int) of Allocate, Pin and Import. */
+struct buffer_params {
+	struct physmem_info info;
+	int64_t fd_index;
+};
+
+static const struct vl_field buffer_params_fields[] = {
+	{ .name = "buffer", .type = VL_FIELD_OBJECT, .offset = offsetof(struct buffer_params, info),
+	  .flags = VL_FIELD_REQUIRED, .fields = buffer_fields },
+	{ .name = "bufferFileDescriptor", .type = VL_FIELD_INT, .offset = offsetof(struct buffer_params, fd_index),
+	  .flags = VL_FIELD_REQUIRED },
+	{},
+};
+
+/* The same without the fd (Share, Describe). */
+static const struct vl_field buffer_only_params_fields[] = {
+	{ .name = "buffer", .type = VL_FIELD_OBJECT, .offset = offsetof(struct buffer_params, info),
+	  .flags = VL_FIELD_REQUIRED, .fields = buffer_fields },
+	{},
+};
+
+int physmem_reply_buffer_params(struct json_object *params, struct physmem_info *ret, int64_t *ret_fd_index,
+				const char **ret_field)
+{
+	struct buffer_params p = { .fd_index = -1 };
+	struct json_object *obj = NULL;
+	int r;
+
+	*ret_field = NULL;
+	if (!params) {
+		*ret_field = "buffer";
+		return -EPROTO;
+	}
+	r = vl_dispatch_full(params, ret_fd_index ? buffer_params_fields : buffer_only_params_fields, &p, 0,
+			     VL_DISPATCH_ALLOW_UNKNOWN, ret_field);
+	if (r < 0)
+		return reply_errno(r);
+	json_object_object_get_ex(params, "buffer", &obj);
+	buffer_finish(&p.info, obj);
+	*ret = p.info;
+	if (ret_fd_index)
+		*ret_fd_index = p.fd_index;
 	return 0;
 }
 
@@ -194,7 +142,7 @@ int physmem_reply_buffer_list(struct json_object *params, struct physmem_info **
 	int r;
 
 	*ret_field = "buffers";
-	if (!params || !field(params, "buffers", &v) || !json_object_is_type(v, json_type_array))
+	if (!params || !json_object_object_get_ex(params, "buffers", &v) || !json_object_is_type(v, json_type_array))
 		return -EPROTO;
 	n = json_object_array_length(v);
 	if (n > 0) {
@@ -216,51 +164,78 @@ int physmem_reply_buffer_list(struct json_object *params, struct physmem_info **
 	return 0;
 }
 
+/* The interface's Quota type, inside Status's parameters (errors name it "quota.NAME"). */
+#define ST(member) offsetof(struct physmem_status, member)
+static const struct vl_field quota_fields[] = {
+	{ .name = "uid", .type = VL_FIELD_U32, .offset = ST(quota_uid), .flags = VL_FIELD_REQUIRED,
+	  .report = "quota.uid" },
+	{ .name = "maxBuffers", .type = VL_FIELD_U64, .offset = ST(quota_max_buffers), .flags = VL_FIELD_REQUIRED,
+	  .report = "quota.maxBuffers" },
+	{ .name = "maxBytes", .type = VL_FIELD_U64, .offset = ST(quota_max_bytes), .flags = VL_FIELD_REQUIRED,
+	  .report = "quota.maxBytes" },
+	{ .name = "buffers", .type = VL_FIELD_U64, .offset = ST(quota_buffers), .flags = VL_FIELD_REQUIRED,
+	  .report = "quota.buffers" },
+	{ .name = "bytes", .type = VL_FIELD_U64, .offset = ST(quota_bytes), .flags = VL_FIELD_REQUIRED,
+	  .report = "quota.bytes" },
+	{ .name = "heldBytes", .type = VL_FIELD_U64, .offset = ST(quota_held_bytes),
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = ST(quota_held_bytes_known),
+	  .report = "quota.heldBytes" },
+	{},
+};
+
+#define STATUS_STRING(key, member) \
+	{ .name = key, .type = VL_FIELD_STRING_COPY, .offset = ST(member), \
+	  .flags = VL_FIELD_REQUIRED | VL_FIELD_TRUNCATE, .size = sizeof(((struct physmem_status *)0)->member) }
+#define STATUS_U64(key, member) { .name = key, .type = VL_FIELD_U64, .offset = ST(member), .flags = VL_FIELD_REQUIRED }
+
+/* Status's parameters. */
+static const struct vl_field status_fields[] = {
+	STATUS_STRING("version", version),
+	STATUS_STRING("backend", backend),
+	{ .name = "dmaSafe", .type = VL_FIELD_BOOL, .offset = ST(dma_safe), .flags = VL_FIELD_REQUIRED },
+	STATUS_U64("buffers", buffers),
+	STATUS_U64("bytes", bytes),
+	STATUS_U64("connections", connections),
+	STATUS_U64("maxBufferSize", max_buffer_size),
+	STATUS_U64("maxMessageSize", max_message_size),
+	STATUS_U64("maxConnections", max_connections),
+	STATUS_U64("maxConnectionsPerUid", max_connections_per_uid),
+	STATUS_STRING("addressPolicy", address_policy),
+	{ .name = "quota", .type = VL_FIELD_OBJECT, .offset = 0, .flags = VL_FIELD_REQUIRED, .fields = quota_fields },
+	{},
+};
+#undef STATUS_STRING
+#undef STATUS_U64
+#undef ST
+
 int physmem_reply_status(struct json_object *params, struct physmem_status *ret, const char **ret_field)
 {
-	static const struct {
-		const char *name;
-		size_t offset;
-	} ints[] = {
-		{ "buffers", offsetof(struct physmem_status, buffers) },
-		{ "bytes", offsetof(struct physmem_status, bytes) },
-		{ "connections", offsetof(struct physmem_status, connections) },
-		{ "maxBufferSize", offsetof(struct physmem_status, max_buffer_size) },
-		{ "maxMessageSize", offsetof(struct physmem_status, max_message_size) },
-		{ "maxConnections", offsetof(struct physmem_status, max_connections) },
-		{ "maxConnectionsPerUid", offsetof(struct physmem_status, max_connections_per_uid) },
-	};
 	struct physmem_status st = { 0 };
-	struct json_object *q, *v;
-	uint32_t uid;
+	int r;
 
 	*ret_field = NULL;
 	if (!params) {
 		*ret_field = "parameters";
 		return -EPROTO;
 	}
-#define CHECK(expr, name) do { if ((expr) < 0) { *ret_field = (name); return -EPROTO; } } while (0)
-	CHECK(get_string(params, "version", st.version, sizeof(st.version), true), "version");
-	CHECK(get_string(params, "backend", st.backend, sizeof(st.backend), true), "backend");
-	CHECK(get_bool(params, "dmaSafe", &st.dma_safe), "dmaSafe");
-	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
-		CHECK(get_u64(params, ints[i].name, (uint64_t *)((char *)&st + ints[i].offset)), ints[i].name);
-	CHECK(get_string(params, "addressPolicy", st.address_policy, sizeof(st.address_policy), true),
-	      "addressPolicy");
-	CHECK(field(params, "quota", &q) && json_object_is_type(q, json_type_object) ? 0 : -1, "quota");
-	CHECK(field(q, "uid", &v) ? json_id(v, &uid) : -1, "quota.uid");
-	st.quota_uid = (uid_t)uid;
-	CHECK(get_u64(q, "maxBuffers", &st.quota_max_buffers), "quota.maxBuffers");
-	CHECK(get_u64(q, "maxBytes", &st.quota_max_bytes), "quota.maxBytes");
-	CHECK(get_u64(q, "buffers", &st.quota_buffers), "quota.buffers");
-	CHECK(get_u64(q, "bytes", &st.quota_bytes), "quota.bytes");
-	if (field(q, "heldBytes", &v)) {
-		CHECK(json_u64(v, &st.quota_held_bytes), "quota.heldBytes");
-		st.quota_held_bytes_known = true;
-	}
-#undef CHECK
+	r = vl_dispatch_full(params, status_fields, &st, 0, VL_DISPATCH_ALLOW_UNKNOWN, ret_field);
+	if (r < 0)
+		return reply_errno(r);
+	physmem_reply_sanitize(st.version, sizeof(st.version), st.version);
+	physmem_reply_sanitize(st.backend, sizeof(st.backend), st.backend);
+	physmem_reply_sanitize(st.address_policy, sizeof(st.address_policy), st.address_policy);
+	st.json = json_object_get(params);
 	*ret = st;
 	return 0;
+}
+
+void physmem_reply_add_unknown(struct json_object *o, struct json_object *reply)
+{
+	if (!o || !reply || !json_object_is_type(reply, json_type_object))
+		return;
+	json_object_object_foreach(reply, key, val)
+		if (!json_object_object_get_ex(o, key, NULL))
+			json_object_object_add(o, key, json_object_get(val));
 }
 
 int physmem_reply_error_errno(const char *name)
@@ -298,6 +273,16 @@ void physmem_reply_sanitize(char *buf, size_t size, const char *s)
 	for (i = 0; s[i] && i + 1 < size; i++)
 		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
 	buf[i] = '\0';
+}
+
+/* A member of obj: 1 when present and not null, 0 when absent or null. */
+static int field(struct json_object *obj, const char *key, struct json_object **ret)
+{
+	if (!json_object_object_get_ex(obj, key, ret) || json_object_is_type(*ret, json_type_null)) {
+		*ret = NULL;
+		return 0;
+	}
+	return 1;
 }
 
 /* A parameter as text for a message: strings sanitized, anything else as JSON; "?" when absent. */

@@ -13,6 +13,8 @@
 /* Free what physmem_status() returned. */
 PHYSMEM_EXPORT void physmem_status_free(struct physmem_status *st)
 {
+	if (st)
+		json_object_put(st->json);
 	free(st);
 }
 

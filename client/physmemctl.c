@@ -187,7 +187,7 @@ static struct json_object *json_u64(uint64_t v)
 	return v > INT64_MAX ? json_object_new_uint64(v) : json_object_new_int64((int64_t)v);
 }
 
-/* A buffer as JSON, with the interface's field names. */
+/* A buffer as JSON, with the interface's field names: every field of the reply. */
 static struct json_object *info_json(const struct physmem_info *info)
 {
 	struct json_object *o = json_object_new_object(), *a;
@@ -231,6 +231,8 @@ static struct json_object *info_json(const struct physmem_info *info)
 	} else {
 		json_object_object_add(o, "segments", NULL);
 	}
+	/* And whatever else the reply had (a newer daemon's fields). */
+	physmem_reply_add_unknown(o, info->json);
 	return o;
 }
 
@@ -524,7 +526,14 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 		json_object_object_add(q, "bytes", json_u64(physmem_status_quota_bytes(st)));
 		/* Nullable in the interface: null when the daemon did not report it. */
 		json_object_object_add(q, "heldBytes", held_known ? json_u64(held) : NULL);
+		if (st->json) {
+			struct json_object *rq;
+
+			if (json_object_object_get_ex(st->json, "quota", &rq))
+				physmem_reply_add_unknown(q, rq);
+		}
 		json_object_object_add(j, "quota", q);
+		physmem_reply_add_unknown(j, st->json);
 		print_json(j, false);
 		physmem_status_free(st);
 		return PHYSMEMCTL_EXIT_OK;

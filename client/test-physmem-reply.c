@@ -116,6 +116,9 @@ static void buffer_reply_rejects_bad_fields(void **state)
 		{ "segments", "[{\"address\": -1, \"length\": 4096}]" }, { "segments", "[1]" },
 		{ "name", "7" },
 		{ "name", "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"" },
+		/* A NUL inside a string was cut at silently before. */
+		{ "name", "\"cam\\u0000x\"" }, { "backend", "\"kmod\\u0000x\"" },
+		{ "ownerPid", "2147483648" }, { "segments", "[{\"address\": 1, \"length\": 18446744073709551615}]" },
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -182,6 +185,107 @@ static void buffer_list_reply_parses_each(void **state)
 	assert_string_equal(field, "buffers");
 }
 
+/* The IDL's Buffer fields: physmemctl --json prints each, and any other the reply has. */
+static const char *const idl_buffer_fields[] = {
+	"id", "name", "size", "contiguous", "cache", "backend", "ownerUid", "ownerPid",
+	"allowUids", "allowGids", "locked", "dmaSafe", "segments", NULL,
+};
+
+/*
+ * Fields of a newer daemon are kept with the description, and
+ * physmem_reply_add_unknown() adds them (never over a field already there):
+ * before, physmemctl --json dropped every field this client did not know.
+ */
+static void buffer_reply_keeps_every_field(void **state)
+{
+	struct json_object *o = json_tokener_parse(buffer_json), *out, *v;
+	struct physmem_info info;
+	const char *field;
+
+	(void)state;
+	assert_int_equal(physmem_reply_buffer(o, &info, &field), 0);
+	json_object_put(o);		/* the description holds its own reference */
+	assert_non_null(info.json);
+	out = json_object_new_object();
+	json_object_object_add(out, "id", json_object_new_int64(1));
+	physmem_reply_add_unknown(out, info.json);
+	for (int i = 0; idl_buffer_fields[i]; i++)
+		assert_true(json_object_object_get_ex(out, idl_buffer_fields[i], NULL));
+	assert_true(json_object_object_get_ex(out, "futureField", &v));
+	assert_true(json_object_is_type(v, json_type_object));
+	assert_int_equal(json_object_get_int64(json_object_object_get(out, "id")), 1);
+	json_object_put(out);
+	physmem_info_done(&info);
+	assert_null(info.json);
+}
+
+/* The same for Status and its quota. */
+static void status_reply_keeps_every_field(void **state)
+{
+	struct json_object *o = json_tokener_parse(status_json), *out, *q, *rq;
+	struct physmem_status st;
+	const char *field;
+
+	(void)state;
+	json_object_object_add(o, "futureStatus", json_object_new_string("x"));
+	json_object_object_add(json_object_object_get(o, "quota"), "futureQuota", json_object_new_int(3));
+	assert_int_equal(physmem_reply_status(o, &st, &field), 0);
+	json_object_put(o);
+	out = json_object_new_object();
+	q = json_object_new_object();
+	assert_true(json_object_object_get_ex(st.json, "quota", &rq));
+	physmem_reply_add_unknown(q, rq);
+	json_object_object_add(out, "quota", q);
+	physmem_reply_add_unknown(out, st.json);
+	assert_true(json_object_object_get_ex(out, "futureStatus", NULL));
+	assert_true(json_object_object_get_ex(q, "futureQuota", NULL));
+	assert_true(json_object_object_get_ex(out, "maxConnectionsPerUid", NULL));
+	assert_ptr_equal(json_object_object_get(out, "quota"), q);
+	json_object_put(out);
+	json_object_put(st.json);
+	physmem_reply_add_unknown(NULL, NULL);	/* nothing to do, no crash */
+}
+
+/* (buffer, bufferFileDescriptor) and (buffer) replies go through the same Buffer table. */
+static void buffer_params_reply(void **state)
+{
+	struct json_object *p = json_object_new_object();
+	struct physmem_info info;
+	const char *field;
+	int64_t index = 99;
+
+	(void)state;
+	assert_int_equal(physmem_reply_buffer_params(NULL, &info, &index, &field), -EPROTO);
+	assert_string_equal(field, "buffer");
+	assert_int_equal(physmem_reply_buffer_params(p, &info, NULL, &field), -EPROTO);
+	assert_string_equal(field, "buffer");
+
+	json_object_object_add(p, "buffer", json_tokener_parse(buffer_json));
+	assert_int_equal(physmem_reply_buffer_params(p, &info, NULL, &field), 0);
+	assert_int_equal(physmem_info_id(&info), 7);
+	physmem_info_done(&info);
+	assert_int_equal(physmem_reply_buffer_params(p, &info, &index, &field), -EPROTO);
+	assert_string_equal(field, "bufferFileDescriptor");
+	json_object_object_add(p, "bufferFileDescriptor", json_object_new_string("0"));
+	assert_int_equal(physmem_reply_buffer_params(p, &info, &index, &field), -EPROTO);
+	assert_string_equal(field, "bufferFileDescriptor");
+	json_object_object_add(p, "bufferFileDescriptor", json_object_new_int(2));
+	json_object_object_add(p, "futureParameter", json_object_new_int(2));
+	assert_int_equal(physmem_reply_buffer_params(p, &info, &index, &field), 0);
+	assert_int_equal(index, 2);
+	assert_int_equal(physmem_info_n_segments(&info), 2);
+	physmem_info_done(&info);
+
+	/* An error inside the buffer names the Buffer field, as physmem_reply_buffer() does. */
+	json_object_object_del(json_object_object_get(p, "buffer"), "size");
+	assert_int_equal(physmem_reply_buffer_params(p, &info, &index, &field), -EPROTO);
+	assert_string_equal(field, "size");
+	json_object_object_add(p, "buffer", json_object_new_int(1));
+	assert_int_equal(physmem_reply_buffer_params(p, &info, &index, &field), -EPROTO);
+	assert_string_equal(field, "buffer");
+	json_object_put(p);
+}
+
 static void status_reply_fills_status(void **state)
 {
 	struct json_object *o = json_tokener_parse(status_json);
@@ -210,6 +314,7 @@ static void status_reply_fills_status(void **state)
 	assert_int_equal(physmem_status_quota_bytes(&st), 4096);
 	assert_int_equal(physmem_status_quota_held_bytes(&st, &held), 0);
 	assert_int_equal(held, 2048);
+	json_object_put(st.json);
 
 	json_object_object_del(o, "maxConnections");
 	assert_int_equal(physmem_reply_status(o, &st, &field), -EPROTO);
@@ -238,16 +343,19 @@ static void status_reply_held_bytes(void **state)
 	assert_int_equal(physmem_reply_status(o, &st, &field), 0);
 	assert_int_equal(physmem_status_quota_held_bytes(&st, &held), 0);
 	assert_int_equal(held, 12288);
+	json_object_put(st.json);
 
 	json_object_object_add(q, "heldBytes", NULL);
 	assert_int_equal(physmem_reply_status(o, &st, &field), 0);
 	held = 99;
 	assert_int_equal(physmem_status_quota_held_bytes(&st, &held), -ENODATA);
 	assert_int_equal(held, 99);
+	json_object_put(st.json);
 
 	json_object_object_del(q, "heldBytes");
 	assert_int_equal(physmem_reply_status(o, &st, &field), 0);
 	assert_int_equal(physmem_status_quota_held_bytes(&st, &held), -ENODATA);
+	json_object_put(st.json);
 
 	json_object_object_add(q, "heldBytes", json_object_new_int64(-1));
 	assert_int_equal(physmem_reply_status(o, &st, &field), -EPROTO);
@@ -347,6 +455,9 @@ int main(void)
 		cmocka_unit_test(buffer_reply_rejects_more_than_64_ids),
 		cmocka_unit_test(buffer_reply_rejects_non_object),
 		cmocka_unit_test(buffer_list_reply_parses_each),
+		cmocka_unit_test(buffer_reply_keeps_every_field),
+		cmocka_unit_test(status_reply_keeps_every_field),
+		cmocka_unit_test(buffer_params_reply),
 		cmocka_unit_test(status_reply_fills_status),
 		cmocka_unit_test(status_reply_held_bytes),
 		cmocka_unit_test(accessors_accept_null),

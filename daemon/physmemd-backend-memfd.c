@@ -78,8 +78,9 @@ static int memfd_allocate(void *state, uint64_t size, bool contiguous, int cache
 		*ret_feature = "cache mode other than cached";
 		return -EOPNOTSUPP;
 	}
-	/* Rounded up to the allocation unit by the caller's size check. */
-	size = (size + unit - 1) / unit * unit;
+	/* registry_alloc_size() rounds; this makes exactly what was charged. */
+	if (size == 0 || size % unit)
+		return -EINVAL;
 	/* Only one huge page is guaranteed to be physically contiguous. */
 	if (contiguous && (!st->conf->hugepage_size || size > st->conf->hugepage_size)) {
 		*ret_feature = st->conf->hugepage_size ? "contiguous buffers larger than one huge page"

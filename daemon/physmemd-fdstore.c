@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 
 #include "physmem-proto.h"
 #include "physmemd.h"
+#include "varlink-message.h"
 
 #define META_NAME "registry"
 #define META_MAX (16u << 20)
@@ -183,89 +185,127 @@ static int read_meta(int fd, struct json_object **ret)
 	return *ret ? 0 : -EINVAL;
 }
 
-static int64_t get_int(struct json_object *o, const char *key, int64_t dflt)
-{
-	struct json_object *v;
+/* One stored buffer's metadata, as fdstore_meta() writes it. */
+struct stored_buffer {
+	uint64_t id;
+	char name[65];
+	uint32_t cache;			/* enum physmem_cache_mode, as a number */
+	uint32_t owner_uid;
+	uint32_t owner_pid;
+	struct vl_id_array allow_uids;
+	struct vl_id_array allow_gids;
+};
 
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
-		return dflt;
-	return json_object_get_int64(v);
+#define SB(member) offsetof(struct stored_buffer, member)
+/* Members a newer daemon may add are ignored (VL_DISPATCH_ALLOW_UNKNOWN). */
+static const struct vl_field stored_buffer_fields[] = {
+	{ .name = "id", .type = VL_FIELD_U64, .offset = SB(id), .flags = VL_FIELD_REQUIRED, .max = ID_MAX },
+	{ .name = "name", .type = VL_FIELD_STRING_COPY, .offset = SB(name), .flags = VL_FIELD_REQUIRED,
+	  .size = sizeof(((struct stored_buffer *)0)->name) },
+	{ .name = "cache", .type = VL_FIELD_U32, .offset = SB(cache), .flags = VL_FIELD_REQUIRED,
+	  .max = PHYSMEM_CACHE_MODE_UNCACHED },
+	{ .name = "ownerUid", .type = VL_FIELD_U32, .offset = SB(owner_uid), .flags = VL_FIELD_REQUIRED },
+	{ .name = "ownerPid", .type = VL_FIELD_U32, .offset = SB(owner_pid), .flags = VL_FIELD_NULLABLE,
+	  .max = INT32_MAX },
+	{ .name = "allowUids", .type = VL_FIELD_ID_ARRAY, .offset = SB(allow_uids), .flags = VL_FIELD_NULLABLE },
+	{ .name = "allowGids", .type = VL_FIELD_ID_ARRAY, .offset = SB(allow_gids), .flags = VL_FIELD_NULLABLE },
+	{},
+};
+#undef SB
+
+/* One held entry: memory a freed buffer still holds, charged to uid. */
+struct stored_held {
+	uint32_t uid;
+	uint64_t bytes;
+	uint64_t kernel_id;
+};
+
+static const struct vl_field stored_held_fields[] = {
+	{ .name = "uid", .type = VL_FIELD_U32, .offset = offsetof(struct stored_held, uid),
+	  .flags = VL_FIELD_REQUIRED },
+	{ .name = "bytes", .type = VL_FIELD_U64, .offset = offsetof(struct stored_held, bytes),
+	  .flags = VL_FIELD_REQUIRED, .max = INT64_MAX },
+	{ .name = "kernelId", .type = VL_FIELD_U64, .offset = offsetof(struct stored_held, kernel_id),
+	  .flags = VL_FIELD_REQUIRED, .max = INT64_MAX },
+	{},
+};
+
+/* The id mark: nextId, when present and valid. */
+struct stored_mark {
+	uint64_t next_id;
+	bool known;
+};
+
+static const struct vl_field stored_mark_fields[] = {
+	{ .name = "nextId", .type = VL_FIELD_U64, .offset = offsetof(struct stored_mark, next_id),
+	  .flags = VL_FIELD_REQUIRED | VL_FIELD_MARK_PRESENT, .max = ID_MAX,
+	  .present_offset = offsetof(struct stored_mark, known) },
+	{},
+};
+
+/* A stored buffer entry, checked: 0, or -EINVAL (logged) when it cannot be restored. */
+static int stored_buffer_parse(struct json_object *e, struct stored_buffer *ret)
+{
+	const char *bad;
+
+	*ret = (struct stored_buffer) { 0 };
+	if (vl_dispatch_full(e, stored_buffer_fields, ret, 0, VL_DISPATCH_ALLOW_UNKNOWN, &bad) < 0 ||
+	    ret->id == 0 || !physmem_name_valid(ret->name)) {
+		log_warning("fd store: bad entry (%s), dropped", bad ? bad : ret->id == 0 ? "id" : "name");
+		return -EINVAL;
+	}
+	return 0;
 }
 
-static void get_ids(struct json_object *o, const char *key, uint32_t *ids, unsigned *n)
-{
-	struct json_object *a;
-
-	*n = 0;
-	if (!json_object_object_get_ex(o, key, &a) || !json_object_is_type(a, json_type_array))
-		return;
-	for (size_t i = 0; i < json_object_array_length(a) && *n < 64; i++)
-		ids[(*n)++] = (uint32_t)json_object_get_int64(json_object_array_get_idx(a, i));
-}
-
-/* Adopt one stored buffer described by e, whose fd is fd (taken over). */
-static void restore_one(struct registry *r, struct json_object *e, int fd)
+/* Adopt one stored buffer described by sb, whose fd is fd (taken over). */
+static void restore_one(struct registry *r, const struct stored_buffer *sb, int fd)
 {
 	struct backend_buffer bb;
-	struct json_object *v;
 	struct buffer *b;
-	int64_t cache = get_int(e, "cache", -1);
-	int64_t id = get_int(e, "id", 0);
 	int ret;
 
-	if (!json_object_object_get_ex(e, "name", &v) || !json_object_is_type(v, json_type_string) ||
-	    !physmem_name_valid(json_object_get_string(v)) || cache < 0 || cache > PHYSMEM_CACHE_MODE_UNCACHED ||
-	    id <= 0 || registry_find(r, (uint64_t)id)) {
-		log_warning("fd store: bad entry for buffer %" PRId64 ", dropped", get_int(e, "id", 0));
+	if (registry_find(r, sb->id)) {
+		log_warning("fd store: buffer %" PRIu64 " is there twice, dropped", sb->id);
 		close(fd);
 		return;
 	}
 	ret = r->backend->adopt(r->backend_state, fd, &bb);
 	if (ret < 0) {
-		log_warning("fd store: cannot adopt buffer %" PRId64 ": %s", get_int(e, "id", 0), strerror(-ret));
+		log_warning("fd store: cannot adopt buffer %" PRIu64 ": %s", sb->id, strerror(-ret));
 		close(fd);
 		return;
 	}
 	/* Keep the id clients know it by. */
-	b = registry_add(r, NULL, (uid_t)get_int(e, "ownerUid", 0), (pid_t)get_int(e, "ownerPid", 0), &bb, (int)cache,
-			 id);
+	b = registry_add(r, NULL, (uid_t)sb->owner_uid, (pid_t)sb->owner_pid, &bb, (int)sb->cache, sb->id);
 	if (!b) {
 		r->backend->release(r->backend_state, &bb, false);
 		return;
 	}
-	snprintf(b->name, sizeof(b->name), "%s", json_object_get_string(v));
-	get_ids(e, "allowUids", b->allow_uids, &b->n_allow_uids);
-	get_ids(e, "allowGids", b->allow_gids, &b->n_allow_gids);
+	snprintf(b->name, sizeof(b->name), "%s", sb->name);
+	b->n_allow_uids = sb->allow_uids.n;
+	for (unsigned i = 0; i < sb->allow_uids.n; i++)
+		b->allow_uids[i] = (uid_t)sb->allow_uids.v[i];
+	b->n_allow_gids = sb->allow_gids.n;
+	for (unsigned i = 0; i < sb->allow_gids.n; i++)
+		b->allow_gids[i] = (gid_t)sb->allow_gids.v[i];
 	b->stored = true;
 	log_info("fd store: buffer %" PRIu64 " '%s' (%" PRIu64 " bytes, uid %u) restored", b->id, b->name,
 		 b->b.size, (unsigned)b->owner_uid);
 }
 
-/* An integer member in [min, max], or -1 when absent, mistyped or out of range. */
-static int64_t get_bounded(struct json_object *o, const char *key, int64_t min, int64_t max)
-{
-	struct json_object *v;
-	int64_t x;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
-		return -1;
-	x = json_object_get_int64(v);
-	if (x < min || x > max)
-		return -1;
-	return x;
-}
-
 void fdstore_restore_accounting(struct registry *r, struct json_object *meta)
 {
+	struct stored_mark mark = { 0 };
 	struct json_object *list;
-	int64_t mark = get_bounded(meta, "nextId", 1, (int64_t)ID_MAX);
 	size_t n, kept = 0;
+	const char *bad;
 
 	/* Every id below the mark may be in a client's hands: start past it. */
-	if (mark < 0)
+	if (vl_dispatch_full(meta, stored_mark_fields, &mark, 0, VL_DISPATCH_ALLOW_UNKNOWN, &bad) < 0 ||
+	    !mark.known || mark.next_id == 0)
 		log_warning("fd store: no valid id mark, ids may repeat");
-	else if ((uint64_t)mark > r->next_id)
-		r->next_id = (uint64_t)mark;
+	else if (mark.next_id > r->next_id)
+		r->next_id = mark.next_id;
 	if (r->id_mark < r->next_id)
 		r->id_mark = r->next_id;
 
@@ -277,21 +317,18 @@ void fdstore_restore_accounting(struct registry *r, struct json_object *meta)
 	}
 	n = json_object_array_length(list);
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *e = json_object_array_get_idx(list, i);
-		bool object = json_object_is_type(e, json_type_object);
-		int64_t uid = object ? get_bounded(e, "uid", 0, (int64_t)UINT32_MAX - 1) : -1;
-		int64_t bytes = object ? get_bounded(e, "bytes", 1, INT64_MAX) : -1;
-		int64_t kid = object ? get_bounded(e, "kernelId", 1, INT64_MAX) : -1;
+		struct stored_held h = { 0 };
 
-		if (uid < 0 || bytes < 0 || kid < 0) {
+		if (vl_dispatch_full(json_object_array_get_idx(list, i), stored_held_fields, &h, 0,
+				     VL_DISPATCH_ALLOW_UNKNOWN, &bad) < 0 || h.bytes == 0 || h.kernel_id == 0) {
 			log_warning("fd store: bad held entry %zu, dropped", i);
 			continue;
 		}
 		/* Memory the kernel freed while no daemon ran is nobody's any more. */
-		if (!r->backend->held || r->backend->held(r->backend_state, (uint64_t)kid) <= 0)
+		if (!r->backend->held || r->backend->held(r->backend_state, h.kernel_id) <= 0)
 			continue;
-		if (registry_add_held(r, (uid_t)uid, (uint64_t)bytes, (uint64_t)kid) < 0) {
-			log_warning("fd store: cannot charge held memory of uid %" PRId64 ", dropped", uid);
+		if (registry_add_held(r, (uid_t)h.uid, h.bytes, h.kernel_id) < 0) {
+			log_warning("fd store: cannot charge held memory of uid %u, dropped", (unsigned)h.uid);
 			continue;
 		}
 		kept++;
@@ -341,13 +378,16 @@ int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd)
 		fdstore_restore_accounting(r, meta);
 	if (meta && json_object_object_get_ex(meta, "buffers", &list) && json_object_is_type(list, json_type_array)) {
 		for (size_t j = 0; j < json_object_array_length(list); j++) {
-			struct json_object *e = json_object_array_get_idx(list, j);
+			struct stored_buffer sb;
 			char want[32];
 
-			snprintf(want, sizeof(want), "buf-%" PRId64, get_int(e, "id", -1));
+			/* A bad entry restores nothing: its fd is dropped below. */
+			if (stored_buffer_parse(json_object_array_get_idx(list, j), &sb) < 0)
+				continue;
+			snprintf(want, sizeof(want), "buf-%" PRIu64, sb.id);
 			for (int i = 0; i < n; i++)
 				if (fds[i] >= 0 && strcmp(names[i], want) == 0) {
-					restore_one(r, e, fds[i]);
+					restore_one(r, &sb, fds[i]);
 					fds[i] = -1;
 					break;
 				}

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "physmemd.h"
 
@@ -103,6 +104,23 @@ struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, p
 	log_info("buffer %llu: %llu bytes for uid %u pid %d", (unsigned long long)b->id,
 		 (unsigned long long)bb->size, (unsigned)uid, (int)pid);
 	return b;
+}
+
+int registry_alloc_size(const struct registry *r, uint64_t size, uint64_t *ret)
+{
+	uint64_t unit = r->backend->granule ? r->backend->granule(r->backend_state) : (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t max = r->conf->max_buffer_size;
+
+	if (size == 0 || size > max || unit == 0)
+		return -ERANGE;
+	/* size <= max, so no overflow unless max is within a unit of 2^64. */
+	if (size > UINT64_MAX - (unit - 1))
+		return -ERANGE;
+	size = (size + unit - 1) / unit * unit;
+	if (size > max)
+		return -ERANGE;
+	*ret = size;
+	return 0;
 }
 
 /* Uncharge one buffer of bytes from a uid's usage. */

@@ -87,7 +87,7 @@ static int conn_flush(struct conn *c)
 
 void server_reply(struct conn *c, struct json_object *msg, const int *fds, unsigned nfds)
 {
-	int r = c->oneway ? 0 : vl_stream_queue(&c->stream, msg, fds, nfds);
+	int r = vl_stream_queue(&c->stream, msg, fds, nfds);
 
 	if (r < 0) {
 		log_warning("connection %llu: cannot queue reply: %s", (unsigned long long)c->id, strerror(-r));

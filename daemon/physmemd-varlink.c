@@ -22,9 +22,21 @@
 #define PHYSMEM_VERSION "0"
 #endif
 
+/*
+ * One call being handled: the connection it came on and what its reply
+ * depends on. It lives for the handler (and, copied into a worker job, until
+ * the job's reply); the connection itself holds no per-call state.
+ */
+struct call {
+	struct conn *conn;
+	bool oneway;		/* the caller wants no reply, not even an error */
+	struct vl_fds *fds;	/* the fds that came with it; NULL once on a worker */
+};
+
 struct method {
 	const char *name;
-	int (*handler)(struct conn *c, struct json_object *params, struct vl_fds *fds);
+	/* Replies (or not, for oneway calls) and takes what it keeps of call->fds. */
+	void (*handler)(struct call *call, struct json_object *params);
 	bool takes_fds;
 };
 
@@ -38,30 +50,40 @@ static struct registry *registry_of(struct conn *c)
 	return c->server->registry;
 }
 
-static void reply(struct conn *c, struct json_object *params)
+/* Queue a reply to call, unless it is oneway; takes ownership of msg. */
+static void call_reply(struct call *call, struct json_object *msg, const int *fds, unsigned nfds)
 {
-	server_reply(c, vl_reply_new(params), NULL, 0);
+	if (call->oneway) {
+		json_object_put(msg);
+		return;
+	}
+	server_reply(call->conn, msg, fds, nfds);
 }
 
-static void reply_error(struct conn *c, const char *name, struct json_object *params)
+static void reply(struct call *call, struct json_object *params)
 {
-	server_reply(c, vl_error_new(name, params), NULL, 0);
+	call_reply(call, vl_reply_new(params), NULL, 0);
 }
 
-static void reply_invalid(struct conn *c, const char *parameter)
+static void reply_error(struct call *call, const char *name, struct json_object *params)
 {
-	server_reply(c, vl_error_invalid_parameter(parameter), NULL, 0);
+	call_reply(call, vl_error_new(name, params), NULL, 0);
 }
 
-static void reply_permission_denied(struct conn *c, const char *reason)
+static void reply_invalid(struct call *call, const char *parameter)
+{
+	call_reply(call, vl_error_invalid_parameter(parameter), NULL, 0);
+}
+
+static void reply_permission_denied(struct call *call, const char *reason)
 {
 	struct json_object *p = json_object_new_object();
 
 	json_object_object_add(p, "reason", json_object_new_string(reason));
-	reply_error(c, PHYSMEM_ERROR_PERMISSION_DENIED, p);
+	reply_error(call, PHYSMEM_ERROR_PERMISSION_DENIED, p);
 }
 
-static void reply_no_such_buffer(struct conn *c, int64_t id, const char *name)
+static void reply_no_such_buffer(struct call *call, int64_t id, const char *name)
 {
 	struct json_object *p = json_object_new_object();
 
@@ -69,10 +91,10 @@ static void reply_no_such_buffer(struct conn *c, int64_t id, const char *name)
 		json_object_object_add(p, "name", json_object_new_string(name));
 	else
 		json_object_object_add(p, "id", json_object_new_int64(id));
-	reply_error(c, PHYSMEM_ERROR_NO_SUCH_BUFFER, p);
+	reply_error(call, PHYSMEM_ERROR_NO_SUCH_BUFFER, p);
 }
 
-static void reply_quota(struct conn *c, const char *limit, uint64_t max, uint64_t used, uint64_t requested)
+static void reply_quota(struct call *call, const char *limit, uint64_t max, uint64_t used, uint64_t requested)
 {
 	struct json_object *p = json_object_new_object();
 
@@ -80,31 +102,33 @@ static void reply_quota(struct conn *c, const char *limit, uint64_t max, uint64_
 	json_object_object_add(p, "max", json_object_new_int64((int64_t)max));
 	json_object_object_add(p, "used", json_object_new_int64((int64_t)used));
 	json_object_object_add(p, "requested", json_object_new_int64((int64_t)requested));
-	reply_error(c, PHYSMEM_ERROR_QUOTA_EXCEEDED, p);
+	reply_error(call, PHYSMEM_ERROR_QUOTA_EXCEEDED, p);
 }
 
-static void reply_size_out_of_range(struct conn *c, int64_t size)
+static void reply_size_out_of_range(struct call *call, int64_t size)
 {
+	struct conn *c = call->conn;
 	struct json_object *p = json_object_new_object();
 
 	json_object_object_add(p, "size", json_object_new_int64(size));
 	json_object_object_add(p, "min", json_object_new_int64(1));
 	json_object_object_add(p, "max", json_object_new_int64((int64_t)conf_of(c)->max_buffer_size));
-	reply_error(c, PHYSMEM_ERROR_SIZE_OUT_OF_RANGE, p);
+	reply_error(call, PHYSMEM_ERROR_SIZE_OUT_OF_RANGE, p);
 }
 
-static void reply_backend_error(struct conn *c, int r, const char *feature)
+static void reply_backend_error(struct call *call, int r, const char *feature)
 {
+	struct conn *c = call->conn;
 	struct json_object *p = json_object_new_object();
 
 	if (r == -EOPNOTSUPP) {
 		json_object_object_add(p, "feature", json_object_new_string(feature ? feature : "?"));
 		json_object_object_add(p, "backend", json_object_new_string(registry_of(c)->backend->name));
-		reply_error(c, PHYSMEM_ERROR_NOT_SUPPORTED, p);
+		reply_error(call, PHYSMEM_ERROR_NOT_SUPPORTED, p);
 		return;
 	}
 	json_object_object_add(p, "reason", json_object_new_string(strerror(-r)));
-	reply_error(c, PHYSMEM_ERROR_ALLOCATION_FAILED, p);
+	reply_error(call, PHYSMEM_ERROR_ALLOCATION_FAILED, p);
 }
 
 static struct json_object *int_array(unsigned n, const uint32_t *v)
@@ -152,27 +176,27 @@ static struct json_object *buffer_json(struct conn *c, const struct buffer *b)
 }
 
 /* Reply with a buffer's description and its fd. */
-static void reply_buffer_fd(struct conn *c, const struct buffer *b)
+static void reply_buffer_fd(struct call *call, const struct buffer *b)
 {
+	struct conn *c = call->conn;
 	struct json_object *p = json_object_new_object();
 
 	json_object_object_add(p, "buffer", buffer_json(c, b));
 	json_object_object_add(p, "bufferFileDescriptor", json_object_new_int(0));
-	server_reply(c, vl_reply_new(p), &b->b.fd, 1);
+	call_reply(call, vl_reply_new(p), &b->b.fd, 1);
 }
 
 /* ---- org.varlink.service ---- */
 
-static int method_get_info(struct conn *c, struct json_object *params, struct vl_fds *fds)
+static void method_get_info(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = { {} };
 	struct json_object *p, *ifaces;
 	const char *bad;
 
-	(void)fds;
 	if (vl_dispatch(params, fields, NULL, 0, &bad) < 0) {
-		reply_invalid(c, bad);
-		return 0;
+		reply_invalid(call, bad);
+		return;
 	}
 	p = json_object_new_object();
 	ifaces = json_object_new_array();
@@ -183,23 +207,21 @@ static int method_get_info(struct conn *c, struct json_object *params, struct vl
 	json_object_object_add(p, "version", json_object_new_string(PHYSMEM_VERSION));
 	json_object_object_add(p, "url", json_object_new_string(PHYSMEM_URL));
 	json_object_object_add(p, "interfaces", ifaces);
-	reply(c, p);
-	return 0;
+	reply(call, p);
 }
 
-static int method_get_interface_description(struct conn *c, struct json_object *params, struct vl_fds *fds)
+static void method_get_interface_description(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = {
-		{ "interface", VL_FIELD_STRING, 0, VL_FIELD_REQUIRED, NULL },
+		{ .name = "interface", .type = VL_FIELD_STRING, .offset = 0, .flags = VL_FIELD_REQUIRED },
 		{},
 	};
 	const char *iface = NULL, *bad, *text;
 	struct json_object *p;
 
-	(void)fds;
 	if (vl_dispatch(params, fields, &iface, 0, &bad) < 0) {
-		reply_invalid(c, bad);
-		return 0;
+		reply_invalid(call, bad);
+		return;
 	}
 	if (strcmp(iface, PHYSMEM_INTERFACE) == 0) {
 		text = physmem_interface_description;
@@ -208,13 +230,12 @@ static int method_get_interface_description(struct conn *c, struct json_object *
 	} else {
 		p = json_object_new_object();
 		json_object_object_add(p, "interface", json_object_new_string(iface));
-		reply_error(c, VL_ERROR_INTERFACE_NOT_FOUND, p);
-		return 0;
+		reply_error(call, VL_ERROR_INTERFACE_NOT_FOUND, p);
+		return;
 	}
 	p = json_object_new_object();
 	json_object_object_add(p, "description", json_object_new_string(text));
-	reply(c, p);
-	return 0;
+	reply(call, p);
 }
 
 /* ---- io.physmem.Manager ---- */
@@ -237,13 +258,14 @@ struct alloc_params {
  * not share another buffer under the same name; other owners' names do not
  * matter, so nobody can squat a name for someone else.
  */
-static bool check_sharing(struct conn *c, const struct alloc_params *a, const struct buffer *self)
+static bool check_sharing(struct call *call, const struct alloc_params *a, const struct buffer *self)
 {
+	struct conn *c = call->conn;
 	if (a->name) {
 		struct buffer *other;
 
 		if (!physmem_name_valid(a->name)) {
-			reply_invalid(c, "name");
+			reply_invalid(call, "name");
 			return false;
 		}
 		other = registry_find_name(registry_of(c), self ? self->owner_uid : c->peer.uid, a->name);
@@ -251,18 +273,18 @@ static bool check_sharing(struct conn *c, const struct alloc_params *a, const st
 			struct json_object *p = json_object_new_object();
 
 			json_object_object_add(p, "name", json_object_new_string(a->name));
-			reply_error(c, PHYSMEM_ERROR_NAME_IN_USE, p);
+			reply_error(call, PHYSMEM_ERROR_NAME_IN_USE, p);
 			return false;
 		}
 	}
 	for (unsigned i = 0; i < a->allow_uids.n; i++)
 		if (a->allow_uids.v[i] < 0 || a->allow_uids.v[i] >= UINT32_MAX) {
-			reply_invalid(c, "allowUids");
+			reply_invalid(call, "allowUids");
 			return false;
 		}
 	for (unsigned i = 0; i < a->allow_gids.n; i++)
 		if (a->allow_gids.v[i] < 0 || a->allow_gids.v[i] >= UINT32_MAX) {
-			reply_invalid(c, "allowGids");
+			reply_invalid(call, "allowGids");
 			return false;
 		}
 	return true;
@@ -281,47 +303,41 @@ static void apply_sharing(struct buffer *b, const struct alloc_params *a)
 }
 
 /* Would size more bytes fit in the caller's quota and the daemon's limits? */
-static bool check_quota(struct conn *c, uint64_t size)
+static bool check_quota(struct call *call, uint64_t size)
 {
+	struct conn *c = call->conn;
 	const struct conf *conf = conf_of(c);
 	struct registry *r = registry_of(c);
 	struct usage *u = c->usage;
 
 	registry_reap(r);
 	if (u->buffers >= conf->max_buffers_per_uid) {
-		reply_quota(c, "buffers", conf->max_buffers_per_uid, u->buffers, 1);
+		reply_quota(call, "buffers", conf->max_buffers_per_uid, u->buffers, 1);
 		return false;
 	}
 	if (size > conf->max_bytes_per_uid || u->bytes > conf->max_bytes_per_uid - size) {
-		reply_quota(c, "bytes", conf->max_bytes_per_uid, u->bytes, size);
+		reply_quota(call, "bytes", conf->max_bytes_per_uid, u->bytes, size);
 		return false;
 	}
 	if (r->n_buffers >= conf->max_buffers_total) {
-		reply_quota(c, "daemon-buffers", conf->max_buffers_total, r->n_buffers, 1);
+		reply_quota(call, "daemon-buffers", conf->max_buffers_total, r->n_buffers, 1);
 		return false;
 	}
 	return true;
 }
 
 /*
- * The size the backend will really allocate (rounded up to its allocation
- * unit: a page, or a huge page), within the limits; or 0 after replying
- * SizeOutOfRange. Quotas are checked against this size.
+ * The size the backend will allocate for a request of size bytes (see
+ * registry_alloc_size()), or 0 after replying SizeOutOfRange. This one number
+ * is checked against the quota, charged, passed to the backend, and compared
+ * with what the backend made.
  */
-static uint64_t checked_size(struct conn *c, int64_t size)
+static uint64_t checked_size(struct call *call, int64_t size)
 {
-	struct registry *r = registry_of(c);
-	uint64_t unit = r->backend->granule ? r->backend->granule(r->backend_state)
-					   : (uint64_t)sysconf(_SC_PAGESIZE);
 	uint64_t rounded;
 
-	if (size <= 0 || (uint64_t)size > conf_of(c)->max_buffer_size) {
-		reply_size_out_of_range(c, size);
-		return 0;
-	}
-	rounded = ((uint64_t)size + unit - 1) / unit * unit;
-	if (rounded > conf_of(c)->max_buffer_size) {
-		reply_size_out_of_range(c, size);
+	if (size <= 0 || registry_alloc_size(registry_of(call->conn), (uint64_t)size, &rounded) < 0) {
+		reply_size_out_of_range(call, size);
 		return 0;
 	}
 	return rounded;
@@ -330,8 +346,7 @@ static uint64_t checked_size(struct conn *c, int64_t size)
 /* A call whose backend work runs on a worker: the job, and what the reply needs. */
 struct call_job {
 	struct job job;
-	struct conn *c;
-	bool oneway;
+	struct call call;	/* fds: NULL, the memfd travels in job */
 	struct alloc_params a;
 	char name[65];
 };
@@ -340,72 +355,84 @@ struct call_job {
 static int call_start(struct job *j)
 {
 	struct call_job *cj = (struct call_job *)j;
-	struct conn *c = cj->c;
-	bool ok;
 
-	if (c->gone)
+	if (cj->call.conn->gone)
 		return -ECANCELED;
-	c->oneway = cj->oneway;
-	ok = check_quota(c, j->size);
-	c->oneway = false;
-	if (!ok)
+	if (!check_quota(&cj->call, j->size))
 		return -EDQUOT;
-	registry_charge(registry_of(c), j->uid, j->size);
+	registry_charge(registry_of(cj->call.conn), j->uid, j->size);
 	return 0;
+}
+
+/* The reply to a failed backend job (j->size is no longer charged). */
+static void call_reply_job_error(struct call *call, const struct job *j)
+{
+	if (j->kind == JOB_PIN && (j->result == -EINVAL || j->result == -EBADF || j->result == -EPERM)) {
+		reply_invalid(call, "memfdFileDescriptor");	/* the module refused the file */
+	} else if (j->kind == JOB_PIN && j->result == -ENODATA) {
+		/* A page of the range is missing: the module never allocates. */
+		struct json_object *p = json_object_new_object();
+
+		json_object_object_add(p, "offset", json_object_new_int64(0));
+		reply_error(call, PHYSMEM_ERROR_NOT_POPULATED, p);
+	} else {
+		reply_backend_error(call, j->result, j->feature);
+	}
 }
 
 /* The new buffer goes into the registry, and its fd to the caller. */
 static void call_finish(struct call_job *cj)
 {
-	struct conn *c = cj->c;
+	struct call *call = &cj->call;
+	struct conn *c = call->conn;
 	struct registry *r = registry_of(c);
 	struct job *j = &cj->job;
 	struct buffer *b;
 
 	if (j->result < 0) {
 		registry_uncharge(r, j->uid, j->size);
-		if (j->kind == JOB_PIN && (j->result == -EINVAL || j->result == -EBADF || j->result == -EPERM)) {
-			reply_invalid(c, "memfdFileDescriptor");	/* the module refused the file */
-		} else if (j->kind == JOB_PIN && j->result == -ENODATA) {
-			/* A page of the range is missing: the module never allocates. */
-			struct json_object *p = json_object_new_object();
+		call_reply_job_error(call, j);
+		return;
+	}
+	/* What was charged is what the backend made, or nobody gets the buffer. */
+	if (j->b.size != j->size) {
+		struct json_object *p = json_object_new_object();
 
-			json_object_object_add(p, "offset", json_object_new_int64(0));
-			reply_error(c, PHYSMEM_ERROR_NOT_POPULATED, p);
-		} else {
-			reply_backend_error(c, j->result, j->feature);
-		}
+		log_error("the %s backend made %llu bytes where %llu were asked for and charged: refused",
+			  r->backend->name, (unsigned long long)j->b.size, (unsigned long long)j->size);
+		registry_release(r, j->uid, &j->b, j->size);
+		json_object_object_add(p, "reason", json_object_new_string("internal error: the backend made "
+									     "another size than was charged"));
+		reply_error(call, PHYSMEM_ERROR_ALLOCATION_FAILED, p);
 		return;
 	}
 	/* Another call may have taken the name while this one ran. */
-	if (!check_sharing(c, &cj->a, NULL)) {
+	if (!check_sharing(call, &cj->a, NULL)) {
 		registry_release(r, j->uid, &j->b, j->size);
 		return;
 	}
 	b = registry_add(r, c, c->peer.uid, c->peer.pid, &j->b, cj->a.cache, 0);
 	if (!b) {
 		registry_release(r, j->uid, &j->b, j->size);
-		reply_backend_error(c, -ENOMEM, NULL);
+		reply_backend_error(call, -ENOMEM, NULL);
 		return;
 	}
 	registry_uncharge(r, j->uid, j->size);		/* the reservation, now charged as b */
 	apply_sharing(b, &cj->a);
 	if (b->name[0])
 		fdstore_named(r, b);
-	reply_buffer_fd(c, b);
+	reply_buffer_fd(call, b);
 	server_notify_status(c->server);
 }
 
 static void call_done(struct job *j)
 {
 	struct call_job *cj = (struct call_job *)j;
-	struct conn *c = cj->c;
+	struct conn *c = cj->call.conn;
 
 	if (j->started) {
 		if (!c->gone) {
-			c->oneway = cj->oneway;
 			call_finish(cj);
-			c->oneway = false;
 		} else if (j->result < 0) {
 			registry_uncharge(registry_of(c), j->uid, j->size);
 		} else {
@@ -422,18 +449,18 @@ static void call_done(struct job *j)
 }
 
 /* Hand the backend work of this call to a worker; the connection waits for it. */
-static void call_submit(struct conn *c, enum job_kind kind, uint64_t size, const struct alloc_params *a, int memfd)
+static void call_submit(struct call *call, enum job_kind kind, uint64_t size, const struct alloc_params *a, int memfd)
 {
+	struct conn *c = call->conn;
 	struct call_job *cj = calloc(1, sizeof(*cj));
 
 	if (!cj) {
 		if (memfd >= 0)
 			sink_close(memfd);
-		reply_backend_error(c, -ENOMEM, NULL);
+		reply_backend_error(call, -ENOMEM, NULL);
 		return;
 	}
-	cj->c = c;
-	cj->oneway = c->oneway;
+	cj->call = (struct call) { .conn = c, .oneway = call->oneway };
 	cj->a = *a;
 	if (a->name) {
 		snprintf(cj->name, sizeof(cj->name), "%s", a->name);
@@ -454,17 +481,22 @@ static void call_submit(struct conn *c, enum job_kind kind, uint64_t size, const
 }
 
 #define SHARING_FIELDS \
-	{ "name", VL_FIELD_STRING, offsetof(struct alloc_params, name), VL_FIELD_NULLABLE, NULL }, \
-	{ "allowUids", VL_FIELD_INT_ARRAY, offsetof(struct alloc_params, allow_uids), VL_FIELD_NULLABLE, NULL }, \
-	{ "allowGids", VL_FIELD_INT_ARRAY, offsetof(struct alloc_params, allow_gids), VL_FIELD_NULLABLE, NULL }
+	{ .name = "name", .type = VL_FIELD_STRING, .offset = offsetof(struct alloc_params, name), \
+	  .flags = VL_FIELD_NULLABLE }, \
+	{ .name = "allowUids", .type = VL_FIELD_INT_ARRAY, .offset = offsetof(struct alloc_params, allow_uids), \
+	  .flags = VL_FIELD_NULLABLE }, \
+	{ .name = "allowGids", .type = VL_FIELD_INT_ARRAY, .offset = offsetof(struct alloc_params, allow_gids), \
+	  .flags = VL_FIELD_NULLABLE }
 
-static int method_allocate(struct conn *c, struct json_object *params, struct vl_fds *fds)
+static void method_allocate(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = {
-		{ "size", VL_FIELD_INT, offsetof(struct alloc_params, size), VL_FIELD_REQUIRED, NULL },
-		{ "contiguous", VL_FIELD_BOOL, offsetof(struct alloc_params, contiguous), VL_FIELD_NULLABLE, NULL },
-		{ "cache", VL_FIELD_ENUM, offsetof(struct alloc_params, cache), VL_FIELD_NULLABLE,
-		  physmem_cache_mode_names },
+		{ .name = "size", .type = VL_FIELD_INT, .offset = offsetof(struct alloc_params, size),
+		  .flags = VL_FIELD_REQUIRED },
+		{ .name = "contiguous", .type = VL_FIELD_BOOL, .offset = offsetof(struct alloc_params, contiguous),
+		  .flags = VL_FIELD_NULLABLE },
+		{ .name = "cache", .type = VL_FIELD_ENUM, .offset = offsetof(struct alloc_params, cache),
+		  .flags = VL_FIELD_NULLABLE, .enum_values = physmem_cache_mode_names },
 		SHARING_FIELDS,
 		{},
 	};
@@ -472,29 +504,30 @@ static int method_allocate(struct conn *c, struct json_object *params, struct vl
 	const char *bad;
 	uint64_t size;
 
-	(void)fds;
 	if (vl_dispatch(params, fields, &a, 0, &bad) < 0) {
-		reply_invalid(c, bad);
-		return 0;
+		reply_invalid(call, bad);
+		return;
 	}
-	size = checked_size(c, a.size);
-	if (!size || !check_sharing(c, &a, NULL))
-		return 0;
+	size = checked_size(call, a.size);
+	if (!size || !check_sharing(call, &a, NULL))
+		return;
 	/* The quota is checked when a worker is ready for it: see call_start(). */
-	call_submit(c, JOB_ALLOCATE, size, &a, -1);
-	return 0;
+	call_submit(call, JOB_ALLOCATE, size, &a, -1);
 }
 
-static int method_pin(struct conn *c, struct json_object *params, struct vl_fds *fds)
+static void method_pin(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = {
-		{ "memfdFileDescriptor", VL_FIELD_FD_INDEX, offsetof(struct alloc_params, memfd_index),
-		  VL_FIELD_REQUIRED, NULL },
-		{ "offset", VL_FIELD_INT, offsetof(struct alloc_params, offset), VL_FIELD_NULLABLE, NULL },
-		{ "size", VL_FIELD_INT, offsetof(struct alloc_params, size), VL_FIELD_NULLABLE, NULL },
+		{ .name = "memfdFileDescriptor", .type = VL_FIELD_FD_INDEX,
+		  .offset = offsetof(struct alloc_params, memfd_index), .flags = VL_FIELD_REQUIRED },
+		{ .name = "offset", .type = VL_FIELD_INT, .offset = offsetof(struct alloc_params, offset),
+		  .flags = VL_FIELD_NULLABLE },
+		{ .name = "size", .type = VL_FIELD_INT, .offset = offsetof(struct alloc_params, size),
+		  .flags = VL_FIELD_NULLABLE },
 		SHARING_FIELDS,
 		{},
 	};
+	struct conn *c = call->conn;
 	struct alloc_params a = { .cache = PHYSMEM_CACHE_MODE_CACHED, .size = -1 };
 	struct registry *r = registry_of(c);
 	const char *bad;
@@ -503,15 +536,15 @@ static int method_pin(struct conn *c, struct json_object *params, struct vl_fds 
 	uint64_t size;
 	int memfd, seals;
 
-	if (vl_dispatch(params, fields, &a, fds->n, &bad) < 0) {
-		reply_invalid(c, bad);
-		return 0;
+	if (vl_dispatch(params, fields, &a, call->fds->n, &bad) < 0) {
+		reply_invalid(call, bad);
+		return;
 	}
 	if (!r->backend->pin) {
-		reply_backend_error(c, -EOPNOTSUPP, "pinning memfds");
-		return 0;
+		reply_backend_error(call, -EOPNOTSUPP, "pinning memfds");
+		return;
 	}
-	memfd = fds->fds[a.memfd_index];
+	memfd = call->fds->fds[a.memfd_index];
 	/*
 	 * F_GET_SEALS first: it answers at once for any file and fails for
 	 * everything but shmem, whereas fstat() of a file on a FUSE mount the
@@ -519,84 +552,85 @@ static int method_pin(struct conn *c, struct json_object *params, struct vl_fds 
 	 */
 	seals = fcntl(memfd, F_GET_SEALS);
 	if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(memfd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		reply_invalid(c, "memfdFileDescriptor");
-		return 0;
+		reply_invalid(call, "memfdFileDescriptor");
+		return;
 	}
 	if (a.offset < 0 || (uint64_t)a.offset % page || (uint64_t)a.offset > (uint64_t)st.st_size) {
-		reply_invalid(c, "offset");
-		return 0;
+		reply_invalid(call, "offset");
+		return;
 	}
 	if (a.size == -1)
 		a.size = st.st_size - a.offset;
-	size = checked_size(c, a.size);
+	size = checked_size(call, a.size);
 	if (!size)
-		return 0;
+		return;
 	if ((uint64_t)a.size % page || size > (uint64_t)st.st_size - (uint64_t)a.offset) {
-		reply_invalid(c, "size");
-		return 0;
+		reply_invalid(call, "size");
+		return;
 	}
-	if (!check_sharing(c, &a, NULL))
-		return 0;
+	if (!check_sharing(call, &a, NULL))
+		return;
 	/* The memfd travels with the job and comes back to call_done(), which disposes of it. */
-	call_submit(c, JOB_PIN, size, &a, vl_fds_take(fds, (unsigned)a.memfd_index));
-	return 0;
+	call_submit(call, JOB_PIN, size, &a, vl_fds_take(call->fds, (unsigned)a.memfd_index));
 }
 
 /* Look a buffer up by id as the caller sees it; replies NoSuchBuffer if hidden. */
-static struct buffer *visible_buffer(struct conn *c, int64_t id)
+static struct buffer *visible_buffer(struct call *call, int64_t id)
 {
+	struct conn *c = call->conn;
 	struct buffer *b = id > 0 ? registry_find(registry_of(c), (uint64_t)id) : NULL;
 
 	if (!b || !policy_may_describe(&c->peer, b)) {
-		reply_no_such_buffer(c, id, NULL);
+		reply_no_such_buffer(call, id, NULL);
 		return NULL;
 	}
 	return b;
 }
 
-static int method_share(struct conn *c, struct json_object *params, struct vl_fds *fds)
+static void method_share(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = {
-		{ "id", VL_FIELD_INT, offsetof(struct alloc_params, id), VL_FIELD_REQUIRED, NULL },
+		{ .name = "id", .type = VL_FIELD_INT, .offset = offsetof(struct alloc_params, id),
+		  .flags = VL_FIELD_REQUIRED },
 		SHARING_FIELDS,
 		{},
 	};
+	struct conn *c = call->conn;
 	struct alloc_params a = { 0 };
 	struct buffer *b;
 	const char *bad;
 
-	(void)fds;
 	if (vl_dispatch(params, fields, &a, 0, &bad) < 0) {
-		reply_invalid(c, bad);
-		return 0;
+		reply_invalid(call, bad);
+		return;
 	}
 	if (!a.name) {
-		reply_invalid(c, "name");
-		return 0;
+		reply_invalid(call, "name");
+		return;
 	}
-	b = visible_buffer(c, a.id);
+	b = visible_buffer(call, a.id);
 	if (!b)
-		return 0;
+		return;
 	if (!policy_may_free(&c->peer, b)) {
-		reply_permission_denied(c, "only the owner may share a buffer");
-		return 0;
+		reply_permission_denied(call, "only the owner may share a buffer");
+		return;
 	}
-	if (!check_sharing(c, &a, b))
-		return 0;
+	if (!check_sharing(call, &a, b))
+		return;
 	apply_sharing(b, &a);
 	fdstore_named(registry_of(c), b);
 	{
 		struct json_object *p = json_object_new_object();
 
 		json_object_object_add(p, "buffer", buffer_json(c, b));
-		reply(c, p);
+		reply(call, p);
 	}
-	return 0;
 }
 
 /* AmbiguousName: several owners share name with the caller; list them. */
-static void reply_ambiguous_name(struct conn *c, const char *name)
+static void reply_ambiguous_name(struct call *call, const char *name)
 {
+	struct conn *c = call->conn;
 	struct json_object *p = json_object_new_object(), *owners = json_object_new_array();
 	struct buffer *b = NULL;
 
@@ -605,7 +639,7 @@ static void reply_ambiguous_name(struct conn *c, const char *name)
 			json_object_array_add(owners, json_object_new_int64(b->owner_uid));
 	json_object_object_add(p, "name", json_object_new_string(name));
 	json_object_object_add(p, "owners", owners);
-	reply_error(c, PHYSMEM_ERROR_AMBIGUOUS_NAME, p);
+	reply_error(call, PHYSMEM_ERROR_AMBIGUOUS_NAME, p);
 }
 
 struct import_params {
@@ -621,29 +655,31 @@ struct import_params {
  * imported, several are AmbiguousName. Like before, a name the caller may not
  * import is PermissionDenied if it exists and NoSuchBuffer if not.
  */
-static int method_import(struct conn *c, struct json_object *params, struct vl_fds *fds)
+static void method_import(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = {
-		{ "name", VL_FIELD_STRING, offsetof(struct import_params, name), VL_FIELD_REQUIRED, NULL },
-		{ "owner", VL_FIELD_INT, offsetof(struct import_params, owner), VL_FIELD_NULLABLE, NULL },
+		{ .name = "name", .type = VL_FIELD_STRING, .offset = offsetof(struct import_params, name),
+		  .flags = VL_FIELD_REQUIRED },
+		{ .name = "owner", .type = VL_FIELD_INT, .offset = offsetof(struct import_params, owner),
+		  .flags = VL_FIELD_NULLABLE },
 		{},
 	};
+	struct conn *c = call->conn;
 	struct import_params a = { .owner = OWNER_ANY };
 	struct buffer *b = NULL, *found = NULL, *denied = NULL;
 	const char *bad;
 
-	(void)fds;
 	if (vl_dispatch(params, fields, &a, 0, &bad) < 0) {
-		reply_invalid(c, bad);
-		return 0;
+		reply_invalid(call, bad);
+		return;
 	}
 	if (!physmem_name_valid(a.name)) {
-		reply_invalid(c, "name");
-		return 0;
+		reply_invalid(call, "name");
+		return;
 	}
 	if (a.owner != OWNER_ANY && (a.owner < 0 || a.owner >= UINT32_MAX)) {
-		reply_invalid(c, "owner");
-		return 0;
+		reply_invalid(call, "owner");
+		return;
 	}
 	while ((b = registry_next_name(registry_of(c), b, a.name))) {
 		if (a.owner != OWNER_ANY && b->owner_uid != (uid_t)a.owner)
@@ -653,96 +689,93 @@ static int method_import(struct conn *c, struct json_object *params, struct vl_f
 			continue;
 		}
 		if (found) {
-			reply_ambiguous_name(c, a.name);
-			return 0;
+			reply_ambiguous_name(call, a.name);
+			return;
 		}
 		found = b;
 	}
 	if (!found && !denied) {
-		reply_no_such_buffer(c, 0, a.name);
-		return 0;
+		reply_no_such_buffer(call, 0, a.name);
+		return;
 	}
 	if (!found) {
 		log_notice("uid %u may not import '%s'", (unsigned)c->peer.uid, a.name);
-		reply_permission_denied(c, "the buffer's owner did not allow this user or group");
-		return 0;
+		reply_permission_denied(call, "the buffer's owner did not allow this user or group");
+		return;
 	}
-	reply_buffer_fd(c, found);
-	return 0;
+	reply_buffer_fd(call, found);
 }
 
-static int method_free(struct conn *c, struct json_object *params, struct vl_fds *fds)
+static void method_free(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = {
-		{ "id", VL_FIELD_INT, 0, VL_FIELD_REQUIRED, NULL },
+		{ .name = "id", .type = VL_FIELD_INT, .offset = 0, .flags = VL_FIELD_REQUIRED },
 		{},
 	};
+	struct conn *c = call->conn;
 	int64_t id = 0;
 	struct buffer *b;
 	const char *bad;
 
-	(void)fds;
 	if (vl_dispatch(params, fields, &id, 0, &bad) < 0) {
-		reply_invalid(c, bad);
-		return 0;
+		reply_invalid(call, bad);
+		return;
 	}
-	b = visible_buffer(c, id);
+	b = visible_buffer(call, id);
 	if (!b)
-		return 0;
+		return;
 	if (!policy_may_free(&c->peer, b)) {
-		reply_permission_denied(c, "only the owner may free a buffer");
-		return 0;
+		reply_permission_denied(call, "only the owner may free a buffer");
+		return;
 	}
 	registry_free(registry_of(c), b);
-	reply(c, NULL);
+	reply(call, NULL);
 	server_notify_status(c->server);
-	return 0;
 }
 
-static int method_describe(struct conn *c, struct json_object *params, struct vl_fds *fds)
+static void method_describe(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = {
-		{ "id", VL_FIELD_INT, 0, VL_FIELD_REQUIRED, NULL },
+		{ .name = "id", .type = VL_FIELD_INT, .offset = 0, .flags = VL_FIELD_REQUIRED },
 		{},
 	};
+	struct conn *c = call->conn;
 	struct json_object *p;
 	int64_t id = 0;
 	struct buffer *b;
 	const char *bad;
 
-	(void)fds;
 	if (vl_dispatch(params, fields, &id, 0, &bad) < 0) {
-		reply_invalid(c, bad);
-		return 0;
+		reply_invalid(call, bad);
+		return;
 	}
-	b = visible_buffer(c, id);
+	b = visible_buffer(call, id);
 	if (!b)
-		return 0;
+		return;
 	p = json_object_new_object();
 	json_object_object_add(p, "buffer", buffer_json(c, b));
-	reply(c, p);
-	return 0;
+	reply(call, p);
 }
 
-static int method_list(struct conn *c, struct json_object *params, struct vl_fds *fds)
+static void method_list(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = {
-		{ "all", VL_FIELD_BOOL, 0, VL_FIELD_NULLABLE, NULL },
+		{ .name = "all", .type = VL_FIELD_BOOL, .offset = 0, .flags = VL_FIELD_NULLABLE },
 		{},
 	};
+	struct conn *c = call->conn;
 	struct json_object *p, *list;
 	bool all = false;
 	struct buffer *b;
 	const char *bad;
 
-	(void)fds;
 	if (vl_dispatch(params, fields, &all, 0, &bad) < 0) {
-		reply_invalid(c, bad);
-		return 0;
+		reply_invalid(call, bad);
+		return;
 	}
 	if (all && c->peer.uid != 0) {
-		reply_permission_denied(c, "only root may list every buffer");
-		return 0;
+		reply_permission_denied(call, "only root may list every buffer");
+		return;
 	}
 	list = json_object_new_array();
 	TAILQ_FOREACH(b, &registry_of(c)->buffers, entry)
@@ -750,22 +783,21 @@ static int method_list(struct conn *c, struct json_object *params, struct vl_fds
 			json_object_array_add(list, buffer_json(c, b));
 	p = json_object_new_object();
 	json_object_object_add(p, "buffers", list);
-	reply(c, p);
-	return 0;
+	reply(call, p);
 }
 
-static int method_status(struct conn *c, struct json_object *params, struct vl_fds *fds)
+static void method_status(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = { {} };
+	struct conn *c = call->conn;
 	const struct conf *conf = conf_of(c);
 	struct registry *r = registry_of(c);
 	struct json_object *p, *q;
 	const char *bad;
 
-	(void)fds;
 	if (vl_dispatch(params, fields, NULL, 0, &bad) < 0) {
-		reply_invalid(c, bad);
-		return 0;
+		reply_invalid(call, bad);
+		return;
 	}
 	registry_reap(r);
 	q = json_object_new_object();
@@ -791,8 +823,7 @@ static int method_status(struct conn *c, struct json_object *params, struct vl_f
 	json_object_object_add(p, "addressPolicy",
 			       json_object_new_string(address_policy_names[conf->address_policy]));
 	json_object_object_add(p, "quota", q);
-	reply(c, p);
-	return 0;
+	reply(call, p);
 }
 
 static const struct method service_methods[] = {
@@ -821,7 +852,7 @@ static const struct interface {
 	{ PHYSMEM_INTERFACE, manager_methods },
 };
 
-static const struct method *find_method(struct conn *c, const char *full)
+static const struct method *find_method(struct call *call, const char *full)
 {
 	char iface[256] = "";
 	const char *name;
@@ -836,41 +867,42 @@ static const struct method *find_method(struct conn *c, const char *full)
 					return m;
 			p = json_object_new_object();
 			json_object_object_add(p, "method", json_object_new_string(full));
-			reply_error(c, VL_ERROR_METHOD_NOT_FOUND, p);
+			reply_error(call, VL_ERROR_METHOD_NOT_FOUND, p);
 			return NULL;
 		}
 	p = json_object_new_object();
 	json_object_object_add(p, "interface", json_object_new_string(iface[0] ? iface : full));
-	reply_error(c, VL_ERROR_INTERFACE_NOT_FOUND, p);
+	reply_error(call, VL_ERROR_INTERFACE_NOT_FOUND, p);
 	return NULL;
 }
 
 int varlink_handle(struct conn *c, struct json_object *msg, struct vl_fds *fds)
 {
+	struct call call = { .conn = c, .fds = fds };
 	const struct method *m;
-	struct vl_call call;
+	struct vl_call parsed;
 	const char *bad;
 
-	if (vl_call_parse(msg, &call, &bad) < 0) {
-		reply_invalid(c, bad[0] ? bad : "message");
+	/* Until the call says it is oneway, errors are replied to. */
+	if (vl_call_parse(msg, &parsed, &bad) < 0) {
+		reply_invalid(&call, bad[0] ? bad : "message");
 		return 0;
 	}
-	if (call.upgrade) {
-		reply_invalid(c, "upgrade");
+	if (parsed.upgrade) {
+		reply_invalid(&call, "upgrade");
 		return 0;
 	}
 	/* A oneway call gets no reply, not even an error. */
-	c->oneway = call.oneway;
-	m = find_method(c, call.method);
+	call.oneway = parsed.oneway;
+	m = find_method(&call, parsed.method);
 	if (m && fds->n > 0 && !m->takes_fds) {
 		sink_close_fds(fds, c->peer.uid);
-		reply_invalid(c, "fileDescriptors");
-		m = NULL;
+		reply_invalid(&call, "fileDescriptors");
+		return 0;
 	}
 	if (m) {
-		log_debug("connection %llu: %s", (unsigned long long)c->id, call.method);
-		m->handler(c, call.parameters, fds);
+		log_debug("connection %llu: %s", (unsigned long long)c->id, parsed.method);
+		m->handler(&call, parsed.parameters);
 	}
-	c->oneway = false;
 	return 0;
 }

@@ -94,7 +94,11 @@ struct backend_ops {
 	/* -EOPNOTSUPP (feature in *ret_feature), -ENOMEM, ... */
 	int (*allocate)(void *state, uint64_t size, bool contiguous, int cache,
 			struct backend_buffer *ret, const char **ret_feature);
-	/* The unit sizes are rounded up to (NULL: the page size). */
+	/*
+	 * The unit sizes are rounded up to (NULL: the page size), by
+	 * registry_alloc_size() only: allocate() gets multiples of it and makes
+	 * exactly that many bytes (-EINVAL for any other size).
+	 */
 	uint64_t (*granule)(void *state);
 	/* NULL when the backend cannot pin memfds. */
 	int (*pin)(void *state, int memfd, uint64_t offset, uint64_t size, struct backend_buffer *ret,
@@ -225,6 +229,13 @@ struct buffer *registry_next_name(struct registry *r, struct buffer *after, cons
 /* Account and insert a backend buffer (id 0: a new id); takes it over. */
 struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, pid_t pid,
 			    const struct backend_buffer *bb, int cache, uint64_t id);
+/*
+ * The one place a requested size is rounded: up to the backend's unit (its
+ * granule(), else the page size). *ret is what the quota is checked against,
+ * what is charged and what the backend must make; -ERANGE when size is 0 or
+ * the rounded size is over max-buffer-size.
+ */
+int registry_alloc_size(const struct registry *r, uint64_t size, uint64_t *ret);
 /* Charge or uncharge one buffer of size bytes to uid (and the daemon's totals). */
 void registry_charge(struct registry *r, uid_t uid, uint64_t size);
 void registry_uncharge(struct registry *r, uid_t uid, uint64_t size);
@@ -306,7 +317,6 @@ struct conn {
 	struct event *ev_write;
 	struct event *ev_stall;
 	bool closing;			/* close once the output is flushed */
-	bool oneway;			/* the call being handled wants no reply */
 	bool busy;			/* a call of ours is with a worker: read nothing more */
 	bool gone;			/* disconnected while busy: freed when the job is done */
 	bool sends_fds;			/* has sent fds: paused while the sink is congested */

@@ -3,6 +3,8 @@
 #include "varlink-utf8.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -123,7 +125,83 @@ static const struct vl_field *find_field(const struct vl_field *fields, const ch
 	return NULL;
 }
 
-static int dispatch_one(struct json_object *v, const struct vl_field *f, char *target, unsigned nfds)
+/* The name an error in f is reported under. */
+static const char *field_report(const struct vl_field *f)
+{
+	return f->report ? f->report : f->name;
+}
+
+/*
+ * An unsigned integer in 0 .. max. json-c keeps numbers above INT64_MAX as
+ * unsigned and saturates everything past UINT64_MAX to it, so UINT64_MAX is
+ * never accepted.
+ */
+static int get_unsigned(struct json_object *v, uint64_t max, uint64_t *ret)
+{
+	uint64_t u;
+
+	if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
+		return -EINVAL;
+	u = json_object_get_uint64(v);
+	if (u == UINT64_MAX || u > max)
+		return -EINVAL;
+	*ret = u;
+	return 0;
+}
+
+static uint64_t field_max(const struct vl_field *f)
+{
+	if (f->max)
+		return f->max;
+	return f->type == VL_FIELD_U64 ? UINT64_MAX - 1 : UINT32_MAX - 1;
+}
+
+static int dispatch_fields(struct json_object *params, const struct vl_field *fields, char *target,
+			   unsigned nfds, unsigned flags, const char **ret_field);
+
+static int dispatch_object_array(struct json_object *v, const struct vl_field *f, char *target, unsigned nfds,
+				 unsigned flags)
+{
+	const char *ignored;
+	size_t n;
+	char *items;
+
+	if (!json_object_is_type(v, json_type_array))
+		return -EINVAL;
+	n = json_object_array_length(v);
+	if (n > UINT_MAX / 2 || f->size == 0)
+		return -EINVAL;
+	/* A repeated key: the earlier value is replaced. */
+	free(*(void **)(target + f->offset));
+	*(void **)(target + f->offset) = NULL;
+	*(unsigned *)(target + f->count_offset) = 0;
+	if (n == 0)
+		return 0;
+	items = calloc(n, f->size);
+	if (!items)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(v, i);
+		int r;
+
+		if (!json_object_is_type(e, json_type_object)) {
+			free(items);
+			return -EINVAL;
+		}
+		r = dispatch_fields(e, f->fields, items + i * f->size, nfds, flags, &ignored);
+		if (r < 0) {
+			free(items);
+			return r;
+		}
+	}
+	*(void **)(target + f->offset) = items;
+	*(unsigned *)(target + f->count_offset) = (unsigned)n;
+	return 0;
+}
+
+/* One present, non-null value: 0, -EINVAL, or -ENOMEM; *ret_field set only inside objects. */
+static int dispatch_one(struct json_object *v, const struct vl_field *f, char *target, unsigned nfds,
+			unsigned flags, const char **ret_field)
 {
 	switch (f->type) {
 	case VL_FIELD_INT:
@@ -141,6 +219,21 @@ static int dispatch_one(struct json_object *v, const struct vl_field *f, char *t
 			return -EINVAL;
 		*(const char **)(target + f->offset) = json_object_get_string(v);
 		return 0;
+	case VL_FIELD_STRING_COPY: {
+		size_t len;
+
+		if (!vl_string_valid(v) || f->size == 0)
+			return -EINVAL;
+		len = (size_t)json_object_get_string_len(v);
+		if (len >= f->size) {
+			if (!(f->flags & VL_FIELD_TRUNCATE))
+				return -EINVAL;
+			len = f->size - 1;
+		}
+		memcpy(target + f->offset, json_object_get_string(v), len);
+		(target + f->offset)[len] = '\0';
+		return 0;
+	}
 	case VL_FIELD_ENUM: {
 		const char *s;
 
@@ -153,6 +246,18 @@ static int dispatch_one(struct json_object *v, const struct vl_field *f, char *t
 				return 0;
 			}
 		return -EINVAL;
+	}
+	case VL_FIELD_U64:
+	case VL_FIELD_U32: {
+		uint64_t u;
+
+		if (get_unsigned(v, field_max(f), &u) < 0)
+			return -EINVAL;
+		if (f->type == VL_FIELD_U64)
+			*(uint64_t *)(target + f->offset) = u;
+		else
+			*(uint32_t *)(target + f->offset) = (uint32_t)u;
+		return 0;
 	}
 	case VL_FIELD_INT_ARRAY: {
 		struct vl_int_array *a = (struct vl_int_array *)(target + f->offset);
@@ -173,6 +278,24 @@ static int dispatch_one(struct json_object *v, const struct vl_field *f, char *t
 		a->n = (unsigned)n;
 		return 0;
 	}
+	case VL_FIELD_ID_ARRAY: {
+		struct vl_id_array *a = (struct vl_id_array *)(target + f->offset);
+		uint64_t u;
+		size_t n;
+
+		if (!json_object_is_type(v, json_type_array))
+			return -EINVAL;
+		n = json_object_array_length(v);
+		if (n > sizeof(a->v) / sizeof(a->v[0]))
+			return -EINVAL;
+		for (size_t i = 0; i < n; i++) {
+			if (get_unsigned(json_object_array_get_idx(v, i), field_max(f), &u) < 0)
+				return -EINVAL;
+			a->v[i] = (uint32_t)u;
+		}
+		a->n = (unsigned)n;
+		return 0;
+	}
 	case VL_FIELD_FD_INDEX: {
 		int64_t i;
 
@@ -184,50 +307,58 @@ static int dispatch_one(struct json_object *v, const struct vl_field *f, char *t
 		*(int *)(target + f->offset) = (int)i;
 		return 0;
 	}
+	case VL_FIELD_OBJECT:
+		if (!json_object_is_type(v, json_type_object))
+			return -EINVAL;
+		return dispatch_fields(v, f->fields, target + f->offset, nfds, flags, ret_field);
+	case VL_FIELD_OBJECT_ARRAY:
+		return dispatch_object_array(v, f, target, nfds, flags);
 	}
 	return -EINVAL;
 }
 
-static int dispatch_present(struct json_object *params, const struct vl_field *fields, void *target,
-			    unsigned nfds, const char **ret_field)
+static int dispatch_present(struct json_object *params, const struct vl_field *fields, char *target,
+			    unsigned nfds, unsigned flags, const char **ret_field)
 {
 	const struct vl_field *f;
 
 	json_object_object_foreach(params, key, val) {
+		const char *inner = NULL;
+		int r;
+
 		f = find_field(fields, key);
 		if (!f) {
+			if (flags & VL_DISPATCH_ALLOW_UNKNOWN)
+				continue;
 			/* The reply names it: only if that is text. */
 			*ret_field = vl_utf8_valid(key, strlen(key)) ? key : "parameters";
 			return -EINVAL;
 		}
 		if (json_object_is_type(val, json_type_null)) {
 			if (!(f->flags & VL_FIELD_NULLABLE)) {
-				*ret_field = f->name;
+				*ret_field = field_report(f);
 				return -EINVAL;
 			}
 			continue;
 		}
-		if (dispatch_one(val, f, target, nfds) < 0) {
-			*ret_field = f->name;
-			return -EINVAL;
+		r = dispatch_one(val, f, target, nfds, flags, &inner);
+		if (r < 0) {
+			*ret_field = inner ? inner : field_report(f);
+			return r;
 		}
+		if (f->flags & VL_FIELD_MARK_PRESENT)
+			*(bool *)(target + f->present_offset) = true;
 	}
 	return 0;
 }
 
-int vl_dispatch(struct json_object *params, const struct vl_field *fields, void *target,
-		unsigned nfds, const char **ret_field)
+static int dispatch_fields(struct json_object *params, const struct vl_field *fields, char *target,
+			   unsigned nfds, unsigned flags, const char **ret_field)
 {
 	const struct vl_field *f;
 
-	*ret_field = NULL;
-	if (params && !json_object_is_type(params, json_type_object)) {
-		*ret_field = "parameters";
-		return -EINVAL;
-	}
-
 	if (params) {
-		int r = dispatch_present(params, fields, target, nfds, ret_field);
+		int r = dispatch_present(params, fields, target, nfds, flags, ret_field);
 
 		if (r < 0)
 			return r;
@@ -240,9 +371,45 @@ int vl_dispatch(struct json_object *params, const struct vl_field *fields, void 
 			continue;
 		if (!params || !json_object_object_get_ex(params, f->name, &v) ||
 		    json_object_is_type(v, json_type_null)) {
-			*ret_field = f->name;
+			*ret_field = field_report(f);
 			return -EINVAL;
 		}
 	}
 	return 0;
+}
+
+/* After a failure: free the object arrays dispatch_fields() filled in. */
+static void free_arrays(const struct vl_field *fields, char *target)
+{
+	for (const struct vl_field *f = fields; f->name; f++) {
+		if (f->type == VL_FIELD_OBJECT) {
+			free_arrays(f->fields, target + f->offset);
+		} else if (f->type == VL_FIELD_OBJECT_ARRAY) {
+			free(*(void **)(target + f->offset));
+			*(void **)(target + f->offset) = NULL;
+			*(unsigned *)(target + f->count_offset) = 0;
+		}
+	}
+}
+
+int vl_dispatch_full(struct json_object *params, const struct vl_field *fields, void *target,
+		     unsigned nfds, unsigned flags, const char **ret_field)
+{
+	int r;
+
+	*ret_field = NULL;
+	if (params && !json_object_is_type(params, json_type_object)) {
+		*ret_field = "parameters";
+		return -EINVAL;
+	}
+	r = dispatch_fields(params, fields, target, nfds, flags, ret_field);
+	if (r < 0 && target)
+		free_arrays(fields, target);
+	return r;
+}
+
+int vl_dispatch(struct json_object *params, const struct vl_field *fields, void *target,
+		unsigned nfds, const char **ret_field)
+{
+	return vl_dispatch_full(params, fields, target, nfds, 0, ret_field);
 }

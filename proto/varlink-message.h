@@ -57,14 +57,29 @@ enum vl_field_type {
 	VL_FIELD_ENUM,		/* int: index into enum_values */
 	VL_FIELD_INT_ARRAY,	/* struct vl_int_array */
 	VL_FIELD_FD_INDEX,	/* int: index of an fd attached to the message */
+	VL_FIELD_U64,		/* uint64_t in 0 .. max (0: UINT64_MAX - 1, see below) */
+	VL_FIELD_U32,		/* uint32_t in 0 .. max (0: UINT32_MAX - 1, never a real uid) */
+	VL_FIELD_ID_ARRAY,	/* struct vl_id_array: at most 64 uids or gids, each a VL_FIELD_U32 */
+	VL_FIELD_STRING_COPY,	/* char[size]: copied; longer strings fail, or are cut with VL_FIELD_TRUNCATE */
+	VL_FIELD_OBJECT,	/* an object dispatched with fields into the same target at offset */
+	VL_FIELD_OBJECT_ARRAY,	/* an array of objects: calloc()ed elements of size bytes, each
+				 * dispatched with fields; the pointer at offset, the count
+				 * (unsigned) at count_offset */
 };
 
 #define VL_FIELD_REQUIRED	(1u << 0)
 #define VL_FIELD_NULLABLE	(1u << 1)	/* JSON null is the same as absent */
+#define VL_FIELD_TRUNCATE	(1u << 2)	/* VL_FIELD_STRING_COPY: cut at size - 1 bytes */
+#define VL_FIELD_MARK_PRESENT	(1u << 3)	/* set the bool at present_offset when present, not null */
 
 struct vl_int_array {
 	unsigned n;
 	int64_t v[64];
+};
+
+struct vl_id_array {
+	unsigned n;
+	uint32_t v[64];
 };
 
 struct vl_field {
@@ -73,7 +88,17 @@ struct vl_field {
 	size_t offset;			/* where in the target struct */
 	unsigned flags;
 	const char *const *enum_values;	/* NULL-terminated, for VL_FIELD_ENUM */
+	/* The members below are zero for the types that do not use them. */
+	uint64_t max;			/* VL_FIELD_U64, VL_FIELD_U32: the largest value (0: the default) */
+	size_t size;			/* VL_FIELD_STRING_COPY: the buffer; VL_FIELD_OBJECT_ARRAY: one element */
+	const struct vl_field *fields;	/* VL_FIELD_OBJECT, VL_FIELD_OBJECT_ARRAY: the members' table */
+	size_t count_offset;		/* VL_FIELD_OBJECT_ARRAY: where the count goes */
+	size_t present_offset;		/* VL_FIELD_MARK_PRESENT: where the bool goes */
+	const char *report;		/* the name *ret_field gives for it (NULL: name) */
 };
+
+/* vl_dispatch_full() flags. */
+#define VL_DISPATCH_ALLOW_UNKNOWN (1u << 0)	/* ignore fields not in the table (replies: interfaces grow) */
 
 /*
  * Fill target from params (NULL: no parameters) according to fields (terminated by a field with a
@@ -81,6 +106,18 @@ struct vl_field {
  * values not in the list, arrays longer than 64 and fd indices >= nfds fail
  * with -EINVAL and *ret_field naming the offending parameter. Fields that are
  * absent (or null) leave target untouched: set defaults before calling.
+ *
+ * Unsigned integers (VL_FIELD_U64, VL_FIELD_U32, VL_FIELD_ID_ARRAY) are
+ * refused when negative, fractional or above their max; json-c turns every
+ * number above UINT64_MAX into UINT64_MAX, so that value is refused too.
+ * Inside a VL_FIELD_OBJECT the members' own names (or reports) are given;
+ * any error inside a VL_FIELD_OBJECT_ARRAY's elements names the array.
+ * VL_FIELD_OBJECT_ARRAY pointers must be NULL on entry; on failure they are
+ * freed again, and -ENOMEM is returned when an allocation failed. Elements of
+ * an object array must not contain object arrays themselves.
  */
 int vl_dispatch(struct json_object *params, const struct vl_field *fields, void *target,
 		unsigned nfds, const char **ret_field);
+/* vl_dispatch() with VL_DISPATCH_* flags. */
+int vl_dispatch_full(struct json_object *params, const struct vl_field *fields, void *target,
+		     unsigned nfds, unsigned flags, const char **ret_field);

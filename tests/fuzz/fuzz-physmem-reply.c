@@ -105,11 +105,12 @@ static void check_error(struct physmem *pm)
 
 static void check_info(const struct physmem_info *info)
 {
-	FUZZ_CHECK(info->n_allow_uids <= 64 && info->n_allow_gids <= 64);
+	FUZZ_CHECK(info->allow_uids.n <= 64 && info->allow_gids.n <= 64);
 	FUZZ_CHECK(memchr(info->name, 0, sizeof(info->name)) && memchr(info->backend, 0, sizeof(info->backend)));
 	FUZZ_CHECK(info->segments_known || info->n_segments == 0);
 	for (unsigned i = 0; i < info->n_segments; i++)
 		(void)info->segments[i].length;
+	FUZZ_CHECK(!info->json || json_object_is_type(info->json, json_type_object));
 }
 
 /* Call number op; a new buffer replaces *buf. */

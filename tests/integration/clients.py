@@ -11,6 +11,7 @@ usage: clients.py --build BUILD_DIR --source SOURCE_DIR CASE
 """
 import argparse
 import json
+import re
 import os
 import shutil
 import signal
@@ -149,6 +150,16 @@ def one_error_line(p):
 
 # ---- cases ----
 
+def idl_fields(c, kind, name):
+    """The field names of a type or a method's output in the interface file."""
+    text = open(os.path.join(c.source, "proto", "io.physmem.Manager.varlink")).read()
+    if kind == "type":
+        m = re.search(r"^type %s \((.*?)^\)" % name, text, re.S | re.M)
+    else:
+        m = re.search(r"^method %s\(.*?\) -> \((.*?)^\)" % name, text, re.S | re.M)
+    return {f for f in re.findall(r"^\s*(\w+)\s*:", m.group(1), re.M)}
+
+
 def case_ctl(c):
     """physmemctl against the daemon, as its own user."""
     st = c.ctl_json("status")
@@ -156,6 +167,8 @@ def case_ctl(c):
     check(st["quota"]["uid"] == os.getuid(), "status: quota is the caller's")
     check(st["quota"].get("heldBytes") == 0, "status --json: quota.heldBytes is there (0: nothing held)")
     check("\nheld:" in c.ctl("status").stdout, "status: prints a held: line")
+    check(set(st) >= idl_fields(c, "method", "Status") and set(st["quota"]) >= idl_fields(c, "type", "Quota"),
+          "status --json: every field of Status and Quota")
 
     out = c.ctl_json("alloc", "64K")
     buf = out["buffer"] if "buffer" in out else out
@@ -171,6 +184,8 @@ def case_ctl(c):
     shown = c.ctl_json("show", str(bid))
     shown = shown.get("buffer", shown)
     check(shown["size"] == 1 << 20 and shown["name"] == "keep", "show: describes it")
+    check(set(shown) >= idl_fields(c, "type", "Buffer") and set(listed[0]) >= idl_fields(c, "type", "Buffer"),
+          "show --json, list --json: every field of Buffer")
     human = c.ctl("list").stdout
     check("keep" in human, "list: human-readable table names it")
     c.ctl("free", str(bid))

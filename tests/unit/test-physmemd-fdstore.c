@@ -5,12 +5,16 @@
  * kernel holds what the test says. The kmod backend's held memory cannot be
  * made in the integration tests (memfd frees at once), so this is its test.
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
@@ -214,6 +218,80 @@ static void test_held_bound(void **state)
 	registry_done(&r);
 }
 
+/* A sealed memfd of size bytes, as memfd_allocate() makes them, at fd number at. */
+static void memfd_at(int at, size_t size, const char *text)
+{
+	int fd = memfd_create("test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	assert_true(fd >= 0);
+	if (text)
+		assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	else
+		assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL), 0);
+	if (fd != at) {
+		assert_int_equal(dup2(fd, at), at);
+		close(fd);
+	}
+}
+
+/*
+ * Stored buffers as systemd passes them back (LISTEN_FDS), read with the
+ * metadata's field table: a good entry is adopted with its name, owner and
+ * access lists; entries with a bad member (or a member a newer daemon
+ * added, which is ignored) are judged each on its own.
+ */
+static void test_collect_entries(void **state)
+{
+	static const char meta[] =
+		"{\"nextId\":100,\"held\":[],\"buffers\":["
+		"{\"id\":5,\"name\":\"cam0\",\"cache\":1,\"ownerUid\":1000,\"ownerPid\":77,\"allowUids\":[1001],"
+		"\"allowGids\":[44,45],\"future\":true},"
+		"{\"id\":6,\"name\":\"bad-cache\",\"cache\":3,\"ownerUid\":1000,\"allowUids\":[],\"allowGids\":[]},"
+		"{\"id\":7,\"name\":\"bad uid\",\"cache\":0,\"ownerUid\":4294967295,\"allowUids\":[],\"allowGids\":[]},"
+		"{\"id\":8,\"name\":\"no owner\",\"cache\":0,\"allowUids\":[],\"allowGids\":[]},"
+		"{\"id\":9,\"name\":\"ids\",\"cache\":0,\"ownerUid\":1,\"allowUids\":[-1],\"allowGids\":[]}]}";
+	const struct backend_ops *ops = &backend_memfd_ops;
+	struct registry r;
+	struct buffer *b;
+	char pid[16];
+	void *st;
+	int listen_fd = -2;
+
+	(void)state;
+	assert_int_equal(ops->init(&conf, &st), 0);
+	registry_init(&r, &conf, ops, st);
+	memfd_at(3, 0, meta);
+	for (int i = 0; i < 5; i++)
+		memfd_at(4 + i, 4096, NULL);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	setenv("LISTEN_PID", pid, 1);
+	setenv("LISTEN_FDS", "6", 1);
+	setenv("LISTEN_FDNAMES", "registry:buf-5:buf-6:buf-7:buf-8:buf-9", 1);
+	assert_int_equal(fdstore_collect(&r, false, &listen_fd), 0);
+	assert_int_equal(listen_fd, -1);
+
+	assert_int_equal(r.n_buffers, 1);
+	b = registry_find(&r, 5);
+	assert_non_null(b);
+	assert_string_equal(b->name, "cam0");
+	assert_int_equal(b->cache, 1);
+	assert_int_equal(b->owner_uid, 1000);
+	assert_int_equal(b->owner_pid, 77);
+	assert_int_equal(b->n_allow_uids, 1);
+	assert_int_equal(b->allow_uids[0], 1001);
+	assert_int_equal(b->n_allow_gids, 2);
+	assert_int_equal(b->allow_gids[1], 45);
+	assert_true(b->stored);
+	assert_int_equal(r.next_id, 100);
+	/* The dropped entries' fds were closed. */
+	for (int fd = 4 + 1; fd < 4 + 5; fd++)
+		assert_int_equal(fcntl(fd, F_GETFD), -1);
+
+	registry_done(&r);
+	ops->fini(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +299,7 @@ int main(void)
 		cmocka_unit_test_setup(test_freed_meanwhile, setup),
 		cmocka_unit_test_setup(test_strict, setup),
 		cmocka_unit_test_setup(test_held_bound, setup),
+		cmocka_unit_test_setup(test_collect_entries, setup),
 	};
 
 	log_set_level(LOG_LEVEL_ERR);

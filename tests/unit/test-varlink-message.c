@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -142,13 +143,19 @@ struct target {
 };
 
 static const struct vl_field fields[] = {
-	{ "i", VL_FIELD_INT, offsetof(struct target, i), 0, NULL },
-	{ "b", VL_FIELD_BOOL, offsetof(struct target, b), VL_FIELD_NULLABLE, NULL },
-	{ "s", VL_FIELD_STRING, offsetof(struct target, s), VL_FIELD_NULLABLE, NULL },
-	{ "e", VL_FIELD_ENUM, offsetof(struct target, e), VL_FIELD_NULLABLE, colours },
-	{ "a", VL_FIELD_INT_ARRAY, offsetof(struct target, a), VL_FIELD_NULLABLE, NULL },
-	{ "fd", VL_FIELD_FD_INDEX, offsetof(struct target, fd), VL_FIELD_NULLABLE, NULL },
-	{ "req", VL_FIELD_INT, offsetof(struct target, req), VL_FIELD_REQUIRED, NULL },
+	{ .name = "i", .type = VL_FIELD_INT, .offset = offsetof(struct target, i), .flags = 0 },
+	{ .name = "b", .type = VL_FIELD_BOOL, .offset = offsetof(struct target, b),
+	  .flags = VL_FIELD_NULLABLE },
+	{ .name = "s", .type = VL_FIELD_STRING, .offset = offsetof(struct target, s),
+	  .flags = VL_FIELD_NULLABLE },
+	{ .name = "e", .type = VL_FIELD_ENUM, .offset = offsetof(struct target, e),
+	  .flags = VL_FIELD_NULLABLE, .enum_values = colours },
+	{ .name = "a", .type = VL_FIELD_INT_ARRAY, .offset = offsetof(struct target, a),
+	  .flags = VL_FIELD_NULLABLE },
+	{ .name = "fd", .type = VL_FIELD_FD_INDEX, .offset = offsetof(struct target, fd),
+	  .flags = VL_FIELD_NULLABLE },
+	{ .name = "req", .type = VL_FIELD_INT, .offset = offsetof(struct target, req),
+	  .flags = VL_FIELD_REQUIRED },
 	{},
 };
 
@@ -351,6 +358,178 @@ static void test_dispatch_string_with_nul(void **state)
 
 /* ---- builders */
 
+/* ---- vl_dispatch: the types replies and stored metadata use */
+
+struct item {
+	uint64_t a;
+	uint32_t b;
+};
+
+struct rich {
+	uint64_t u64;
+	uint32_t u32;
+	struct vl_id_array ids;
+	char name[8];
+	char cut[4];
+	uint32_t inner_u32;
+	bool inner_known;
+	struct item *items;
+	unsigned n_items;
+	bool items_known;
+};
+
+static const struct vl_field item_fields[] = {
+	{ .name = "a", .type = VL_FIELD_U64, .offset = offsetof(struct item, a), .flags = VL_FIELD_REQUIRED },
+	{ .name = "b", .type = VL_FIELD_U32, .offset = offsetof(struct item, b), .flags = VL_FIELD_NULLABLE, .max = 9 },
+	{},
+};
+
+static const struct vl_field inner_fields[] = {
+	{ .name = "x", .type = VL_FIELD_U32, .offset = offsetof(struct rich, inner_u32),
+	  .flags = VL_FIELD_REQUIRED | VL_FIELD_MARK_PRESENT, .present_offset = offsetof(struct rich, inner_known),
+	  .report = "inner.x" },
+	{},
+};
+
+static const struct vl_field rich_fields[] = {
+	{ .name = "u64", .type = VL_FIELD_U64, .offset = offsetof(struct rich, u64), .flags = VL_FIELD_NULLABLE },
+	{ .name = "u32", .type = VL_FIELD_U32, .offset = offsetof(struct rich, u32), .flags = VL_FIELD_NULLABLE },
+	{ .name = "ids", .type = VL_FIELD_ID_ARRAY, .offset = offsetof(struct rich, ids), .flags = VL_FIELD_NULLABLE },
+	{ .name = "name", .type = VL_FIELD_STRING_COPY, .offset = offsetof(struct rich, name),
+	  .flags = VL_FIELD_NULLABLE, .size = sizeof(((struct rich *)0)->name) },
+	{ .name = "cut", .type = VL_FIELD_STRING_COPY, .offset = offsetof(struct rich, cut),
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_TRUNCATE, .size = sizeof(((struct rich *)0)->cut) },
+	{ .name = "inner", .type = VL_FIELD_OBJECT, .offset = 0, .flags = VL_FIELD_NULLABLE, .fields = inner_fields },
+	{ .name = "items", .type = VL_FIELD_OBJECT_ARRAY, .offset = offsetof(struct rich, items),
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .size = sizeof(struct item), .fields = item_fields,
+	  .count_offset = offsetof(struct rich, n_items), .present_offset = offsetof(struct rich, items_known) },
+	{},
+};
+
+/* Dispatch text into a fresh struct rich; r and the named field. */
+static int rich_dispatch(const char *text, unsigned flags, struct rich *t, char *named, size_t size)
+{
+	struct json_object *o = J(text);
+	const char *bad = NULL;
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	r = vl_dispatch_full(o, rich_fields, t, 0, flags, &bad);
+	snprintf(named, size, "%s", bad ? bad : "(null)");
+	json_object_put(o);
+	return r;
+}
+
+static void expect_rich_error(const char *text, const char *field)
+{
+	struct rich t;
+	char named[64];
+
+	if (rich_dispatch(text, 0, &t, named, sizeof(named)) != -EINVAL)
+		fail_msg("accepted: %s", text);
+	assert_string_equal(named, field);
+	/* Nothing stays allocated after a failure. */
+	assert_null(t.items);
+	assert_int_equal(t.n_items, 0);
+}
+
+static void test_dispatch_unsigned_and_ids(void **state)
+{
+	struct rich t;
+	char named[64];
+
+	(void)state;
+	assert_int_equal(rich_dispatch("{\"u64\":18446744073709551614,\"u32\":4294967294,\"ids\":[0,7,4294967294]}",
+				       0, &t, named, sizeof(named)), 0);
+	assert_true(t.u64 == UINT64_C(18446744073709551614));
+	assert_int_equal(t.u32, UINT32_MAX - 1);
+	assert_int_equal(t.ids.n, 3);
+	assert_int_equal(t.ids.v[1], 7);
+	assert_int_equal(t.ids.v[2], UINT32_MAX - 1);
+	/* Negative, fractional, saturated (json-c turns every larger number into UINT64_MAX), over max. */
+	expect_rich_error("{\"u64\":-1}", "u64");
+	expect_rich_error("{\"u64\":1.5}", "u64");
+	expect_rich_error("{\"u64\":\"1\"}", "u64");
+	expect_rich_error("{\"u64\":18446744073709551615}", "u64");
+	expect_rich_error("{\"u64\":99999999999999999999999}", "u64");
+	expect_rich_error("{\"u32\":4294967295}", "u32");
+	expect_rich_error("{\"u32\":-2}", "u32");
+	expect_rich_error("{\"ids\":[1,4294967295]}", "ids");
+	expect_rich_error("{\"ids\":[\"a\"]}", "ids");
+	expect_rich_error("{\"ids\":{}}", "ids");
+	expect_rich_error("{\"ids\":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+			  "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}", "ids");
+}
+
+static void test_dispatch_string_copy(void **state)
+{
+	struct rich t;
+	char named[64];
+
+	(void)state;
+	assert_int_equal(rich_dispatch("{\"name\":\"1234567\",\"cut\":\"abcdef\"}", 0, &t, named, sizeof(named)), 0);
+	assert_string_equal(t.name, "1234567");
+	assert_string_equal(t.cut, "abc");
+	expect_rich_error("{\"name\":\"12345678\"}", "name");	/* does not fit, and may not be cut */
+	expect_rich_error("{\"name\":\"a\\u0000b\"}", "name");
+	expect_rich_error("{\"name\":7}", "name");
+}
+
+static void test_dispatch_nested(void **state)
+{
+	struct rich t;
+	char named[64];
+
+	(void)state;
+	assert_int_equal(rich_dispatch("{\"inner\":{\"x\":5},\"items\":[{\"a\":1},{\"a\":2,\"b\":9}]}", 0, &t, named,
+				       sizeof(named)), 0);
+	assert_true(t.inner_known);
+	assert_int_equal(t.inner_u32, 5);
+	assert_true(t.items_known);
+	assert_int_equal(t.n_items, 2);
+	assert_int_equal(t.items[1].a, 2);
+	assert_int_equal(t.items[1].b, 9);
+	free(t.items);
+	/* An empty array is known and empty; null is not known. */
+	assert_int_equal(rich_dispatch("{\"items\":[],\"inner\":null}", 0, &t, named, sizeof(named)), 0);
+	assert_true(t.items_known);
+	assert_int_equal(t.n_items, 0);
+	assert_false(t.inner_known);
+	assert_int_equal(rich_dispatch("{\"items\":null}", 0, &t, named, sizeof(named)), 0);
+	assert_false(t.items_known);
+	/* Members name themselves (by their report); elements name their array. */
+	expect_rich_error("{\"inner\":{}}", "inner.x");
+	expect_rich_error("{\"inner\":{\"x\":-1}}", "inner.x");
+	expect_rich_error("{\"inner\":{\"x\":1,\"y\":2}}", "y");
+	expect_rich_error("{\"inner\":[]}", "inner");
+	expect_rich_error("{\"items\":[{\"a\":1},{\"b\":1}]}", "items");
+	expect_rich_error("{\"items\":[{\"a\":1},{\"a\":1,\"b\":10}]}", "items");
+	expect_rich_error("{\"items\":[{\"a\":1},7]}", "items");
+	expect_rich_error("{\"items\":{}}", "items");
+	/* A later field's error frees the array an earlier one filled. */
+	expect_rich_error("{\"items\":[{\"a\":1}],\"u32\":-1}", "u32");
+}
+
+/* Replies: fields this side does not know are skipped, everywhere, only with the flag. */
+static void test_dispatch_allow_unknown(void **state)
+{
+	struct rich t;
+	char named[64];
+
+	(void)state;
+	assert_int_equal(rich_dispatch("{\"future\":1,\"inner\":{\"x\":1,\"more\":[]},\"items\":[{\"a\":1,\"c\":2}]}",
+				       VL_DISPATCH_ALLOW_UNKNOWN, &t, named, sizeof(named)), 0);
+	assert_int_equal(t.inner_u32, 1);
+	assert_int_equal(t.n_items, 1);
+	free(t.items);
+	expect_rich_error("{\"future\":1}", "future");
+	/* Known fields are still checked. */
+	assert_int_equal(rich_dispatch("{\"future\":1,\"u32\":-1}", VL_DISPATCH_ALLOW_UNKNOWN, &t, named,
+				       sizeof(named)), -EINVAL);
+	assert_string_equal(named, "u32");
+}
+
+
 static void test_builders(void **state)
 {
 	struct json_object *o, *p, *v;
@@ -397,6 +576,10 @@ int main(void)
 		cmocka_unit_test(test_dispatch_int_array_limits),
 		cmocka_unit_test(test_dispatch_fd_index),
 		cmocka_unit_test(test_dispatch_string_with_nul),
+		cmocka_unit_test(test_dispatch_unsigned_and_ids),
+		cmocka_unit_test(test_dispatch_string_copy),
+		cmocka_unit_test(test_dispatch_nested),
+		cmocka_unit_test(test_dispatch_allow_unknown),
 		cmocka_unit_test(test_builders),
 	};
 
