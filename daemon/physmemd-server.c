@@ -87,7 +87,7 @@ static int conn_flush(struct conn *c)
 
 void server_reply(struct conn *c, struct json_object *msg, const int *fds, unsigned nfds)
 {
-	int r = c->oneway ? 0 : vl_stream_queue(&c->stream, msg, fds, nfds);
+	int r = c->oneway ? 0 : vl_stream_send(&c->stream, msg, fds, nfds);
 
 	if (r < 0) {
 		log_warning("connection %llu: cannot queue reply: %s", (unsigned long long)c->id, strerror(-r));
@@ -156,6 +156,9 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 		r = conn_process(c);
 		if (r < 0)
 			goto drop;
+		/* All there was is read: the next wake-up says when more comes, no read that finds nothing. */
+		if (vl_stream_drained(&c->stream))
+			break;
 	}
 	if (conn_flush(c) < 0)
 		goto drop;

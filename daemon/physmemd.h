@@ -112,6 +112,12 @@ struct backend_ops {
 	int (*held)(void *state, uint64_t kernel_id);
 	/* Close the buffer; give its memory back unless keep (it lives on in the fd store). */
 	void (*release)(void *state, struct backend_buffer *b, bool keep);
+	/*
+	 * Allocations and releases of at most this many bytes cost less than
+	 * handing them to a worker thread and cannot block: the event loop
+	 * runs them itself when their uid has no other job waiting (0: never).
+	 */
+	uint64_t inline_max;
 };
 
 extern const struct backend_ops backend_memfd_ops;
