@@ -50,8 +50,12 @@ static void conn_update_events(struct conn *c)
 	 * Stop reading while replies pile up unread (memory stays bounded), while
 	 * a call is with a worker (replies go out in order), and from a client
 	 * that sends fds while too many of its uid's wait to be closed (fds do too).
+	 * A busy connection's read event stays armed until input actually comes
+	 * (most calls are done before the loop polls again): no epoll_ctl pair
+	 * per call.
 	 */
-	if (!c->closing && !c->busy && !conn_backlogged(c) && !(c->sends_fds && sink_uid_congested(c->peer.uid)))
+	if (!c->closing && !(c->busy && c->busy_woken) && !conn_backlogged(c) &&
+	    !(c->sends_fds && sink_uid_congested(c->peer.uid)))
 		event_add(c->ev_read, NULL);
 	else
 		event_del(c->ev_read);
@@ -130,6 +134,9 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* Input while a call runs: it waits, and so does the read event (see conn_update_events). */
+	if (c->busy)
+		c->busy_woken = true;
 	for (int i = 0; i < READS_PER_WAKEUP && !c->closing && !c->busy; i++) {
 		if (conn_backlogged(c) || (c->sends_fds && sink_uid_congested(c->peer.uid)))
 			break;
@@ -241,6 +248,7 @@ static void conn_free(struct conn *c)
 void server_conn_resume(struct conn *c)
 {
 	c->busy = false;
+	c->busy_woken = false;
 	if (c->gone) {
 		policy_peer_done(&c->peer);
 		free(c);

@@ -163,7 +163,8 @@ static void pool_run_inline(struct worker_pool *p, struct job *j)
  */
 static bool job_inline(const struct worker_pool *p, const struct job *j)
 {
-	return j->kind != JOB_PIN && j->size <= p->backend->inline_max && !p->conf->debug_job_delay_ms;
+	return j->kind != JOB_PIN && p->backend->inline_max > 0 && j->size <= p->backend->inline_max &&
+	       !p->conf->debug_job_delay_ms;
 }
 
 /* Hand out the next job of each uid in turn while a lane has a thread free. */

@@ -314,6 +314,7 @@ struct conn {
 	bool closing;			/* close once the output is flushed */
 	bool oneway;			/* the call being handled wants no reply */
 	bool busy;			/* a call of ours is with a worker: read nothing more */
+	bool busy_woken;		/* input came while busy: reading is paused until the call is done */
 	bool gone;			/* disconnected while busy: freed when the job is done */
 	bool sends_fds;			/* has sent fds: paused while the sink is congested */
 };
