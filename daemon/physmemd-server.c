@@ -50,8 +50,12 @@ static void conn_update_events(struct conn *c)
 	 * Stop reading while replies pile up unread (memory stays bounded), while
 	 * a call is with a worker (replies go out in order), and from a client
 	 * that sends fds while too many of its uid's wait to be closed (fds do too).
+	 * A busy connection's read event stays armed until input actually comes
+	 * (most calls are done before the loop polls again): no epoll_ctl pair
+	 * per call.
 	 */
-	if (!c->closing && !c->busy && !conn_backlogged(c) && !(c->sends_fds && sink_uid_congested(c->peer.uid)))
+	if (!c->closing && !(c->busy && c->busy_woken) && !conn_backlogged(c) &&
+	    !(c->sends_fds && sink_uid_congested(c->peer.uid)))
 		event_add(c->ev_read, NULL);
 	else
 		event_del(c->ev_read);
@@ -87,7 +91,7 @@ static int conn_flush(struct conn *c)
 
 void server_reply(struct conn *c, struct json_object *msg, const int *fds, unsigned nfds)
 {
-	int r = vl_stream_queue(&c->stream, msg, fds, nfds);
+	int r = vl_stream_send(&c->stream, msg, fds, nfds);
 
 	if (r < 0) {
 		log_warning("connection %llu: cannot queue reply: %s", (unsigned long long)c->id, strerror(-r));
@@ -130,6 +134,9 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* Input while a call runs: it waits, and so does the read event (see conn_update_events). */
+	if (c->busy)
+		c->busy_woken = true;
 	for (int i = 0; i < READS_PER_WAKEUP && !c->closing && !c->busy; i++) {
 		if (conn_backlogged(c) || (c->sends_fds && sink_uid_congested(c->peer.uid)))
 			break;
@@ -156,6 +163,9 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 		r = conn_process(c);
 		if (r < 0)
 			goto drop;
+		/* All there was is read: the next wake-up says when more comes, no read that finds nothing. */
+		if (vl_stream_drained(&c->stream))
+			break;
 	}
 	if (conn_flush(c) < 0)
 		goto drop;
@@ -238,6 +248,7 @@ static void conn_free(struct conn *c)
 void server_conn_resume(struct conn *c)
 {
 	c->busy = false;
+	c->busy_woken = false;
 	if (c->gone) {
 		policy_peer_done(&c->peer);
 		free(c);

@@ -7,7 +7,9 @@
  * Fairness: each uid has a FIFO queue, the queues are served round robin, and
  * at most one job per uid runs at a time. Jobs of at most WORKER_SMALL_JOB
  * bytes have a thread of their own (the small lane), so they never wait
- * behind large ones, which share conf->worker_threads threads.
+ * behind large ones, which share conf->worker_threads threads. The smallest
+ * allocations and releases (backend->inline_max) run on the main thread when
+ * their turn comes: a thread hand-over would cost more than the work.
  *
  * Threading: the queues, the callbacks and everything they touch belong to the
  * main thread. A worker sees only the jobs handed to its lane (under the
@@ -154,6 +156,17 @@ static void pool_run_inline(struct worker_pool *p, struct job *j)
 	j->done(j);
 }
 
+/*
+ * May this job run on the event loop's thread? Only a small allocation or
+ * release where the backend says that cannot block (never a pin: its memfd
+ * is the client's), and never while the test hook slows jobs down.
+ */
+static bool job_inline(const struct worker_pool *p, const struct job *j)
+{
+	return j->kind != JOB_PIN && p->backend->inline_max > 0 && j->size <= p->backend->inline_max &&
+	       !p->conf->debug_job_delay_ms;
+}
+
 /* Hand out the next job of each uid in turn while a lane has a thread free. */
 static void pool_dispatch(struct worker_pool *p)
 {
@@ -167,7 +180,7 @@ again:
 		if (q->running || !j)
 			continue;
 		l = lane_of(p, j);
-		if (l->busy >= l->n_threads)
+		if (l->busy >= l->n_threads && !job_inline(p, j))
 			continue;
 		TAILQ_REMOVE(&q->jobs, j, entry);
 		TAILQ_REMOVE(&p->queues, q, entry);
@@ -175,6 +188,16 @@ again:
 		j->started = !j->start || j->start(j) >= 0;
 		if (!j->started) {
 			/* Refused at the door (quota, caller gone): the reply is queued already. */
+			j->done(j);
+			queue_put(p, q);
+			goto again;
+		}
+		if (job_inline(p, j)) {
+			/*
+			 * Cheaper here than the two thread hand-overs: done
+			 * at once, as pool_collect() would do it.
+			 */
+			worker_run(p, j);
 			j->done(j);
 			queue_put(p, q);
 			goto again;

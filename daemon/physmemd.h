@@ -116,6 +116,12 @@ struct backend_ops {
 	int (*held)(void *state, uint64_t kernel_id);
 	/* Close the buffer; give its memory back unless keep (it lives on in the fd store). */
 	void (*release)(void *state, struct backend_buffer *b, bool keep);
+	/*
+	 * Allocations and releases of at most this many bytes cost less than
+	 * handing them to a worker thread and cannot block: the event loop
+	 * runs them itself when their uid has no other job waiting (0: never).
+	 */
+	uint64_t inline_max;
 };
 
 extern const struct backend_ops backend_memfd_ops;
@@ -318,6 +324,7 @@ struct conn {
 	struct event *ev_stall;
 	bool closing;			/* close once the output is flushed */
 	bool busy;			/* a call of ours is with a worker: read nothing more */
+	bool busy_woken;		/* input came while busy: reading is paused until the call is done */
 	bool gone;			/* disconnected while busy: freed when the job is done */
 	bool sends_fds;			/* has sent fds: paused while the sink is congested */
 };

@@ -77,6 +77,9 @@ void vl_stream_done(struct vl_stream *s)
 	s->out_head = s->out_tail = NULL;
 	s->out_bytes = 0;
 	s->out_nfds = 0;
+	if (s->tok)
+		json_tokener_free(s->tok);
+	s->tok = NULL;
 }
 
 void vl_fds_close(struct vl_fds *f)
@@ -132,18 +135,23 @@ static int grow_input(struct vl_stream *s, size_t *ret_room)
 /*
  * How much to read so that one read never crosses the end of a message: the
  * kernel may glue a later message's bytes (and its fds) onto a read, and fds
- * are only attributable when they come with a message's first byte.
+ * are only attributable when they come with a message's first byte. Sets
+ * *ret_drained when the read will take all there is.
  */
-static size_t read_limit(struct vl_stream *s, size_t room)
+static size_t read_limit(struct vl_stream *s, size_t room, bool *ret_drained)
 {
 	ssize_t n;
 	char *nul;
 
+	*ret_drained = false;
 	n = recv(s->fd, s->in + s->in_len, room, MSG_PEEK | MSG_DONTWAIT);
 	if (n <= 0)
 		return room;	/* let recvmsg() report it */
 	nul = memchr(s->in + s->in_len, 0, (size_t)n);
-	return nul ? (size_t)(nul - (s->in + s->in_len)) + 1 : (size_t)n;
+	if (nul && nul + 1 < s->in + s->in_len + n)
+		return (size_t)(nul - (s->in + s->in_len)) + 1;
+	*ret_drained = (size_t)n < room;
+	return (size_t)n;
 }
 
 int vl_stream_read(struct vl_stream *s)
@@ -155,6 +163,7 @@ int vl_stream_read(struct vl_stream *s)
 	struct msghdr mh = { 0 };
 	struct iovec iov;
 	struct cmsghdr *c;
+	bool drained;
 	size_t room;
 	ssize_t n;
 	int r;
@@ -164,7 +173,7 @@ int vl_stream_read(struct vl_stream *s)
 		return r;
 
 	iov.iov_base = s->in + s->in_len;
-	iov.iov_len = read_limit(s, room);
+	iov.iov_len = read_limit(s, room, &drained);
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = control.buf;
@@ -209,6 +218,8 @@ int vl_stream_read(struct vl_stream *s)
 	}
 
 	s->in_len += (size_t)n;
+	/* A short read that ended where the peek did took all there was. */
+	s->drained = drained && (size_t)n == iov.iov_len;
 	return (int)n;
 }
 
@@ -242,8 +253,13 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
 
 	obj = NULL;
 	jerr = json_tokener_error_parse_eof;
+	/* One parser per stream, reset for each message. */
+	if (!s->tok)
+		s->tok = json_tokener_new_ex(64);
+	else
+		json_tokener_reset(s->tok);
 	/* JSON text is UTF-8 and its escapes name characters (RFC 8259): else it is refused as bad JSON. */
-	tok = vl_utf8_valid(s->in, len) && vl_utf8_escapes_valid(s->in, len) ? json_tokener_new_ex(64) : NULL;
+	tok = vl_utf8_valid(s->in, len) && vl_utf8_escapes_valid(s->in, len) ? s->tok : NULL;
 	if (tok) {
 		/* With its NUL, so that a bare number or literal ends too. */
 		obj = json_tokener_parse_ex(tok, s->in, (int)len + 1);
@@ -258,7 +274,6 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
 			json_object_put(obj);
 			obj = NULL;
 		}
-		json_tokener_free(tok);
 	}
 
 	memmove(s->in, nul + 1, s->in_len - len - 1);
@@ -274,21 +289,26 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
 	return 1;
 }
 
-int vl_stream_queue(struct vl_stream *s, struct json_object *msg, const int *fds, unsigned nfds)
+/* The message's text, checked: what a standard client can decode. */
+static int message_text(struct json_object *msg, const char **ret_text, size_t *ret_len)
 {
 	const char *text;
-	struct vl_out *o;
-	size_t len;
 
-	if (nfds > VL_MAX_FDS)
-		return -EINVAL;
 	text = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (!text)
 		return -ENOMEM;
-	len = strlen(text) + 1;
 	/* Never send what a standard client cannot decode. */
-	if (!vl_utf8_valid(text, len - 1))
+	if (!vl_utf8_valid(text, strlen(text)))
 		return -EILSEQ;
+	*ret_text = text;
+	*ret_len = strlen(text) + 1;
+	return 0;
+}
+
+/* Queue len bytes of text (NUL included), with duplicates of the fds for its first byte. */
+static int queue_text(struct vl_stream *s, const char *text, size_t len, const int *fds, unsigned nfds)
+{
+	struct vl_out *o;
 
 	o = calloc(1, sizeof(*o) + sizeof(int) * nfds);
 	if (!o)
@@ -320,6 +340,41 @@ int vl_stream_queue(struct vl_stream *s, struct json_object *msg, const int *fds
 	s->out_bytes += len;
 	s->out_nfds += o->nfds;
 	return 0;
+}
+
+int vl_stream_queue(struct vl_stream *s, struct json_object *msg, const int *fds, unsigned nfds)
+{
+	const char *text;
+	size_t len;
+	int r;
+
+	if (nfds > VL_MAX_FDS)
+		return -EINVAL;
+	r = message_text(msg, &text, &len);
+	if (r < 0)
+		return r;
+	return queue_text(s, text, len, fds, nfds);
+}
+
+int vl_stream_send(struct vl_stream *s, struct json_object *msg, const int *fds, unsigned nfds)
+{
+	const char *text;
+	size_t len;
+	ssize_t n;
+	int r;
+
+	if (nfds > VL_MAX_FDS)
+		return -EINVAL;
+	r = message_text(msg, &text, &len);
+	if (r < 0)
+		return r;
+	if (s->out_head)
+		return queue_text(s, text, len, fds, nfds);
+	n = vl_send_fds(s->fd, text, len, fds, nfds);
+	if (n <= 0)
+		return queue_text(s, text, len, fds, nfds);	/* the flush sends it, or reports why not */
+	/* The fds went with the first byte: the rest goes without them. */
+	return (size_t)n < len ? queue_text(s, text + n, len - (size_t)n, NULL, 0) : 0;
 }
 
 ssize_t vl_send_fds(int fd, const void *data, size_t len, const int *fds, unsigned nfds)

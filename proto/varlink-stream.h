@@ -48,6 +48,8 @@ struct vl_stream {
 	int in_fds[VL_MAX_FDS];
 	unsigned in_nfds;
 	size_t in_fds_at;
+	bool drained;		/* the last read took all the socket held */
+	struct json_tokener *tok;	/* the stream's parser, reset per message */
 
 	/* Output: queued messages, each with the fds for its first byte. */
 	struct vl_out *out_head;
@@ -76,6 +78,16 @@ void vl_stream_done(struct vl_stream *s);
 int vl_stream_read(struct vl_stream *s);
 
 /*
+ * True when the last vl_stream_read() took everything the socket held then:
+ * a caller woken by a level-triggered poll may wait for the next wake-up
+ * instead of reading again only to get -EAGAIN.
+ */
+static inline bool vl_stream_drained(const struct vl_stream *s)
+{
+	return s->drained;
+}
+
+/*
  * Take the next complete message out of the input buffer. Returns 1 and sets
  * *ret (a JSON value, owned by the caller; may be any JSON type) and moves the
  * message's fds into *ret_fds; returns 0 when no complete message is buffered;
@@ -94,6 +106,15 @@ bool vl_stream_has_partial(const struct vl_stream *s);
  * not UTF-8, and nothing was queued).
  */
 int vl_stream_queue(struct vl_stream *s, struct json_object *msg, const int *fds, unsigned nfds);
+
+/*
+ * Like vl_stream_queue(), but when nothing is queued yet it sends at once:
+ * the fds are then passed without being duplicated. What the socket does not
+ * take now is queued as above (its fds duplicated). Returns 0 or a negative
+ * errno as vl_stream_queue(); a failed send queues the message, so that the
+ * next vl_stream_flush() reports the error.
+ */
+int vl_stream_send(struct vl_stream *s, struct json_object *msg, const int *fds, unsigned nfds);
 
 /*
  * Send what is queued. Returns 0 when the queue is empty, -EAGAIN when the

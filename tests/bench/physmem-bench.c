@@ -3,20 +3,28 @@
  * physmem-bench: what a buffer from physmemd costs, against the baseline of
  * doing the same thing locally, measured in the same run.
  *
- *   physmem-bench [--socket PATH] [--size BYTES] [--rounds N]
+ *   physmem-bench [--socket PATH] [--size BYTES] [--rounds N] [--runs N] [--iters N]
+ *   physmem-bench --pairs N     (only N 4 KiB Allocate + Free pairs, for counting syscalls)
  *
  * Prints, for each figure, the physmem time, the baseline time and their
  * ratio. Nothing is asserted: timings depend on the machine.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 #include "physmem.h"
 
@@ -77,6 +85,277 @@ static double local_cycle(size_t size, unsigned rounds)
 	return (now() - t0) / rounds;
 }
 
+static void die(const char *what)
+{
+	fprintf(stderr, "%s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+/* One sendmsg() of len bytes, with fd as SCM_RIGHTS unless it is -1. */
+static ssize_t send_fd(int sock, const void *data, size_t len, int fd)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		memset(&control, 0, sizeof(control));
+		mh.msg_control = control.buf;
+		mh.msg_controllen = sizeof(control.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	return sendmsg(sock, &mh, MSG_NOSIGNAL);
+}
+
+/* ---- the call path against its floor (issue 11) ---- */
+
+/*
+ * Message sizes of one Allocate + Free through libphysmem and the memfd
+ * backend, NUL included (measured with strace on this tree; the floor only
+ * needs them to be of the same order): request, reply (with the fd).
+ */
+#define FLOOR_ALLOC_CALL 85
+#define FLOOR_ALLOC_REPLY 233
+#define FLOOR_FREE_CALL 59
+#define FLOOR_FREE_REPLY 18
+
+/* The floor's peer: answers each message with one of the reply's size, the first of a pair with an fd. */
+static void floor_server(int sock)
+{
+	char in[4096], out[4096];
+	int fd = memfd_create("floor", MFD_CLOEXEC);
+	unsigned n = 0;
+
+	memset(out, 'x', sizeof(out));
+	for (;;) {
+		ssize_t got = recv(sock, in, sizeof(in), 0);
+		bool first = n++ % 2 == 0;
+
+		if (got <= 0)
+			_exit(0);
+		if (send_fd(sock, out, first ? FLOOR_ALLOC_REPLY : FLOOR_FREE_REPLY, first ? fd : -1) < 0)
+			_exit(1);
+	}
+}
+
+/* Receive one message of len bytes and up to one fd; returns the fd (or -1). */
+static int floor_recv(int sock, size_t len)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	char data[4096];
+	struct iovec iov = { .iov_base = data, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+			     .msg_controllen = sizeof(control.buf) };
+	struct cmsghdr *c;
+	size_t got = 0;
+	int fd = -1;
+
+	while (got < len) {
+		ssize_t n;
+
+		iov.iov_base = data + got;
+		iov.iov_len = len - got;
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		if (n <= 0)
+			die("floor: recvmsg");
+		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+				memcpy(&fd, CMSG_DATA(c), sizeof(int));
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
+		got += (size_t)n;
+	}
+	return fd;
+}
+
+/* The memory work of one buffer done in-process: create, size, seal, map, populate, unmap, close. */
+static void floor_memory(size_t size)
+{
+	int fd = memfd_create("floor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	volatile char *p;
+
+	if (fd < 0 || ftruncate(fd, (off_t)size) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		die("floor: memfd");
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		die("floor: mmap");
+	/* What libphysmem's map does for a memfd buffer. */
+	if (madvise((void *)p, size, MADV_POPULATE_WRITE) < 0)
+		for (size_t off = 0; off < size; off += 4096)
+			p[off] = 0;
+	p[0] = 1;
+	munmap((void *)p, size);
+	close(fd);
+}
+
+/* One floor iteration: two bare round trips (the first brings an fd back) and the memory work. */
+static void floor_once(int sock, size_t size)
+{
+	char msg[4096];
+	int fd;
+
+	memset(msg, 'x', sizeof(msg));
+	if (send(sock, msg, FLOOR_ALLOC_CALL, MSG_NOSIGNAL) != FLOOR_ALLOC_CALL)
+		die("floor: send");
+	fd = floor_recv(sock, FLOOR_ALLOC_REPLY);
+	if (fd < 0)
+		die("floor: no fd");
+	close(fd);
+	floor_memory(size);
+	if (send(sock, msg, FLOOR_FREE_CALL, MSG_NOSIGNAL) != FLOOR_FREE_CALL)
+		die("floor: send");
+	floor_recv(sock, FLOOR_FREE_REPLY);
+}
+
+/* One physmem iteration: Allocate, map (populated), touch, Free. */
+static void physmem_once(struct physmem *pm, size_t size)
+{
+	struct physmem_buffer *buf;
+	volatile char *p;
+
+	if (physmem_alloc(pm, size, 0, PHYSMEM_CACHE_CACHED, NULL, &buf) < 0) {
+		fprintf(stderr, "physmem-bench: alloc: %s\n", physmem_error_message(pm));
+		exit(1);
+	}
+	p = physmem_buffer_map(buf);
+	if (!p)
+		die("physmem-bench: map");
+	p[0] = 1;
+	if (physmem_buffer_free(buf) < 0)
+		die("physmem-bench: free");
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The q-quantile (0..1) of n samples, sorting them. */
+static double quantile(double *v, unsigned n, double q)
+{
+	unsigned i;
+
+	qsort(v, n, sizeof(*v), cmp_double);
+	i = (unsigned)(q * (n - 1) + 0.5);
+	return v[i];
+}
+
+struct lat {
+	double p50, p99;
+};
+
+/*
+ * One run: iters iterations of physmem and of the floor, interleaved in
+ * blocks so that load from elsewhere hits both alike; their p50 and p99.
+ */
+static void call_run(struct physmem *pm, int floor_sock, size_t size, unsigned iters, struct lat *ret_pm,
+		     struct lat *ret_floor)
+{
+	double *a = calloc(iters, sizeof(double)), *b = calloc(iters, sizeof(double));
+
+	if (!a || !b)
+		die("calloc");
+	for (unsigned i = 0; i < iters; i++) {
+		double t0 = now();
+
+		physmem_once(pm, size);
+		a[i] = now() - t0;
+		t0 = now();
+		floor_once(floor_sock, size);
+		b[i] = now() - t0;
+	}
+	ret_pm->p50 = quantile(a, iters, 0.5);
+	ret_pm->p99 = quantile(a, iters, 0.99);
+	ret_floor->p50 = quantile(b, iters, 0.5);
+	ret_floor->p99 = quantile(b, iters, 0.99);
+	free(a);
+	free(b);
+}
+
+/* min/median/max of n values (sorts them). */
+static void spread(double *v, unsigned n, double *ret_min, double *ret_med, double *ret_max)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	*ret_min = v[0];
+	*ret_med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	*ret_max = v[n - 1];
+}
+
+static void print_spread(const char *what, double *ratio, double *pm, double *fl, unsigned runs)
+{
+	double rmin, rmed, rmax, pmin, pmed, pmax, fmin, fmed, fmax;
+
+	spread(ratio, runs, &rmin, &rmed, &rmax);
+	spread(pm, runs, &pmin, &pmed, &pmax);
+	spread(fl, runs, &fmin, &fmed, &fmax);
+	printf("PHYSMEM-BENCH %-26s ratio %.2f/%.2f/%.2fx  physmem %.1f/%.1f/%.1f us  floor %.1f/%.1f/%.1f us"
+	       "  (min/median/max of %u runs)\n",
+	       what, rmin, rmed, rmax, pmin * 1e6, pmed * 1e6, pmax * 1e6, fmin * 1e6, fmed * 1e6, fmax * 1e6, runs);
+}
+
+/* The issue's call-path ratios for one size: p50 and p99 of Allocate + map + Free against the floor. */
+static void call_bench(struct physmem *pm, int floor_sock, size_t size, unsigned iters, unsigned runs)
+{
+	double r50[runs], r99[runs], p50[runs], p99[runs], f50[runs], f99[runs];
+	char what[64];
+
+	/* Warm-up: first faults, the daemon's first buffers. */
+	for (unsigned i = 0; i < 20; i++) {
+		physmem_once(pm, size);
+		floor_once(floor_sock, size);
+	}
+	for (unsigned r = 0; r < runs; r++) {
+		struct lat a, b;
+
+		call_run(pm, floor_sock, size, iters, &a, &b);
+		p50[r] = a.p50;
+		p99[r] = a.p99;
+		f50[r] = b.p50;
+		f99[r] = b.p99;
+		r50[r] = a.p50 / b.p50;
+		r99[r] = a.p99 / b.p99;
+	}
+	snprintf(what, sizeof(what), "%zuKiB alloc+map+free p50", size / 1024);
+	print_spread(what, r50, p50, f50, runs);
+	snprintf(what, sizeof(what), "%zuKiB alloc+map+free p99", size / 1024);
+	print_spread(what, r99, p99, f99, runs);
+}
+
+/* A forked peer for the floor's round trips. */
+static int floor_start(pid_t *ret_pid)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		die("socketpair");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		close(sv[0]);
+		floor_server(sv[1]);
+	}
+	close(sv[1]);
+	*ret_pid = pid;
+	return sv[0];
+}
+
 /* Seconds per byte to fill a mapping, best of a few passes. */
 static double fill_rate(void *p, size_t size)
 {
@@ -99,13 +378,18 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "size", required_argument, NULL, 'z' },
 		{ "rounds", required_argument, NULL, 'r' },
+		{ "runs", required_argument, NULL, 'R' },
+		{ "iters", required_argument, NULL, 'i' },
+		{ "pairs", required_argument, NULL, 'p' },
 		{},
 	};
 	const char *socket_path = NULL;
 	size_t size = 1 << 20, big = 64 << 20;
-	unsigned rounds = 200;
+	unsigned rounds = 200, runs = 5, iters = 1000, pairs = 0;
 	struct physmem_buffer *buf;
 	struct physmem *pm;
+	pid_t floor_pid;
+	int floor_sock;
 	void *local;
 	int opt, r;
 
@@ -116,14 +400,44 @@ int main(int argc, char **argv)
 			size = strtoull(optarg, NULL, 0);
 		else if (opt == 'r')
 			rounds = (unsigned)strtoul(optarg, NULL, 0);
+		else if (opt == 'R')
+			runs = (unsigned)strtoul(optarg, NULL, 0);
+		else if (opt == 'i')
+			iters = (unsigned)strtoul(optarg, NULL, 0);
+		else if (opt == 'p')
+			pairs = (unsigned)strtoul(optarg, NULL, 0);
 		else
 			return 2;
+	}
+	if (runs < 1 || runs > 100 || iters < 10 || rounds < 1 || size == 0) {
+		fprintf(stderr, "physmem-bench: --runs 1..100, --iters >= 10, --rounds >= 1, --size > 0\n");
+		return 2;
 	}
 	r = physmem_connect(socket_path, &pm);
 	if (r < 0) {
 		fprintf(stderr, "physmem-bench: connect: %s\n", strerror(-r));
 		return 1;
 	}
+
+	/* Only the calls, for counting the daemon's syscalls per Allocate + Free pair. */
+	if (pairs > 0) {
+		for (unsigned i = 0; i < pairs; i++) {
+			if (physmem_alloc(pm, 4096, 0, PHYSMEM_CACHE_CACHED, NULL, &buf) < 0) {
+				fprintf(stderr, "physmem-bench: alloc: %s\n", physmem_error_message(pm));
+				return 1;
+			}
+			if (physmem_buffer_free(buf) < 0)
+				die("physmem-bench: free");
+		}
+		physmem_disconnect(pm);
+		return 0;
+	}
+
+	floor_sock = floor_start(&floor_pid);
+	call_bench(pm, floor_sock, 4096, iters, runs);
+	call_bench(pm, floor_sock, 1 << 20, iters / 5 < 10 ? 10 : iters / 5, runs);
+	close(floor_sock);
+	waitpid(floor_pid, NULL, 0);
 
 	report("alloc+map+touch+free (per buffer)", physmem_cycle(pm, size, rounds), local_cycle(size, rounds),
 	       "us", 1e6);

@@ -460,6 +460,79 @@ static void test_queue_flush_with_fds(void **state)
 	json_object_put(m2);
 }
 
+/* vl_stream_send() with nothing queued: out at once, the fd passed without a copy kept. */
+static void test_send_at_once(void **state)
+{
+	struct pair *p = *state;
+	struct json_object *m = json_tokener_parse("{\"parameters\":{\"n\":1}}");
+	char buf[512];
+	int fds[VL_MAX_FDS], pfd[2];
+	unsigned nfds;
+	size_t off = 99, got;
+
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	assert_int_equal(vl_stream_send(&p->s, m, &pfd[1], 1), 0);
+	/* Nothing queued: the stream holds neither bytes nor an fd of its own. */
+	assert_true(vl_stream_pending(&p->s) == 0);
+	assert_int_equal(vl_stream_pending_fds(&p->s), 0);
+	got = recv_all(p->a, buf, sizeof(buf), fds, &nfds, &off, 0, sizeof(buf));
+	assert_true(got == strlen("{\"parameters\":{\"n\":1}}") + 1);
+	assert_int_equal(nfds, 1);
+	assert_true(off == 0);
+	close(fds[0]);
+	close(pfd[1]);
+	/* No duplicate was made: with ours and the received one closed, the pipe has no writer. */
+	assert_true(pipe_write_ends_closed(pfd[0]));
+	close(pfd[0]);
+	json_object_put(m);
+}
+
+/* vl_stream_send() behind a queued message queues too: order and fd placement kept. */
+static void test_send_behind_queue(void **state)
+{
+	struct pair *p = *state;
+	struct json_object *m1 = json_tokener_parse("{\"parameters\":{\"n\":1}}");
+	struct json_object *m2 = json_tokener_parse("{\"parameters\":{\"n\":2}}");
+	size_t len = strlen("{\"parameters\":{\"n\":1}}") + 1, off = 99, got;
+	char buf[512];
+	int fds[VL_MAX_FDS], pfd[2];
+	unsigned nfds;
+
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	assert_int_equal(vl_stream_queue(&p->s, m1, NULL, 0), 0);
+	assert_int_equal(vl_stream_send(&p->s, m2, &pfd[1], 1), 0);
+	assert_true(vl_stream_pending(&p->s) == 2 * len);
+	assert_int_equal(vl_stream_pending_fds(&p->s), 1);
+	close(pfd[1]);
+	assert_int_equal(vl_stream_flush(&p->s), 0);
+	got = recv_all(p->a, buf, sizeof(buf), fds, &nfds, &off, 0, len);
+	assert_true(got == 2 * len);
+	assert_memory_equal(buf, "{\"parameters\":{\"n\":1}}\0{\"parameters\":{\"n\":2}}\0", got);
+	assert_int_equal(nfds, 1);
+	assert_true(off == len);
+	close(fds[0]);
+	assert_true(pipe_write_ends_closed(pfd[0]));
+	close(pfd[0]);
+	json_object_put(m1);
+	json_object_put(m2);
+}
+
+/* vl_stream_drained(): set by a read that took all there was, not by one that left a message. */
+static void test_drained(void **state)
+{
+	struct pair *p = *state;
+
+	send_str(p->a, "{\"n\":1}", 8);
+	assert_int_equal(vl_stream_read(&p->s), 8);
+	assert_true(vl_stream_drained(&p->s));
+	send_str(p->a, "{\"n\":2}\0{\"n\":3}", 16);
+	assert_int_equal(vl_stream_read(&p->s), 8);	/* one message per read */
+	assert_false(vl_stream_drained(&p->s));
+	assert_int_equal(vl_stream_read(&p->s), 8);
+	assert_true(vl_stream_drained(&p->s));
+	assert_int_equal(vl_stream_read(&p->s), -EAGAIN);
+}
+
 static void test_partial_writes_small_sndbuf(void **state)
 {
 	struct pair *p = *state;
@@ -555,6 +628,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scalar_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eof, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_flush_with_fds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_behind_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drained, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_writes_small_sndbuf, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_done_closes_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_utf8, setup, teardown),
