@@ -148,6 +148,6 @@ const struct backend_ops backend_memfd_ops = {
 	.pin = NULL,
 	.adopt = memfd_adopt,
 	.release = memfd_release,
-	/* memfd_create + ftruncate + seals, or a punch of a few pages and a close: microseconds. */
+	/* memfd_create + ftruncate + seals of a new file: microseconds, nothing to wait on. */
 	.inline_max = 64 << 10,
 };

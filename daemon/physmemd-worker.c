@@ -8,8 +8,10 @@
  * at most one job per uid runs at a time. Jobs of at most WORKER_SMALL_JOB
  * bytes have a thread of their own (the small lane), so they never wait
  * behind large ones, which share conf->worker_threads threads. The smallest
- * allocations and releases (backend->inline_max) run on the main thread when
- * their turn comes: a thread hand-over would cost more than the work.
+ * allocations (backend->inline_max) run on the main thread when their turn
+ * comes: a thread hand-over would cost more than the work. Releases never
+ * do: punching a memfd the client maps can wait on its pages (page locks,
+ * swap writeback), and nothing a client does may hold up the main thread.
  *
  * Threading: the queues, the callbacks and everything they touch belong to the
  * main thread. A worker sees only the jobs handed to its lane (under the
@@ -157,13 +159,14 @@ static void pool_run_inline(struct worker_pool *p, struct job *j)
 }
 
 /*
- * May this job run on the event loop's thread? Only a small allocation or
- * release where the backend says that cannot block (never a pin: its memfd
- * is the client's), and never while the test hook slows jobs down.
+ * May this job run on the event loop's thread? Only a small allocation the
+ * backend says cannot block (a new memfd nobody else has seen yet); never a
+ * pin (its memfd is the client's) or a release (the client may map the
+ * pages being punched), and never while the test hook slows jobs down.
  */
 static bool job_inline(const struct worker_pool *p, const struct job *j)
 {
-	return j->kind != JOB_PIN && p->backend->inline_max > 0 && j->size <= p->backend->inline_max &&
+	return j->kind == JOB_ALLOCATE && p->backend->inline_max > 0 && j->size <= p->backend->inline_max &&
 	       !p->conf->debug_job_delay_ms;
 }
 

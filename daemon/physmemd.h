@@ -117,9 +117,10 @@ struct backend_ops {
 	/* Close the buffer; give its memory back unless keep (it lives on in the fd store). */
 	void (*release)(void *state, struct backend_buffer *b, bool keep);
 	/*
-	 * Allocations and releases of at most this many bytes cost less than
-	 * handing them to a worker thread and cannot block: the event loop
-	 * runs them itself when their uid has no other job waiting (0: never).
+	 * Allocations of at most this many bytes cost less than handing them
+	 * to a worker thread and cannot block: the event loop runs them itself
+	 * when their uid's turn comes (0: never). Releases always go to a
+	 * worker (a punch can wait on pages the client maps).
 	 */
 	uint64_t inline_max;
 };
