@@ -45,42 +45,10 @@
 #define STATS "/sys/class/misc/physmem/stats"
 #define DISK_SEED 0xd15cULL
 
-static char detail[4096];
-static size_t dlen;
-static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void note(const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (dlen >= sizeof(detail) - 1)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(detail + dlen, sizeof(detail) - dlen, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		dlen += (size_t)n;
-	if (dlen > sizeof(detail) - 1)
-		dlen = sizeof(detail) - 1;
-}
-#define FAIL(...) do { note(__VA_ARGS__); return 1; } while (0)
-#define CHECK(c, ...) do { if (!(c)) FAIL(__VA_ARGS__); } while (0)
+#include "vmtest-note.h"
 
 static int dev = -1;
 static int unpriv;
-
-static long long read_num(const char *path)
-{
-	char b[64] = "";
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, b, sizeof(b) - 1);
-	close(fd);
-	return n > 0 ? strtoll(b, NULL, 0) : -1;
-}
 
 static int write_str(const char *path, const char *s)
 {
@@ -1391,9 +1359,9 @@ static int case_quarantine(void)
 static int report(const char *name, int rc)
 {
 	printf("PHYSMEM-TEST atk-%s%s %s %s\n", name, unpriv ? "-unpriv" : "",
-	       rc == 0 ? "PASS" : rc == 77 ? "SKIP" : "FAIL", dlen ? detail : "-");
+	       rc == 0 ? "PASS" : rc == 77 ? "SKIP" : "FAIL", detail_len ? detail : "-");
 	fflush(stdout);
-	dlen = 0;
+	detail_len = 0;
 	detail[0] = 0;
 	return rc == 0 || rc == 77 ? 0 : 1;
 }

@@ -131,7 +131,7 @@ gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$SRC/kmod" "${DRMINC[@]}" \
 gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$SRC/kmod" \
 	-o "$BUILD/bin/physmem-map-bench" "$SRC/tests/bench/physmem-map-bench.c" ||
 	die "helper build failed"
-gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$SRC/kmod" \
+gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$SRC/kmod" -I"$SRC/tests/vm" \
 	-o "$BUILD/bin/physmem-attack" "$SRC/tests/vm/physmem-attack.c" -lpthread ||
 	die "helper build failed"
 
