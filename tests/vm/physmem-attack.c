@@ -46,6 +46,8 @@
 #define DISK_SEED 0xd15cULL
 
 #include "vmtest-note.h"
+#include "vgem-abi.h"
+#include "edu-importer/physmem_edu_importer.h"
 
 static int dev = -1;
 static int unpriv;
@@ -1090,45 +1092,6 @@ static int case_race_pt(void)
 }
 
 /* ---- sync vs attach/detach (vgem import + GEM close, edu importer) ---- */
-struct drm_version_abi {
-	int major, minor, patch;
-	size_t name_len;
-	char *name;
-	size_t date_len;
-	char *date;
-	size_t desc_len;
-	char *desc;
-};
-struct drm_gem_close_abi { uint32_t handle, pad; };
-struct drm_prime_handle_abi { uint32_t handle, flags; int32_t fd; };
-struct drm_vgem_fence_attach_abi { uint32_t handle, flags, out_fence, pad; };
-struct drm_vgem_fence_signal_abi { uint32_t fence, flags; };
-#define DRM_IOCTL_VERSION_ _IOWR('d', 0x00, struct drm_version_abi)
-#define DRM_IOCTL_GEM_CLOSE_ _IOW('d', 0x09, struct drm_gem_close_abi)
-#define DRM_IOCTL_PRIME_FD_TO_HANDLE_ _IOWR('d', 0x2e, struct drm_prime_handle_abi)
-#define DRM_IOCTL_VGEM_FENCE_ATTACH_ _IOWR('d', 0x41, struct drm_vgem_fence_attach_abi)
-#define DRM_IOCTL_VGEM_FENCE_SIGNAL_ _IOW('d', 0x42, struct drm_vgem_fence_signal_abi)
-
-static int vgem_open(void)
-{
-	char path[32], drv[32];
-
-	for (int i = 0; i < 64; i++) {
-		struct drm_version_abi v = { .name = drv, .name_len = sizeof(drv) - 1 };
-		int fd;
-
-		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
-		fd = open(path, O_RDWR | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		memset(drv, 0, sizeof(drv));
-		if (!ioctl(fd, DRM_IOCTL_VERSION_, &v) && !strcmp(drv, "vgem"))
-			return fd;
-		close(fd);
-	}
-	return -1;
-}
-
 struct srace {
 	int buf_fd, vgem, edu;
 	atomic_int stop;
@@ -1142,20 +1105,20 @@ static void *sr_import(void *a)
 	while (!atomic_load(&s->stop)) {
 		struct drm_prime_handle_abi ph = { .fd = s->buf_fd };
 
-		if (ioctl(s->vgem, DRM_IOCTL_PRIME_FD_TO_HANDLE_, &ph))
+		if (ioctl(s->vgem, DRM_IOCTL_PRIME_FD_TO_HANDLE, &ph))
 			continue;
 		if (atomic_load(&s->imports) % 16 == 0) {
 			/* an unsignalled write fence that a sync must wait for */
-			struct drm_vgem_fence_attach_abi fa = { .handle = ph.handle, .flags = 1 };
-			if (!ioctl(s->vgem, DRM_IOCTL_VGEM_FENCE_ATTACH_, &fa)) {
+			struct drm_vgem_fence_attach_abi fa = { .handle = ph.handle, .flags = VGEM_FENCE_WRITE };
+			if (!ioctl(s->vgem, DRM_IOCTL_VGEM_FENCE_ATTACH, &fa)) {
 				usleep(1000);
 				struct drm_vgem_fence_signal_abi fs = { .fence = fa.out_fence };
-				ioctl(s->vgem, DRM_IOCTL_VGEM_FENCE_SIGNAL_, &fs);
+				ioctl(s->vgem, DRM_IOCTL_VGEM_FENCE_SIGNAL, &fs);
 				atomic_fetch_add(&s->fences, 1);
 			}
 		}
 		struct drm_gem_close_abi c = { .handle = ph.handle };
-		ioctl(s->vgem, DRM_IOCTL_GEM_CLOSE_, &c);
+		ioctl(s->vgem, DRM_IOCTL_GEM_CLOSE, &c);
 		atomic_fetch_add(&s->imports, 1);
 	}
 	return NULL;
@@ -1179,28 +1142,23 @@ static void *sr_sync(void *a)
 	return NULL;
 }
 
-/* the test importer's ioctls (tests/vm/edu-importer/physmem_edu_importer.h) */
-struct pei_import_abi { int32_t fd; uint32_t reserved; uint64_t offset, size, dma_addr, phys_addr, dma_mask; };
-#define PEI_IOC_IMPORT_ _IOWR('E', 0x01, struct pei_import_abi)
-#define PEI_IOC_DETACH_ _IO('E', 0x04)
-
 static void *sr_edu(void *a)
 {
 	struct srace *s = a;
 
 	while (!atomic_load(&s->stop)) {
 		int f = open("/dev/physmem-edu-importer", O_RDWR | O_CLOEXEC);
-		struct pei_import_abi im = { .fd = s->buf_fd };
+		struct pei_import im = { .fd = s->buf_fd };
 
 		if (f < 0) {
 			atomic_fetch_add(&s->edu_err, 1);
 			usleep(1000);
 			continue;
 		}
-		if (!ioctl(f, PEI_IOC_IMPORT_, &im)) {
+		if (!ioctl(f, PEI_IOC_IMPORT, &im)) {
 			atomic_fetch_add(&s->edu_ok, 1);
 			if (atomic_load(&s->edu_ok) & 1)
-				ioctl(f, PEI_IOC_DETACH_);
+				ioctl(f, PEI_IOC_DETACH);
 		} else {
 			atomic_fetch_add(&s->edu_err, 1);
 		}
