@@ -189,18 +189,15 @@ again:
 		TAILQ_REMOVE(&p->queues, q, entry);
 		TAILQ_INSERT_TAIL(&p->queues, q, entry);
 		j->started = !j->start || j->start(j) >= 0;
-		if (!j->started) {
-			/* Refused at the door (quota, caller gone): the reply is queued already. */
-			j->done(j);
-			queue_put(p, q);
-			goto again;
-		}
-		if (job_inline(p, j)) {
-			/*
-			 * Cheaper here than the two thread hand-overs: done
-			 * at once, as pool_collect() would do it.
-			 */
-			worker_run(p, j);
+		/*
+		 * Finished here: refused at the door (quota, caller gone: the
+		 * reply is queued already), or small enough that running it is
+		 * cheaper than the two thread hand-overs (done at once, as
+		 * pool_collect() would do it).
+		 */
+		if (!j->started || job_inline(p, j)) {
+			if (j->started)
+				worker_run(p, j);
 			j->done(j);
 			queue_put(p, q);
 			goto again;

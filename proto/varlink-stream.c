@@ -289,11 +289,13 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
 	return 1;
 }
 
-/* The message's text, checked: what a standard client can decode. */
-static int message_text(struct json_object *msg, const char **ret_text, size_t *ret_len)
+/* The message's text, checked: at most VL_MAX_FDS fds, what a standard client can decode. */
+static int message_text(struct json_object *msg, unsigned nfds, const char **ret_text, size_t *ret_len)
 {
 	const char *text;
 
+	if (nfds > VL_MAX_FDS)
+		return -EINVAL;
 	text = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (!text)
 		return -ENOMEM;
@@ -348,9 +350,7 @@ int vl_stream_queue(struct vl_stream *s, struct json_object *msg, const int *fds
 	size_t len;
 	int r;
 
-	if (nfds > VL_MAX_FDS)
-		return -EINVAL;
-	r = message_text(msg, &text, &len);
+	r = message_text(msg, nfds, &text, &len);
 	if (r < 0)
 		return r;
 	return queue_text(s, text, len, fds, nfds);
@@ -363,9 +363,7 @@ int vl_stream_send(struct vl_stream *s, struct json_object *msg, const int *fds,
 	ssize_t n;
 	int r;
 
-	if (nfds > VL_MAX_FDS)
-		return -EINVAL;
-	r = message_text(msg, &text, &len);
+	r = message_text(msg, nfds, &text, &len);
 	if (r < 0)
 		return r;
 	if (s->out_head)
