@@ -25,7 +25,11 @@ struct kmod_state {
 	int dev;
 	struct physmem_dev_info info;
 	char contig_feature[96];	/* written once: worker threads only read it */
+	bool old_module;		/* refuses ALLOC/PIN with a segment array: atomic */
 };
+
+/* Segments an ALLOC or PIN reply brings along; more take a SEGMENTS query. */
+#define KMOD_REPLY_SEGMENTS 128
 
 static int kmod_init(const struct conf *conf, void **ret_state)
 {
@@ -124,10 +128,70 @@ static int kmod_finish(struct kmod_state *st, int fd, struct backend_buffer *ret
 	return r;
 }
 
+/*
+ * Fill @ret from a fresh buffer's ALLOC or PIN reply, which wrote up to
+ * KMOD_REPLY_SEGMENTS of its @count segments to @raw (none from a module that
+ * predates the segment array: @raw NULL). Takes @fd.
+ */
+static int kmod_from_reply(struct kmod_state *st, int fd, uint64_t id, uint64_t size, bool contiguous,
+			   const struct physmem_dma_segment *raw, uint32_t count, struct backend_buffer *ret)
+{
+	struct segment *segs;
+
+	if (!raw || count > KMOD_REPLY_SEGMENTS)
+		return kmod_finish(st, fd, ret);
+	segs = calloc(count ? count : 1, sizeof(*segs));
+	if (!segs) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		segs[i].address = raw[i].addr;
+		segs[i].length = raw[i].len;
+	}
+	ret->fd = fd;
+	ret->segments = segs;
+	ret->n_segments = count;
+	ret->kernel_id = id;
+	ret->size = size;
+	ret->contiguous = contiguous || count == 1;
+	ret->locked = true;
+	return 0;
+}
+
+/*
+ * ALLOC or PIN (@cmd, request @req whose first field is its size) in one
+ * ioctl, the segments written to @raw. A module older than the segment array
+ * refuses the larger struct with E2BIG before doing anything: then the old
+ * size, and SEGMENTS afterwards (remembered). Returns 0 or -errno; *ret_raw
+ * is @raw or NULL when the segments must be queried.
+ */
+static int kmod_ioctl_new(struct kmod_state *st, unsigned long cmd, void *req, uint32_t ver0,
+			  struct physmem_dma_segment *raw, const struct physmem_dma_segment **ret_raw)
+{
+	uint32_t *size = req;
+
+	*ret_raw = raw;
+	if (!__atomic_load_n(&st->old_module, __ATOMIC_RELAXED)) {
+		if (ioctl(st->dev, cmd, req) == 0)
+			return 0;
+		if (errno != E2BIG)
+			return -errno;
+		log_info("the module predates segment lists in ALLOC/PIN replies: querying them separately");
+		__atomic_store_n(&st->old_module, true, __ATOMIC_RELAXED);
+	}
+	*size = ver0;
+	*ret_raw = NULL;
+	return ioctl(st->dev, cmd, req) < 0 ? -errno : 0;
+}
+
 static int kmod_allocate(void *state, uint64_t size, bool contiguous, int cache, struct backend_buffer *ret,
 			 const char **ret_feature)
 {
 	struct kmod_state *st = state;
+	struct physmem_dma_segment raw[KMOD_REPLY_SEGMENTS];
+	const struct physmem_dma_segment *got;
+	int r;
 	struct physmem_alloc a = {
 		.size = sizeof(a),
 		.flags = contiguous ? PHYSMEM_ALLOC_CONTIG : 0,
@@ -141,15 +205,21 @@ static int kmod_allocate(void *state, uint64_t size, bool contiguous, int cache,
 		*ret_feature = st->contig_feature;
 		return -EOPNOTSUPP;
 	}
-	if (ioctl(st->dev, PHYSMEM_IOC_ALLOC, &a) < 0)
-		return -errno;
-	return kmod_finish(st, a.fd, ret);
+	a.segments = (uintptr_t)raw;
+	a.capacity = KMOD_REPLY_SEGMENTS;
+	r = kmod_ioctl_new(st, PHYSMEM_IOC_ALLOC, &a, PHYSMEM_ALLOC_SIZE_VER0, raw, &got);
+	if (r < 0)
+		return r;
+	return kmod_from_reply(st, a.fd, a.id, a.actual_length, contiguous, got, a.nr_segments, ret);
 }
 
 static int kmod_pin(void *state, int memfd, uint64_t offset, uint64_t size, struct backend_buffer *ret,
 		    const char **ret_feature)
 {
 	struct kmod_state *st = state;
+	struct physmem_dma_segment raw[KMOD_REPLY_SEGMENTS];
+	const struct physmem_dma_segment *got;
+	int r;
 	struct physmem_pin p = {
 		.size = sizeof(p),
 		.memfd = memfd,
@@ -160,9 +230,12 @@ static int kmod_pin(void *state, int memfd, uint64_t offset, uint64_t size, stru
 	(void)ret_feature;
 	memset(ret, 0, sizeof(*ret));
 	ret->fd = -1;
-	if (ioctl(st->dev, PHYSMEM_IOC_PIN, &p) < 0)
-		return -errno;
-	return kmod_finish(st, p.fd, ret);
+	p.segments = (uintptr_t)raw;
+	p.capacity = KMOD_REPLY_SEGMENTS;
+	r = kmod_ioctl_new(st, PHYSMEM_IOC_PIN, &p, PHYSMEM_PIN_SIZE_VER0, raw, &got);
+	if (r < 0)
+		return r;
+	return kmod_from_reply(st, p.fd, p.id, size, false, got, p.nr_segments, ret);
 }
 
 static int kmod_adopt(void *state, int fd, struct backend_buffer *ret)

@@ -101,7 +101,7 @@ void server_reply(struct conn *c, struct json_object *msg, const int *fds, unsig
 }
 
 /* Run every complete message through the method layer. */
-static int conn_process(struct conn *c)
+static void conn_process(struct conn *c)
 {
 	while (!c->closing && !c->busy && !conn_backlogged(c)) {
 		struct json_object *msg;
@@ -118,13 +118,10 @@ static int conn_process(struct conn *c)
 			c->closing = true;
 			break;
 		}
-		r = varlink_handle(c, msg, &fds);
+		varlink_handle(c, msg, &fds);
 		sink_close_fds(&fds, c->peer.uid);
 		json_object_put(msg);
-		if (r < 0)
-			return r;
 	}
-	return 0;
 }
 
 static void conn_on_read(evutil_socket_t fd, short what, void *arg)
@@ -160,9 +157,7 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 			c->sends_fds = true;
 		/* Progress: the stall clock starts again. */
 		evtimer_del(c->ev_stall);
-		r = conn_process(c);
-		if (r < 0)
-			goto drop;
+		conn_process(c);
 		/* All there was is read: the next wake-up says when more comes, no read that finds nothing. */
 		if (vl_stream_drained(&c->stream))
 			break;
@@ -189,7 +184,8 @@ static void conn_on_write(evutil_socket_t fd, short what, void *arg)
 	if (vl_stream_pending(&c->stream) < before)
 		evtimer_del(c->ev_stall);
 	/* Room again: handle requests that waited behind the backlog. */
-	if (conn_process(c) < 0 || conn_flush(c) < 0) {
+	conn_process(c);
+	if (conn_flush(c) < 0) {
 		conn_free(c);
 		return;
 	}
@@ -255,7 +251,8 @@ void server_conn_resume(struct conn *c)
 		return;
 	}
 	/* Its reply is queued: send it, then the requests that waited. */
-	if (conn_process(c) < 0 || conn_flush(c) < 0) {
+	conn_process(c);
+	if (conn_flush(c) < 0) {
 		conn_free(c);
 		return;
 	}

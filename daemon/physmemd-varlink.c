@@ -876,7 +876,7 @@ static const struct method *find_method(struct call *call, const char *full)
 	return NULL;
 }
 
-int varlink_handle(struct conn *c, struct json_object *msg, struct vl_fds *fds)
+void varlink_handle(struct conn *c, struct json_object *msg, struct vl_fds *fds)
 {
 	struct call call = { .conn = c, .fds = fds };
 	const struct method *m;
@@ -886,11 +886,11 @@ int varlink_handle(struct conn *c, struct json_object *msg, struct vl_fds *fds)
 	/* Until the call says it is oneway, errors are replied to. */
 	if (vl_call_parse(msg, &parsed, &bad) < 0) {
 		reply_invalid(&call, bad[0] ? bad : "message");
-		return 0;
+		return;
 	}
 	if (parsed.upgrade) {
 		reply_invalid(&call, "upgrade");
-		return 0;
+		return;
 	}
 	/* A oneway call gets no reply, not even an error. */
 	call.oneway = parsed.oneway;
@@ -898,11 +898,10 @@ int varlink_handle(struct conn *c, struct json_object *msg, struct vl_fds *fds)
 	if (m && fds->n > 0 && !m->takes_fds) {
 		sink_close_fds(fds, c->peer.uid);
 		reply_invalid(&call, "fileDescriptors");
-		return 0;
+		return;
 	}
 	if (m) {
 		log_debug("connection %llu: %s", (unsigned long long)c->id, parsed.method);
 		m->handler(&call, parsed.parameters);
 	}
-	return 0;
 }

@@ -356,8 +356,8 @@ void server_conn_resume(struct conn *c);
 void server_notify_status(struct server *s);
 
 /* ---- physmemd-varlink.c: what the calls mean ---- */
-/* Handle one message; queues zero or one reply. Returns <0 to drop the connection. */
-int varlink_handle(struct conn *c, struct json_object *msg, struct vl_fds *fds);
+/* Handle one message: queues zero or one reply (or hands the call to a worker, which will). */
+void varlink_handle(struct conn *c, struct json_object *msg, struct vl_fds *fds);
 
 int conf_set(struct conf *c, const char *key, const char *value);
 int conf_check(const struct conf *c);

@@ -91,24 +91,41 @@ static int physmem_main_install(struct physmem_buf *buf, s32 *ret_fd,
 	return 0;
 }
 
-/* Count of a fresh buffer's DMA segments, for the ioctl replies. */
-static u32 physmem_main_nr_segments(struct physmem_buf *buf)
+/*
+ * A fresh buffer's DMA segments for the ALLOC and PIN replies: the count,
+ * and up to @capacity entries written to @segments.  On failure the buffer
+ * is dropped.
+ */
+static long physmem_main_new_segments(struct physmem_buf *buf, u64 segments,
+				      u32 capacity, u32 *ret_count)
 {
-	return physmem_buf_segments(buf, NULL, 0);
+	long count;
+
+	if (capacity && !segments)
+		count = -EFAULT;
+	else
+		count = physmem_buf_segments(buf, u64_to_user_ptr(segments),
+					     capacity);
+	if (count < 0) {
+		dma_buf_put(buf->dmabuf);
+		return count;
+	}
+	*ret_count = count;
+	return 0;
 }
 
 static long physmem_main_ioctl_alloc(void __user *uarg)
 {
 	struct physmem_alloc req;
 	struct physmem_buf *buf;
-	long usize;
+	long usize, ret;
 
 	usize = physmem_main_copy_in(&req, sizeof(req),
 				     PHYSMEM_ALLOC_SIZE_VER0, uarg);
 	if (usize < 0)
 		return usize;
-	if (req.reserved || req.fd || req.id || req.actual_length ||
-	    req.nr_segments)
+	if (req.reserved || req.reserved2 || req.fd || req.id ||
+	    req.actual_length || req.nr_segments)
 		return -EINVAL;
 
 	buf = physmem_buf_alloc(req.length, req.flags, req.cache);
@@ -117,7 +134,10 @@ static long physmem_main_ioctl_alloc(void __user *uarg)
 
 	req.id = buf->id;
 	req.actual_length = buf->size;
-	req.nr_segments = physmem_main_nr_segments(buf);
+	ret = physmem_main_new_segments(buf, req.segments, req.capacity,
+					&req.nr_segments);
+	if (ret)
+		return ret;
 	return physmem_main_install(buf, &req.fd, uarg, &req, usize);
 }
 
@@ -125,13 +145,14 @@ static long physmem_main_ioctl_pin(void __user *uarg)
 {
 	struct physmem_pin req;
 	struct physmem_buf *buf;
-	long usize;
+	long usize, ret;
 
 	usize = physmem_main_copy_in(&req, sizeof(req),
 				     PHYSMEM_PIN_SIZE_VER0, uarg);
 	if (usize < 0)
 		return usize;
-	if (req.flags || req.reserved || req.fd || req.id || req.nr_segments)
+	if (req.flags || req.reserved || req.reserved2 || req.fd || req.id ||
+	    req.nr_segments)
 		return -EINVAL;
 
 	buf = physmem_pin_memfd(req.memfd, req.offset, req.length);
@@ -139,7 +160,10 @@ static long physmem_main_ioctl_pin(void __user *uarg)
 		return PTR_ERR(buf);
 
 	req.id = buf->id;
-	req.nr_segments = physmem_main_nr_segments(buf);
+	ret = physmem_main_new_segments(buf, req.segments, req.capacity,
+					&req.nr_segments);
+	if (ret)
+		return ret;
 	return physmem_main_install(buf, &req.fd, uarg, &req, usize);
 }
 

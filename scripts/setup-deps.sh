@@ -13,7 +13,7 @@ if [ "${1:-build}" = test ]; then
 	want+=(libcmocka-dev python3-pytest valgrind util-linux qemu-system-x86 busybox-static
 	       linux-image-amd64 linux-headers-amd64 linux-source sparse cpio kmod e2fsprogs
 	       varlink-go groff jq debootstrap build-essential g++ fakeroot debhelper dh-dkms dkms
-	       bash-completion udev systemd clang libclang-rt-dev abigail-tools)
+	       bash-completion udev systemd clang libclang-rt-dev abigail-tools strace)
 fi
 
 missing=()

@@ -55,6 +55,12 @@
  * (MAP_SHARED only), pass it to importers (V4L2, DRM, ...), synchronise CPU
  * access with DMA_BUF_IOCTL_SYNC.  Closing the last fd and unmapping frees
  * the buffer.
+ *
+ * Since size 64 (PHYSMEM_ALLOC_SIZE_VER1) the caller may pass an array of
+ * capacity entries at segments: up to capacity of the buffer's segments
+ * (as PHYSMEM_IOC_SEGMENTS reports them) are written there, and
+ * nr_segments is the total, so one call does what ALLOC + SEGMENTS did.
+ * A module older than that refuses the larger struct with -E2BIG.
  */
 struct physmem_alloc {
 	__u32 size;		/* in: sizeof(struct physmem_alloc) */
@@ -66,8 +72,12 @@ struct physmem_alloc {
 	__u64 actual_length;	/* out: length rounded up to the page size */
 	__u32 nr_segments;	/* out: number of DMA segments */
 	__u32 reserved;		/* must be zero */
+	__u64 segments;		/* in: user pointer to struct physmem_dma_segment[] */
+	__u32 capacity;		/* in: entries available at segments (0: none) */
+	__u32 reserved2;	/* must be zero */
 };
 #define PHYSMEM_ALLOC_SIZE_VER0	48
+#define PHYSMEM_ALLOC_SIZE_VER1	64
 
 /*
  * PHYSMEM_IOC_PIN: pin [offset, offset + length) of a memfd and export those
@@ -83,6 +93,9 @@ struct physmem_alloc {
  * sees the zeroes.  Its mmap is a VM_PFNMAP mapping: get_user_pages()
  * on it (O_DIRECT, io_uring, vmsplice) fails with EFAULT; use the memfd's
  * own mapping for such I/O.
+ *
+ * Since size 64 (PHYSMEM_PIN_SIZE_VER1), segments and capacity work as for
+ * PHYSMEM_IOC_ALLOC.
  */
 struct physmem_pin {
 	__u32 size;		/* in: sizeof(struct physmem_pin) */
@@ -94,8 +107,12 @@ struct physmem_pin {
 	__u64 id;		/* out: buffer id */
 	__u32 nr_segments;	/* out: number of DMA segments */
 	__u32 reserved;		/* must be zero */
+	__u64 segments;		/* in: user pointer to struct physmem_dma_segment[] */
+	__u32 capacity;		/* in: entries available at segments (0: none) */
+	__u32 reserved2;	/* must be zero */
 };
 #define PHYSMEM_PIN_SIZE_VER0	48
+#define PHYSMEM_PIN_SIZE_VER1	64
 
 /* One DMA segment of a buffer. */
 struct physmem_dma_segment {

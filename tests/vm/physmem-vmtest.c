@@ -403,13 +403,28 @@ static int case_dma_sg(void)
 	     p.sb.n, n);
 	dma_pair_close(&p);
 
-	fd = px_alloc_fd(dev, big, 0, PHYSMEM_MODE_CACHED);
-	CHECK(fd >= 0, "alloc 128MiB: %s", strerror(-fd));
-	r = px_segments(dev, fd, &s);
-	CHECK(!r, "segments: %s", strerror(-r));
+	/* ALLOC fills the caller's array itself (size 64): the first 4 */
+	{
+		struct physmem_dma_segment first[4];
+		struct physmem_alloc a = { .size = sizeof(a), .length = big,
+			.segments = (uintptr_t)first, .capacity = 4 };
+
+		memset(first, 0xff, sizeof(first));
+		CHECK(!ioctl(dev, PHYSMEM_IOC_ALLOC, &a), "alloc 128MiB: %s",
+		      strerror(errno));
+		fd = a.fd;
+		r = px_segments(dev, fd, &s);
+		CHECK(!r, "segments: %s", strerror(-r));
+		CHECK(a.nr_segments == s.n && s.n >= 1,
+		      "ALLOC says %u segments, SEGMENTS %u", a.nr_segments, s.n);
+		for (uint32_t i = 0; i < 4; i++)
+			CHECK(i < s.n ? !memcmp(&first[i], &s.seg[i], sizeof(first[i]))
+				      : first[i].addr == UINT64_MAX,
+			      "ALLOC's segment %u differs from SEGMENTS'", i);
+	}
 	CHECK(s.n <= big / PAGE / 64,
 	      "128MiB s/g buffer has %u segments (too fragmented)", s.n);
-	note("128MiB: %u segs", s.n);
+	note("128MiB: %u segs (ALLOC's own list equal)", s.n);
 	free(s.seg);
 	close(fd);
 	edu_dma_close(&edu);
@@ -421,6 +436,7 @@ static int case_dma_pin(void)
 {
 	uint64_t size = 1 * MIB, off = 2 * PAGE, fsize = size + 4 * PAGE;
 	uint64_t offs[] = { 0, 6 * PAGE + EDU_DMA_MAX, size - EDU_DMA_MAX };
+	static struct physmem_dma_segment pinseg[256];
 	struct physmem_pin pin = { .size = sizeof(pin) };
 	struct edu_dma edu;
 	struct px_segs sp, sb;
@@ -442,12 +458,16 @@ static int case_dma_pin(void)
 	pin.memfd = mfd;
 	pin.offset = off;
 	pin.length = size;
+	pin.segments = (uintptr_t)pinseg;
+	pin.capacity = 256;
 	CHECK(!ioctl(dev, PHYSMEM_IOC_PIN, &pin), "PIN: %s", strerror(errno));
 	r = px_segments(dev, pin.fd, &sp);
 	CHECK(!r, "segments: %s", strerror(-r));
 	CHECK(sp.info.flags & PHYSMEM_BUF_PINNED, "pinned flag missing");
 	CHECK(sp.n == pin.nr_segments, "nr_segments %u != %u", pin.nr_segments,
 	      sp.n);
+	CHECK(sp.n <= 256 && !memcmp(pinseg, sp.seg, sp.n * sizeof(*pinseg)),
+	      "PIN's own segment list differs from SEGMENTS'");
 
 	fb = px_alloc_fd(dev, size, PHYSMEM_ALLOC_CONTIG, PHYSMEM_MODE_CACHED);
 	CHECK(fb >= 0, "alloc B: %s", strerror(-fb));
@@ -915,7 +935,7 @@ struct bad_call {
 };
 
 struct bad_ctx {
-	int memfd_unsealed, memfd_wseal, memfd_ok, tmpfile, devnull, buf;
+	int memfd_unsealed, memfd_wseal, memfd_ok, memfd_written, tmpfile, devnull, buf;
 	const void *ro;
 };
 
@@ -946,6 +966,10 @@ static int b_cache3(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.ca
 static int b_cachemax(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.cache = 0xffffffff)); }
 static int b_reserved(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.reserved = 1)); }
 static int b_outfd(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.fd = 5)); }
+static int b_reserved2(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.reserved2 = 1)); }
+static int b_segnull(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.capacity = 4)); }
+static int b_segptr1(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.segments = 1, .capacity = 4)); }
+static int b_segro(int d, void *c) { struct bad_ctx *x = c; return bad_alloc(d, ALLOC_REQ(.segments = (uintptr_t)x->ro, .capacity = 4)); }
 static int b_null(int d, void *c) { (void)c; return ioctl(d, PHYSMEM_IOC_ALLOC, NULL) ? -errno : 0; }
 static int b_ptr1(int d, void *c) { (void)c; return ioctl(d, PHYSMEM_IOC_ALLOC, (void *)1) ? -errno : 0; }
 static int b_kptr(int d, void *c) { (void)c; return ioctl(d, PHYSMEM_IOC_ALLOC, (void *)0xffff888000000000ULL) ? -errno : 0; }
@@ -1015,6 +1039,31 @@ static int b_pin_wrap(int d, void *c) { struct bad_ctx *x = c; return pin_call(d
 static int b_pin_flags(int d, void *c) { struct bad_ctx *x = c; return pin_call(d, x->memfd_ok, 0, 4096, 1); }
 static int b_pin_dmabuf(int d, void *c) { struct bad_ctx *x = c; return pin_call(d, x->buf, 0, 4096, 0); }
 
+/* PIN with its own segment array (size 64) that cannot be written. */
+static int b_pin_segs(int d, void *c)
+{
+	struct bad_ctx *x = c;
+	struct physmem_pin p = { .size = sizeof(p), .memfd = x->memfd_written,
+				 .length = 4096, .segments = 1, .capacity = 1 };
+	int r = ioctl(d, PHYSMEM_IOC_PIN, &p) ? -errno : 0;
+
+	if (!r)
+		close(p.fd);
+	return r;
+}
+
+static int b_pin_reserved2(int d, void *c)
+{
+	struct bad_ctx *x = c;
+	struct physmem_pin p = { .size = sizeof(p), .memfd = x->memfd_ok,
+				 .length = 4096, .reserved2 = 1 };
+	int r = ioctl(d, PHYSMEM_IOC_PIN, &p) ? -errno : 0;
+
+	if (!r)
+		close(p.fd);
+	return r;
+}
+
 static int b_info_small(int d, void *c)
 {
 	struct physmem_dev_info i = { .size = 16 };
@@ -1050,6 +1099,10 @@ static const struct bad_call bad_calls[] = {
 	{ "alloc cache=max", EINVAL, 0, b_cachemax },
 	{ "alloc reserved", EINVAL, 0, b_reserved },
 	{ "alloc out fd set", EINVAL, 0, b_outfd },
+	{ "alloc reserved2", EINVAL, 0, b_reserved2 },
+	{ "alloc segments NULL, capacity 4", EFAULT, 0, b_segnull },
+	{ "alloc segments ptr 1", EFAULT, 0, b_segptr1 },
+	{ "alloc read-only segments", EFAULT, 0, b_segro },
 	{ "alloc NULL", EFAULT, 0, b_null },
 	{ "alloc ptr 1", EFAULT, 0, b_ptr1 },
 	{ "alloc kernel ptr", EFAULT, 0, b_kptr },
@@ -1080,6 +1133,8 @@ static const struct bad_call bad_calls[] = {
 	{ "pin offset wraps", EINVAL, 0, b_pin_wrap },
 	{ "pin flags", EINVAL, 0, b_pin_flags },
 	{ "pin a dma-buf", EINVAL, 0, b_pin_dmabuf },
+	{ "pin segments ptr 1", EFAULT, 0, b_pin_segs },
+	{ "pin reserved2", EINVAL, 0, b_pin_reserved2 },
 	{ "info size=16", EINVAL, 0, b_info_small },
 	{ "query unknown id", ENOENT, 0, b_query_unknown },
 	{ "query id 0", ENOENT, 0, b_query_id0 },
@@ -1112,6 +1167,9 @@ static int case_bad_ioctls(int rounds)
 	x.memfd_unsealed = sealed_memfd(0);
 	x.memfd_wseal = sealed_memfd(F_SEAL_SHRINK | F_SEAL_WRITE);
 	x.memfd_ok = sealed_memfd(F_SEAL_SHRINK);
+	x.memfd_written = sealed_memfd(F_SEAL_SHRINK);
+	CHECK(x.memfd_written >= 0 && pwrite(x.memfd_written, tmpl, 16, 0) == 16,
+	      "setup: written memfd");
 	x.tmpfile = mkostemp(tmpl, O_CLOEXEC);
 	x.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	x.buf = px_alloc_fd(dev, 4096, 0, 0);
@@ -1160,6 +1218,7 @@ static int case_bad_ioctls(int rounds)
 	close(x.memfd_unsealed);
 	close(x.memfd_wseal);
 	close(x.memfd_ok);
+	close(x.memfd_written);
 	close(x.tmpfile);
 	close(x.devnull);
 	if (check_zero(dev, "after"))

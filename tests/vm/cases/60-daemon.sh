@@ -8,6 +8,7 @@
 # Needs the project's build (PHYSMEM_PROJECT_BUILD_DIR, which ctest passes):
 # daemon/physmemd, client/physmemctl, tests/vm/physmem-vm-client.
 # PHYSMEM-EXPECT: daemon-status
+# PHYSMEM-EXPECT: daemon-one-ioctl
 # PHYSMEM-EXPECT: daemon-dma-contig
 # PHYSMEM-EXPECT: daemon-dma-sg
 # PHYSMEM-EXPECT: daemon-dma-pin
@@ -21,7 +22,7 @@
 # PHYSMEM-EXPECT: daemon-log
 # PHYSMEM-EXPECT: daemon-held-restart
 set -u
-CASES="daemon-status daemon-dma-contig daemon-dma-sg daemon-dma-pin daemon-isolation daemon-reclaim daemon-held-quota daemon-pin-bad-fd daemon-pin-memfd-close-keeps-pages daemon-pin-sparse-refused daemon-vmsplice-held-quota daemon-log daemon-held-restart"
+CASES="daemon-status daemon-one-ioctl daemon-dma-contig daemon-dma-sg daemon-dma-pin daemon-isolation daemon-reclaim daemon-held-quota daemon-pin-bad-fd daemon-pin-memfd-close-keeps-pages daemon-pin-sparse-refused daemon-vmsplice-held-quota daemon-log daemon-held-restart"
 STATS=/sys/class/misc/physmem/stats
 T=$PHYSMEM_TMP/daemon
 SOCK=$PHYSMEM_TMP/physmemd.sock
@@ -103,6 +104,52 @@ if echo "$out" | jq -e '.backend == "kmod" and .dmaSafe == true and .quota.uid =
 else
 	res $t FAIL "physmemctl --json status as uid 65534: $(echo "$out" | tr '\n' ' ' | cut -c1-400)"
 fi
+
+# ---- daemon-one-ioctl ----
+# An Allocate costs the daemon one ioctl on /dev/physmem: ALLOC writes the
+# segment list itself (no SEGMENTS count query and fill after it). strace
+# follows every thread of the daemon while uid 65534 allocates a small
+# buffer (on the event loop or a worker) and a 12 MiB scatter-gather one.
+t=daemon-one-ioctl
+tracer_on() {
+	local f
+	for f in /proc/"$DPID"/task/*/status; do
+		grep -q '^TracerPid:[[:space:]]*[1-9]' "$f" || return 1
+	done
+}
+if ! command -v strace >/dev/null; then
+	res $t FAIL "strace is not installed (scripts/setup-deps.sh test installs it)"
+else
+	strace -qq -f -e trace=ioctl -o "$T/strace.out" -p "$DPID" 2>"$T/strace.err" &
+	spid=$!
+	if ! wait_for 20 tracer_on; then
+		res $t FAIL "strace did not attach to every daemon thread: $(head -c 300 "$T/strace.err")"
+	else
+		o1=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" alloc 64K 2>&1)
+		r1=$?
+		o2=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" alloc 12M 2>&1)
+		r2=$?
+		# the Frees of both run after the replies: let them finish
+		sleep 1
+		kill -INT "$spid"
+		wait "$spid"
+		n_alloc=$(grep -c '0xb9, 0x1,' "$T/strace.out")
+		n_seg=$(grep -c '0xb9, 0x3,' "$T/strace.out")
+		n_query=$(grep -c '0xb9, 0x5,' "$T/strace.out")
+		n_all=$(grep -c '0xb9,' "$T/strace.out")
+		# Free asks QUERY once whether a client still holds the buffer
+		# (then it stays charged as held): a new question, allowed.
+		if [ $r1 -ne 0 ] || [ $r2 -ne 0 ]; then
+			res $t FAIL "physmemctl alloc as uid 65534: exit $r1/$r2: $o1 $o2"
+		elif [ "$n_alloc" -eq 2 ] && [ "$n_seg" -eq 0 ] && [ "$n_query" -le 2 ] &&
+		     [ "$n_all" -eq $((n_alloc + n_query)) ]; then
+			res $t PASS "2 Allocates (64 KiB, 12 MiB) + Frees: $n_all ioctls on /dev/physmem: 2 ALLOC (one per Allocate), no SEGMENTS, $n_query QUERY (Free's held check)"
+		else
+			res $t FAIL "2 Allocates + Frees: $n_all physmem ioctls ($n_alloc ALLOC, $n_seg SEGMENTS, $n_query QUERY), want 2 ALLOC, no SEGMENTS, at most one QUERY per Free: $(grep '0xb9,' "$T/strace.out" | head -8 | tr '\n' ' ' | cut -c1-500)"
+		fi
+	fi
+fi
+spid=
 
 # ---- DMA cases ----
 # dma_case NAME MODE [frag]: run the client (uid 65534) in MODE, copy its
