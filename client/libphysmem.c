@@ -866,8 +866,12 @@ PHYSMEM_EXPORT void *physmem_buffer_map(struct physmem_buffer *buf)
 	if (p == MAP_FAILED)
 		return NULL;
 	if (strcmp(buf->info.backend, "memfd") == 0) {
-		int r = buffer_populate(p, (size_t)buf->info.size);
+		int r;
 
+		/* Only advice: shmem_enabled "advise" gives huge pages to mappings that ask. */
+		if (buf->info.thp)
+			(void)madvise(p, (size_t)buf->info.size, MADV_HUGEPAGE);
+		r = buffer_populate(p, (size_t)buf->info.size);
 		if (r < 0) {
 			munmap(p, (size_t)buf->info.size);
 			errno = -r;
