@@ -572,6 +572,21 @@ def case_bench(c):
     check(p.stdout.count("ratio") == 6, "physmem-bench prints six ratios")
 
 
+def case_huge_bench(c):
+    """physmem-huge-bench runs to the end and prints its lines (figures not asserted)."""
+    p = subprocess.run([os.path.join(c.build, "tests", "integration", "physmem-huge-bench"), "--socket", c.d.sock,
+                        "--size", "8", "--runs", "2"], capture_output=True, text=True, timeout=120)
+    print(p.stdout, end="")
+    check(p.returncode == 0, "physmem-huge-bench exits 0 " + p.stderr)
+    lines = p.stdout.splitlines()
+    check(any(re.match(r"PHYSMEM-BENCH huge size=8MiB pages=\d+kB runs=2 .*physmem/huge-floor=\S+ .*"
+                       r"physmem/4k-floor=[0-9.]+/[0-9.]+/[0-9.]+$", line) for line in lines),
+          "it prints the huge line with both ratios (the huge one may say skipped)")
+    check(any(re.match(r"PHYSMEM-BENCH huge-free size=8MiB runs=2 free_reply_ms=\S+ .*"
+                       r"status_after_free/idle=[0-9.]+/[0-9.]+/[0-9.]+ teardown_ms=\S+$", line) for line in lines),
+          "it prints the huge-free line: Free's reply, a Status right after it, the teardown")
+
+
 # ---- who the client talks to, and whose name it imports ----
 
 NO_SYSTEM_SOCKET = "/nonexistent/physmem/physmemd.sock"
@@ -1003,7 +1018,7 @@ def case_status_held(c):
 
 
 CASES = {"ctl": case_ctl, "status-held": case_status_held, "unprivileged": case_unprivileged, "share": case_share, "kill": case_kill,
-         "varlink": case_varlink, "socketdir": case_socketdir, "bench": case_bench,
+         "varlink": case_varlink, "socketdir": case_socketdir, "bench": case_bench, "huge-bench": case_huge_bench,
          "hugepages": case_hugepages, "hugepages-auto-backed-or-falls-back": case_hugepages_auto,
          "fdflood": case_fdflood,
          "impersonation-tmp-dir-refused": case_impersonation_tmp_dir_refused,
