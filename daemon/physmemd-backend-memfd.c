@@ -6,7 +6,7 @@
  * memory is).
  *
  * The daemon owns none of the memory: it creates, sizes and seals the file
- * and never maps, populates or locks it. The client's first touch of each
+ * and never populates or locks it. The client's first touch of each
  * page allocates it, so the page is charged to the client's own memory
  * cgroup (the kernel charges shmem pages to the task that faults them in),
  * and the lock setting does not apply. Freeing punches the whole file out: a
