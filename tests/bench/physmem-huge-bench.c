@@ -25,8 +25,11 @@
  * Free: its reply is timed alone; right after it another connection's
  * Status is timed and compared with a Status on an idle daemon in the same
  * run; then the bench waits until the daemon uncharged the buffer (its
- * release, the punch, is done) before the next method runs:
+ * release, the punch, is done) before the next method runs. The count of
+ * runs whose Status still showed the buffer charged is how often the daemon
+ * answered another client while that release was still running:
  *   PHYSMEM-BENCH huge-free size=64MiB free_reply_ms=a/b/c status_after_free/idle=a/b/c teardown_ms=a/b/c
+ *     status_served_during_teardown=k/n
  * Nothing is asserted on timings: exit 0 when every method that was not
  * skipped worked, 1 otherwise, 2 on bad arguments.
  */
@@ -63,6 +66,7 @@ static const char *const method_name[M_COUNT] = { "physmem", "huge-populate", "h
 struct result {
 	double t[M_COUNT][MAX_RUNS];
 	double free_reply[MAX_RUNS], status_idle[MAX_RUNS], status_after[MAX_RUNS], teardown[MAX_RUNS];
+	bool during[MAX_RUNS];	/* that Status still saw the buffer charged: its release was not done */
 	char skip_huge[160];
 	unsigned long physmem_page_kb;
 };
@@ -167,7 +171,7 @@ static double status_once(struct physmem *pm, uint64_t *ret_bytes)
 static int physmem_once(struct physmem *pm, struct physmem *pm2, size_t size, struct result *res, unsigned run)
 {
 	struct physmem_buffer *buf;
-	uint64_t bytes = 1;
+	uint64_t bytes = 1, after = 0;
 	double t0, t1, t2, t3, deadline;
 	struct stat s;
 
@@ -196,7 +200,8 @@ static int physmem_once(struct physmem *pm, struct physmem *pm2, size_t size, st
 	}
 	t3 = now();
 	res->free_reply[run] = t3 - t2;
-	res->status_after[run] = status_once(pm2, NULL);
+	res->status_after[run] = status_once(pm2, &after);
+	res->during[run] = after >= size;
 	physmem_buffer_close(buf);
 	/* The release is done when the buffer is no longer charged. */
 	deadline = now() + 30;
@@ -242,7 +247,7 @@ static void report(const struct result *res, size_t size, unsigned runs)
 {
 	int hf = fastest(res, runs, M_HUGE_POP, M_HUGE_FALLOC), kf = fastest(res, runs, M_4K_FALLOC, M_4K_MADV_POP);
 	double ratio[MAX_RUNS], st[3];
-	unsigned mib = (unsigned)(size >> 20);
+	unsigned n_during, mib = (unsigned)(size >> 20);
 
 	printf("\n%u MiB, %u runs: ms min/median/max\n", mib, runs);
 	for (int m = 0; m < M_COUNT; m++) {
@@ -280,7 +285,10 @@ static void report(const struct result *res, size_t size, unsigned runs)
 	print_triple("status_after_free_us", res->status_after, runs, 1e6, 0);
 	print_triple("status_after_free/idle", ratio, runs, 1, 2);
 	print_triple("teardown_ms", res->teardown, runs, 1e3, 2);
-	putchar('\n');
+	n_during = 0;
+	for (unsigned i = 0; i < runs; i++)
+		n_during += res->during[i];
+	printf(" status_served_during_teardown=%u/%u\n", n_during, runs);
 	fflush(stdout);
 }
 

@@ -583,7 +583,7 @@ def case_huge_bench(c):
                        r"physmem/4k-floor=[0-9.]+/[0-9.]+/[0-9.]+$", line) for line in lines),
           "it prints the huge line with both ratios (the huge one may say skipped)")
     check(any(re.match(r"PHYSMEM-BENCH huge-free size=8MiB runs=2 free_reply_ms=\S+ .*"
-                       r"status_after_free/idle=[0-9.]+/[0-9.]+/[0-9.]+ teardown_ms=\S+$", line) for line in lines),
+                       r"status_after_free/idle=[0-9.]+/[0-9.]+/[0-9.]+ teardown_ms=\S+ status_served_during_teardown=\d+/2$", line) for line in lines),
           "it prints the huge-free line: Free's reply, a Status right after it, the teardown")
 
 
