@@ -31,6 +31,8 @@ struct physmem_info {
 	pid_t owner_pid;
 	bool locked;
 	bool dma_safe;
+	uint64_t page_size;		/* 0: not reported */
+	bool thp;			/* map with MADV_HUGEPAGE */
 	bool segments_known;
 	unsigned n_segments;
 	struct physmem_segment *segments;	/* n_segments entries */

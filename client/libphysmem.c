@@ -844,6 +844,21 @@ static int buffer_populate(void *p, size_t size)
 	return 0;
 }
 
+/*
+ * Allocate a memfd buffer's pages before mapping it: fallocate() fills the
+ * file in one pass, and populating the mapping then only maps them, which
+ * together cost less than faulting each page in (docs/PERFORMANCE.md). Not
+ * for transparent huge pages: shmem_enabled "advise" gives those only to a
+ * fault in a mapping that asked. -ENOMEM when memory runs out; any other
+ * failure leaves it to the populate.
+ */
+static int buffer_allocate(int fd, size_t size)
+{
+	if (fallocate(fd, 0, 0, (off_t)size) == 0)
+		return 0;
+	return errno == ENOSPC || errno == ENOMEM ? -ENOMEM : 0;
+}
+
 PHYSMEM_EXPORT void *physmem_buffer_map(struct physmem_buffer *buf)
 {
 	void *p;
@@ -862,12 +877,24 @@ PHYSMEM_EXPORT void *physmem_buffer_map(struct physmem_buffer *buf)
 		errno = EOVERFLOW;
 		return NULL;
 	}
+	if (strcmp(buf->info.backend, "memfd") == 0 && !buf->info.thp) {
+		int r = buffer_allocate(buf->fd, (size_t)buf->info.size);
+
+		if (r < 0) {
+			errno = -r;
+			return NULL;
+		}
+	}
 	p = mmap(NULL, (size_t)buf->info.size, PROT_READ | PROT_WRITE, MAP_SHARED, buf->fd, 0);
 	if (p == MAP_FAILED)
 		return NULL;
 	if (strcmp(buf->info.backend, "memfd") == 0) {
-		int r = buffer_populate(p, (size_t)buf->info.size);
+		int r;
 
+		/* Only advice: shmem_enabled "advise" gives huge pages to mappings that ask. */
+		if (buf->info.thp)
+			(void)madvise(p, (size_t)buf->info.size, MADV_HUGEPAGE);
+		r = buffer_populate(p, (size_t)buf->info.size);
 		if (r < 0) {
 			munmap(p, (size_t)buf->info.size);
 			errno = -r;

@@ -55,6 +55,8 @@ static const struct vl_field buffer_fields[] = {
 	{ .name = "allowGids", .type = VL_FIELD_ID_ARRAY, .offset = INFO(allow_gids), .flags = VL_FIELD_REQUIRED },
 	{ .name = "locked", .type = VL_FIELD_BOOL, .offset = INFO(locked), .flags = VL_FIELD_REQUIRED },
 	{ .name = "dmaSafe", .type = VL_FIELD_BOOL, .offset = INFO(dma_safe), .flags = VL_FIELD_REQUIRED },
+	{ .name = "pageSize", .type = VL_FIELD_U64, .offset = INFO(page_size), .flags = VL_FIELD_NULLABLE },
+	{ .name = "transparentHugePages", .type = VL_FIELD_BOOL, .offset = INFO(thp), .flags = VL_FIELD_NULLABLE },
 	{ .name = "segments", .type = VL_FIELD_OBJECT_ARRAY, .offset = INFO(segments),
 	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .size = sizeof(struct physmem_segment),
 	  .fields = segment_fields, .count_offset = INFO(n_segments), .present_offset = INFO(segments_known) },

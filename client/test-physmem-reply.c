@@ -14,6 +14,7 @@ static const char buffer_json[] =
 	"{\"id\": 7, \"name\": \"cam0\", \"size\": 16777216, \"contiguous\": true,"
 	" \"cache\": \"writecombine\", \"backend\": \"kmod\", \"ownerUid\": 1000, \"ownerPid\": 4242,"
 	" \"allowUids\": [1001, 1002], \"allowGids\": [44], \"locked\": true, \"dmaSafe\": true,"
+	" \"pageSize\": 2097152, \"transparentHugePages\": false,"
 	" \"segments\": [{\"address\": 18446744073709547520, \"length\": 4096},"
 	"                {\"address\": 268435456, \"length\": 16773120}],"
 	" \"futureField\": {\"ignored\": true}}";
@@ -70,6 +71,8 @@ static void buffer_reply_fills_info(void **state)
 	assert_int_equal(gids[0], 44);
 	assert_true(physmem_info_locked(&info));
 	assert_true(physmem_info_dma_safe(&info));
+	assert_true(info.page_size == 2097152);
+	assert_false(info.thp);
 	assert_true(physmem_info_segments_known(&info));
 	assert_int_equal(physmem_info_n_segments(&info), 2);
 	assert_true(physmem_info_segment(&info, 0)->address == 18446744073709547520ull);
@@ -112,7 +115,8 @@ static void buffer_reply_rejects_bad_fields(void **state)
 		{ "contiguous", "1" }, { "cache", "\"fast\"" }, { "cache", NULL }, { "backend", "3" },
 		{ "ownerUid", "4294967295" }, { "ownerUid", "-2" }, { "ownerPid", "4294967296" },
 		{ "allowUids", NULL }, { "allowUids", "[\"a\"]" }, { "allowGids", "{}" }, { "locked", NULL },
-		{ "dmaSafe", "null" }, { "segments", "{}" }, { "segments", "[{\"address\": 1}]" },
+		{ "dmaSafe", "null" }, { "pageSize", "-4096" }, { "pageSize", "\"2M\"" },
+		{ "transparentHugePages", "1" }, { "segments", "{}" }, { "segments", "[{\"address\": 1}]" },
 		{ "segments", "[{\"address\": -1, \"length\": 4096}]" }, { "segments", "[1]" },
 		{ "name", "7" },
 		{ "name", "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"" },
@@ -188,7 +192,7 @@ static void buffer_list_reply_parses_each(void **state)
 /* The IDL's Buffer fields: physmemctl --json prints each, and any other the reply has. */
 static const char *const idl_buffer_fields[] = {
 	"id", "name", "size", "contiguous", "cache", "backend", "ownerUid", "ownerPid",
-	"allowUids", "allowGids", "locked", "dmaSafe", "segments", NULL,
+	"allowUids", "allowGids", "locked", "dmaSafe", "pageSize", "transparentHugePages", "segments", NULL,
 };
 
 /*

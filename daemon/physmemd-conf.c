@@ -34,11 +34,12 @@ void conf_defaults(struct conf *c)
 	c->address_policy = ADDRESS_POLICY_OWNER;
 	c->lock = LOCK_TRY;
 	c->fdstore = LOCK_TRY;
+	c->hugepages_auto = true;
 	c->worker_threads = 2;
 	c->log_level = LOG_LEVEL_INFO;
 }
 
-enum key_type { KEY_SIZE, KEY_COUNT, KEY_STRING, KEY_MODE, KEY_POLICY, KEY_LOCK, KEY_LOG };
+enum key_type { KEY_SIZE, KEY_COUNT, KEY_STRING, KEY_MODE, KEY_POLICY, KEY_LOCK, KEY_LOG, KEY_HUGEPAGES };
 
 static const struct key {
 	const char *name;
@@ -65,7 +66,7 @@ static const struct key {
 	K("address-policy", KEY_POLICY, address_policy),
 	K("lock", KEY_LOCK, lock),
 	K("fdstore", KEY_LOCK, fdstore),
-	K("hugepages", KEY_SIZE, hugepage_size),
+	K("hugepages", KEY_HUGEPAGES, hugepage_size),
 	K("worker-threads", KEY_COUNT, worker_threads),
 	K("debug-job-delay-ms", KEY_COUNT, debug_job_delay_ms),
 	K("log-level", KEY_LOG, log_level),
@@ -134,6 +135,18 @@ static int set_key(struct conf *c, const struct key *k, const char *v)
 			*(enum lock_mode *)p = LOCK_YES;
 		else
 			return -EINVAL;
+		return 0;
+	case KEY_HUGEPAGES:
+		/* auto; or 0 (never) or a size (always): conf_check() takes 2M and 1G. */
+		if (strcmp(v, "auto") == 0) {
+			c->hugepage_size = 0;
+			c->hugepages_auto = true;
+			return 0;
+		}
+		if (physmem_parse_size(v, &n) < 0)
+			return -EINVAL;
+		c->hugepage_size = n;
+		c->hugepages_auto = false;
 		return 0;
 	case KEY_LOG:
 		i = log_parse_level(v);
@@ -208,7 +221,7 @@ int conf_check(const struct conf *c)
 		return -EINVAL;
 	}
 	if (c->hugepage_size && c->hugepage_size != (2ULL << 20) && c->hugepage_size != (1ULL << 30)) {
-		log_error("hugepages must be 0, 2M or 1G");
+		log_error("hugepages must be auto, 0, 2M or 1G");
 		return -EINVAL;
 	}
 	if (c->max_queued_fds_per_connection == 0) {

@@ -159,6 +159,10 @@ static struct json_object *buffer_json(struct conn *c, const struct buffer *b)
 	json_object_object_add(o, "allowGids", int_array(b->n_allow_gids, b->allow_gids));
 	json_object_object_add(o, "locked", json_object_new_boolean(b->b.locked));
 	json_object_object_add(o, "dmaSafe", json_object_new_boolean(registry_of(c)->backend->dma_safe));
+	if (b->b.page_size) {
+		json_object_object_add(o, "pageSize", json_object_new_int64((int64_t)b->b.page_size));
+		json_object_object_add(o, "transparentHugePages", json_object_new_boolean(b->b.thp));
+	}
 	if (b->b.n_segments && policy_may_see_addresses(conf_of(c), &c->peer, b)) {
 		segs = json_object_new_array();
 		for (unsigned i = 0; i < b->b.n_segments; i++) {

@@ -47,8 +47,9 @@ static void usage(FILE *f)
 		"clients send; one that makes no progress for this long is killed and replaced),\n"
 		"address-policy (owner|root|none), lock (no|try|yes),\n"
 		"fdstore (no|try|yes: keep named buffers in systemd's fd store across restarts),\n"
-		"hugepages (0|2M|1G), worker-threads (threads for allocations over 4M, default 2;\n"
-		"one more serves the smaller ones), log-level (error|warning|notice|info|debug).\n"
+		"hugepages (auto|0|2M|1G, default auto: 2M pages where free), worker-threads\n"
+		"(threads for allocations over 4M, default 2; one more serves the smaller ones),\n"
+		"log-level (error|warning|notice|info|debug).\n"
 		"lock applies to no backend today: memfd pages belong to the client that maps them\n"
 		"and are never locked by the daemon, kmod pages are pinned by the kernel.\n"
 		"Test hook, never for production: debug-job-delay-ms (jobs over 4M sleep first).\n",

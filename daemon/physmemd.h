@@ -58,7 +58,8 @@ struct conf {
 	enum address_policy address_policy;
 	enum lock_mode lock;
 	enum lock_mode fdstore;		/* no, try (auto: under systemd), yes */
-	uint64_t hugepage_size;		/* 0: none; else 2M or 1G */
+	uint64_t hugepage_size;		/* every memfd buffer from huge pages of this size (2M or 1G); 0: see auto */
+	bool hugepages_auto;		/* hugepage_size 0: 2 MiB pages where free and the size fits */
 	uint64_t worker_threads;	/* threads for large jobs (plus one for small ones) */
 	uint64_t debug_job_delay_ms;	/* test hook: every large worker job sleeps this long first */
 	int log_level;
@@ -83,6 +84,8 @@ struct backend_buffer {
 	unsigned n_segments;		/* 0: addresses unknown */
 	struct segment *segments;
 	uint64_t kernel_id;		/* the module's buffer id, if any */
+	uint64_t page_size;		/* the pages behind it, where the backend knows (0: unknown) */
+	bool thp;			/* shmem that the kernel may back with transparent huge pages */
 };
 
 struct backend_ops {

@@ -387,6 +387,145 @@ def case_hugepages(c):
             f.write(str(old))
 
 
+HUGE_DIR = "/sys/kernel/mm/hugepages/hugepages-2048kB/"
+SHMEM_THP = "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
+
+
+def huge_count(name):
+    with open(HUGE_DIR + name) as f:
+        return int(f.read())
+
+
+def huge_available():
+    """2 MiB pages free and not reserved: what hugepages=auto may take."""
+    return huge_count("free_hugepages") - huge_count("resv_hugepages")
+
+
+def kernel_page_size_kb(addr):
+    """KernelPageSize of this process's mapping that starts at addr, from /proc/self/smaps."""
+    with open("/proc/self/smaps") as f:
+        lines = f.read().splitlines()
+    for i, line in enumerate(lines):
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line) and int(line.split("-")[0], 16) == addr:
+            for more in lines[i + 1:]:
+                if more.startswith("KernelPageSize:"):
+                    return int(more.split()[1])
+    return None
+
+
+def map_and_touch(fd, size):
+    """Map fd shared, write every 4 KiB page and read them back; the mapping's address."""
+    import ctypes
+    import mmap
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    addr = libc.mmap(None, size, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, fd, 0)
+    if addr in (None, ctypes.c_void_p(-1).value):
+        raise Failure(f"mmap of the buffer failed: {os.strerror(ctypes.get_errno())}")
+    buf = (ctypes.c_char * size).from_address(addr)
+    for off in range(0, size, 4096):
+        buf[off] = b"\x5a"
+    ok = all(buf[off] == b"\x5a" for off in range(0, size, 4096))
+    kb = kernel_page_size_kb(addr)
+    libc.munmap(addr, size)
+    check(ok, f"every page of the {size >> 20} MiB mapping reads back what was written")
+    return kb
+
+
+def case_hugepages_auto(c):
+    """hugepages=auto (the default): a 4 MiB buffer gets 2 MiB hugetlb pages while the pool has
+    two free, else 4 KiB pages, and succeeds either way; the quota is charged the size, in bytes."""
+    from varlink_raw import connect
+    if os.geteuid() != 0:
+        print("SKIP: setting /proc/sys/vm/nr_hugepages needs root")
+        raise Skip()
+    if not os.path.exists(HUGE_DIR + "nr_hugepages"):
+        print("SKIP: this kernel has no 2 MiB hugetlb pages")
+        raise Skip()
+    old_nr = huge_count("nr_hugepages")
+    old_thp = None
+    if os.path.exists(SHMEM_THP):
+        with open(SHMEM_THP) as f:
+            old_thp = re.search(r"\[(\S+)\]", f.read()).group(1)
+    mib = 1 << 20
+    try:
+        # Exactly two 2 MiB pages left for this test (the pool's free pages beyond those go).
+        target = old_nr - huge_available() + 2
+        with open(HUGE_DIR + "nr_hugepages", "w") as f:
+            f.write(str(target))
+        if huge_available() != 2:
+            raise Failure(f"could not leave exactly two free 2 MiB pages (nr_hugepages {target})")
+        if old_thp is not None:
+            with open(SHMEM_THP, "w") as f:
+                f.write("never")
+        d = Daemon(c.build, "max-bytes-per-uid=12M", "max-buffer-size=8M")
+        try:
+            s = connect(d.sock)
+            r, fds = call(s, "io.physmem.Manager.Allocate", {"size": 4 * mib})
+            b = r["parameters"]["buffer"]
+            check(b["pageSize"] == 2 * mib and b["size"] == 4 * mib,
+                  "a 4 MiB Allocate with two free 2 MiB pages: pageSize 2097152, size 4 MiB")
+            check(os.fstat(fds[0]).st_blksize == 2 * mib, "its memfd is a hugetlb file (st_blksize 2 MiB)")
+            check(huge_available() == 0, "its two huge pages are reserved at Allocate, before any map")
+            check(map_and_touch(fds[0], 4 * mib) == 2048, "the client's mapping has KernelPageSize 2048 kB")
+            huge_id = b["id"]
+
+            r, fds2 = call(s, "io.physmem.Manager.Allocate", {"size": 4 * mib})
+            b2 = r["parameters"].get("buffer")
+            check(b2 is not None and b2["size"] == 4 * mib and b2["pageSize"] == 4096
+                  and b2["transparentHugePages"] is False,
+                  "with no free 2 MiB page the same Allocate succeeds with 4 KiB pages (no THP: shmem never)")
+            check(os.fstat(fds2[0]).st_blksize == 4096, "its memfd is a plain shmem file")
+            check(map_and_touch(fds2[0], 4 * mib) == 4, "the client's mapping has KernelPageSize 4 kB")
+
+            r, fds4 = call(s, "io.physmem.Manager.Allocate", {"size": 3 * mib})
+            b4 = r["parameters"]["buffer"]
+            check(b4["pageSize"] == 4096 and b4["size"] == 3 * mib,
+                  "3 MiB (not whole 2 MiB pages) is never rounded: 4 KiB pages, size 3 MiB")
+            st, _ = call(s, "io.physmem.Manager.Status")
+            q = st["parameters"]["quota"]
+            check(q["bytes"] == 11 * mib and q["buffers"] == 3,
+                  "the quota is charged exactly the sizes, huge or not: 4 + 4 + 3 = 11 MiB in 3 buffers")
+            r, _ = call(s, "io.physmem.Manager.Allocate", {"size": 2 * mib})
+            check(r.get("error") == "io.physmem.Manager.QuotaExceeded",
+                  "huge pages are no way around the byte quota: 2 MiB more is QuotaExceeded")
+
+            with open(HUGE_DIR + "nr_hugepages", "w") as f:
+                f.write(str(target + 1))
+            if old_thp is not None:
+                with open(SHMEM_THP, "w") as f:
+                    f.write("advise")
+            r, _ = call(s, "io.physmem.Manager.Free", {"id": huge_id})
+            check("error" not in r, "Free of the hugetlb buffer")
+            r, _ = call(s, "io.physmem.Manager.Free", {"id": b4["id"]})
+            check("error" not in r, "Free of the 3 MiB buffer")
+            for fd in fds + fds4:
+                os.close(fd)
+            wait_until(lambda: huge_available() == 3, "its two reserved pages go back to the pool after Free")
+            r, fds3 = call(s, "io.physmem.Manager.Allocate", {"size": 8 * mib})
+            b3 = r["parameters"]["buffer"]
+            check(b3["pageSize"] == 4096 and b3["size"] == 8 * mib,
+                  "8 MiB with three free 2 MiB pages (four needed): 4 KiB pages, and no page of the pool taken")
+            check(huge_available() == 3, "the pool is untouched by the fallback")
+            if old_thp is not None:
+                check(b3["transparentHugePages"] is True,
+                      "with shmem_enabled=advise the reply tells the client to ask for THP (libphysmem madvises)")
+            for fd in fds2 + fds3:
+                os.close(fd)
+            s.close()
+        finally:
+            d.stop()
+    finally:
+        with open(HUGE_DIR + "nr_hugepages", "w") as f:
+            f.write(str(old_nr))
+        if old_thp is not None:
+            with open(SHMEM_THP, "w") as f:
+                f.write(old_thp)
+
+
 def case_fdflood(c):
     """Pipelined Imports that are never read cannot pile up the daemon's fds."""
     from varlink_raw import connect
@@ -431,6 +570,21 @@ def case_bench(c):
         check(any(line.startswith("PHYSMEM-BENCH " + what) and " ratio " in line
                   for line in p.stdout.splitlines()), "physmem-bench prints the ratio line " + what)
     check(p.stdout.count("ratio") == 6, "physmem-bench prints six ratios")
+
+
+def case_huge_bench(c):
+    """physmem-huge-bench runs to the end and prints its lines (figures not asserted)."""
+    p = subprocess.run([os.path.join(c.build, "tests", "integration", "physmem-huge-bench"), "--socket", c.d.sock,
+                        "--size", "8", "--runs", "2"], capture_output=True, text=True, timeout=120)
+    print(p.stdout, end="")
+    check(p.returncode == 0, "physmem-huge-bench exits 0 " + p.stderr)
+    lines = p.stdout.splitlines()
+    check(any(re.match(r"PHYSMEM-BENCH huge size=8MiB pages=\d+kB runs=2 .*physmem/huge-floor=\S+ .*"
+                       r"physmem/4k-floor=[0-9.]+/[0-9.]+/[0-9.]+$", line) for line in lines),
+          "it prints the huge line with both ratios (the huge one may say skipped)")
+    check(any(re.match(r"PHYSMEM-BENCH huge-free size=8MiB runs=2 free_reply_ms=\S+ .*"
+                       r"status_after_free/idle=[0-9.]+/[0-9.]+/[0-9.]+ teardown_ms=\S+ status_served_during_teardown=\d+/2$", line) for line in lines),
+          "it prints the huge-free line: Free's reply, a Status right after it, the teardown")
 
 
 # ---- who the client talks to, and whose name it imports ----
@@ -864,8 +1018,9 @@ def case_status_held(c):
 
 
 CASES = {"ctl": case_ctl, "status-held": case_status_held, "unprivileged": case_unprivileged, "share": case_share, "kill": case_kill,
-         "varlink": case_varlink, "socketdir": case_socketdir, "bench": case_bench,
-         "hugepages": case_hugepages, "fdflood": case_fdflood,
+         "varlink": case_varlink, "socketdir": case_socketdir, "bench": case_bench, "huge-bench": case_huge_bench,
+         "hugepages": case_hugepages, "hugepages-auto-backed-or-falls-back": case_hugepages_auto,
+         "fdflood": case_fdflood,
          "impersonation-tmp-dir-refused": case_impersonation_tmp_dir_refused,
          "impersonation-peer-uid-refused": case_impersonation_peer_uid_refused,
          "system-socket-preferred": case_system_socket_preferred,

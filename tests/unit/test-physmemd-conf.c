@@ -46,6 +46,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.address_policy, ADDRESS_POLICY_OWNER);
 	assert_int_equal(c.lock, LOCK_TRY);
 	assert_true(c.hugepage_size == 0);
+	assert_true(c.hugepages_auto);
 	assert_true(c.worker_threads == 2);
 	assert_true(c.debug_job_delay_ms == 0);
 	assert_true(c.sink_timeout_ms == 2000);
@@ -98,6 +99,7 @@ static void test_every_key(void **state)
 	assert_int_equal(c.address_policy, ADDRESS_POLICY_ROOT);
 	assert_int_equal(c.lock, LOCK_YES);
 	assert_true(c.hugepage_size == 2ULL << 20);
+	assert_false(c.hugepages_auto);
 	assert_true(c.worker_threads == 5);
 	assert_true(c.debug_job_delay_ms == 250);
 	assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
@@ -210,6 +212,41 @@ static void test_sizes_with_units(void **state)
 	assert_true(c.hugepage_size == 0);
 }
 
+/* hugepages: auto (the default), 0 (never) or a fixed size (always); the last line wins. */
+static void test_hugepages(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	assert_int_equal(load(&c, "hugepages = 0\n"), 0);
+	assert_true(c.hugepage_size == 0);
+	assert_false(c.hugepages_auto);
+	assert_int_equal(conf_check(&c), 0);
+	assert_int_equal(load(&c, "hugepages = 1G\n"), 0);
+	assert_true(c.hugepage_size == 1ULL << 30);
+	assert_false(c.hugepages_auto);
+	assert_int_equal(conf_check(&c), 0);
+	assert_int_equal(load(&c, "hugepages = 2M\nhugepages = auto\n"), 0);
+	assert_true(c.hugepage_size == 0);
+	assert_true(c.hugepages_auto);
+	assert_int_equal(conf_check(&c), 0);
+	assert_int_equal(load(&c, "hugepages = auto\nhugepages = 0\n"), 0);
+	assert_false(c.hugepages_auto);
+	/* Bad values change nothing and fail the load. */
+	conf_defaults(&c);
+	assert_int_equal(conf_set(&c, "hugepages", "Auto"), -EINVAL);
+	assert_int_equal(conf_set(&c, "hugepages", "auto2M"), -EINVAL);
+	assert_int_equal(conf_set(&c, "hugepages", ""), -EINVAL);
+	assert_int_equal(conf_set(&c, "hugepages", "-2M"), -EINVAL);
+	assert_true(c.hugepages_auto && c.hugepage_size == 0);
+	assert_int_equal(load(&c, "hugepages = never\n"), -EINVAL);
+	/* Only the kernel's two x86 huge page sizes. */
+	assert_int_equal(load(&c, "hugepages = 4M\n"), 0);
+	assert_int_equal(conf_check(&c), -EINVAL);
+	assert_int_equal(load(&c, "hugepages = 4K\n"), 0);
+	assert_int_equal(conf_check(&c), -EINVAL);
+}
+
 static void test_check(void **state)
 {
 	struct conf c;
@@ -269,6 +306,7 @@ int main(void)
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_sizes_with_units),
+		cmocka_unit_test(test_hugepages),
 		cmocka_unit_test(test_check),
 	};
 

@@ -34,6 +34,18 @@ def _populate(mm, size):
         mm[off]
 
 
+def _allocate(fd, size):
+    """Allocate a memfd buffer's pages before mapping it, as libphysmem does:
+    cheaper than faulting each one in. Not for transparent huge pages (under
+    shmem_enabled "advise" only a fault in a mapping that asked gets them)."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as e:
+        if e.errno in (28, 12):     # ENOSPC, ENOMEM
+            raise MemoryError(f"cannot allocate the buffer: {e.strerror}") from None
+        # anything else (a read-only fd, no fallocate): the populate does it
+
+
 class _Mapping:
     """What every array over one buffer shares: the fd, the mapping, the daemon's view."""
 
@@ -44,8 +56,14 @@ class _Mapping:
         self.owned = owned          # made by Allocate/Pin on this connection: free() frees it
         self.freed = False
         size = info["size"]
+        memfd = info.get("backend") == "memfd"
+        thp = bool(info.get("transparentHugePages"))
+        if memfd and not thp:
+            _allocate(fd, size)
         self.mm = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
-        if info.get("backend") == "memfd":
+        if memfd:
+            if thp and hasattr(mmap, "MADV_HUGEPAGE"):
+                self.mm.madvise(mmap.MADV_HUGEPAGE)     # shmem_enabled "advise" gives them only on request
             _populate(self.mm, size)
         self._fd_closer = weakref.finalize(self, os.close, fd)   # from here on, the fd is ours to close
         # An unnamed buffer of ours dies with its last array: the client frees
