@@ -117,8 +117,17 @@ static void *worker_main(void *arg)
 		worker_run(p, j);
 		pthread_mutex_lock(&p->lock);
 		TAILQ_INSERT_TAIL(&p->done, j, entry);
+		pthread_mutex_unlock(&p->lock);
+		/*
+		 * Wake the main thread without the lock: it wants the lock at
+		 * once, and a worker preempted by that wake-up while holding
+		 * it (a worker that just punched a gigabyte has used up its
+		 * CPU share, so it waits long for its next turn) would hold
+		 * up the event loop, and every client with it.
+		 */
 		if (write(p->efd, &one, sizeof(one)) < 0)
 			log_warning("cannot wake the main thread: %s", strerror(errno));
+		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
