@@ -3,6 +3,7 @@
 # physmem-fair-bench against a daemon of its own (memfd backend, as root).
 #   tests/bench/fair-bench.sh BUILD_DIR [physmem-fair-bench options]
 #   tests/bench/fair-bench.sh BUILD_DIR --smoke   # small and short; checks the lines
+# PHYSMEMD=PATH runs that daemon binary instead of the build's (before/after comparisons).
 # The daemon's per-uid limits are raised so that a 1 GiB buffer and 64 load
 # uids fit (2 GiB per uid, 4096 buffers in all); everything else is default.
 set -eu
@@ -21,7 +22,7 @@ fi
 dir=$(mktemp -d)
 chmod 755 "$dir"
 out=$dir/out
-"$build/daemon/physmemd" --socket "$dir/s" --backend memfd --set log-level=warning \
+"${PHYSMEMD:-$build/daemon/physmemd}" --socket "$dir/s" --backend memfd --set log-level=warning \
 	--set max-bytes-per-uid=2G --set max-buffer-size=1G --set max-buffers=4096 &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
