@@ -70,9 +70,13 @@ static const char *const scenario_names[] = { "alone", "hog", "busy" };
 enum { F_STATUS, F_ALLOC, F_FLOOR_STATUS, F_FLOOR_ALLOC, N_FIGURES };
 static const char *const figure_names[] = { "status", "alloc4k", "floor-status", "floor-alloc4k" };
 
+/* The parts of the 4 KiB figure: the Allocate call, map (populate), the Free call, unmap + close. */
+enum { P_ALLOCATE, P_MAP, P_FREE, P_CLOSE, N_PARTS };
+
 /* One round of one scenario: p50, p99, max of each figure (seconds), samples, load cycles. */
 struct result {
 	double q[N_FIGURES][3];
+	double part_q[N_PARTS][3];
 	unsigned n;
 	unsigned cycles;
 };
@@ -310,22 +314,34 @@ static void physmem_status_once(struct physmem *pm)
 	physmem_status_free(st);
 }
 
-/* The daemon's 4 KiB Allocate + map + touch + Free. */
-static void physmem_alloc_once(struct physmem *pm)
+/*
+ * The daemon's 4 KiB Allocate + map + touch + Free (what physmem_buffer_free()
+ * does: the call, then unmap and close), with the time of each part (or NULL).
+ */
+static void physmem_alloc_once(struct physmem *pm, double ret_parts[N_PARTS])
 {
 	struct physmem_buffer *buf;
 	volatile char *p;
+	double t[N_PARTS + 1];
 
+	t[0] = now();
 	if (physmem_alloc(pm, 4096, 0, PHYSMEM_CACHE_CACHED, NULL, &buf) < 0) {
 		fprintf(stderr, "physmem-fair-bench: allocate: %s\n", physmem_error_message(pm));
 		exit(1);
 	}
+	t[1] = now();
 	p = physmem_buffer_map(buf);
 	if (!p)
 		die("map");
 	p[0] = 1;
-	if (physmem_buffer_free(buf) < 0)
+	t[2] = now();
+	if (physmem_free_id(pm, physmem_buffer_id(buf)) < 0)
 		die("free");
+	t[3] = now();
+	physmem_buffer_close(buf);
+	t[4] = now();
+	for (unsigned i = 0; ret_parts && i < N_PARTS; i++)
+		ret_parts[i] = t[i + 1] - t[i];
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -350,7 +366,7 @@ static void quantiles(double *v, unsigned n, double ret[3])
  */
 static void victim_main(const char *path, double seconds, unsigned gap_us, int out)
 {
-	double *s[N_FIGURES];
+	double *s[N_FIGURES], *ps[N_PARTS];
 	struct result res = { 0 };
 	struct physmem *pm;
 	int sv[2];
@@ -372,22 +388,25 @@ static void victim_main(const char *path, double seconds, unsigned gap_us, int o
 	for (unsigned f = 0; f < N_FIGURES; f++)
 		if (!(s[f] = calloc(MAX_SAMPLES, sizeof(double))))
 			die("calloc");
+	for (unsigned i = 0; i < N_PARTS; i++)
+		if (!(ps[i] = calloc(MAX_SAMPLES, sizeof(double))))
+			die("calloc");
 	pm = connect_daemon(path);
 	/* Warm-up: first faults, the daemon's first buffers for this uid. */
 	for (unsigned i = 0; i < 20; i++) {
 		physmem_status_once(pm);
-		physmem_alloc_once(pm);
+		physmem_alloc_once(pm, NULL);
 		floor_status(sv[0]);
 		floor_alloc(sv[0]);
 	}
 	end = now() + seconds;
 	while (n < MAX_SAMPLES && now() < end) {
-		double t[N_FIGURES + 1];
+		double t[N_FIGURES + 1], parts[N_PARTS];
 
 		t[0] = now();
 		physmem_status_once(pm);
 		t[1] = now();
-		physmem_alloc_once(pm);
+		physmem_alloc_once(pm, parts);
 		t[2] = now();
 		floor_status(sv[0]);
 		t[3] = now();
@@ -395,12 +414,16 @@ static void victim_main(const char *path, double seconds, unsigned gap_us, int o
 		t[4] = now();
 		for (unsigned f = 0; f < N_FIGURES; f++)
 			s[f][n] = t[f + 1] - t[f];
+		for (unsigned i = 0; i < N_PARTS; i++)
+			ps[i][n] = parts[i];
 		n++;
 		if (gap_us)
 			usleep(gap_us);
 	}
 	for (unsigned f = 0; f < N_FIGURES; f++)
 		quantiles(s[f], n, res.q[f]);
+	for (unsigned i = 0; i < N_PARTS; i++)
+		quantiles(ps[i], n, res.part_q[i]);
 	res.n = n;
 	if (write(out, &res, sizeof(res)) != sizeof(res))
 		die("victim: report");
@@ -651,10 +674,13 @@ int main(int argc, char **argv)
 		for (int sc = 0; sc < N_SCENARIOS; sc++) {
 			run_scenario(&o, sc, &res[r][sc]);
 			printf("# round %u %-5s status p99 %.3f ms (floor %.3f), alloc4k p99 %.3f ms (floor %.3f),"
-			       " n %u, load cycles %u\n",
+			       " n %u, load cycles %u; alloc4k parts' p99: allocate %.3f, map %.3f, free %.3f,"
+			       " unmap+close %.3f ms\n",
 			       r + 1, scenario_names[sc], res[r][sc].q[F_STATUS][1] * 1e3,
 			       res[r][sc].q[F_FLOOR_STATUS][1] * 1e3, res[r][sc].q[F_ALLOC][1] * 1e3,
-			       res[r][sc].q[F_FLOOR_ALLOC][1] * 1e3, res[r][sc].n, res[r][sc].cycles);
+			       res[r][sc].q[F_FLOOR_ALLOC][1] * 1e3, res[r][sc].n, res[r][sc].cycles,
+			       res[r][sc].part_q[P_ALLOCATE][1] * 1e3, res[r][sc].part_q[P_MAP][1] * 1e3,
+			       res[r][sc].part_q[P_FREE][1] * 1e3, res[r][sc].part_q[P_CLOSE][1] * 1e3);
 		}
 	for (int sc = 0; sc < N_SCENARIOS; sc++)
 		print_scenario(&o, sc, res);
