@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -107,11 +108,19 @@ static void die(const char *what)
 	exit(1);
 }
 
-/* Become uid (and gid) for good, with no supplementary groups. */
-static void become(uid_t uid)
+/*
+ * Become uid (and gid) for good, with no supplementary groups, in a child
+ * that gets sig when the benchmark dies (set after the uid change, which
+ * clears it), so that no load process outlives a failed run.
+ */
+static void become(uid_t uid, pid_t parent, int sig)
 {
 	if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0)
 		die("setuid");
+	if (prctl(PR_SET_PDEATHSIG, sig) < 0)
+		die("prctl");
+	if (getppid() != parent)
+		_exit(1);
 }
 
 /* Connect to the daemon, retrying a few times (64 connects may race the backlog). */
@@ -136,14 +145,14 @@ static struct physmem *connect_daemon(const char *path)
  * cycle ('r', or 'e' when that failed), and when it stops the number of
  * cycles it completed: the parent always gets both.
  */
-static void load_main(const char *path, uid_t uid, uint64_t size, int ready)
+static void load_main(const char *path, uid_t uid, uint64_t size, int ready, pid_t parent)
 {
 	struct physmem *pm;
 	unsigned cycles = 0;
 	bool failed = false;
 
 	signal(SIGTERM, on_term);
-	become(uid);
+	become(uid, parent, SIGTERM);
 	pm = connect_daemon(path);
 	while (!stop && !failed) {
 		struct physmem_buffer *buf;
@@ -369,7 +378,7 @@ static void quantiles(double *v, unsigned n, double ret[3])
  * The victim, in a child process of its own uid: for seconds, each figure in
  * turn, gap_us apart; writes its struct result to out.
  */
-static void victim_main(const char *path, double seconds, unsigned gap_us, int out)
+static void victim_main(const char *path, double seconds, unsigned gap_us, int out, pid_t parent)
 {
 	double *s[N_FIGURES], *ps[N_PARTS];
 	struct result res = { 0 };
@@ -379,7 +388,7 @@ static void victim_main(const char *path, double seconds, unsigned gap_us, int o
 	double end;
 	unsigned n = 0;
 
-	become(VICTIM_UID);
+	become(VICTIM_UID, parent, SIGKILL);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		die("socketpair");
 	echo = fork();
@@ -488,6 +497,7 @@ static void run_scenario(const struct options *o, int sc, struct result *ret)
 	pid_t load[MAX_BUSY], victim;
 	int ready[2], out[2];
 	char buf[MAX_BUSY];
+	pid_t self = getpid();
 	bool failed;
 
 	if (pipe(ready) < 0)
@@ -499,7 +509,7 @@ static void run_scenario(const struct options *o, int sc, struct result *ret)
 		if (load[i] == 0) {
 			close(ready[0]);
 			load_main(o->path, sc == SC_HOG ? HOG_UID : BUSY_UID_BASE + i,
-				  sc == SC_HOG ? o->hog_size : o->busy_size, ready[1]);
+				  sc == SC_HOG ? o->hog_size : o->busy_size, ready[1], self);
 		}
 	}
 	close(ready[1]);
@@ -512,7 +522,7 @@ static void run_scenario(const struct options *o, int sc, struct result *ret)
 	if (victim == 0) {
 		close(out[0]);
 		close(ready[0]);
-		victim_main(o->path, o->seconds, o->gap_us, out[1]);
+		victim_main(o->path, o->seconds, o->gap_us, out[1], self);
 	}
 	close(out[1]);
 	if (victim > 0) {
