@@ -306,28 +306,40 @@ static void apply_sharing(struct buffer *b, const struct alloc_params *a)
 		b->allow_gids[i] = (gid_t)a->allow_gids.v[i];
 }
 
-/* Would size more bytes fit in the caller's quota and the daemon's limits? */
-static bool check_quota(struct call *call, uint64_t size)
+/* The limit one more buffer of size bytes would pass for c's uid ("buffers", "bytes", "daemon-buffers"), or NULL. */
+static const char *quota_exceeded(struct conn *c, uint64_t size)
 {
-	struct conn *c = call->conn;
 	const struct conf *conf = conf_of(c);
 	struct registry *r = registry_of(c);
 	struct usage *u = c->usage;
 
 	registry_reap(r);
-	if (u->buffers >= conf->max_buffers_per_uid) {
-		reply_quota(call, "buffers", conf->max_buffers_per_uid, u->buffers, 1);
-		return false;
-	}
-	if (size > conf->max_bytes_per_uid || u->bytes > conf->max_bytes_per_uid - size) {
-		reply_quota(call, "bytes", conf->max_bytes_per_uid, u->bytes, size);
-		return false;
-	}
-	if (r->n_buffers >= conf->max_buffers_total) {
-		reply_quota(call, "daemon-buffers", conf->max_buffers_total, r->n_buffers, 1);
-		return false;
-	}
-	return true;
+	if (u->buffers >= conf->max_buffers_per_uid)
+		return "buffers";
+	if (size > conf->max_bytes_per_uid || u->bytes > conf->max_bytes_per_uid - size)
+		return "bytes";
+	if (r->n_buffers >= conf->max_buffers_total)
+		return "daemon-buffers";
+	return NULL;
+}
+
+/* Would size more bytes fit in the caller's quota and the daemon's limits? Replies QuotaExceeded if not. */
+static bool check_quota(struct call *call, uint64_t size)
+{
+	struct conn *c = call->conn;
+	const struct conf *conf = conf_of(c);
+	struct registry *r = registry_of(c);
+	const char *limit = quota_exceeded(c, size);
+
+	if (!limit)
+		return true;
+	if (strcmp(limit, "buffers") == 0)
+		reply_quota(call, limit, conf->max_buffers_per_uid, c->usage->buffers, 1);
+	else if (strcmp(limit, "bytes") == 0)
+		reply_quota(call, limit, conf->max_bytes_per_uid, c->usage->bytes, size);
+	else
+		reply_quota(call, limit, conf->max_buffers_total, r->n_buffers, 1);
+	return false;
 }
 
 /*
@@ -366,6 +378,17 @@ static int call_start(struct job *j)
 		return -EDQUOT;
 	registry_charge(registry_of(cj->call.conn), j->uid, j->size);
 	return 0;
+}
+
+/*
+ * May this allocation start before its uid's pending releases? Their bytes
+ * and buffers are still charged, so fitting now means fitting after them.
+ */
+static bool call_may_pass_releases(struct job *j)
+{
+	struct call_job *cj = (struct call_job *)j;
+
+	return !cj->call.conn->gone && !quota_exceeded(cj->call.conn, j->size);
 }
 
 /* The reply to a failed backend job (j->size is no longer charged). */
@@ -479,6 +502,7 @@ static void call_submit(struct call *call, enum job_kind kind, uint64_t size, co
 	cj->job.offset = (uint64_t)a->offset;
 	cj->job.b.fd = -1;
 	cj->job.start = call_start;
+	cj->job.may_pass_releases = kind == JOB_ALLOCATE ? call_may_pass_releases : NULL;
 	cj->job.done = call_done;
 	c->busy = true;
 	worker_submit(c->server->registry->workers, &cj->job);

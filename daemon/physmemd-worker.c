@@ -12,6 +12,10 @@
  * comes: a thread hand-over would cost more than the work. Releases never
  * do: punching a memfd the client maps can wait on its pages (page locks,
  * swap writeback), and nothing a client does may hold up the main thread.
+ * Such a small allocation need not wait for its uid's releases either (they
+ * only give memory back): it passes them when it fits the quota with their
+ * bytes still charged, so a Free followed by a small Allocate never waits
+ * for a worker, however many other uids' jobs the workers have queued.
  *
  * Threading: the queues, the callbacks and everything they touch belong to the
  * main thread. A worker sees only the jobs handed to its lane (under the
@@ -38,6 +42,7 @@ struct uid_queue {
 	TAILQ_ENTRY(uid_queue) entry;
 	uid_t uid;
 	bool running;			/* one of its jobs is with a worker */
+	bool running_release;		/* and that job is a release */
 	struct job_list jobs;
 };
 
@@ -117,8 +122,17 @@ static void *worker_main(void *arg)
 		worker_run(p, j);
 		pthread_mutex_lock(&p->lock);
 		TAILQ_INSERT_TAIL(&p->done, j, entry);
+		pthread_mutex_unlock(&p->lock);
+		/*
+		 * Wake the main thread without the lock: it wants the lock at
+		 * once, and a worker preempted by that wake-up while holding
+		 * it (a worker that just punched a gigabyte has used up its
+		 * CPU share, so it waits long for its next turn) would hold
+		 * up the event loop, and every client with it.
+		 */
 		if (write(p->efd, &one, sizeof(one)) < 0)
 			log_warning("cannot wake the main thread: %s", strerror(errno));
+		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -162,12 +176,37 @@ static void pool_run_inline(struct worker_pool *p, struct job *j)
  * May this job run on the event loop's thread? Only a small allocation the
  * backend says cannot block (a new memfd nobody else has seen yet); never a
  * pin (its memfd is the client's) or a release (the client may map the
- * pages being punched), and never while the test hook slows jobs down.
+ * pages being punched). The test hook slows only jobs larger than any of
+ * these, so a daemon under test chooses as it would in production.
  */
 static bool job_inline(const struct worker_pool *p, const struct job *j)
 {
-	return j->kind == JOB_ALLOCATE && p->backend->inline_max > 0 && j->size <= p->backend->inline_max &&
-	       !p->conf->debug_job_delay_ms;
+	return j->kind == JOB_ALLOCATE && p->backend->inline_max > 0 && j->size <= p->backend->inline_max;
+}
+
+/*
+ * The job of q to start now, or NULL: its first one when a worker (or the
+ * main thread) can take it, else an inline allocation that has only
+ * releases before it (queued, or the one with a worker) and fits the quota
+ * with their bytes still charged. Nothing else ever passes a uid's job.
+ */
+static struct job *queue_next(struct worker_pool *p, struct uid_queue *q)
+{
+	struct job *j = TAILQ_FIRST(&q->jobs);
+	const struct lane *l;
+
+	if (!j)
+		return NULL;
+	l = lane_of(p, j);
+	if (!q->running && (l->busy < l->n_threads || job_inline(p, j)))
+		return j;
+	if (q->running && !q->running_release)
+		return NULL;
+	while (j && j->kind == JOB_RELEASE)
+		j = TAILQ_NEXT(j, entry);
+	if (j && job_inline(p, j) && j->may_pass_releases && j->may_pass_releases(j))
+		return j;
+	return NULL;
 }
 
 /* Hand out the next job of each uid in turn while a lane has a thread free. */
@@ -177,14 +216,12 @@ static void pool_dispatch(struct worker_pool *p)
 
 again:
 	TAILQ_FOREACH(q, &p->queues, entry) {
-		struct job *j = TAILQ_FIRST(&q->jobs);
+		struct job *j = queue_next(p, q);
 		struct lane *l;
 
-		if (q->running || !j)
+		if (!j)
 			continue;
 		l = lane_of(p, j);
-		if (l->busy >= l->n_threads && !job_inline(p, j))
-			continue;
 		TAILQ_REMOVE(&q->jobs, j, entry);
 		TAILQ_REMOVE(&p->queues, q, entry);
 		TAILQ_INSERT_TAIL(&p->queues, q, entry);
@@ -203,6 +240,7 @@ again:
 			goto again;
 		}
 		q->running = true;
+		q->running_release = j->kind == JOB_RELEASE;
 		l->busy++;
 		pthread_mutex_lock(&p->lock);
 		TAILQ_INSERT_TAIL(&l->ready, j, entry);

@@ -160,6 +160,13 @@ struct job {
 	bool started;			/* start() let it run */
 	/* Main thread, when dispatched: check and charge quotas; <0 to skip the work. */
 	int (*start)(struct job *j);
+	/*
+	 * Main thread, NULL for most jobs: may this small allocation start
+	 * before its uid's earlier releases are done? Only when it fits the
+	 * quota with their bytes still charged; false has no side effect (it
+	 * waits its turn, and start() decides then).
+	 */
+	bool (*may_pass_releases)(struct job *j);
 	/* Main thread, afterwards (also when skipped): use the result and free j. */
 	void (*done)(struct job *j);
 	void *userdata;

@@ -356,7 +356,68 @@ def case_quota_after_release(args):
     return 0
 
 
-CASES = {"quota-after-release": case_quota_after_release, "inflight": case_inflight, "fairness": case_fairness, "charged": case_charged, "no-addresses": case_no_addresses}
+def case_small_passes_release(args):
+    """small-allocate-not-behind-own-release: Free replies at once, and a
+    4 KiB Allocate that fits the quota with the pending release still
+    charged is answered while that release is still running; one that does
+    not fit waits for it and is then served (never refused)."""
+    if not hook_supported(args.build):
+        print("SKIP: physmemd has no debug-job-delay-ms hook")
+        return SKIP
+    # The hook makes the 64 MiB buffer's release take DELAY_MS on a worker.
+    d = Daemon(args.build, f"debug-job-delay-ms={DELAY_MS}", "max-bytes-per-uid=128M")
+    try:
+        s = connect(d.sock)
+        r, fds = call(s, MANAGER + "Allocate", {"size": 64 << 20})
+        check(len(fds) == 1, "a 64 MiB buffer")
+        os.close(fds[0])
+        r, _ = call(s, MANAGER + "Free", {"id": r["parameters"]["buffer"]["id"]})
+        check("error" not in r, "Free replies")
+        r, fds = call(s, MANAGER + "Allocate", {"size": 4096})
+        check("error" not in r and len(fds) == 1, "the 4 KiB Allocate after it is answered: " + str(r.get("error")))
+        os.close(fds[0])
+        st, _ = call(s, MANAGER + "Status")
+        q = st["parameters"]["quota"]
+        check(q["bytes"] == (64 << 20) + 4096 and q["buffers"] == 2,
+              f"while the 64 MiB release is still running (still charged: {q['bytes']} bytes, {q['buffers']} buffers)")
+        # Filling the quota: 64 MiB - 4 KiB fits beside the pending 64 MiB but
+        # is larger than the inline size, so it waits its turn behind the release.
+        r, fds = call(s, MANAGER + "Allocate", {"size": (64 << 20) - 4096})
+        check("error" not in r and len(fds) == 1, "a large Allocate waits for the release and is served")
+        os.close(fds[0])
+        st, _ = call(s, MANAGER + "Status")
+        q = st["parameters"]["quota"]
+        check(q["bytes"] == 64 << 20 and q["buffers"] == 2, f"after the release was done ({q['bytes']} bytes)")
+        # Fill the quota (128 MiB) and free the last 64 MiB: a 4 KiB Allocate
+        # does not fit beside that pending release, so it waits for it (it
+        # neither passes it nor is refused).
+        r, fds = call(s, MANAGER + "Allocate", {"size": 64 << 20})
+        check("error" not in r and len(fds) == 1, "a 64 MiB Allocate fills the quota")
+        os.close(fds[0])
+        r, _ = call(s, MANAGER + "Free", {"id": r["parameters"]["buffer"]["id"]})
+        check("error" not in r, "Free of it replies")
+        r, fds = call(s, MANAGER + "Allocate", {"size": 4096})
+        check("error" not in r and len(fds) == 1,
+              "a 4 KiB Allocate that fits only after the pending release is served: " + str(r.get("error")))
+        os.close(fds[0])
+        st, _ = call(s, MANAGER + "Status")
+        q = st["parameters"]["quota"]
+        check(q["bytes"] == (64 << 20) + 4096 and q["buffers"] == 3,
+              f"after that release was done ({q['bytes']} bytes, {q['buffers']} buffers charged)")
+        s.close()
+        d.stop()
+    except Failure as e:
+        print(f"not ok - {e}")
+        print("---- physmemd log ----\n" + d.logtext()[-4000:])
+        return 1
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+    return 0
+
+
+CASES = {"small-passes-release": case_small_passes_release, "quota-after-release": case_quota_after_release, "inflight": case_inflight, "fairness": case_fairness, "charged": case_charged, "no-addresses": case_no_addresses}
 
 
 def main():

@@ -1,0 +1,705 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * physmem-fair-bench: is one uid served while others load the daemon
+ * (issue 11's fairness target)? Run as root (it switches uids):
+ *
+ *   physmem-fair-bench --socket PATH [--seconds S] [--runs N] [--hog-size BYTES]
+ *                      [--busy N] [--busy-size BYTES] [--gap-us US]
+ *
+ * A victim uid measures, one call after the other with a short pause, the
+ * latency of Status and of a 4 KiB Allocate + map + touch + Free, in three
+ * scenarios, each run once per round (rounds interleave the scenarios):
+ *   alone  nothing else runs;
+ *   hog    one other uid loops Allocate (--hog-size, 1 GiB) + map (populated)
+ *          + touch + Free, as a real client would;
+ *   busy   --busy uids (60000, 60001, ...) loop the same with --busy-size.
+ * Beside each call the victim measures a floor: the same number of round
+ * trips with the same message sizes to a trivial peer process of its own
+ * (the Allocate floor also brings back an fd and does the 4 KiB memfd work
+ * in-process). A floor that grows under load shows CPU contention on the
+ * machine; what the daemon's figure grows beyond it is the daemon's own.
+ * Nobody is niced: the load runs at the victim's priority.
+ *
+ * Prints one PHYSMEM-BENCH line per scenario: p50/p99/max of each figure as
+ * min/median/max over the rounds, and ratios to the same round's "alone"
+ * figure and to the floor; before them one "# round" line per round, with
+ * the 4 KiB p99 split into its parts. Nothing is asserted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+#include "physmem.h"
+
+#define VICTIM_UID 59999
+#define HOG_UID 59998
+#define BUSY_UID_BASE 60000
+#define MAX_BUSY 256
+#define MAX_SAMPLES 200000
+
+/*
+ * Message sizes through libphysmem on the memfd backend, NUL included
+ * (strace of this tree): Status call and reply, Allocate call and reply
+ * (with the fd), Free call and reply. The floor needs the same order only.
+ */
+#define MSG_STATUS_CALL 55
+#define MSG_STATUS_REPLY 322
+#define MSG_ALLOC_CALL 85
+#define MSG_ALLOC_REPLY 233
+#define MSG_FREE_CALL 59
+#define MSG_FREE_REPLY 18
+
+enum { SC_ALONE, SC_HOG, SC_BUSY, N_SCENARIOS };
+static const char *const scenario_names[] = { "alone", "hog", "busy" };
+
+/* The four figures the victim measures. */
+enum { F_STATUS, F_ALLOC, F_FLOOR_STATUS, F_FLOOR_ALLOC, N_FIGURES };
+static const char *const figure_names[] = { "status", "alloc4k", "floor-status", "floor-alloc4k" };
+
+/* The parts of the 4 KiB figure: the Allocate call, map (populate), the Free call, unmap + close. */
+enum { P_ALLOCATE, P_MAP, P_FREE, P_CLOSE, N_PARTS };
+
+/* One round of one scenario: p50, p99, max of each figure (seconds), samples, load cycles. */
+struct result {
+	double q[N_FIGURES][3];
+	double part_q[N_PARTS][3];
+	unsigned n;
+	unsigned cycles;
+};
+
+static volatile sig_atomic_t stop;
+
+/* SIGTERM in a load process: finish the cycle, report, leave. */
+static void on_term(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/* Seconds on the monotonic clock. */
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Report a failed system call and leave. */
+static void die(const char *what)
+{
+	fprintf(stderr, "physmem-fair-bench: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+/*
+ * Become uid (and gid) for good, with no supplementary groups, in a child
+ * that gets sig when the benchmark dies (set after the uid change, which
+ * clears it), so that no load process outlives a failed run.
+ */
+static void become(uid_t uid, pid_t parent, int sig)
+{
+	if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0)
+		die("setuid");
+	if (prctl(PR_SET_PDEATHSIG, sig) < 0)
+		die("prctl");
+	if (getppid() != parent)
+		_exit(1);
+}
+
+/* Connect to the daemon, retrying a few times (64 connects may race the backlog). */
+static struct physmem *connect_daemon(const char *path)
+{
+	struct physmem *pm;
+	int r = -1;
+
+	for (int i = 0; i < 50; i++) {
+		r = physmem_connect(path, &pm);
+		if (r >= 0)
+			return pm;
+		usleep(20000);
+	}
+	fprintf(stderr, "physmem-fair-bench: connect %s: %s\n", path, strerror(-r));
+	exit(1);
+}
+
+/*
+ * A load process: as uid, loop Allocate + map (libphysmem populates it) +
+ * touch + Free until SIGTERM. It writes one byte to ready after its first
+ * cycle ('r', or 'e' when that failed), and when it stops the number of
+ * cycles it completed: the parent always gets both.
+ */
+static void load_main(const char *path, uid_t uid, uint64_t size, int ready, pid_t parent)
+{
+	struct physmem *pm;
+	unsigned cycles = 0;
+	bool failed = false;
+
+	signal(SIGTERM, on_term);
+	become(uid, parent, SIGTERM);
+	pm = connect_daemon(path);
+	while (!stop && !failed) {
+		struct physmem_buffer *buf;
+		volatile char *p;
+
+		if (physmem_alloc(pm, size, 0, PHYSMEM_CACHE_CACHED, NULL, &buf) < 0) {
+			fprintf(stderr, "physmem-fair-bench: load uid %u: allocate: %s\n", (unsigned)uid,
+				physmem_error_message(pm));
+			failed = true;
+			break;
+		}
+		p = physmem_buffer_map(buf);
+		if (p)
+			for (uint64_t off = 0; off < size; off += 1 << 20)
+				p[off] = 1;
+		if (!p || physmem_buffer_free(buf) < 0) {
+			fprintf(stderr, "physmem-fair-bench: load uid %u: map or free failed\n", (unsigned)uid);
+			failed = true;
+			break;
+		}
+		if (cycles++ == 0 && write(ready, "r", 1) != 1)
+			_exit(1);
+	}
+	if (cycles == 0 && write(ready, "e", 1) != 1)
+		_exit(1);
+	while (!stop)
+		pause();
+	if (write(ready, &cycles, sizeof(cycles)) != sizeof(cycles))
+		_exit(1);
+	physmem_disconnect(pm);
+	_exit(failed);
+}
+
+/* One sendmsg() of len bytes, with fd as SCM_RIGHTS unless it is -1. */
+static void send_msg(int sock, size_t len, int fd)
+{
+	static const char data[4096];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		memset(&control, 0, sizeof(control));
+		mh.msg_control = control.buf;
+		mh.msg_controllen = sizeof(control.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	if (sendmsg(sock, &mh, MSG_NOSIGNAL) != (ssize_t)len)
+		die("floor: sendmsg");
+}
+
+/* Receive exactly len bytes and up to one fd; returns the fd (or -1), 0 bytes on EOF: -2. */
+static int recv_msg(int sock, size_t len)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	char data[4096];
+	struct iovec iov;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+			     .msg_controllen = sizeof(control.buf) };
+	size_t got = 0;
+	int fd = -1;
+
+	while (got < len) {
+		struct cmsghdr *c;
+		ssize_t n;
+
+		iov.iov_base = data + got;
+		iov.iov_len = len - got;
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		if (n == 0)
+			return -2;
+		if (n < 0)
+			die("floor: recvmsg");
+		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+				memcpy(&fd, CMSG_DATA(c), sizeof(int));
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
+		got += (size_t)n;
+	}
+	return fd;
+}
+
+/*
+ * The floor's peer: reads a one-byte kind, then answers a Status-sized call
+ * with a Status-sized reply, or an Allocate/Free pair with replies of their
+ * sizes, the first with an fd.
+ */
+static void echo_main(int sock)
+{
+	int fd = memfd_create("floor", MFD_CLOEXEC);
+
+	for (;;) {
+		char kind;
+
+		if (recv(sock, &kind, 1, 0) != 1)
+			_exit(0);
+		if (kind == 's') {
+			if (recv_msg(sock, MSG_STATUS_CALL) == -2)
+				_exit(0);
+			send_msg(sock, MSG_STATUS_REPLY, -1);
+		} else {
+			if (recv_msg(sock, MSG_ALLOC_CALL) == -2)
+				_exit(0);
+			send_msg(sock, MSG_ALLOC_REPLY, fd);
+			if (recv_msg(sock, MSG_FREE_CALL) == -2)
+				_exit(0);
+			send_msg(sock, MSG_FREE_REPLY, -1);
+		}
+	}
+}
+
+/* The floor of a Status: one round trip of its sizes. */
+static void floor_status(int sock)
+{
+	char msg[1 + MSG_STATUS_CALL] = { 's' };
+
+	if (send(sock, msg, sizeof(msg), MSG_NOSIGNAL) != (ssize_t)sizeof(msg))
+		die("floor: send");
+	recv_msg(sock, MSG_STATUS_REPLY);
+}
+
+/* The floor of a 4 KiB Allocate + map + Free: two round trips (one brings an fd) and the memfd work. */
+static void floor_alloc(int sock)
+{
+	char msg[1 + MSG_ALLOC_CALL] = { 'a' };
+	volatile char *p;
+	int fd;
+
+	if (send(sock, msg, sizeof(msg), MSG_NOSIGNAL) != (ssize_t)sizeof(msg))
+		die("floor: send");
+	fd = recv_msg(sock, MSG_ALLOC_REPLY);
+	if (fd < 0)
+		die("floor: no fd");
+	close(fd);
+	fd = memfd_create("floor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0 || ftruncate(fd, 4096) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		die("floor: memfd");
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		die("floor: mmap");
+	madvise((void *)p, 4096, MADV_POPULATE_WRITE);
+	p[0] = 1;
+	munmap((void *)p, 4096);
+	close(fd);
+	if (send(sock, msg + 1, MSG_FREE_CALL, MSG_NOSIGNAL) != MSG_FREE_CALL)
+		die("floor: send");
+	recv_msg(sock, MSG_FREE_REPLY);
+}
+
+/* The daemon's Status. */
+static void physmem_status_once(struct physmem *pm)
+{
+	struct physmem_status *st;
+
+	if (physmem_status(pm, &st) < 0) {
+		fprintf(stderr, "physmem-fair-bench: status: %s\n", physmem_error_message(pm));
+		exit(1);
+	}
+	physmem_status_free(st);
+}
+
+/*
+ * The daemon's 4 KiB Allocate + map + touch + Free (what physmem_buffer_free()
+ * does: the call, then unmap and close), with the time of each part (or NULL).
+ */
+static void physmem_alloc_once(struct physmem *pm, double ret_parts[N_PARTS])
+{
+	struct physmem_buffer *buf;
+	volatile char *p;
+	double t[N_PARTS + 1];
+
+	t[0] = now();
+	if (physmem_alloc(pm, 4096, 0, PHYSMEM_CACHE_CACHED, NULL, &buf) < 0) {
+		fprintf(stderr, "physmem-fair-bench: allocate: %s\n", physmem_error_message(pm));
+		exit(1);
+	}
+	t[1] = now();
+	p = physmem_buffer_map(buf);
+	if (!p)
+		die("map");
+	p[0] = 1;
+	t[2] = now();
+	if (physmem_free_id(pm, physmem_buffer_id(buf)) < 0)
+		die("free");
+	t[3] = now();
+	physmem_buffer_close(buf);
+	t[4] = now();
+	for (unsigned i = 0; ret_parts && i < N_PARTS; i++)
+		ret_parts[i] = t[i + 1] - t[i];
+}
+
+/* qsort() order of doubles. */
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* p50, p99 and max of n samples (sorts them). */
+static void quantiles(double *v, unsigned n, double ret[3])
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	ret[0] = v[(unsigned)(0.50 * (n - 1) + 0.5)];
+	ret[1] = v[(unsigned)(0.99 * (n - 1) + 0.5)];
+	ret[2] = v[n - 1];
+}
+
+/*
+ * The victim, in a child process of its own uid: for seconds, each figure in
+ * turn, gap_us apart; writes its struct result to out.
+ */
+static void victim_main(const char *path, double seconds, unsigned gap_us, int out, pid_t parent)
+{
+	double *s[N_FIGURES], *ps[N_PARTS];
+	struct result res = { 0 };
+	struct physmem *pm;
+	int sv[2];
+	pid_t echo;
+	double end;
+	unsigned n = 0;
+
+	become(VICTIM_UID, parent, SIGKILL);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		die("socketpair");
+	echo = fork();
+	if (echo < 0)
+		die("fork");
+	if (echo == 0) {
+		close(sv[0]);
+		echo_main(sv[1]);
+	}
+	close(sv[1]);
+	for (unsigned f = 0; f < N_FIGURES; f++)
+		if (!(s[f] = calloc(MAX_SAMPLES, sizeof(double))))
+			die("calloc");
+	for (unsigned i = 0; i < N_PARTS; i++)
+		if (!(ps[i] = calloc(MAX_SAMPLES, sizeof(double))))
+			die("calloc");
+	pm = connect_daemon(path);
+	/* Warm-up: first faults, the daemon's first buffers for this uid. */
+	for (unsigned i = 0; i < 20; i++) {
+		physmem_status_once(pm);
+		physmem_alloc_once(pm, NULL);
+		floor_status(sv[0]);
+		floor_alloc(sv[0]);
+	}
+	end = now() + seconds;
+	while (n < MAX_SAMPLES && now() < end) {
+		double t[N_FIGURES + 1], parts[N_PARTS];
+
+		t[0] = now();
+		physmem_status_once(pm);
+		t[1] = now();
+		physmem_alloc_once(pm, parts);
+		t[2] = now();
+		floor_status(sv[0]);
+		t[3] = now();
+		floor_alloc(sv[0]);
+		t[4] = now();
+		for (unsigned f = 0; f < N_FIGURES; f++)
+			s[f][n] = t[f + 1] - t[f];
+		for (unsigned i = 0; i < N_PARTS; i++)
+			ps[i][n] = parts[i];
+		n++;
+		if (gap_us)
+			usleep(gap_us);
+	}
+	for (unsigned f = 0; f < N_FIGURES; f++)
+		quantiles(s[f], n, res.q[f]);
+	for (unsigned i = 0; i < N_PARTS; i++)
+		quantiles(ps[i], n, res.part_q[i]);
+	res.n = n;
+	if (write(out, &res, sizeof(res)) != sizeof(res))
+		die("victim: report");
+	physmem_disconnect(pm);
+	close(sv[0]);
+	waitpid(echo, NULL, 0);
+	_exit(0);
+}
+
+struct options {
+	const char *path;
+	double seconds;
+	unsigned runs, busy, gap_us;
+	uint64_t hog_size, busy_size;
+};
+
+/* Read exactly len bytes from fd (a pipe of several writers), or die. */
+static void read_all(int fd, void *buf, size_t len, const char *what)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+
+		if (n <= 0) {
+			fprintf(stderr, "physmem-fair-bench: %s: %s\n", what, n < 0 ? strerror(errno) : "a child died");
+			exit(1);
+		}
+		got += (size_t)n;
+	}
+}
+
+/* Wait until the daemon holds no buffer (the last scenario's teardown is done). */
+static void wait_settled(const char *path)
+{
+	struct physmem *pm = connect_daemon(path);
+
+	for (int i = 0; i < 600; i++) {
+		struct physmem_status *st;
+		bool empty;
+
+		if (physmem_status(pm, &st) < 0)
+			break;
+		empty = physmem_status_buffers(st) == 0;
+		physmem_status_free(st);
+		if (empty)
+			break;
+		usleep(50000);
+	}
+	physmem_disconnect(pm);
+}
+
+/* One round of one scenario: start its load, let the victim measure, stop the load. */
+static void run_scenario(const struct options *o, int sc, struct result *ret)
+{
+	unsigned n_load = sc == SC_HOG ? 1 : sc == SC_BUSY ? o->busy : 0;
+	pid_t load[MAX_BUSY], victim;
+	int ready[2], out[2];
+	char buf[MAX_BUSY];
+	pid_t self = getpid();
+	bool failed;
+
+	if (pipe(ready) < 0)
+		die("pipe");
+	for (unsigned i = 0; i < n_load; i++) {
+		load[i] = fork();
+		if (load[i] < 0)
+			die("fork");
+		if (load[i] == 0) {
+			close(ready[0]);
+			load_main(o->path, sc == SC_HOG ? HOG_UID : BUSY_UID_BASE + i,
+				  sc == SC_HOG ? o->hog_size : o->busy_size, ready[1], self);
+		}
+	}
+	close(ready[1]);
+	/* Every load process has finished one cycle: the load is on. */
+	read_all(ready[0], buf, n_load, "waiting for the load");
+	failed = memchr(buf, 'e', n_load) != NULL;
+	if (pipe(out) < 0)
+		die("pipe");
+	victim = failed ? -1 : fork();
+	if (victim == 0) {
+		close(out[0]);
+		close(ready[0]);
+		victim_main(o->path, o->seconds, o->gap_us, out[1], self);
+	}
+	close(out[1]);
+	if (victim > 0) {
+		read_all(out[0], ret, sizeof(*ret), "victim");
+		waitpid(victim, NULL, 0);
+	}
+	close(out[0]);
+	for (unsigned i = 0; i < n_load; i++)
+		kill(load[i], SIGTERM);
+	ret->cycles = 0;
+	for (unsigned i = 0; i < n_load; i++) {
+		unsigned c;
+
+		read_all(ready[0], &c, sizeof(c), "load report");
+		ret->cycles += c;
+	}
+	for (unsigned i = 0; i < n_load; i++)
+		waitpid(load[i], NULL, 0);
+	close(ready[0]);
+	if (failed || victim < 0) {
+		fprintf(stderr, "physmem-fair-bench: the %s load could not run\n", scenario_names[sc]);
+		exit(1);
+	}
+	wait_settled(o->path);
+}
+
+/* min/median/max of n values (sorts a copy). */
+static void spread(const double *in, unsigned n, double ret[3])
+{
+	double v[n];
+
+	memcpy(v, in, sizeof(v));
+	qsort(v, n, sizeof(*v), cmp_double);
+	ret[0] = v[0];
+	ret[1] = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	ret[2] = v[n - 1];
+}
+
+/* key=min/median/max of n values, scaled. */
+static void print_key(const char *key, const double *v, unsigned n, double scale)
+{
+	double s[3];
+
+	spread(v, n, s);
+	printf(" %s=%.3f/%.3f/%.3f", key, s[0] * scale, s[1] * scale, s[2] * scale);
+}
+
+/* The scenario's line: its figures over the rounds, and its ratios to alone and to the floor. */
+static void print_scenario(const struct options *o, int sc, struct result res[][N_SCENARIOS])
+{
+	static const char *const qn[] = { "p50", "p99", "max" };
+	unsigned runs = o->runs;
+	double v[runs];
+	char key[64];
+
+	printf("PHYSMEM-BENCH fair scenario=%s", scenario_names[sc]);
+	if (sc == SC_HOG)
+		printf(" load=1x%lluMiB", (unsigned long long)(o->hog_size >> 20));
+	else if (sc == SC_BUSY)
+		printf(" load=%ux%lluMiB", o->busy, (unsigned long long)(o->busy_size >> 20));
+	for (unsigned f = 0; f < N_FIGURES; f++)
+		for (unsigned q = 0; q < 3; q++) {
+			for (unsigned r = 0; r < runs; r++)
+				v[r] = res[r][sc].q[f][q];
+			snprintf(key, sizeof(key), "%s-%s-ms", figure_names[f], qn[q]);
+			print_key(key, v, runs, 1e3);
+		}
+	/* The daemon's p99 against its floor's, and each p99 against the same round's alone. */
+	for (unsigned f = 0; f < 2; f++) {
+		for (unsigned r = 0; r < runs; r++)
+			v[r] = res[r][sc].q[f][1] / res[r][sc].q[f + 2][1];
+		snprintf(key, sizeof(key), "%s-p99-vs-floor", figure_names[f]);
+		print_key(key, v, runs, 1);
+	}
+	if (sc != SC_ALONE)
+		for (unsigned f = 0; f < N_FIGURES; f++) {
+			for (unsigned r = 0; r < runs; r++)
+				v[r] = res[r][sc].q[f][1] / res[r][SC_ALONE].q[f][1];
+			snprintf(key, sizeof(key), "%s-p99-vs-alone", figure_names[f]);
+			print_key(key, v, runs, 1);
+		}
+	for (unsigned r = 0; r < runs; r++)
+		v[r] = res[r][sc].n;
+	print_key("n", v, runs, 1);
+	if (sc != SC_ALONE) {
+		for (unsigned r = 0; r < runs; r++)
+			v[r] = res[r][sc].cycles;
+		print_key("load-cycles", v, runs, 1);
+	}
+	printf(" runs=%u seconds=%.1f\n", runs, o->seconds);
+}
+
+/* BYTES with an optional K, M or G suffix; exits on anything else. */
+static uint64_t parse_size(const char *s)
+{
+	char *end;
+	uint64_t v = strtoull(s, &end, 0);
+
+	if (*end == 'K')
+		v <<= 10;
+	else if (*end == 'M')
+		v <<= 20;
+	else if (*end == 'G')
+		v <<= 30;
+	else if (*end)
+		v = 0;
+	if (!v) {
+		fprintf(stderr, "physmem-fair-bench: bad size: %s\n", s);
+		exit(2);
+	}
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "seconds", required_argument, NULL, 't' },
+		{ "runs", required_argument, NULL, 'R' },
+		{ "hog-size", required_argument, NULL, 'H' },
+		{ "busy", required_argument, NULL, 'b' },
+		{ "busy-size", required_argument, NULL, 'B' },
+		{ "gap-us", required_argument, NULL, 'g' },
+		{},
+	};
+	struct options o = { .seconds = 5, .runs = 3, .busy = 64, .gap_us = 1000, .hog_size = 1ULL << 30,
+			     .busy_size = 16ULL << 20 };
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		if (opt == 's')
+			o.path = optarg;
+		else if (opt == 't')
+			o.seconds = strtod(optarg, NULL);
+		else if (opt == 'R')
+			o.runs = (unsigned)strtoul(optarg, NULL, 0);
+		else if (opt == 'H')
+			o.hog_size = parse_size(optarg);
+		else if (opt == 'b')
+			o.busy = (unsigned)strtoul(optarg, NULL, 0);
+		else if (opt == 'B')
+			o.busy_size = parse_size(optarg);
+		else if (opt == 'g')
+			o.gap_us = (unsigned)strtoul(optarg, NULL, 0);
+		else
+			return 2;
+	}
+	if (!o.path || o.runs == 0 || o.runs > 100 || o.busy == 0 || o.busy > MAX_BUSY || !(o.seconds > 0)) {
+		fprintf(stderr, "usage: physmem-fair-bench --socket PATH [--seconds S] [--runs 1..100] "
+				"[--hog-size BYTES] [--busy 1..%d] [--busy-size BYTES] [--gap-us US]\n", MAX_BUSY);
+		return 2;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "physmem-fair-bench: SKIP: needs root to run the victim and the load as other uids\n");
+		return 77;
+	}
+	/* Our children's output must not interleave with buffered lines. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	struct result (*res)[N_SCENARIOS] = calloc(o.runs, sizeof(*res));
+
+	if (!res)
+		die("calloc");
+	for (unsigned r = 0; r < o.runs; r++)
+		for (int sc = 0; sc < N_SCENARIOS; sc++) {
+			run_scenario(&o, sc, &res[r][sc]);
+			printf("# round %u %-5s status p99 %.3f ms (floor %.3f), alloc4k p99 %.3f ms (floor %.3f),"
+			       " n %u, load cycles %u; alloc4k parts' p99: allocate %.3f, map %.3f, free %.3f,"
+			       " unmap+close %.3f ms\n",
+			       r + 1, scenario_names[sc], res[r][sc].q[F_STATUS][1] * 1e3,
+			       res[r][sc].q[F_FLOOR_STATUS][1] * 1e3, res[r][sc].q[F_ALLOC][1] * 1e3,
+			       res[r][sc].q[F_FLOOR_ALLOC][1] * 1e3, res[r][sc].n, res[r][sc].cycles,
+			       res[r][sc].part_q[P_ALLOCATE][1] * 1e3, res[r][sc].part_q[P_MAP][1] * 1e3,
+			       res[r][sc].part_q[P_FREE][1] * 1e3, res[r][sc].part_q[P_CLOSE][1] * 1e3);
+		}
+	for (int sc = 0; sc < N_SCENARIOS; sc++)
+		print_scenario(&o, sc, res);
+	free(res);
+	return 0;
+}
