@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,9 @@
 
 /* Reads per wake-up, so that one busy client cannot starve the others. */
 #define READS_PER_WAKEUP 16
+
+/* Fewest closes between two malloc_trim() calls (see server_closed). */
+#define TRIM_MIN_CLOSES 64
 
 static void conn_free(struct conn *c);
 static void server_on_status(evutil_socket_t fd, short what, void *arg);
@@ -46,6 +50,8 @@ static void conn_update_events(struct conn *c)
 	};
 	bool out = vl_stream_pending(&c->stream) > 0;
 
+	/* Between messages a connection holds no input buffer. */
+	vl_stream_trim(&c->stream);
 	/*
 	 * Stop reading while replies pile up unread (memory stays bounded), while
 	 * a call is with a worker (replies go out in order), and from a client
@@ -208,6 +214,22 @@ static void conn_on_stall(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * A connection closed. glibc keeps freed heap (the pieces of many closed
+ * connections lie between live allocations, so the heap's top rarely
+ * shrinks): give free pages back with malloc_trim() once at least as many
+ * connections closed since the last trim as are still open (and at least
+ * TRIM_MIN_CLOSES), so that its cost, which grows with the heap, is paid
+ * once per that many closes and never per close.
+ */
+static void server_closed(struct server *s)
+{
+	if (++s->closes_since_trim < TRIM_MIN_CLOSES || s->closes_since_trim < s->n_conns)
+		return;
+	s->closes_since_trim = 0;
+	malloc_trim(0);
+}
+
+/*
  * Drop a connection. One whose call is with a worker is only detached (gone):
  * the job's completion frees it, through server_conn_resume().
  */
@@ -242,6 +264,7 @@ static void conn_free(struct conn *c)
 		policy_peer_done(&c->peer);
 		free(c);
 	}
+	server_closed(s);
 	server_notify_status(s);
 }
 
@@ -400,6 +423,7 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 	u->connections++;
 	vl_stream_init(&c->stream, fd, s->conf->max_message_size);
 	c->stream.release_fd = sink_close;
+	c->stream.shared_tok = s->tok;
 	c->ev_read = event_new(s->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
 	c->ev_write = event_new(s->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
 	c->ev_stall = evtimer_new(s->base, conn_on_stall, c);
@@ -484,6 +508,10 @@ int server_init(struct server *s, struct event_base *base, const struct conf *co
 	s->registry = registry;
 	s->listen_fd = -1;
 	TAILQ_INIT(&s->conns);
+	/* One parser for every connection: 2 KiB each would add up. */
+	s->tok = json_tokener_new_ex(64);
+	if (!s->tok)
+		return -ENOMEM;
 
 	if (listen_fd >= 0) {
 		s->listen_fd = listen_fd;
@@ -515,6 +543,9 @@ void server_done(struct server *s)
 		event_free(s->ev_accept);
 	if (s->ev_accept_resume)
 		event_free(s->ev_accept_resume);
+	if (s->tok)
+		json_tokener_free(s->tok);
+	s->tok = NULL;
 	if (s->listen_fd >= 0) {
 		if (s->listen_owned)
 			unlink(s->conf->socket_path);

@@ -16,6 +16,7 @@
 struct event_base;
 struct event;
 struct json_object;
+struct json_tokener;
 
 /* ---- physmemd-log.c ---- */
 enum log_level { LOG_LEVEL_ERR = 3, LOG_LEVEL_WARNING = 4, LOG_LEVEL_NOTICE = 5,
@@ -342,6 +343,8 @@ struct server {
 	TAILQ_HEAD(, conn) conns;
 	uint64_t n_conns;
 	uint64_t next_conn_id;
+	uint64_t closes_since_trim;	/* connections closed since the last malloc_trim() */
+	struct json_tokener *tok;	/* the parser all connections share */
 };
 
 /* listen_fd: a socket from systemd, or -1 to bind conf->socket_path. */
