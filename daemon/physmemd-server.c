@@ -60,6 +60,7 @@ struct conn_pool {
 #define CONN_POOL_SPARE 64
 #define CONN_POOL_MAX (1U << 20)
 
+/* Where a connection's first event starts, and the size of the connection with its events. */
 static size_t conn_event_offset(void)
 {
 	return (sizeof(struct conn) + 15) & ~(size_t)15;
@@ -70,6 +71,7 @@ static size_t conn_size(void)
 	return conn_event_offset() + 3 * ((event_get_struct_event_size() + 15) & ~(size_t)15);
 }
 
+/* Unmap the pool and free its bookkeeping. */
 static void conn_pool_free(struct conn_pool *p)
 {
 	if (!p)
@@ -90,7 +92,7 @@ static struct conn_pool *conn_pool_new(uint64_t max_conns)
 	if (!p)
 		return NULL;
 	p->slot = (conn_size() + 63) & ~(size_t)63;
-	p->cap = max_conns + CONN_POOL_SPARE < CONN_POOL_MAX ? (size_t)max_conns + CONN_POOL_SPARE : CONN_POOL_MAX;
+	p->cap = max_conns < CONN_POOL_MAX - CONN_POOL_SPARE ? (size_t)max_conns + CONN_POOL_SPARE : CONN_POOL_MAX;
 	p->page = (size_t)sysconf(_SC_PAGESIZE);
 	pages = (p->cap * p->slot + p->page - 1) / p->page;
 	p->used = calloc((p->cap + 63) / 64, sizeof(uint64_t));
