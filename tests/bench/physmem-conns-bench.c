@@ -52,6 +52,13 @@ static const char *opt_daemon;
 static char daemon_dir[64];
 static char daemon_socket[96];
 
+/* A daemon started with --daemon goes when this program exits before stopping it. */
+static void daemon_kill(void)
+{
+	if (opt_daemon && opt_pid > 0)
+		kill(opt_pid, SIGTERM);
+}
+
 static void die(const char *what)
 {
 	fprintf(stderr, "physmem-conns-bench: %s: %s\n", what, strerror(errno));
@@ -221,6 +228,7 @@ static void daemon_stop(void)
 	kill(opt_pid, SIGTERM);
 	if (waitpid(opt_pid, &status, 0) != opt_pid)
 		die("waitpid");
+	opt_pid = 0;
 	rmdir(daemon_dir);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		fprintf(stderr, "physmem-conns-bench: the daemon did not exit cleanly (status %#x)\n", status);
@@ -390,6 +398,7 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	raise_fd_limit(n);
+	atexit(daemon_kill);
 	if (strcmp(call, "alloc"))
 		ok &= bench("status", false, n, runs, max_per_conn, max_closed_kib);
 	if (strcmp(call, "status"))
