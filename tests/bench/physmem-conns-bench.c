@@ -4,14 +4,15 @@
  * and whether it comes back once they close.
  *
  *   physmem-conns-bench (--daemon PHYSMEMD | --socket PATH --pid PID) [--conns N] [--runs N]
- *                       [--call status|alloc|both] [--max-per-conn BYTES] [--max-closed-kib KIB]
+ *                       [--call status|alloc|both|partial] [--max-per-conn BYTES] [--max-closed-kib KIB]
  *
  * With --daemon each run starts a fresh daemon of its own (memfd backend,
  * connection limits above N, the fd limit raised to the hard one); else it
  * measures the daemon given, whose idle figure is then what earlier runs left.
  *
  * Per run: the daemon's RSS while idle; then N connections that each made one
- * call (Status, or Allocate + Free of 4 KiB, whose reply carries an fd) and
+ * call (Status, or Allocate + Free of 4 KiB, whose reply carries an fd; with
+ * --call partial instead 30,000 bytes of a message they never finish) and
  * stay open; then, after all of them closed and the daemon counts only this
  * program's probe connection again, the RSS once more. Prints
  *
@@ -31,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -236,13 +239,29 @@ static void daemon_stop(void)
 	}
 }
 
-/* One connection's call: Status, or Allocate + Free of 4 KiB (a reply with an fd). */
-static void conn_work(int fd, bool alloc)
+enum kind { KIND_STATUS, KIND_ALLOC, KIND_PARTIAL };
+
+/*
+ * One connection's call: Status, or Allocate + Free of 4 KiB (a reply with an
+ * fd), or 30,000 bytes of a message that never ends (the daemon buffers them).
+ */
+static void conn_work(int fd, enum kind kind)
 {
 	char buf[4096], call[128];
 	const char *p;
 
-	if (!alloc) {
+	if (kind == KIND_PARTIAL) {
+		static char part[30000];
+
+		if (!part[0]) {
+			memset(part, 'a', sizeof(part));
+			memcpy(part, "{\"method\":\"" IFACE "Status\",\"parameters\":{\"x\":\"", 57);
+		}
+		if (send(fd, part, sizeof(part), MSG_NOSIGNAL) != (ssize_t)sizeof(part))
+			die("send");
+		return;
+	}
+	if (kind == KIND_STATUS) {
 		conn_call(fd, "{\"method\":\"" IFACE "Status\",\"parameters\":{}}", buf, sizeof(buf));
 		return;
 	}
@@ -273,7 +292,7 @@ static const char *mmm(long *v, unsigned n, char *out, size_t size)
 }
 
 /* All runs of one kind of call; returns false when a run passed a bound. */
-static bool bench(const char *name, bool alloc, unsigned n, unsigned runs, long max_per_conn, long max_closed_kib)
+static bool bench(const char *name, enum kind kind, unsigned n, unsigned runs, long max_per_conn, long max_closed_kib)
 {
 	long idle[runs], open_[runs], open_anon[runs], closed[runs], per_conn[runs], over[runs];
 	int *fds = calloc(n, sizeof(int));
@@ -293,7 +312,24 @@ static bool bench(const char *name, bool alloc, unsigned n, unsigned runs, long 
 		a = rss_read();
 		for (unsigned i = 0; i < n; i++) {
 			fds[i] = conn_open();
-			conn_work(fds[i], alloc);
+			conn_work(fds[i], kind);
+		}
+		/* Unanswered bytes: wait until the daemon took them all (SIOCOUTQ: what it has not read). */
+		for (unsigned i = 0; kind == KIND_PARTIAL && i < n; i++) {
+			for (int t = 0;; t++) {
+				struct timespec ts = { 0, 1000 * 1000 };
+				int unread;
+
+				if (ioctl(fds[i], SIOCOUTQ, &unread) < 0)
+					die("SIOCOUTQ");
+				if (unread == 0)
+					break;
+				if (t == 60000) {
+					fprintf(stderr, "physmem-conns-bench: the daemon did not read a message in 60 s\n");
+					exit(2);
+				}
+				nanosleep(&ts, NULL);
+			}
 		}
 		b = rss_read();
 		for (unsigned i = 0; i < n; i++)
@@ -382,14 +418,14 @@ int main(int argc, char **argv)
 		case 'C': max_closed_kib = strtol(optarg, NULL, 0); break;
 		default:
 			fprintf(stderr, "usage: %s (--daemon PHYSMEMD | --socket PATH --pid PID) [--conns N] [--runs N] "
-				"[--call status|alloc|both] [--max-per-conn BYTES] [--max-closed-kib KIB]\n", argv[0]);
+				"[--call status|alloc|both|partial] [--max-per-conn BYTES] [--max-closed-kib KIB]\n", argv[0]);
 			return 2;
 		}
 	}
 	if ((!opt_daemon && (!opt_socket || opt_pid <= 0)) || n == 0 || runs == 0 ||
-	    (strcmp(call, "status") && strcmp(call, "alloc") && strcmp(call, "both"))) {
+	    (strcmp(call, "status") && strcmp(call, "alloc") && strcmp(call, "both") && strcmp(call, "partial"))) {
 		fprintf(stderr, "physmem-conns-bench: needs --daemon, or --socket and --pid; N and runs above 0; "
-			"--call status|alloc|both\n");
+			"--call status|alloc|both|partial\n");
 		return 2;
 	}
 	/* Under AddressSanitizer (the build sets this) the RSS says nothing about the daemon's own memory. */
@@ -399,9 +435,11 @@ int main(int argc, char **argv)
 	}
 	raise_fd_limit(n);
 	atexit(daemon_kill);
-	if (strcmp(call, "alloc"))
-		ok &= bench("status", false, n, runs, max_per_conn, max_closed_kib);
-	if (strcmp(call, "status"))
-		ok &= bench("alloc", true, n, runs, max_per_conn, max_closed_kib);
+	if (!strcmp(call, "status") || !strcmp(call, "both"))
+		ok &= bench("status", KIND_STATUS, n, runs, max_per_conn, max_closed_kib);
+	if (!strcmp(call, "alloc") || !strcmp(call, "both"))
+		ok &= bench("alloc", KIND_ALLOC, n, runs, max_per_conn, max_closed_kib);
+	if (!strcmp(call, "partial"))
+		ok &= bench("partial", KIND_PARTIAL, n, runs, max_per_conn, max_closed_kib);
 	return ok ? 0 : 1;
 }
