@@ -7,9 +7,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,8 +27,154 @@
 /* Reads per wake-up, so that one busy client cannot starve the others. */
 #define READS_PER_WAKEUP 16
 
+/* Fewest closes between two malloc_trim() calls (see server_closed). */
+#define TRIM_MIN_CLOSES 64
+
 static void conn_free(struct conn *c);
 static void server_on_status(evutil_socket_t fd, short what, void *arg);
+
+/*
+ * Connections (each with its three events) live in a pool of their own, not
+ * on the heap. On the heap they would lie between allocations that outlive
+ * them (libevent's per-fd entries, made when an fd number is first used), so
+ * after many connections closed hardly a heap page would be free to give
+ * back. The pool is one reservation of address space, touched as slots are
+ * used; the lowest free slot is taken, so live ones stay packed, and a page
+ * that no live slot touches any more goes back to the kernel at once. Past
+ * its capacity (max-connections, plus connections that went away while a
+ * worker still runs their call) connections come from the heap.
+ */
+struct conn_pool {
+	char *base;		/* cap slots of slot bytes */
+	size_t slot;
+	size_t cap;
+	size_t page;
+	uint64_t *used;		/* a bit per slot */
+	uint16_t *live;		/* per page: slots in use that touch it */
+	size_t hint;		/* used[] words below this one are full */
+	size_t n_live;
+	bool orphaned;		/* server_done() ran: the last slot's release frees the pool */
+};
+
+/* Room for slots this many past max-connections, for calls that outlive their connections. */
+#define CONN_POOL_SPARE 64
+#define CONN_POOL_MAX (1U << 20)
+
+/* Where a connection's first event starts, and the size of the connection with its events. */
+static size_t conn_event_offset(void)
+{
+	return (sizeof(struct conn) + 15) & ~(size_t)15;
+}
+
+static size_t conn_size(void)
+{
+	return conn_event_offset() + 3 * ((event_get_struct_event_size() + 15) & ~(size_t)15);
+}
+
+/* Unmap the pool and free its bookkeeping. */
+static void conn_pool_free(struct conn_pool *p)
+{
+	if (!p)
+		return;
+	if (p->base)
+		munmap(p->base, p->cap * p->slot);
+	free(p->used);
+	free(p->live);
+	free(p);
+}
+
+/* Reserve a pool for max_conns connections; NULL (the heap serves) if that cannot be done. */
+static struct conn_pool *conn_pool_new(uint64_t max_conns)
+{
+	struct conn_pool *p = calloc(1, sizeof(*p));
+	size_t pages;
+
+	if (!p)
+		return NULL;
+	p->slot = (conn_size() + 63) & ~(size_t)63;
+	p->cap = max_conns < CONN_POOL_MAX - CONN_POOL_SPARE ? (size_t)max_conns + CONN_POOL_SPARE : CONN_POOL_MAX;
+	p->page = (size_t)sysconf(_SC_PAGESIZE);
+	pages = (p->cap * p->slot + p->page - 1) / p->page;
+	p->used = calloc((p->cap + 63) / 64, sizeof(uint64_t));
+	p->live = calloc(pages, sizeof(uint16_t));
+	p->base = mmap(NULL, p->cap * p->slot, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+	if (p->base == MAP_FAILED)
+		p->base = NULL;
+	if (!p->used || !p->live || !p->base) {
+		conn_pool_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* Count slot i in (+1) or out (-1) of the pages it touches; a page no slot touches goes back. */
+static void conn_pool_touch(struct conn_pool *p, size_t i, int delta)
+{
+	size_t first = i * p->slot / p->page, last = (i * p->slot + p->slot - 1) / p->page;
+
+	for (size_t pg = first; pg <= last; pg++) {
+		p->live[pg] = (uint16_t)(p->live[pg] + delta);
+		if (delta < 0 && p->live[pg] == 0)
+			madvise(p->base + pg * p->page, p->page, MADV_DONTNEED);
+	}
+}
+
+/* A zeroed connection: the pool's lowest free slot, else from the heap. */
+static struct conn *conn_alloc(struct server *s)
+{
+	struct conn_pool *p = s->pool;
+	struct conn *c = NULL;
+
+	for (size_t w = p ? p->hint : 0; p && w < (p->cap + 63) / 64; w++) {
+		size_t i;
+
+		if (p->used[w] == UINT64_MAX)
+			continue;
+		i = w * 64 + (size_t)__builtin_ctzll(~p->used[w]);
+		if (i >= p->cap)
+			break;
+		p->used[w] |= 1ULL << (i % 64);
+		p->hint = w;
+		p->n_live++;
+		conn_pool_touch(p, i, 1);
+		c = (struct conn *)(p->base + i * p->slot);
+		memset(c, 0, p->slot);
+		break;
+	}
+	if (!c)
+		c = calloc(1, conn_size());
+	if (!c)
+		return NULL;
+	c->ev_read = (struct event *)((char *)c + conn_event_offset());
+	c->ev_write = (struct event *)((char *)c->ev_read + ((event_get_struct_event_size() + 15) & ~(size_t)15));
+	c->ev_stall = (struct event *)((char *)c->ev_write + ((event_get_struct_event_size() + 15) & ~(size_t)15));
+	return c;
+}
+
+/* Give a connection's memory back (its events are no longer pending). */
+static void conn_release(struct conn *c)
+{
+	struct server *s = c->server;
+	struct conn_pool *p = s->pool;
+	size_t i;
+
+	policy_peer_done(&c->peer);
+	if (!p || (char *)c < p->base || (char *)c >= p->base + p->cap * p->slot) {
+		free(c);
+		return;
+	}
+	i = (size_t)((char *)c - p->base) / p->slot;
+	p->used[i / 64] &= ~(1ULL << (i % 64));
+	if (i / 64 < p->hint)
+		p->hint = i / 64;
+	p->n_live--;
+	conn_pool_touch(p, i, -1);
+	if (p->orphaned && p->n_live == 0) {
+		conn_pool_free(p);
+		s->pool = NULL;
+	}
+}
 
 /* Has this client's unread output reached a limit (bytes, or fds kept open)? */
 static bool conn_backlogged(const struct conn *c)
@@ -46,6 +194,8 @@ static void conn_update_events(struct conn *c)
 	};
 	bool out = vl_stream_pending(&c->stream) > 0;
 
+	/* Between messages a connection holds no input buffer. */
+	vl_stream_trim(&c->stream);
 	/*
 	 * Stop reading while replies pile up unread (memory stays bounded), while
 	 * a call is with a worker (replies go out in order), and from a client
@@ -204,6 +354,22 @@ static void conn_on_stall(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * A connection closed. glibc keeps freed heap (the pieces of many closed
+ * connections lie between live allocations, so the heap's top rarely
+ * shrinks): give free pages back with malloc_trim() once at least as many
+ * connections closed since the last trim as are still open (and at least
+ * TRIM_MIN_CLOSES), so that its cost, which grows with the heap, is paid
+ * once per that many closes and never per close.
+ */
+static void server_closed(struct server *s)
+{
+	if (++s->closes_since_trim < TRIM_MIN_CLOSES || s->closes_since_trim < s->n_conns)
+		return;
+	s->closes_since_trim = 0;
+	malloc_trim(0);
+}
+
+/*
  * Drop a connection. One whose call is with a worker is only detached (gone):
  * the job's completion frees it, through server_conn_resume().
  */
@@ -224,20 +390,18 @@ static void conn_free(struct conn *c)
 		registry_usage_put(s->registry, c->usage);
 		c->usage = NULL;
 	}
-	if (c->ev_read)
-		event_free(c->ev_read);
-	if (c->ev_write)
-		event_free(c->ev_write);
-	if (c->ev_stall)
-		event_free(c->ev_stall);
+	if (c->events_assigned) {
+		event_del(c->ev_read);
+		event_del(c->ev_write);
+		event_del(c->ev_stall);
+	}
 	/* Its receive queue may hold fds a client sent: the sink closes it. */
 	sink_close_uid(c->stream.fd, c->peer.uid);
-	if (c->busy) {
+	if (c->busy)
 		c->gone = true;
-	} else {
-		policy_peer_done(&c->peer);
-		free(c);
-	}
+	else
+		conn_release(c);
+	server_closed(s);
 	server_notify_status(s);
 }
 
@@ -246,8 +410,7 @@ void server_conn_resume(struct conn *c)
 	c->busy = false;
 	c->busy_woken = false;
 	if (c->gone) {
-		policy_peer_done(&c->peer);
-		free(c);
+		conn_release(c);
 		return;
 	}
 	/* Its reply is queued: send it, then the requests that waited. */
@@ -383,7 +546,7 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 		sink_close(fd);
 		return;
 	}
-	c = calloc(1, sizeof(*c));
+	c = conn_alloc(s);
 	if (!c) {
 		registry_usage_put(s->registry, u);
 		policy_peer_done(&peer);
@@ -397,12 +560,13 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 	u->connections++;
 	vl_stream_init(&c->stream, fd, s->conf->max_message_size);
 	c->stream.release_fd = sink_close;
-	c->ev_read = event_new(s->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
-	c->ev_write = event_new(s->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
-	c->ev_stall = evtimer_new(s->base, conn_on_stall, c);
+	c->stream.shared_tok = s->tok;
+	c->events_assigned = event_assign(c->ev_read, s->base, fd, EV_READ | EV_PERSIST, conn_on_read, c) == 0 &&
+			     event_assign(c->ev_write, s->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c) == 0 &&
+			     evtimer_assign(c->ev_stall, s->base, conn_on_stall, c) == 0;
 	TAILQ_INSERT_TAIL(&s->conns, c, entry);
 	s->n_conns++;
-	if (!c->ev_read || !c->ev_write || !c->ev_stall) {
+	if (!c->events_assigned) {
 		conn_free(c);
 		return;
 	}
@@ -481,6 +645,14 @@ int server_init(struct server *s, struct event_base *base, const struct conf *co
 	s->registry = registry;
 	s->listen_fd = -1;
 	TAILQ_INIT(&s->conns);
+	/* One parser for every connection: 2 KiB each would add up. */
+	s->tok = json_tokener_new_ex(64);
+	if (!s->tok)
+		return -ENOMEM;
+	s->pool = conn_pool_new(conf->max_connections);
+	if (!s->pool)
+		log_warning("cannot reserve memory for %llu connections: they come from the heap",
+			    (unsigned long long)conf->max_connections);
 
 	if (listen_fd >= 0) {
 		s->listen_fd = listen_fd;
@@ -512,6 +684,16 @@ void server_done(struct server *s)
 		event_free(s->ev_accept);
 	if (s->ev_accept_resume)
 		event_free(s->ev_accept_resume);
+	if (s->tok)
+		json_tokener_free(s->tok);
+	s->tok = NULL;
+	/* Connections whose calls a worker still runs go when their job is done. */
+	if (s->pool && s->pool->n_live > 0) {
+		s->pool->orphaned = true;
+	} else {
+		conn_pool_free(s->pool);
+		s->pool = NULL;
+	}
 	if (s->listen_fd >= 0) {
 		if (s->listen_owned)
 			unlink(s->conf->socket_path);

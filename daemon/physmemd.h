@@ -16,6 +16,8 @@
 struct event_base;
 struct event;
 struct json_object;
+struct json_tokener;
+struct conn_pool;
 
 /* ---- physmemd-log.c ---- */
 enum log_level { LOG_LEVEL_ERR = 3, LOG_LEVEL_WARNING = 4, LOG_LEVEL_NOTICE = 5,
@@ -338,6 +340,7 @@ struct conn {
 	bool busy_woken;		/* input came while busy: reading is paused until the call is done */
 	bool gone;			/* disconnected while busy: freed when the job is done */
 	bool sends_fds;			/* has sent fds: paused while the sink is congested */
+	bool events_assigned;		/* ev_* (in the same allocation) are set up */
 };
 
 struct server {
@@ -352,6 +355,9 @@ struct server {
 	TAILQ_HEAD(, conn) conns;
 	uint64_t n_conns;
 	uint64_t next_conn_id;
+	uint64_t closes_since_trim;	/* connections closed since the last malloc_trim() */
+	struct json_tokener *tok;	/* the parser all connections share */
+	struct conn_pool *pool;		/* where connections live (NULL: the heap) */
 };
 
 /* listen_fd: a socket from systemd, or -1 to bind conf->socket_path. */

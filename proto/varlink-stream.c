@@ -50,6 +50,16 @@ static void release_fds(struct vl_stream *s, int *fds, unsigned *n)
 	*n = 0;
 }
 
+/* Dispose of the fds pending for a buffered message, and of their array. */
+static void release_in_fds(struct vl_stream *s)
+{
+	if (s->in_fds)
+		release_fds(s, s->in_fds, &s->in_nfds);
+	free(s->in_fds);
+	s->in_fds = NULL;
+	s->in_nfds = 0;
+}
+
 static void vl_out_free(struct vl_out *o)
 {
 	close_fds(o->fds, &o->nfds);
@@ -61,7 +71,7 @@ void vl_stream_done(struct vl_stream *s)
 {
 	struct vl_out *o, *next;
 
-	release_fds(s, s->in_fds, &s->in_nfds);
+	release_in_fds(s);
 	free(s->in);
 	s->in = NULL;
 	s->in_len = s->in_cap = s->in_scanned = 0;
@@ -96,6 +106,15 @@ int vl_fds_take(struct vl_fds *f, unsigned i)
 	fd = f->fds[i];
 	f->fds[i] = -1;
 	return fd;
+}
+
+void vl_stream_trim(struct vl_stream *s)
+{
+	if (s->in_len > 0 || !s->in)
+		return;
+	free(s->in);
+	s->in = NULL;
+	s->in_cap = s->in_scanned = 0;
 }
 
 bool vl_stream_has_partial(const struct vl_stream *s)
@@ -200,6 +219,11 @@ int vl_stream_read(struct vl_stream *s)
 			if (r == 0 && i == 0 &&
 			    (n == 0 || s->in_nfds > 0 || (s->in_len > 0 && s->in[s->in_len - 1] != '\0')))
 				r = -EPROTO;
+			if (r == 0 && !s->in_fds) {
+				s->in_fds = malloc(sizeof(int) * VL_MAX_FDS);
+				if (!s->in_fds)
+					r = -ENOMEM;
+			}
 			if (r == 0) {
 				s->in_fds_at = s->in_len;
 				s->in_fds[s->in_nfds++] = fds[i];
@@ -213,7 +237,7 @@ int vl_stream_read(struct vl_stream *s)
 	if (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC))
 		r = -EPROTO;
 	if (r < 0) {
-		release_fds(s, s->in_fds, &s->in_nfds);
+		release_in_fds(s);
 		return r;
 	}
 
@@ -247,19 +271,26 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
 		memcpy(ret_fds->fds, s->in_fds, sizeof(int) * s->in_nfds);
 		ret_fds->n = s->in_nfds;
 		s->in_nfds = 0;
+		free(s->in_fds);
+		s->in_fds = NULL;
 	} else if (s->in_nfds > 0) {
 		s->in_fds_at -= len + 1;
 	}
 
 	obj = NULL;
 	jerr = json_tokener_error_parse_eof;
-	/* One parser per stream, reset for each message. */
-	if (!s->tok)
-		s->tok = json_tokener_new_ex(64);
-	else
-		json_tokener_reset(s->tok);
+	/* One parser per stream (or the owner's shared one), reset for each message. */
+	tok = s->shared_tok;
+	if (!tok) {
+		if (!s->tok)
+			s->tok = json_tokener_new_ex(64);
+		tok = s->tok;
+	}
+	if (tok)
+		json_tokener_reset(tok);
 	/* JSON text is UTF-8 and its escapes name characters (RFC 8259): else it is refused as bad JSON. */
-	tok = vl_utf8_valid(s->in, len) && vl_utf8_escapes_valid(s->in, len) ? s->tok : NULL;
+	if (!vl_utf8_valid(s->in, len) || !vl_utf8_escapes_valid(s->in, len))
+		tok = NULL;
 	if (tok) {
 		/* With its NUL, so that a bare number or literal ends too. */
 		obj = json_tokener_parse_ex(tok, s->in, (int)len + 1);

@@ -43,13 +43,20 @@ struct vl_stream {
 	/*
 	 * Fds that arrived with in[in_fds_at], the first byte of a buffered
 	 * message. One such message at a time: a reader that lets two
-	 * fd-carrying messages pile up unread gets -EPROTO.
+	 * fd-carrying messages pile up unread gets -EPROTO. Allocated
+	 * (VL_MAX_FDS entries) when fds arrive, freed when they are taken.
 	 */
-	int in_fds[VL_MAX_FDS];
+	int *in_fds;
 	unsigned in_nfds;
 	size_t in_fds_at;
 	bool drained;		/* the last read took all the socket held */
 	struct json_tokener *tok;	/* the stream's parser, reset per message */
+	/*
+	 * Set by the owner: a parser shared by all its streams on this thread
+	 * (each message is parsed whole, so no state is left in it between
+	 * messages); the stream never frees it, and has no tok of its own then.
+	 */
+	struct json_tokener *shared_tok;
 
 	/* Output: queued messages, each with the fds for its first byte. */
 	struct vl_out *out_head;
@@ -96,6 +103,14 @@ static inline bool vl_stream_drained(const struct vl_stream *s)
  * the stream stays usable).
  */
 int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds *ret_fds);
+
+/*
+ * Give back what an idle stream holds: the input buffer when no byte of a
+ * message is buffered (the next read allocates it again). A server with many
+ * idle connections calls it after each read, so that a connection costs its
+ * buffer only while a message is arriving.
+ */
+void vl_stream_trim(struct vl_stream *s);
 
 /* True when a partial message is buffered. */
 bool vl_stream_has_partial(const struct vl_stream *s);
