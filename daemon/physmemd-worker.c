@@ -12,6 +12,10 @@
  * comes: a thread hand-over would cost more than the work. Releases never
  * do: punching a memfd the client maps can wait on its pages (page locks,
  * swap writeback), and nothing a client does may hold up the main thread.
+ * A uid's small releases go to the worker together (up to RELEASE_BATCH),
+ * ahead of that uid's own allocations, never of another uid's jobs: one
+ * hand-over and one wake-up for all of them, and a release only ever gives
+ * back quota, so the allocations behind it see no less than before.
  *
  * Threading: the queues, the callbacks and everything they touch belong to the
  * main thread. A worker sees only the jobs handed to its lane (under the
@@ -33,11 +37,14 @@
 
 TAILQ_HEAD(job_list, job);
 
+/* At most this many of a uid's small releases are handed over at once. */
+#define RELEASE_BATCH 64
+
 /* One uid's jobs, in the order they came (main thread only). */
 struct uid_queue {
 	TAILQ_ENTRY(uid_queue) entry;
 	uid_t uid;
-	bool running;			/* one of its jobs is with a worker */
+	unsigned running;		/* of its jobs with a worker: one, or one batch of releases */
 	struct job_list jobs;
 };
 
@@ -105,6 +112,7 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
+		struct job_list mine = TAILQ_HEAD_INITIALIZER(mine);
 		struct job *j;
 
 		while (TAILQ_EMPTY(&l->ready) && !p->stopping)
@@ -112,11 +120,17 @@ static void *worker_main(void *arg)
 		j = TAILQ_FIRST(&l->ready);
 		if (!j)
 			break;
-		TAILQ_REMOVE(&l->ready, j, entry);
+		/* The job and the ones handed over with it. */
+		do {
+			TAILQ_REMOVE(&l->ready, j, entry);
+			TAILQ_INSERT_TAIL(&mine, j, entry);
+			j = TAILQ_FIRST(&l->ready);
+		} while (j && j->batched);
 		pthread_mutex_unlock(&p->lock);
-		worker_run(p, j);
+		TAILQ_FOREACH(j, &mine, entry)
+			worker_run(p, j);
 		pthread_mutex_lock(&p->lock);
-		TAILQ_INSERT_TAIL(&p->done, j, entry);
+		TAILQ_CONCAT(&p->done, &mine, entry);
 		if (write(p->efd, &one, sizeof(one)) < 0)
 			log_warning("cannot wake the main thread: %s", strerror(errno));
 	}
@@ -170,6 +184,44 @@ static bool job_inline(const struct worker_pool *p, const struct job *j)
 	       !p->conf->debug_job_delay_ms;
 }
 
+/* A small release: cheap, and it may go with the uid's other small releases. */
+static bool job_batchable(const struct job *j)
+{
+	return j->kind == JOB_RELEASE && j->size <= WORKER_SMALL_JOB && !j->start;
+}
+
+/*
+ * Hand j (taken from q, its start() run) to lane l, and with it, when it is
+ * a small release, the uid's other small releases still queued; q runs
+ * nothing else until all of them are done.
+ */
+static void pool_hand_over(struct worker_pool *p, struct uid_queue *q, struct lane *l, struct job *j)
+{
+	struct job_list batch = TAILQ_HEAD_INITIALIZER(batch);
+	struct job *k, *next;
+	unsigned n = 1;
+
+	j->batched = false;
+	TAILQ_INSERT_TAIL(&batch, j, entry);
+	if (job_batchable(j))
+		for (k = TAILQ_FIRST(&q->jobs); k && n < RELEASE_BATCH; k = next) {
+			next = TAILQ_NEXT(k, entry);
+			if (!job_batchable(k))
+				continue;
+			TAILQ_REMOVE(&q->jobs, k, entry);
+			k->batched = true;
+			k->started = true;
+			TAILQ_INSERT_TAIL(&batch, k, entry);
+			n++;
+		}
+	q->running += n;
+	l->busy += n;
+	pthread_mutex_lock(&p->lock);
+	TAILQ_CONCAT(&l->ready, &batch, entry);
+	pthread_cond_signal(&l->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
 /* Hand out the next job of each uid in turn while a lane has a thread free. */
 static void pool_dispatch(struct worker_pool *p)
 {
@@ -202,12 +254,7 @@ again:
 			queue_put(p, q);
 			goto again;
 		}
-		q->running = true;
-		l->busy++;
-		pthread_mutex_lock(&p->lock);
-		TAILQ_INSERT_TAIL(&l->ready, j, entry);
-		pthread_cond_signal(&l->cond);
-		pthread_mutex_unlock(&p->lock);
+		pool_hand_over(p, q, l, j);
 		goto again;
 	}
 }
@@ -232,7 +279,7 @@ static void pool_collect(struct worker_pool *p)
 		struct uid_queue *q = j->queue;
 
 		TAILQ_REMOVE(&done, j, entry);
-		q->running = false;
+		q->running--;
 		lane_of(p, j)->busy--;
 		j->done(j);
 		queue_put(p, q);

@@ -155,6 +155,7 @@ struct job {
 	int result;
 	const char *feature;
 	bool started;			/* start() let it run */
+	bool batched;			/* handed over with the job before it: one wake-up for both */
 	/* Main thread, when dispatched: check and charge quotas; <0 to skip the work. */
 	int (*start)(struct job *j);
 	/* Main thread, afterwards (also when skipped): use the result and free j. */
