@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The worker pool hands a uid's small releases to the worker as one batch,
+ * ahead of that uid's own allocations (one hand-over, one wake-up), and
+ * completes every job exactly once, with more releases queued than fit in
+ * one batch. A fake backend records the order in which the work ran.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "physmemd.h"
+
+#define MAX_JOBS 200
+
+/* What ran, in order: 'R' a release, 'A' an allocation (written under the pool's hand-overs). */
+static char ran[MAX_JOBS + 1];
+static unsigned n_ran, n_done;
+
+static int fake_allocate(void *state, uint64_t size, bool contiguous, int cache, struct backend_buffer *ret,
+			 const char **ret_feature)
+{
+	(void)state;
+	(void)contiguous;
+	(void)cache;
+	(void)ret_feature;
+	memset(ret, 0, sizeof(*ret));
+	ret->fd = -1;
+	ret->size = size;
+	ran[n_ran++] = 'A';
+	return 0;
+}
+
+static void fake_release(void *state, struct backend_buffer *b, bool keep)
+{
+	(void)state;
+	(void)keep;
+	b->fd = -1;
+	ran[n_ran++] = 'R';
+}
+
+static const struct backend_ops fake_ops = {
+	.name = "fake",
+	.allocate = fake_allocate,
+	.release = fake_release,
+	.inline_max = 64 << 10,
+};
+
+static void job_done(struct job *j)
+{
+	n_done++;
+	free(j);
+}
+
+static void submit(struct worker_pool *p, enum job_kind kind, uid_t uid)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	assert_non_null(j);
+	j->kind = kind;
+	j->uid = uid;
+	j->size = 4096;
+	j->b.fd = -1;
+	j->b.size = 4096;
+	j->done = job_done;
+	worker_submit(p, j);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+/* Run the loop until every submitted job is done (a hang fails after 10 s: liveness only). */
+static void settle(struct event_base *base, struct worker_pool *p, unsigned want)
+{
+	uint64_t deadline = now_ms() + 10000;
+
+	while (n_done < want || !worker_pool_idle(p)) {
+		assert_true(now_ms() < deadline);
+		assert_true(event_base_loop(base, EVLOOP_ONCE) >= 0);
+	}
+}
+
+/* Release, allocate, release, release of one uid: the three releases run first, together. */
+static void test_releases_batched_ahead_of_own_allocations(void **state)
+{
+	struct timeval tv = { .tv_usec = 100000 };
+	struct event_base *base = event_base_new();
+	struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+	struct worker_pool *p;
+	struct conf conf;
+
+	(void)state;
+	conf_defaults(&conf);
+	n_ran = n_done = 0;
+	memset(ran, 0, sizeof(ran));
+	event_add(tick, &tv);
+	assert_int_equal(worker_pool_new(base, &conf, &fake_ops, NULL, &p), 0);
+	submit(p, JOB_RELEASE, 1000);
+	submit(p, JOB_ALLOCATE, 1000);
+	submit(p, JOB_RELEASE, 1000);
+	submit(p, JOB_RELEASE, 1000);
+	settle(base, p, 4);
+	assert_string_equal(ran, "RRRA");
+	assert_int_equal(n_done, 4);
+	worker_pool_free(p);
+	event_free(tick);
+	event_base_free(base);
+}
+
+/* 150 releases and then an allocation: every job runs and completes once, the allocation last. */
+static void test_more_releases_than_one_batch(void **state)
+{
+	struct timeval tv = { .tv_usec = 100000 };
+	struct event_base *base = event_base_new();
+	struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+	struct worker_pool *p;
+	struct conf conf;
+	char want[MAX_JOBS + 1];
+
+	(void)state;
+	conf_defaults(&conf);
+	n_ran = n_done = 0;
+	memset(ran, 0, sizeof(ran));
+	event_add(tick, &tv);
+	assert_int_equal(worker_pool_new(base, &conf, &fake_ops, NULL, &p), 0);
+	for (unsigned i = 0; i < 150; i++)
+		submit(p, JOB_RELEASE, 1000);
+	submit(p, JOB_ALLOCATE, 1000);
+	settle(base, p, 151);
+	memset(want, 'R', 150);
+	want[150] = 'A';
+	want[151] = '\0';
+	assert_string_equal(ran, want);
+	assert_int_equal(n_done, 151);
+	worker_pool_free(p);
+	event_free(tick);
+	event_base_free(base);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_releases_batched_ahead_of_own_allocations),
+		cmocka_unit_test(test_more_releases_than_one_batch),
+	};
+
+	log_set_level(LOG_LEVEL_ERR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
