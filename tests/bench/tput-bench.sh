@@ -2,13 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # physmem-tput against a daemon of its own (memfd backend, no root needed),
 # its connection and buffer limits raised for the benchmark's clients.
-#   tests/bench/tput-bench.sh BUILD_DIR [physmem-tput options]
+#   [PHYSMEMD=path] tests/bench/tput-bench.sh BUILD_DIR [physmem-tput options]
+# PHYSMEMD runs another daemon binary (a before/after comparison in one session).
 # Fails unless the benchmark printed a PHYSMEM-BENCH tput line.
 set -eu -o pipefail
 build=${1:?usage: $0 BUILD_DIR [physmem-tput options]}
 shift
 dir=$(mktemp -d)
-"$build/daemon/physmemd" --socket "$dir/s" --backend memfd --set log-level=warning \
+"${PHYSMEMD:-$build/daemon/physmemd}" --socket "$dir/s" --backend memfd --set log-level=warning \
 	--set max-connections=4096 --set max-connections-per-uid=4096 --set max-buffers-per-uid=65536 \
 	--set max-buffers=65536 &
 pid=$!
