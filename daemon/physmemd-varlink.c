@@ -302,8 +302,8 @@ static void apply_sharing(struct buffer *b, const struct alloc_params *a)
 		b->allow_gids[i] = (gid_t)a->allow_gids.v[i];
 }
 
-/* Would size more bytes fit in the caller's quota and the daemon's limits? */
-static bool check_quota(struct call *call, uint64_t size)
+/* Would size more bytes fit in the caller's quota and the daemon's limits? If not, say why unless quiet. */
+static bool check_quota(struct call *call, uint64_t size, bool quiet)
 {
 	struct conn *c = call->conn;
 	const struct conf *conf = conf_of(c);
@@ -312,15 +312,18 @@ static bool check_quota(struct call *call, uint64_t size)
 
 	registry_reap(r);
 	if (u->buffers >= conf->max_buffers_per_uid) {
-		reply_quota(call, "buffers", conf->max_buffers_per_uid, u->buffers, 1);
+		if (!quiet)
+			reply_quota(call, "buffers", conf->max_buffers_per_uid, u->buffers, 1);
 		return false;
 	}
 	if (size > conf->max_bytes_per_uid || u->bytes > conf->max_bytes_per_uid - size) {
-		reply_quota(call, "bytes", conf->max_bytes_per_uid, u->bytes, size);
+		if (!quiet)
+			reply_quota(call, "bytes", conf->max_bytes_per_uid, u->bytes, size);
 		return false;
 	}
 	if (r->n_buffers >= conf->max_buffers_total) {
-		reply_quota(call, "daemon-buffers", conf->max_buffers_total, r->n_buffers, 1);
+		if (!quiet)
+			reply_quota(call, "daemon-buffers", conf->max_buffers_total, r->n_buffers, 1);
 		return false;
 	}
 	return true;
@@ -358,10 +361,18 @@ static int call_start(struct job *j)
 
 	if (cj->call.conn->gone)
 		return -ECANCELED;
-	if (!check_quota(&cj->call, j->size))
+	if (!check_quota(&cj->call, j->size, false))
 		return -EDQUOT;
 	registry_charge(registry_of(cj->call.conn), j->uid, j->size);
 	return 0;
+}
+
+/* May it start before its uid's running releases are done: does it fit with them still charged? */
+static bool call_admit(struct job *j)
+{
+	struct call_job *cj = (struct call_job *)j;
+
+	return cj->call.conn->gone || check_quota(&cj->call, j->size, true);
 }
 
 /* The reply to a failed backend job (j->size is no longer charged). */
@@ -475,6 +486,7 @@ static void call_submit(struct call *call, enum job_kind kind, uint64_t size, co
 	cj->job.offset = (uint64_t)a->offset;
 	cj->job.b.fd = -1;
 	cj->job.start = call_start;
+	cj->job.admit = call_admit;
 	cj->job.done = call_done;
 	c->busy = true;
 	worker_submit(c->server->registry->workers, &cj->job);

@@ -15,7 +15,10 @@
  * A uid's small releases go to the worker together (up to RELEASE_BATCH),
  * ahead of that uid's own allocations, never of another uid's jobs: one
  * hand-over and one wake-up for all of them, and a release only ever gives
- * back quota, so the allocations behind it see no less than before.
+ * back quota, so the allocations behind it see no less than before. While
+ * only releases of a uid are out, its next small allocation runs on the main
+ * thread without waiting for them if it fits the quota with them still
+ * charged (job->admit); if not, it waits for them, as every other job does.
  *
  * Threading: the queues, the callbacks and everything they touch belong to the
  * main thread. A worker sees only the jobs handed to its lane (under the
@@ -45,6 +48,7 @@ struct uid_queue {
 	TAILQ_ENTRY(uid_queue) entry;
 	uid_t uid;
 	unsigned running;		/* of its jobs with a worker: one, or one batch of releases */
+	unsigned releasing;		/* of those, releases */
 	struct job_list jobs;
 };
 
@@ -215,6 +219,8 @@ static void pool_hand_over(struct worker_pool *p, struct uid_queue *q, struct la
 			n++;
 		}
 	q->running += n;
+	if (j->kind == JOB_RELEASE)
+		q->releasing += n;
 	l->busy += n;
 	pthread_mutex_lock(&p->lock);
 	TAILQ_CONCAT(&l->ready, &batch, entry);
@@ -232,7 +238,10 @@ again:
 		struct job *j = TAILQ_FIRST(&q->jobs);
 		struct lane *l;
 
-		if (q->running || !j)
+		if (!j)
+			continue;
+		/* Only a small allocation that fits without them overtakes its uid's releases. */
+		if (q->running && !(q->running == q->releasing && job_inline(p, j) && j->admit && j->admit(j)))
 			continue;
 		l = lane_of(p, j);
 		if (l->busy >= l->n_threads && !job_inline(p, j))
@@ -280,6 +289,8 @@ static void pool_collect(struct worker_pool *p)
 
 		TAILQ_REMOVE(&done, j, entry);
 		q->running--;
+		if (j->kind == JOB_RELEASE)
+			q->releasing--;
 		lane_of(p, j)->busy--;
 		j->done(j);
 		queue_put(p, q);

@@ -158,6 +158,12 @@ struct job {
 	bool batched;			/* handed over with the job before it: one wake-up for both */
 	/* Main thread, when dispatched: check and charge quotas; <0 to skip the work. */
 	int (*start)(struct job *j);
+	/*
+	 * Main thread, optional: would start() succeed now, with its uid's
+	 * releases still running and charged (then it need not wait for them)?
+	 * Replies nothing.
+	 */
+	bool (*admit)(struct job *j);
 	/* Main thread, afterwards (also when skipped): use the result and free j. */
 	void (*done)(struct job *j);
 	void *userdata;

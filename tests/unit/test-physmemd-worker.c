@@ -3,7 +3,9 @@
  * The worker pool hands a uid's small releases to the worker as one batch,
  * ahead of that uid's own allocations (one hand-over, one wake-up), and
  * completes every job exactly once, with more releases queued than fit in
- * one batch. A fake backend records the order in which the work ran.
+ * one batch; a small allocation that its quota admits does not wait for its
+ * uid's releases, one that it does not admit does. The jobs' completions
+ * (on the main thread) record the order.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -21,9 +23,10 @@
 
 #define MAX_JOBS 200
 
-/* What ran, in order: 'R' a release, 'A' an allocation (written under the pool's hand-overs). */
+/* What completed, in order: 'R' a release, 'A' an allocation. */
 static char ran[MAX_JOBS + 1];
-static unsigned n_ran, n_done;
+static unsigned n_done;
+static bool admit;
 
 static int fake_allocate(void *state, uint64_t size, bool contiguous, int cache, struct backend_buffer *ret,
 			 const char **ret_feature)
@@ -35,7 +38,6 @@ static int fake_allocate(void *state, uint64_t size, bool contiguous, int cache,
 	memset(ret, 0, sizeof(*ret));
 	ret->fd = -1;
 	ret->size = size;
-	ran[n_ran++] = 'A';
 	return 0;
 }
 
@@ -44,7 +46,6 @@ static void fake_release(void *state, struct backend_buffer *b, bool keep)
 	(void)state;
 	(void)keep;
 	b->fd = -1;
-	ran[n_ran++] = 'R';
 }
 
 static const struct backend_ops fake_ops = {
@@ -56,8 +57,15 @@ static const struct backend_ops fake_ops = {
 
 static void job_done(struct job *j)
 {
-	n_done++;
+	ran[n_done++] = j->kind == JOB_RELEASE ? 'R' : 'A';
 	free(j);
+}
+
+/* The quota's answer, as the test sets it. */
+static bool job_admit(struct job *j)
+{
+	(void)j;
+	return admit;
 }
 
 static void submit(struct worker_pool *p, enum job_kind kind, uid_t uid)
@@ -71,6 +79,8 @@ static void submit(struct worker_pool *p, enum job_kind kind, uid_t uid)
 	j->b.fd = -1;
 	j->b.size = 4096;
 	j->done = job_done;
+	if (kind == JOB_ALLOCATE)
+		j->admit = job_admit;
 	worker_submit(p, j);
 }
 
@@ -100,8 +110,8 @@ static void settle(struct event_base *base, struct worker_pool *p, unsigned want
 	}
 }
 
-/* Release, allocate, release, release of one uid: the three releases run first, together. */
-static void test_releases_batched_ahead_of_own_allocations(void **state)
+/* Release, allocate, release, release of one uid, admitting the allocation or not: its completion's place. */
+static void releases_then_allocation(bool admitted, const char *want)
 {
 	struct timeval tv = { .tv_usec = 100000 };
 	struct event_base *base = event_base_new();
@@ -109,9 +119,9 @@ static void test_releases_batched_ahead_of_own_allocations(void **state)
 	struct worker_pool *p;
 	struct conf conf;
 
-	(void)state;
 	conf_defaults(&conf);
-	n_ran = n_done = 0;
+	n_done = 0;
+	admit = admitted;
 	memset(ran, 0, sizeof(ran));
 	event_add(tick, &tv);
 	assert_int_equal(worker_pool_new(base, &conf, &fake_ops, NULL, &p), 0);
@@ -120,11 +130,25 @@ static void test_releases_batched_ahead_of_own_allocations(void **state)
 	submit(p, JOB_RELEASE, 1000);
 	submit(p, JOB_RELEASE, 1000);
 	settle(base, p, 4);
-	assert_string_equal(ran, "RRRA");
+	assert_string_equal(ran, want);
 	assert_int_equal(n_done, 4);
 	worker_pool_free(p);
 	event_free(tick);
 	event_base_free(base);
+}
+
+/* Not admitted: it waits, and the three releases went together (one at a time would give "RARR"). */
+static void test_releases_batched_ahead_of_own_allocation(void **state)
+{
+	(void)state;
+	releases_then_allocation(false, "RRRA");
+}
+
+/* Admitted: it completes on the main thread before the releases' batch comes back. */
+static void test_admitted_allocation_does_not_wait_for_releases(void **state)
+{
+	(void)state;
+	releases_then_allocation(true, "ARRR");
 }
 
 /* 150 releases and then an allocation: every job runs and completes once, the allocation last. */
@@ -139,7 +163,8 @@ static void test_more_releases_than_one_batch(void **state)
 
 	(void)state;
 	conf_defaults(&conf);
-	n_ran = n_done = 0;
+	n_done = 0;
+	admit = false;
 	memset(ran, 0, sizeof(ran));
 	event_add(tick, &tv);
 	assert_int_equal(worker_pool_new(base, &conf, &fake_ops, NULL, &p), 0);
@@ -160,7 +185,8 @@ static void test_more_releases_than_one_batch(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_releases_batched_ahead_of_own_allocations),
+		cmocka_unit_test(test_releases_batched_ahead_of_own_allocation),
+		cmocka_unit_test(test_admitted_allocation_does_not_wait_for_releases),
 		cmocka_unit_test(test_more_releases_than_one_batch),
 	};
 
