@@ -12,8 +12,9 @@
  * comes: a thread hand-over would cost more than the work. Releases never
  * do: punching a memfd the client maps can wait on its pages (page locks,
  * swap writeback), and nothing a client does may hold up the main thread.
- * A uid's small releases go to the worker together (up to RELEASE_BATCH),
- * ahead of that uid's own allocations, never of another uid's jobs: one
+ * A uid's small releases go to the worker together (up to RELEASE_BATCH of
+ * them and WORKER_SMALL_JOB bytes in all: no longer than one small job
+ * takes), ahead of that uid's own allocations, never of another uid's jobs: one
  * hand-over and one wake-up for all of them, and a release only ever gives
  * back quota, so the allocations behind it see no less than before. While
  * only releases of a uid are out, its next small allocation runs on the main
@@ -202,6 +203,7 @@ static bool job_batchable(const struct job *j)
 static void pool_hand_over(struct worker_pool *p, struct uid_queue *q, struct lane *l, struct job *j)
 {
 	struct job_list batch = TAILQ_HEAD_INITIALIZER(batch);
+	uint64_t bytes = j->size;
 	struct job *k, *next;
 	unsigned n = 1;
 
@@ -210,8 +212,9 @@ static void pool_hand_over(struct worker_pool *p, struct uid_queue *q, struct la
 	if (job_batchable(j))
 		for (k = TAILQ_FIRST(&q->jobs); k && n < RELEASE_BATCH; k = next) {
 			next = TAILQ_NEXT(k, entry);
-			if (!job_batchable(k))
+			if (!job_batchable(k) || k->uid != j->uid || k->size > WORKER_SMALL_JOB - bytes)
 				continue;
+			bytes += k->size;
 			TAILQ_REMOVE(&q->jobs, k, entry);
 			k->batched = true;
 			k->started = true;

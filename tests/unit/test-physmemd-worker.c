@@ -3,7 +3,7 @@
  * The worker pool hands a uid's small releases to the worker as one batch,
  * ahead of that uid's own allocations (one hand-over, one wake-up), and
  * completes every job exactly once, with more releases queued than fit in
- * one batch; a small allocation that its quota admits does not wait for its
+ * one batch or in 4 MiB; a small allocation that its quota admits does not wait for its
  * uid's releases, one that it does not admit does. The jobs' completions
  * (on the main thread) record the order.
  */
@@ -68,16 +68,16 @@ static bool job_admit(struct job *j)
 	return admit;
 }
 
-static void submit(struct worker_pool *p, enum job_kind kind, uid_t uid)
+static void submit(struct worker_pool *p, enum job_kind kind, uid_t uid, uint64_t size)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
 	assert_non_null(j);
 	j->kind = kind;
 	j->uid = uid;
-	j->size = 4096;
+	j->size = size;
 	j->b.fd = -1;
-	j->b.size = 4096;
+	j->b.size = size;
 	j->done = job_done;
 	if (kind == JOB_ALLOCATE)
 		j->admit = job_admit;
@@ -125,10 +125,10 @@ static void releases_then_allocation(bool admitted, const char *want)
 	memset(ran, 0, sizeof(ran));
 	event_add(tick, &tv);
 	assert_int_equal(worker_pool_new(base, &conf, &fake_ops, NULL, &p), 0);
-	submit(p, JOB_RELEASE, 1000);
-	submit(p, JOB_ALLOCATE, 1000);
-	submit(p, JOB_RELEASE, 1000);
-	submit(p, JOB_RELEASE, 1000);
+	submit(p, JOB_RELEASE, 1000, 4096);
+	submit(p, JOB_ALLOCATE, 1000, 4096);
+	submit(p, JOB_RELEASE, 1000, 4096);
+	submit(p, JOB_RELEASE, 1000, 4096);
 	settle(base, p, 4);
 	assert_string_equal(ran, want);
 	assert_int_equal(n_done, 4);
@@ -169,8 +169,8 @@ static void test_more_releases_than_one_batch(void **state)
 	event_add(tick, &tv);
 	assert_int_equal(worker_pool_new(base, &conf, &fake_ops, NULL, &p), 0);
 	for (unsigned i = 0; i < 150; i++)
-		submit(p, JOB_RELEASE, 1000);
-	submit(p, JOB_ALLOCATE, 1000);
+		submit(p, JOB_RELEASE, 1000, 4096);
+	submit(p, JOB_ALLOCATE, 1000, 4096);
 	settle(base, p, 151);
 	memset(want, 'R', 150);
 	want[150] = 'A';
@@ -182,12 +182,39 @@ static void test_more_releases_than_one_batch(void **state)
 	event_base_free(base);
 }
 
+/* Two 3 MiB releases are more than one small job's 4 MiB: not one batch, the allocation runs between them. */
+static void test_batch_bounded_in_bytes(void **state)
+{
+	struct timeval tv = { .tv_usec = 100000 };
+	struct event_base *base = event_base_new();
+	struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+	struct worker_pool *p;
+	struct conf conf;
+
+	(void)state;
+	conf_defaults(&conf);
+	n_done = 0;
+	admit = false;
+	memset(ran, 0, sizeof(ran));
+	event_add(tick, &tv);
+	assert_int_equal(worker_pool_new(base, &conf, &fake_ops, NULL, &p), 0);
+	submit(p, JOB_RELEASE, 1000, 3 << 20);
+	submit(p, JOB_ALLOCATE, 1000, 4096);
+	submit(p, JOB_RELEASE, 1000, 3 << 20);
+	settle(base, p, 3);
+	assert_string_equal(ran, "RAR");
+	worker_pool_free(p);
+	event_free(tick);
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_releases_batched_ahead_of_own_allocation),
 		cmocka_unit_test(test_admitted_allocation_does_not_wait_for_releases),
 		cmocka_unit_test(test_more_releases_than_one_batch),
+		cmocka_unit_test(test_batch_bounded_in_bytes),
 	};
 
 	log_set_level(LOG_LEVEL_ERR);
