@@ -21,6 +21,9 @@
  * physmem_alloc() + physmem_buffer_free() (which also parse the whole reply).
  * The broker's replies have the daemon's bytes. Nothing is asserted: rates
  * depend on the machine; the ratio physmem/broker is taken per round.
+ * Beside the rates: CPU time per pair of each server (all its threads, from
+ * /proc; the daemon's pid from SO_PEERCRED) and of the clients together, which
+ * the share of the CPUs each got does not change.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +37,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -241,9 +245,64 @@ static void client_main(const char *path, bool lib, unsigned index, int ready, i
 	_exit(0);
 }
 
-/* n clients against path for seconds: pairs per second, all clients together. */
-static double measure(const char *path, bool lib, unsigned n, double seconds)
+/* CPU seconds used so far by process pid, all its threads (0 if unreadable). */
+static double process_cpu(pid_t pid)
 {
+	unsigned long long utime = 0, stime = 0;
+	char path[64], buf[1024], *p;
+	FILE *f;
+	size_t len;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	/* After the command's closing parenthesis: state is field 3, utime and stime 14 and 15. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+		return 0;
+	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds of the children reaped so far. */
+static double children_cpu(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_CHILDREN, &ru) < 0)
+		die("getrusage");
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The pid of the process listening on path. */
+static pid_t server_pid(const char *path)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fd = connect_to(path);
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		die("server pid");
+	close(fd);
+	return cred.pid;
+}
+
+/* What one measurement found. */
+struct result {
+	double rate;			/* pairs per second, all clients together */
+	double server_us;		/* the server's CPU per pair */
+	double clients_us;		/* the clients' CPU per pair */
+};
+
+/* n clients against the server (pid) at path for seconds. */
+static struct result measure(const char *path, pid_t server, bool lib, unsigned n, double seconds)
+{
+	struct result res;
+	double server_cpu, client_cpu;
 	int ready[2], go[2];
 	pid_t pids[MAX_CLIENTS];
 	struct timespec ts = { .tv_sec = (time_t)seconds,
@@ -277,12 +336,15 @@ static double measure(const char *path, bool lib, unsigned n, double seconds)
 		}
 	}
 	close(ready[0]);
+	server_cpu = process_cpu(server);
+	client_cpu = children_cpu();
 	t0 = now();
 	close(go[1]);
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 	shared->stop = 1;
 	t1 = now();
+	server_cpu = process_cpu(server) - server_cpu;
 	for (unsigned i = 0; i < n; i++) {
 		int status;
 
@@ -294,7 +356,10 @@ static double measure(const char *path, bool lib, unsigned n, double seconds)
 		fprintf(stderr, "physmem-tput: clients against %s failed (%" PRIu64 " pairs)\n", path, total);
 		exit(1);
 	}
-	return (double)total / (t1 - t0);
+	res.rate = (double)total / (t1 - t0);
+	res.server_us = server_cpu / (double)total * 1e6;
+	res.clients_us = (children_cpu() - client_cpu) / (double)total * 1e6;
+	return res;
 }
 
 /* ---- the broker ---- */
@@ -499,11 +564,12 @@ int main(int argc, char **argv)
 		{},
 	};
 	unsigned counts[MAX_COUNTS] = { 64, 8 }, n_counts = 2, rounds = 3;
-	static double rate[MAX_COUNTS][N_SERVERS][MAX_ROUNDS];
+	static double rate[MAX_COUNTS][N_SERVERS][MAX_ROUNDS], cpu[MAX_COUNTS][N_SERVERS][MAX_ROUNDS];
+	static double ccpu[MAX_COUNTS][N_SERVERS][MAX_ROUNDS];
 	const char *socket_path = NULL, *paths[N_SERVERS];
 	char dir[] = "/tmp/physmem-tput-XXXXXX", bpath[N_SERVERS][128];
 	double seconds = 2;
-	pid_t bpid[N_SERVERS];
+	pid_t bpid[N_SERVERS], spid[N_SERVERS];
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -553,7 +619,9 @@ int main(int argc, char **argv)
 		snprintf(bpath[s], sizeof(bpath[s]), "%s/%s.sock", dir, server_names[s]);
 		paths[s] = bpath[s];
 		bpid[s] = broker_start(bpath[s], s == SERVER_FDPASS);
+		spid[s] = bpid[s];
 	}
+	spid[SERVER_PHYSMEM] = server_pid(socket_path);
 
 	for (unsigned r = 0; r < rounds; r++) {
 		for (unsigned k = 0; k < n_counts; k++) {
@@ -563,29 +631,42 @@ int main(int argc, char **argv)
 			for (int i = 0; i < N_SERVERS; i++) {
 				int s = r % 2 ? N_SERVERS - 1 - i : i;
 
-				rate[k][s][r] = measure(paths[s], s == SERVER_PHYSMEM && client_lib, counts[k], seconds);
+				struct result res = measure(paths[s], spid[s], s == SERVER_PHYSMEM && client_lib, counts[k],
+							    seconds);
+
+				rate[k][s][r] = res.rate;
+				cpu[k][s][r] = res.server_us;
+				ccpu[k][s][r] = res.clients_us;
 			}
 			loadavg(load, sizeof(load));
 			printf("round %u clients=%u physmem-pairs/s=%.0f broker-pairs/s=%.0f ratio=%.2f fdpass/s=%.0f "
-			       "load=%s\n",
+			       "cpu-us/pair: physmem=%.1f broker=%.1f fdpass=%.1f, their clients=%.1f/%.1f/%.1f load=%s\n",
 			       r + 1, counts[k], rate[k][SERVER_PHYSMEM][r], rate[k][SERVER_BROKER][r],
-			       rate[k][SERVER_PHYSMEM][r] / rate[k][SERVER_BROKER][r], rate[k][SERVER_FDPASS][r], load);
+			       rate[k][SERVER_PHYSMEM][r] / rate[k][SERVER_BROKER][r], rate[k][SERVER_FDPASS][r],
+			       cpu[k][SERVER_PHYSMEM][r], cpu[k][SERVER_BROKER][r], cpu[k][SERVER_FDPASS][r],
+			       ccpu[k][SERVER_PHYSMEM][r], ccpu[k][SERVER_BROKER][r], ccpu[k][SERVER_FDPASS][r], load);
 			fflush(stdout);
 		}
 	}
 	for (unsigned k = 0; k < n_counts; k++) {
 		double ratio[MAX_ROUNDS];
-		char a[96], b[96], c[96], d[96], load[32];
+		char a[96], b[96], c[96], d[96], e[96], f[96], g[96], h[96], load[32];
 
 		for (unsigned r = 0; r < rounds; r++)
 			ratio[r] = rate[k][SERVER_PHYSMEM][r] / rate[k][SERVER_BROKER][r];
 		loadavg(load, sizeof(load));
 		printf("PHYSMEM-BENCH tput clients=%u physmem-pairs/s=%s broker-pairs/s=%s ratio=%s fdpass/s=%s "
+		       "physmem-cpu-us/pair=%s broker-cpu-us/pair=%s physmem-clients-cpu-us/pair=%s "
+		       "broker-clients-cpu-us/pair=%s "
 		       "(min/median/max of %u rounds of %gs, client=%s, load=%s)\n",
 		       counts[k], spread(rate[k][SERVER_PHYSMEM], rounds, 0, a, sizeof(a)),
 		       spread(rate[k][SERVER_BROKER], rounds, 0, b, sizeof(b)),
 		       spread(ratio, rounds, 2, c, sizeof(c)),
-		       spread(rate[k][SERVER_FDPASS], rounds, 0, d, sizeof(d)), rounds, seconds,
+		       spread(rate[k][SERVER_FDPASS], rounds, 0, d, sizeof(d)),
+		       spread(cpu[k][SERVER_PHYSMEM], rounds, 1, e, sizeof(e)),
+		       spread(cpu[k][SERVER_BROKER], rounds, 1, f, sizeof(f)),
+		       spread(ccpu[k][SERVER_PHYSMEM], rounds, 1, g, sizeof(g)),
+		       spread(ccpu[k][SERVER_BROKER], rounds, 1, h, sizeof(h)), rounds, seconds,
 		       client_lib ? "libphysmem" : "raw", load);
 	}
 
