@@ -13,8 +13,8 @@
  * do: punching a memfd the client maps can wait on its pages (page locks,
  * swap writeback), and nothing a client does may hold up the main thread.
  * A uid's small releases go to the worker together (up to RELEASE_BATCH of
- * them and WORKER_SMALL_JOB bytes in all: no longer than one small job
- * takes), ahead of that uid's own allocations, never of another uid's jobs: one
+ * them and WORKER_SMALL_JOB bytes in all: about what one small job
+ * may take), ahead of that uid's own allocations, never of another uid's jobs: one
  * hand-over and one wake-up for all of them, and a release only ever gives
  * back quota, so the allocations behind it see no less than before. While
  * only releases of a uid are out, its next small allocation runs on the main
