@@ -70,6 +70,7 @@ struct worker_pool {
 	struct job_list done;		/* under lock */
 	bool stopping;			/* under lock */
 	bool inline_only;		/* shutting down: run jobs on this thread */
+	bool dispatch_wanted;		/* ev_dispatch is active */
 	int efd;
 	struct event *ev_done;
 	struct event *ev_dispatch;
@@ -231,17 +232,19 @@ static void pool_hand_over(struct worker_pool *p, struct uid_queue *q, struct la
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* Hand out the next job of each uid in turn while a lane has a thread free. */
-static void pool_dispatch(struct worker_pool *p)
+/* Hand out the next job of each uid in turn while a lane has a thread free (or run only the inline ones). */
+static void pool_dispatch(struct worker_pool *p, bool only_inline)
 {
 	struct uid_queue *q;
 
+	if (!only_inline)
+		p->dispatch_wanted = false;
 again:
 	TAILQ_FOREACH(q, &p->queues, entry) {
 		struct job *j = TAILQ_FIRST(&q->jobs);
 		struct lane *l;
 
-		if (!j)
+		if (!j || (only_inline && !job_inline(p, j)))
 			continue;
 		/* Only a small allocation that fits without them overtakes its uid's releases. */
 		if (q->running && !(q->running == q->releasing && job_inline(p, j) && j->admit && j->admit(j)))
@@ -275,7 +278,7 @@ static void pool_on_dispatch(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	pool_dispatch(arg);
+	pool_dispatch(arg, false);
 }
 
 /* Take the finished jobs from the workers and complete them here. */
@@ -309,7 +312,7 @@ static void pool_on_done(evutil_socket_t fd, short what, void *arg)
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		log_warning("eventfd: %s", strerror(errno));
 	pool_collect(p);
-	pool_dispatch(p);
+	pool_dispatch(p, false);
 }
 
 void worker_submit(struct worker_pool *p, struct job *j)
@@ -324,7 +327,16 @@ void worker_submit(struct worker_pool *p, struct job *j)
 	j->queue = q;
 	TAILQ_INSERT_TAIL(&q->jobs, j, entry);
 	/* From the loop, never from inside the caller: its callbacks may call back in. */
-	event_active(p->ev_dispatch, EV_TIMEOUT, 0);
+	if (!p->dispatch_wanted)
+		event_active(p->ev_dispatch, EV_TIMEOUT, 0);
+	p->dispatch_wanted = true;
+}
+
+void worker_pool_run_inline(struct worker_pool *p)
+{
+	/* Releases keep waiting for the loop's dispatch: more of them then go in one batch. */
+	if (p && p->dispatch_wanted)
+		pool_dispatch(p, true);
 }
 
 static int lane_start(struct worker_pool *p, struct lane *l, unsigned n)

@@ -178,6 +178,13 @@ void worker_submit(struct worker_pool *p, struct job *j);
 void worker_pool_free(struct worker_pool *p);
 /* No job is queued, with a worker, or waiting for its completion (tests wait for this). */
 bool worker_pool_idle(const struct worker_pool *p);
+/*
+ * Run now, in their uids' turns, the queued jobs that run on this thread
+ * (small allocations) instead of after the loop's other ready events; the
+ * rest waits for the loop's dispatch as before. Only at the end of an event
+ * callback, when the caller uses nothing of its own afterwards (p may be NULL).
+ */
+void worker_pool_run_inline(struct worker_pool *p);
 
 /* ---- physmemd-registry.c: buffers, owners, quotas ---- */
 

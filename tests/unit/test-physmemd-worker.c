@@ -208,6 +208,31 @@ static void test_batch_bounded_in_bytes(void **state)
 	event_base_free(base);
 }
 
+/* run_inline() runs a queued small allocation at once, without the loop, and leaves a release queued. */
+static void test_run_inline_only_small_allocations(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct worker_pool *p;
+	struct conf conf;
+
+	(void)state;
+	conf_defaults(&conf);
+	n_done = 0;
+	admit = false;
+	memset(ran, 0, sizeof(ran));
+	assert_int_equal(worker_pool_new(base, &conf, &fake_ops, NULL, &p), 0);
+	submit(p, JOB_ALLOCATE, 1000, 4096);
+	submit(p, JOB_RELEASE, 1001, 4096);
+	worker_pool_run_inline(p);
+	assert_string_equal(ran, "A");
+	assert_false(worker_pool_idle(p));	/* the release waits for the loop's dispatch */
+	worker_pool_run_inline(NULL);
+	settle(base, p, 2);
+	assert_string_equal(ran, "AR");
+	worker_pool_free(p);
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +240,7 @@ int main(void)
 		cmocka_unit_test(test_admitted_allocation_does_not_wait_for_releases),
 		cmocka_unit_test(test_more_releases_than_one_batch),
 		cmocka_unit_test(test_batch_bounded_in_bytes),
+		cmocka_unit_test(test_run_inline_only_small_allocations),
 	};
 
 	log_set_level(LOG_LEVEL_ERR);
