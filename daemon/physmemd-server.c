@@ -277,6 +277,7 @@ static void conn_process(struct conn *c)
 static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
+	struct worker_pool *workers = c->server->registry->workers;
 	int r = 0;
 
 	(void)fd;
@@ -315,9 +316,12 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 	if (conn_flush(c) < 0)
 		goto drop;
 	conn_update_events(c);
+	/* A small Allocate just read is answered now, not after every other ready client's read. */
+	worker_pool_run_inline(workers);
 	return;
 drop:
 	conn_free(c);
+	worker_pool_run_inline(workers);
 }
 
 static void conn_on_write(evutil_socket_t fd, short what, void *arg)

@@ -374,7 +374,7 @@ static int call_start(struct job *j)
 
 	if (cj->call.conn->gone)
 		return -ECANCELED;
-	if (!check_quota(&cj->call, j->size))
+	if (!check_quota(&cj->call, j->size, false))
 		return -EDQUOT;
 	registry_charge(registry_of(cj->call.conn), j->uid, j->size);
 	return 0;
@@ -382,13 +382,14 @@ static int call_start(struct job *j)
 
 /*
  * May this allocation start before its uid's pending releases? Their bytes
- * and buffers are still charged, so fitting now means fitting after them.
+ * and buffers are still charged, so fitting now means fitting after them. A
+ * gone caller's job may: its start() only cancels it.
  */
-static bool call_may_pass_releases(struct job *j)
+static bool call_admit(struct job *j)
 {
 	struct call_job *cj = (struct call_job *)j;
 
-	return !cj->call.conn->gone && !quota_exceeded(cj->call.conn, j->size);
+	return cj->call.conn->gone || !quota_exceeded(cj->call.conn, j->size);
 }
 
 /* The reply to a failed backend job (j->size is no longer charged). */
@@ -502,7 +503,7 @@ static void call_submit(struct call *call, enum job_kind kind, uint64_t size, co
 	cj->job.offset = (uint64_t)a->offset;
 	cj->job.b.fd = -1;
 	cj->job.start = call_start;
-	cj->job.may_pass_releases = kind == JOB_ALLOCATE ? call_may_pass_releases : NULL;
+	cj->job.admit = kind == JOB_ALLOCATE ? call_admit : NULL;
 	cj->job.done = call_done;
 	c->busy = true;
 	worker_submit(c->server->registry->workers, &cj->job);

@@ -12,10 +12,16 @@
  * comes: a thread hand-over would cost more than the work. Releases never
  * do: punching a memfd the client maps can wait on its pages (page locks,
  * swap writeback), and nothing a client does may hold up the main thread.
- * Such a small allocation need not wait for its uid's releases either (they
- * only give memory back): it passes them when it fits the quota with their
- * bytes still charged, so a Free followed by a small Allocate never waits
- * for a worker, however many other uids' jobs the workers have queued.
+ * A uid's small releases go to the worker together (up to RELEASE_BATCH of
+ * them and WORKER_SMALL_JOB bytes in all: about what one small job
+ * may take), ahead of that uid's own allocations, never of another uid's jobs: one
+ * hand-over and one wake-up for all of them, and a release only ever gives
+ * back quota, so the allocations behind it see no less than before. A small
+ * allocation need not wait for its uid's releases either (queued or with a
+ * worker): it passes them when it fits the quota with their bytes still
+ * charged (job->admit), so a Free followed by a small Allocate never waits
+ * for a worker, however many other uids' jobs the workers have queued; if
+ * it does not fit, it waits for them, as every other job does.
  *
  * Threading: the queues, the callbacks and everything they touch belong to the
  * main thread. A worker sees only the jobs handed to its lane (under the
@@ -37,12 +43,15 @@
 
 TAILQ_HEAD(job_list, job);
 
+/* At most this many of a uid's small releases are handed over at once. */
+#define RELEASE_BATCH 64
+
 /* One uid's jobs, in the order they came (main thread only). */
 struct uid_queue {
 	TAILQ_ENTRY(uid_queue) entry;
 	uid_t uid;
-	bool running;			/* one of its jobs is with a worker */
-	bool running_release;		/* and that job is a release */
+	unsigned running;		/* of its jobs with a worker: one, or one batch of releases */
+	unsigned releasing;		/* of those, releases */
 	struct job_list jobs;
 };
 
@@ -63,6 +72,7 @@ struct worker_pool {
 	struct job_list done;		/* under lock */
 	bool stopping;			/* under lock */
 	bool inline_only;		/* shutting down: run jobs on this thread */
+	bool dispatch_wanted;		/* ev_dispatch is active */
 	int efd;
 	struct event *ev_done;
 	struct event *ev_dispatch;
@@ -110,6 +120,7 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
+		struct job_list mine = TAILQ_HEAD_INITIALIZER(mine);
 		struct job *j;
 
 		while (TAILQ_EMPTY(&l->ready) && !p->stopping)
@@ -117,11 +128,17 @@ static void *worker_main(void *arg)
 		j = TAILQ_FIRST(&l->ready);
 		if (!j)
 			break;
-		TAILQ_REMOVE(&l->ready, j, entry);
+		/* The job and the ones handed over with it. */
+		do {
+			TAILQ_REMOVE(&l->ready, j, entry);
+			TAILQ_INSERT_TAIL(&mine, j, entry);
+			j = TAILQ_FIRST(&l->ready);
+		} while (j && j->batched);
 		pthread_mutex_unlock(&p->lock);
-		worker_run(p, j);
+		TAILQ_FOREACH(j, &mine, entry)
+			worker_run(p, j);
 		pthread_mutex_lock(&p->lock);
-		TAILQ_INSERT_TAIL(&p->done, j, entry);
+		TAILQ_CONCAT(&p->done, &mine, entry);
 		pthread_mutex_unlock(&p->lock);
 		/*
 		 * Wake the main thread without the lock: it wants the lock at
@@ -200,26 +217,71 @@ static struct job *queue_next(struct worker_pool *p, struct uid_queue *q)
 	l = lane_of(p, j);
 	if (!q->running && (l->busy < l->n_threads || job_inline(p, j)))
 		return j;
-	if (q->running && !q->running_release)
+	/* Something other than releases is out: everything waits for it. */
+	if (q->running != q->releasing)
 		return NULL;
 	while (j && j->kind == JOB_RELEASE)
 		j = TAILQ_NEXT(j, entry);
-	if (j && job_inline(p, j) && j->may_pass_releases && j->may_pass_releases(j))
+	if (j && job_inline(p, j) && j->admit && j->admit(j))
 		return j;
 	return NULL;
 }
 
-/* Hand out the next job of each uid in turn while a lane has a thread free. */
-static void pool_dispatch(struct worker_pool *p)
+/* A small release: cheap, and it may go with the uid's other small releases. */
+static bool job_batchable(const struct job *j)
+{
+	return j->kind == JOB_RELEASE && j->size <= WORKER_SMALL_JOB && !j->start;
+}
+
+/*
+ * Hand j (taken from q, its start() run) to lane l, and with it, when it is
+ * a small release, the uid's other small releases still queued; q runs
+ * nothing else until all of them are done.
+ */
+static void pool_hand_over(struct worker_pool *p, struct uid_queue *q, struct lane *l, struct job *j)
+{
+	struct job_list batch = TAILQ_HEAD_INITIALIZER(batch);
+	uint64_t bytes = j->size;
+	struct job *k, *next;
+	unsigned n = 1;
+
+	j->batched = false;
+	TAILQ_INSERT_TAIL(&batch, j, entry);
+	if (job_batchable(j))
+		for (k = TAILQ_FIRST(&q->jobs); k && n < RELEASE_BATCH; k = next) {
+			next = TAILQ_NEXT(k, entry);
+			if (!job_batchable(k) || k->uid != j->uid || k->size > WORKER_SMALL_JOB - bytes)
+				continue;
+			bytes += k->size;
+			TAILQ_REMOVE(&q->jobs, k, entry);
+			k->batched = true;
+			k->started = true;
+			TAILQ_INSERT_TAIL(&batch, k, entry);
+			n++;
+		}
+	q->running += n;
+	if (j->kind == JOB_RELEASE)
+		q->releasing += n;
+	l->busy += n;
+	pthread_mutex_lock(&p->lock);
+	TAILQ_CONCAT(&l->ready, &batch, entry);
+	pthread_cond_signal(&l->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Hand out the next job of each uid in turn while a lane has a thread free (or run only the inline ones). */
+static void pool_dispatch(struct worker_pool *p, bool only_inline)
 {
 	struct uid_queue *q;
 
+	if (!only_inline)
+		p->dispatch_wanted = false;
 again:
 	TAILQ_FOREACH(q, &p->queues, entry) {
 		struct job *j = queue_next(p, q);
 		struct lane *l;
 
-		if (!j)
+		if (!j || (only_inline && !job_inline(p, j)))
 			continue;
 		l = lane_of(p, j);
 		TAILQ_REMOVE(&q->jobs, j, entry);
@@ -239,13 +301,7 @@ again:
 			queue_put(p, q);
 			goto again;
 		}
-		q->running = true;
-		q->running_release = j->kind == JOB_RELEASE;
-		l->busy++;
-		pthread_mutex_lock(&p->lock);
-		TAILQ_INSERT_TAIL(&l->ready, j, entry);
-		pthread_cond_signal(&l->cond);
-		pthread_mutex_unlock(&p->lock);
+		pool_hand_over(p, q, l, j);
 		goto again;
 	}
 }
@@ -254,7 +310,7 @@ static void pool_on_dispatch(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	pool_dispatch(arg);
+	pool_dispatch(arg, false);
 }
 
 /* Take the finished jobs from the workers and complete them here. */
@@ -270,7 +326,9 @@ static void pool_collect(struct worker_pool *p)
 		struct uid_queue *q = j->queue;
 
 		TAILQ_REMOVE(&done, j, entry);
-		q->running = false;
+		q->running--;
+		if (j->kind == JOB_RELEASE)
+			q->releasing--;
 		lane_of(p, j)->busy--;
 		j->done(j);
 		queue_put(p, q);
@@ -286,7 +344,7 @@ static void pool_on_done(evutil_socket_t fd, short what, void *arg)
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		log_warning("eventfd: %s", strerror(errno));
 	pool_collect(p);
-	pool_dispatch(p);
+	pool_dispatch(p, false);
 }
 
 void worker_submit(struct worker_pool *p, struct job *j)
@@ -301,7 +359,16 @@ void worker_submit(struct worker_pool *p, struct job *j)
 	j->queue = q;
 	TAILQ_INSERT_TAIL(&q->jobs, j, entry);
 	/* From the loop, never from inside the caller: its callbacks may call back in. */
-	event_active(p->ev_dispatch, EV_TIMEOUT, 0);
+	if (!p->dispatch_wanted)
+		event_active(p->ev_dispatch, EV_TIMEOUT, 0);
+	p->dispatch_wanted = true;
+}
+
+void worker_pool_run_inline(struct worker_pool *p)
+{
+	/* Releases keep waiting for the loop's dispatch: more of them then go in one batch. */
+	if (p && p->dispatch_wanted)
+		pool_dispatch(p, true);
 }
 
 static int lane_start(struct worker_pool *p, struct lane *l, unsigned n)

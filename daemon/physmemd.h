@@ -160,15 +160,17 @@ struct job {
 	int result;
 	const char *feature;
 	bool started;			/* start() let it run */
+	bool batched;			/* handed over with the job before it: one wake-up for both */
 	/* Main thread, when dispatched: check and charge quotas; <0 to skip the work. */
 	int (*start)(struct job *j);
 	/*
 	 * Main thread, NULL for most jobs: may this small allocation start
 	 * before its uid's earlier releases are done? Only when it fits the
-	 * quota with their bytes still charged; false has no side effect (it
-	 * waits its turn, and start() decides then).
+	 * quota with their bytes still charged (a gone caller's job may: its
+	 * start() only cancels it); false has no side effect (it waits its
+	 * turn, and start() decides then). Replies nothing.
 	 */
-	bool (*may_pass_releases)(struct job *j);
+	bool (*admit)(struct job *j);
 	/* Main thread, afterwards (also when skipped): use the result and free j. */
 	void (*done)(struct job *j);
 	void *userdata;
@@ -183,6 +185,13 @@ void worker_submit(struct worker_pool *p, struct job *j);
 void worker_pool_free(struct worker_pool *p);
 /* No job is queued, with a worker, or waiting for its completion (tests wait for this). */
 bool worker_pool_idle(const struct worker_pool *p);
+/*
+ * Run now, in their uids' turns, the queued jobs that run on this thread
+ * (small allocations) instead of after the loop's other ready events; the
+ * rest waits for the loop's dispatch as before. Only at the end of an event
+ * callback, when the caller uses nothing of its own afterwards (p may be NULL).
+ */
+void worker_pool_run_inline(struct worker_pool *p);
 
 /* ---- physmemd-registry.c: buffers, owners, quotas ---- */
 

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The worker pool hands a uid's small releases to the worker as one batch,
+ * ahead of that uid's own allocations (one hand-over, one wake-up), and
+ * completes every job exactly once, with more releases queued than fit in
+ * one batch or in 4 MiB; a small allocation that its quota admits does not wait for its
+ * uid's releases, one that it does not admit does. The jobs' completions
+ * (on the main thread) record the order.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "physmemd.h"
+
+#define MAX_JOBS 200
+
+/* What completed, in order: 'R' a release, 'A' an allocation. */
+static char ran[MAX_JOBS + 1];
+static unsigned n_done;
+static bool admit;
+
+static int fake_allocate(void *state, uint64_t size, bool contiguous, int cache, struct backend_buffer *ret,
+			 const char **ret_feature)
+{
+	(void)state;
+	(void)contiguous;
+	(void)cache;
+	(void)ret_feature;
+	memset(ret, 0, sizeof(*ret));
+	ret->fd = -1;
+	ret->size = size;
+	return 0;
+}
+
+static void fake_release(void *state, struct backend_buffer *b, bool keep)
+{
+	(void)state;
+	(void)keep;
+	b->fd = -1;
+}
+
+static const struct backend_ops fake_ops = {
+	.name = "fake",
+	.allocate = fake_allocate,
+	.release = fake_release,
+	.inline_max = 64 << 10,
+};
+
+static void job_done(struct job *j)
+{
+	ran[n_done++] = j->kind == JOB_RELEASE ? 'R' : 'A';
+	free(j);
+}
+
+/* The quota's answer, as the test sets it. */
+static bool job_admit(struct job *j)
+{
+	(void)j;
+	return admit;
+}
+
+static void submit(struct worker_pool *p, enum job_kind kind, uid_t uid, uint64_t size)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	assert_non_null(j);
+	j->kind = kind;
+	j->uid = uid;
+	j->size = size;
+	j->b.fd = -1;
+	j->b.size = size;
+	j->done = job_done;
+	if (kind == JOB_ALLOCATE)
+		j->admit = job_admit;
+	worker_submit(p, j);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+/* Run the loop until every submitted job is done (a hang fails after 10 s: liveness only). */
+static void settle(struct event_base *base, struct worker_pool *p, unsigned want)
+{
+	uint64_t deadline = now_ms() + 10000;
+
+	while (n_done < want || !worker_pool_idle(p)) {
+		assert_true(now_ms() < deadline);
+		assert_true(event_base_loop(base, EVLOOP_ONCE) >= 0);
+	}
+}
+
+/* Release, allocate, release, release of one uid, admitting the allocation or not: its completion's place. */
+static void releases_then_allocation(bool admitted, const char *want)
+{
+	struct timeval tv = { .tv_usec = 100000 };
+	struct event_base *base = event_base_new();
+	struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+	struct worker_pool *p;
+	struct conf conf;
+
+	conf_defaults(&conf);
+	n_done = 0;
+	admit = admitted;
+	memset(ran, 0, sizeof(ran));
+	event_add(tick, &tv);
+	assert_int_equal(worker_pool_new(base, &conf, &fake_ops, NULL, &p), 0);
+	submit(p, JOB_RELEASE, 1000, 4096);
+	submit(p, JOB_ALLOCATE, 1000, 4096);
+	submit(p, JOB_RELEASE, 1000, 4096);
+	submit(p, JOB_RELEASE, 1000, 4096);
+	settle(base, p, 4);
+	assert_string_equal(ran, want);
+	assert_int_equal(n_done, 4);
+	worker_pool_free(p);
+	event_free(tick);
+	event_base_free(base);
+}
+
+/* Not admitted: it waits, and the three releases went together (one at a time would give "RARR"). */
+static void test_releases_batched_ahead_of_own_allocation(void **state)
+{
+	(void)state;
+	releases_then_allocation(false, "RRRA");
+}
+
+/* Admitted: it completes on the main thread before the releases' batch comes back. */
+static void test_admitted_allocation_does_not_wait_for_releases(void **state)
+{
+	(void)state;
+	releases_then_allocation(true, "ARRR");
+}
+
+/* 150 releases and then an allocation: every job runs and completes once, the allocation last. */
+static void test_more_releases_than_one_batch(void **state)
+{
+	struct timeval tv = { .tv_usec = 100000 };
+	struct event_base *base = event_base_new();
+	struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+	struct worker_pool *p;
+	struct conf conf;
+	char want[MAX_JOBS + 1];
+
+	(void)state;
+	conf_defaults(&conf);
+	n_done = 0;
+	admit = false;
+	memset(ran, 0, sizeof(ran));
+	event_add(tick, &tv);
+	assert_int_equal(worker_pool_new(base, &conf, &fake_ops, NULL, &p), 0);
+	for (unsigned i = 0; i < 150; i++)
+		submit(p, JOB_RELEASE, 1000, 4096);
+	submit(p, JOB_ALLOCATE, 1000, 4096);
+	settle(base, p, 151);
+	memset(want, 'R', 150);
+	want[150] = 'A';
+	want[151] = '\0';
+	assert_string_equal(ran, want);
+	assert_int_equal(n_done, 151);
+	worker_pool_free(p);
+	event_free(tick);
+	event_base_free(base);
+}
+
+/* Two 3 MiB releases are more than one small job's 4 MiB: not one batch, the allocation runs between them. */
+static void test_batch_bounded_in_bytes(void **state)
+{
+	struct timeval tv = { .tv_usec = 100000 };
+	struct event_base *base = event_base_new();
+	struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+	struct worker_pool *p;
+	struct conf conf;
+
+	(void)state;
+	conf_defaults(&conf);
+	n_done = 0;
+	admit = false;
+	memset(ran, 0, sizeof(ran));
+	event_add(tick, &tv);
+	assert_int_equal(worker_pool_new(base, &conf, &fake_ops, NULL, &p), 0);
+	submit(p, JOB_RELEASE, 1000, 3 << 20);
+	submit(p, JOB_ALLOCATE, 1000, 4096);
+	submit(p, JOB_RELEASE, 1000, 3 << 20);
+	settle(base, p, 3);
+	assert_string_equal(ran, "RAR");
+	worker_pool_free(p);
+	event_free(tick);
+	event_base_free(base);
+}
+
+/* run_inline() runs a queued small allocation at once, without the loop, and leaves a release queued. */
+static void test_run_inline_only_small_allocations(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct worker_pool *p;
+	struct conf conf;
+
+	(void)state;
+	conf_defaults(&conf);
+	n_done = 0;
+	admit = false;
+	memset(ran, 0, sizeof(ran));
+	assert_int_equal(worker_pool_new(base, &conf, &fake_ops, NULL, &p), 0);
+	submit(p, JOB_ALLOCATE, 1000, 4096);
+	submit(p, JOB_RELEASE, 1001, 4096);
+	worker_pool_run_inline(p);
+	assert_string_equal(ran, "A");
+	assert_false(worker_pool_idle(p));	/* the release waits for the loop's dispatch */
+	worker_pool_run_inline(NULL);
+	settle(base, p, 2);
+	assert_string_equal(ran, "AR");
+	worker_pool_free(p);
+	event_base_free(base);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_releases_batched_ahead_of_own_allocation),
+		cmocka_unit_test(test_admitted_allocation_does_not_wait_for_releases),
+		cmocka_unit_test(test_more_releases_than_one_batch),
+		cmocka_unit_test(test_batch_bounded_in_bytes),
+		cmocka_unit_test(test_run_inline_only_small_allocations),
+	};
+
+	log_set_level(LOG_LEVEL_ERR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
