@@ -374,7 +374,7 @@ static int call_start(struct job *j)
 
 	if (cj->call.conn->gone)
 		return -ECANCELED;
-	if (!check_quota(&cj->call, j->size, false))
+	if (!check_quota(&cj->call, j->size))
 		return -EDQUOT;
 	registry_charge(registry_of(cj->call.conn), j->uid, j->size);
 	return 0;

@@ -20,8 +20,10 @@ static void test_cache_modes_agree(void **state)
 	assert_int_equal(PHYSMEM_CACHE_CACHED, PHYSMEM_MODE_CACHED);
 	assert_int_equal(PHYSMEM_CACHE_WRITECOMBINE, PHYSMEM_MODE_WC);
 	assert_int_equal(PHYSMEM_CACHE_UNCACHED, PHYSMEM_MODE_UNCACHED);
-	assert_int_equal(sizeof(struct physmem_alloc), PHYSMEM_ALLOC_SIZE_VER0);
-	assert_int_equal(sizeof(struct physmem_pin), PHYSMEM_PIN_SIZE_VER0);
+	assert_int_equal(offsetof(struct physmem_alloc, segments), PHYSMEM_ALLOC_SIZE_VER0);
+	assert_int_equal(sizeof(struct physmem_alloc), PHYSMEM_ALLOC_SIZE_VER1);
+	assert_int_equal(offsetof(struct physmem_pin, segments), PHYSMEM_PIN_SIZE_VER0);
+	assert_int_equal(sizeof(struct physmem_pin), PHYSMEM_PIN_SIZE_VER1);
 	assert_int_equal(sizeof(struct physmem_segments), PHYSMEM_SEGMENTS_SIZE_VER0);
 	assert_int_equal(sizeof(struct physmem_dev_info), PHYSMEM_INFO_SIZE_VER0);
 	assert_int_equal(offsetof(struct physmem_query, out_flags), PHYSMEM_QUERY_SIZE_VER0);
