@@ -849,11 +849,17 @@ static int buffer_populate(void *p, size_t size)
  * file in one pass, and populating the mapping then only maps them, which
  * together cost less than faulting each page in (docs/PERFORMANCE.md). Not
  * for transparent huge pages: shmem_enabled "advise" gives those only to a
- * fault in a mapping that asked. -ENOMEM when memory runs out; any other
- * failure leaves it to the populate.
+ * fault in a mapping that asked. Never past the file's end: the size is the
+ * reply's, and a reply from something that is not physmemd (an unsealed
+ * file) must not make this client grow it. -ENOMEM when memory runs out; any
+ * other failure leaves it to the populate.
  */
 static int buffer_allocate(int fd, size_t size)
 {
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || st.st_size < 0 || (uint64_t)st.st_size < size)
+		return 0;
 	if (fallocate(fd, 0, 0, (off_t)size) == 0)
 		return 0;
 	return errno == ENOSPC || errno == ENOMEM ? -ENOMEM : 0;

@@ -37,8 +37,12 @@ def _populate(mm, size):
 def _allocate(fd, size):
     """Allocate a memfd buffer's pages before mapping it, as libphysmem does:
     cheaper than faulting each one in. Not for transparent huge pages (under
-    shmem_enabled "advise" only a fault in a mapping that asked gets them)."""
+    shmem_enabled "advise" only a fault in a mapping that asked gets them).
+    Never past the file's end: the size is the reply's, and a reply from
+    something that is not physmemd must not make this process grow a file."""
     try:
+        if os.fstat(fd).st_size < size:
+            return
         os.posix_fallocate(fd, 0, size)
     except OSError as e:
         if e.errno in (28, 12):     # ENOSPC, ENOMEM
