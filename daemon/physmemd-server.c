@@ -7,7 +7,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <malloc.h>
+/* ASan cannot see a freed pool slot (the pool is mmap'd): mark it by hand. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define CONN_SLOT_POISON(c, n) ASAN_POISON_MEMORY_REGION(c, n)
+#define CONN_SLOT_UNPOISON(c, n) ASAN_UNPOISON_MEMORY_REGION(c, n)
+#else
+#define CONN_SLOT_POISON(c, n) ((void)(c), (void)(n))
+#define CONN_SLOT_UNPOISON(c, n) ((void)(c), (void)(n))
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +149,7 @@ static struct conn *conn_alloc(struct server *s)
 		p->n_live++;
 		conn_pool_touch(p, i, 1);
 		c = (struct conn *)(p->base + i * p->slot);
+		CONN_SLOT_UNPOISON(c, p->slot);
 		memset(c, 0, p->slot);
 		break;
 	}
@@ -170,6 +181,7 @@ static void conn_release(struct conn *c)
 		p->hint = i / 64;
 	p->n_live--;
 	conn_pool_touch(p, i, -1);
+	CONN_SLOT_POISON(c, p->slot);
 	if (p->orphaned && p->n_live == 0) {
 		conn_pool_free(p);
 		s->pool = NULL;
@@ -274,6 +286,17 @@ static void conn_process(struct conn *c)
 	}
 }
 
+/*
+ * Has the peer closed its socket (not only its writing half: a client that
+ * shut down writing still reads its replies)? Never blocks.
+ */
+static bool conn_peer_closed(const struct conn *c)
+{
+	struct pollfd p = { .fd = c->stream.fd, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
 static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
@@ -283,8 +306,18 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* Input while a call runs: it waits, and so does the read event (see conn_update_events). */
-	if (c->busy)
+	if (c->busy) {
 		c->busy_woken = true;
+		/*
+		 * Unless the client closed its socket: then its call, queued or
+		 * running, is for nobody (a job not yet started is skipped), and
+		 * its uid's next calls need not wait for it.
+		 */
+		if (conn_peer_closed(c)) {
+			log_debug("connection %llu: closed by peer during its call", (unsigned long long)c->id);
+			goto drop;
+		}
+	}
 	for (int i = 0; i < READS_PER_WAKEUP && !c->closing && !c->busy; i++) {
 		if (conn_backlogged(c) || (c->sends_fds && sink_uid_congested(c->peer.uid)))
 			break;

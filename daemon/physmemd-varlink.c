@@ -372,8 +372,10 @@ static int call_start(struct job *j)
 {
 	struct call_job *cj = (struct call_job *)j;
 
-	if (cj->call.conn->gone)
+	if (cj->call.conn->gone) {
+		log_debug("connection %llu: gone before its call started, not run", (unsigned long long)cj->call.conn->id);
 		return -ECANCELED;
+	}
 	if (!check_quota(&cj->call, j->size))
 		return -EDQUOT;
 	registry_charge(registry_of(cj->call.conn), j->uid, j->size);

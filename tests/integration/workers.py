@@ -16,6 +16,7 @@ import os
 import select
 import socket
 import sys
+import time
 
 from clients import Ctx, Daemon, Failure, check, NOBODY, OTHER, SKIP
 from varlink_raw import call, connect
@@ -417,7 +418,59 @@ def case_small_passes_release(args):
     return 0
 
 
-CASES = {"small-passes-release": case_small_passes_release, "quota-after-release": case_quota_after_release, "inflight": case_inflight, "fairness": case_fairness, "charged": case_charged, "no-addresses": case_no_addresses}
+def case_closed_while_queued(args):
+    """closed-connection-calls-dropped: clients of one uid each send an
+    Allocate that takes a worker job and close their sockets while the
+    first job runs; the daemon sees each close at once and runs none of the
+    queued jobs (it used to notice a busy connection's close only after its
+    call, so each job ran in turn for nobody, and the uid's next connection
+    waited behind all of them)."""
+    if not hook_supported(args.build):
+        print("SKIP: physmemd has no debug-job-delay-ms hook")
+        return SKIP
+    # Every job over 4 MiB sleeps 1 s first on its worker.
+    d = Daemon(args.build, "debug-job-delay-ms=1000", "worker-threads=1")
+    n = 6
+    try:
+        socks = [connect(d.sock) for _ in range(n)]
+        for s in socks:
+            send(s, "Allocate", {"size": 8 << 20})
+        time.sleep(0.3)     # the first is with the worker, the others queued behind it
+        for s in socks:
+            s.close()
+        # The same uid's next call queues behind whatever of them still runs.
+        s2 = connect(d.sock)
+        s2.settimeout(60)
+        r, fds = call(s2, MANAGER + "Allocate", {"size": 8 << 20})
+        check("error" not in r and len(fds) == 1, "the next connection's Allocate is served")
+        os.close(fds[0])
+        s2.close()
+        skipped = d.logtext().count("gone before its call started, not run")
+        check(skipped >= n - 2, f"{skipped} of the {n - 1} queued calls of closed connections were skipped "
+              f"(want at least {n - 2}: all but one that a worker may have started)")
+        # The one that ran is released on a worker (1 s with the hook): wait for it.
+        st = connect(d.sock)
+        deadline = time.monotonic() + 30
+        while True:
+            q, _ = call(st, MANAGER + "Status")
+            if q["parameters"]["quota"]["buffers"] == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        st.close()
+        check(q["parameters"]["quota"]["buffers"] == 0, "nothing of theirs stays charged")
+        d.stop()
+    except Failure as e:
+        print(f"not ok - {e}")
+        print("---- physmemd log ----\n" + d.logtext()[-4000:])
+        return 1
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+    return 0
+
+
+CASES = {"closed-calls-dropped": case_closed_while_queued, "small-passes-release": case_small_passes_release, "quota-after-release": case_quota_after_release, "inflight": case_inflight, "fairness": case_fairness, "charged": case_charged, "no-addresses": case_no_addresses}
 
 
 def main():
