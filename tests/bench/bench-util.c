@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "bench-util.h"
+#include "varlink-stream.h"
 
 double bench_now(void)
 {
@@ -27,26 +28,13 @@ _Noreturn void bench_die(const char *what)
 
 ssize_t bench_send_fd(int sock, const void *data, size_t len, int fd)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n = vl_send_fds(sock, data, len, &fd, fd >= 0 ? 1 : 0);
 
-	if (fd >= 0) {
-		struct cmsghdr *c;
-
-		memset(&control, 0, sizeof(control));
-		mh.msg_control = control.buf;
-		mh.msg_controllen = sizeof(control.buf);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	if (n < 0) {
+		errno = (int)-n;
+		return -1;
 	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL);
+	return n;
 }
 
 int bench_recv_fd(int sock, size_t len)

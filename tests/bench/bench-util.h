@@ -14,7 +14,12 @@ double bench_now(void);
 /* Report a failed system call ("<program>: what: strerror(errno)") and exit(1). */
 _Noreturn void bench_die(const char *what);
 
-/* One blocking sendmsg() of len bytes, with fd as SCM_RIGHTS unless it is -1; sendmsg()'s result. */
+/*
+ * One sendmsg() of len bytes, with fd as SCM_RIGHTS unless it is -1: the
+ * protocol library's vl_send_fds(), so MSG_DONTWAIT (the benchmarks have one
+ * message out at a time, their sockets never fill). Returns the bytes sent,
+ * or -1 with errno set.
+ */
 ssize_t bench_send_fd(int sock, const void *data, size_t len, int fd);
 
 /*
