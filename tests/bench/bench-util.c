@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench-util.h"
 #include "varlink-stream.h"
@@ -73,6 +74,26 @@ int bench_recv_fd(int sock, size_t len)
 		got += (size_t)n;
 	}
 	return fd;
+}
+
+int bench_peer_start(void (*peer)(int sock), pid_t *ret_pid)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		bench_die("socketpair");
+	pid = fork();
+	if (pid < 0)
+		bench_die("fork");
+	if (pid == 0) {
+		close(sv[0]);
+		peer(sv[1]);
+		_exit(0);
+	}
+	close(sv[1]);
+	*ret_pid = pid;
+	return sv[0];
 }
 
 int bench_cmp_double(const void *a, const void *b)

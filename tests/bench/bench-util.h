@@ -28,6 +28,13 @@ ssize_t bench_send_fd(int sock, const void *data, size_t len, int fd);
  */
 int bench_recv_fd(int sock, size_t len);
 
+/*
+ * Fork a peer for a floor's round trips: peer(sock) runs in the child (it
+ * should _exit()) on one end of a socketpair. Returns the other end; the
+ * child's pid goes to ret_pid. Dies on a failure.
+ */
+int bench_peer_start(void (*peer)(int sock), pid_t *ret_pid);
+
 /* qsort() order of doubles. */
 int bench_cmp_double(const void *a, const void *b);
 

@@ -240,26 +240,6 @@ static void call_bench(struct physmem *pm, int floor_sock, size_t size, unsigned
 	print_spread(what, r99, p99, f99, runs);
 }
 
-/* A forked peer for the floor's round trips. */
-static int floor_start(pid_t *ret_pid)
-{
-	int sv[2];
-	pid_t pid;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		bench_die("socketpair");
-	pid = fork();
-	if (pid < 0)
-		bench_die("fork");
-	if (pid == 0) {
-		close(sv[0]);
-		floor_server(sv[1]);
-	}
-	close(sv[1]);
-	*ret_pid = pid;
-	return sv[0];
-}
-
 /* Seconds per byte to fill a mapping, best of a few passes. */
 static double fill_rate(void *p, size_t size)
 {
@@ -337,7 +317,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	floor_sock = floor_start(&floor_pid);
+	floor_sock = bench_peer_start(floor_server, &floor_pid);
 	call_bench(pm, floor_sock, 4096, iters, runs);
 	call_bench(pm, floor_sock, 1 << 20, iters / 5 < 10 ? 10 : iters / 5, runs);
 	close(floor_sock);

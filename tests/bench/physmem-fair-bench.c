@@ -306,22 +306,13 @@ static void victim_main(const char *path, double seconds, unsigned gap_us, int o
 	double *s[N_FIGURES], *ps[N_PARTS];
 	struct result res = { 0 };
 	struct physmem *pm;
-	int sv[2];
+	int sock;
 	pid_t echo;
 	double end;
 	unsigned n = 0;
 
 	become(VICTIM_UID, parent, SIGKILL);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		bench_die("socketpair");
-	echo = fork();
-	if (echo < 0)
-		bench_die("fork");
-	if (echo == 0) {
-		close(sv[0]);
-		echo_main(sv[1]);
-	}
-	close(sv[1]);
+	sock = bench_peer_start(echo_main, &echo);
 	for (unsigned f = 0; f < N_FIGURES; f++)
 		if (!(s[f] = calloc(MAX_SAMPLES, sizeof(double))))
 			bench_die("calloc");
@@ -333,8 +324,8 @@ static void victim_main(const char *path, double seconds, unsigned gap_us, int o
 	for (unsigned i = 0; i < 20; i++) {
 		physmem_status_once(pm);
 		physmem_alloc_once(pm, NULL);
-		floor_status(sv[0]);
-		floor_alloc(sv[0]);
+		floor_status(sock);
+		floor_alloc(sock);
 	}
 	end = bench_now() + seconds;
 	while (n < MAX_SAMPLES && bench_now() < end) {
@@ -345,9 +336,9 @@ static void victim_main(const char *path, double seconds, unsigned gap_us, int o
 		t[1] = bench_now();
 		physmem_alloc_once(pm, parts);
 		t[2] = bench_now();
-		floor_status(sv[0]);
+		floor_status(sock);
 		t[3] = bench_now();
-		floor_alloc(sv[0]);
+		floor_alloc(sock);
 		t[4] = bench_now();
 		for (unsigned f = 0; f < N_FIGURES; f++)
 			s[f][n] = t[f + 1] - t[f];
@@ -365,7 +356,7 @@ static void victim_main(const char *path, double seconds, unsigned gap_us, int o
 	if (write(out, &res, sizeof(res)) != sizeof(res))
 		bench_die("victim: report");
 	physmem_disconnect(pm);
-	close(sv[0]);
+	close(sock);
 	waitpid(echo, NULL, 0);
 	_exit(0);
 }
