@@ -26,15 +26,8 @@
 #define MADV_POPULATE_WRITE 23
 #endif
 
+#include "bench-util.h"
 #include "physmem.h"
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void report(const char *what, double physmem, double baseline, const char *unit, double scale)
 {
@@ -45,7 +38,7 @@ static void report(const char *what, double physmem, double baseline, const char
 /* Allocate, map, touch one byte per page, unmap and free: through the daemon. */
 static double physmem_cycle(struct physmem *pm, size_t size, unsigned rounds)
 {
-	double t0 = now();
+	double t0 = bench_now();
 
 	for (unsigned i = 0; i < rounds; i++) {
 		struct physmem_buffer *buf;
@@ -60,13 +53,13 @@ static double physmem_cycle(struct physmem *pm, size_t size, unsigned rounds)
 			p[off] = 1;
 		physmem_buffer_free(buf);
 	}
-	return (now() - t0) / rounds;
+	return (bench_now() - t0) / rounds;
 }
 
 /* The same locally: a sealed, populated memfd of our own. */
 static double local_cycle(size_t size, unsigned rounds)
 {
-	double t0 = now();
+	double t0 = bench_now();
 
 	for (unsigned i = 0; i < rounds; i++) {
 		int fd = memfd_create("bench", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -82,38 +75,7 @@ static double local_cycle(size_t size, unsigned rounds)
 		munmap((void *)p, size);
 		close(fd);
 	}
-	return (now() - t0) / rounds;
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "%s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-/* One sendmsg() of len bytes, with fd as SCM_RIGHTS unless it is -1. */
-static ssize_t send_fd(int sock, const void *data, size_t len, int fd)
-{
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (fd >= 0) {
-		struct cmsghdr *c;
-
-		memset(&control, 0, sizeof(control));
-		mh.msg_control = control.buf;
-		mh.msg_controllen = sizeof(control.buf);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL);
+	return (bench_now() - t0) / rounds;
 }
 
 /* ---- the call path against its floor (issue 11) ---- */
@@ -142,42 +104,9 @@ static void floor_server(int sock)
 
 		if (got <= 0)
 			_exit(0);
-		if (send_fd(sock, out, first ? FLOOR_ALLOC_REPLY : FLOOR_FREE_REPLY, first ? fd : -1) < 0)
+		if (bench_send_fd(sock, out, first ? FLOOR_ALLOC_REPLY : FLOOR_FREE_REPLY, first ? fd : -1) < 0)
 			_exit(1);
 	}
-}
-
-/* Receive one message of len bytes and up to one fd; returns the fd (or -1). */
-static int floor_recv(int sock, size_t len)
-{
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
-	char data[4096];
-	struct iovec iov = { .iov_base = data, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-			     .msg_controllen = sizeof(control.buf) };
-	struct cmsghdr *c;
-	size_t got = 0;
-	int fd = -1;
-
-	while (got < len) {
-		ssize_t n;
-
-		iov.iov_base = data + got;
-		iov.iov_len = len - got;
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-		if (n <= 0)
-			die("floor: recvmsg");
-		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-				memcpy(&fd, CMSG_DATA(c), sizeof(int));
-		mh.msg_control = NULL;
-		mh.msg_controllen = 0;
-		got += (size_t)n;
-	}
-	return fd;
 }
 
 /* The memory work of one buffer done in-process: create, size, seal, map, populate, unmap, close. */
@@ -188,10 +117,10 @@ static void floor_memory(size_t size)
 
 	if (fd < 0 || ftruncate(fd, (off_t)size) < 0 ||
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-		die("floor: memfd");
+		bench_die("floor: memfd");
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
-		die("floor: mmap");
+		bench_die("floor: mmap");
 	/* What libphysmem's map does for a memfd buffer. */
 	if (madvise((void *)p, size, MADV_POPULATE_WRITE) < 0)
 		for (size_t off = 0; off < size; off += 4096)
@@ -209,15 +138,16 @@ static void floor_once(int sock, size_t size)
 
 	memset(msg, 'x', sizeof(msg));
 	if (send(sock, msg, FLOOR_ALLOC_CALL, MSG_NOSIGNAL) != FLOOR_ALLOC_CALL)
-		die("floor: send");
-	fd = floor_recv(sock, FLOOR_ALLOC_REPLY);
+		bench_die("floor: send");
+	fd = bench_recv_fd(sock, FLOOR_ALLOC_REPLY);
 	if (fd < 0)
-		die("floor: no fd");
+		bench_die("floor: no fd");
 	close(fd);
 	floor_memory(size);
 	if (send(sock, msg, FLOOR_FREE_CALL, MSG_NOSIGNAL) != FLOOR_FREE_CALL)
-		die("floor: send");
-	floor_recv(sock, FLOOR_FREE_REPLY);
+		bench_die("floor: send");
+	if (bench_recv_fd(sock, FLOOR_FREE_REPLY) == -2)
+		bench_die("floor: recvmsg: end of file");
 }
 
 /* One physmem iteration: Allocate, map (populated), touch, Free. */
@@ -232,27 +162,10 @@ static void physmem_once(struct physmem *pm, size_t size)
 	}
 	p = physmem_buffer_map(buf);
 	if (!p)
-		die("physmem-bench: map");
+		bench_die("map");
 	p[0] = 1;
 	if (physmem_buffer_free(buf) < 0)
-		die("physmem-bench: free");
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The q-quantile (0..1) of n samples, sorting them. */
-static double quantile(double *v, unsigned n, double q)
-{
-	unsigned i;
-
-	qsort(v, n, sizeof(*v), cmp_double);
-	i = (unsigned)(q * (n - 1) + 0.5);
-	return v[i];
+		bench_die("free");
 }
 
 struct lat {
@@ -269,43 +182,34 @@ static void call_run(struct physmem *pm, int floor_sock, size_t size, unsigned i
 	double *a = calloc(iters, sizeof(double)), *b = calloc(iters, sizeof(double));
 
 	if (!a || !b)
-		die("calloc");
+		bench_die("calloc");
 	for (unsigned i = 0; i < iters; i++) {
-		double t0 = now();
+		double t0 = bench_now();
 
 		physmem_once(pm, size);
-		a[i] = now() - t0;
-		t0 = now();
+		a[i] = bench_now() - t0;
+		t0 = bench_now();
 		floor_once(floor_sock, size);
-		b[i] = now() - t0;
+		b[i] = bench_now() - t0;
 	}
-	ret_pm->p50 = quantile(a, iters, 0.5);
-	ret_pm->p99 = quantile(a, iters, 0.99);
-	ret_floor->p50 = quantile(b, iters, 0.5);
-	ret_floor->p99 = quantile(b, iters, 0.99);
+	ret_pm->p50 = bench_quantile(a, iters, 0.5);
+	ret_pm->p99 = bench_quantile(a, iters, 0.99);
+	ret_floor->p50 = bench_quantile(b, iters, 0.5);
+	ret_floor->p99 = bench_quantile(b, iters, 0.99);
 	free(a);
 	free(b);
 }
 
-/* min/median/max of n values (sorts them). */
-static void spread(double *v, unsigned n, double *ret_min, double *ret_med, double *ret_max)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	*ret_min = v[0];
-	*ret_med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-	*ret_max = v[n - 1];
-}
-
 static void print_spread(const char *what, double *ratio, double *pm, double *fl, unsigned runs)
 {
-	double rmin, rmed, rmax, pmin, pmed, pmax, fmin, fmed, fmax;
+	double r[3], p[3], f[3];
 
-	spread(ratio, runs, &rmin, &rmed, &rmax);
-	spread(pm, runs, &pmin, &pmed, &pmax);
-	spread(fl, runs, &fmin, &fmed, &fmax);
+	bench_spread(ratio, runs, r);
+	bench_spread(pm, runs, p);
+	bench_spread(fl, runs, f);
 	printf("PHYSMEM-BENCH %-26s ratio %.2f/%.2f/%.2fx  physmem %.1f/%.1f/%.1f us  floor %.1f/%.1f/%.1f us"
 	       "  (min/median/max of %u runs)\n",
-	       what, rmin, rmed, rmax, pmin * 1e6, pmed * 1e6, pmax * 1e6, fmin * 1e6, fmed * 1e6, fmax * 1e6, runs);
+	       what, r[0], r[1], r[2], p[0] * 1e6, p[1] * 1e6, p[2] * 1e6, f[0] * 1e6, f[1] * 1e6, f[2] * 1e6, runs);
 }
 
 /* The issue's call-path ratios for one size: p50 and p99 of Allocate + map + Free against the floor. */
@@ -336,36 +240,16 @@ static void call_bench(struct physmem *pm, int floor_sock, size_t size, unsigned
 	print_spread(what, r99, p99, f99, runs);
 }
 
-/* A forked peer for the floor's round trips. */
-static int floor_start(pid_t *ret_pid)
-{
-	int sv[2];
-	pid_t pid;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		die("socketpair");
-	pid = fork();
-	if (pid < 0)
-		die("fork");
-	if (pid == 0) {
-		close(sv[0]);
-		floor_server(sv[1]);
-	}
-	close(sv[1]);
-	*ret_pid = pid;
-	return sv[0];
-}
-
 /* Seconds per byte to fill a mapping, best of a few passes. */
 static double fill_rate(void *p, size_t size)
 {
 	double best = 1e9;
 
 	for (int pass = 0; pass < 5; pass++) {
-		double t0 = now(), t;
+		double t0 = bench_now(), t;
 
 		memset(p, pass, size);
-		t = now() - t0;
+		t = bench_now() - t0;
 		if (t < best)
 			best = t;
 	}
@@ -427,13 +311,13 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			if (physmem_buffer_free(buf) < 0)
-				die("physmem-bench: free");
+				bench_die("free");
 		}
 		physmem_disconnect(pm);
 		return 0;
 	}
 
-	floor_sock = floor_start(&floor_pid);
+	floor_sock = bench_peer_start(floor_server, &floor_pid);
 	call_bench(pm, floor_sock, 4096, iters, runs);
 	call_bench(pm, floor_sock, 1 << 20, iters / 5 < 10 ? 10 : iters / 5, runs);
 	close(floor_sock);

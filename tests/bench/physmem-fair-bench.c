@@ -45,6 +45,7 @@
 #define MADV_POPULATE_WRITE 23
 #endif
 
+#include "bench-util.h"
 #include "physmem.h"
 
 #define VICTIM_UID 59999
@@ -92,22 +93,6 @@ static void on_term(int sig)
 	stop = 1;
 }
 
-/* Seconds on the monotonic clock. */
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Report a failed system call and leave. */
-static void die(const char *what)
-{
-	fprintf(stderr, "physmem-fair-bench: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
 /*
  * Become uid (and gid) for good, with no supplementary groups, in a child
  * that gets sig when the benchmark dies (set after the uid change, which
@@ -116,9 +101,9 @@ static void die(const char *what)
 static void become(uid_t uid, pid_t parent, int sig)
 {
 	if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0)
-		die("setuid");
+		bench_die("setuid");
 	if (prctl(PR_SET_PDEATHSIG, sig) < 0)
-		die("prctl");
+		bench_die("prctl");
 	if (getppid() != parent)
 		_exit(1);
 }
@@ -186,66 +171,13 @@ static void load_main(const char *path, uid_t uid, uint64_t size, int ready, pid
 	_exit(failed);
 }
 
-/* One sendmsg() of len bytes, with fd as SCM_RIGHTS unless it is -1. */
+/* One sendmsg() of len zero bytes, with fd as SCM_RIGHTS unless it is -1; dies on a failure. */
 static void send_msg(int sock, size_t len, int fd)
 {
 	static const char data[4096];
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (fd >= 0) {
-		struct cmsghdr *c;
-
-		memset(&control, 0, sizeof(control));
-		mh.msg_control = control.buf;
-		mh.msg_controllen = sizeof(control.buf);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	if (sendmsg(sock, &mh, MSG_NOSIGNAL) != (ssize_t)len)
-		die("floor: sendmsg");
-}
-
-/* Receive exactly len bytes and up to one fd; returns the fd (or -1), 0 bytes on EOF: -2. */
-static int recv_msg(int sock, size_t len)
-{
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
-	char data[4096];
-	struct iovec iov;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-			     .msg_controllen = sizeof(control.buf) };
-	size_t got = 0;
-	int fd = -1;
-
-	while (got < len) {
-		struct cmsghdr *c;
-		ssize_t n;
-
-		iov.iov_base = data + got;
-		iov.iov_len = len - got;
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-		if (n == 0)
-			return -2;
-		if (n < 0)
-			die("floor: recvmsg");
-		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-				memcpy(&fd, CMSG_DATA(c), sizeof(int));
-		mh.msg_control = NULL;
-		mh.msg_controllen = 0;
-		got += (size_t)n;
-	}
-	return fd;
+	if (bench_send_fd(sock, data, len, fd) != (ssize_t)len)
+		bench_die("floor: sendmsg");
 }
 
 /*
@@ -263,14 +195,14 @@ static void echo_main(int sock)
 		if (recv(sock, &kind, 1, 0) != 1)
 			_exit(0);
 		if (kind == 's') {
-			if (recv_msg(sock, MSG_STATUS_CALL) == -2)
+			if (bench_recv_fd(sock, MSG_STATUS_CALL) == -2)
 				_exit(0);
 			send_msg(sock, MSG_STATUS_REPLY, -1);
 		} else {
-			if (recv_msg(sock, MSG_ALLOC_CALL) == -2)
+			if (bench_recv_fd(sock, MSG_ALLOC_CALL) == -2)
 				_exit(0);
 			send_msg(sock, MSG_ALLOC_REPLY, fd);
-			if (recv_msg(sock, MSG_FREE_CALL) == -2)
+			if (bench_recv_fd(sock, MSG_FREE_CALL) == -2)
 				_exit(0);
 			send_msg(sock, MSG_FREE_REPLY, -1);
 		}
@@ -283,8 +215,8 @@ static void floor_status(int sock)
 	char msg[1 + MSG_STATUS_CALL] = { 's' };
 
 	if (send(sock, msg, sizeof(msg), MSG_NOSIGNAL) != (ssize_t)sizeof(msg))
-		die("floor: send");
-	recv_msg(sock, MSG_STATUS_REPLY);
+		bench_die("floor: send");
+	bench_recv_fd(sock, MSG_STATUS_REPLY);
 }
 
 /* The floor of a 4 KiB Allocate + map + Free: two round trips (one brings an fd) and the memfd work. */
@@ -295,24 +227,24 @@ static void floor_alloc(int sock)
 	int fd;
 
 	if (send(sock, msg, sizeof(msg), MSG_NOSIGNAL) != (ssize_t)sizeof(msg))
-		die("floor: send");
-	fd = recv_msg(sock, MSG_ALLOC_REPLY);
+		bench_die("floor: send");
+	fd = bench_recv_fd(sock, MSG_ALLOC_REPLY);
 	if (fd < 0)
-		die("floor: no fd");
+		bench_die("floor: no fd");
 	close(fd);
 	fd = memfd_create("floor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0 || ftruncate(fd, 4096) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-		die("floor: memfd");
+		bench_die("floor: memfd");
 	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
-		die("floor: mmap");
+		bench_die("floor: mmap");
 	madvise((void *)p, 4096, MADV_POPULATE_WRITE);
 	p[0] = 1;
 	munmap((void *)p, 4096);
 	close(fd);
 	if (send(sock, msg + 1, MSG_FREE_CALL, MSG_NOSIGNAL) != MSG_FREE_CALL)
-		die("floor: send");
-	recv_msg(sock, MSG_FREE_REPLY);
+		bench_die("floor: send");
+	bench_recv_fd(sock, MSG_FREE_REPLY);
 }
 
 /* The daemon's Status. */
@@ -337,40 +269,31 @@ static void physmem_alloc_once(struct physmem *pm, double ret_parts[N_PARTS])
 	volatile char *p;
 	double t[N_PARTS + 1];
 
-	t[0] = now();
+	t[0] = bench_now();
 	if (physmem_alloc(pm, 4096, 0, PHYSMEM_CACHE_CACHED, NULL, &buf) < 0) {
 		fprintf(stderr, "physmem-fair-bench: allocate: %s\n", physmem_error_message(pm));
 		exit(1);
 	}
-	t[1] = now();
+	t[1] = bench_now();
 	p = physmem_buffer_map(buf);
 	if (!p)
-		die("map");
+		bench_die("map");
 	p[0] = 1;
-	t[2] = now();
+	t[2] = bench_now();
 	if (physmem_free_id(pm, physmem_buffer_id(buf)) < 0)
-		die("free");
-	t[3] = now();
+		bench_die("free");
+	t[3] = bench_now();
 	physmem_buffer_close(buf);
-	t[4] = now();
+	t[4] = bench_now();
 	for (unsigned i = 0; ret_parts && i < N_PARTS; i++)
 		ret_parts[i] = t[i + 1] - t[i];
-}
-
-/* qsort() order of doubles. */
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /* p50, p99 and max of n samples (sorts them). */
 static void quantiles(double *v, unsigned n, double ret[3])
 {
-	qsort(v, n, sizeof(*v), cmp_double);
-	ret[0] = v[(unsigned)(0.50 * (n - 1) + 0.5)];
-	ret[1] = v[(unsigned)(0.99 * (n - 1) + 0.5)];
+	ret[0] = bench_quantile(v, n, 0.50);
+	ret[1] = bench_quantile(v, n, 0.99);
 	ret[2] = v[n - 1];
 }
 
@@ -383,49 +306,40 @@ static void victim_main(const char *path, double seconds, unsigned gap_us, int o
 	double *s[N_FIGURES], *ps[N_PARTS];
 	struct result res = { 0 };
 	struct physmem *pm;
-	int sv[2];
+	int sock;
 	pid_t echo;
 	double end;
 	unsigned n = 0;
 
 	become(VICTIM_UID, parent, SIGKILL);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		die("socketpair");
-	echo = fork();
-	if (echo < 0)
-		die("fork");
-	if (echo == 0) {
-		close(sv[0]);
-		echo_main(sv[1]);
-	}
-	close(sv[1]);
+	sock = bench_peer_start(echo_main, &echo);
 	for (unsigned f = 0; f < N_FIGURES; f++)
 		if (!(s[f] = calloc(MAX_SAMPLES, sizeof(double))))
-			die("calloc");
+			bench_die("calloc");
 	for (unsigned i = 0; i < N_PARTS; i++)
 		if (!(ps[i] = calloc(MAX_SAMPLES, sizeof(double))))
-			die("calloc");
+			bench_die("calloc");
 	pm = connect_daemon(path);
 	/* Warm-up: first faults, the daemon's first buffers for this uid. */
 	for (unsigned i = 0; i < 20; i++) {
 		physmem_status_once(pm);
 		physmem_alloc_once(pm, NULL);
-		floor_status(sv[0]);
-		floor_alloc(sv[0]);
+		floor_status(sock);
+		floor_alloc(sock);
 	}
-	end = now() + seconds;
-	while (n < MAX_SAMPLES && now() < end) {
+	end = bench_now() + seconds;
+	while (n < MAX_SAMPLES && bench_now() < end) {
 		double t[N_FIGURES + 1], parts[N_PARTS];
 
-		t[0] = now();
+		t[0] = bench_now();
 		physmem_status_once(pm);
-		t[1] = now();
+		t[1] = bench_now();
 		physmem_alloc_once(pm, parts);
-		t[2] = now();
-		floor_status(sv[0]);
-		t[3] = now();
-		floor_alloc(sv[0]);
-		t[4] = now();
+		t[2] = bench_now();
+		floor_status(sock);
+		t[3] = bench_now();
+		floor_alloc(sock);
+		t[4] = bench_now();
 		for (unsigned f = 0; f < N_FIGURES; f++)
 			s[f][n] = t[f + 1] - t[f];
 		for (unsigned i = 0; i < N_PARTS; i++)
@@ -440,9 +354,9 @@ static void victim_main(const char *path, double seconds, unsigned gap_us, int o
 		quantiles(ps[i], n, res.part_q[i]);
 	res.n = n;
 	if (write(out, &res, sizeof(res)) != sizeof(res))
-		die("victim: report");
+		bench_die("victim: report");
 	physmem_disconnect(pm);
-	close(sv[0]);
+	close(sock);
 	waitpid(echo, NULL, 0);
 	_exit(0);
 }
@@ -501,11 +415,11 @@ static void run_scenario(const struct options *o, int sc, struct result *ret)
 	bool failed;
 
 	if (pipe(ready) < 0)
-		die("pipe");
+		bench_die("pipe");
 	for (unsigned i = 0; i < n_load; i++) {
 		load[i] = fork();
 		if (load[i] < 0)
-			die("fork");
+			bench_die("fork");
 		if (load[i] == 0) {
 			close(ready[0]);
 			load_main(o->path, sc == SC_HOG ? HOG_UID : BUSY_UID_BASE + i,
@@ -517,7 +431,7 @@ static void run_scenario(const struct options *o, int sc, struct result *ret)
 	read_all(ready[0], buf, n_load, "waiting for the load");
 	failed = memchr(buf, 'e', n_load) != NULL;
 	if (pipe(out) < 0)
-		die("pipe");
+		bench_die("pipe");
 	victim = failed ? -1 : fork();
 	if (victim == 0) {
 		close(out[0]);
@@ -549,24 +463,12 @@ static void run_scenario(const struct options *o, int sc, struct result *ret)
 	wait_settled(o->path);
 }
 
-/* min/median/max of n values (sorts a copy). */
-static void spread(const double *in, unsigned n, double ret[3])
-{
-	double v[n];
-
-	memcpy(v, in, sizeof(v));
-	qsort(v, n, sizeof(*v), cmp_double);
-	ret[0] = v[0];
-	ret[1] = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-	ret[2] = v[n - 1];
-}
-
 /* key=min/median/max of n values, scaled. */
 static void print_key(const char *key, const double *v, unsigned n, double scale)
 {
 	double s[3];
 
-	spread(v, n, s);
+	bench_spread(v, n, s);
 	printf(" %s=%.3f/%.3f/%.3f", key, s[0] * scale, s[1] * scale, s[2] * scale);
 }
 
@@ -685,7 +587,7 @@ int main(int argc, char **argv)
 	struct result (*res)[N_SCENARIOS] = calloc(o.runs, sizeof(*res));
 
 	if (!res)
-		die("calloc");
+		bench_die("calloc");
 	for (unsigned r = 0; r < o.runs; r++)
 		for (int sc = 0; sc < N_SCENARIOS; sc++) {
 			run_scenario(&o, sc, &res[r][sc]);

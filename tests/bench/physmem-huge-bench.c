@@ -48,6 +48,7 @@
 
 #include <linux/memfd.h>
 
+#include "bench-util.h"
 #include "physmem.h"
 
 #ifndef MADV_POPULATE_WRITE
@@ -70,33 +71,6 @@ struct result {
 	char skip_huge[160];
 	unsigned long physmem_page_kb;
 };
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* min, median, max of n values (n >= 1). */
-static void stats(const double *v, unsigned n, double ret[3])
-{
-	double s[MAX_RUNS];
-
-	memcpy(s, v, n * sizeof(*s));
-	qsort(s, n, sizeof(*s), cmp_double);
-	ret[0] = s[0];
-	ret[1] = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-	ret[2] = s[n - 1];
-}
 
 /* 2 MiB hugetlb pages free and not reserved. */
 static long huge_available(void)
@@ -124,7 +98,7 @@ static double local_once(enum method m, size_t size)
 {
 	bool huge = m == M_HUGE_POP || m == M_HUGE_FALLOC;
 	bool falloc = m == M_HUGE_FALLOC || m == M_4K_FALLOC;
-	double t0 = now(), t;
+	double t0 = bench_now(), t;
 	void *p;
 	int fd;
 
@@ -143,7 +117,7 @@ static double local_once(enum method m, size_t size)
 		close(fd);
 		return -1;
 	}
-	t = now() - t0;
+	t = bench_now() - t0;
 	((volatile char *)p)[size - 1] = 1;
 	munmap(p, size);
 	close(fd);
@@ -154,13 +128,13 @@ static double local_once(enum method m, size_t size)
 static double status_once(struct physmem *pm, uint64_t *ret_bytes)
 {
 	struct physmem_status *st;
-	double t0 = now(), t;
+	double t0 = bench_now(), t;
 
 	if (physmem_status(pm, &st) < 0) {
 		fprintf(stderr, "physmem-huge-bench: status: %s\n", physmem_error_message(pm));
 		return -1;
 	}
-	t = now() - t0;
+	t = bench_now() - t0;
 	if (ret_bytes)
 		*ret_bytes = physmem_status_quota_bytes(st);
 	physmem_status_free(st);
@@ -176,7 +150,7 @@ static int physmem_once(struct physmem *pm, struct physmem *pm2, size_t size, st
 	struct stat s;
 
 	res->status_idle[run] = status_once(pm2, NULL);
-	t0 = now();
+	t0 = bench_now();
 	if (physmem_alloc(pm, size, 0, PHYSMEM_CACHE_CACHED, NULL, &buf) < 0) {
 		fprintf(stderr, "physmem-huge-bench: alloc: %s\n", physmem_error_message(pm));
 		return -1;
@@ -186,29 +160,29 @@ static int physmem_once(struct physmem *pm, struct physmem *pm2, size_t size, st
 		physmem_buffer_free(buf);
 		return -1;
 	}
-	t1 = now();
+	t1 = bench_now();
 	res->t[M_PHYSMEM][run] = t1 - t0;
 	if (fstat(physmem_buffer_fd(buf), &s) == 0)
 		res->physmem_page_kb = (unsigned long)s.st_blksize / 1024;
 	((volatile char *)physmem_buffer_map(buf))[size - 1] = 1;
 	/* Free as libphysmem does it (the call while mapped), its reply alone, then another client's call. */
-	t2 = now();
+	t2 = bench_now();
 	if (physmem_free_id(pm, physmem_buffer_id(buf)) < 0) {
 		fprintf(stderr, "physmem-huge-bench: free: %s\n", physmem_error_message(pm));
 		physmem_buffer_close(buf);
 		return -1;
 	}
-	t3 = now();
+	t3 = bench_now();
 	res->free_reply[run] = t3 - t2;
 	res->status_after[run] = status_once(pm2, &after);
 	res->during[run] = after >= size;
 	physmem_buffer_close(buf);
 	/* The release is done when the buffer is no longer charged. */
-	deadline = now() + 30;
-	while (bytes && now() < deadline)
+	deadline = bench_now() + 30;
+	while (bytes && bench_now() < deadline)
 		if (status_once(pm, &bytes) < 0)
 			return -1;
-	res->teardown[run] = now() - t2;
+	res->teardown[run] = bench_now() - t2;
 	if (bytes) {
 		fprintf(stderr, "physmem-huge-bench: the daemon still charges a freed buffer after 30 s\n");
 		return -1;
@@ -225,7 +199,7 @@ static int fastest(const struct result *res, unsigned runs, int from, int to)
 	for (m = from; m <= to; m++) {
 		if (res->t[m][0] < 0)
 			continue;
-		stats(res->t[m], runs, st);
+		bench_spread(res->t[m], runs, st);
 		if (which < 0 || st[1] < best) {
 			best = st[1];
 			which = m;
@@ -239,7 +213,7 @@ static void print_triple(const char *key, const double *v, unsigned runs, double
 {
 	double st[3];
 
-	stats(v, runs, st);
+	bench_spread(v, runs, st);
 	printf(" %s=%.*f/%.*f/%.*f", key, digits, st[0] * scale, digits, st[1] * scale, digits, st[2] * scale);
 }
 
@@ -256,7 +230,7 @@ static void report(const struct result *res, size_t size, unsigned runs)
 			       m <= M_HUGE_FALLOC ? res->skip_huge : "");
 			continue;
 		}
-		stats(res->t[m], runs, st);
+		bench_spread(res->t[m], runs, st);
 		printf("  %-17s %9.2f %9.2f %9.2f%s\n", method_name[m], st[0] * 1e3, st[1] * 1e3, st[2] * 1e3,
 		       m == hf ? "  (huge floor)" : m == kf ? "  (4k floor)" : "");
 	}

@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
 #include "physmem.h"
 
 #define MAX_CLIENTS 1024
@@ -68,20 +69,6 @@ struct shared {
 static struct shared *shared;
 static bool client_lib;
 
-static void die(const char *what)
-{
-	fprintf(stderr, "physmem-tput: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int connect_to(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -100,31 +87,6 @@ static int connect_to(const char *path)
 		return -1;
 	}
 	return fd;
-}
-
-/* One sendmsg() of len bytes, with fd as SCM_RIGHTS unless it is -1. */
-static ssize_t send_msg(int sock, const void *data, size_t len, int fd)
-{
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (fd >= 0) {
-		struct cmsghdr *c;
-
-		memset(&control, 0, sizeof(control));
-		mh.msg_control = control.buf;
-		mh.msg_controllen = sizeof(control.buf);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL);
 }
 
 /* ---- the client ---- */
@@ -149,7 +111,7 @@ static void client_recv(int sock, char *msg, int *ret_fd)
 		if (n <= 0) {
 			if (n == 0)
 				errno = ECONNRESET;
-			die("client: recvmsg");
+			bench_die("client: recvmsg");
 		}
 		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
 			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && *ret_fd < 0)
@@ -159,7 +121,7 @@ static void client_recv(int sock, char *msg, int *ret_fd)
 			return;
 		if (got >= MSG_MAX - 1) {
 			errno = EMSGSIZE;
-			die("client: reply");
+			bench_die("client: reply");
 		}
 	}
 }
@@ -172,7 +134,7 @@ static void client_pair_raw(int sock)
 	int fd, len;
 
 	if (send(sock, alloc_call, sizeof(alloc_call), MSG_NOSIGNAL) != (ssize_t)sizeof(alloc_call))
-		die("client: send");
+		bench_die("client: send");
 	client_recv(sock, msg, &fd);
 	id = strstr(msg, "\"id\":");
 	if (fd < 0 || !id || strncmp(msg, "{\"parameters\":", 14) != 0) {
@@ -183,7 +145,7 @@ static void client_pair_raw(int sock)
 	len = snprintf(call, sizeof(call), "{\"method\":\"io.physmem.Manager.Free\",\"parameters\":{\"id\":%" PRIu64 "}}",
 		       (uint64_t)strtoull(id + 5, NULL, 10));
 	if (send(sock, call, (size_t)len + 1, MSG_NOSIGNAL) != len + 1)
-		die("client: send");
+		bench_die("client: send");
 	client_recv(sock, msg, &fd);
 	if (fd >= 0 || strcmp(msg, "{\"parameters\":{}}") != 0) {
 		fprintf(stderr, "physmem-tput: Free failed: %s\n", msg);
@@ -220,18 +182,18 @@ static void client_main(const char *path, bool lib, unsigned index, int ready, i
 		r = physmem_connect(path, &pm);
 		if (r < 0) {
 			errno = -r;
-			die("client: connect");
+			bench_die("client: connect");
 		}
 	} else {
 		sock = connect_to(path);
 		if (sock < 0)
-			die("client: connect");
+			bench_die("client: connect");
 	}
 	if (write(ready, &c, 1) != 1)
-		die("client: ready");
+		bench_die("client: ready");
 	close(ready);
 	if (read(go, &c, 1) < 0)
-		die("client: go");
+		bench_die("client: go");
 	while (!shared->stop) {
 		if (lib)
 			client_pair_lib(pm);
@@ -273,7 +235,7 @@ static double children_cpu(void)
 	struct rusage ru;
 
 	if (getrusage(RUSAGE_CHILDREN, &ru) < 0)
-		die("getrusage");
+		bench_die("getrusage");
 	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
 	       (double)ru.ru_stime.tv_usec / 1e6;
 }
@@ -286,7 +248,7 @@ static pid_t server_pid(const char *path)
 	int fd = connect_to(path);
 
 	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		die("server pid");
+		bench_die("server pid");
 	close(fd);
 	return cred.pid;
 }
@@ -312,12 +274,12 @@ static struct result measure(const char *path, pid_t server, bool lib, unsigned 
 	bool failed = false;
 
 	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)
-		die("pipe");
+		bench_die("pipe");
 	memset(shared, 0, sizeof(*shared));
 	for (unsigned i = 0; i < n; i++) {
 		pids[i] = fork();
 		if (pids[i] < 0)
-			die("fork");
+			bench_die("fork");
 		if (pids[i] == 0) {
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			close(ready[0]);
@@ -338,12 +300,12 @@ static struct result measure(const char *path, pid_t server, bool lib, unsigned 
 	close(ready[0]);
 	server_cpu = process_cpu(server);
 	client_cpu = children_cpu();
-	t0 = now();
+	t0 = bench_now();
 	close(go[1]);
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 	shared->stop = 1;
-	t1 = now();
+	t1 = bench_now();
 	server_cpu = process_cpu(server) - server_cpu;
 	for (unsigned i = 0; i < n; i++) {
 		int status;
@@ -387,7 +349,7 @@ static int broker_message(struct bconn *b, const char *msg, int shared_fd)
 			close(b->buf_fd);
 			b->buf_fd = -1;
 		}
-		return send_msg(b->fd, "{\"parameters\":{}}", 18, -1) == 18 ? 0 : -errno;
+		return bench_send_fd(b->fd, "{\"parameters\":{}}", 18, -1) == 18 ? 0 : -errno;
 	}
 	if (shared_fd >= 0) {
 		fd = shared_fd;
@@ -406,7 +368,7 @@ static int broker_message(struct bconn *b, const char *msg, int shared_fd)
 		       "\"allowGids\":[],\"locked\":false,\"dmaSafe\":false,\"segments\":null},"
 		       "\"bufferFileDescriptor\":0}}",
 		       ++b->next_id, (unsigned)b->uid, (int)b->pid);
-	return send_msg(b->fd, out, (size_t)len + 1, fd) == len + 1 ? 0 : -errno;
+	return bench_send_fd(b->fd, out, (size_t)len + 1, fd) == len + 1 ? 0 : -errno;
 }
 
 /* Read what is there and answer every complete message; <0 when the connection is done. */
@@ -437,21 +399,21 @@ static void broker_main(int lfd, bool fdpass)
 	int ep = epoll_create1(EPOLL_CLOEXEC), shared_fd = -1;
 
 	if (ep < 0)
-		die("broker: epoll");
+		bench_die("broker: epoll");
 	if (fdpass) {
 		shared_fd = memfd_create("physmem", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		if (shared_fd < 0 || ftruncate(shared_fd, BUF_SIZE) < 0 ||
 		    fcntl(shared_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-			die("broker: memfd");
+			bench_die("broker: memfd");
 	}
 	ev.data.ptr = NULL;
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev) < 0)
-		die("broker: epoll_ctl");
+		bench_die("broker: epoll_ctl");
 	for (;;) {
 		int n = epoll_wait(ep, evs, 64, -1);
 
 		if (n < 0 && errno != EINTR)
-			die("broker: epoll_wait");
+			bench_die("broker: epoll_wait");
 		for (int i = 0; i < n; i++) {
 			struct bconn *b = evs[i].data.ptr;
 
@@ -464,14 +426,14 @@ static void broker_main(int lfd, bool fdpass)
 					continue;
 				b = calloc(1, sizeof(*b));
 				if (!b || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-					die("broker: accept");
+					bench_die("broker: accept");
 				b->fd = fd;
 				b->buf_fd = -1;
 				b->pid = cred.pid;
 				b->uid = cred.uid;
 				ev.data.ptr = b;
 				if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
-					die("broker: epoll_ctl");
+					bench_die("broker: epoll_ctl");
 				continue;
 			}
 			if (broker_read(b, shared_fd) < 0) {
@@ -494,15 +456,15 @@ static pid_t broker_start(const char *path, bool fdpass)
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		errno = ENAMETOOLONG;
-		die("broker: socket path");
+		bench_die("broker: socket path");
 	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, SOMAXCONN) < 0)
-		die("broker: listen");
+		bench_die("broker: listen");
 	pid = fork();
 	if (pid < 0)
-		die("fork");
+		bench_die("fork");
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		broker_main(lfd, fdpass);
@@ -513,22 +475,13 @@ static pid_t broker_start(const char *path, bool fdpass)
 
 /* ---- the report ---- */
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* "min/median/max" of n values with that many decimals into buf (sorts a copy). */
 static const char *spread(const double *v, unsigned n, int decimals, char *buf, size_t size)
 {
-	double s[MAX_ROUNDS], med;
+	double s[3];
 
-	memcpy(s, v, n * sizeof(*v));
-	qsort(s, n, sizeof(*s), cmp_double);
-	med = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-	snprintf(buf, size, "%.*f/%.*f/%.*f", decimals, s[0], decimals, med, decimals, s[n - 1]);
+	bench_spread(v, n, s);
+	snprintf(buf, size, "%.*f/%.*f/%.*f", decimals, s[0], decimals, s[1], decimals, s[2]);
 	return buf;
 }
 
@@ -611,9 +564,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (shared == MAP_FAILED)
-		die("mmap");
+		bench_die("mmap");
 	if (!mkdtemp(dir))
-		die("mkdtemp");
+		bench_die("mkdtemp");
 	paths[SERVER_PHYSMEM] = socket_path;
 	for (int s = SERVER_BROKER; s < N_SERVERS; s++) {
 		snprintf(bpath[s], sizeof(bpath[s]), "%s/%s.sock", dir, server_names[s]);

@@ -37,6 +37,28 @@ class Skip(Exception):
     pass
 
 
+def run_against(d, body, log_tail=None):
+    """Run body() against the daemon d and stop d: 0, SKIP when body raised
+    Skip, or 1 after printing the Failure and d's log (its last log_tail
+    characters, or all of it). d never outlives it, whatever went wrong."""
+    try:
+        body()
+        d.stop()
+    except Skip:
+        d.stop()
+        return SKIP
+    except Failure as e:
+        print(f"not ok - {e}")
+        log = d.logtext()
+        print("---- physmemd log ----\n" + (log[-log_tail:] if log_tail else log))
+        return 1
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+    return 0
+
+
 def check(cond, what):
     if not cond:
         raise Failure(what)
@@ -1046,22 +1068,7 @@ def main():
         print(f"SKIP: case '{args.case}' runs clients as other users with setpriv, which needs root")
         return SKIP
     d = Daemon(args.build, "stall-timeout-ms=5000")
-    try:
-        CASES[args.case](Ctx(args, d))
-        d.stop()
-    except Skip:
-        d.stop()
-        return SKIP
-    except Failure as e:
-        print(f"not ok - {e}")
-        print("---- physmemd log ----\n" + d.logtext())
-        return 1
-    finally:
-        # Never leave a daemon behind, whatever went wrong.
-        if d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
-    return 0
+    return run_against(d, lambda: CASES[args.case](Ctx(args, d)))
 
 
 if __name__ == "__main__":

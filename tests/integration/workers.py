@@ -18,7 +18,7 @@ import socket
 import sys
 import time
 
-from clients import Ctx, Daemon, Failure, check, NOBODY, OTHER, SKIP
+from clients import Ctx, Daemon, Failure, check, run_against, NOBODY, OTHER, SKIP
 from varlink_raw import call, connect
 
 MANAGER = "io.physmem.Manager."
@@ -93,7 +93,8 @@ def case_fairness(args):
         print("SKIP: needs root to connect as two other uids")
         return SKIP
     d, size = start_slow_daemon(args.build)
-    try:
+
+    def body():
         conns = Conns(d.sock)
         a = conns.open(NOBODY)
         send(a, "Allocate", {"size": size})
@@ -125,16 +126,8 @@ def case_fairness(args):
         for s in many:
             s.close()
         b.close()
-        d.stop()
-    except Failure as e:
-        print(f"not ok - {e}")
-        print("---- physmemd log ----\n" + d.logtext()[-4000:])
-        return 1
-    finally:
-        if d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
-    return 0
+
+    return run_against(d, body, 4000)
 
 
 def status_kib(pid, field):
@@ -149,7 +142,8 @@ def case_charged(args):
     """memfd-pages-charged-to-client"""
     size = 64 << 20
     d = Daemon(args.build, "lock=yes", "max-bytes-per-uid=256M")
-    try:
+
+    def body():
         pid = d.proc.pid
         base_shmem = status_kib(pid, "RssShmem")
         s = connect(d.sock)
@@ -199,16 +193,8 @@ def case_charged(args):
         os.close(rp)
         os.close(wp)
         s.close()
-        d.stop()
-    except Failure as e:
-        print(f"not ok - {e}")
-        print("---- physmemd log ----\n" + d.logtext()[-4000:])
-        return 1
-    finally:
-        if d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
-    return 0
+
+    return run_against(d, body, 4000)
 
 
 def case_no_addresses(args):
@@ -217,7 +203,8 @@ def case_no_addresses(args):
         print("SKIP: needs root (a root daemon is the one that could read frame numbers)")
         return SKIP
     d = Daemon(args.build, "address-policy=owner")
-    try:
+
+    def body():
         conns = Conns(d.sock)
         for who, s in (("root", connect(d.sock)), ("uid 65534", conns.open(NOBODY))):
             r, fds = call(s, MANAGER + "Allocate", {"size": 1 << 20, "name": "na-" + who.replace(" ", "")})
@@ -242,16 +229,8 @@ def case_no_addresses(args):
               all(b.get("segments") is None for b in r["parameters"]["buffers"]),
               "root's List --all reports no segments for either buffer")
         s.close()
-        d.stop()
-    except Failure as e:
-        print(f"not ok - {e}")
-        print("---- physmemd log ----\n" + d.logtext()[-4000:])
-        return 1
-    finally:
-        if d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
-    return 0
+
+    return run_against(d, body, 4000)
 
 
 def case_inflight(args):
@@ -324,6 +303,27 @@ def case_inflight(args):
     return 0
 
 
+def allocate(s, size, what):
+    """Allocate size bytes on s, checking that it was answered with one fd
+    (what says which Allocate), and close that fd; returns the reply."""
+    r, fds = call(s, MANAGER + "Allocate", {"size": size})
+    check("error" not in r and len(fds) == 1, f"{what}: {r.get('error')}")
+    os.close(fds[0])
+    return r
+
+
+def free(s, r, what):
+    """Free the buffer of Allocate's reply r on s, checking that it replied."""
+    f, _ = call(s, MANAGER + "Free", {"id": r["parameters"]["buffer"]["id"]})
+    check("error" not in f, what)
+
+
+def quota(s):
+    """s's uid's quota, as Status reports it."""
+    st, _ = call(s, MANAGER + "Status")
+    return st["parameters"]["quota"]
+
+
 def case_quota_after_release(args):
     """quota-checked-after-pending-release: Free replies at once, and the next
     Allocate's quota is checked after the release queued before it is done."""
@@ -331,30 +331,17 @@ def case_quota_after_release(args):
         print("SKIP: physmemd has no debug-job-delay-ms hook")
         return SKIP
     d = Daemon(args.build, f"debug-job-delay-ms={DELAY_MS}", "max-bytes-per-uid=64M")
-    try:
+
+    def body():
         s = connect(d.sock)
-        r, fds = call(s, MANAGER + "Allocate", {"size": 64 << 20})
-        check(len(fds) == 1, "a 64 MiB buffer: the whole quota")
-        os.close(fds[0])
-        r, _ = call(s, MANAGER + "Free", {"id": r["parameters"]["buffer"]["id"]})
-        st, _ = call(s, MANAGER + "Status")
-        check(st["parameters"]["quota"]["bytes"] == 64 << 20,
+        r = allocate(s, 64 << 20, "a 64 MiB buffer: the whole quota")
+        free(s, r, "Free replies")
+        check(quota(s)["bytes"] == 64 << 20,
               "Free replied while the release is still running: the bytes are still charged")
-        r, fds = call(s, MANAGER + "Allocate", {"size": 64 << 20})
-        check("error" not in r and len(fds) == 1,
-              "the next Allocate waits for that release and then fits the quota: " + str(r.get("error")))
-        os.close(fds[0])
+        allocate(s, 64 << 20, "the next Allocate waits for that release and then fits the quota")
         s.close()
-        d.stop()
-    except Failure as e:
-        print(f"not ok - {e}")
-        print("---- physmemd log ----\n" + d.logtext()[-4000:])
-        return 1
-    finally:
-        if d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
-    return 0
+
+    return run_against(d, body, 4000)
 
 
 def case_small_passes_release(args):
@@ -367,55 +354,32 @@ def case_small_passes_release(args):
         return SKIP
     # The hook makes the 64 MiB buffer's release take DELAY_MS on a worker.
     d = Daemon(args.build, f"debug-job-delay-ms={DELAY_MS}", "max-bytes-per-uid=128M")
-    try:
+
+    def body():
         s = connect(d.sock)
-        r, fds = call(s, MANAGER + "Allocate", {"size": 64 << 20})
-        check(len(fds) == 1, "a 64 MiB buffer")
-        os.close(fds[0])
-        r, _ = call(s, MANAGER + "Free", {"id": r["parameters"]["buffer"]["id"]})
-        check("error" not in r, "Free replies")
-        r, fds = call(s, MANAGER + "Allocate", {"size": 4096})
-        check("error" not in r and len(fds) == 1, "the 4 KiB Allocate after it is answered: " + str(r.get("error")))
-        os.close(fds[0])
-        st, _ = call(s, MANAGER + "Status")
-        q = st["parameters"]["quota"]
+        r = allocate(s, 64 << 20, "a 64 MiB buffer")
+        free(s, r, "Free replies")
+        allocate(s, 4096, "the 4 KiB Allocate after it is answered")
+        q = quota(s)
         check(q["bytes"] == (64 << 20) + 4096 and q["buffers"] == 2,
               f"while the 64 MiB release is still running (still charged: {q['bytes']} bytes, {q['buffers']} buffers)")
         # Filling the quota: 64 MiB - 4 KiB fits beside the pending 64 MiB but
         # is larger than the inline size, so it waits its turn behind the release.
-        r, fds = call(s, MANAGER + "Allocate", {"size": (64 << 20) - 4096})
-        check("error" not in r and len(fds) == 1, "a large Allocate waits for the release and is served")
-        os.close(fds[0])
-        st, _ = call(s, MANAGER + "Status")
-        q = st["parameters"]["quota"]
+        allocate(s, (64 << 20) - 4096, "a large Allocate waits for the release and is served")
+        q = quota(s)
         check(q["bytes"] == 64 << 20 and q["buffers"] == 2, f"after the release was done ({q['bytes']} bytes)")
         # Fill the quota (128 MiB) and free the last 64 MiB: a 4 KiB Allocate
         # does not fit beside that pending release, so it waits for it (it
         # neither passes it nor is refused).
-        r, fds = call(s, MANAGER + "Allocate", {"size": 64 << 20})
-        check("error" not in r and len(fds) == 1, "a 64 MiB Allocate fills the quota")
-        os.close(fds[0])
-        r, _ = call(s, MANAGER + "Free", {"id": r["parameters"]["buffer"]["id"]})
-        check("error" not in r, "Free of it replies")
-        r, fds = call(s, MANAGER + "Allocate", {"size": 4096})
-        check("error" not in r and len(fds) == 1,
-              "a 4 KiB Allocate that fits only after the pending release is served: " + str(r.get("error")))
-        os.close(fds[0])
-        st, _ = call(s, MANAGER + "Status")
-        q = st["parameters"]["quota"]
+        r = allocate(s, 64 << 20, "a 64 MiB Allocate fills the quota")
+        free(s, r, "Free of it replies")
+        allocate(s, 4096, "a 4 KiB Allocate that fits only after the pending release is served")
+        q = quota(s)
         check(q["bytes"] == (64 << 20) + 4096 and q["buffers"] == 3,
               f"after that release was done ({q['bytes']} bytes, {q['buffers']} buffers charged)")
         s.close()
-        d.stop()
-    except Failure as e:
-        print(f"not ok - {e}")
-        print("---- physmemd log ----\n" + d.logtext()[-4000:])
-        return 1
-    finally:
-        if d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
-    return 0
+
+    return run_against(d, body, 4000)
 
 
 def case_closed_while_queued(args):

@@ -25,6 +25,7 @@
 
 #include "physmem-proto.h"
 #include "physmemd.h"
+#include "test-loop.h"
 
 #define MIB (UINT64_C(1) << 20)
 
@@ -142,26 +143,10 @@ static int lying_allocate(void *state, uint64_t size, bool contiguous, int cache
 	return r;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Wakes the loop now and then, so that the liveness deadline is seen. */
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-}
-
 /* Run the daemon's loop until the reply to the call sent on fd has come, and parse it. */
 static struct json_object *call(struct event_base *base, int fd, const char *msg)
 {
-	uint64_t deadline = now_ms() + 10000;	/* liveness only: a hang fails, never a slow machine */
+	uint64_t deadline = test_loop_now_ms() + 10000;	/* liveness only: a hang fails, never a slow machine */
 	char buf[65536];
 	size_t len = 0;
 
@@ -169,7 +154,7 @@ static struct json_object *call(struct event_base *base, int fd, const char *msg
 	while (len == 0 || buf[len - 1] != '\0') {
 		ssize_t n;
 
-		assert_true(now_ms() < deadline);
+		assert_true(test_loop_now_ms() < deadline);
 		assert_true(event_base_loop(base, EVLOOP_ONCE) >= 0);
 		n = recv(fd, buf + len, sizeof(buf) - len, MSG_DONTWAIT);	/* an fd that came is dropped */
 		if (n < 0 && errno == EAGAIN)
@@ -184,10 +169,10 @@ static struct json_object *call(struct event_base *base, int fd, const char *msg
 /* The loop runs until the registry's workers are idle (releases are done). */
 static void settle(struct event_base *base, struct worker_pool *workers)
 {
-	uint64_t deadline = now_ms() + 10000;
+	uint64_t deadline = test_loop_now_ms() + 10000;
 
 	while (!worker_pool_idle(workers)) {
-		assert_true(now_ms() < deadline);
+		assert_true(test_loop_now_ms() < deadline);
 		assert_true(event_base_loop(base, EVLOOP_ONCE) >= 0);
 	}
 }
@@ -220,7 +205,7 @@ static void test_other_size_is_refused(void **state)
 	snprintf(conf.socket_path, sizeof(conf.socket_path), "%s/s", dir);
 	base = event_base_new();
 	assert_non_null(base);
-	tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+	tick = event_new(base, -1, EV_PERSIST, test_loop_on_tick, NULL);
 	assert_true(tick && event_add(tick, &tv) == 0);
 	assert_int_equal(sink_init(base, &conf), 0);
 	backend = backend_memfd_ops;
@@ -260,10 +245,10 @@ static void test_other_size_is_refused(void **state)
 	/* The connection goes, and its buffer with it. */
 	close(fd);
 	{
-		uint64_t deadline = now_ms() + 10000;
+		uint64_t deadline = test_loop_now_ms() + 10000;
 
 		while (server.n_conns > 0 || !worker_pool_idle(workers)) {
-			assert_true(now_ms() < deadline);
+			assert_true(test_loop_now_ms() < deadline);
 			assert_true(event_base_loop(base, EVLOOP_ONCE) >= 0);
 		}
 	}

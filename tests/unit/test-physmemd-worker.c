@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "physmemd.h"
+#include "test-loop.h"
 
 #define MAX_JOBS 200
 
@@ -84,57 +85,66 @@ static void submit(struct worker_pool *p, enum job_kind kind, uid_t uid, uint64_
 	worker_submit(p, j);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-}
-
 /* Run the loop until every submitted job is done (a hang fails after 10 s: liveness only). */
 static void settle(struct event_base *base, struct worker_pool *p, unsigned want)
 {
-	uint64_t deadline = now_ms() + 10000;
+	uint64_t deadline = test_loop_now_ms() + 10000;
 
 	while (n_done < want || !worker_pool_idle(p)) {
-		assert_true(now_ms() < deadline);
+		assert_true(test_loop_now_ms() < deadline);
 		assert_true(event_base_loop(base, EVLOOP_ONCE) >= 0);
 	}
 }
 
-/* Release, allocate, release, release of one uid, admitting the allocation or not: its completion's place. */
-static void releases_then_allocation(bool admitted, const char *want)
+/* One test's loop, its waking timer (unless none is wanted) and a worker pool; the fake jobs' state reset. */
+struct fixture {
+	struct event_base *base;
+	struct event *tick;
+	struct worker_pool *pool;
+};
+
+static void fixture_start(struct fixture *f, bool admitted, bool tick)
 {
 	struct timeval tv = { .tv_usec = 100000 };
-	struct event_base *base = event_base_new();
-	struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
-	struct worker_pool *p;
 	struct conf conf;
 
 	conf_defaults(&conf);
 	n_done = 0;
 	admit = admitted;
 	memset(ran, 0, sizeof(ran));
-	event_add(tick, &tv);
-	assert_int_equal(worker_pool_new(base, &conf, &fake_ops, NULL, &p), 0);
-	submit(p, JOB_RELEASE, 1000, 4096);
-	submit(p, JOB_ALLOCATE, 1000, 4096);
-	submit(p, JOB_RELEASE, 1000, 4096);
-	submit(p, JOB_RELEASE, 1000, 4096);
-	settle(base, p, 4);
+	f->base = event_base_new();
+	assert_non_null(f->base);
+	f->tick = NULL;
+	if (tick) {
+		f->tick = event_new(f->base, -1, EV_PERSIST, test_loop_on_tick, NULL);
+		assert_non_null(f->tick);
+		event_add(f->tick, &tv);
+	}
+	assert_int_equal(worker_pool_new(f->base, &conf, &fake_ops, NULL, &f->pool), 0);
+}
+
+static void fixture_stop(struct fixture *f)
+{
+	worker_pool_free(f->pool);
+	if (f->tick)
+		event_free(f->tick);
+	event_base_free(f->base);
+}
+
+/* Release, allocate, release, release of one uid, admitting the allocation or not: its completion's place. */
+static void releases_then_allocation(bool admitted, const char *want)
+{
+	struct fixture f;
+
+	fixture_start(&f, admitted, true);
+	submit(f.pool, JOB_RELEASE, 1000, 4096);
+	submit(f.pool, JOB_ALLOCATE, 1000, 4096);
+	submit(f.pool, JOB_RELEASE, 1000, 4096);
+	submit(f.pool, JOB_RELEASE, 1000, 4096);
+	settle(f.base, f.pool, 4);
 	assert_string_equal(ran, want);
 	assert_int_equal(n_done, 4);
-	worker_pool_free(p);
-	event_free(tick);
-	event_base_free(base);
+	fixture_stop(&f);
 }
 
 /* Not admitted: it waits, and the three releases went together (one at a time would give "RARR"). */
@@ -154,83 +164,54 @@ static void test_admitted_allocation_does_not_wait_for_releases(void **state)
 /* 150 releases and then an allocation: every job runs and completes once, the allocation last. */
 static void test_more_releases_than_one_batch(void **state)
 {
-	struct timeval tv = { .tv_usec = 100000 };
-	struct event_base *base = event_base_new();
-	struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
-	struct worker_pool *p;
-	struct conf conf;
+	struct fixture f;
 	char want[MAX_JOBS + 1];
 
 	(void)state;
-	conf_defaults(&conf);
-	n_done = 0;
-	admit = false;
-	memset(ran, 0, sizeof(ran));
-	event_add(tick, &tv);
-	assert_int_equal(worker_pool_new(base, &conf, &fake_ops, NULL, &p), 0);
+	fixture_start(&f, false, true);
 	for (unsigned i = 0; i < 150; i++)
-		submit(p, JOB_RELEASE, 1000, 4096);
-	submit(p, JOB_ALLOCATE, 1000, 4096);
-	settle(base, p, 151);
+		submit(f.pool, JOB_RELEASE, 1000, 4096);
+	submit(f.pool, JOB_ALLOCATE, 1000, 4096);
+	settle(f.base, f.pool, 151);
 	memset(want, 'R', 150);
 	want[150] = 'A';
 	want[151] = '\0';
 	assert_string_equal(ran, want);
 	assert_int_equal(n_done, 151);
-	worker_pool_free(p);
-	event_free(tick);
-	event_base_free(base);
+	fixture_stop(&f);
 }
 
 /* Two 3 MiB releases are more than one small job's 4 MiB: not one batch, the allocation runs between them. */
 static void test_batch_bounded_in_bytes(void **state)
 {
-	struct timeval tv = { .tv_usec = 100000 };
-	struct event_base *base = event_base_new();
-	struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
-	struct worker_pool *p;
-	struct conf conf;
+	struct fixture f;
 
 	(void)state;
-	conf_defaults(&conf);
-	n_done = 0;
-	admit = false;
-	memset(ran, 0, sizeof(ran));
-	event_add(tick, &tv);
-	assert_int_equal(worker_pool_new(base, &conf, &fake_ops, NULL, &p), 0);
-	submit(p, JOB_RELEASE, 1000, 3 << 20);
-	submit(p, JOB_ALLOCATE, 1000, 4096);
-	submit(p, JOB_RELEASE, 1000, 3 << 20);
-	settle(base, p, 3);
+	fixture_start(&f, false, true);
+	submit(f.pool, JOB_RELEASE, 1000, 3 << 20);
+	submit(f.pool, JOB_ALLOCATE, 1000, 4096);
+	submit(f.pool, JOB_RELEASE, 1000, 3 << 20);
+	settle(f.base, f.pool, 3);
 	assert_string_equal(ran, "RAR");
-	worker_pool_free(p);
-	event_free(tick);
-	event_base_free(base);
+	fixture_stop(&f);
 }
 
 /* run_inline() runs a queued small allocation at once, without the loop, and leaves a release queued. */
 static void test_run_inline_only_small_allocations(void **state)
 {
-	struct event_base *base = event_base_new();
-	struct worker_pool *p;
-	struct conf conf;
+	struct fixture f;
 
 	(void)state;
-	conf_defaults(&conf);
-	n_done = 0;
-	admit = false;
-	memset(ran, 0, sizeof(ran));
-	assert_int_equal(worker_pool_new(base, &conf, &fake_ops, NULL, &p), 0);
-	submit(p, JOB_ALLOCATE, 1000, 4096);
-	submit(p, JOB_RELEASE, 1001, 4096);
-	worker_pool_run_inline(p);
+	fixture_start(&f, false, false);
+	submit(f.pool, JOB_ALLOCATE, 1000, 4096);
+	submit(f.pool, JOB_RELEASE, 1001, 4096);
+	worker_pool_run_inline(f.pool);
 	assert_string_equal(ran, "A");
-	assert_false(worker_pool_idle(p));	/* the release waits for the loop's dispatch */
+	assert_false(worker_pool_idle(f.pool));	/* the release waits for the loop's dispatch */
 	worker_pool_run_inline(NULL);
-	settle(base, p, 2);
+	settle(f.base, f.pool, 2);
 	assert_string_equal(ran, "AR");
-	worker_pool_free(p);
-	event_base_free(base);
+	fixture_stop(&f);
 }
 
 int main(void)
