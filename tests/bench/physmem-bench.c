@@ -109,7 +109,7 @@ static void floor_server(int sock)
 	}
 }
 
-/* The memory work of one buffer done in-process: create, size, seal, map, populate, unmap, close. */
+/* The memory work of one buffer done in-process: create, size, seal, allocate, map, populate, unmap, close. */
 static void floor_memory(size_t size)
 {
 	int fd = memfd_create("floor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -118,10 +118,12 @@ static void floor_memory(size_t size)
 	if (fd < 0 || ftruncate(fd, (off_t)size) < 0 ||
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
 		bench_die("floor: memfd");
+	/* What libphysmem's map does for a memfd buffer: allocate the file, map, populate. */
+	if (fallocate(fd, 0, 0, (off_t)size) < 0)
+		bench_die("floor: fallocate");
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		bench_die("floor: mmap");
-	/* What libphysmem's map does for a memfd buffer. */
 	if (madvise((void *)p, size, MADV_POPULATE_WRITE) < 0)
 		for (size_t off = 0; off < size; off += 4096)
 			p[off] = 0;
