@@ -67,7 +67,7 @@ SUITE=trixie
 RECIPE=physmem-kernels-root-2
 PKGS="gcc libc6-dev make cmake pkg-config libevent-dev libjson-c-dev libsystemd-dev
 libcmocka-dev python3 busybox-static cpio kmod qemu-system-x86 util-linux sparse
-xz-utils zstd gzip file procps jq perl
+xz-utils zstd gzip file procps jq perl strace
 build-essential debhelper dh-dkms dkms fakeroot dpkg-dev bash-completion udev systemd systemd-dev"
 
 say() { echo "kernel-line: $*"; }
