@@ -125,8 +125,13 @@ static long physmem_main_ioctl_alloc(void __user *uarg)
 	if (usize < 0)
 		return usize;
 	if (req.reserved || req.reserved2 || req.fd || req.id ||
-	    req.actual_length || req.nr_segments)
+	    req.actual_length || req.nr_segments || req.pool_status)
 		return -EINVAL;
+	if (!(req.flags & PHYSMEM_ALLOC_POOL) && req.pool)
+		return -EINVAL;
+	/* No contiguous pools yet: every pool index is unknown. */
+	if (req.flags & PHYSMEM_ALLOC_POOL)
+		return -ENODEV;
 
 	buf = physmem_buf_alloc(req.length, req.flags, req.cache);
 	if (IS_ERR(buf))
@@ -180,6 +185,11 @@ static long physmem_main_ioctl_segments(void __user *uarg)
 		return usize;
 	if (req.capacity && !req.segments)
 		return -EFAULT;
+	if (req.reserved)
+		return -EINVAL;
+	/* No bindings yet: every binding id is unknown. */
+	if (req.binding_id)
+		return -ENOENT;
 
 	dmabuf = dma_buf_get(req.fd);
 	if (IS_ERR(dmabuf))
@@ -199,6 +209,7 @@ static long physmem_main_ioctl_segments(void __user *uarg)
 	req.length = buf->size;
 	req.flags = buf->flags;
 	req.cache = buf->cache;
+	req.bind_flags = 0;
 	count = copy_to_user(uarg, &req, usize) ? -EFAULT : 0;
 out:
 	dma_buf_put(dmabuf);

@@ -35,11 +35,13 @@
 
 /* Allocation flags (struct physmem_alloc.flags). */
 #define PHYSMEM_ALLOC_CONTIG	(1U << 0)	/* one physically contiguous run */
-#define PHYSMEM_ALLOC_FLAGS	(PHYSMEM_ALLOC_CONTIG)
+#define PHYSMEM_ALLOC_POOL	(1U << 1)	/* one run from contiguous pool .pool */
+#define PHYSMEM_ALLOC_FLAGS	(PHYSMEM_ALLOC_CONTIG | PHYSMEM_ALLOC_POOL)
 
 /* Buffer kind flags reported by PHYSMEM_IOC_SEGMENTS. */
 #define PHYSMEM_BUF_CONTIG	(1U << 0)	/* allocated with PHYSMEM_ALLOC_CONTIG */
 #define PHYSMEM_BUF_PINNED	(1U << 1)	/* pages of a memfd, PHYSMEM_IOC_PIN */
+#define PHYSMEM_BUF_POOL	(1U << 2)	/* one run from a contiguous pool */
 
 /*
  * PHYSMEM_IOC_ALLOC: allocate a zeroed buffer and export it as a dma-buf.
@@ -61,6 +63,16 @@
  * (as PHYSMEM_IOC_SEGMENTS reports them) are written there, and
  * nr_segments is the total, so one call does what ALLOC + SEGMENTS did.
  * A module older than that refuses the larger struct with -E2BIG.
+ *
+ * Since size 72 (PHYSMEM_ALLOC_SIZE_VER2), PHYSMEM_ALLOC_POOL takes the
+ * buffer from the contiguous pool with index pool (PHYSMEM_IOC_POOL_INFO):
+ * one physically contiguous run of any size the pool can hold, never a
+ * fallback to other memory.  With PHYSMEM_ALLOC_POOL, PHYSMEM_ALLOC_CONTIG
+ * is implied.  Errors: -ENODEV no pool with that index; -ENOSPC the pool
+ * cannot hold it, and then (only then) the struct is copied back with
+ * pool_status PHYSMEM_POOL_EXHAUSTED (less free memory than asked) or
+ * PHYSMEM_POOL_FRAGMENTED (enough free memory, no free run that long);
+ * -EBUSY a CMA pool could not hand out the run (pages in use by others).
  */
 struct physmem_alloc {
 	__u32 size;		/* in: sizeof(struct physmem_alloc) */
@@ -75,9 +87,17 @@ struct physmem_alloc {
 	__u64 segments;		/* in: user pointer to struct physmem_dma_segment[] */
 	__u32 capacity;		/* in: entries available at segments (0: none) */
 	__u32 reserved2;	/* must be zero */
+	__u32 pool;		/* in: pool index, with PHYSMEM_ALLOC_POOL (else 0) */
+	__u32 pool_status;	/* out: PHYSMEM_POOL_* on -ENOSPC; in: zero */
 };
 #define PHYSMEM_ALLOC_SIZE_VER0	48
 #define PHYSMEM_ALLOC_SIZE_VER1	64
+#define PHYSMEM_ALLOC_SIZE_VER2	72
+
+/* struct physmem_alloc.pool_status */
+#define PHYSMEM_POOL_OK		0
+#define PHYSMEM_POOL_EXHAUSTED	1	/* less free memory than asked for */
+#define PHYSMEM_POOL_FRAGMENTED	2	/* enough free memory, no run that long */
 
 /*
  * PHYSMEM_IOC_PIN: pin [offset, offset + length) of a memfd and export those
@@ -131,8 +151,15 @@ struct physmem_dma_segment {
  * Addresses are DMA addresses obtained with the DMA API for the physmem misc
  * device, which sits behind no IOMMU: they are the CPU physical addresses
  * as a device without IOMMU translation (or with the IOMMU in pass-through)
- * sees them.  A device behind a translating IOMMU must import the dma-buf
- * through its own driver instead.
+ * sees them.  A device behind a translating IOMMU needs the addresses of a
+ * binding to it (PHYSMEM_IOC_BIND), or must import the dma-buf through its
+ * own driver.
+ *
+ * Since size 64 (PHYSMEM_SEGMENTS_SIZE_VER1), a non-zero binding_id asks for
+ * the segments of that binding of this buffer (its device's bus addresses)
+ * instead; -ENOENT when the buffer has no such binding.  bind_flags then
+ * says PHYSMEM_BIND_* of the binding; a revoked binding reports count 0 and
+ * PHYSMEM_BIND_REVOKED.
  */
 struct physmem_segments {
 	__u32 size;		/* in: sizeof(struct physmem_segments) */
@@ -144,8 +171,106 @@ struct physmem_segments {
 	__u64 length;		/* out: buffer length in bytes */
 	__u32 flags;		/* out: PHYSMEM_BUF_* */
 	__u32 cache;		/* out: PHYSMEM_CACHE_* */
+	__u64 binding_id;	/* in: 0, or a binding of this buffer */
+	__u32 bind_flags;	/* out: PHYSMEM_BIND_* of that binding, else 0 */
+	__u32 reserved;		/* must be zero */
 };
 #define PHYSMEM_SEGMENTS_SIZE_VER0	48
+#define PHYSMEM_SEGMENTS_SIZE_VER1	64
+
+/*
+ * PHYSMEM_IOC_BIND: map a buffer for a PCI device through the DMA API (as an
+ * importing driver of that device would) and report that device's bus
+ * addresses of it.
+ *
+ * The device is named by PCI domain, bus and devfn (PCI_DEVFN(slot, fn)).
+ * The mapping lives until PHYSMEM_IOC_UNBIND, until the buffer is released
+ * (its dma-buf's last reference goes: the mapping is removed before any of
+ * its pages can be freed), or until it is revoked: the device is removed,
+ * or a driver that manages DMA itself (vfio-pci) binds to it.  After every
+ * unmap the device's IOTLB is flushed, so it cannot reach the pages any more.
+ *
+ * out_flags says how the device sees memory: PHYSMEM_BIND_IOMMU (a
+ * translating IOMMU domain: addresses are IOVAs valid only for this device's
+ * IOMMU group), PHYSMEM_BIND_IDENTITY (IOMMU in pass-through) or
+ * PHYSMEM_BIND_DIRECT (no IOMMU).  Without translation a page the device
+ * cannot reach with its DMA mask is refused (-ERANGE), never bounced.
+ *
+ * Errors: -ENODEV no such PCI device; -EBUSY the device's DMA is managed by
+ * its driver (vfio-pci) or it is going away, or its domain is neither a DMA
+ * API domain nor pass-through; -EEXIST the buffer is bound to it already;
+ * -ENOSPC a limit (bindings per buffer, bytes bound per device) is reached;
+ * -ERANGE see above.  segments and capacity work as for PHYSMEM_IOC_ALLOC.
+ */
+#define PHYSMEM_BIND_BIDIRECTIONAL	0
+#define PHYSMEM_BIND_TO_DEVICE		1	/* the device only reads */
+#define PHYSMEM_BIND_FROM_DEVICE	2	/* the device only writes */
+
+#define PHYSMEM_BIND_IOMMU	(1U << 0)	/* addresses are IOVAs */
+#define PHYSMEM_BIND_IDENTITY	(1U << 1)	/* IOMMU pass-through */
+#define PHYSMEM_BIND_DIRECT	(1U << 2)	/* no IOMMU */
+#define PHYSMEM_BIND_REVOKED	(1U << 3)	/* device removed or taken over */
+
+struct physmem_bind {
+	__u32 size;		/* in: sizeof(struct physmem_bind) */
+	__u32 flags;		/* in: must be zero */
+	__s32 fd;		/* in: the buffer's dma-buf fd */
+	__u32 pci_domain;	/* in */
+	__u8 pci_bus;		/* in */
+	__u8 pci_devfn;		/* in */
+	__u16 dir;		/* in: PHYSMEM_BIND_BIDIRECTIONAL/TO/FROM_DEVICE */
+	__u32 reserved;		/* must be zero */
+	__u64 binding_id;	/* out: unique while the module is loaded */
+	__u32 nr_segments;	/* out: number of the device's segments */
+	__u32 out_flags;	/* out: PHYSMEM_BIND_* */
+	__u64 segments;		/* in: user pointer to struct physmem_dma_segment[] */
+	__u32 capacity;		/* in: entries available at segments (0: none) */
+	__u32 reserved2;	/* must be zero */
+};
+#define PHYSMEM_BIND_SIZE_VER0	56
+
+/*
+ * PHYSMEM_IOC_UNBIND: remove a binding of the buffer (unmap it for its
+ * device and flush the device's IOTLB).  -ENOENT when the buffer has no
+ * such binding (a revoked binding can still be unbound).
+ */
+struct physmem_unbind {
+	__u32 size;		/* in: sizeof(struct physmem_unbind) */
+	__u32 flags;		/* in: must be zero */
+	__s32 fd;		/* in: the buffer's dma-buf fd */
+	__u32 reserved;		/* must be zero */
+	__u64 binding_id;	/* in */
+};
+#define PHYSMEM_UNBIND_SIZE_VER0	24
+
+/*
+ * PHYSMEM_IOC_POOL_INFO: describe contiguous pool number index (0, 1, ...;
+ * -ENOENT past the last).  Pools are set up at module load from module
+ * parameters; the same figures are in /sys/class/misc/physmem/pools/<name>/.
+ * Sizes a pool cannot know (CMA areas shared with the kernel) are 0 with
+ * PHYSMEM_POOL_INFO_SHARED set.
+ */
+#define PHYSMEM_POOL_KIND_MEMMAP	1	/* memmap=SIZE$ADDR region (x86) */
+#define PHYSMEM_POOL_KIND_RESERVE_MEM	2	/* reserve_mem=SIZE:ALIGN:NAME */
+#define PHYSMEM_POOL_KIND_CMA		3	/* a CMA area */
+
+#define PHYSMEM_POOL_INFO_SHARED	(1U << 0)	/* others allocate from it too */
+
+struct physmem_pool_info {
+	__u32 size;		/* in: sizeof(struct physmem_pool_info) */
+	__u32 index;		/* in */
+	char name[16];		/* out: NUL-terminated */
+	__u32 kind;		/* out: PHYSMEM_POOL_KIND_* */
+	__u32 flags;		/* out: PHYSMEM_POOL_INFO_* */
+	__u64 base;		/* out: first physical address (0: not one range) */
+	__u64 total;		/* out: bytes */
+	__u64 free;		/* out: bytes */
+	__u64 largest_free;	/* out: bytes in the longest free run */
+	__u64 buffers;		/* out: live buffers from this pool */
+	__u64 fail_exhausted;	/* out: allocations refused, not enough free */
+	__u64 fail_fragmented;	/* out: allocations refused, no run long enough */
+};
+#define PHYSMEM_POOL_INFO_SIZE_VER0	88
 
 /*
  * PHYSMEM_IOC_INFO: module limits and live counters.  The same counters are
@@ -196,6 +321,9 @@ struct physmem_query {
 #define PHYSMEM_IOC_SEGMENTS	_IOWR(PHYSMEM_IOC_MAGIC, 0x03, struct physmem_segments)
 #define PHYSMEM_IOC_INFO	_IOWR(PHYSMEM_IOC_MAGIC, 0x04, struct physmem_dev_info)
 #define PHYSMEM_IOC_QUERY	_IOWR(PHYSMEM_IOC_MAGIC, 0x05, struct physmem_query)
+#define PHYSMEM_IOC_BIND	_IOWR(PHYSMEM_IOC_MAGIC, 0x06, struct physmem_bind)
+#define PHYSMEM_IOC_UNBIND	_IOW(PHYSMEM_IOC_MAGIC, 0x07, struct physmem_unbind)
+#define PHYSMEM_IOC_POOL_INFO	_IOWR(PHYSMEM_IOC_MAGIC, 0x08, struct physmem_pool_info)
 
 /*
  * mmap of /dev/physmem itself: the offset is a physical address.  Only for

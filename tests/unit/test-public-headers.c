@@ -21,10 +21,15 @@ static void test_cache_modes_agree(void **state)
 	assert_int_equal(PHYSMEM_CACHE_WRITECOMBINE, PHYSMEM_MODE_WC);
 	assert_int_equal(PHYSMEM_CACHE_UNCACHED, PHYSMEM_MODE_UNCACHED);
 	assert_int_equal(offsetof(struct physmem_alloc, segments), PHYSMEM_ALLOC_SIZE_VER0);
-	assert_int_equal(sizeof(struct physmem_alloc), PHYSMEM_ALLOC_SIZE_VER1);
+	assert_int_equal(offsetof(struct physmem_alloc, pool), PHYSMEM_ALLOC_SIZE_VER1);
+	assert_int_equal(sizeof(struct physmem_alloc), PHYSMEM_ALLOC_SIZE_VER2);
 	assert_int_equal(offsetof(struct physmem_pin, segments), PHYSMEM_PIN_SIZE_VER0);
 	assert_int_equal(sizeof(struct physmem_pin), PHYSMEM_PIN_SIZE_VER1);
-	assert_int_equal(sizeof(struct physmem_segments), PHYSMEM_SEGMENTS_SIZE_VER0);
+	assert_int_equal(offsetof(struct physmem_segments, binding_id), PHYSMEM_SEGMENTS_SIZE_VER0);
+	assert_int_equal(sizeof(struct physmem_segments), PHYSMEM_SEGMENTS_SIZE_VER1);
+	assert_int_equal(sizeof(struct physmem_bind), PHYSMEM_BIND_SIZE_VER0);
+	assert_int_equal(sizeof(struct physmem_unbind), PHYSMEM_UNBIND_SIZE_VER0);
+	assert_int_equal(sizeof(struct physmem_pool_info), PHYSMEM_POOL_INFO_SIZE_VER0);
 	assert_int_equal(sizeof(struct physmem_dev_info), PHYSMEM_INFO_SIZE_VER0);
 	assert_int_equal(offsetof(struct physmem_query, out_flags), PHYSMEM_QUERY_SIZE_VER0);
 	assert_int_equal(sizeof(struct physmem_query), PHYSMEM_QUERY_SIZE_VER1);
