@@ -40,6 +40,14 @@
 #   PHYSMEM_VM_MEM           guest memory in MiB (default 1024)
 #   PHYSMEM_VM_KDEBUG        kernel debugging arguments (default
 #                            "page_poison=1 slub_debug=FZPU nosoftlockup")
+#   PHYSMEM_VM_MACHINE       QEMU machine type (default: QEMU's, i440fx "pc");
+#                            q35 for an emulated IOMMU
+#   PHYSMEM_VM_IOMMU         translate: an emulated Intel IOMMU (q35 only;
+#                            added before edu, so edu sits behind it) and
+#                            intel_iommu=on iommu.strict=1; pt: the same in
+#                            pass-through (iommu=pt); empty: no IOMMU
+#   PHYSMEM_VM_APPEND        extra kernel command-line arguments (e.g. a
+#                            memmap= or reserve_mem= pool reservation)
 #   PHYSMEM_VM_BOUNCE        1: the bounce-buffer layout for the test
 #                            importer (tests/vm/cases-bounce): swiotlb
 #                            (iommu=soft) and only 256 MiB of RAM below 4 GiB
@@ -204,16 +212,33 @@ if [ "${PHYSMEM_VM_BOUNCE:-0}" = 1 ]; then
 	BOUNCE_QEMU=(-machine max-ram-below-4g=256M)
 	BOUNCE_APPEND="iommu=soft "
 fi
+MACHINE_QEMU=()
+[ -n "${PHYSMEM_VM_MACHINE:-}" ] && MACHINE_QEMU=(-machine "$PHYSMEM_VM_MACHINE")
+# Under TCG QEMU 7.2's intel-iommu needs intremap=off (interrupt remapping
+# wants a split irqchip, which only KVM has).  It must come before edu.
+IOMMU_QEMU=()
+IOMMU_APPEND=
+case ${PHYSMEM_VM_IOMMU:-} in
+'') ;;
+translate|pt)
+	[ "${PHYSMEM_VM_MACHINE:-}" = q35 ] || die "PHYSMEM_VM_IOMMU needs PHYSMEM_VM_MACHINE=q35"
+	IOMMU_QEMU=(-device intel-iommu,intremap=off)
+	IOMMU_APPEND="intel_iommu=on iommu.strict=1 "
+	[ "$PHYSMEM_VM_IOMMU" = pt ] && IOMMU_APPEND+="iommu=pt "
+	;;
+*) die "PHYSMEM_VM_IOMMU must be translate, pt or empty" ;;
+esac
+EXTRA_APPEND=${PHYSMEM_VM_APPEND:+$PHYSMEM_VM_APPEND }
 LOG=$BUILD/console.log
 say "booting (timeout ${TIMEOUT}s), console in $LOG"
 start=$(date +%s)
 # shellcheck disable=SC2086
 timeout --foreground -k 10 "$TIMEOUT" "$QEMU" -accel tcg -m "$MEM" -smp 2 \
 	-kernel "$KIMG" -initrd "$BUILD/initramfs.gz" \
-	"${BOUNCE_QEMU[@]}" \
-	-append "console=ttyS0 quiet panic=-1 oops=panic iomem=relaxed $BOUNCE_APPEND$KDEBUG" \
+	"${MACHINE_QEMU[@]}" "${BOUNCE_QEMU[@]}" \
+	-append "console=ttyS0 quiet panic=-1 oops=panic iomem=relaxed $IOMMU_APPEND$EXTRA_APPEND$BOUNCE_APPEND$KDEBUG" \
 	-nographic -no-reboot -monitor none -serial stdio \
-	-vga cirrus -device edu,dma_mask=0xffffffffffffffff \
+	-vga cirrus "${IOMMU_QEMU[@]}" -device edu,dma_mask=0xffffffffffffffff \
 	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
 	-drive file="$BUILD/disk.img",if=virtio,format=raw,readonly=on \
 	${PHYSMEM_VM_QEMU_ARGS:-} </dev/null 2>&1 | tr -d '\r' | tee "$LOG"
