@@ -382,7 +382,10 @@ static int physmem_bind_add(struct physmem_buf *buf, struct pci_dev *pdev,
 	if (ret)
 		goto err_free;
 
-	device_lock(dev);
+	/* a driver's probe may hold it long: let a signal end the wait */
+	ret = device_lock_interruptible(dev);
+	if (ret)
+		goto err_free_sgt;
 	mutex_lock(&physmem_bind_lock);
 	physmem_bind_dev_reap();
 	bdev = physmem_bind_dev_find(pdev);
@@ -439,6 +442,7 @@ err_put_dev:
 err_unlock:
 	mutex_unlock(&physmem_bind_lock);
 	device_unlock(dev);
+err_free_sgt:
 	sg_free_table(&b->pa.sgt);
 err_free:
 	kfree(b);

@@ -2383,6 +2383,85 @@ static int case_bind_revoke(void)
 }
 
 /*
+ * bind-remove-race ROUNDS: a child binds and unbinds a buffer to edu in a
+ * loop while the parent removes edu and rescans the bus ROUNDS times.
+ * Every BIND either works or fails with ENODEV/EBUSY (the device is gone or
+ * going), every UNBIND of a binding made works (revoked or not), the kernel
+ * log stays clean (judged by the run) and the counters end at zero.
+ */
+static int case_bind_remove_race(int rounds)
+{
+	struct race { volatile int stop; int ok, enodev, ebusy, other, err; } *st;
+	struct edu_dma edu;
+	struct px_bdf bdf;
+	char path[320];
+	int dev, fd, status;
+	pid_t pid;
+
+	if (open_edu_dev(&edu, &dev))
+		return 1;
+	CHECK(!edu_bdf(&edu, &bdf), "edu address from %s", edu.path);
+	snprintf(path, sizeof(path), "%s", edu.path);
+	edu_dma_close(&edu);
+	fd = px_alloc_fd(dev, 256 * KIB, 0, 0);
+	CHECK(fd >= 0, "alloc");
+	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(st != MAP_FAILED, "mmap: %m");
+	memset(st, 0, sizeof(*st));
+	pid = fork();
+	CHECK(pid >= 0, "fork: %m");
+	if (pid == 0) {
+		while (!st->stop) {
+			struct physmem_bind b;
+			int r = px_bind_raw(dev, fd, &bdf, 0, NULL, 0, &b);
+
+			if (!r) {
+				st->ok++;
+				r = px_unbind(dev, fd, b.binding_id, 0);
+				if (r) {
+					st->other++;
+					st->err = r;
+				}
+			} else if (r == -ENODEV) {
+				st->enodev++;
+			} else if (r == -EBUSY) {
+				st->ebusy++;
+			} else {
+				st->other++;
+				st->err = r;
+			}
+		}
+		_exit(0);
+	}
+	for (int i = 0; i < rounds; i++) {
+		int w;
+
+		usleep(20000);
+		if (sysfs_write(path, "remove", "1") ||
+		    write_file("/sys/bus/pci/rescan", "1"))
+			break;
+		for (w = 0; w < 1000 && access(path, F_OK); w++)	/* 10 s */
+			usleep(10000);
+	}
+	usleep(20000);
+	st->stop = 1;
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status), "child");
+	CHECK(!access(path, F_OK), "edu did not come back after rescan");
+	CHECK(!st->other, "%d unexpected results, last %s", st->other, strerror(-st->err));
+	CHECK(st->ok > 0, "no BIND succeeded");
+	close(fd);
+	CHECK(read_num(STATS_DIR "/bindings") == 0 &&
+	      read_num(STATS_DIR "/bound_bytes") == 0 &&
+	      read_num(STATS_DIR "/bindings_revoked") == 0, "counters not zero");
+	note("%d removals: %d binds, %d ENODEV, %d EBUSY, nothing else; counters zero",
+	     rounds, st->ok, st->enodev, st->ebusy);
+	munmap(st, sizeof(*st));
+	close(dev);
+	return 0;
+}
+
+/*
  * bind-vfio: vfio-pci takes edu (driver_override) while a buffer is bound
  * to it: the binding is revoked, and BIND is refused with EBUSY until
  * vfio-pci lets go.  SKIP when vfio-pci cannot be loaded or bound here.
@@ -2539,6 +2618,8 @@ int main(int argc, char **argv)
 		return report(c, case_bind_release());
 	if (!strcmp(c, "bind-revoke"))
 		return report(c, case_bind_revoke());
+	if (!strcmp(c, "bind-remove-race"))
+		return report(c, case_bind_remove_race(argc > 2 ? atoi(argv[2]) : 5));
 	if (!strcmp(c, "bind-vfio"))
 		return report(c, case_bind_vfio());
 	if (!strcmp(c, "lifecycle-bad-ioctls"))

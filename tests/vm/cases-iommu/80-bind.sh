@@ -2,12 +2,14 @@
 # Device bindings (PHYSMEM_IOC_BIND) with edu behind the emulated Intel
 # IOMMU (PHYSMEM_VM_IOMMU=translate: IOVAs; pt: identity).  Run in their own
 # boots (ctest vm-iommu, vm-iommu-pt, vm-iommu-debian13, vm-iommu-newest).
-# The device-changing cases (revoke: sysfs remove + rescan; vfio) run last.
+# The device-changing cases (revoke and the BIND/removal race: sysfs remove
+# + rescan; vfio) run last.
 # PHYSMEM-EXPECT: bind-dma
 # PHYSMEM-EXPECT: bind-access
 # PHYSMEM-EXPECT: bind-errors
 # PHYSMEM-EXPECT: bind-release
 # PHYSMEM-EXPECT: bind-revoke
+# PHYSMEM-EXPECT: bind-remove-race
 # PHYSMEM-EXPECT: bind-vfio
 mode=direct
 case " $(cat /proc/cmdline) " in
@@ -19,4 +21,5 @@ esac
 "$PHYSMEM_BIN/physmem-vmtest" bind-errors
 "$PHYSMEM_BIN/physmem-vmtest" bind-release
 "$PHYSMEM_BIN/physmem-vmtest" bind-revoke
+"$PHYSMEM_BIN/physmem-vmtest" bind-remove-race 5
 "$PHYSMEM_BIN/physmem-vmtest" bind-vfio
