@@ -283,9 +283,28 @@ static long physmem_bind_snapshot(struct physmem_binding *b, u32 capacity,
 }
 
 /*
- * Without translation the DMA API may have bounced pages the device cannot
- * reach through swiotlb: useless to a device programmed from user space.
- * True if every entry is the page's own physical address.
+ * Without translation, can the device reach every page of @sgt at its
+ * physical address (its DMA mask and bus limit)?  Checked before mapping:
+ * without swiotlb, dma-direct would warn about such a page.
+ */
+static bool physmem_bind_reachable(struct device *dev, struct sg_table *sgt)
+{
+	u64 limit = dev->dma_mask ?
+		    min_not_zero(*dev->dma_mask, dev->bus_dma_limit) : 0;
+	struct scatterlist *sg;
+	unsigned int i;
+
+	for_each_sgtable_sg(sgt, sg, i)
+		if (phys_to_dma(dev, sg_phys(sg)) + sg->length - 1 > limit)
+			return false;
+	return true;
+}
+
+/*
+ * Without translation the DMA API may still have bounced pages through
+ * swiotlb (swiotlb=force, memory encryption): useless to a device
+ * programmed from user space.  True if every entry is the page's own
+ * physical address.
  */
 static bool physmem_bind_untranslated_ok(struct device *dev,
 					 struct sg_table *sgt)
@@ -403,6 +422,11 @@ static int physmem_bind_add(struct physmem_buf *buf, struct pci_dev *pdev,
 		}
 	}
 
+	if (!(b->out_flags & PHYSMEM_BIND_IOMMU) &&
+	    !physmem_bind_reachable(dev, &b->pa.sgt)) {
+		ret = -ERANGE;
+		goto err_put_dev;
+	}
 	ret = dma_map_sgtable(dev, &b->pa.sgt, dir, 0);
 	if (ret)
 		goto err_put_dev;

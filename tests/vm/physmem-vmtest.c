@@ -2462,6 +2462,50 @@ static int case_bind_remove_race(int rounds)
 }
 
 /*
+ * bind-range: without translation, a buffer with a page the device cannot
+ * reach at its physical address (above 4 GiB: a driverless PCI device has
+ * the default 32-bit DMA mask) is refused with ERANGE and leaves no
+ * binding, never bounced through swiotlb.  Run in the bounce layout (most
+ * RAM above 4 GiB, swiotlb on), where a new buffer usually lies up there.
+ */
+static int case_bind_range(void)
+{
+	struct edu_dma edu;
+	struct px_bdf bdf;
+	struct px_segs s = { 0 };
+	int dev, fds[16], n = 0, hi = -1, r;
+
+	if (open_edu_dev(&edu, &dev))
+		return 1;
+	CHECK(!edu_bdf(&edu, &bdf), "edu address from %s", edu.path);
+	edu_dma_close(&edu);
+	while (n < 16 && hi < 0) {
+		fds[n] = px_alloc_fd(dev, 4 * MIB, PHYSMEM_ALLOC_CONTIG, 0);
+		CHECK(fds[n] >= 0, "alloc: %s", strerror(-fds[n]));
+		r = px_segments(dev, fds[n], &s);
+		CHECK(!r && s.n == 1, "segments: %s", strerror(-r));
+		if (s.seg[0].addr + s.seg[0].len > 4096 * MIB)
+			hi = n;
+		free(s.seg);
+		n++;
+	}
+	if (hi < 0) {
+		note("no 4 MiB buffer above 4 GiB in %d tries", n);
+		return 77;
+	}
+	r = px_bind_raw(dev, fds[hi], &bdf, 0, NULL, 0, NULL);
+	CHECK(r == -ERANGE, "bind of a buffer above 4 GiB: %s",
+	      r ? strerror(-r) : "success");
+	CHECK(read_num(STATS_DIR "/bindings") == 0 &&
+	      read_num(STATS_DIR "/bound_bytes") == 0, "refused BIND left a binding");
+	note("buffer above 4 GiB, no IOMMU: BIND refused with ERANGE, no binding left");
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	close(dev);
+	return 0;
+}
+
+/*
  * bind-vfio: vfio-pci takes edu (driver_override) while a buffer is bound
  * to it: the binding is revoked, and BIND is refused with EBUSY until
  * vfio-pci lets go.  SKIP when vfio-pci cannot be loaded or bound here.
@@ -2620,6 +2664,8 @@ int main(int argc, char **argv)
 		return report(c, case_bind_revoke());
 	if (!strcmp(c, "bind-remove-race"))
 		return report(c, case_bind_remove_race(argc > 2 ? atoi(argv[2]) : 5));
+	if (!strcmp(c, "bind-range"))
+		return report(c, case_bind_range());
 	if (!strcmp(c, "bind-vfio"))
 		return report(c, case_bind_vfio());
 	if (!strcmp(c, "lifecycle-bad-ioctls"))
