@@ -390,6 +390,11 @@ static int physmem_pool_setup_memmap(struct physmem_pool *pool, char *arg)
 	char *end;
 	void *vaddr;
 
+	if (!IS_ENABLED(CONFIG_ZONE_DEVICE)) {
+		pr_err("physmem: pool_memmap=%s: this kernel has no ZONE_DEVICE\n",
+		       arg);
+		return -EINVAL;
+	}
 	size = memparse(arg, &end);
 	if (*end != '@') {
 		pr_err("physmem: pool_memmap=%s: want SIZE@ADDR\n", arg);
