@@ -1927,9 +1927,34 @@ static int pool_dma_one(int dev, struct edu_dma *edu, uint32_t index,
 	bad = verify(m + size - EDU_DMA_MAX, EDU_DMA_MAX, seed, 0);
 	CHECK(bad < 0, "last page: edu's copy of the first page wrong at %lld", bad);
 	px_sync(a.fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
+	/* root's physical-address mapping of the last page sees the same bytes */
+	{
+		uint8_t *ph = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, dev,
+				   (off_t)(base + size - PAGE));
+
+		CHECK(ph != MAP_FAILED, "mmap /dev/physmem at %#llx: %s",
+		      (unsigned long long)(base + size - PAGE), strerror(errno));
+		r = memcmp(ph, m + size - PAGE, PAGE);
+		munmap(ph, PAGE);
+		CHECK(!r, "physical mapping of the last page differs");
+	}
+	/* VM_PFNMAP: no page reference can be taken through the mapping */
+	{
+		struct iovec iov = { .iov_base = m, .iov_len = PAGE };
+		int p[2];
+		ssize_t n;
+
+		CHECK(!pipe2(p, O_CLOEXEC), "pipe: %s", strerror(errno));
+		n = vmsplice(p[1], &iov, 1, 0);
+		r = errno;
+		close(p[0]);
+		close(p[1]);
+		CHECK(n < 0 && r == EFAULT, "vmsplice from the pool mapping: %zd (%s), want EFAULT",
+		      n, n < 0 ? strerror(r) : "spliced");
+	}
 	munmap(m, size);
 	close(a.fd);
-	note("%llu MiB @%#llx 1 segment, edu first<->last page ok; ",
+	note("%llu MiB @%#llx 1 segment, edu first<->last page ok, phys mmap ok, vmsplice EFAULT; ",
 	     (unsigned long long)(size / MIB), (unsigned long long)base);
 	return 0;
 }
