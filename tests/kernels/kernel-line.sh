@@ -31,7 +31,8 @@
 #   pool       the contiguous-pool cases (tests/vm/cases-pool) on LINE's
 #              kernel, in its own boot with 1536 MiB: reserve_mem=384M:2M:physmem
 #              and the module's pool_reserve_mem=physmem; the newest line also
-#              reserves cma=320M and adds pool_cma=default
+#              reserves cma=320M and adds pool_cma=default (PHYSMEM_VM_APPEND
+#              and PHYSMEM_VM_KMOD_ARGS, when set, replace both)
 #   bounce     the bounce-buffer importer case (tests/vm/cases-bounce) on
 #              LINE's kernel, in its own boot (PHYSMEM_VM_BOUNCE=1: swiotlb,
 #              most RAM above 4 GiB)
@@ -294,6 +295,10 @@ pool)
 		append+=" cma=320M"
 		kargs+=" pool_cma=default"
 	fi
+	# another provider by hand, e.g. memmap=384M$0x10000000 with
+	# pool_memmap=384M@0x10000000
+	append=${PHYSMEM_VM_APPEND:-$append}
+	kargs=${PHYSMEM_VM_KMOD_ARGS:-$kargs}
 	lap "building the project in the root for $KVER"
 	in_root cmake -S "$SRC" -B "$WORK/build" -DCMAKE_BUILD_TYPE=Debug -DPHYSMEM_WERROR=ON \
 		-DPHYSMEM_TEST_SET=kernel -DPHYSMEM_BUILD_KMOD=OFF -DPHYSMEM_KVER="$KVER" \
