@@ -2153,6 +2153,24 @@ static int case_pool_free_back(uint32_t index)
 	return 0;
 }
 
+/* A "Name: N kB" line of /proc/meminfo, in KiB, or -1. */
+static long long meminfo_kib(const char *name)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[256];
+	long long v = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, strlen(name))) {
+			v = strtoll(line + strlen(name), NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
 /* Tool for the case scripts: one line "INDEX KIND NAME" per pool. */
 static int tool_pool_list(void)
 {
@@ -2226,6 +2244,21 @@ static int case_pool_errors(uint32_t index)
 			CHECK(r == -EOPNOTSUPP, "memmap pool, cache %u: %d, want EOPNOTSUPP", c, r);
 		else
 			CHECK(r == 0, "cache %u from a %u pool: %s", c, info.kind, strerror(-r));
+	}
+	/* a CMA area cannot hand out more than it holds: EBUSY, no status */
+	if (info.kind == PHYSMEM_POOL_KIND_CMA) {
+		long long cma_kib = meminfo_kib("CmaTotal:");
+		struct physmem_alloc a = POOL_REQ(.pool = index);
+
+		CHECK(cma_kib > 0, "no CmaTotal in /proc/meminfo");
+		a.length = (uint64_t)cma_kib * KIB + 64 * MIB;
+		CHECK(!write_file(PARAM_DIR "/max_total_mb", "1048576"), "set max_total_mb");
+		r = ioctl(dev, PHYSMEM_IOC_ALLOC, &a) ? -errno : 0;
+		write_file(PARAM_DIR "/max_total_mb", "0");
+		if (!r)
+			close(a.fd);
+		CHECK(r == -EBUSY && a.pool_status == 0,
+		      "CmaTotal+64MiB from CMA: %d, pool_status %u, want EBUSY", r, a.pool_status);
 	}
 	/* POOL_INFO */
 	CHECK(px_pool_info(dev, n, &now) == -ENOENT, "POOL_INFO %u not ENOENT", n);
