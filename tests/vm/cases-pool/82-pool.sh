@@ -3,7 +3,8 @@
 # and the module loaded with its pool parameter (PHYSMEM_VM_KMOD_ARGS):
 # every pool gets the DMA and error cases; pools whose size the module owns
 # (memmap, reserve_mem; not a shared CMA area) also exhaustion,
-# fragmentation and the run's return after its quarantine.  Last, the
+# fragmentation and the run's return after its quarantine; vgem imports a
+# buffer of the first pool with its fences working.  Last, the
 # module is unloaded with its pools and loaded again, and bad pool
 # parameters must fail the load with a message.
 # PHYSMEM-EXPECT: pool-errors
@@ -12,6 +13,7 @@
 # PHYSMEM-EXPECT: pool-frag
 # PHYSMEM-EXPECT: pool-free-back
 # PHYSMEM-EXPECT: pool-params
+# PHYSMEM-EXPECT: pool-vgem-import
 T=$PHYSMEM_BIN/physmem-vmtest
 D=/sys/class/misc/physmem/pools
 # (no /dev/fd in the guest for a process substitution)
@@ -30,6 +32,17 @@ while read -r i kind name; do
 	fi
 	n=$((n + 1))
 done <"$PHYSMEM_TMP/pools"
+# an importing driver (vgem, PRIME) maps the first pool's buffer for itself
+if out=$(modprobe vgem 2>&1); then
+	for _ in $(seq 50); do
+		ls /dev/dri/card* >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	"$PHYSMEM_BIN/physmem-users" pool-vgem-import 0
+	modprobe -r vgem 2>/dev/null
+else
+	echo "PHYSMEM-TEST pool-vgem-import SKIP modprobe vgem: $(echo "$out" | head -1)"
+fi
 if [ $n = 0 ]; then
 	for c in pool-errors pool-dma pool-exhaust pool-frag pool-free-back pool-params; do
 		echo "PHYSMEM-TEST $c FAIL no pool (module parameters: '$PHYSMEM_VM_KMOD_ARGS')"
