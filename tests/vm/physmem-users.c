@@ -284,6 +284,11 @@ static int vgem_one(int dev, int card, const char *kind)
 		memfd = memfd_make(len, 0x5a);
 		CHECK(memfd >= 0, "memfd: %s", strerror(-memfd));
 		fd = buf_pin(dev, memfd, len);
+	} else if (!strncmp(kind, "pool", 4)) {
+		struct physmem_alloc a = { .size = sizeof(a), .flags = PHYSMEM_ALLOC_POOL,
+					   .length = len, .pool = (uint32_t)atoi(kind + 4) };
+
+		fd = ioctl(dev, PHYSMEM_IOC_ALLOC, &a) ? -errno : a.fd;
 	} else {
 		fd = buf_alloc(dev, len, NULL);
 	}
@@ -364,6 +369,31 @@ static int case_vgem(void)
 	r = vgem_one(dev, card, "sg");
 	if (!r)
 		r = vgem_one(dev, card, "pin");
+	close(card);
+	close(dev);
+	if (r)
+		return r;
+	if (wait_zero("after closing handles and fds"))
+		return 1;
+	note("handles and fds closed: counters zero");
+	return 0;
+}
+
+/* pool-vgem-import INDEX: vgem imports a buffer of pool INDEX (PRIME). */
+static int case_pool_vgem(const char *index)
+{
+	char kind[16];
+	int dev, card, r;
+
+	card = vgem_open();
+	if (card < 0) {
+		note("no /dev/dri/card* with driver vgem (modprobe vgem failed?)");
+		return 77;
+	}
+	dev = open("/dev/physmem", O_RDWR | O_CLOEXEC);
+	CHECK(dev >= 0, "open /dev/physmem: %s", strerror(errno));
+	snprintf(kind, sizeof(kind), "pool%s", index);
+	r = vgem_one(dev, card, kind);
 	close(card);
 	close(dev);
 	if (r)
@@ -652,11 +682,13 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (!strcmp(c, "vgem-fence-poll"))
 		return report(c, case_vgem());
+	if (!strcmp(c, "pool-vgem-import"))
+		return report(c, case_pool_vgem(argc > 2 ? argv[2] : "0"));
 	if (!strcmp(c, "gup-af-xdp-umem"))
 		return report(c, case_xdp());
 	if (!strcmp(c, "io-uring-fixed-buffers"))
 		return report(c, case_uring(argc > 2 ? argv[2] : NULL));
-	fprintf(stderr, "usage: %s vgem-fence-poll|gup-af-xdp-umem|io-uring-fixed-buffers [DISK]\n",
+	fprintf(stderr, "usage: %s vgem-fence-poll|pool-vgem-import|gup-af-xdp-umem|io-uring-fixed-buffers [ARG]\n",
 		argv[0]);
 	return 2;
 }
