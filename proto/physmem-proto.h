@@ -53,7 +53,7 @@ struct physmem_pci_address {
 	unsigned slot;		/* 0 .. 0x1f */
 	unsigned function;	/* 0 .. 7 */
 };
-#define PHYSMEM_PCI_ADDRESS_MAX 13	/* strlen("dddd:bb:dd.f") */
+#define PHYSMEM_PCI_ADDRESS_MAX 12	/* strlen("dddd:bb:dd.f") */
 
 /*
  * Parse "DDDD:BB:DD.F" or "BB:DD.F" (domain 0), hex digits of either case,
