@@ -1061,13 +1061,13 @@ static void method_bind(struct call *call, struct json_object *params)
 		reply_invalid(call, bad);
 		return;
 	}
-	b = visible_buffer(call, a.id);
-	if (!b)
-		return;
 	if (physmem_pci_address_parse(a.device, &dev) < 0) {
 		reply_invalid(call, "device");
 		return;
 	}
+	b = visible_buffer(call, a.id);
+	if (!b)
+		return;
 	physmem_pci_address_format(&dev, name, sizeof(name));
 	if (buffer_binding(b, &dev)) {
 		reply_device_busy(call, name, "bound");
@@ -1115,13 +1115,13 @@ static void method_unbind(struct call *call, struct json_object *params)
 		reply_invalid(call, bad);
 		return;
 	}
-	b = visible_buffer(call, a.id);
-	if (!b)
-		return;
 	if (physmem_pci_address_parse(a.device, &dev) < 0) {
 		reply_invalid(call, "device");
 		return;
 	}
+	b = visible_buffer(call, a.id);
+	if (!b)
+		return;
 	physmem_pci_address_format(&dev, name, sizeof(name));
 	bb = buffer_binding(b, &dev);
 	if (!bb) {
