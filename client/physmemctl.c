@@ -196,6 +196,47 @@ static struct json_object *json_u64(uint64_t v)
 	return v > INT64_MAX ? json_object_new_uint64(v) : json_object_new_int64((int64_t)v);
 }
 
+/* A segment list as the interface's []Segment (info's, or binding b's). */
+static struct json_object *segments_json(unsigned n, const struct physmem_info *info, const struct physmem_binding *b)
+{
+	struct json_object *a = json_object_new_array_ext((int)n);
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct physmem_segment *seg = info ? physmem_info_segment(info, i) : physmem_binding_segment(b, i);
+		struct json_object *s = json_object_new_object();
+
+		json_object_object_add(s, "address", json_u64(seg->address));
+		json_object_object_add(s, "length", json_u64(seg->length));
+		json_object_array_add(a, s);
+	}
+	return a;
+}
+
+/* A buffer's bindings as the interface's []DeviceBinding, or null when it has none. */
+static struct json_object *bindings_json(const struct physmem_info *info)
+{
+	unsigned n = physmem_info_n_bindings(info);
+	struct json_object *a;
+
+	if (n == 0)
+		return NULL;
+	a = json_object_new_array_ext((int)n);
+	for (unsigned i = 0; i < n; i++) {
+		const struct physmem_binding *b = physmem_info_binding(info, i);
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "device", json_object_new_string(physmem_binding_device(b)));
+		json_object_object_add(o, "translation", json_object_new_string(physmem_binding_translation(b)));
+		json_object_object_add(o, "access",
+				       json_object_new_string(physmem_device_access_names[physmem_binding_access(b)]));
+		json_object_object_add(o, "revoked", json_object_new_boolean(physmem_binding_revoked(b)));
+		json_object_object_add(o, "segments", physmem_binding_segments_known(b) ?
+			segments_json(physmem_binding_n_segments(b), NULL, b) : NULL);
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 /* A buffer as JSON, with the interface's field names: every field of the reply. */
 static struct json_object *info_json(const struct physmem_info *info)
 {
@@ -240,6 +281,7 @@ static struct json_object *info_json(const struct physmem_info *info)
 	} else {
 		json_object_object_add(o, "segments", NULL);
 	}
+	json_object_object_add(o, "devices", bindings_json(info));
 	/* And whatever else the reply had (a newer daemon's fields). */
 	physmem_reply_add_unknown(o, info->json);
 	return o;
