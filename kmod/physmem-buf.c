@@ -288,6 +288,7 @@ struct physmem_buf *physmem_buf_new(u64 size, u32 flags, u32 cache)
 	mutex_init(&buf->vmap_lock);
 	mutex_init(&buf->attach_lock);
 	INIT_LIST_HEAD(&buf->attachments);
+	INIT_LIST_HEAD(&buf->bindings);
 
 	buf->pages = kvcalloc(buf->npages, sizeof(*buf->pages),
 			      GFP_KERNEL | __GFP_NOWARN);
@@ -984,9 +985,13 @@ static void physmem_buf_vunmap(struct dma_buf *dmabuf, struct iosys_map *map)
 }
 #endif
 
-/* The last dma-buf file reference is gone. */
+/*
+ * The last dma-buf file reference is gone.  Device bindings are unmapped
+ * first: no device may reach a page once the buffer can be freed.
+ */
 static void physmem_buf_dmabuf_release(struct dma_buf *dmabuf)
 {
+	physmem_bind_release(dmabuf->priv);
 	physmem_buf_put(dmabuf->priv);
 }
 

@@ -6,6 +6,7 @@
  * physmem-buf.c    buffer allocation, accounting, dma-buf exporter
  * physmem-pin.c    pinning the pages of a memfd
  * physmem-phys.c   mmap of /dev/physmem by physical address
+ * physmem-bind.c   device bindings (PHYSMEM_IOC_BIND/UNBIND)
  */
 #ifndef PHYSMEM_INTERNAL_H
 #define PHYSMEM_INTERNAL_H
@@ -76,6 +77,7 @@ struct physmem_buf {
 	unsigned int vmap_count;	/* importers holding vaddr */
 	struct mutex attach_lock;	/* guards attachments and their state */
 	struct list_head attachments;	/* struct physmem_attach, attach order */
+	struct list_head bindings;	/* device bindings, physmem-bind.c */
 };
 
 /*
@@ -97,6 +99,8 @@ extern unsigned int physmem_max_buffer_mb;
 extern unsigned int physmem_max_total_mb;
 extern bool physmem_allow_any_ram;
 extern unsigned int physmem_quarantine_ms;
+long physmem_main_copy_in(void *karg, size_t ksize, size_t ver0,
+			  void __user *uarg);
 
 /* physmem-buf.c */
 struct physmem_buf *physmem_buf_new(u64 size, u32 flags, u32 cache);
@@ -123,6 +127,23 @@ struct physmem_buf *physmem_pin_memfd(int memfd, u64 offset, u64 length);
 
 /* physmem-phys.c */
 int physmem_phys_mmap(struct file *file, struct vm_area_struct *vma);
+
+/* physmem-bind.c */
+struct physmem_bind_stats {
+	u64 bindings;			/* live bindings, revoked ones included */
+	u64 bound_bytes;		/* bytes mapped for devices by them */
+	u64 revoked;			/* revoked bindings not yet removed */
+};
+
+int physmem_bind_init(void);
+void physmem_bind_exit(void);
+void physmem_bind_release(struct physmem_buf *buf);
+void physmem_bind_stats(struct physmem_bind_stats *ret);
+long physmem_bind_ioctl_bind(void __user *uarg);
+long physmem_bind_ioctl_unbind(void __user *uarg);
+long physmem_bind_segments(struct physmem_buf *buf, u64 id,
+			   struct physmem_dma_segment __user *out,
+			   u32 capacity, u32 *ret_flags);
 
 /* vm_flags became read-only with accessors in 6.3. */
 static inline void physmem_vm_flags_set(struct vm_area_struct *vma,

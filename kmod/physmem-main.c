@@ -47,8 +47,8 @@ struct device *physmem_dev;
  * caller knows it.  Returns that size (clamped to @ksize, for copying back)
  * or a negative errno.
  */
-static long physmem_main_copy_in(void *karg, size_t ksize, size_t ver0,
-				 void __user *uarg)
+long physmem_main_copy_in(void *karg, size_t ksize, size_t ver0,
+			  void __user *uarg)
 {
 	u32 usize;
 	int ret;
@@ -187,10 +187,6 @@ static long physmem_main_ioctl_segments(void __user *uarg)
 		return -EFAULT;
 	if (req.reserved)
 		return -EINVAL;
-	/* No bindings yet: every binding id is unknown. */
-	if (req.binding_id)
-		return -ENOENT;
-
 	dmabuf = dma_buf_get(req.fd);
 	if (IS_ERR(dmabuf))
 		return PTR_ERR(dmabuf);
@@ -200,8 +196,14 @@ static long physmem_main_ioctl_segments(void __user *uarg)
 		goto out;
 	}
 
-	count = physmem_buf_segments(buf, u64_to_user_ptr(req.segments),
-				     req.capacity);
+	req.bind_flags = 0;
+	if (req.binding_id)
+		count = physmem_bind_segments(buf, req.binding_id,
+					      u64_to_user_ptr(req.segments),
+					      req.capacity, &req.bind_flags);
+	else
+		count = physmem_buf_segments(buf, u64_to_user_ptr(req.segments),
+					     req.capacity);
 	if (count < 0)
 		goto out;
 	req.count = count;
@@ -209,7 +211,6 @@ static long physmem_main_ioctl_segments(void __user *uarg)
 	req.length = buf->size;
 	req.flags = buf->flags;
 	req.cache = buf->cache;
-	req.bind_flags = 0;
 	count = copy_to_user(uarg, &req, usize) ? -EFAULT : 0;
 out:
 	dma_buf_put(dmabuf);
@@ -263,8 +264,13 @@ static long physmem_main_ioctl(struct file *file, unsigned int cmd,
 	/* misc_register() makes the node before init has set physmem_dev */
 	if (!smp_load_acquire(&physmem_dev))
 		return -ENODEV;
-	if (_IOC_TYPE(cmd) != PHYSMEM_IOC_MAGIC ||
-	    _IOC_DIR(cmd) != (_IOC_READ | _IOC_WRITE))
+	if (_IOC_TYPE(cmd) != PHYSMEM_IOC_MAGIC)
+		return -ENOTTY;
+	/* the one _IOW ioctl */
+	if (_IOC_NR(cmd) == _IOC_NR(PHYSMEM_IOC_UNBIND))
+		return _IOC_DIR(cmd) == _IOC_WRITE ?
+			physmem_bind_ioctl_unbind(uarg) : -ENOTTY;
+	if (_IOC_DIR(cmd) != (_IOC_READ | _IOC_WRITE))
 		return -ENOTTY;
 
 	switch (_IOC_NR(cmd)) {
@@ -278,6 +284,8 @@ static long physmem_main_ioctl(struct file *file, unsigned int cmd,
 		return physmem_main_ioctl_info(uarg);
 	case _IOC_NR(PHYSMEM_IOC_QUERY):
 		return physmem_main_ioctl_query(uarg);
+	case _IOC_NR(PHYSMEM_IOC_BIND):
+		return physmem_bind_ioctl_bind(uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -343,6 +351,22 @@ static ssize_t draining_bytes_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(draining_bytes);
 
+/* Device bindings (physmem-bind.c). */
+#define PHYSMEM_MAIN_BIND_STAT(_name, _field)				\
+static ssize_t _name##_show(struct device *dev,				\
+			    struct device_attribute *attr, char *page)	\
+{									\
+	struct physmem_bind_stats st;					\
+									\
+	physmem_bind_stats(&st);					\
+	return sysfs_emit(page, "%llu\n", (unsigned long long)st._field);	\
+}									\
+static DEVICE_ATTR_RO(_name)
+
+PHYSMEM_MAIN_BIND_STAT(bindings, bindings);
+PHYSMEM_MAIN_BIND_STAT(bound_bytes, bound_bytes);
+PHYSMEM_MAIN_BIND_STAT(bindings_revoked, revoked);
+
 static struct attribute *physmem_main_stats_attrs[] = {
 	&dev_attr_buffers.attr,
 	&dev_attr_bytes.attr,
@@ -357,6 +381,9 @@ static struct attribute *physmem_main_stats_attrs[] = {
 	&dev_attr_quarantined_bytes.attr,
 	&dev_attr_draining_buffers.attr,
 	&dev_attr_draining_bytes.attr,
+	&dev_attr_bindings.attr,
+	&dev_attr_bound_bytes.attr,
+	&dev_attr_bindings_revoked.attr,
 	NULL,
 };
 
@@ -394,6 +421,9 @@ static int __init physmem_main_init(void)
 					   DMA_BIT_MASK(64));
 	if (ret)
 		goto err_deregister;
+	ret = physmem_bind_init();
+	if (ret)
+		goto err_deregister;
 	/* Pairs with the acquire in the ioctl handler: it sees the DMA mask set. */
 	smp_store_release(&physmem_dev, physmem_main_misc.this_device);
 	return 0;
@@ -417,6 +447,7 @@ static void __exit physmem_main_exit(void)
 	 */
 	physmem_buf_quarantine_flush();
 	misc_deregister(&physmem_main_misc);
+	physmem_bind_exit();
 }
 
 module_init(physmem_main_init);

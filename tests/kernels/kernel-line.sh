@@ -31,6 +31,11 @@
 #   bounce     the bounce-buffer importer case (tests/vm/cases-bounce) on
 #              LINE's kernel, in its own boot (PHYSMEM_VM_BOUNCE=1: swiotlb,
 #              most RAM above 4 GiB)
+#   iommu      the device-binding cases (tests/vm/cases-iommu) on LINE's
+#              kernel, in their own boot: q35 with edu behind an emulated
+#              Intel IOMMU (PHYSMEM_VM_IOMMU, default translate; pt for
+#              pass-through); the project is built in the root for the
+#              daemon's cases there
 #   debs       build the Debian packages for Debian 13 in the root
 #              (packaging/build-debs.sh) into WORK_DIR/debs, for the Debian 13
 #              packaging VM test (tests/packaging-vm)
@@ -52,6 +57,7 @@
 #   PHYSMEM_KERNELS_SECURITY   security mirror (default http://deb.debian.org/debian-security)
 #   PHYSMEM_VM_TIMEOUT, PHYSMEM_VM_ONLY, PHYSMEM_VM_KDEBUG, PHYSMEM_VM_MEM
 #                              passed to run-vm-tests.sh
+#   PHYSMEM_VM_IOMMU           translate (default) or pt, for ACTION iommu
 set -u
 set -o pipefail
 
@@ -252,13 +258,26 @@ style)
 	in_root $sparse "$SRC/kmod/check-style.sh" "$KVER" "$WORK/style"
 	exit $?
 	;;
-vm)
+vm|iommu)
 	lap "building the project in the root for $KVER"
 	in_root cmake -S "$SRC" -B "$WORK/build" -DCMAKE_BUILD_TYPE=Debug -DPHYSMEM_WERROR=ON \
 		-DPHYSMEM_TEST_SET=kernel -DPHYSMEM_BUILD_KMOD=OFF -DPHYSMEM_KVER="$KVER" \
 		>"$WORK/cmake.log" 2>&1 &&
 	in_root cmake --build "$WORK/build" -j"$(nproc)" --target physmemd physmemctl physmem-vm-client \
 		>>"$WORK/cmake.log" 2>&1 || { tail -n 40 "$WORK/cmake.log"; die "build in the root failed"; }
+	if [ "$ACTION" = iommu ]; then
+		lap "running the IOMMU binding cases on $KVER (${PHYSMEM_VM_IOMMU:-translate})"
+		in_root KVER="$KVER" PHYSMEM_PROJECT_BUILD_DIR="$WORK/build" \
+			PHYSMEM_VM_CASE_DIRS="$SRC/tests/vm/cases-iommu" \
+			PHYSMEM_VM_ONLY="${PHYSMEM_VM_ONLY:-8*}" PHYSMEM_VM_MACHINE=q35 \
+			PHYSMEM_VM_IOMMU="${PHYSMEM_VM_IOMMU:-translate}" \
+			${PHYSMEM_VM_TIMEOUT:+PHYSMEM_VM_TIMEOUT="$PHYSMEM_VM_TIMEOUT"} \
+			${PHYSMEM_VM_KDEBUG+PHYSMEM_VM_KDEBUG="$PHYSMEM_VM_KDEBUG"} \
+			"$SRC/tests/vm/run-vm-tests.sh" "$WORK/vm-iommu"
+		rc=$?
+		lap "IOMMU binding cases on $KVER: exit $rc"
+		exit $rc
+	fi
 	lap "running the VM suite on $KVER"
 	in_root KVER="$KVER" PHYSMEM_PROJECT_BUILD_DIR="$WORK/build" \
 		${PHYSMEM_VM_TIMEOUT:+PHYSMEM_VM_TIMEOUT="$PHYSMEM_VM_TIMEOUT"} \

@@ -54,10 +54,12 @@ done
 if [ -d /sys/class/misc/physmem/stats ]; then
 	b=$(cat /sys/class/misc/physmem/stats/buffers)
 	n=$(cat /sys/class/misc/physmem/stats/bytes)
-	if [ "$b" = 0 ] && [ "$n" = 0 ]; then
-		result counters-zero PASS "buffers=0 bytes=0"
+	nb=$(cat /sys/class/misc/physmem/stats/bindings)
+	bb=$(cat /sys/class/misc/physmem/stats/bound_bytes)
+	if [ "$b" = 0 ] && [ "$n" = 0 ] && [ "$nb" = 0 ] && [ "$bb" = 0 ]; then
+		result counters-zero PASS "buffers=0 bytes=0 bindings=0 bound_bytes=0"
 	else
-		result counters-zero FAIL "buffers=$b bytes=$n"
+		result counters-zero FAIL "buffers=$b bytes=$n bindings=$nb bound_bytes=$bb"
 	fi
 else
 	result counters-zero FAIL "module not loaded at the end"

@@ -1084,6 +1084,35 @@ static int b_query_id0(int d, void *c) { (void)c; return query_call(d, 0, 0, 0);
 static int b_query_flags(int d, void *c) { (void)c; return query_call(d, 1, 1, 0); }
 static int b_query_length(int d, void *c) { (void)c; return query_call(d, 1, 0, 4096); }
 
+static int bind_call(int d, int fd, uint32_t flags, uint16_t dir, uint8_t bus)
+{
+	struct physmem_bind b = { .size = sizeof(b), .fd = fd, .flags = flags,
+				  .dir = dir, .pci_bus = bus, .pci_devfn = 0xff };
+
+	return ioctl(d, PHYSMEM_IOC_BIND, &b) ? -errno : 0;
+}
+
+static int b_bind_nodev(int d, void *c) { struct bad_ctx *x = c; return bind_call(d, x->buf, 0, 0, 0xfe); }
+static int b_bind_flags(int d, void *c) { struct bad_ctx *x = c; return bind_call(d, x->buf, 1, 0, 0xfe); }
+static int b_bind_dir(int d, void *c) { struct bad_ctx *x = c; return bind_call(d, x->buf, 0, 3, 0xfe); }
+static int b_bind_devnull(int d, void *c) { struct bad_ctx *x = c; return bind_call(d, x->devnull, 0, 0, 0xfe); }
+
+static int b_unbind_unknown(int d, void *c)
+{
+	struct bad_ctx *x = c;
+	struct physmem_unbind u = { .size = sizeof(u), .fd = x->buf, .binding_id = 12345 };
+
+	return ioctl(d, PHYSMEM_IOC_UNBIND, &u) ? -errno : 0;
+}
+
+static int b_seg_binding(int d, void *c)
+{
+	struct bad_ctx *x = c;
+	struct physmem_segments q = { .size = sizeof(q), .fd = x->buf, .binding_id = 12345 };
+
+	return ioctl(d, PHYSMEM_IOC_SEGMENTS, &q) ? -errno : 0;
+}
+
 static const struct bad_call bad_calls[] = {
 	{ "alloc size=0", EINVAL, 0, b_size0 },
 	{ "alloc size=8", EINVAL, 0, b_size8 },
@@ -1140,6 +1169,12 @@ static const struct bad_call bad_calls[] = {
 	{ "query id 0", ENOENT, 0, b_query_id0 },
 	{ "query flags", EINVAL, 0, b_query_flags },
 	{ "query length set", EINVAL, 0, b_query_length },
+	{ "bind no such device", ENODEV, 0, b_bind_nodev },
+	{ "bind flags", EINVAL, 0, b_bind_flags },
+	{ "bind dir 3", EINVAL, 0, b_bind_dir },
+	{ "bind /dev/null", EINVAL, 0, b_bind_devnull },
+	{ "unbind unknown id", ENOENT, 0, b_unbind_unknown },
+	{ "segments unknown binding", ENOENT, 0, b_seg_binding },
 };
 
 static int sealed_memfd(unsigned seals)
@@ -1716,6 +1751,705 @@ static int case_vmsplice_charged(void)
 	return rc;
 }
 
+/* ---- device bindings (PHYSMEM_IOC_BIND) with the edu device ---- */
+
+struct px_bdf {
+	uint32_t domain;
+	uint8_t bus, devfn;
+	char name[32];		/* "bb:dd.f", as DMAR fault lines print it */
+};
+
+/* The edu device's PCI address, from its sysfs directory name. */
+static int edu_bdf(const struct edu_dma *edu, struct px_bdf *ret)
+{
+	const char *base = strrchr(edu->path, '/');
+	unsigned dom, bus, slot, fn;
+
+	if (!base || sscanf(base + 1, "%x:%x:%x.%x", &dom, &bus, &slot, &fn) != 4)
+		return -EINVAL;
+	ret->domain = dom;
+	ret->bus = (uint8_t)bus;
+	ret->devfn = (uint8_t)((slot << 3) | fn);
+	snprintf(ret->name, sizeof(ret->name), "%02x:%02x.%x]", bus, slot, fn);
+	return 0;
+}
+
+/* BIND @fd to @b in direction @dir; segments (capacity @cap) into @segs. */
+static int px_bind_raw(int dev, int fd, const struct px_bdf *b, uint16_t dir,
+		       struct physmem_dma_segment *segs, uint32_t cap,
+		       struct physmem_bind *ret)
+{
+	struct physmem_bind q = { .size = sizeof(q), .fd = fd,
+		.pci_domain = b->domain, .pci_bus = b->bus,
+		.pci_devfn = b->devfn, .dir = dir,
+		.segments = (uintptr_t)segs, .capacity = cap };
+
+	if (ioctl(dev, PHYSMEM_IOC_BIND, &q))
+		return -errno;
+	if (ret)
+		*ret = q;
+	return 0;
+}
+
+/* SEGMENTS of binding @id of @fd (count, then fetch) into @s. */
+static int px_bind_segments(int dev, int fd, uint64_t id, struct px_segs *s)
+{
+	struct physmem_segments q = { .size = sizeof(q), .fd = fd,
+				      .binding_id = id };
+
+	memset(s, 0, sizeof(*s));
+	if (ioctl(dev, PHYSMEM_IOC_SEGMENTS, &q))
+		return -errno;
+	s->seg = calloc(q.count ? q.count : 1, sizeof(*s->seg));
+	if (!s->seg)
+		return -ENOMEM;
+	q.segments = (uintptr_t)s->seg;
+	q.capacity = q.count;
+	if (ioctl(dev, PHYSMEM_IOC_SEGMENTS, &q))
+		return -errno;
+	s->info = q;
+	s->n = q.count;
+	return 0;
+}
+
+/* BIND and fetch the binding's segments with SEGMENTS. */
+static int px_bind(int dev, int fd, const struct px_bdf *b, uint16_t dir,
+		   struct physmem_bind *ret, struct px_segs *s)
+{
+	struct physmem_bind q;
+	int r = px_bind_raw(dev, fd, b, dir, NULL, 0, &q);
+
+	if (r)
+		return r;
+	if (ret)
+		*ret = q;
+	r = px_bind_segments(dev, fd, q.binding_id, s);
+	if (!r && (s->n != q.nr_segments || s->info.bind_flags != q.out_flags))
+		r = -EPROTO;
+	return r;
+}
+
+static int px_unbind(int dev, int fd, uint64_t id, uint32_t flags)
+{
+	struct physmem_unbind u = { .size = sizeof(u), .fd = fd,
+				    .binding_id = id, .flags = flags };
+
+	return ioctl(dev, PHYSMEM_IOC_UNBIND, &u) ? -errno : 0;
+}
+
+/*
+ * Wait (up to 10 s, a liveness limit) for a kernel log record containing
+ * both @a and @b; copies it (text only) to @line.  True if one came.
+ */
+static bool kmsg_wait(int fd, const char *a, const char *b, char *line,
+		      size_t len)
+{
+	char rec[1024];
+
+	for (int i = 0; i < 1000; i++) {
+		ssize_t n = read(fd, rec, sizeof(rec) - 1);
+
+		if (n < 0 && errno == EPIPE)
+			continue;
+		if (n < 0) {
+			usleep(10000);
+			continue;
+		}
+		rec[n] = 0;
+		if (strstr(rec, a) && strstr(rec, b)) {
+			char *t = strchr(rec, ';'), *nl;
+
+			t = t ? t + 1 : rec;
+			nl = strchr(t, '\n');
+			if (nl)
+				*nl = 0;
+			if (strlen(t) >= len)
+				t[len - 1] = 0;
+			memcpy(line, t, strlen(t) + 1);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * The kernel rate-limits DMAR fault reports (10 in 5 s; each fault takes
+ * two).  Before a copy whose fault line a case waits for, let the window
+ * pass so the line is printed, not suppressed.
+ */
+static void dmar_ratelimit_wait(void)
+{
+	sleep(6);
+}
+
+static const char *bind_mode_name(uint32_t f)
+{
+	return f & PHYSMEM_BIND_IOMMU ? "iommu" : f & PHYSMEM_BIND_IDENTITY ?
+	       "identity" : f & PHYSMEM_BIND_DIRECT ? "direct" : "none";
+}
+
+static bool segs_equal(const struct px_segs *a, const struct px_segs *b)
+{
+	return a->n == b->n && !memcmp(a->seg, b->seg, a->n * sizeof(*a->seg));
+}
+
+/* Copy one chunk by DMA from @sa to @sb and check what @mb holds after. */
+static int bind_copy(struct edu_dma *edu, const struct px_segs *sa,
+		     const struct px_segs *sb, uint8_t *mb, int fb,
+		     uint64_t off, bool want_copied, const char *what)
+{
+	long long bad;
+	int r = dma_copy(edu, sa, sb, off, EDU_DMA_MAX);
+
+	if (r)
+		FAIL("%s: dma at %#llx: %s", what, (unsigned long long)off, strerror(-r));
+	px_sync(fb, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+	bad = want_copied ? verify(mb + off, EDU_DMA_MAX, 0xA5, off)
+			  : first_nonzero(mb + off, EDU_DMA_MAX);
+	px_sync(fb, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
+	if (bad >= 0)
+		FAIL("%s: B at %#llx %s", what, (unsigned long long)(off + bad),
+		     want_copied ? "not copied" : "changed");
+	return 0;
+}
+
+/*
+ * bind-dma MODE: A and B (contiguous, then scatter-gather) bound to edu;
+ * MODE (iommu, identity, direct) is the translation the boot must give.
+ * The device copies A -> edu -> B with the bound addresses: B must get the
+ * data.  Under an IOMMU the same copy with the physical addresses must
+ * leave B unchanged and the kernel must log a DMAR fault for edu; without
+ * translation the bound addresses must be the physical ones.
+ */
+static int bind_dma_one(struct edu_dma *edu, int dev, const struct px_bdf *bdf,
+			struct dma_pair *p, const char *mode, const char *what,
+			int kmsg)
+{
+	struct physmem_bind ba, bb;
+	struct px_segs xa, xb;
+	uint64_t offs[3] = { 0, p->size / 2 + EDU_DMA_MAX, p->size - EDU_DMA_MAX };
+	char line[300];
+	int r, i;
+
+	r = px_bind(dev, p->fa, bdf, PHYSMEM_BIND_BIDIRECTIONAL, &ba, &xa);
+	if (!r)
+		r = px_bind(dev, p->fb, bdf, PHYSMEM_BIND_BIDIRECTIONAL, &bb, &xb);
+	if (r)
+		FAIL("%s: bind: %s", what, strerror(-r));
+	CHECK(!strcmp(bind_mode_name(ba.out_flags), mode) && ba.out_flags == bb.out_flags,
+	      "%s: out_flags %#x (%s), want %s", what, ba.out_flags,
+	      bind_mode_name(ba.out_flags), mode);
+	CHECK(xa.n >= 1 && xb.n >= 1, "%s: no bound segments", what);
+
+	px_sync(p->fa, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE);
+	fill(p->ma, p->size, 0xA5, 0);
+	px_sync(p->fa, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE);
+
+	if (ba.out_flags & PHYSMEM_BIND_IOMMU) {
+		dmar_ratelimit_wait();
+		if (bind_copy(edu, &p->sa, &p->sb, p->mb, p->fb, offs[0], false,
+			      "physical-address copy"))
+			return 1;
+		CHECK(kmsg_wait(kmsg, "DMAR: [DMA Read", bdf->name, line, sizeof(line)),
+		      "%s: no DMAR read fault for edu %s logged", what, bdf->name);
+		note("%s: phys copy blocked (\"%s\"); ", what, line);
+	} else {
+		CHECK(segs_equal(&xa, &p->sa) && segs_equal(&xb, &p->sb),
+		      "%s: bound segments differ from the physical ones", what);
+		if (bind_copy(edu, &p->sa, &p->sb, p->mb, p->fb, offs[0], true,
+			      "physical-address copy"))
+			return 1;
+	}
+	for (i = 0; i < 3; i++)
+		if (bind_copy(edu, &xa, &xb, p->mb, p->fb, offs[i], true, what))
+			return 1;
+	note("%s %lluKiB %s: A %u phys/%u bound segs @%#llx, B @%#llx; ", what,
+	     (unsigned long long)(p->size / KIB), mode, p->sa.n, xa.n,
+	     (unsigned long long)xa.seg[0].addr, (unsigned long long)xb.seg[0].addr);
+	CHECK(!px_unbind(dev, p->fa, ba.binding_id, 0) &&
+	      !px_unbind(dev, p->fb, bb.binding_id, 0), "%s: unbind failed", what);
+	free(xa.seg);
+	free(xb.seg);
+	return 0;
+}
+
+static int case_bind_dma(const char *mode)
+{
+	struct edu_dma edu;
+	struct px_bdf bdf;
+	struct dma_pair p;
+	int dev, kmsg, spacer[16], r;
+
+	if (open_edu_dev(&edu, &dev))
+		return 1;
+	CHECK(!edu_bdf(&edu, &bdf), "edu address from %s", edu.path);
+	kmsg = kmsg_open();
+	CHECK(kmsg >= 0, "/dev/kmsg: %s", strerror(errno));
+
+	if (dma_pair_alloc(dev, &p, 1 * MIB, PHYSMEM_ALLOC_CONTIG, 0))
+		return 1;
+	if (bind_dma_one(&edu, dev, &bdf, &p, mode, "contig", kmsg))
+		return 1;
+	dma_pair_close(&p);
+
+	/* as dma-sg: spacers so that A and B are several physical runs */
+	for (int i = 0; i < 16; i++)
+		spacer[i] = px_alloc_fd(dev, 4 * MIB, PHYSMEM_ALLOC_CONTIG, 0);
+	for (int i = 0; i < 16; i += 2)
+		if (spacer[i] >= 0)
+			close(spacer[i]);
+	r = dma_pair_alloc(dev, &p, 12 * MIB, 0, 0);
+	for (int i = 1; i < 16; i += 2)
+		if (spacer[i] >= 0)
+			close(spacer[i]);
+	if (r)
+		return 1;
+	CHECK(p.sa.n >= 2, "12MiB s/g buffer A has only %u segment(s)", p.sa.n);
+	if (bind_dma_one(&edu, dev, &bdf, &p, mode, "sg", kmsg))
+		return 1;
+	dma_pair_close(&p);
+	CHECK(read_num(STATS_DIR "/bindings") == 0 &&
+	      read_num(STATS_DIR "/bound_bytes") == 0, "binding counters not zero");
+	close(kmsg);
+	edu_dma_close(&edu);
+	close(dev);
+	return 0;
+}
+
+/*
+ * bind-access: B bound TO_DEVICE only.  Under an IOMMU edu cannot write it
+ * through its binding (DMAR write fault, B unchanged); A's bidirectional
+ * binding still works as the source.
+ */
+static int case_bind_access(void)
+{
+	struct physmem_bind ba, bb;
+	struct px_segs xa, xb;
+	struct edu_dma edu;
+	struct px_bdf bdf;
+	struct dma_pair p;
+	char line[300];
+	int dev, kmsg, r;
+
+	if (open_edu_dev(&edu, &dev))
+		return 1;
+	CHECK(!edu_bdf(&edu, &bdf), "edu address from %s", edu.path);
+	kmsg = kmsg_open();
+	CHECK(kmsg >= 0, "/dev/kmsg: %s", strerror(errno));
+	if (dma_pair_alloc(dev, &p, 64 * KIB, PHYSMEM_ALLOC_CONTIG, 0))
+		return 1;
+	r = px_bind(dev, p.fa, &bdf, PHYSMEM_BIND_BIDIRECTIONAL, &ba, &xa);
+	if (!r)
+		r = px_bind(dev, p.fb, &bdf, PHYSMEM_BIND_TO_DEVICE, &bb, &xb);
+	CHECK(!r, "bind: %s", strerror(-r));
+	if (!(bb.out_flags & PHYSMEM_BIND_IOMMU)) {
+		note("SKIP: %s binding: no IOMMU to enforce the direction",
+		     bind_mode_name(bb.out_flags));
+		dma_pair_close(&p);
+		return 77;
+	}
+	px_sync(p.fa, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE);
+	fill(p.ma, p.size, 0xA5, 0);
+	px_sync(p.fa, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE);
+	dmar_ratelimit_wait();
+	if (bind_copy(&edu, &xa, &xb, p.mb, p.fb, 0, false, "write to TO_DEVICE binding"))
+		return 1;
+	CHECK(kmsg_wait(kmsg, "DMAR: [DMA Write", bdf.name, line, sizeof(line)),
+	      "no DMAR write fault for edu %s logged", bdf.name);
+	/* the other way round, B is a good source: edu reads it */
+	if (bind_copy(&edu, &xb, &xa, p.ma, p.fa, EDU_DMA_MAX, false, "read B into A"))
+		return 1;
+	note("edu writing its TO_DEVICE binding: B unchanged, \"%s\"; reading it works", line);
+	dma_pair_close(&p);
+	free(xa.seg);
+	free(xb.seg);
+	close(kmsg);
+	edu_dma_close(&edu);
+	close(dev);
+	return 0;
+}
+
+/* Restore a module parameter; true if that worked. */
+static bool param_set(const char *name, const char *val)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), PARAM_DIR "/%s", name);
+	return !write_file(path, val);
+}
+
+/* bind-errors: every bad BIND/UNBIND/SEGMENTS gets its errno, no leak. */
+static int case_bind_errors(void)
+{
+	struct physmem_dma_segment segs[4], one;
+	struct physmem_bind b, b2;
+	struct px_segs x;
+	struct edu_dma edu;
+	struct px_bdf bdf, none = { .domain = 0, .bus = 0xfe, .devfn = 0xff };
+	struct px_bdf bigdom;
+	int dev, fa, fb, fbig, devnull, r;
+
+	if (open_edu_dev(&edu, &dev))
+		return 1;
+	CHECK(!edu_bdf(&edu, &bdf), "edu address from %s", edu.path);
+	bigdom = bdf;
+	bigdom.domain = 0x80000000u;
+	fa = px_alloc_fd(dev, 64 * KIB, 0, 0);
+	fb = px_alloc_fd(dev, 2 * MIB, 0, 0);
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	CHECK(fa >= 0 && fb >= 0 && devnull >= 0, "setup");
+
+	r = px_bind_raw(dev, fa, &none, 0, NULL, 0, NULL);
+	CHECK(r == -ENODEV, "no such device: %s", strerror(-r));
+	r = px_bind_raw(dev, fa, &bigdom, 0, NULL, 0, NULL);
+	CHECK(r == -ENODEV, "domain 0x80000000: %s", strerror(-r));
+	r = px_bind_raw(dev, devnull, &bdf, 0, NULL, 0, NULL);
+	CHECK(r == -EINVAL, "/dev/null as buffer: %s", strerror(-r));
+	r = px_bind_raw(dev, -1, &bdf, 0, NULL, 0, NULL);
+	CHECK(r == -EBADF, "fd -1: %s", strerror(-r));
+	r = px_bind_raw(dev, fa, &bdf, 3, NULL, 0, NULL);
+	CHECK(r == -EINVAL, "dir 3: %s", strerror(-r));
+	r = px_bind_raw(dev, fa, &bdf, 0, NULL, 4, NULL);
+	CHECK(r == -EFAULT, "capacity without array: %s", strerror(-r));
+	{
+		struct physmem_bind q = { .size = sizeof(q), .fd = fa,
+			.pci_domain = bdf.domain, .pci_bus = bdf.bus,
+			.pci_devfn = bdf.devfn };
+
+		q.flags = 1;
+		CHECK(ioctl(dev, PHYSMEM_IOC_BIND, &q) && errno == EINVAL, "flags 1: %m");
+		q.flags = 0;
+		q.reserved = 1;
+		CHECK(ioctl(dev, PHYSMEM_IOC_BIND, &q) && errno == EINVAL, "reserved: %m");
+		q.reserved = 0;
+		q.reserved2 = 1;
+		CHECK(ioctl(dev, PHYSMEM_IOC_BIND, &q) && errno == EINVAL, "reserved2: %m");
+		q.reserved2 = 0;
+		q.size = 48;
+		CHECK(ioctl(dev, PHYSMEM_IOC_BIND, &q) && errno == EINVAL, "size 48: %m");
+		/* a reply that cannot be written leaves no binding behind */
+		q.size = sizeof(q);
+		q.segments = 1;
+		q.capacity = 1;
+		CHECK(ioctl(dev, PHYSMEM_IOC_BIND, &q) && errno == EFAULT,
+		      "unwritable segments: %m");
+		CHECK(read_num(STATS_DIR "/bindings") == 0,
+		      "failed BIND left a binding");
+	}
+
+	/* BIND's own list equals SEGMENTS by binding id */
+	memset(segs, 0xff, sizeof(segs));
+	r = px_bind_raw(dev, fa, &bdf, 0, segs, 4, &b);
+	CHECK(!r, "bind: %s", strerror(-r));
+	CHECK(b.binding_id && b.nr_segments >= 1 && b.out_flags, "bind reply empty");
+	r = px_bind_segments(dev, fa, b.binding_id, &x);
+	CHECK(!r, "SEGMENTS by binding id: %s", strerror(-r));
+	CHECK(x.n == b.nr_segments && x.info.bind_flags == b.out_flags &&
+	      x.info.length == 64 * KIB, "SEGMENTS by id: %u segs flags %#x",
+	      x.n, x.info.bind_flags);
+	for (uint32_t i = 0; i < 4; i++)
+		CHECK(i < x.n ? !memcmp(&segs[i], &x.seg[i], sizeof(segs[i]))
+			      : segs[i].addr == UINT64_MAX,
+		      "BIND's segment %u differs from SEGMENTS'", i);
+	free(x.seg);
+	r = px_bind_segments(dev, fa, b.binding_id + 1000, &x);
+	CHECK(r == -ENOENT, "SEGMENTS unknown binding id: %s", strerror(-r));
+	r = px_bind_segments(dev, fb, b.binding_id, &x);
+	CHECK(r == -ENOENT, "SEGMENTS with another buffer's binding: %s", strerror(-r));
+	r = px_bind_raw(dev, fa, &bdf, PHYSMEM_BIND_TO_DEVICE, NULL, 0, NULL);
+	CHECK(r == -EEXIST, "second binding to the same device: %s", strerror(-r));
+	CHECK(read_num(STATS_DIR "/bindings") == 1 &&
+	      read_num(STATS_DIR "/bound_bytes") == (long long)(64 * KIB),
+	      "stats: bindings %lld bound_bytes %lld",
+	      read_num(STATS_DIR "/bindings"), read_num(STATS_DIR "/bound_bytes"));
+
+	/* bytes per device: 1 MiB; 64 KiB bound, so 2 MiB more is refused */
+	CHECK(param_set("max_bind_mb_per_device", "1"), "set max_bind_mb_per_device");
+	r = px_bind_raw(dev, fb, &bdf, 0, NULL, 0, NULL);
+	param_set("max_bind_mb_per_device", "4096");
+	CHECK(r == -ENOSPC, "2MiB over max_bind_mb_per_device=1: %s", strerror(-r));
+	fbig = px_alloc_fd(dev, 960 * KIB, 0, 0);
+	CHECK(fbig >= 0, "alloc 960KiB");
+	CHECK(param_set("max_bind_mb_per_device", "1"), "set max_bind_mb_per_device");
+	r = px_bind_raw(dev, fbig, &bdf, 0, NULL, 0, &b2);
+	param_set("max_bind_mb_per_device", "4096");
+	CHECK(!r, "64KiB + 960KiB within 1MiB refused: %s", strerror(-r));
+	CHECK(!px_unbind(dev, fbig, b2.binding_id, 0), "unbind 960KiB");
+	close(fbig);
+	/* bindings per buffer */
+	CHECK(param_set("max_bindings_per_buffer", "0"), "set max_bindings_per_buffer");
+	r = px_bind_raw(dev, fb, &bdf, 0, NULL, 0, NULL);
+	param_set("max_bindings_per_buffer", "8");
+	CHECK(r == -ENOSPC, "max_bindings_per_buffer=0: %s", strerror(-r));
+
+	/* UNBIND */
+	r = px_unbind(dev, fb, b.binding_id, 0);
+	CHECK(r == -ENOENT, "unbind through another buffer: %s", strerror(-r));
+	r = px_unbind(dev, fa, b.binding_id, 1);
+	CHECK(r == -EINVAL, "unbind flags 1: %s", strerror(-r));
+	r = px_unbind(dev, devnull, b.binding_id, 0);
+	CHECK(r == -EINVAL, "unbind /dev/null: %s", strerror(-r));
+	r = px_unbind(dev, fa, b.binding_id, 0);
+	CHECK(!r, "unbind: %s", strerror(-r));
+	r = px_unbind(dev, fa, b.binding_id, 0);
+	CHECK(r == -ENOENT, "second unbind: %s", strerror(-r));
+	r = px_unbind(dev, fa, 0, 0);
+	CHECK(r == -ENOENT, "unbind id 0: %s", strerror(-r));
+	{
+		struct physmem_unbind u = { .size = 16, .fd = fa, .binding_id = 1 };
+
+		CHECK(ioctl(dev, PHYSMEM_IOC_UNBIND, &u) && errno == EINVAL,
+		      "unbind size 16: %m");
+		/* UNBIND is _IOW: the _IOWR form is not it */
+		u.size = sizeof(u);
+		CHECK(ioctl(dev, _IOWR(PHYSMEM_IOC_MAGIC, 0x07, struct physmem_unbind), &u) &&
+		      errno == ENOTTY, "_IOWR unbind: %m");
+	}
+	/* bound again after unbind: a new id */
+	r = px_bind_raw(dev, fa, &bdf, 0, &one, 1, &b2);
+	CHECK(!r && b2.binding_id != b.binding_id, "rebind: %s", strerror(-r));
+	CHECK(read_num(STATS_DIR "/bindings") == 1, "stats after rebind");
+	close(fa);	/* released with its binding */
+	close(fb);
+	close(devnull);
+	CHECK(read_num(STATS_DIR "/bindings") == 0 &&
+	      read_num(STATS_DIR "/bound_bytes") == 0 &&
+	      read_num(STATS_DIR "/bindings_revoked") == 0,
+	      "binding counters not zero at the end");
+	edu_dma_close(&edu);
+	close(dev);
+	note("ENODEV/EBADF/EINVAL/EFAULT/EEXIST/ENOSPC/ENOENT as documented, SEGMENTS by id = BIND's list, counters back to zero");
+	return 0;
+}
+
+/*
+ * bind-release: closing a buffer with a live binding removes it (counters),
+ * and under an IOMMU the old IOVA no longer reaches the pages: B is kept
+ * alive by a physical-address mapping of /dev/physmem, its dma-buf closed,
+ * then edu writes to B's old IOVA: B unchanged, DMAR write fault.
+ */
+static int case_bind_release(void)
+{
+	struct physmem_bind ba, bb;
+	struct px_segs xa, xb;
+	struct edu_dma edu;
+	struct px_bdf bdf;
+	struct dma_pair p;
+	uint8_t *phys;
+	char line[300];
+	int dev, kmsg, r;
+
+	if (open_edu_dev(&edu, &dev))
+		return 1;
+	CHECK(!edu_bdf(&edu, &bdf), "edu address from %s", edu.path);
+	kmsg = kmsg_open();
+	CHECK(kmsg >= 0, "/dev/kmsg: %s", strerror(errno));
+	if (dma_pair_alloc(dev, &p, 64 * KIB, PHYSMEM_ALLOC_CONTIG, 0))
+		return 1;
+	r = px_bind(dev, p.fa, &bdf, 0, &ba, &xa);
+	if (!r)
+		r = px_bind(dev, p.fb, &bdf, 0, &bb, &xb);
+	CHECK(!r, "bind: %s", strerror(-r));
+	CHECK(read_num(STATS_DIR "/bindings") == 2 &&
+	      read_num(STATS_DIR "/bound_bytes") == (long long)(128 * KIB),
+	      "stats with two bindings");
+	phys = mmap(NULL, p.size, PROT_READ | PROT_WRITE, MAP_SHARED, dev,
+		    (off_t)p.sb.seg[0].addr);
+	CHECK(phys != MAP_FAILED, "phys mmap of B: %m");
+
+	px_sync(p.fa, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE);
+	fill(p.ma, p.size, 0xA5, 0);
+	px_sync(p.fa, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE);
+	/* control: through the binding the copy arrives */
+	if (bind_copy(&edu, &xa, &xb, p.mb, p.fb, 0, true, "bound copy"))
+		return 1;
+
+	munmap(p.mb, p.size);
+	p.mb = NULL;
+	close(p.fb);
+	p.fb = -1;
+	CHECK(read_num(STATS_DIR "/bindings") == 1 &&
+	      read_num(STATS_DIR "/bound_bytes") == (long long)(64 * KIB) &&
+	      read_num(STATS_DIR "/buffers") == 2,
+	      "after closing B: bindings %lld bound_bytes %lld buffers %lld",
+	      read_num(STATS_DIR "/bindings"), read_num(STATS_DIR "/bound_bytes"),
+	      read_num(STATS_DIR "/buffers"));
+	if (ba.out_flags & PHYSMEM_BIND_IOMMU) {
+		long long bad;
+
+		dmar_ratelimit_wait();
+		r = dma_copy(&edu, &xa, &xb, EDU_DMA_MAX, EDU_DMA_MAX);
+		CHECK(!r, "dma to the old IOVA: %s", strerror(-r));
+		bad = first_nonzero(phys + EDU_DMA_MAX, EDU_DMA_MAX);
+		CHECK(bad < 0, "edu reached B through its released binding at %#llx",
+		      (unsigned long long)(EDU_DMA_MAX + bad));
+		CHECK(verify(phys, EDU_DMA_MAX, 0xA5, 0) < 0,
+		      "B's earlier copy not seen through the phys mapping");
+		CHECK(kmsg_wait(kmsg, "DMAR: [DMA Write", bdf.name, line, sizeof(line)),
+		      "no DMAR write fault for edu after the release");
+		note("released binding: old IOVA %#llx no longer reaches B (\"%s\"); ",
+		     (unsigned long long)xb.seg[0].addr, line);
+	} else {
+		note("%s binding: old address is physical, not written; ",
+		     bind_mode_name(ba.out_flags));
+	}
+	munmap(phys, p.size);
+	dma_pair_close(&p);
+	CHECK(read_num(STATS_DIR "/bindings") == 0 &&
+	      read_num(STATS_DIR "/bound_bytes") == 0, "binding counters not zero");
+	note("counters back to zero");
+	free(xa.seg);
+	free(xb.seg);
+	close(kmsg);
+	edu_dma_close(&edu);
+	close(dev);
+	return 0;
+}
+
+/* Write @val to the sysfs file @dir/@name. */
+static int sysfs_write(const char *dir, const char *name, const char *val)
+{
+	char path[400];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return write_file(path, val);
+}
+
+/*
+ * bind-revoke: edu removed (sysfs remove) while two buffers are bound to
+ * it: both bindings report count 0 and REVOKED, bound_bytes drops to 0,
+ * UNBIND still works; after a rescan edu can be bound again.
+ */
+static int case_bind_revoke(void)
+{
+	struct physmem_bind ba, bb;
+	struct px_segs xa, xb, x;
+	struct edu_dma edu;
+	struct px_bdf bdf;
+	char path[320];
+	int dev, fa, fb, r;
+
+	if (open_edu_dev(&edu, &dev))
+		return 1;
+	CHECK(!edu_bdf(&edu, &bdf), "edu address from %s", edu.path);
+	snprintf(path, sizeof(path), "%s", edu.path);
+	edu_dma_close(&edu);
+	fa = px_alloc_fd(dev, 64 * KIB, PHYSMEM_ALLOC_CONTIG, 0);
+	fb = px_alloc_fd(dev, 4 * MIB, 0, 0);
+	CHECK(fa >= 0 && fb >= 0, "alloc");
+	r = px_bind(dev, fa, &bdf, 0, &ba, &xa);
+	if (!r)
+		r = px_bind(dev, fb, &bdf, PHYSMEM_BIND_FROM_DEVICE, &bb, &xb);
+	CHECK(!r, "bind: %s", strerror(-r));
+
+	CHECK(!sysfs_write(path, "remove", "1"), "remove %s", path);
+	r = px_bind_segments(dev, fa, ba.binding_id, &x);
+	CHECK(!r && x.n == 0 && x.info.bind_flags == (ba.out_flags | PHYSMEM_BIND_REVOKED),
+	      "after remove: SEGMENTS %s, count %u, flags %#x", strerror(-r), x.n,
+	      x.info.bind_flags);
+	free(x.seg);
+	r = px_bind_segments(dev, fb, bb.binding_id, &x);
+	CHECK(!r && x.n == 0 && (x.info.bind_flags & PHYSMEM_BIND_REVOKED),
+	      "B after remove: %s, flags %#x", strerror(-r), x.info.bind_flags);
+	free(x.seg);
+	CHECK(read_num(STATS_DIR "/bindings") == 2 &&
+	      read_num(STATS_DIR "/bindings_revoked") == 2 &&
+	      read_num(STATS_DIR "/bound_bytes") == 0,
+	      "stats after remove: bindings %lld revoked %lld bound_bytes %lld",
+	      read_num(STATS_DIR "/bindings"), read_num(STATS_DIR "/bindings_revoked"),
+	      read_num(STATS_DIR "/bound_bytes"));
+	r = px_bind_raw(dev, fa, &bdf, 0, NULL, 0, NULL);
+	CHECK(r == -ENODEV, "bind to the removed device: %s", strerror(-r));
+	CHECK(!px_unbind(dev, fa, ba.binding_id, 0), "unbind revoked binding");
+	CHECK(read_num(STATS_DIR "/bindings_revoked") == 1, "revoked counter after unbind");
+
+	CHECK(!write_file("/sys/bus/pci/rescan", "1"), "rescan");
+	if (open_edu_dev(&edu, &dev))
+		return 1;
+	r = px_bind(dev, fa, &bdf, 0, &ba, &x);
+	CHECK(!r, "bind after rescan: %s", strerror(-r));
+	free(x.seg);
+	close(fa);
+	close(fb);	/* with its revoked binding */
+	CHECK(read_num(STATS_DIR "/bindings") == 0 &&
+	      read_num(STATS_DIR "/bindings_revoked") == 0 &&
+	      read_num(STATS_DIR "/bound_bytes") == 0, "counters not zero at the end");
+	edu_dma_close(&edu);
+	free(xa.seg);
+	free(xb.seg);
+	close(dev);
+	note("remove with 2 live bindings: REVOKED, count 0, bound_bytes 0; unbind ok; rebound after rescan");
+	return 0;
+}
+
+/*
+ * bind-vfio: vfio-pci takes edu (driver_override) while a buffer is bound
+ * to it: the binding is revoked, and BIND is refused with EBUSY until
+ * vfio-pci lets go.  SKIP when vfio-pci cannot be loaded or bound here.
+ */
+static int case_bind_vfio(void)
+{
+	struct physmem_bind ba;
+	struct px_segs xa, x;
+	struct edu_dma edu;
+	struct px_bdf bdf;
+	char path[320], bdfname[64];
+	const char *base;
+	int dev, fa, r, st;
+
+	if (open_edu_dev(&edu, &dev))
+		return 1;
+	CHECK(!edu_bdf(&edu, &bdf), "edu address from %s", edu.path);
+	snprintf(path, sizeof(path), "%s", edu.path);
+	base = strrchr(path, '/') + 1;
+	snprintf(bdfname, sizeof(bdfname), "%s", base);
+	edu_dma_close(&edu);
+	st = system("modprobe vfio-pci >/dev/null 2>&1");
+	if (st != 0 || access("/sys/bus/pci/drivers/vfio-pci", F_OK)) {
+		note("SKIP: vfio-pci cannot be loaded in this guest");
+		return 77;
+	}
+	fa = px_alloc_fd(dev, 64 * KIB, 0, 0);
+	CHECK(fa >= 0, "alloc");
+	r = px_bind(dev, fa, &bdf, 0, &ba, &xa);
+	CHECK(!r, "bind: %s", strerror(-r));
+
+	CHECK(!sysfs_write(path, "driver_override", "vfio-pci"), "driver_override");
+	r = write_file("/sys/bus/pci/drivers_probe", bdfname);
+	snprintf(path + strlen(path), sizeof(path) - strlen(path), "/driver");
+	if (r || access("/sys/bus/pci/drivers/vfio-pci/", F_OK) ||
+	    readlink(path, bdfname + 32, 1) < 0) {
+		*strrchr(path, '/') = 0;
+		sysfs_write(path, "driver_override", "\n");
+		close(fa);
+		close(dev);
+		note("SKIP: vfio-pci did not bind to edu (%s)", r ? strerror(-r) : "no driver link");
+		return 77;
+	}
+	*strrchr(path, '/') = 0;
+	r = px_bind_segments(dev, fa, ba.binding_id, &x);
+	CHECK(!r && x.n == 0 && (x.info.bind_flags & PHYSMEM_BIND_REVOKED),
+	      "binding not revoked by vfio-pci: %s count %u flags %#x",
+	      strerror(-r), x.n, x.info.bind_flags);
+	free(x.seg);
+	CHECK(!px_unbind(dev, fa, ba.binding_id, 0), "unbind revoked");
+	r = px_bind_raw(dev, fa, &bdf, 0, NULL, 0, NULL);
+	CHECK(r == -EBUSY, "bind while vfio-pci owns edu: %s", r ? strerror(-r) : "success");
+
+	CHECK(!write_file("/sys/bus/pci/drivers/vfio-pci/unbind", base), "vfio-pci unbind");
+	CHECK(!sysfs_write(path, "driver_override", "\n"), "clear driver_override");
+	r = px_bind(dev, fa, &bdf, 0, &ba, &x);
+	CHECK(!r, "bind after vfio-pci let go: %s", strerror(-r));
+	free(x.seg);
+	close(fa);
+	CHECK(read_num(STATS_DIR "/bindings") == 0 &&
+	      read_num(STATS_DIR "/bindings_revoked") == 0, "counters not zero");
+	free(xa.seg);
+	close(dev);
+	note("vfio-pci bound: live binding revoked, BIND EBUSY; after unbind BIND works");
+	return 0;
+}
+
 /* Hold a buffer while running a command; exit status: the command's. */
 static int tool_hold_run(char **argv)
 {
@@ -1793,6 +2527,20 @@ int main(int argc, char **argv)
 		return report(c, case_cycles(argc > 2 ? atoi(argv[2]) : 1000));
 	if (!strcmp(c, "lifecycle-race"))
 		return report(c, case_race(argc > 2 ? atoi(argv[2]) : 500));
+	if (!strcmp(c, "bind-dma") && argc == 3)
+		return report(c, case_bind_dma(argv[2]));
+	if (!strcmp(c, "bind-direct"))
+		return report(c, case_bind_dma("direct"));
+	if (!strcmp(c, "bind-access"))
+		return report(c, case_bind_access());
+	if (!strcmp(c, "bind-errors"))
+		return report(c, case_bind_errors());
+	if (!strcmp(c, "bind-release"))
+		return report(c, case_bind_release());
+	if (!strcmp(c, "bind-revoke"))
+		return report(c, case_bind_revoke());
+	if (!strcmp(c, "bind-vfio"))
+		return report(c, case_bind_vfio());
 	if (!strcmp(c, "lifecycle-bad-ioctls"))
 		return report(c, case_bad_ioctls(argc > 2 ? atoi(argv[2]) : 8));
 	fprintf(stderr, "usage: %s CASE [ARGS]\n", argv[0]);

@@ -1,0 +1,22 @@
+#!/bin/bash
+# Device bindings (PHYSMEM_IOC_BIND) with edu behind the emulated Intel
+# IOMMU (PHYSMEM_VM_IOMMU=translate: IOVAs; pt: identity).  Run in their own
+# boots (ctest vm-iommu, vm-iommu-pt, vm-iommu-debian13, vm-iommu-newest).
+# The device-changing cases (revoke: sysfs remove + rescan; vfio) run last.
+# PHYSMEM-EXPECT: bind-dma
+# PHYSMEM-EXPECT: bind-access
+# PHYSMEM-EXPECT: bind-errors
+# PHYSMEM-EXPECT: bind-release
+# PHYSMEM-EXPECT: bind-revoke
+# PHYSMEM-EXPECT: bind-vfio
+mode=direct
+case " $(cat /proc/cmdline) " in
+*" intel_iommu=on "*" iommu=pt "*) mode=identity ;;
+*" intel_iommu=on "*) mode=iommu ;;
+esac
+"$PHYSMEM_BIN/physmem-vmtest" bind-dma "$mode"
+"$PHYSMEM_BIN/physmem-vmtest" bind-access
+"$PHYSMEM_BIN/physmem-vmtest" bind-errors
+"$PHYSMEM_BIN/physmem-vmtest" bind-release
+"$PHYSMEM_BIN/physmem-vmtest" bind-revoke
+"$PHYSMEM_BIN/physmem-vmtest" bind-vfio
