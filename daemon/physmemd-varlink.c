@@ -387,7 +387,7 @@ struct alloc_params {
 	const char *name;
 	struct vl_int_array allow_uids;
 	struct vl_int_array allow_gids;
-	int64_t id;		/* Share */
+	int64_t id;		/* Share; Bind: the buffer (its JOB_BIND) */
 	int memfd_index;	/* Pin */
 	int64_t offset;		/* Pin */
 	const char *device;	/* Allocate, Pin: bind to this PCI device */
@@ -503,7 +503,6 @@ struct call_job {
 	struct call call;	/* fds: NULL, the memfd travels in job */
 	struct alloc_params a;
 	char name[65];
-	uint64_t buffer_id;	/* JOB_BIND: the buffer */
 	bool bind_kept;		/* the binding charged at the call went to a buffer */
 };
 
@@ -623,7 +622,7 @@ static void bind_finish(struct call_job *cj)
 			call_reply_job_error(call, j);
 		return;
 	}
-	b = registry_find(r, cj->buffer_id);
+	b = registry_find(r, (uint64_t)cj->a.id);
 	v = b && !c->gone ? realloc(b->b.bindings, (b->b.n_bindings + 1) * sizeof(*v)) : NULL;
 	if (!v) {
 		/* Freed meanwhile (or no memory, or nobody to tell): undo it. */
@@ -634,7 +633,7 @@ static void bind_finish(struct call_job *cj)
 		if (b)
 			reply_backend_error(call, -ENOMEM, NULL);
 		else
-			reply_no_such_buffer(call, (int64_t)cj->buffer_id, NULL);
+			reply_no_such_buffer(call, cj->a.id, NULL);
 		return;
 	}
 	b->b.bindings = v;
@@ -1086,6 +1085,7 @@ static void method_bind(struct call *call, struct json_object *params)
 		reply_backend_error(call, -errno, "device binding");
 		return;
 	}
+	ap.id = (int64_t)b->id;
 	ap.device_access = a.access;
 	call_submit(call, JOB_BIND, b->b.size, &ap, fd, &dev);
 }
