@@ -27,7 +27,9 @@
  *	  bound:   by the device's addresses: B gets A's bytes
  *	  unbound: B unbound (Unbind), the copied chunks zeroed by the CPU, the
  *	           same transfer as "bound": under "iommu" B stays zero
- *	Then A is freed with its binding live (the daemon unbinds it) and B.
+ *	Then A is freed with its binding live while a dup of its fd keeps it
+ *	alive (round "freed", no transfers: root checks that the daemon unbound
+ *	it), and B.
  *	Prints "result PASS|FAIL DETAIL".
  *   physmem-vm-client hold
  *	Allocate a contiguous and a scatter-gather buffer and pin a memfd,
@@ -421,7 +423,8 @@ static int do_bind(struct physmem *pm, const char *bdf, const char *translation)
 	struct physmem_buffer *a = NULL, *b = NULL;
 	bool iommu = !strcmp(translation, "iommu");
 	uint8_t *ma, *mb;
-	int r;
+	char line[64];
+	int r, keep;
 
 	r = physmem_alloc_bound(pm, size, PHYSMEM_CONTIGUOUS, PHYSMEM_CACHE_CACHED, NULL, bdf,
 				PHYSMEM_ACCESS_BIDIRECTIONAL, &a);
@@ -465,9 +468,20 @@ static int do_bind(struct physmem *pm, const char *bdf, const char *translation)
 	     bdf, translation, physmem_info_segment(physmem_buffer_info(a), 0)->address,
 	     physmem_binding_segment(physmem_info_binding(physmem_buffer_info(a), 0), 0)->address,
 	     iommu ? "blocked" : "arrived", iommu ? "blocked" : "arrived (no translation)");
-	/* A still bound: Free must take the binding with it (root checks the module's counters). */
+	/*
+	 * A still bound: Free must take the binding with it although this
+	 * process keeps A alive in the kernel with a dup of its fd. Round
+	 * "freed" has no transfers: root checks the module's binding counter.
+	 */
+	keep = dup(physmem_buffer_fd(a));
+	CHECK(keep >= 0, "dup: %s", strerror(errno));
 	r = physmem_buffer_free(a);
 	CHECK(r >= 0, "Free A: %s", why(pm, r));
+	printf("ready-freed 0\n");
+	fflush(stdout);
+	if (!fgets(line, sizeof(line), stdin) || strncmp(line, "go", 2))
+		FAIL("freed: no 'go' from the root helper (%s)", feof(stdin) ? "EOF" : line);
+	close(keep);
 	r = physmem_buffer_free(b);
 	CHECK(r >= 0, "Free B: %s", why(pm, r));
 	return 0;
