@@ -16,8 +16,9 @@
 # PHYSMEM-EXPECT: daemon-bind-free-unbinds
 # PHYSMEM-EXPECT: daemon-bind-errors
 # PHYSMEM-EXPECT: daemon-bind-ctl
+# PHYSMEM-EXPECT: daemon-bind-quota
 set -u
-CASES="daemon-bind-status daemon-bind-dma daemon-bind-free-unbinds daemon-bind-errors daemon-bind-ctl"
+CASES="daemon-bind-status daemon-bind-dma daemon-bind-free-unbinds daemon-bind-errors daemon-bind-ctl daemon-bind-quota"
 STATS=/sys/class/misc/physmem/stats
 T=$PHYSMEM_TMP/daemon-bind
 SOCK=$PHYSMEM_TMP/physmemd-bind.sock
@@ -225,6 +226,38 @@ if [ -z "$errs" ]; then
 	res $t PASS "bind --access to-device, show, DeviceBusy on a second bind, unbind (not by another uid), NoSuchDevice after"
 else
 	res $t FAIL "$(echo "$errs" | cut -c1-500)"
+fi
+
+# ---- daemon-bind-quota ----
+# max-bindings-per-uid = 4: four named buffers bound at allocation, the
+# fifth Allocate with device is QuotaExceeded (exit 5) and leaves no buffer;
+# after one Free it works.
+t=daemon-bind-quota
+errs=
+ids=
+for i in 1 2 3 4; do
+	id=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" --json alloc 64K --name "q$i" --device "$edu" 2>&1 | jq -r .id)
+	ids="$ids $id"
+done
+bindings_are $((b0 + 4)) || errs="$errs module bindings $(cat $STATS/bindings) after 4 (ids$ids);"
+n0=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" --json list | jq '.buffers | length')
+o=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" alloc 64K --name q5 --device "$edu" 2>&1)
+r=$?
+[ $r -eq 5 ] && [[ $o == *"quota exceeded: bindings limit 4"* ]] || errs="$errs fifth: rc $r '$o';"
+n1=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" --json list | jq '.buffers | length')
+[ "$n0" = 4 ] && [ "$n1" = 4 ] || errs="$errs buffers $n0 before, $n1 after the refused one;"
+# shellcheck disable=SC2086
+set -- $ids
+"${U[@]}" "$PHYSMEM_BIN/physmemctl" free "$1" >/dev/null 2>&1 || errs="$errs free $1 failed;"
+id=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" --json alloc 64K --name q5 --device "$edu" 2>&1 | jq -r .id)
+[ -n "$id" ] && [ "$id" != null ] || errs="$errs fifth after a Free refused;"
+for i in $2 $3 $4 $id; do
+	"${U[@]}" "$PHYSMEM_BIN/physmemctl" free "$i" >/dev/null 2>&1 || errs="$errs free $i failed;"
+done
+if [ -z "$errs" ] && wait_for 10 bindings_are "$b0"; then
+	res $t PASS "4 bindings, the fifth QuotaExceeded (no buffer left), allowed again after a Free"
+else
+	res $t FAIL "${errs:-bindings $(cat $STATS/bindings), were $b0}"
 fi
 
 kill -TERM "$DPID"
