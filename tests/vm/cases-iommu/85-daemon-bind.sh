@@ -197,7 +197,8 @@ else
 fi
 
 # ---- daemon-bind-ctl ----
-# physmemctl alloc --name, bind, show, bind again (DeviceBusy), unbind, free.
+# physmemctl alloc --name, bind, show, bind again (DeviceBusy), unbind (not by
+# another uid), root binds the buffer and its owner removes that binding, free.
 t=daemon-bind-ctl
 errs=
 id=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" --json alloc 256K --name bindctl 2>&1 | jq -r .id)
@@ -220,10 +221,16 @@ else
 	bindings_are "$b0" || errs="$errs module bindings $(cat $STATS/bindings) after unbind;"
 	o=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" unbind "$id" "$edu" 2>&1)
 	[[ $o == *"no such device: $edu"* ]] || errs="$errs unbind twice: $o;"
+	# Root binds uid 65534's buffer; the owner may remove that binding.
+	o=$(CTL --json bind "$id" "$edu" 2>&1)
+	echo "$o" | jq -e '.devices | length == 1' >/dev/null 2>&1 || errs="$errs root bind: $o;"
+	bindings_are $((b0 + 1)) || errs="$errs module bindings $(cat $STATS/bindings) after root's bind;"
+	o=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" unbind "$id" "$edu" 2>&1) || errs="$errs owner unbind of root's binding: $o;"
+	bindings_are "$b0" || errs="$errs module bindings $(cat $STATS/bindings) after the owner's unbind;"
 	"${U[@]}" "$PHYSMEM_BIN/physmemctl" free "$id" >/dev/null 2>&1 || errs="$errs free failed;"
 fi
 if [ -z "$errs" ]; then
-	res $t PASS "bind --access to-device, show, DeviceBusy on a second bind, unbind (not by another uid), NoSuchDevice after"
+	res $t PASS "bind --access to-device, show, DeviceBusy on a second bind, unbind (not by another uid), NoSuchDevice after; the owner unbinds root's binding"
 else
 	res $t FAIL "$(echo "$errs" | cut -c1-500)"
 fi
