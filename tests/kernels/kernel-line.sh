@@ -82,11 +82,11 @@ die() { say "ERROR: $*"; exit 1; }
 T0=$(date +%s)
 lap() { say "[$(( $(date +%s) - T0 ))s] $*"; }
 
-usage() { echo "usage: $0 root|debs WORK_DIR | $0 style|vm|bench|bounce debian13|newest WORK_DIR" >&2; exit 2; }
+usage() { echo "usage: $0 root|debs WORK_DIR | $0 style|vm|bench|bounce|iommu debian13|newest WORK_DIR" >&2; exit 2; }
 ACTION=${1:-}
 case $ACTION in
 root|debs) [ $# -eq 2 ] || usage; LINE=; WORK=$2 ;;
-style|vm|bench|bounce) [ $# -eq 3 ] || usage; LINE=$2; WORK=$3
+style|vm|bench|bounce|iommu) [ $# -eq 3 ] || usage; LINE=$2; WORK=$3
 	case $LINE in debian13|newest) ;; *) usage ;; esac ;;
 *) usage ;;
 esac

@@ -2043,7 +2043,7 @@ static int case_bind_access(void)
 		r = px_bind(dev, p.fb, &bdf, PHYSMEM_BIND_TO_DEVICE, &bb, &xb);
 	CHECK(!r, "bind: %s", strerror(-r));
 	if (!(bb.out_flags & PHYSMEM_BIND_IOMMU)) {
-		note("SKIP: %s binding: no IOMMU to enforce the direction",
+		note("%s binding: no IOMMU to enforce the direction",
 		     bind_mode_name(bb.out_flags));
 		dma_pair_close(&p);
 		return 77;
@@ -2406,7 +2406,7 @@ static int case_bind_vfio(void)
 	edu_dma_close(&edu);
 	st = system("modprobe vfio-pci >/dev/null 2>&1");
 	if (st != 0 || access("/sys/bus/pci/drivers/vfio-pci", F_OK)) {
-		note("SKIP: vfio-pci cannot be loaded in this guest");
+		note("vfio-pci cannot be loaded in this guest");
 		return 77;
 	}
 	fa = px_alloc_fd(dev, 64 * KIB, 0, 0);
@@ -2423,7 +2423,7 @@ static int case_bind_vfio(void)
 		sysfs_write(path, "driver_override", "\n");
 		close(fa);
 		close(dev);
-		note("SKIP: vfio-pci did not bind to edu (%s)", r ? strerror(-r) : "no driver link");
+		note("vfio-pci did not bind to edu (%s)", r ? strerror(-r) : "no driver link");
 		return 77;
 	}
 	*strrchr(path, '/') = 0;
