@@ -20,6 +20,19 @@
 #define PHYSMEM_MAX_REPLY (16u << 20)
 
 /* The opaque structs of physmem.h. Fields may be added anywhere: no caller sees them. */
+struct physmem_binding {
+	char device[16];		/* "dddd:bb:dd.f" */
+	char translation[16];		/* "iommu", "passthrough", "direct" */
+	int access;			/* enum physmem_device_access */
+	bool revoked;
+	bool segments_known;
+	unsigned n_segments;
+	struct physmem_segment *segments;	/* the device's addresses */
+};
+
+/* At most this many bindings of a buffer are read from a reply. */
+#define PHYSMEM_MAX_BINDINGS 64
+
 struct physmem_info {
 	uint64_t id;
 	char name[65];			/* "" when not shared */
@@ -38,6 +51,8 @@ struct physmem_info {
 	struct physmem_segment *segments;	/* n_segments entries */
 	struct vl_id_array allow_uids;
 	struct vl_id_array allow_gids;
+	unsigned n_bindings;
+	struct physmem_binding *bindings;	/* n_bindings entries */
 	struct json_object *json;	/* the reply's Buffer object (a reference), or NULL */
 };
 

@@ -634,10 +634,24 @@ static int check_sharing(struct physmem *pm, const uid_t *uids, unsigned n_uids,
 	return 0;
 }
 
-PHYSMEM_EXPORT int physmem_alloc_shared(struct physmem *pm, uint64_t size, unsigned flags,
-					enum physmem_cache cache, const char *name, const uid_t *uids,
-					unsigned n_uids, const gid_t *gids, unsigned n_gids,
-					struct physmem_buffer **ret)
+/* The interface's name of a device access, or NULL for an unknown value. */
+static const char *access_name(enum physmem_device_access access)
+{
+	switch (access) {
+	case PHYSMEM_ACCESS_BIDIRECTIONAL:
+		return physmem_device_access_names[PHYSMEM_DEVICE_ACCESS_BIDIRECTIONAL];
+	case PHYSMEM_ACCESS_TO_DEVICE:
+		return physmem_device_access_names[PHYSMEM_DEVICE_ACCESS_TO_DEVICE];
+	case PHYSMEM_ACCESS_FROM_DEVICE:
+		return physmem_device_access_names[PHYSMEM_DEVICE_ACCESS_FROM_DEVICE];
+	}
+	return NULL;
+}
+
+/* Allocate, shared or not, and bound to device (NULL: not bound). */
+static int pm_alloc(struct physmem *pm, uint64_t size, unsigned flags, enum physmem_cache cache, const char *name,
+		    const uid_t *uids, unsigned n_uids, const gid_t *gids, unsigned n_gids, const char *device,
+		    enum physmem_device_access access, struct physmem_buffer **ret)
 {
 	struct json_object *p;
 	int r;
@@ -663,13 +677,101 @@ PHYSMEM_EXPORT int physmem_alloc_shared(struct physmem *pm, uint64_t size, unsig
 		json_object_object_add(p, "contiguous", json_object_new_boolean(1));
 	json_object_object_add(p, "cache", json_object_new_string(cache_name(cache)));
 	params_add_sharing(p, name, uids, n_uids, gids, n_gids);
+	if (device) {
+		json_object_object_add(p, "device", json_object_new_string(device));
+		json_object_object_add(p, "deviceAccess", json_object_new_string(access_name(access)));
+	}
 	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Allocate", p, NULL, 0, ret);
+}
+
+PHYSMEM_EXPORT int physmem_alloc_shared(struct physmem *pm, uint64_t size, unsigned flags,
+					enum physmem_cache cache, const char *name, const uid_t *uids,
+					unsigned n_uids, const gid_t *gids, unsigned n_gids,
+					struct physmem_buffer **ret)
+{
+	return pm_alloc(pm, size, flags, cache, name, uids, n_uids, gids, n_gids, NULL, PHYSMEM_ACCESS_BIDIRECTIONAL,
+			ret);
 }
 
 PHYSMEM_EXPORT int physmem_alloc(struct physmem *pm, uint64_t size, unsigned flags, enum physmem_cache cache,
 				 const char *name, struct physmem_buffer **ret)
 {
 	return physmem_alloc_shared(pm, size, flags, cache, name, NULL, 0, NULL, 0, ret);
+}
+
+PHYSMEM_EXPORT int physmem_alloc_bound(struct physmem *pm, uint64_t size, unsigned flags, enum physmem_cache cache,
+				       const char *name, const char *device, enum physmem_device_access access,
+				       struct physmem_buffer **ret)
+{
+	if (!pm || !ret || !device)
+		return -EINVAL;
+	pm_clear_error(pm);
+	if (!access_name(access))
+		return pm_fail(pm, -EINVAL, "invalid argument: unknown device access %d", (int)access);
+	return pm_alloc(pm, size, flags, cache, name, NULL, 0, NULL, 0, device, access, ret);
+}
+
+PHYSMEM_EXPORT int physmem_bind(struct physmem *pm, uint64_t id, const char *device,
+				enum physmem_device_access access, struct physmem_info **ret)
+{
+	struct json_object *p, *reply, *params;
+	struct physmem_info *info;
+	const char *field = NULL;
+	int r;
+
+	if (!pm || !device)
+		return -EINVAL;
+	pm_clear_error(pm);
+	if (!access_name(access))
+		return pm_fail(pm, -EINVAL, "invalid argument: unknown device access %d", (int)access);
+	if (id > INT64_MAX)
+		return pm_fail(pm, -ENOENT, "no such buffer: id %llu", (unsigned long long)id);
+	p = json_object_new_object();
+	if (!p)
+		return pm_fail(pm, -ENOMEM, "out of memory");
+	json_object_object_add(p, "id", json_object_new_int64((int64_t)id));
+	json_object_object_add(p, "device", json_object_new_string(device));
+	json_object_object_add(p, "deviceAccess", json_object_new_string(access_name(access)));
+	r = pm_call_simple(pm, PHYSMEM_INTERFACE ".Bind", p, &reply, &params);
+	if (r < 0)
+		return r;
+	info = calloc(1, sizeof(*info));
+	if (!info) {
+		json_object_put(reply);
+		return pm_fail(pm, -ENOMEM, "out of memory");
+	}
+	r = physmem_reply_buffer_params(params, info, NULL, &field);
+	json_object_put(reply);
+	if (r < 0) {
+		free(info);
+		return pm_bad_reply(pm, r, PHYSMEM_INTERFACE ".Bind", field);
+	}
+	if (ret)
+		*ret = info;
+	else
+		physmem_info_free(info);
+	return 0;
+}
+
+PHYSMEM_EXPORT int physmem_unbind(struct physmem *pm, uint64_t id, const char *device)
+{
+	struct json_object *p, *reply, *params;
+	int r;
+
+	if (!pm || !device)
+		return -EINVAL;
+	pm_clear_error(pm);
+	if (id > INT64_MAX)
+		return pm_fail(pm, -ENOENT, "no such buffer: id %llu", (unsigned long long)id);
+	p = json_object_new_object();
+	if (!p)
+		return pm_fail(pm, -ENOMEM, "out of memory");
+	json_object_object_add(p, "id", json_object_new_int64((int64_t)id));
+	json_object_object_add(p, "device", json_object_new_string(device));
+	r = pm_call_simple(pm, PHYSMEM_INTERFACE ".Unbind", p, &reply, &params);
+	if (r == 0)
+		json_object_put(reply);
+	return r;
 }
 
 PHYSMEM_EXPORT int physmem_share(struct physmem_buffer *buf, const char *name, const uid_t *uids,

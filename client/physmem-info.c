@@ -17,6 +17,9 @@ void physmem_info_done(struct physmem_info *info)
 	if (!info)
 		return;
 	free(info->segments);
+	for (unsigned i = 0; i < info->n_bindings; i++)
+		free(info->bindings[i].segments);
+	free(info->bindings);
 	json_object_put(info->json);
 	memset(info, 0, sizeof(*info));
 }
@@ -136,4 +139,58 @@ PHYSMEM_EXPORT const gid_t *physmem_info_allow_gids(const struct physmem_info *i
 	if (ret_n)
 		*ret_n = n;
 	return n > 0 ? (const gid_t *)info->allow_gids.v : NULL;
+}
+
+/* How many PCI devices the buffer is bound to. */
+PHYSMEM_EXPORT unsigned physmem_info_n_bindings(const struct physmem_info *info)
+{
+	return info ? info->n_bindings : 0;
+}
+
+/* Binding i, or NULL past the last. */
+PHYSMEM_EXPORT const struct physmem_binding *physmem_info_binding(const struct physmem_info *info, unsigned i)
+{
+	return info && i < info->n_bindings ? &info->bindings[i] : NULL;
+}
+
+/* The bound device's PCI address, "dddd:bb:dd.f". */
+PHYSMEM_EXPORT const char *physmem_binding_device(const struct physmem_binding *b)
+{
+	return b ? b->device : "";
+}
+
+/* "iommu", "passthrough" or "direct". */
+PHYSMEM_EXPORT const char *physmem_binding_translation(const struct physmem_binding *b)
+{
+	return b ? b->translation : "";
+}
+
+/* How the device may access the buffer. */
+PHYSMEM_EXPORT enum physmem_device_access physmem_binding_access(const struct physmem_binding *b)
+{
+	return b ? (enum physmem_device_access)b->access : PHYSMEM_ACCESS_BIDIRECTIONAL;
+}
+
+/* Whether the device went away or was taken over (the mapping is gone). */
+PHYSMEM_EXPORT bool physmem_binding_revoked(const struct physmem_binding *b)
+{
+	return b && b->revoked;
+}
+
+/* false: policy hid the device's addresses (or the binding is revoked). */
+PHYSMEM_EXPORT bool physmem_binding_segments_known(const struct physmem_binding *b)
+{
+	return b && b->segments_known;
+}
+
+/* The number of the device's segments. */
+PHYSMEM_EXPORT unsigned physmem_binding_n_segments(const struct physmem_binding *b)
+{
+	return b ? b->n_segments : 0;
+}
+
+/* The device's segment i (its bus addresses), or NULL past the last. */
+PHYSMEM_EXPORT const struct physmem_segment *physmem_binding_segment(const struct physmem_binding *b, unsigned i)
+{
+	return b && i < b->n_segments ? &b->segments[i] : NULL;
 }

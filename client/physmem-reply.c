@@ -64,6 +64,69 @@ static const struct vl_field buffer_fields[] = {
 };
 #undef INFO
 
+/* The interface's DeviceBinding type. */
+#define BIND(member) offsetof(struct physmem_binding, member)
+static const struct vl_field binding_fields[] = {
+	{ .name = "device", .type = VL_FIELD_STRING_COPY, .offset = BIND(device), .flags = VL_FIELD_REQUIRED,
+	  .size = sizeof(((struct physmem_binding *)0)->device) },
+	{ .name = "translation", .type = VL_FIELD_STRING_COPY, .offset = BIND(translation),
+	  .flags = VL_FIELD_REQUIRED | VL_FIELD_TRUNCATE, .size = sizeof(((struct physmem_binding *)0)->translation) },
+	{ .name = "access", .type = VL_FIELD_ENUM, .offset = BIND(access), .flags = VL_FIELD_REQUIRED,
+	  .enum_values = physmem_device_access_names },
+	{ .name = "revoked", .type = VL_FIELD_BOOL, .offset = BIND(revoked), .flags = VL_FIELD_REQUIRED },
+	{ .name = "segments", .type = VL_FIELD_OBJECT_ARRAY, .offset = BIND(segments),
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .size = sizeof(struct physmem_segment),
+	  .fields = segment_fields, .count_offset = BIND(n_segments), .present_offset = BIND(segments_known) },
+	{},
+};
+#undef BIND
+
+/*
+ * A Buffer's devices (nullable): an array of at most PHYSMEM_MAX_BINDINGS
+ * DeviceBinding objects into info (object arrays cannot nest in a table, so
+ * each element is dispatched here). On failure nothing stays allocated.
+ */
+static int buffer_bindings(struct json_object *obj, struct physmem_info *info, const char **ret_field)
+{
+	struct json_object *v;
+	size_t n;
+	int r;
+
+	if (!json_object_object_get_ex(obj, "devices", &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	*ret_field = "devices";
+	if (!json_object_is_type(v, json_type_array))
+		return -EPROTO;
+	n = json_object_array_length(v);
+	if (n > PHYSMEM_MAX_BINDINGS)
+		return -EPROTO;
+	if (n == 0)
+		return *ret_field = NULL, 0;
+	info->bindings = calloc(n, sizeof(*info->bindings));
+	if (!info->bindings)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(v, i);
+		struct physmem_binding *b = &info->bindings[i];
+		const char *ignored;
+
+		r = json_object_is_type(e, json_type_object) ?
+			vl_dispatch_full(e, binding_fields, b, 0, VL_DISPATCH_ALLOW_UNKNOWN, &ignored) : -EINVAL;
+		if (r < 0) {
+			for (size_t j = 0; j < i; j++)
+				free(info->bindings[j].segments);
+			free(info->bindings);
+			info->bindings = NULL;
+			return reply_errno(r);
+		}
+		physmem_reply_sanitize(b->device, sizeof(b->device), b->device);
+		physmem_reply_sanitize(b->translation, sizeof(b->translation), b->translation);
+	}
+	info->n_bindings = (unsigned)n;
+	*ret_field = NULL;
+	return 0;
+}
+
 /* Make the strings of a dispatched Buffer printable and keep the reply's object (for --json). */
 static void buffer_finish(struct physmem_info *info, struct json_object *obj)
 {
@@ -85,6 +148,11 @@ int physmem_reply_buffer(struct json_object *obj, struct physmem_info *ret, cons
 	r = vl_dispatch_full(obj, buffer_fields, &info, 0, VL_DISPATCH_ALLOW_UNKNOWN, ret_field);
 	if (r < 0)
 		return reply_errno(r);
+	r = buffer_bindings(obj, &info, ret_field);
+	if (r < 0) {
+		physmem_info_done(&info);
+		return r;
+	}
 	buffer_finish(&info, obj);
 	*ret = info;
 	return 0;
@@ -128,6 +196,11 @@ int physmem_reply_buffer_params(struct json_object *params, struct physmem_info 
 	if (r < 0)
 		return reply_errno(r);
 	json_object_object_get_ex(params, "buffer", &obj);
+	r = buffer_bindings(obj, &p.info, ret_field);
+	if (r < 0) {
+		physmem_info_done(&p.info);
+		return r;
+	}
 	buffer_finish(&p.info, obj);
 	*ret = p.info;
 	if (ret_fd_index)
@@ -256,6 +329,8 @@ int physmem_reply_error_errno(const char *name)
 		{ PHYSMEM_ERROR_NAME_IN_USE, EEXIST },
 		{ PHYSMEM_ERROR_AMBIGUOUS_NAME, ENOTUNIQ },
 		{ PHYSMEM_ERROR_NOT_POPULATED, ENODATA },
+		{ PHYSMEM_ERROR_NO_SUCH_DEVICE, ENODEV },
+		{ PHYSMEM_ERROR_DEVICE_BUSY, EBUSY },
 		{ VL_ERROR_INVALID_PARAMETER, EINVAL },
 	};
 
@@ -358,6 +433,11 @@ void physmem_reply_error_message(const char *name, struct json_object *params, c
 		       param_text(params, "name", a, sizeof(a)), param_text(params, "owners", b, sizeof(b)));
 	} else if (strcmp(name, PHYSMEM_ERROR_NOT_POPULATED) == 0) {
 		append(buf, size, "memfd range not populated (write it before pinning)");
+	} else if (strcmp(name, PHYSMEM_ERROR_NO_SUCH_DEVICE) == 0) {
+		append(buf, size, "no such device: %s", param_text(params, "device", a, sizeof(a)));
+	} else if (strcmp(name, PHYSMEM_ERROR_DEVICE_BUSY) == 0) {
+		append(buf, size, "device busy: %s (%s)", param_text(params, "device", a, sizeof(a)),
+		       param_text(params, "reason", b, sizeof(b)));
 	} else if (strcmp(name, VL_ERROR_INVALID_PARAMETER) == 0) {
 		append(buf, size, "invalid parameter: %s", param_text(params, "parameter", a, sizeof(a)));
 	} else {

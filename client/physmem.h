@@ -32,6 +32,7 @@
  * NoSuchBuffer -ENOENT, QuotaExceeded -EDQUOT, PermissionDenied -EACCES,
  * SizeOutOfRange -ERANGE, NotSupported -EOPNOTSUPP, AllocationFailed -ENOMEM,
  * NameInUse -EEXIST, AmbiguousName -ENOTUNIQ, NotPopulated -ENODATA,
+ * NoSuchDevice -ENODEV, DeviceBusy -EBUSY,
  * org.varlink.service.InvalidParameter -EINVAL, anything else -EPROTO.
  *
  * ABI: struct physmem, physmem_buffer, physmem_info and physmem_status are
@@ -79,6 +80,16 @@ struct physmem_segment {
 	uint64_t length;
 };
 
+/* How a bound PCI device may access a buffer. */
+enum physmem_device_access {
+	PHYSMEM_ACCESS_BIDIRECTIONAL = 0,	/* reads and writes (the default) */
+	PHYSMEM_ACCESS_TO_DEVICE = 1,		/* the device only reads the buffer */
+	PHYSMEM_ACCESS_FROM_DEVICE = 2,		/* the device only writes it */
+};
+
+/* One binding of a buffer to a PCI device, in a description (opaque; accessors below). */
+struct physmem_binding;
+
 /* A buffer's description, as physmemd reports it (opaque; accessors below). */
 struct physmem_info;
 /* The daemon's state and the caller's quota (opaque; accessors below). */
@@ -112,6 +123,24 @@ int physmem_alloc(struct physmem *pm, uint64_t size, unsigned flags, enum physme
 int physmem_alloc_shared(struct physmem *pm, uint64_t size, unsigned flags, enum physmem_cache cache,
 			 const char *name, const uid_t *uids, unsigned n_uids,
 			 const gid_t *gids, unsigned n_gids, struct physmem_buffer **ret);
+/*
+ * Like physmem_alloc, and bind the buffer to the PCI device named "DDDD:BB:DD.F"
+ * (see physmem_bind()): the description then carries the device's addresses.
+ * If the bind fails, no buffer is left and its error is returned.
+ */
+int physmem_alloc_bound(struct physmem *pm, uint64_t size, unsigned flags, enum physmem_cache cache,
+			const char *name, const char *device, enum physmem_device_access access,
+			struct physmem_buffer **ret);
+/*
+ * Bind a buffer the caller owns or may import (by id) to a PCI device, if
+ * the daemon's policy lets the caller (kmod backend only). ret (may be NULL)
+ * receives the updated description; free it with physmem_info_free(). The
+ * binding lasts until physmem_unbind() or until the buffer is freed.
+ */
+int physmem_bind(struct physmem *pm, uint64_t id, const char *device, enum physmem_device_access access,
+		 struct physmem_info **ret);
+/* Remove a binding (made by the caller, or of a buffer it owns). */
+int physmem_unbind(struct physmem *pm, uint64_t id, const char *device);
 /* Give an own buffer a name and the users and groups that may import it. */
 int physmem_share(struct physmem_buffer *buf, const char *name, const uid_t *uids, unsigned n_uids,
 		  const gid_t *gids, unsigned n_gids);
@@ -189,6 +218,23 @@ const struct physmem_segment *physmem_info_segment(const struct physmem_info *in
 /* The users and groups that may import it: *ret_n entries (NULL when none). */
 const uid_t *physmem_info_allow_uids(const struct physmem_info *info, unsigned *ret_n);
 const gid_t *physmem_info_allow_gids(const struct physmem_info *info, unsigned *ret_n);
+/* The PCI devices the buffer is bound to, and binding i (NULL past the last). */
+unsigned physmem_info_n_bindings(const struct physmem_info *info);
+const struct physmem_binding *physmem_info_binding(const struct physmem_info *info, unsigned i);
+
+/* A binding's fields (a NULL binding reads as zero, "" or false); they live as long as the description. */
+/* The device, "dddd:bb:dd.f". */
+const char *physmem_binding_device(const struct physmem_binding *b);
+/* "iommu" (the segments are IOVAs for this device only), "passthrough" or "direct". */
+const char *physmem_binding_translation(const struct physmem_binding *b);
+enum physmem_device_access physmem_binding_access(const struct physmem_binding *b);
+/* The device went away or vfio took it over: the mapping is gone; unbind it. */
+bool physmem_binding_revoked(const struct physmem_binding *b);
+/* false: policy hid the device's addresses, or the binding is revoked (then there are none). */
+bool physmem_binding_segments_known(const struct physmem_binding *b);
+unsigned physmem_binding_n_segments(const struct physmem_binding *b);
+/* The device's segment i (bus addresses to program into it), or NULL past the last. */
+const struct physmem_segment *physmem_binding_segment(const struct physmem_binding *b, unsigned i);
 
 /* Free what physmem_status() returned. NULL is allowed. */
 void physmem_status_free(struct physmem_status *st);

@@ -57,6 +57,8 @@ enum {
 	OPT_HOLD,
 	OPT_ALL,
 	OPT_OWNER,
+	OPT_DEVICE,
+	OPT_ACCESS,
 };
 
 static const char usage_text[] =
@@ -71,9 +73,15 @@ static const char usage_text[] =
 	"                              allocate a buffer; without --name it is freed when\n"
 	"                              physmemctl exits, so use --hold to keep it (until\n"
 	"                              SIGINT/SIGTERM), or --name to keep it until freed\n"
+	"        [--device BDF [--access ACCESS]]\n"
+	"                              and bind it to that PCI device (or fail)\n"
 	"  list [--all]                your buffers (--all: every buffer, root only)\n"
 	"  show ID                     describe one buffer\n"
 	"  free ID                     free a buffer (a named one, or any as root)\n"
+	"  bind ID BDF [--access ACCESS]\n"
+	"                              map a buffer for a PCI device (if policy allows)\n"
+	"                              and print its addresses for that device\n"
+	"  unbind ID BDF               remove that binding\n"
 	"  import NAME [--owner UID] [--hold]\n"
 	"                              map a shared buffer and describe it; names are\n"
 	"                              per owner, so --owner says whose buffer you expect\n"
@@ -84,7 +92,8 @@ static const char usage_text[] =
 	"SIZE is a number of bytes with an optional unit K, M, G or T (powers of 1024),\n"
 	"optionally followed by B or iB, e.g. 4096, 64K, 16M, 1GiB. MODE is cached (the fast default),\n"
 	"writecombine or uncached (every CPU read goes to memory: very slow).\n"
-	"UID and GID are numbers or names.\n"
+	"UID and GID are numbers or names. BDF is a PCI address, DDDD:BB:DD.F or BB:DD.F;\n"
+	"ACCESS is bidirectional (the default), to-device or from-device.\n"
 	"\n"
 	"Options:\n"
 	"      --socket PATH  daemon socket (default: $PHYSMEM_SOCKET, else\n"
@@ -187,6 +196,47 @@ static struct json_object *json_u64(uint64_t v)
 	return v > INT64_MAX ? json_object_new_uint64(v) : json_object_new_int64((int64_t)v);
 }
 
+/* A segment list as the interface's []Segment (info's, or binding b's). */
+static struct json_object *segments_json(unsigned n, const struct physmem_info *info, const struct physmem_binding *b)
+{
+	struct json_object *a = json_object_new_array_ext((int)n);
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct physmem_segment *seg = info ? physmem_info_segment(info, i) : physmem_binding_segment(b, i);
+		struct json_object *s = json_object_new_object();
+
+		json_object_object_add(s, "address", json_u64(seg->address));
+		json_object_object_add(s, "length", json_u64(seg->length));
+		json_object_array_add(a, s);
+	}
+	return a;
+}
+
+/* A buffer's bindings as the interface's []DeviceBinding, or null when it has none. */
+static struct json_object *bindings_json(const struct physmem_info *info)
+{
+	unsigned n = physmem_info_n_bindings(info);
+	struct json_object *a;
+
+	if (n == 0)
+		return NULL;
+	a = json_object_new_array_ext((int)n);
+	for (unsigned i = 0; i < n; i++) {
+		const struct physmem_binding *b = physmem_info_binding(info, i);
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "device", json_object_new_string(physmem_binding_device(b)));
+		json_object_object_add(o, "translation", json_object_new_string(physmem_binding_translation(b)));
+		json_object_object_add(o, "access",
+				       json_object_new_string(physmem_device_access_names[physmem_binding_access(b)]));
+		json_object_object_add(o, "revoked", json_object_new_boolean(physmem_binding_revoked(b)));
+		json_object_object_add(o, "segments", physmem_binding_segments_known(b) ?
+			segments_json(physmem_binding_n_segments(b), NULL, b) : NULL);
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 /* A buffer as JSON, with the interface's field names: every field of the reply. */
 static struct json_object *info_json(const struct physmem_info *info)
 {
@@ -231,6 +281,7 @@ static struct json_object *info_json(const struct physmem_info *info)
 	} else {
 		json_object_object_add(o, "segments", NULL);
 	}
+	json_object_object_add(o, "devices", bindings_json(info));
 	/* And whatever else the reply had (a newer daemon's fields). */
 	physmem_reply_add_unknown(o, info->json);
 	return o;
@@ -244,6 +295,20 @@ static void print_ids(const char *label, const uint32_t *ids, unsigned n)
 	for (unsigned i = 0; i < n; i++)
 		printf(" %" PRIu32, ids[i]);
 	putchar('\n');
+}
+
+/* The first SHOW_SEGMENTS of n segments of info (or of binding b) for people. */
+static void print_segments(unsigned n, const struct physmem_info *info, const struct physmem_binding *b)
+{
+	char sz[32];
+
+	for (unsigned i = 0; i < n && i < SHOW_SEGMENTS; i++) {
+		const struct physmem_segment *seg = info ? physmem_info_segment(info, i) : physmem_binding_segment(b, i);
+
+		printf("  0x%016" PRIx64 "  %s\n", seg->address, physmemctl_format_size(seg->length, sz, sizeof(sz)));
+	}
+	if (n > SHOW_SEGMENTS)
+		printf("  ... and %u more (--json lists all)\n", n - SHOW_SEGMENTS);
 }
 
 /* A buffer for people. */
@@ -276,17 +341,24 @@ static void info_print(const struct physmem_info *info)
 			printf("segments:     not available on the memfd backend (its pages are never pinned)\n");
 		else
 			printf("segments:     hidden by policy or unknown to the backend\n");
-		return;
+	} else {
+		printf("segments:     %u\n", n_segments);
+		print_segments(n_segments, info, NULL);
 	}
-	printf("segments:     %u\n", n_segments);
-	for (unsigned i = 0; i < n_segments && i < SHOW_SEGMENTS; i++) {
-		const struct physmem_segment *seg = physmem_info_segment(info, i);
+	for (unsigned k = 0; k < physmem_info_n_bindings(info); k++) {
+		const struct physmem_binding *b = physmem_info_binding(info, k);
+		static const char *const access[] = { "bidirectional", "to-device", "from-device" };
+		unsigned a = (unsigned)physmem_binding_access(b);
 
-		printf("  0x%016" PRIx64 "  %s\n", seg->address,
-		       physmemctl_format_size(seg->length, sz, sizeof(sz)));
+		printf("device:       %s, %s, %s%s\n", physmem_binding_device(b), physmem_binding_translation(b),
+		       a < 3 ? access[a] : "?", physmem_binding_revoked(b) ? ", REVOKED (unbind it)" : "");
+		if (physmem_binding_segments_known(b)) {
+			printf("  segments:   %u\n", physmem_binding_n_segments(b));
+			print_segments(physmem_binding_n_segments(b), NULL, b);
+		} else if (!physmem_binding_revoked(b)) {
+			printf("  segments:   hidden by policy\n");
+		}
 	}
-	if (n_segments > SHOW_SEGMENTS)
-		printf("  ... and %u more (--json lists all)\n", n_segments - SHOW_SEGMENTS);
 }
 
 /* Handle an option every subcommand accepts; 1 if it was one, -1 on a usage error. */
@@ -327,6 +399,8 @@ static int parse_common(struct ctl *ctl, int c, char **argv)
 /* Options of one subcommand; what a subcommand does not take is a usage error. */
 struct opts {
 	bool contiguous, hold, all, has_owner;
+	const char *device;
+	enum physmem_device_access access;
 	uid_t owner;
 	enum physmem_cache cache;
 	const char *name;
@@ -376,6 +450,29 @@ static int parse_id(struct ctl *ctl, const char *s, bool group, uint32_t *ret)
 	return -1;
 }
 
+/* A PCI address as the daemon takes it; a usage error otherwise. */
+static int parse_device(struct ctl *ctl, const char *s)
+{
+	struct physmem_pci_address a;
+
+	if (physmem_pci_address_parse(s, &a) < 0)
+		return ctl_usage(ctl, "invalid device '%s': expected a PCI address DDDD:BB:DD.F or BB:DD.F", s), -1;
+	return 0;
+}
+
+static int parse_access(struct ctl *ctl, const char *s, enum physmem_device_access *ret)
+{
+	if (strcmp(s, "bidirectional") == 0)
+		*ret = PHYSMEM_ACCESS_BIDIRECTIONAL;
+	else if (strcmp(s, "to-device") == 0)
+		*ret = PHYSMEM_ACCESS_TO_DEVICE;
+	else if (strcmp(s, "from-device") == 0)
+		*ret = PHYSMEM_ACCESS_FROM_DEVICE;
+	else
+		return ctl_usage(ctl, "invalid access '%s': expected bidirectional, to-device or from-device", s), -1;
+	return 0;
+}
+
 /* Parse a subcommand's options (allowed: a getopt-style list of OPT_* it takes). */
 static int parse_opts(struct ctl *ctl, int argc, char **argv, const int *allowed, struct opts *o)
 {
@@ -389,6 +486,8 @@ static int parse_opts(struct ctl *ctl, int argc, char **argv, const int *allowed
 		{ "hold", no_argument, NULL, OPT_HOLD },
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "owner", required_argument, NULL, OPT_OWNER },
+		{ "device", required_argument, NULL, OPT_DEVICE },
+		{ "access", required_argument, NULL, OPT_ACCESS },
 		{ 0 }
 	};
 	int c, r;
@@ -446,6 +545,15 @@ static int parse_opts(struct ctl *ctl, int argc, char **argv, const int *allowed
 				return -1;
 			o->has_owner = true;
 			break;
+		case OPT_DEVICE:
+			if (parse_device(ctl, optarg) < 0)
+				return -1;
+			o->device = optarg;
+			break;
+		case OPT_ACCESS:
+			if (parse_access(ctl, optarg, &o->access) < 0)
+				return -1;
+			break;
 		}
 	}
 	return optind;
@@ -480,6 +588,54 @@ static int want_args(struct ctl *ctl, int argc, int first, int n, int n_opt)
 	if (have > n + n_opt)
 		return ctl_usage(ctl, "unexpected argument"), -1;
 	return 0;
+}
+
+/* A string member of o, or NULL. */
+static const char *json_string_of(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ?
+		       json_object_get_string(v) : NULL;
+}
+
+/* Status's bindableDevices for people (from the reply: libphysmem keeps it as sent). */
+static void print_bindable_devices(const struct physmem_status *st)
+{
+	struct json_object *a, *v;
+	size_t n;
+
+	if (!st->json || !json_object_object_get_ex(st->json, "bindableDevices", &a) ||
+	    !json_object_is_type(a, json_type_array) || (n = json_object_array_length(a)) == 0) {
+		printf("devices:         - (you may bind buffers to no PCI device)\n");
+		return;
+	}
+	printf("devices:         %zu you may bind buffers to\n", n);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *d = json_object_array_get_idx(a, i);
+		char dev[32], driver[64], trans[32], reason[128], ids[32] = "?";
+		int64_t vendor = -1, product = -1;
+
+		if (!json_object_is_type(d, json_type_object))
+			continue;
+		physmem_reply_sanitize(dev, sizeof(dev), json_string_of(d, "device") ?: "?");
+		physmem_reply_sanitize(driver, sizeof(driver), json_string_of(d, "driver") ?: "no driver");
+		physmem_reply_sanitize(trans, sizeof(trans), json_string_of(d, "translation") ?: "translation unknown");
+		physmem_reply_sanitize(reason, sizeof(reason), json_string_of(d, "reason") ?: "?");
+		if (json_object_object_get_ex(d, "vendor", &v))
+			vendor = json_object_get_int64(v);
+		if (json_object_object_get_ex(d, "product", &v))
+			product = json_object_get_int64(v);
+		if (vendor >= 0 && vendor <= 0xffff && product >= 0 && product <= 0xffff)
+			snprintf(ids, sizeof(ids), "%04" PRIx64 ":%04" PRIx64, vendor, product);
+		printf("  %s  %s  %s  %s", dev, ids, driver, trans);
+		if (json_object_object_get_ex(d, "iommuGroup", &v) && json_object_is_type(v, json_type_int))
+			printf("  group %" PRId64, json_object_get_int64(v));
+		if (json_object_object_get_ex(d, "bindable", &v) && json_object_get_boolean(v))
+			printf("  bindable\n");
+		else
+			printf("  not bindable: %s\n", reason);
+	}
 }
 
 static int cmd_status(struct ctl *ctl, int argc, char **argv)
@@ -558,6 +714,7 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 		       physmemctl_format_size(held, a, sizeof(a)));
 	else
 		printf("held:            - (not reported by this daemon)\n");
+	print_bindable_devices(st);
 	physmem_status_free(st);
 	return PHYSMEMCTL_EXIT_OK;
 }
@@ -646,7 +803,7 @@ static void print_ready(const struct ctl *ctl, const struct physmem_info *info)
 static int cmd_alloc(struct ctl *ctl, int argc, char **argv)
 {
 	static const int allowed[] = { OPT_CONTIGUOUS, OPT_CACHE, OPT_NAME, OPT_ALLOW_UID, OPT_ALLOW_GID,
-				       OPT_HOLD, 0 };
+				       OPT_HOLD, OPT_DEVICE, OPT_ACCESS, 0 };
 	struct physmem_buffer *buf;
 	struct opts o;
 	uint64_t size;
@@ -657,13 +814,21 @@ static int cmd_alloc(struct ctl *ctl, int argc, char **argv)
 		return PHYSMEMCTL_EXIT_USAGE;
 	if ((o.n_uids || o.n_gids) && !o.name)
 		return ctl_usage(ctl, "--allow-uid and --allow-gid need --name");
+	if (o.access != PHYSMEM_ACCESS_BIDIRECTIONAL && !o.device)
+		return ctl_usage(ctl, "--access needs --device");
+	if (o.device && (o.n_uids || o.n_gids))
+		return ctl_usage(ctl, "--device does not go with --allow-uid or --allow-gid: share it afterwards");
 	if (o.hold)
 		block_signals();
 	r = ctl_connect(ctl);
 	if (r)
 		return r;
-	r = physmem_alloc_shared(ctl->pm, size, o.contiguous ? PHYSMEM_CONTIGUOUS : 0, o.cache, o.name,
-				 o.uids, o.n_uids, o.gids, o.n_gids, &buf);
+	if (o.device)
+		r = physmem_alloc_bound(ctl->pm, size, o.contiguous ? PHYSMEM_CONTIGUOUS : 0, o.cache, o.name,
+					o.device, o.access, &buf);
+	else
+		r = physmem_alloc_shared(ctl->pm, size, o.contiguous ? PHYSMEM_CONTIGUOUS : 0, o.cache, o.name,
+					 o.uids, o.n_uids, o.gids, o.n_gids, &buf);
 	if (r < 0)
 		return ctl_fail(ctl, r);
 
@@ -791,6 +956,62 @@ static int cmd_free(struct ctl *ctl, int argc, char **argv)
 		print_json(j, false);
 	} else {
 		printf("freed buffer %" PRIu64 "\n", id);
+	}
+	return PHYSMEMCTL_EXIT_OK;
+}
+
+static int cmd_bind(struct ctl *ctl, int argc, char **argv)
+{
+	static const int allowed[] = { OPT_ACCESS, 0 };
+	struct physmem_info *info;
+	struct opts o;
+	uint64_t id;
+	int i, r;
+
+	i = parse_opts(ctl, argc, argv, allowed, &o);
+	if (i < 0 || want_args(ctl, argc, i, 2, 0) < 0 || parse_buffer_id(ctl, argv[i], &id) < 0 ||
+	    parse_device(ctl, argv[i + 1]) < 0)
+		return PHYSMEMCTL_EXIT_USAGE;
+	r = ctl_connect(ctl);
+	if (r)
+		return r;
+	r = physmem_bind(ctl->pm, id, argv[i + 1], o.access, &info);
+	if (r < 0)
+		return ctl_fail(ctl, r);
+	if (ctl->json)
+		print_json(info_json(info), false);
+	else
+		info_print(info);
+	physmem_info_free(info);
+	return PHYSMEMCTL_EXIT_OK;
+}
+
+static int cmd_unbind(struct ctl *ctl, int argc, char **argv)
+{
+	static const int allowed[] = { 0 };
+	struct opts o;
+	uint64_t id;
+	int i, r;
+
+	i = parse_opts(ctl, argc, argv, allowed, &o);
+	if (i < 0 || want_args(ctl, argc, i, 2, 0) < 0 || parse_buffer_id(ctl, argv[i], &id) < 0 ||
+	    parse_device(ctl, argv[i + 1]) < 0)
+		return PHYSMEMCTL_EXIT_USAGE;
+	r = ctl_connect(ctl);
+	if (r)
+		return r;
+	r = physmem_unbind(ctl->pm, id, argv[i + 1]);
+	if (r < 0)
+		return ctl_fail(ctl, r);
+	if (ctl->json) {
+		struct json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "id", json_u64(id));
+		json_object_object_add(j, "device", json_object_new_string(argv[i + 1]));
+		json_object_object_add(j, "unbound", json_object_new_boolean(1));
+		print_json(j, false);
+	} else {
+		printf("unbound buffer %" PRIu64 " from %s\n", id, argv[i + 1]);
 	}
 	return PHYSMEMCTL_EXIT_OK;
 }
@@ -1034,6 +1255,8 @@ static const struct verb {
 	{ "list", cmd_list },
 	{ "show", cmd_show },
 	{ "free", cmd_free },
+	{ "bind", cmd_bind },
+	{ "unbind", cmd_unbind },
 	{ "import", cmd_import },
 	{ "selftest", cmd_selftest },
 };

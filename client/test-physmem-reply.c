@@ -195,6 +195,92 @@ static const char *const idl_buffer_fields[] = {
 	"allowUids", "allowGids", "locked", "dmaSafe", "pageSize", "transparentHugePages", "segments", NULL,
 };
 
+/* A Buffer's devices: each binding through the accessors; null and absent mean none. */
+static void buffer_reply_devices(void **state)
+{
+	struct json_object *v = json_tokener_parse(
+		"[{\"device\": \"0000:00:03.0\", \"translation\": \"iommu\", \"access\": \"toDevice\","
+		"  \"revoked\": false, \"segments\": [{\"address\": 4293918720, \"length\": 16777216}],"
+		"  \"future\": 1},"
+		" {\"device\": \"0000:00:04.0\", \"translation\": \"direct\", \"access\": \"bidirectional\","
+		"  \"revoked\": true, \"segments\": null}]");
+	const struct physmem_binding *b;
+	struct physmem_info info;
+	const char *field;
+
+	(void)state;
+	assert_int_equal(parse_with("devices", v, &info, &field), 0);
+	assert_int_equal(physmem_info_n_bindings(&info), 2);
+	b = physmem_info_binding(&info, 0);
+	assert_string_equal(physmem_binding_device(b), "0000:00:03.0");
+	assert_string_equal(physmem_binding_translation(b), "iommu");
+	assert_int_equal(physmem_binding_access(b), PHYSMEM_ACCESS_TO_DEVICE);
+	assert_false(physmem_binding_revoked(b));
+	assert_true(physmem_binding_segments_known(b));
+	assert_int_equal(physmem_binding_n_segments(b), 1);
+	assert_true(physmem_binding_segment(b, 0)->address == 4293918720ULL);
+	assert_true(physmem_binding_segment(b, 0)->length == 16777216ULL);
+	assert_null(physmem_binding_segment(b, 1));
+	b = physmem_info_binding(&info, 1);
+	assert_string_equal(physmem_binding_device(b), "0000:00:04.0");
+	assert_true(physmem_binding_revoked(b));
+	assert_false(physmem_binding_segments_known(b));
+	assert_int_equal(physmem_binding_n_segments(b), 0);
+	assert_null(physmem_info_binding(&info, 2));
+	physmem_info_done(&info);
+
+	assert_int_equal(parse_with("devices", json_object_new_null(), &info, &field), 0);
+	assert_int_equal(physmem_info_n_bindings(&info), 0);
+	physmem_info_done(&info);
+	assert_int_equal(parse_with("devices", NULL, &info, &field), 0);
+	assert_int_equal(physmem_info_n_bindings(&info), 0);
+	assert_null(physmem_info_binding(&info, 0));
+	physmem_info_done(&info);
+	assert_string_equal(physmem_binding_device(NULL), "");
+	assert_int_equal(physmem_binding_n_segments(NULL), 0);
+	assert_false(physmem_binding_revoked(NULL));
+}
+
+/* A malformed devices member fails the whole reply (-EPROTO, field "devices"), leaking nothing. */
+static void buffer_reply_rejects_bad_devices(void **state)
+{
+	static const char *const bad[] = {
+		"3", "{}", "[3]", "[{}]",
+		"[{\"device\": \"0000:00:03.0\", \"translation\": \"iommu\", \"access\": \"sideways\", \"revoked\": false}]",
+		"[{\"device\": \"0000:00:03.0\", \"translation\": \"iommu\", \"access\": \"toDevice\"}]",
+		"[{\"device\": \"0000:00:03.0-much-too-long\", \"translation\": \"iommu\", \"access\": \"toDevice\","
+		"  \"revoked\": false}]",
+		"[{\"device\": \"0000:00:03.0\", \"translation\": \"iommu\", \"access\": \"toDevice\", \"revoked\": false,"
+		"  \"segments\": [{\"address\": -1, \"length\": 1}]}]",
+		"[{\"device\": \"0000:00:03.0\", \"translation\": \"iommu\", \"access\": \"toDevice\", \"revoked\": false},"
+		" {\"device\": 5, \"translation\": \"iommu\", \"access\": \"toDevice\", \"revoked\": false}]",
+		NULL,
+	};
+	struct physmem_info info;
+	const char *field;
+
+	(void)state;
+	for (int i = 0; bad[i]; i++) {
+		struct json_object *v = json_tokener_parse(bad[i]);
+
+		assert_non_null(v);
+		field = NULL;
+		if (parse_with("devices", v, &info, &field) != -EPROTO)
+			fail_msg("accepted devices %s", bad[i]);
+		assert_non_null(field);
+		assert_string_equal(field, "devices");
+	}
+	{
+		/* More than PHYSMEM_MAX_BINDINGS. */
+		struct json_object *a = json_object_new_array();
+
+		for (int i = 0; i <= PHYSMEM_MAX_BINDINGS; i++)
+			json_object_array_add(a, json_tokener_parse("{\"device\": \"0000:00:03.0\", \"translation\": \"iommu\","
+								    " \"access\": \"toDevice\", \"revoked\": false}"));
+		assert_int_equal(parse_with("devices", a, &info, &field), -EPROTO);
+	}
+}
+
 /*
  * Fields of a newer daemon are kept with the description, and
  * physmem_reply_add_unknown() adds them (never over a field already there):
@@ -405,6 +491,8 @@ static void error_names_map_to_errnos(void **state)
 	assert_int_equal(physmem_reply_error_errno("io.physmem.Manager.AllocationFailed"), -ENOMEM);
 	assert_int_equal(physmem_reply_error_errno("io.physmem.Manager.NameInUse"), -EEXIST);
 	assert_int_equal(physmem_reply_error_errno("io.physmem.Manager.AmbiguousName"), -ENOTUNIQ);
+	assert_int_equal(physmem_reply_error_errno("io.physmem.Manager.NoSuchDevice"), -ENODEV);
+	assert_int_equal(physmem_reply_error_errno("io.physmem.Manager.DeviceBusy"), -EBUSY);
 	assert_int_equal(physmem_reply_error_errno("org.varlink.service.InvalidParameter"), -EINVAL);
 	assert_int_equal(physmem_reply_error_errno("org.varlink.service.MethodNotFound"), -EPROTO);
 	assert_int_equal(physmem_reply_error_errno("NoSuchBuffer"), -EPROTO);
@@ -428,6 +516,10 @@ static void error_messages_are_one_readable_line(void **state)
 		      "{\"limit\": \"bytes\", \"max\": 1073741824, \"used\": 0, \"requested\": 2147483648}",
 		      "quota exceeded: bytes limit 1073741824, used 0, requested 2147483648");
 	check_message("io.physmem.Manager.NoSuchBuffer", "{\"id\": 5}", "no such buffer: id 5");
+	check_message("io.physmem.Manager.NoSuchDevice", "{\"device\": \"0000:00:1f.7\"}",
+		      "no such device: 0000:00:1f.7");
+	check_message("io.physmem.Manager.DeviceBusy", "{\"device\": \"0000:00:03.0\", \"reason\": \"vfio\"}",
+		      "device busy: 0000:00:03.0 (vfio)");
 	check_message("io.physmem.Manager.NoSuchBuffer", "{\"name\": \"cam\"}", "no such buffer: name 'cam'");
 	check_message("io.physmem.Manager.NoSuchBuffer", NULL, "no such buffer");
 	check_message("io.physmem.Manager.AmbiguousName", "{\"name\": \"cam\", \"owners\": [1000, 65534]}",
@@ -460,6 +552,8 @@ int main(void)
 		cmocka_unit_test(buffer_reply_rejects_non_object),
 		cmocka_unit_test(buffer_list_reply_parses_each),
 		cmocka_unit_test(buffer_reply_keeps_every_field),
+		cmocka_unit_test(buffer_reply_devices),
+		cmocka_unit_test(buffer_reply_rejects_bad_devices),
 		cmocka_unit_test(status_reply_keeps_every_field),
 		cmocka_unit_test(buffer_params_reply),
 		cmocka_unit_test(status_reply_fills_status),

@@ -255,11 +255,117 @@ static int kmod_held(void *state, uint64_t kernel_id)
 	return errno == ENOENT ? 0 : -errno;
 }
 
+/* The access of the interface as the module's direction. */
+static uint16_t kmod_bind_dir(int access)
+{
+	switch (access) {
+	case PHYSMEM_DEVICE_ACCESS_TO_DEVICE:
+		return PHYSMEM_BIND_TO_DEVICE;
+	case PHYSMEM_DEVICE_ACCESS_FROM_DEVICE:
+		return PHYSMEM_BIND_FROM_DEVICE;
+	default:
+		return PHYSMEM_BIND_BIDIRECTIONAL;
+	}
+}
+
+static int kmod_unbind(void *state, int fd, uint64_t binding_id)
+{
+	struct kmod_state *st = state;
+	struct physmem_unbind u = { .size = sizeof(u), .fd = fd, .binding_id = binding_id };
+
+	return ioctl(st->dev, PHYSMEM_IOC_UNBIND, &u) < 0 ? -errno : 0;
+}
+
+static int kmod_bind(void *state, int fd, const struct physmem_pci_address *device, int access,
+		     struct backend_binding *ret)
+{
+	struct kmod_state *st = state;
+	struct physmem_dma_segment *raw = NULL;
+	struct physmem_bind q = {
+		.size = sizeof(q),
+		.fd = fd,
+		.pci_domain = device->domain,
+		.pci_bus = (__u8)device->bus,
+		.pci_devfn = (__u8)((device->slot << 3) | device->function),
+		.dir = kmod_bind_dir(access),
+	};
+	struct physmem_segments sq = { .size = sizeof(sq), .fd = fd };
+	struct segment *segs;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	raw = calloc(KMOD_REPLY_SEGMENTS, sizeof(*raw));
+	if (!raw)
+		return -ENOMEM;
+	q.segments = (uintptr_t)raw;
+	q.capacity = KMOD_REPLY_SEGMENTS;
+	if (ioctl(st->dev, PHYSMEM_IOC_BIND, &q) < 0) {
+		r = -errno;
+		free(raw);
+		return r;
+	}
+	if (q.nr_segments > KMOD_REPLY_SEGMENTS) {
+		/* More than fitted: ask for all of them. */
+		free(raw);
+		raw = calloc(q.nr_segments, sizeof(*raw));
+		sq.binding_id = q.binding_id;
+		sq.segments = (uintptr_t)raw;
+		sq.capacity = q.nr_segments;
+		if (!raw || ioctl(st->dev, PHYSMEM_IOC_SEGMENTS, &sq) < 0 || sq.count != q.nr_segments) {
+			r = raw ? -EIO : -ENOMEM;
+			free(raw);
+			kmod_unbind(st, fd, q.binding_id);
+			return r;
+		}
+	}
+	segs = calloc(q.nr_segments ? q.nr_segments : 1, sizeof(*segs));
+	if (!segs) {
+		free(raw);
+		kmod_unbind(st, fd, q.binding_id);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < q.nr_segments; i++) {
+		segs[i].address = raw[i].addr;
+		segs[i].length = raw[i].len;
+	}
+	free(raw);
+	ret->id = q.binding_id;
+	ret->device = *device;
+	ret->access = access;
+	ret->translation = (q.out_flags & PHYSMEM_BIND_IOMMU) ? TRANSLATION_IOMMU :
+			   (q.out_flags & PHYSMEM_BIND_IDENTITY) ? TRANSLATION_PASSTHROUGH : TRANSLATION_DIRECT;
+	ret->segments = segs;
+	ret->n_segments = q.nr_segments;
+	return 0;
+}
+
+static int kmod_binding_revoked(void *state, int fd, uint64_t binding_id)
+{
+	struct kmod_state *st = state;
+	struct physmem_segments q = { .size = sizeof(q), .fd = fd, .binding_id = binding_id };
+
+	if (ioctl(st->dev, PHYSMEM_IOC_SEGMENTS, &q) < 0)
+		return -errno;
+	return (q.bind_flags & PHYSMEM_BIND_REVOKED) ? 1 : 0;
+}
+
 static void kmod_release(void *state, struct backend_buffer *b, bool keep)
 {
-	/* The kernel frees the pages when the last reference goes. */
-	(void)state;
+	/*
+	 * The kernel frees the pages when the last reference goes, and a
+	 * client may still hold one: remove the bindings now, so that no
+	 * device can reach the pages after Free (a restart does not restore
+	 * them either).
+	 */
 	(void)keep;
+	for (unsigned i = 0; i < b->n_bindings; i++) {
+		int r = kmod_unbind(state, b->fd, b->bindings[i].id);
+
+		if (r < 0 && r != -ENOENT)
+			log_warning("kernel buffer %llu: unbinding %llu failed: %s", (unsigned long long)b->kernel_id,
+				    (unsigned long long)b->bindings[i].id, strerror(-r));
+	}
+	backend_bindings_free(b);
 	close(b->fd);
 	free(b->segments);
 	memset(b, 0, sizeof(*b));
@@ -276,4 +382,7 @@ const struct backend_ops backend_kmod_ops = {
 	.adopt = kmod_adopt,
 	.held = kmod_held,
 	.release = kmod_release,
+	.bind = kmod_bind,
+	.unbind = kmod_unbind,
+	.binding_revoked = kmod_binding_revoked,
 };

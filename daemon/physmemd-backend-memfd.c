@@ -251,6 +251,7 @@ static void memfd_release(void *state, struct backend_buffer *b, bool keep)
 	if (!keep && fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)b->size) < 0)
 		log_warning("cannot punch out freed buffer: %s", strerror(errno));
 	close(b->fd);
+	backend_bindings_free(b);	/* none: this backend cannot bind */
 	memset(b, 0, sizeof(*b));
 	b->fd = -1;
 }

@@ -5,6 +5,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,8 @@ void conf_defaults(struct conf *c)
 	c->hugepages_auto = true;
 	c->worker_threads = 2;
 	c->log_level = LOG_LEVEL_INFO;
+	c->max_bindings_per_uid = 64;
+	snprintf(c->pci_sysfs, sizeof(c->pci_sysfs), "/sys/bus/pci/devices");
 }
 
 enum key_type { KEY_SIZE, KEY_COUNT, KEY_STRING, KEY_MODE, KEY_POLICY, KEY_LOCK, KEY_LOG, KEY_HUGEPAGES };
@@ -70,6 +74,8 @@ static const struct key {
 	K("worker-threads", KEY_COUNT, worker_threads),
 	K("debug-job-delay-ms", KEY_COUNT, debug_job_delay_ms),
 	K("log-level", KEY_LOG, log_level),
+	K("max-bindings-per-uid", KEY_COUNT, max_bindings_per_uid),
+	K("pci-sysfs", KEY_STRING, pci_sysfs),
 #undef K
 };
 
@@ -158,9 +164,123 @@ static int set_key(struct conf *c, const struct key *k, const char *v)
 	return -EINVAL;
 }
 
+/* Parse exactly 4 hex digits of s into *ret. */
+static int parse_hex16(const char *s, size_t len, unsigned *ret)
+{
+	unsigned v = 0;
+
+	if (len != 4)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (!isxdigit((unsigned char)s[i]))
+			return -EINVAL;
+		v = v * 16 + (unsigned)(isdigit((unsigned char)s[i]) ? s[i] - '0' : tolower((unsigned char)s[i]) - 'a' + 10);
+	}
+	*ret = v;
+	return 0;
+}
+
+/* A uid or gid written as a decimal number (never -1). */
+static int parse_id(const char *s, unsigned *ret)
+{
+	unsigned long long n;
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno || *end || n >= UINT32_MAX)
+		return -EINVAL;
+	*ret = (unsigned)n;
+	return 0;
+}
+
+/*
+ * One principal of a bind-device line: a user ("uid:N", a number, or a user
+ * name) or a group ("gid:N" or "@name"). Names are looked up now.
+ */
+static int parse_principal(struct bind_rule *rule, const char *s)
+{
+	unsigned id;
+
+	if (s[0] == '@' || strncmp(s, "gid:", 4) == 0) {
+		if (s[0] == '@') {
+			struct group *g = getgrnam(s + 1);
+
+			if (!g)
+				return -ESRCH;
+			id = (unsigned)g->gr_gid;
+		} else if (parse_id(s + 4, &id) < 0) {
+			return -EINVAL;
+		}
+		if (rule->n_gids >= CONF_MAX_PRINCIPALS)
+			return -E2BIG;
+		rule->gids[rule->n_gids++] = (gid_t)id;
+		return 0;
+	}
+	if (strncmp(s, "uid:", 4) == 0) {
+		if (parse_id(s + 4, &id) < 0)
+			return -EINVAL;
+	} else if (parse_id(s, &id) < 0) {
+		struct passwd *pw = getpwnam(s);
+
+		if (!pw)
+			return -ESRCH;
+		id = (unsigned)pw->pw_uid;
+	}
+	if (rule->n_uids >= CONF_MAX_PRINCIPALS)
+		return -E2BIG;
+	rule->uids[rule->n_uids++] = (uid_t)id;
+	return 0;
+}
+
+/*
+ * "bind-device = DEVICE PRINCIPALS": DEVICE is a PCI address (DDDD:BB:DD.F
+ * or BB:DD.F) or vendor:device (4 hex digits each); PRINCIPALS a list of
+ * users and groups separated by commas or blanks. Each line adds a rule.
+ */
+static int conf_add_bind_rule(struct conf *c, const char *value)
+{
+	struct bind_rule rule = { 0 };
+	char buf[512], *dev, *rest, *tok, *save = NULL;
+	const char *colon;
+	int r;
+
+	if (strlen(value) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	if (c->n_bind_rules >= CONF_MAX_BIND_RULES)
+		return -E2BIG;
+	snprintf(buf, sizeof(buf), "%s", value);
+	dev = buf + strspn(buf, " \t");
+	rest = dev + strcspn(dev, " \t");
+	if (*rest)
+		*rest++ = '\0';
+	colon = strchr(dev, ':');
+	if (colon && !strchr(colon + 1, ':') && !strchr(dev, '.')) {
+		rule.by_id = true;
+		if (parse_hex16(dev, (size_t)(colon - dev), &rule.vendor) < 0 ||
+		    parse_hex16(colon + 1, strlen(colon + 1), &rule.product) < 0)
+			return -EINVAL;
+	} else if (physmem_pci_address_parse(dev, &rule.addr) < 0) {
+		return -EINVAL;
+	}
+	for (tok = strtok_r(rest, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		r = parse_principal(&rule, tok);
+		if (r < 0)
+			return r;
+	}
+	if (rule.n_uids + rule.n_gids == 0)
+		return -EINVAL;		/* a rule must name someone */
+	c->bind_rules[c->n_bind_rules++] = rule;
+	return 0;
+}
+
 /* Set one "key=value" (also used for --set on the command line). */
 int conf_set(struct conf *c, const char *key, const char *value)
 {
+	if (strcmp(key, "bind-device") == 0)
+		return conf_add_bind_rule(c, value);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (strcmp(keys[i].name, key) == 0)
 			return set_key(c, &keys[i], value);

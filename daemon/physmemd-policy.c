@@ -67,3 +67,38 @@ void policy_peer_done(struct peer *p)
 	p->groups = NULL;
 	p->n_groups = 0;
 }
+
+/* Does rule name the device at a (with this vendor:product, -1 when unknown)? */
+static bool rule_matches_device(const struct bind_rule *rule, const struct physmem_pci_address *a, int vendor,
+				int product)
+{
+	if (rule->by_id)
+		return vendor >= 0 && product >= 0 && rule->vendor == (unsigned)vendor &&
+		       rule->product == (unsigned)product;
+	return rule->addr.domain == a->domain && rule->addr.bus == a->bus && rule->addr.slot == a->slot &&
+	       rule->addr.function == a->function;
+}
+
+/* Does rule name p, by uid or by one of its groups? */
+static bool rule_matches_peer(const struct bind_rule *rule, const struct peer *p)
+{
+	for (unsigned i = 0; i < rule->n_uids; i++)
+		if (rule->uids[i] == p->uid)
+			return true;
+	for (unsigned i = 0; i < rule->n_gids; i++)
+		if (in_groups(p, rule->gids[i]))
+			return true;
+	return false;
+}
+
+bool policy_may_bind(const struct conf *c, const struct peer *p, const struct physmem_pci_address *a,
+		     int vendor, int product)
+{
+	if (p->uid == 0)
+		return true;
+	for (unsigned i = 0; i < c->n_bind_rules; i++)
+		if (rule_matches_device(&c->bind_rules[i], a, vendor, product) &&
+		    rule_matches_peer(&c->bind_rules[i], p))
+			return true;
+	return false;
+}

@@ -44,7 +44,7 @@ struct usage *registry_usage(struct registry *r, uid_t uid, bool create)
 /* Drop a usage record that no longer counts anything. */
 void registry_usage_put(struct registry *r, struct usage *u)
 {
-	if (u && u->buffers == 0 && u->bytes == 0 && u->connections == 0) {
+	if (u && u->buffers == 0 && u->bytes == 0 && u->connections == 0 && u->bindings == 0) {
 		TAILQ_REMOVE(&r->usage, u, entry);
 		free(u);
 	}
@@ -218,8 +218,35 @@ void registry_release(struct registry *r, uid_t uid, struct backend_buffer *bb, 
 	worker_submit(r->workers, &rj->job);
 }
 
+int registry_binding_charge(struct registry *r, uid_t uid)
+{
+	struct usage *u = registry_usage(r, uid, true);
+
+	if (!u)
+		return -ENOMEM;
+	if (u->bindings >= r->conf->max_bindings_per_uid) {
+		registry_usage_put(r, u);
+		return -EDQUOT;
+	}
+	u->bindings++;
+	return 0;
+}
+
+void registry_binding_uncharge(struct registry *r, uid_t uid)
+{
+	struct usage *u = registry_usage(r, uid, false);
+
+	if (u && u->bindings) {
+		u->bindings--;
+		registry_usage_put(r, u);
+	}
+}
+
 void registry_free(struct registry *r, struct buffer *b)
 {
+	/* The release removes the bindings (on a worker); they count no more. */
+	for (unsigned i = 0; i < b->b.n_bindings; i++)
+		registry_binding_uncharge(r, b->b.bindings[i].uid);
 	log_info("buffer %llu: freed (%llu bytes, uid %u)", (unsigned long long)b->id,
 		 (unsigned long long)b->b.size, (unsigned)b->owner_uid);
 	TAILQ_REMOVE(&r->buffers, b, entry);

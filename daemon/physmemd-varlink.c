@@ -131,12 +131,153 @@ static void reply_backend_error(struct call *call, int r, const char *feature)
 	reply_error(call, PHYSMEM_ERROR_ALLOCATION_FAILED, p);
 }
 
+/* At most this many bindings per buffer (the module's own limit is the same). */
+#define BUFFER_MAX_BINDINGS 8
+
+static void reply_no_such_device(struct call *call, const char *device)
+{
+	struct json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "device", json_object_new_string(device));
+	reply_error(call, PHYSMEM_ERROR_NO_SUCH_DEVICE, p);
+}
+
+static void reply_device_busy(struct call *call, const char *device, const char *reason)
+{
+	struct json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "device", json_object_new_string(device));
+	json_object_object_add(p, "reason", json_object_new_string(reason));
+	reply_error(call, PHYSMEM_ERROR_DEVICE_BUSY, p);
+}
+
+/* The reply to a bind of a buffer for the device at a that failed with r. */
+static void reply_bind_error(struct call *call, const struct physmem_pci_address *a, int r)
+{
+	struct conn *c = call->conn;
+	char dev[PHYSMEM_PCI_ADDRESS_MAX + 1];
+	struct pci_device d;
+	const char *why;
+
+	physmem_pci_address_format(a, dev, sizeof(dev));
+	switch (r) {
+	case -ENODEV:
+		reply_no_such_device(call, dev);
+		return;
+	case -EBUSY:
+		/* The module does not say why: sysfs does. */
+		if (pci_device_read(conf_of(c), a, &d) < 0)
+			why = "removal";
+		else
+			why = pci_device_unbindable(&d);
+		reply_device_busy(call, dev, why ? why : "busy");
+		return;
+	case -EEXIST:
+		reply_device_busy(call, dev, "bound");
+		return;
+	case -ENOSPC:
+		reply_device_busy(call, dev, "limit");
+		return;
+	case -ERANGE:
+		reply_device_busy(call, dev, "the device cannot reach the buffer's pages");
+		return;
+	case -ENOTTY:
+		/* A module older than bindings. */
+		reply_backend_error(call, -EOPNOTSUPP, "device binding");
+		return;
+	default:
+		reply_backend_error(call, r, "device binding");
+		return;
+	}
+}
+
+/*
+ * Before binding one of the caller's buffers for device: the name is valid,
+ * the device exists, policy lets the caller bind it, the backend can, and
+ * the caller has a binding left, which is charged now. Replies and returns
+ * false when one fails; else *ret is the device.
+ */
+static bool bind_prepare(struct call *call, const char *device, struct physmem_pci_address *ret)
+{
+	struct conn *c = call->conn;
+	struct registry *r = registry_of(c);
+	char dev[PHYSMEM_PCI_ADDRESS_MAX + 1];
+	struct pci_device d;
+
+	if (physmem_pci_address_parse(device, ret) < 0) {
+		reply_invalid(call, "device");
+		return false;
+	}
+	physmem_pci_address_format(ret, dev, sizeof(dev));
+	if (pci_device_read(conf_of(c), ret, &d) < 0) {
+		reply_no_such_device(call, dev);
+		return false;
+	}
+	if (!policy_may_bind(conf_of(c), &c->peer, ret, d.vendor, d.product)) {
+		log_notice("uid %u may not bind device %s", (unsigned)c->peer.uid, dev);
+		reply_permission_denied(call, "policy does not let this user bind buffers to this device");
+		return false;
+	}
+	if (!r->backend->bind) {
+		reply_backend_error(call, -EOPNOTSUPP, "device binding");
+		return false;
+	}
+	if (registry_binding_charge(r, c->peer.uid) < 0) {
+		struct usage *u = registry_usage(r, c->peer.uid, false);
+
+		reply_quota(call, "bindings", conf_of(c)->max_bindings_per_uid, u ? u->bindings : 0, 1);
+		return false;
+	}
+	return true;
+}
+
 static struct json_object *int_array(unsigned n, const uint32_t *v)
 {
 	struct json_object *a = json_object_new_array();
 
 	for (unsigned i = 0; i < n; i++)
 		json_object_array_add(a, json_object_new_int64(v[i]));
+	return a;
+}
+
+/* A segment list as the interface's []Segment. */
+static struct json_object *segments_json(unsigned n, const struct segment *segs)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (unsigned i = 0; i < n; i++) {
+		struct json_object *s = json_object_new_object();
+
+		json_object_object_add(s, "address", json_object_new_int64((int64_t)segs[i].address));
+		json_object_object_add(s, "length", json_object_new_int64((int64_t)segs[i].length));
+		json_object_array_add(a, s);
+	}
+	return a;
+}
+
+/* A buffer's bindings as []DeviceBinding, with segments only where policy allows. */
+static struct json_object *bindings_json(struct conn *c, const struct buffer *b)
+{
+	const struct backend_ops *ops = registry_of(c)->backend;
+	bool addresses = policy_may_see_addresses(conf_of(c), &c->peer, b);
+	struct json_object *a = json_object_new_array();
+
+	for (unsigned i = 0; i < b->b.n_bindings; i++) {
+		const struct backend_binding *bb = &b->b.bindings[i];
+		struct json_object *o = json_object_new_object();
+		char dev[PHYSMEM_PCI_ADDRESS_MAX + 1];
+		bool revoked = ops->binding_revoked && ops->binding_revoked(registry_of(c)->backend_state,
+									    b->b.fd, bb->id) == 1;
+
+		physmem_pci_address_format(&bb->device, dev, sizeof(dev));
+		json_object_object_add(o, "device", json_object_new_string(dev));
+		json_object_object_add(o, "translation", json_object_new_string(translation_names[bb->translation]));
+		json_object_object_add(o, "access", json_object_new_string(physmem_device_access_names[bb->access]));
+		json_object_object_add(o, "revoked", json_object_new_boolean(revoked));
+		json_object_object_add(o, "segments", addresses && !revoked ? segments_json(bb->n_segments, bb->segments)
+									      : NULL);
+		json_object_array_add(a, o);
+	}
 	return a;
 }
 
@@ -164,18 +305,13 @@ static struct json_object *buffer_json(struct conn *c, const struct buffer *b)
 		json_object_object_add(o, "transparentHugePages", json_object_new_boolean(b->b.thp));
 	}
 	if (b->b.n_segments && policy_may_see_addresses(conf_of(c), &c->peer, b)) {
-		segs = json_object_new_array();
-		for (unsigned i = 0; i < b->b.n_segments; i++) {
-			struct json_object *s = json_object_new_object();
-
-			json_object_object_add(s, "address", json_object_new_int64((int64_t)b->b.segments[i].address));
-			json_object_object_add(s, "length", json_object_new_int64((int64_t)b->b.segments[i].length));
-			json_object_array_add(segs, s);
-		}
+		segs = segments_json(b->b.n_segments, b->b.segments);
 		json_object_object_add(o, "segments", segs);
 	} else {
 		json_object_object_add(o, "segments", NULL);
 	}
+	if (b->b.n_bindings)
+		json_object_object_add(o, "devices", bindings_json(c, b));
 	return o;
 }
 
@@ -251,9 +387,11 @@ struct alloc_params {
 	const char *name;
 	struct vl_int_array allow_uids;
 	struct vl_int_array allow_gids;
-	int64_t id;		/* Share */
+	int64_t id;		/* Share; Bind: the buffer (its JOB_BIND) */
 	int memfd_index;	/* Pin */
 	int64_t offset;		/* Pin */
+	const char *device;	/* Allocate, Pin: bind to this PCI device */
+	int device_access;	/* enum physmem_device_access_mode */
 };
 
 /*
@@ -365,7 +503,16 @@ struct call_job {
 	struct call call;	/* fds: NULL, the memfd travels in job */
 	struct alloc_params a;
 	char name[65];
+	bool bind_kept;		/* the binding charged at the call went to a buffer */
 };
+
+/* At dispatch of a JOB_BIND: nothing to charge (the binding was), only a gone caller to skip. */
+static int bind_start(struct job *j)
+{
+	struct call_job *cj = (struct call_job *)j;
+
+	return cj->call.conn->gone ? -ECANCELED : 0;
+}
 
 /* At dispatch: the quota is checked and charged now, after the uid's earlier jobs. */
 static int call_start(struct job *j)
@@ -397,7 +544,9 @@ static bool call_admit(struct job *j)
 /* The reply to a failed backend job (j->size is no longer charged). */
 static void call_reply_job_error(struct call *call, const struct job *j)
 {
-	if (j->kind == JOB_PIN && (j->result == -EINVAL || j->result == -EBADF || j->result == -EPERM)) {
+	if (j->bind_failed || j->kind == JOB_BIND) {
+		reply_bind_error(call, &j->bind_device, j->result);
+	} else if (j->kind == JOB_PIN && (j->result == -EINVAL || j->result == -EBADF || j->result == -EPERM)) {
 		reply_invalid(call, "memfdFileDescriptor");	/* the module refused the file */
 	} else if (j->kind == JOB_PIN && j->result == -ENODATA) {
 		/* A page of the range is missing: the module never allocates. */
@@ -448,6 +597,7 @@ static void call_finish(struct call_job *cj)
 		return;
 	}
 	registry_uncharge(r, j->uid, j->size);		/* the reservation, now charged as b */
+	cj->bind_kept = j->bind;			/* and the binding, if any, is b's */
 	apply_sharing(b, &cj->a);
 	if (b->name[0])
 		fdstore_named(r, b);
@@ -455,12 +605,60 @@ static void call_finish(struct call_job *cj)
 	server_notify_status(c->server);
 }
 
+/* A JOB_BIND is done: the binding goes to its buffer, unless that is gone. */
+static void bind_finish(struct call_job *cj)
+{
+	struct call *call = &cj->call;
+	struct conn *c = call->conn;
+	struct registry *r = registry_of(c);
+	struct job *j = &cj->job;
+	struct backend_binding *v;
+	struct buffer *b;
+
+	if (!j->started)
+		return;
+	if (j->result < 0) {
+		if (!c->gone)
+			call_reply_job_error(call, j);
+		return;
+	}
+	b = registry_find(r, (uint64_t)cj->a.id);
+	v = b && !c->gone ? realloc(b->b.bindings, (b->b.n_bindings + 1) * sizeof(*v)) : NULL;
+	if (!v) {
+		/* Freed meanwhile (or no memory, or nobody to tell): undo it. */
+		r->backend->unbind(r->backend_state, j->memfd, j->bound.id);
+		free(j->bound.segments);
+		if (c->gone)
+			return;
+		if (b)
+			reply_backend_error(call, -ENOMEM, NULL);
+		else
+			reply_no_such_buffer(call, cj->a.id, NULL);
+		return;
+	}
+	b->b.bindings = v;
+	v[b->b.n_bindings++] = j->bound;
+	cj->bind_kept = true;
+	{
+		char dev[PHYSMEM_PCI_ADDRESS_MAX + 1];
+		struct json_object *p = json_object_new_object();
+
+		physmem_pci_address_format(&j->bound.device, dev, sizeof(dev));
+		log_info("buffer %llu: bound to %s for uid %u (%s)", (unsigned long long)b->id, dev,
+			 (unsigned)j->uid, translation_names[j->bound.translation]);
+		json_object_object_add(p, "buffer", buffer_json(c, b));
+		reply(call, p);
+	}
+}
+
 static void call_done(struct job *j)
 {
 	struct call_job *cj = (struct call_job *)j;
 	struct conn *c = cj->call.conn;
 
-	if (j->started) {
+	if (j->kind == JOB_BIND) {
+		bind_finish(cj);
+	} else if (j->started) {
 		if (!c->gone) {
 			call_finish(cj);
 		} else if (j->result < 0) {
@@ -472,14 +670,21 @@ static void call_done(struct job *j)
 			registry_release(registry_of(c), j->uid, &j->b, j->size);
 		}
 	}
-	if (j->kind == JOB_PIN)
+	if (j->bind && !cj->bind_kept)
+		registry_binding_uncharge(registry_of(c), j->uid);
+	if (j->kind == JOB_PIN || j->kind == JOB_BIND)
 		sink_close(j->memfd);
 	free(cj);
 	server_conn_resume(c);
 }
 
-/* Hand the backend work of this call to a worker; the connection waits for it. */
-static void call_submit(struct call *call, enum job_kind kind, uint64_t size, const struct alloc_params *a, int memfd)
+/*
+ * Hand the backend work of this call to a worker; the connection waits for
+ * it. With bind (a binding is charged already), the new buffer is also bound
+ * for that device.
+ */
+static void call_submit(struct call *call, enum job_kind kind, uint64_t size, const struct alloc_params *a, int memfd,
+			const struct physmem_pci_address *bind)
 {
 	struct conn *c = call->conn;
 	struct call_job *cj = calloc(1, sizeof(*cj));
@@ -487,8 +692,15 @@ static void call_submit(struct call *call, enum job_kind kind, uint64_t size, co
 	if (!cj) {
 		if (memfd >= 0)
 			sink_close(memfd);
+		if (bind)
+			registry_binding_uncharge(registry_of(c), c->peer.uid);
 		reply_backend_error(call, -ENOMEM, NULL);
 		return;
+	}
+	if (bind) {
+		cj->job.bind = true;
+		cj->job.bind_device = *bind;
+		cj->job.bind_access = a->device_access;
 	}
 	cj->call = (struct call) { .conn = c, .oneway = call->oneway };
 	cj->a = *a;
@@ -504,12 +716,18 @@ static void call_submit(struct call *call, enum job_kind kind, uint64_t size, co
 	cj->job.memfd = memfd;
 	cj->job.offset = (uint64_t)a->offset;
 	cj->job.b.fd = -1;
-	cj->job.start = call_start;
+	cj->job.start = kind == JOB_BIND ? bind_start : call_start;
 	cj->job.admit = kind == JOB_ALLOCATE ? call_admit : NULL;
 	cj->job.done = call_done;
 	c->busy = true;
 	worker_submit(c->server->registry->workers, &cj->job);
 }
+
+#define DEVICE_FIELDS \
+	{ .name = "device", .type = VL_FIELD_STRING, .offset = offsetof(struct alloc_params, device), \
+	  .flags = VL_FIELD_NULLABLE }, \
+	{ .name = "deviceAccess", .type = VL_FIELD_ENUM, .offset = offsetof(struct alloc_params, device_access), \
+	  .flags = VL_FIELD_NULLABLE, .enum_values = physmem_device_access_names }
 
 #define SHARING_FIELDS \
 	{ .name = "name", .type = VL_FIELD_STRING, .offset = offsetof(struct alloc_params, name), \
@@ -529,9 +747,11 @@ static void method_allocate(struct call *call, struct json_object *params)
 		{ .name = "cache", .type = VL_FIELD_ENUM, .offset = offsetof(struct alloc_params, cache),
 		  .flags = VL_FIELD_NULLABLE, .enum_values = physmem_cache_mode_names },
 		SHARING_FIELDS,
+		DEVICE_FIELDS,
 		{},
 	};
 	struct alloc_params a = { .cache = PHYSMEM_CACHE_MODE_CACHED };
+	struct physmem_pci_address dev;
 	const char *bad;
 	uint64_t size;
 
@@ -542,8 +762,10 @@ static void method_allocate(struct call *call, struct json_object *params)
 	size = checked_size(call, a.size);
 	if (!size || !check_sharing(call, &a, NULL))
 		return;
+	if (a.device && !bind_prepare(call, a.device, &dev))
+		return;
 	/* The quota is checked when a worker is ready for it: see call_start(). */
-	call_submit(call, JOB_ALLOCATE, size, &a, -1);
+	call_submit(call, JOB_ALLOCATE, size, &a, -1, a.device ? &dev : NULL);
 }
 
 static void method_pin(struct call *call, struct json_object *params)
@@ -556,10 +778,12 @@ static void method_pin(struct call *call, struct json_object *params)
 		{ .name = "size", .type = VL_FIELD_INT, .offset = offsetof(struct alloc_params, size),
 		  .flags = VL_FIELD_NULLABLE },
 		SHARING_FIELDS,
+		DEVICE_FIELDS,
 		{},
 	};
 	struct conn *c = call->conn;
 	struct alloc_params a = { .cache = PHYSMEM_CACHE_MODE_CACHED, .size = -1 };
+	struct physmem_pci_address dev;
 	struct registry *r = registry_of(c);
 	const char *bad;
 	struct stat st;
@@ -601,8 +825,10 @@ static void method_pin(struct call *call, struct json_object *params)
 	}
 	if (!check_sharing(call, &a, NULL))
 		return;
+	if (a.device && !bind_prepare(call, a.device, &dev))
+		return;
 	/* The memfd travels with the job and comes back to call_done(), which disposes of it. */
-	call_submit(call, JOB_PIN, size, &a, vl_fds_take(call->fds, (unsigned)a.memfd_index));
+	call_submit(call, JOB_PIN, size, &a, vl_fds_take(call->fds, (unsigned)a.memfd_index), a.device ? &dev : NULL);
 }
 
 /* Look a buffer up by id as the caller sees it; replies NoSuchBuffer if hidden. */
@@ -788,6 +1014,138 @@ static void method_describe(struct call *call, struct json_object *params)
 	reply(call, p);
 }
 
+struct bind_params {
+	int64_t id;
+	const char *device;
+	int access;
+};
+
+/* A buffer's binding to the device at a, or NULL. */
+static struct backend_binding *buffer_binding(struct buffer *b, const struct physmem_pci_address *a)
+{
+	for (unsigned i = 0; i < b->b.n_bindings; i++) {
+		struct backend_binding *bb = &b->b.bindings[i];
+
+		if (bb->device.domain == a->domain && bb->device.bus == a->bus && bb->device.slot == a->slot &&
+		    bb->device.function == a->function)
+			return bb;
+	}
+	return NULL;
+}
+
+/*
+ * Bind a buffer the caller owns or may import for a PCI device its policy
+ * names. The mapping is made on a worker (a large buffer takes a while).
+ */
+static void method_bind(struct call *call, struct json_object *params)
+{
+	static const struct vl_field fields[] = {
+		{ .name = "id", .type = VL_FIELD_INT, .offset = offsetof(struct bind_params, id),
+		  .flags = VL_FIELD_REQUIRED },
+		{ .name = "device", .type = VL_FIELD_STRING, .offset = offsetof(struct bind_params, device),
+		  .flags = VL_FIELD_REQUIRED },
+		{ .name = "deviceAccess", .type = VL_FIELD_ENUM, .offset = offsetof(struct bind_params, access),
+		  .flags = VL_FIELD_NULLABLE, .enum_values = physmem_device_access_names },
+		{},
+	};
+	struct bind_params a = { .access = PHYSMEM_DEVICE_ACCESS_BIDIRECTIONAL };
+	struct alloc_params ap = { 0 };
+	struct physmem_pci_address dev;
+	char name[PHYSMEM_PCI_ADDRESS_MAX + 1];
+	const char *bad;
+	struct buffer *b;
+	int fd;
+
+	if (vl_dispatch(params, fields, &a, 0, &bad) < 0) {
+		reply_invalid(call, bad);
+		return;
+	}
+	if (physmem_pci_address_parse(a.device, &dev) < 0) {
+		reply_invalid(call, "device");
+		return;
+	}
+	b = visible_buffer(call, a.id);
+	if (!b)
+		return;
+	physmem_pci_address_format(&dev, name, sizeof(name));
+	if (buffer_binding(b, &dev)) {
+		reply_device_busy(call, name, "bound");
+		return;
+	}
+	if (b->b.n_bindings >= BUFFER_MAX_BINDINGS) {
+		reply_device_busy(call, name, "limit");
+		return;
+	}
+	if (!bind_prepare(call, a.device, &dev))
+		return;
+	/* The worker binds through its own fd: the buffer may be freed meanwhile. */
+	fd = fcntl(b->b.fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0) {
+		registry_binding_uncharge(registry_of(call->conn), call->conn->peer.uid);
+		reply_backend_error(call, -errno, "device binding");
+		return;
+	}
+	ap.id = (int64_t)b->id;
+	ap.device_access = a.access;
+	call_submit(call, JOB_BIND, b->b.size, &ap, fd, &dev);
+}
+
+/* Remove a binding: its maker or the buffer's owner (or root) may. */
+static void method_unbind(struct call *call, struct json_object *params)
+{
+	static const struct vl_field fields[] = {
+		{ .name = "id", .type = VL_FIELD_INT, .offset = offsetof(struct bind_params, id),
+		  .flags = VL_FIELD_REQUIRED },
+		{ .name = "device", .type = VL_FIELD_STRING, .offset = offsetof(struct bind_params, device),
+		  .flags = VL_FIELD_REQUIRED },
+		{},
+	};
+	struct conn *c = call->conn;
+	struct registry *r = registry_of(c);
+	struct bind_params a = { 0 };
+	struct physmem_pci_address dev;
+	char name[PHYSMEM_PCI_ADDRESS_MAX + 1];
+	struct backend_binding *bb;
+	const char *bad;
+	struct buffer *b;
+	uid_t uid;
+	int ret;
+
+	if (vl_dispatch(params, fields, &a, 0, &bad) < 0) {
+		reply_invalid(call, bad);
+		return;
+	}
+	if (physmem_pci_address_parse(a.device, &dev) < 0) {
+		reply_invalid(call, "device");
+		return;
+	}
+	b = visible_buffer(call, a.id);
+	if (!b)
+		return;
+	physmem_pci_address_format(&dev, name, sizeof(name));
+	bb = buffer_binding(b, &dev);
+	if (!bb) {
+		reply_no_such_device(call, name);
+		return;
+	}
+	if (bb->uid != c->peer.uid && !policy_may_free(&c->peer, b)) {
+		reply_permission_denied(call, "only the user that bound it or the buffer's owner may unbind");
+		return;
+	}
+	/* One unmap and an IOTLB flush: quick. A revoked binding is gone already (-ENOENT). */
+	ret = r->backend->unbind ? r->backend->unbind(r->backend_state, b->b.fd, bb->id) : 0;
+	if (ret < 0 && ret != -ENOENT)
+		log_warning("buffer %llu: unbinding %s failed: %s", (unsigned long long)b->id, name, strerror(-ret));
+	uid = bb->uid;
+	free(bb->segments);
+	*bb = b->b.bindings[--b->b.n_bindings];
+	if (b->b.n_bindings == 0)
+		backend_bindings_free(&b->b);
+	registry_binding_uncharge(r, uid);
+	log_info("buffer %llu: unbound from %s by uid %u", (unsigned long long)b->id, name, (unsigned)c->peer.uid);
+	reply(call, NULL);
+}
+
 static void method_list(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = {
@@ -815,6 +1173,46 @@ static void method_list(struct call *call, struct json_object *params)
 	p = json_object_new_object();
 	json_object_object_add(p, "buffers", list);
 	reply(call, p);
+}
+
+/* Status's device list: the devices the caller may bind. */
+struct bindable_list {
+	struct conn *conn;
+	struct json_object *array;
+};
+
+/* At most this many devices in Status (a bound on the reply). */
+#define STATUS_MAX_DEVICES 256
+
+static bool bindable_add(const struct pci_device *d, void *userdata)
+{
+	struct bindable_list *l = userdata;
+	struct conn *c = l->conn;
+	struct json_object *o;
+	char name[PHYSMEM_PCI_ADDRESS_MAX + 1];
+	const char *why;
+	int t;
+
+	if (!policy_may_bind(conf_of(c), &c->peer, &d->address, d->vendor, d->product))
+		return true;
+	physmem_pci_address_format(&d->address, name, sizeof(name));
+	why = registry_of(c)->backend->bind ? pci_device_unbindable(d) : "the backend cannot bind devices";
+	t = pci_device_translation(d);
+	o = json_object_new_object();
+	json_object_object_add(o, "device", json_object_new_string(name));
+	json_object_object_add(o, "vendor", json_object_new_int(d->vendor));
+	json_object_object_add(o, "product", json_object_new_int(d->product));
+	if (d->driver[0])
+		json_object_object_add(o, "driver", json_object_new_string(d->driver));
+	if (d->iommu_group >= 0)
+		json_object_object_add(o, "iommuGroup", json_object_new_int(d->iommu_group));
+	if (t >= 0)
+		json_object_object_add(o, "translation", json_object_new_string(translation_names[t]));
+	json_object_object_add(o, "bindable", json_object_new_boolean(!why));
+	if (why)
+		json_object_object_add(o, "reason", json_object_new_string(why));
+	json_object_array_add(l->array, o);
+	return json_object_array_length(l->array) < STATUS_MAX_DEVICES;
 }
 
 static void method_status(struct call *call, struct json_object *params)
@@ -854,6 +1252,17 @@ static void method_status(struct call *call, struct json_object *params)
 	json_object_object_add(p, "addressPolicy",
 			       json_object_new_string(address_policy_names[conf->address_policy]));
 	json_object_object_add(p, "quota", q);
+	{
+		struct bindable_list l = { .conn = c, .array = json_object_new_array() };
+
+		/* Nothing to list (the common case) without reading sysfs. */
+		if (c->peer.uid == 0 || conf->n_bind_rules > 0)
+			pci_device_foreach(conf, 4096, bindable_add, &l);
+		if (json_object_array_length(l.array))
+			json_object_object_add(p, "bindableDevices", l.array);
+		else
+			json_object_put(l.array);
+	}
 	reply(call, p);
 }
 
@@ -872,6 +1281,8 @@ static const struct method manager_methods[] = {
 	{ "Describe", method_describe, false },
 	{ "List", method_list, false },
 	{ "Status", method_status, false },
+	{ "Bind", method_bind, false },
+	{ "Unbind", method_unbind, false },
 	{},
 };
 

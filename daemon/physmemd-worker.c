@@ -86,6 +86,31 @@ static struct lane *lane_of(struct worker_pool *p, const struct job *j)
 	return &p->lanes[j->size <= WORKER_SMALL_JOB ? 0 : 1];
 }
 
+/*
+ * A new buffer that is to be bound: bind it, or release it and report the
+ * bind's error (the caller gets both or neither).
+ */
+static void worker_bind_new(struct worker_pool *p, struct job *j)
+{
+	struct backend_binding *bb;
+	int r;
+
+	if (j->result < 0 || !j->bind)
+		return;
+	bb = calloc(1, sizeof(*bb));
+	r = bb ? p->backend->bind(p->backend_state, j->b.fd, &j->bind_device, j->bind_access, bb) : -ENOMEM;
+	if (r < 0) {
+		free(bb);
+		p->backend->release(p->backend_state, &j->b, false);
+		j->result = r;
+		j->bind_failed = true;
+		return;
+	}
+	bb->uid = j->uid;
+	j->b.bindings = bb;
+	j->b.n_bindings = 1;
+}
+
 /* The backend work itself; the only part that runs on a worker thread. */
 static void worker_run(struct worker_pool *p, struct job *j)
 {
@@ -101,13 +126,20 @@ static void worker_run(struct worker_pool *p, struct job *j)
 	case JOB_ALLOCATE:
 		j->result = p->backend->allocate(p->backend_state, j->size, j->contiguous, j->cache, &j->b,
 						 &j->feature);
+		worker_bind_new(p, j);
 		break;
 	case JOB_PIN:
 		j->result = p->backend->pin(p->backend_state, j->memfd, j->offset, j->size, &j->b, &j->feature);
+		worker_bind_new(p, j);
 		break;
 	case JOB_RELEASE:
 		p->backend->release(p->backend_state, &j->b, false);
 		j->result = 0;
+		break;
+	case JOB_BIND:
+		j->result = p->backend->bind(p->backend_state, j->memfd, &j->bind_device, j->bind_access, &j->bound);
+		if (j->result == 0)
+			j->bound.uid = j->uid;
 		break;
 	}
 }

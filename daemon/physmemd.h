@@ -8,9 +8,11 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/queue.h>
 #include <sys/types.h>
 
+#include "physmem-proto.h"
 #include "varlink-stream.h"
 
 struct event_base;
@@ -41,6 +43,20 @@ extern const char *const address_policy_names[];
 
 enum lock_mode { LOCK_NO, LOCK_TRY, LOCK_YES };
 
+/* bind-device rules: at most this many, each naming at most CONF_MAX_PRINCIPALS users and groups. */
+#define CONF_MAX_BIND_RULES 64
+#define CONF_MAX_PRINCIPALS 32
+
+/* One bind-device line: who may bind which PCI device(s). */
+struct bind_rule {
+	bool by_id;			/* vendor:product, else the PCI address addr */
+	struct physmem_pci_address addr;
+	unsigned vendor, product;
+	unsigned n_uids, n_gids;
+	uid_t uids[CONF_MAX_PRINCIPALS];
+	gid_t gids[CONF_MAX_PRINCIPALS];
+};
+
 struct conf {
 	char socket_path[108];
 	unsigned socket_mode;
@@ -65,6 +81,10 @@ struct conf {
 	uint64_t worker_threads;	/* threads for large jobs (plus one for small ones) */
 	uint64_t debug_job_delay_ms;	/* test hook: every large worker job sleeps this long first */
 	int log_level;
+	uint64_t max_bindings_per_uid;	/* device bindings a uid may hold */
+	char pci_sysfs[108];		/* where PCI devices are described (tests point it elsewhere) */
+	unsigned n_bind_rules;
+	struct bind_rule bind_rules[CONF_MAX_BIND_RULES];
 };
 
 void conf_defaults(struct conf *c);
@@ -75,6 +95,21 @@ int conf_load(struct conf *c, const char *path);
 struct segment {
 	uint64_t address;
 	uint64_t length;
+};
+
+/* How a bound device sees memory (the interface's translation strings). */
+enum translation { TRANSLATION_IOMMU, TRANSLATION_PASSTHROUGH, TRANSLATION_DIRECT };
+extern const char *const translation_names[];
+
+/* A buffer mapped for one PCI device. */
+struct backend_binding {
+	uint64_t id;			/* the module's binding id */
+	struct physmem_pci_address device;
+	int access;			/* enum physmem_device_access_mode */
+	enum translation translation;
+	uid_t uid;			/* who bound it (charged one binding) */
+	unsigned n_segments;
+	struct segment *segments;	/* the device's addresses */
 };
 
 /* What a backend returns for one buffer. */
@@ -88,7 +123,19 @@ struct backend_buffer {
 	uint64_t kernel_id;		/* the module's buffer id, if any */
 	uint64_t page_size;		/* the pages behind it, where the backend knows (0: unknown) */
 	bool thp;			/* shmem that the kernel may back with transparent huge pages */
+	unsigned n_bindings;		/* release() removes them all first */
+	struct backend_binding *bindings;
 };
+
+/* Free what a buffer's bindings own (not the mappings: see backend_ops.unbind). */
+static inline void backend_bindings_free(struct backend_buffer *b)
+{
+	for (unsigned i = 0; i < b->n_bindings; i++)
+		free(b->bindings[i].segments);
+	free(b->bindings);
+	b->bindings = NULL;
+	b->n_bindings = 0;
+}
 
 struct backend_ops {
 	const char *name;
@@ -119,7 +166,23 @@ struct backend_ops {
 	 * frees the memory at once.
 	 */
 	int (*held)(void *state, uint64_t kernel_id);
-	/* Close the buffer; give its memory back unless keep (it lives on in the fd store). */
+	/*
+	 * Map the buffer behind fd for a PCI device: NULL when the backend
+	 * cannot. -ENODEV no such device, -EBUSY its DMA is not the DMA API's
+	 * (vfio) or it is going away, -EEXIST bound already, -ENOSPC a kernel
+	 * limit, -ERANGE the device cannot reach the pages.
+	 */
+	int (*bind)(void *state, int fd, const struct physmem_pci_address *device, int access,
+		    struct backend_binding *ret);
+	/* Remove a binding (quick: an unmap and an IOTLB flush); -ENOENT when there is none. */
+	int (*unbind)(void *state, int fd, uint64_t binding_id);
+	/* 1 when the binding was revoked (device gone or taken over), 0 when live, or -errno. */
+	int (*binding_revoked)(void *state, int fd, uint64_t binding_id);
+	/*
+	 * Close the buffer; give its memory back unless keep (it lives on in
+	 * the fd store). Its bindings are removed first either way: a restart
+	 * does not restore them.
+	 */
 	void (*release)(void *state, struct backend_buffer *b, bool keep);
 	/*
 	 * Allocations of at most this many bytes cost less than handing them
@@ -140,7 +203,7 @@ struct worker_pool;
 /* Jobs up to this size (and the release of such buffers) have their own thread. */
 #define WORKER_SMALL_JOB (4ULL << 20)
 
-enum job_kind { JOB_ALLOCATE, JOB_PIN, JOB_RELEASE };
+enum job_kind { JOB_ALLOCATE, JOB_PIN, JOB_RELEASE, JOB_BIND };
 
 /*
  * One piece of backend work. The worker thread reads the inputs, runs the
@@ -154,9 +217,15 @@ struct job {
 	uint64_t size;			/* picks the lane */
 	bool contiguous;		/* JOB_ALLOCATE */
 	int cache;			/* JOB_ALLOCATE */
-	int memfd;			/* JOB_PIN: the client's memfd; the worker never closes it */
+	int memfd;			/* JOB_PIN: the client's memfd; JOB_BIND: the buffer's fd (a dup);
+					 * the worker never closes it */
 	uint64_t offset;		/* JOB_PIN */
 	struct backend_buffer b;	/* JOB_RELEASE: the buffer; else the result */
+	bool bind;			/* JOB_ALLOCATE, JOB_PIN: also bind the new buffer (JOB_BIND: always) */
+	struct physmem_pci_address bind_device;
+	int bind_access;
+	bool bind_failed;		/* result is the bind's error (the new buffer was released) */
+	struct backend_binding bound;	/* JOB_BIND: the result */
 	int result;
 	const char *feature;
 	bool started;			/* start() let it run */
@@ -219,6 +288,7 @@ struct usage {
 	uint64_t bytes;
 	uint64_t held_bytes;		/* of bytes: freed but still held by someone */
 	uint64_t connections;
+	uint64_t bindings;		/* device bindings made by this uid (and ones being made) */
 };
 
 /* A freed buffer whose memory is still held: charged to its owner until it goes. */
@@ -267,7 +337,10 @@ int registry_alloc_size(const struct registry *r, uint64_t size, uint64_t *ret);
 /* Charge or uncharge one buffer of size bytes to uid (and the daemon's totals). */
 void registry_charge(struct registry *r, uid_t uid, uint64_t size);
 void registry_uncharge(struct registry *r, uid_t uid, uint64_t size);
-/* Forget a buffer and release it on a worker; it stays charged until that is done. */
+/* Count one more device binding for uid: -EDQUOT over max-bindings-per-uid. */
+int registry_binding_charge(struct registry *r, uid_t uid);
+void registry_binding_uncharge(struct registry *r, uid_t uid);
+/* Forget a buffer and release it (and its bindings) on a worker; it stays charged until that is done. */
 void registry_free(struct registry *r, struct buffer *b);
 /* Release a backend buffer (charged bytes to uid) on a worker, and uncharge it when done. */
 void registry_release(struct registry *r, uid_t uid, struct backend_buffer *bb, uint64_t charged);
@@ -310,6 +383,34 @@ bool policy_may_import(const struct peer *p, const struct buffer *b);
 bool policy_may_describe(const struct peer *p, const struct buffer *b);
 bool policy_may_free(const struct peer *p, const struct buffer *b);
 bool policy_may_see_addresses(const struct conf *c, const struct peer *p, const struct buffer *b);
+/*
+ * May p bind buffers to the PCI device at a (vendor:product, or -1 each when
+ * unknown)? Root may; others when a bind-device rule names the device and them.
+ */
+bool policy_may_bind(const struct conf *c, const struct peer *p, const struct physmem_pci_address *a,
+		     int vendor, int product);
+
+/* ---- physmemd-pci.c: what sysfs says about PCI devices ---- */
+struct pci_device {
+	struct physmem_pci_address address;
+	int vendor, product;		/* -1: unknown */
+	char driver[64];		/* "" when none */
+	int iommu_group;		/* -1: none */
+	char group_type[16];		/* the group's default domain type ("DMA", "identity", ...), or "" */
+};
+
+/* Read a device's description from conf->pci_sysfs: -ENODEV when it does not exist. */
+int pci_device_read(const struct conf *conf, const struct physmem_pci_address *a, struct pci_device *ret);
+/* The translation a binding would get, from the group type (-1: cannot tell). */
+int pci_device_translation(const struct pci_device *d);
+/* NULL when a bind can work, else why not ("vfio", or a short text). */
+const char *pci_device_unbindable(const struct pci_device *d);
+/*
+ * Call fn for every PCI device under conf->pci_sysfs (at most max of them),
+ * in directory order; stop when fn returns false.
+ */
+void pci_device_foreach(const struct conf *conf, unsigned max, bool (*fn)(const struct pci_device *d, void *userdata),
+			void *userdata);
 
 /* ---- physmemd-sink.c: client fds are closed in a child process, never here ---- */
 /* Start the sink process (call before any client fd arrives). */

@@ -21,6 +21,8 @@
 #define PHYSMEM_ERROR_NAME_IN_USE PHYSMEM_INTERFACE ".NameInUse"
 #define PHYSMEM_ERROR_AMBIGUOUS_NAME PHYSMEM_INTERFACE ".AmbiguousName"
 #define PHYSMEM_ERROR_NOT_POPULATED PHYSMEM_INTERFACE ".NotPopulated"
+#define PHYSMEM_ERROR_NO_SUCH_DEVICE PHYSMEM_INTERFACE ".NoSuchDevice"
+#define PHYSMEM_ERROR_DEVICE_BUSY PHYSMEM_INTERFACE ".DeviceBusy"
 
 /* The system socket, as set up by packaging/physmemd.socket. */
 #define PHYSMEM_SYSTEM_SOCKET "/run/physmem/physmemd.sock"
@@ -35,6 +37,31 @@ enum physmem_cache_mode {
 	PHYSMEM_CACHE_MODE_UNCACHED,
 };
 extern const char *const physmem_cache_mode_names[];
+
+/* Device access of a binding, in the order of the interface's DeviceAccess enum. */
+enum physmem_device_access_mode {
+	PHYSMEM_DEVICE_ACCESS_BIDIRECTIONAL,
+	PHYSMEM_DEVICE_ACCESS_TO_DEVICE,
+	PHYSMEM_DEVICE_ACCESS_FROM_DEVICE,
+};
+extern const char *const physmem_device_access_names[];
+
+/* A PCI device address, and its canonical spelling "dddd:bb:dd.f" (lower case). */
+struct physmem_pci_address {
+	unsigned domain;	/* 0 .. 0xffff */
+	unsigned bus;		/* 0 .. 0xff */
+	unsigned slot;		/* 0 .. 0x1f */
+	unsigned function;	/* 0 .. 7 */
+};
+#define PHYSMEM_PCI_ADDRESS_MAX 12	/* strlen("dddd:bb:dd.f") */
+
+/*
+ * Parse "DDDD:BB:DD.F" or "BB:DD.F" (domain 0), hex digits of either case,
+ * exactly that many of them. Returns 0 or -EINVAL.
+ */
+int physmem_pci_address_parse(const char *s, struct physmem_pci_address *ret);
+/* Write the canonical spelling into buf (at least PHYSMEM_PCI_ADDRESS_MAX + 1 bytes). */
+void physmem_pci_address_format(const struct physmem_pci_address *a, char *buf, size_t size);
 
 /* The text of io.physmem.Manager.varlink. */
 extern const char physmem_interface_description[];

@@ -3,7 +3,7 @@
  * Fuzz libphysmem's reply handling through its public API: a fake daemon
  * (the accepted end of a real Unix socket) has the input's replies, with fds,
  * waiting before the client calls, then half-closes. The calls run in turn
- * (Status, List, Allocate, Share, Describe, Import, Free), each taking the
+ * (Status, List, Allocate, Share, Describe, Import, Free, Bind, Unbind), each taking the
  * next reply, so pm_call(), pm_take_buffer() and every parser of
  * client/physmem-reply.c see what a hostile or broken daemon could send.
  * Error messages must stay printable; nothing may leak.
@@ -26,7 +26,7 @@
 #include "physmem.h"
 #include "varlink-stream.h"
 
-#define N_CALLS 7
+#define N_CALLS 9
 
 static char socket_path[108];
 static int listen_fd = -1;
@@ -110,6 +110,15 @@ static void check_info(const struct physmem_info *info)
 	FUZZ_CHECK(info->segments_known || info->n_segments == 0);
 	for (unsigned i = 0; i < info->n_segments; i++)
 		(void)info->segments[i].length;
+	FUZZ_CHECK(info->n_bindings <= PHYSMEM_MAX_BINDINGS);
+	for (unsigned i = 0; i < info->n_bindings; i++) {
+		const struct physmem_binding *b = physmem_info_binding(info, i);
+
+		FUZZ_CHECK(b && memchr(b->device, 0, sizeof(b->device)) && memchr(b->translation, 0, sizeof(b->translation)));
+		FUZZ_CHECK(b->segments_known || b->n_segments == 0);
+		for (unsigned k = 0; k < b->n_segments; k++)
+			(void)physmem_binding_segment(b, k)->length;
+	}
 	FUZZ_CHECK(!info->json || json_object_is_type(info->json, json_type_object));
 }
 
@@ -167,6 +176,16 @@ static void call(struct physmem *pm, unsigned op, struct physmem_buffer **buf)
 			r = physmem_buffer_free(*buf);
 			*buf = NULL;
 		}
+		break;
+	case 7:
+		r = physmem_bind(pm, 1, "0000:00:03.0", PHYSMEM_ACCESS_TO_DEVICE, &info);
+		if (r == 0) {
+			check_info(info);
+			physmem_info_free(info);
+		}
+		break;
+	case 8:
+		r = physmem_unbind(pm, 1, "0000:00:03.0");
 		break;
 	}
 	if (r < 0)

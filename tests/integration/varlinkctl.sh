@@ -55,8 +55,8 @@ vctl validate-idl "$idl" >/dev/null && ok "varlinkctl validate-idl accepts the i
 out=$(vctl introspect "$sock" io.physmem.Manager) && grep -q "^method Allocate(" <<<"$out" &&
 	grep -q "^error QuotaExceeded(" <<<"$out" && ok "varlinkctl introspect parses what the daemon serves" ||
 	bad "introspect: $out"
-out=$(vctl list-methods "$sock" io.physmem.Manager) && [ "$(wc -l <<<"$out")" -eq 8 ] &&
-	ok "list-methods: 8 methods" || bad "list-methods: $out"
+out=$(vctl list-methods "$sock" io.physmem.Manager) && [ "$(wc -l <<<"$out")" -eq 10 ] &&
+	ok "list-methods: 10 methods" || bad "list-methods: $out"
 out=$(vctl call "$sock" io.physmem.Manager.Status '{}') && grep -q '"backend":"memfd"' <<<"$out" &&
 	ok "call Status" || bad "call Status: $out"
 out=$(vctl call "$sock" io.physmem.Manager.Allocate '{"size": 65536, "name": "viavarlinkctl"}') &&

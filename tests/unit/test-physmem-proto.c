@@ -127,6 +127,42 @@ static void test_cache_mode_names(void **state)
 	assert_non_null(strstr(physmem_interface_description, "interface io.physmem.Manager"));
 }
 
+/* PCI addresses: both spellings, exact digit counts, ranges, canonical output. */
+static void test_pci_address(void **state)
+{
+	static const char *const bad[] = {
+		"", "0", "00:03", "0000:00:03", "0000:00:03.", "0000:00:03.00", "00000:00:03.0", "0000:000:03.0",
+		"0000:00:003.0", "0000-00:03.0", "0000:00-03.0", "0000:00:03-0", "0000:00:20.0", "0000:00:03.8",
+		"0000:0g:03.0", "g0:03.0", " 00:03.0", "00:03.0 ", "+0:03.0", "0000:00:03.0\n", "0:00:03.0",
+	};
+	struct physmem_pci_address a;
+	char buf[PHYSMEM_PCI_ADDRESS_MAX + 1];
+
+	(void)state;
+	assert_int_equal(physmem_pci_address_parse("0000:00:03.0", &a), 0);
+	assert_int_equal(a.domain, 0);
+	assert_int_equal(a.bus, 0);
+	assert_int_equal(a.slot, 3);
+	assert_int_equal(a.function, 0);
+	assert_int_equal(physmem_pci_address_parse("ABcd:eF:1f.7", &a), 0);
+	assert_int_equal(a.domain, 0xabcd);
+	assert_int_equal(a.bus, 0xef);
+	assert_int_equal(a.slot, 0x1f);
+	assert_int_equal(a.function, 7);
+	physmem_pci_address_format(&a, buf, sizeof(buf));
+	assert_string_equal(buf, "abcd:ef:1f.7");
+	assert_int_equal(physmem_pci_address_parse("0a:1E.3", &a), 0);
+	assert_int_equal(a.domain, 0);
+	physmem_pci_address_format(&a, buf, sizeof(buf));
+	assert_string_equal(buf, "0000:0a:1e.3");
+	assert_int_equal(physmem_pci_address_parse(NULL, &a), -EINVAL);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (physmem_pci_address_parse(bad[i], &a) != -EINVAL)
+			fail_msg("'%s' was accepted", bad[i]);
+	assert_string_equal(physmem_device_access_names[PHYSMEM_DEVICE_ACCESS_TO_DEVICE], "toDevice");
+	assert_null(physmem_device_access_names[3]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -136,6 +172,7 @@ int main(void)
 		cmocka_unit_test(test_parse_size_range),
 		cmocka_unit_test(test_name_valid),
 		cmocka_unit_test(test_cache_mode_names),
+		cmocka_unit_test(test_pci_address),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -295,6 +295,86 @@ static void test_check(void **state)
 	assert_int_equal(conf_check(&c), -EINVAL);
 }
 
+/* bind-device lines: each adds a rule; devices and principals are checked. */
+static void test_bind_device(void **state)
+{
+	struct conf c;
+	const struct bind_rule *r;
+
+	(void)state;
+	conf_defaults(&c);
+	assert_true(c.max_bindings_per_uid == 64);
+	assert_int_equal(c.n_bind_rules, 0);
+	assert_string_equal(c.pci_sysfs, "/sys/bus/pci/devices");
+	assert_int_equal(load(&c, "bind-device = 0000:00:03.0 uid:65534, 1000 @root gid:44\n"
+				  "bind-device = 1234:11E8 root\n"
+				  "bind-device = 0a:1f.7 uid:5\n"
+				  "max-bindings-per-uid = 3\n"),
+			 0);
+	assert_true(c.max_bindings_per_uid == 3);
+	assert_int_equal(c.n_bind_rules, 3);
+	r = &c.bind_rules[0];
+	assert_false(r->by_id);
+	assert_int_equal(r->addr.domain, 0);
+	assert_int_equal(r->addr.bus, 0);
+	assert_int_equal(r->addr.slot, 3);
+	assert_int_equal(r->addr.function, 0);
+	assert_int_equal(r->n_uids, 2);
+	assert_int_equal(r->uids[0], 65534);
+	assert_int_equal(r->uids[1], 1000);
+	assert_int_equal(r->n_gids, 2);
+	assert_int_equal(r->gids[0], 0);	/* @root */
+	assert_int_equal(r->gids[1], 44);
+	r = &c.bind_rules[1];
+	assert_true(r->by_id);
+	assert_int_equal(r->vendor, 0x1234);
+	assert_int_equal(r->product, 0x11e8);
+	assert_int_equal(r->n_uids, 1);
+	assert_int_equal(r->uids[0], 0);	/* root by name */
+	r = &c.bind_rules[2];
+	assert_int_equal(r->addr.bus, 0x0a);
+	assert_int_equal(r->addr.slot, 0x1f);
+	assert_int_equal(r->addr.function, 7);
+
+	/* Bad lines: the load fails on them. */
+	assert_int_equal(load(&c, "bind-device = 0000:00:03.0\n"), -EINVAL);		/* nobody named */
+	assert_int_equal(load(&c, "bind-device =\n"), -EINVAL);
+	assert_int_equal(load(&c, "bind-device = 0000:00:20.0 uid:1\n"), -EINVAL);	/* slot > 1f */
+	assert_int_equal(load(&c, "bind-device = 0000:00:03.8 uid:1\n"), -EINVAL);	/* function > 7 */
+	assert_int_equal(load(&c, "bind-device = 00000:00:03.0 uid:1\n"), -EINVAL);
+	assert_int_equal(load(&c, "bind-device = 0:0:3.0 uid:1\n"), -EINVAL);
+	assert_int_equal(load(&c, "bind-device = 12345:11e8 uid:1\n"), -EINVAL);
+	assert_int_equal(load(&c, "bind-device = 1234:11g8 uid:1\n"), -EINVAL);
+	assert_int_equal(load(&c, "bind-device = edu uid:1\n"), -EINVAL);
+	assert_int_equal(load(&c, "bind-device = 00:03.0 uid:-1\n"), -EINVAL);
+	assert_int_equal(load(&c, "bind-device = 00:03.0 uid:4294967295\n"), -EINVAL);
+	assert_int_equal(load(&c, "bind-device = 00:03.0 gid:x\n"), -EINVAL);
+	assert_int_equal(load(&c, "bind-device = 00:03.0 no-such-user-physmem\n"), -ESRCH);
+	assert_int_equal(load(&c, "bind-device = 00:03.0 @no-such-group-physmem\n"), -ESRCH);
+	assert_int_equal(load(&c, "max-bindings-per-uid = -1\n"), -EINVAL);
+}
+
+/* At most CONF_MAX_BIND_RULES rules, CONF_MAX_PRINCIPALS users per rule. */
+static void test_bind_device_limits(void **state)
+{
+	struct conf c;
+	char line[512];
+	int n = 0;
+
+	(void)state;
+	conf_defaults(&c);
+	for (unsigned i = 0; i < CONF_MAX_BIND_RULES; i++)
+		assert_int_equal(conf_set(&c, "bind-device", "00:03.0 uid:1"), 0);
+	assert_int_equal(conf_set(&c, "bind-device", "00:03.0 uid:1"), -E2BIG);
+
+	conf_defaults(&c);
+	n = snprintf(line, sizeof(line), "00:03.0");
+	for (unsigned i = 0; i <= CONF_MAX_PRINCIPALS; i++)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " %u", i + 1);
+	assert_int_equal(conf_set(&c, "bind-device", line), -E2BIG);
+	assert_int_equal(c.n_bind_rules, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +388,8 @@ int main(void)
 		cmocka_unit_test(test_sizes_with_units),
 		cmocka_unit_test(test_hugepages),
 		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_bind_device),
+		cmocka_unit_test(test_bind_device_limits),
 	};
 
 	log_set_level(LOG_LEVEL_ERR - 1);	/* keep the expected errors quiet */

@@ -159,6 +159,36 @@ static void test_addresses(void **state)
 	assert_false(policy_may_see_addresses(&c, &root, &b));
 }
 
+/* bind-device: default deny; a rule names a device (address or ids) and users or groups. */
+static void test_bind(void **state)
+{
+	struct conf c;
+	struct peer root = mkpeer(0, 0), nobody = mkpeer(65534, 65534), other = mkpeer(1000, 1000);
+	gid_t video = 44;
+	struct peer member = { .uid = 1001, .gid = 1001, .n_groups = 1, .groups = &video };
+	struct physmem_pci_address edu = { 0, 0, 3, 0 }, other_dev = { 0, 0, 4, 0 }, far = { 1, 0, 3, 0 };
+
+	(void)state;
+	conf_defaults(&c);
+	/* No rule: only root. */
+	assert_true(policy_may_bind(&c, &root, &edu, 0x1234, 0x11e8));
+	assert_false(policy_may_bind(&c, &nobody, &edu, 0x1234, 0x11e8));
+
+	assert_int_equal(conf_set(&c, "bind-device", "0000:00:03.0 uid:65534"), 0);
+	assert_int_equal(conf_set(&c, "bind-device", "8086:10d3 gid:44"), 0);
+	assert_true(policy_may_bind(&c, &nobody, &edu, 0x1234, 0x11e8));
+	assert_true(policy_may_bind(&c, &nobody, &edu, -1, -1));
+	assert_false(policy_may_bind(&c, &other, &edu, 0x1234, 0x11e8));
+	assert_false(policy_may_bind(&c, &nobody, &other_dev, 0x1234, 0x11e8));
+	assert_false(policy_may_bind(&c, &nobody, &far, 0x1234, 0x11e8));	/* another domain */
+	/* By ids, for a group (supplementary). */
+	assert_true(policy_may_bind(&c, &member, &other_dev, 0x8086, 0x10d3));
+	assert_false(policy_may_bind(&c, &member, &other_dev, 0x8086, 0x10d4));
+	assert_false(policy_may_bind(&c, &member, &other_dev, -1, -1));		/* ids unknown */
+	assert_false(policy_may_bind(&c, &member, &edu, 0x1234, 0x11e8));
+	assert_false(policy_may_bind(&c, &nobody, &other_dev, 0x8086, 0x10d3));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -168,6 +198,7 @@ int main(void)
 		cmocka_unit_test(test_allowed_uid),
 		cmocka_unit_test(test_allowed_gid),
 		cmocka_unit_test(test_addresses),
+		cmocka_unit_test(test_bind),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

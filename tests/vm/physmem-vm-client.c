@@ -15,6 +15,22 @@
  *	helper copied every chunk A -> edu -> B), then check B: the copied
  *	chunks hold A's pattern, every other byte is zero.  Print
  *	"result PASS|FAIL DETAIL".
+ *   physmem-vm-client bind BDF TRANSLATION
+ *	Allocate A (64 KiB contiguous) and B (64 KiB) bound to the PCI device
+ *	BDF through the daemon (Allocate with device); both must report that
+ *	device with TRANSLATION and device segments covering the buffer, for
+ *	"iommu" other than the physical ones. Then three rounds with the root
+ *	helper, each a few "xfer SRC DST LEN OFF" lines, "ready-ROUND N", and
+ *	a "go" line back once root copied them A -> edu -> B:
+ *	  phys:    by physical addresses: under "iommu" B stays zero (the IOMMU
+ *	           blocks them), else B gets A's bytes
+ *	  bound:   by the device's addresses: B gets A's bytes
+ *	  unbound: B unbound (Unbind), the copied chunks zeroed by the CPU, the
+ *	           same transfer as "bound": under "iommu" B stays zero
+ *	Then A is freed with its binding live while a dup of its fd keeps it
+ *	alive (round "freed", no transfers: root checks that the daemon unbound
+ *	it), and B.
+ *	Prints "result PASS|FAIL DETAIL".
  *   physmem-vm-client hold
  *	Allocate a contiguous and a scatter-gather buffer and pin a memfd,
  *	map and touch them, print "ready BUFFERS BYTES", then sleep until
@@ -298,6 +314,179 @@ static int do_dma(struct physmem *pm, const char *mode)
 	return 0;
 }
 
+/* Bus address of byte off of a binding's device segments, and the bytes contiguous from it. */
+static uint64_t bound_addr(const struct physmem_binding *b, uint64_t off, uint64_t *left)
+{
+	for (unsigned i = 0; i < physmem_binding_n_segments(b); i++) {
+		const struct physmem_segment *seg = physmem_binding_segment(b, i);
+
+		if (off < seg->length) {
+			*left = seg->length - off;
+			return seg->address + off;
+		}
+		off -= seg->length;
+	}
+	*left = 0;
+	return UINT64_MAX;
+}
+
+/* A buffer's one binding must be to bdf, with translation, covering all of it. */
+static int check_binding(const struct physmem_buffer *buf, const char *what, const char *bdf, const char *translation)
+{
+	const struct physmem_info *in = physmem_buffer_info(buf);
+	const struct physmem_binding *b = physmem_info_binding(in, 0);
+	uint64_t total = 0;
+	bool differs = false;
+
+	CHECK(physmem_info_n_bindings(in) == 1 && b, "%s: %u bindings, not 1", what, physmem_info_n_bindings(in));
+	CHECK(!strcmp(physmem_binding_device(b), bdf), "%s: bound to '%s', not %s", what, physmem_binding_device(b), bdf);
+	CHECK(!strcmp(physmem_binding_translation(b), translation), "%s: translation '%s', not %s", what,
+	      physmem_binding_translation(b), translation);
+	CHECK(!physmem_binding_revoked(b), "%s: revoked", what);
+	CHECK(physmem_binding_access(b) == PHYSMEM_ACCESS_BIDIRECTIONAL, "%s: access %d", what,
+	      (int)physmem_binding_access(b));
+	CHECK(physmem_binding_segments_known(b) && physmem_binding_n_segments(b) >= 1, "%s: no device segments", what);
+	for (unsigned i = 0; i < physmem_binding_n_segments(b); i++)
+		total += physmem_binding_segment(b, i)->length;
+	CHECK(total == physmem_info_size(in), "%s: device segments add up to %" PRIu64 ", not %" PRIu64, what, total,
+	      physmem_info_size(in));
+	for (uint64_t off = 0; off < physmem_info_size(in); off += PAGE) {
+		uint64_t l1, l2;
+
+		if (bound_addr(b, off, &l1) != bus_addr(in, off, &l2))
+			differs = true;
+	}
+	if (!strcmp(translation, "iommu"))
+		CHECK(differs, "%s: IOMMU translation, yet the device addresses are the physical ones", what);
+	else
+		CHECK(!differs, "%s: %s, yet the device addresses differ from the physical ones", what, translation);
+	return 0;
+}
+
+/* Print one round of transfers A -> B at offs, by device (bound) or physical addresses; wait for "go". */
+static int bind_round(const char *round, const struct physmem_buffer *a, const struct physmem_buffer *b,
+		      const uint64_t *offs, int n, bool bound)
+{
+	const struct physmem_info *ia = physmem_buffer_info(a), *ib = physmem_buffer_info(b);
+	char line[64];
+
+	for (int i = 0; i < n; i++) {
+		uint64_t la, lb, sa, sb;
+
+		if (bound) {
+			sa = bound_addr(physmem_info_binding(ia, 0), offs[i], &la);
+			sb = bound_addr(physmem_info_binding(ib, 0), offs[i], &lb);
+		} else {
+			sa = bus_addr(ia, offs[i], &la);
+			sb = bus_addr(ib, offs[i], &lb);
+		}
+		CHECK(la >= CHUNK && lb >= CHUNK, "%s: chunk %#" PRIx64 " crosses a segment", round, offs[i]);
+		printf("xfer %#" PRIx64 " %#" PRIx64 " %llu %#" PRIx64 "\n", sa, sb, CHUNK, offs[i]);
+	}
+	printf("ready-%s %d\n", round, n);
+	fflush(stdout);
+	if (!fgets(line, sizeof(line), stdin) || strncmp(line, "go", 2))
+		FAIL("%s: no 'go' from the root helper (%s)", round, feof(stdin) ? "EOF" : line);
+	return 0;
+}
+
+/* B's chunks at offs hold A's bytes (copied) or zeroes, and nothing else of B is touched. */
+static int bind_check(const char *round, struct physmem_buffer *b, uint64_t size, const uint64_t *offs, int n,
+		      uint64_t seed, bool copied)
+{
+	uint8_t *mb = physmem_buffer_map(b);
+	long long bad;
+
+	CHECK(mb, "map B: %s", strerror(errno));
+	CHECK(!physmem_buffer_begin_cpu(b, PHYSMEM_SYNC_READ), "begin_cpu B: %s", strerror(errno));
+	for (uint64_t c = 0; c < size / CHUNK; c++) {
+		bool in = false;
+
+		for (int i = 0; i < n; i++)
+			in = in || offs[i] == c * CHUNK;
+		bad = in && copied ? verify(mb + c * CHUNK, CHUNK, seed, c * CHUNK) : first_nonzero(mb + c * CHUNK, CHUNK);
+		if (bad >= 0) {
+			physmem_buffer_end_cpu(b, PHYSMEM_SYNC_READ);
+			FAIL("%s: B wrong at %#llx (%s chunk)", round, (unsigned long long)(c * CHUNK + (uint64_t)bad),
+			     in ? (copied ? "copied" : "blocked") : "untouched");
+		}
+	}
+	physmem_buffer_end_cpu(b, PHYSMEM_SYNC_READ);
+	return 0;
+}
+
+static int do_bind(struct physmem *pm, const char *bdf, const char *translation)
+{
+	const uint64_t size = 64 * KIB, offs[] = { 0, 32 * KIB, 64 * KIB - CHUNK };
+	const int n = (int)(sizeof(offs) / sizeof(offs[0]));
+	uint64_t seed = 0xb1dd0000ULL ^ (uint64_t)getpid();
+	struct physmem_buffer *a = NULL, *b = NULL;
+	bool iommu = !strcmp(translation, "iommu");
+	uint8_t *ma, *mb;
+	char line[64];
+	int r, keep;
+
+	r = physmem_alloc_bound(pm, size, PHYSMEM_CONTIGUOUS, PHYSMEM_CACHE_CACHED, NULL, bdf,
+				PHYSMEM_ACCESS_BIDIRECTIONAL, &a);
+	CHECK(r >= 0, "Allocate A with device %s: %s", bdf, why(pm, r));
+	r = physmem_alloc_bound(pm, size, 0, PHYSMEM_CACHE_CACHED, NULL, bdf, PHYSMEM_ACCESS_BIDIRECTIONAL, &b);
+	CHECK(r >= 0, "Allocate B with device %s: %s", bdf, why(pm, r));
+	if (check_info(a, "A", size, true) || check_info(b, "B", size, false) ||
+	    check_binding(a, "A", bdf, translation) || check_binding(b, "B", bdf, translation))
+		return 1;
+	ma = physmem_buffer_map(a);
+	mb = physmem_buffer_map(b);
+	CHECK(ma && mb, "map: %s", strerror(errno));
+	CHECK(!physmem_buffer_begin_cpu(a, PHYSMEM_SYNC_WRITE), "begin_cpu A: %s", strerror(errno));
+	for (uint64_t i = 0; i < size; i++)
+		ma[i] = pat(seed, i);
+	CHECK(!physmem_buffer_end_cpu(a, PHYSMEM_SYNC_WRITE), "end_cpu A: %s", strerror(errno));
+
+	if (bind_round("phys", a, b, offs, n, false) || bind_check("phys", b, size, offs, n, seed, !iommu))
+		return 1;
+	if (!iommu) {
+		/* The physical copy landed: clear it for the next round. */
+		CHECK(!physmem_buffer_begin_cpu(b, PHYSMEM_SYNC_WRITE), "begin_cpu B: %s", strerror(errno));
+		memset(mb, 0, size);
+		CHECK(!physmem_buffer_end_cpu(b, PHYSMEM_SYNC_WRITE), "end_cpu B: %s", strerror(errno));
+	}
+	if (bind_round("bound", a, b, offs, n, true) || bind_check("bound", b, size, offs, n, seed, true))
+		return 1;
+
+	r = physmem_unbind(pm, physmem_buffer_id(b), bdf);
+	CHECK(r >= 0, "Unbind B: %s", why(pm, r));
+	r = physmem_unbind(pm, physmem_buffer_id(b), bdf);
+	CHECK(r == -ENODEV, "Unbind B twice: %d, not -ENODEV (%s)", r, why(pm, r));
+	CHECK(!physmem_buffer_begin_cpu(b, PHYSMEM_SYNC_WRITE), "begin_cpu B: %s", strerror(errno));
+	memset(mb, 0, size);
+	CHECK(!physmem_buffer_end_cpu(b, PHYSMEM_SYNC_WRITE), "end_cpu B: %s", strerror(errno));
+	/* The old device addresses of B: with an IOMMU they no longer reach it. */
+	if (bind_round("unbound", a, b, offs, n, true) || bind_check("unbound", b, size, offs, n, seed, !iommu))
+		return 1;
+
+	note("%s via %s: A @%#" PRIx64 " -> device @%#" PRIx64 "; physical copy %s, bound copy arrived, after Unbind %s",
+	     bdf, translation, physmem_info_segment(physmem_buffer_info(a), 0)->address,
+	     physmem_binding_segment(physmem_info_binding(physmem_buffer_info(a), 0), 0)->address,
+	     iommu ? "blocked" : "arrived", iommu ? "blocked" : "arrived (no translation)");
+	/*
+	 * A still bound: Free must take the binding with it although this
+	 * process keeps A alive in the kernel with a dup of its fd. Round
+	 * "freed" has no transfers: root checks the module's binding counter.
+	 */
+	keep = dup(physmem_buffer_fd(a));
+	CHECK(keep >= 0, "dup: %s", strerror(errno));
+	r = physmem_buffer_free(a);
+	CHECK(r >= 0, "Free A: %s", why(pm, r));
+	printf("ready-freed 0\n");
+	fflush(stdout);
+	if (!fgets(line, sizeof(line), stdin) || strncmp(line, "go", 2))
+		FAIL("freed: no 'go' from the root helper (%s)", feof(stdin) ? "EOF" : line);
+	close(keep);
+	r = physmem_buffer_free(b);
+	CHECK(r >= 0, "Free B: %s", why(pm, r));
+	return 0;
+}
+
 static int do_hold(struct physmem *pm)
 {
 	static const struct { uint64_t size; unsigned flags; } allocs[] = {
@@ -419,8 +608,9 @@ int main(int argc, char **argv)
 	int r;
 
 	if (!((!strcmp(mode, "dma") && argc == 3) || (!strcmp(mode, "hold") && argc == 2) ||
-	      (!strcmp(mode, "isolation") && argc == 4))) {
-		fprintf(stderr, "usage: physmem-vm-client dma contig|sg|pin | hold | isolation NAME ID\n");
+	      (!strcmp(mode, "isolation") && argc == 4) || (!strcmp(mode, "bind") && argc == 4))) {
+		fprintf(stderr, "usage: physmem-vm-client dma contig|sg|pin | hold | isolation NAME ID | "
+			"bind BDF TRANSLATION\n");
 		return 2;
 	}
 	alarm(90);	/* never outlive the case script */
@@ -433,6 +623,8 @@ int main(int argc, char **argv)
 		r = do_dma(pm, argv[2]);
 	else if (!strcmp(mode, "hold"))
 		r = do_hold(pm);
+	else if (!strcmp(mode, "bind"))
+		r = do_bind(pm, argv[2], argv[3]);
 	else
 		r = do_isolation(pm, argv[2], strtoull(argv[3], NULL, 0));
 	physmem_disconnect(pm);

@@ -51,9 +51,17 @@ def _sharing(params, name, allow_uids, allow_gids):
         params["allowGids"] = gids
 
 
-def _no_device(device):
-    if device is not None:
-        raise errors.NotSupported({"feature": "device binding (device=)", "backend": None})
+DEVICE_ACCESS = ("bidirectional", "toDevice", "fromDevice")
+
+
+def _device(params, device, device_access):
+    """Add device (a PCI address "DDDD:BB:DD.F") and its access to a call's parameters."""
+    if device is None:
+        return
+    if device_access not in DEVICE_ACCESS:
+        raise ValueError(f"device_access must be one of {', '.join(DEVICE_ACCESS)}, not {device_access!r}")
+    params["device"] = str(device)
+    params["deviceAccess"] = device_access
 
 
 class Client:
@@ -124,10 +132,10 @@ class Client:
     # -- calls that make arrays (they import numpy) --
 
     def allocate(self, shape, dtype="u4", contiguous=False, cache="cached", name=None, allow_uids=(),
-                 allow_gids=(), device=None):
-        """A new buffer of shape and dtype as a PhysmemArray (rounded up to pages)."""
+                 allow_gids=(), device=None, device_access="bidirectional"):
+        """A new buffer of shape and dtype as a PhysmemArray (rounded up to pages);
+        with device (a PCI address), also bound to that device (see bind)."""
         from . import _array
-        _no_device(device)
         nbytes, dt = _array.nbytes_of(shape, dtype)
         if cache not in CACHE_MODES:
             raise ValueError(f"cache must be one of {', '.join(CACHE_MODES)}, not {cache!r}")
@@ -135,6 +143,7 @@ class Client:
         if contiguous:
             params["contiguous"] = True
         _sharing(params, name, allow_uids, allow_gids)
+        _device(params, device, device_access)
         info, fd = self._call_buffer("Allocate", params)
         return _array.make(self, info, fd, shape, dt, owned=True)
 
@@ -176,6 +185,17 @@ class Client:
         """Free a buffer by id (your own; root: any)."""
         self.call("Free", {"id": int(buffer_id)})
 
+    def bind(self, buffer_id, device, device_access="bidirectional"):
+        """Map a buffer for a PCI device (if policy allows); the returned Buffer
+        dict's "devices" carries the device's addresses."""
+        params = {"id": int(buffer_id)}
+        _device(params, device, device_access)
+        return self.call("Bind", params)["buffer"]
+
+    def unbind(self, buffer_id, device):
+        """Remove a buffer's binding to a device."""
+        self.call("Unbind", {"id": int(buffer_id), "device": str(device)})
+
     def share(self, buffer_id, name, allow_uids=(), allow_gids=()):
         """Name one of your buffers so that allowed users can import it."""
         params = {"id": int(buffer_id)}
@@ -197,10 +217,10 @@ def default_client():
 
 
 def allocate(shape, dtype="u4", contiguous=False, cache="cached", name=None, allow_uids=(), allow_gids=(),
-             device=None):
+             device=None, device_access="bidirectional"):
     """A new physmem buffer as a numpy array (see Client.allocate)."""
-    _no_device(device)
-    return default_client().allocate(shape, dtype, contiguous, cache, name, allow_uids, allow_gids)
+    return default_client().allocate(shape, dtype, contiguous, cache, name, allow_uids, allow_gids, device,
+                                     device_access)
 
 
 def import_buffer(name, owner=None, shape=None, dtype="u1"):

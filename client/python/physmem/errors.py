@@ -19,6 +19,8 @@ MANAGER_ERRORS = {
     "NameInUse": ("name",),
     "AmbiguousName": ("name", "owners"),
     "NotPopulated": ("offset",),
+    "NoSuchDevice": ("device",),
+    "DeviceBusy": ("device", "reason"),
 }
 
 # The standard errors of org.varlink.service that the daemon may answer with.

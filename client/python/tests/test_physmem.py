@@ -155,8 +155,17 @@ def test_errors_carry_parameters(client, daemon):
     with pytest.raises(physmem.InvalidParameter) as e:
         client.call("Allocate", {"size": "big"})
     assert e.value.parameter == "size"
-    with pytest.raises(physmem.NotSupported, match="device binding"):
-        client.allocate(4096, "u1", device="/dev/dri/card0")
+    with pytest.raises(physmem.InvalidParameter) as e:
+        client.allocate(4096, "u1", device="/dev/dri/card0")     # not a PCI address
+    assert e.value.parameter == "device"
+    own = client.list()[0]["id"]                # the buffer made above
+    with pytest.raises(physmem.NoSuchDevice) as e:
+        client.bind(own, "ffff:ff:1f.7")
+    assert e.value.device == "ffff:ff:1f.7"
+    with pytest.raises(physmem.NoSuchDevice):             # no binding to unbind
+        client.unbind(own, "ffff:ff:1f.7")
+    with pytest.raises(ValueError):
+        client.allocate(4096, "u1", device="00:03.0", device_access="sideways")
     with pytest.raises(ValueError):
         client.allocate(4096, "u1", cache="fast")
     assert not client.broken                    # errors leave the connection usable
