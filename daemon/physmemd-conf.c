@@ -5,6 +5,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +39,10 @@ void conf_defaults(struct conf *c)
 	c->hugepages_auto = true;
 	c->worker_threads = 2;
 	c->log_level = LOG_LEVEL_INFO;
+	c->max_pool_bytes_per_uid = 1ULL << 30;
 }
 
-enum key_type { KEY_SIZE, KEY_COUNT, KEY_STRING, KEY_MODE, KEY_POLICY, KEY_LOCK, KEY_LOG, KEY_HUGEPAGES };
+enum key_type { KEY_SIZE, KEY_COUNT, KEY_STRING, KEY_MODE, KEY_POLICY, KEY_LOCK, KEY_LOG, KEY_HUGEPAGES, KEY_PRINCIPALS };
 
 static const struct key {
 	const char *name;
@@ -70,6 +73,8 @@ static const struct key {
 	K("worker-threads", KEY_COUNT, worker_threads),
 	K("debug-job-delay-ms", KEY_COUNT, debug_job_delay_ms),
 	K("log-level", KEY_LOG, log_level),
+	K("pool-users", KEY_PRINCIPALS, pool_users),
+	K("max-pool-bytes-per-uid", KEY_SIZE, max_pool_bytes_per_uid),
 #undef K
 };
 
@@ -83,6 +88,85 @@ static char *strip(char *s)
 	while (e > s && isspace((unsigned char)e[-1]))
 		*--e = '\0';
 	return s;
+}
+
+/* Parse a decimal id that fits in 32 bits (not (uid_t)-1). */
+static int parse_id(const char *s, uint32_t *ret)
+{
+	unsigned long long n;
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno || *end || n >= UINT32_MAX)
+		return -EINVAL;
+	*ret = (uint32_t)n;
+	return 0;
+}
+
+/*
+ * Add one principal to pr: "*" (everyone), "uid:N", "gid:N", "@group" or a
+ * user name; names are resolved now, an unknown one is an error.
+ */
+static int principal_add(struct principals *pr, const char *t)
+{
+	uint32_t id;
+
+	if (strcmp(t, "*") == 0) {
+		pr->all = true;
+		return 0;
+	}
+	if (strncmp(t, "uid:", 4) == 0 || strncmp(t, "gid:", 4) == 0) {
+		if (parse_id(t + 4, &id) < 0)
+			return -EINVAL;
+		if (t[0] == 'g')
+			goto add_gid;
+		goto add_uid;
+	}
+	if (t[0] == '@') {
+		struct group *g = getgrnam(t + 1);
+
+		if (!g)
+			return -ENOENT;
+		id = g->gr_gid;
+		goto add_gid;
+	}
+	{
+		struct passwd *pw = getpwnam(t);
+
+		if (!pw)
+			return -ENOENT;
+		id = pw->pw_uid;
+	}
+add_uid:
+	if (pr->n_uids >= PRINCIPALS_MAX)
+		return -E2BIG;
+	pr->uids[pr->n_uids++] = id;
+	return 0;
+add_gid:
+	if (pr->n_gids >= PRINCIPALS_MAX)
+		return -E2BIG;
+	pr->gids[pr->n_gids++] = id;
+	return 0;
+}
+
+/* A list of principals separated by commas or blanks, added to pr (the key may repeat). */
+static int principals_parse(struct principals *pr, const char *v)
+{
+	char buf[512], *save = NULL, *t;
+	int r;
+
+	if (strlen(v) >= sizeof(buf) || !v[0])
+		return -EINVAL;
+	memcpy(buf, v, strlen(v) + 1);
+	for (t = strtok_r(buf, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+		r = principal_add(pr, t);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 static int set_key(struct conf *c, const struct key *k, const char *v)
@@ -148,6 +232,8 @@ static int set_key(struct conf *c, const struct key *k, const char *v)
 		c->hugepage_size = n;
 		c->hugepages_auto = false;
 		return 0;
+	case KEY_PRINCIPALS:
+		return principals_parse((struct principals *)p, v);
 	case KEY_LOG:
 		i = log_parse_level(v);
 		if (i < 0)

@@ -41,6 +41,15 @@ extern const char *const address_policy_names[];
 
 enum lock_mode { LOCK_NO, LOCK_TRY, LOCK_YES };
 
+/* A list of users and groups a policy key names (names resolved at load). */
+#define PRINCIPALS_MAX 64
+struct principals {
+	bool all;			/* "*": everyone */
+	unsigned n_uids, n_gids;
+	uid_t uids[PRINCIPALS_MAX];
+	gid_t gids[PRINCIPALS_MAX];
+};
+
 struct conf {
 	char socket_path[108];
 	unsigned socket_mode;
@@ -65,6 +74,8 @@ struct conf {
 	uint64_t worker_threads;	/* threads for large jobs (plus one for small ones) */
 	uint64_t debug_job_delay_ms;	/* test hook: every large worker job sleeps this long first */
 	int log_level;
+	struct principals pool_users;	/* who may allocate from contiguous pools (besides root) */
+	uint64_t max_pool_bytes_per_uid;	/* of max_bytes_per_uid, what may come from pools */
 };
 
 void conf_defaults(struct conf *c);
@@ -75,6 +86,21 @@ int conf_load(struct conf *c, const char *path);
 struct segment {
 	uint64_t address;
 	uint64_t length;
+};
+
+/* One contiguous pool of the kmod backend, as Status reports it. */
+struct backend_pool {
+	char name[16];
+	const char *kind;		/* "memmap", "reserve_mem", "cma" */
+	bool shared;			/* size, free and largest_free unknown */
+	uint64_t size, free, largest_free, buffers;
+};
+
+/* Why a pool allocation failed (-ENOSPC, -ENODEV, -EBUSY from allocate_pool). */
+struct backend_pool_failure {
+	const char *reason;		/* "exhausted", "fragmented", "none", "busy" */
+	bool known;			/* free and largest_free are */
+	uint64_t free, largest_free;
 };
 
 /* What a backend returns for one buffer. */
@@ -88,6 +114,8 @@ struct backend_buffer {
 	uint64_t kernel_id;		/* the module's buffer id, if any */
 	uint64_t page_size;		/* the pages behind it, where the backend knows (0: unknown) */
 	bool thp;			/* shmem that the kernel may back with transparent huge pages */
+	bool from_pool;			/* one run from a contiguous pool */
+	char pool[16];			/* its name, where known ("" after a restart) */
 };
 
 struct backend_ops {
@@ -105,6 +133,16 @@ struct backend_ops {
 	 * exactly that many bytes (-EINVAL for any other size).
 	 */
 	uint64_t (*granule)(void *state);
+	/*
+	 * NULL when the backend has no contiguous pools. One run of size
+	 * bytes from the pool named pool: -ENODEV (no such pool), -ENOSPC
+	 * (exhausted or fragmented), -EBUSY, with *ret_failure filled in;
+	 * -EOPNOTSUPP (feature in *ret_feature), -ENOMEM, ... otherwise.
+	 */
+	int (*allocate_pool)(void *state, const char *pool, uint64_t size, int cache, struct backend_buffer *ret,
+			     struct backend_pool_failure *ret_failure, const char **ret_feature);
+	/* NULL when allocate_pool is: the pools now, *ret_n of them in *ret (free() it). */
+	int (*pools)(void *state, struct backend_pool **ret, unsigned *ret_n);
 	/* NULL when the backend cannot pin memfds. */
 	int (*pin)(void *state, int memfd, uint64_t offset, uint64_t size, struct backend_buffer *ret,
 		   const char **ret_feature);
@@ -154,6 +192,8 @@ struct job {
 	uint64_t size;			/* picks the lane */
 	bool contiguous;		/* JOB_ALLOCATE */
 	int cache;			/* JOB_ALLOCATE */
+	char pool[16];			/* JOB_ALLOCATE: from this pool ("" none) */
+	struct backend_pool_failure pool_failure;	/* JOB_ALLOCATE with pool: why it failed */
 	int memfd;			/* JOB_PIN: the client's memfd; the worker never closes it */
 	uint64_t offset;		/* JOB_PIN */
 	struct backend_buffer b;	/* JOB_RELEASE: the buffer; else the result */
@@ -218,6 +258,7 @@ struct usage {
 	uint64_t buffers;
 	uint64_t bytes;
 	uint64_t held_bytes;		/* of bytes: freed but still held by someone */
+	uint64_t pool_bytes;		/* of bytes: from contiguous pools */
 	uint64_t connections;
 };
 
@@ -227,6 +268,7 @@ struct held {
 	uid_t uid;
 	uint64_t bytes;
 	uint64_t kernel_id;
+	bool pool;			/* the bytes are pool bytes too */
 };
 
 struct registry {
@@ -267,6 +309,9 @@ int registry_alloc_size(const struct registry *r, uint64_t size, uint64_t *ret);
 /* Charge or uncharge one buffer of size bytes to uid (and the daemon's totals). */
 void registry_charge(struct registry *r, uid_t uid, uint64_t size);
 void registry_uncharge(struct registry *r, uid_t uid, uint64_t size);
+/* The same for the pool bytes of a uid (also charged with registry_charge()). */
+void registry_charge_pool(struct registry *r, uid_t uid, uint64_t size);
+void registry_uncharge_pool(struct registry *r, uid_t uid, uint64_t size);
 /* Forget a buffer and release it on a worker; it stays charged until that is done. */
 void registry_free(struct registry *r, struct buffer *b);
 /* Release a backend buffer (charged bytes to uid) on a worker, and uncharge it when done. */
@@ -310,6 +355,10 @@ bool policy_may_import(const struct peer *p, const struct buffer *b);
 bool policy_may_describe(const struct peer *p, const struct buffer *b);
 bool policy_may_free(const struct peer *p, const struct buffer *b);
 bool policy_may_see_addresses(const struct conf *c, const struct peer *p, const struct buffer *b);
+/* Whether the peer is root or one of the principals (its primary or a supplementary group counts). */
+bool policy_principal_match(const struct principals *pr, const struct peer *p);
+/* May this peer allocate from contiguous pools (pool-users)? */
+bool policy_may_use_pools(const struct conf *c, const struct peer *p);
 
 /* ---- physmemd-sink.c: client fds are closed in a child process, never here ---- */
 /* Start the sink process (call before any client fd arrives). */

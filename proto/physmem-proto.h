@@ -21,6 +21,10 @@
 #define PHYSMEM_ERROR_NAME_IN_USE PHYSMEM_INTERFACE ".NameInUse"
 #define PHYSMEM_ERROR_AMBIGUOUS_NAME PHYSMEM_INTERFACE ".AmbiguousName"
 #define PHYSMEM_ERROR_NOT_POPULATED PHYSMEM_INTERFACE ".NotPopulated"
+#define PHYSMEM_ERROR_POOL_UNAVAILABLE PHYSMEM_INTERFACE ".PoolUnavailable"
+
+/* Longest pool name, not counting the NUL (the module's name[16]). */
+#define PHYSMEM_POOL_NAME_MAX 15
 
 /* The system socket, as set up by packaging/physmemd.socket. */
 #define PHYSMEM_SYSTEM_SOCKET "/run/physmem/physmemd.sock"
