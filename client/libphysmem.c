@@ -666,6 +666,31 @@ PHYSMEM_EXPORT int physmem_alloc_shared(struct physmem *pm, uint64_t size, unsig
 	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Allocate", p, NULL, 0, ret);
 }
 
+PHYSMEM_EXPORT int physmem_alloc_pool(struct physmem *pm, uint64_t size, const char *pool, enum physmem_cache cache,
+				      const char *name, struct physmem_buffer **ret)
+{
+	struct json_object *p;
+
+	if (!pm || !ret)
+		return -EINVAL;
+	pm_clear_error(pm);
+	if (!pool || !pool[0])
+		return pm_fail(pm, -EINVAL, "invalid argument: no pool name");
+	if (!cache_name(cache))
+		return pm_fail(pm, -EINVAL, "invalid argument: unknown cache mode %d", (int)cache);
+	if (size > INT64_MAX)
+		return pm_fail(pm, -ERANGE, "size out of range: %llu", (unsigned long long)size);
+	p = json_object_new_object();
+	if (!p)
+		return pm_fail(pm, -ENOMEM, "out of memory");
+	json_object_object_add(p, "size", json_object_new_int64((int64_t)size));
+	json_object_object_add(p, "contiguous", json_object_new_boolean(1));
+	json_object_object_add(p, "cache", json_object_new_string(cache_name(cache)));
+	params_add_sharing(p, name, NULL, 0, NULL, 0);
+	json_object_object_add(p, "pool", json_object_new_string(pool));
+	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Allocate", p, NULL, 0, ret);
+}
+
 PHYSMEM_EXPORT int physmem_alloc(struct physmem *pm, uint64_t size, unsigned flags, enum physmem_cache cache,
 				 const char *name, struct physmem_buffer **ret)
 {

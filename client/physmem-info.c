@@ -137,3 +137,9 @@ PHYSMEM_EXPORT const gid_t *physmem_info_allow_gids(const struct physmem_info *i
 		*ret_n = n;
 	return n > 0 ? (const gid_t *)info->allow_gids.v : NULL;
 }
+
+/* The contiguous pool the buffer came from; "" when none. */
+PHYSMEM_EXPORT const char *physmem_info_pool(const struct physmem_info *info)
+{
+	return info ? info->pool : "";
+}

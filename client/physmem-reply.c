@@ -60,6 +60,8 @@ static const struct vl_field buffer_fields[] = {
 	{ .name = "segments", .type = VL_FIELD_OBJECT_ARRAY, .offset = INFO(segments),
 	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .size = sizeof(struct physmem_segment),
 	  .fields = segment_fields, .count_offset = INFO(n_segments), .present_offset = INFO(segments_known) },
+	{ .name = "pool", .type = VL_FIELD_STRING_COPY, .offset = INFO(pool),
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_TRUNCATE, .size = sizeof(((struct physmem_info *)0)->pool) },
 	{},
 };
 #undef INFO
@@ -69,6 +71,7 @@ static void buffer_finish(struct physmem_info *info, struct json_object *obj)
 {
 	physmem_reply_sanitize(info->name, sizeof(info->name), info->name);
 	physmem_reply_sanitize(info->backend, sizeof(info->backend), info->backend);
+	physmem_reply_sanitize(info->pool, sizeof(info->pool), info->pool);
 	info->json = json_object_get(obj);
 }
 
@@ -182,8 +185,38 @@ static const struct vl_field quota_fields[] = {
 	{ .name = "heldBytes", .type = VL_FIELD_U64, .offset = ST(quota_held_bytes),
 	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = ST(quota_held_bytes_known),
 	  .report = "quota.heldBytes" },
+	{ .name = "poolBytes", .type = VL_FIELD_U64, .offset = ST(quota_pool_bytes),
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = ST(quota_pool_bytes_known),
+	  .report = "quota.poolBytes" },
+	{ .name = "maxPoolBytes", .type = VL_FIELD_U64, .offset = ST(quota_max_pool_bytes),
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = ST(quota_max_pool_bytes_known),
+	  .report = "quota.maxPoolBytes" },
 	{},
 };
+
+/* The interface's Pool type, inside Status's pools (errors name it "pools.NAME"). */
+#define PE(member) offsetof(struct physmem_pool_entry, member)
+static const struct vl_field pool_fields[] = {
+	{ .name = "name", .type = VL_FIELD_STRING_COPY, .offset = PE(name),
+	  .flags = VL_FIELD_REQUIRED | VL_FIELD_TRUNCATE, .size = sizeof(((struct physmem_pool_entry *)0)->name),
+	  .report = "pools.name" },
+	{ .name = "kind", .type = VL_FIELD_STRING_COPY, .offset = PE(kind),
+	  .flags = VL_FIELD_REQUIRED | VL_FIELD_TRUNCATE, .size = sizeof(((struct physmem_pool_entry *)0)->kind),
+	  .report = "pools.kind" },
+	{ .name = "size", .type = VL_FIELD_U64, .offset = PE(size),
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = PE(size_known),
+	  .report = "pools.size" },
+	{ .name = "free", .type = VL_FIELD_U64, .offset = PE(free),
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = PE(free_known),
+	  .report = "pools.free" },
+	{ .name = "largestFree", .type = VL_FIELD_U64, .offset = PE(largest_free),
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = PE(largest_free_known),
+	  .report = "pools.largestFree" },
+	{ .name = "buffers", .type = VL_FIELD_U64, .offset = PE(buffers), .flags = VL_FIELD_REQUIRED,
+	  .report = "pools.buffers" },
+	{},
+};
+#undef PE
 
 #define STATUS_STRING(key, member) \
 	{ .name = key, .type = VL_FIELD_STRING_COPY, .offset = ST(member), \
@@ -204,6 +237,8 @@ static const struct vl_field status_fields[] = {
 	STATUS_U64("maxConnectionsPerUid", max_connections_per_uid),
 	STATUS_STRING("addressPolicy", address_policy),
 	{ .name = "quota", .type = VL_FIELD_OBJECT, .offset = 0, .flags = VL_FIELD_REQUIRED, .fields = quota_fields },
+	{ .name = "pools", .type = VL_FIELD_OBJECT_ARRAY, .offset = ST(pools), .flags = VL_FIELD_NULLABLE,
+	  .size = sizeof(struct physmem_pool_entry), .fields = pool_fields, .count_offset = ST(n_pools) },
 	{},
 };
 #undef STATUS_STRING
@@ -226,6 +261,10 @@ int physmem_reply_status(struct json_object *params, struct physmem_status *ret,
 	physmem_reply_sanitize(st.version, sizeof(st.version), st.version);
 	physmem_reply_sanitize(st.backend, sizeof(st.backend), st.backend);
 	physmem_reply_sanitize(st.address_policy, sizeof(st.address_policy), st.address_policy);
+	for (unsigned i = 0; i < st.n_pools; i++) {
+		physmem_reply_sanitize(st.pools[i].name, sizeof(st.pools[i].name), st.pools[i].name);
+		physmem_reply_sanitize(st.pools[i].kind, sizeof(st.pools[i].kind), st.pools[i].kind);
+	}
 	st.json = json_object_get(params);
 	*ret = st;
 	return 0;
@@ -256,6 +295,7 @@ int physmem_reply_error_errno(const char *name)
 		{ PHYSMEM_ERROR_NAME_IN_USE, EEXIST },
 		{ PHYSMEM_ERROR_AMBIGUOUS_NAME, ENOTUNIQ },
 		{ PHYSMEM_ERROR_NOT_POPULATED, ENODATA },
+		{ PHYSMEM_ERROR_POOL_UNAVAILABLE, ENOSPC },
 		{ VL_ERROR_INVALID_PARAMETER, EINVAL },
 	};
 
@@ -358,6 +398,17 @@ void physmem_reply_error_message(const char *name, struct json_object *params, c
 		       param_text(params, "name", a, sizeof(a)), param_text(params, "owners", b, sizeof(b)));
 	} else if (strcmp(name, PHYSMEM_ERROR_NOT_POPULATED) == 0) {
 		append(buf, size, "memfd range not populated (write it before pinning)");
+	} else if (strcmp(name, PHYSMEM_ERROR_POOL_UNAVAILABLE) == 0) {
+		struct json_object *v;
+
+		append(buf, size, "pool '%s' unavailable: %s (asked %s bytes",
+		       param_text(params, "pool", a, sizeof(a)), param_text(params, "reason", b, sizeof(b)),
+		       param_text(params, "size", c, sizeof(c)));
+		if (params && field(params, "free", &v))
+			append(buf, size, ", free %s", param_text(params, "free", d, sizeof(d)));
+		if (params && field(params, "largestFree", &v))
+			append(buf, size, ", largest free run %s", param_text(params, "largestFree", d, sizeof(d)));
+		append(buf, size, ")");
 	} else if (strcmp(name, VL_ERROR_INVALID_PARAMETER) == 0) {
 		append(buf, size, "invalid parameter: %s", param_text(params, "parameter", a, sizeof(a)));
 	} else {

@@ -32,6 +32,7 @@
  * NoSuchBuffer -ENOENT, QuotaExceeded -EDQUOT, PermissionDenied -EACCES,
  * SizeOutOfRange -ERANGE, NotSupported -EOPNOTSUPP, AllocationFailed -ENOMEM,
  * NameInUse -EEXIST, AmbiguousName -ENOTUNIQ, NotPopulated -ENODATA,
+ * PoolUnavailable -ENOSPC,
  * org.varlink.service.InvalidParameter -EINVAL, anything else -EPROTO.
  *
  * ABI: struct physmem, physmem_buffer, physmem_info and physmem_status are
@@ -108,6 +109,16 @@ const char *physmem_error_message(const struct physmem *pm);
 /* Allocate a buffer of size bytes (rounded up to the page size by the daemon). */
 int physmem_alloc(struct physmem *pm, uint64_t size, unsigned flags, enum physmem_cache cache,
 		  const char *name, struct physmem_buffer **ret);
+/*
+ * Allocate one physically contiguous run of size bytes from the kernel
+ * module's contiguous pool named pool (see physmem_status_pool_name()): far
+ * larger than PHYSMEM_CONTIGUOUS allows. Never a fallback: -ENOSPC
+ * (PoolUnavailable) when the pool is exhausted, fragmented, busy or absent,
+ * -EACCES when physmemd.conf's pool-users does not name the caller,
+ * -EOPNOTSUPP on the memfd backend.
+ */
+int physmem_alloc_pool(struct physmem *pm, uint64_t size, const char *pool, enum physmem_cache cache,
+		       const char *name, struct physmem_buffer **ret);
 /* Like physmem_alloc, and share it under name with these users and groups. */
 int physmem_alloc_shared(struct physmem *pm, uint64_t size, unsigned flags, enum physmem_cache cache,
 			 const char *name, const uid_t *uids, unsigned n_uids,
@@ -189,6 +200,8 @@ const struct physmem_segment *physmem_info_segment(const struct physmem_info *in
 /* The users and groups that may import it: *ret_n entries (NULL when none). */
 const uid_t *physmem_info_allow_uids(const struct physmem_info *info, unsigned *ret_n);
 const gid_t *physmem_info_allow_gids(const struct physmem_info *info, unsigned *ret_n);
+/* The contiguous pool it came from; "" when none. */
+const char *physmem_info_pool(const struct physmem_info *info);
 
 /* Free what physmem_status() returned. NULL is allowed. */
 void physmem_status_free(struct physmem_status *st);
@@ -219,6 +232,23 @@ uint64_t physmem_status_quota_bytes(const struct physmem_status *st);
  * it (an older daemon), -EINVAL when st is NULL.
  */
 int physmem_status_quota_held_bytes(const struct physmem_status *st, uint64_t *ret);
+/* Of the charged bytes, those from contiguous pools, and their limit (-ENODATA: not reported). */
+int physmem_status_quota_pool_bytes(const struct physmem_status *st, uint64_t *ret);
+int physmem_status_quota_max_pool_bytes(const struct physmem_status *st, uint64_t *ret);
+/*
+ * The kernel module's contiguous pools: physmem_status_n_pools() of them
+ * (0 on the memfd backend). Name and kind ("memmap", "reserve_mem", "cma")
+ * are NULL past the last pool; size, free and largest free run return
+ * -ENODATA when the module cannot tell (a CMA area shared with the kernel),
+ * -EINVAL past the last pool.
+ */
+unsigned physmem_status_n_pools(const struct physmem_status *st);
+const char *physmem_status_pool_name(const struct physmem_status *st, unsigned i);
+const char *physmem_status_pool_kind(const struct physmem_status *st, unsigned i);
+int physmem_status_pool_size(const struct physmem_status *st, unsigned i, uint64_t *ret);
+int physmem_status_pool_free(const struct physmem_status *st, unsigned i, uint64_t *ret);
+int physmem_status_pool_largest_free(const struct physmem_status *st, unsigned i, uint64_t *ret);
+uint64_t physmem_status_pool_buffers(const struct physmem_status *st, unsigned i);
 
 #ifdef __cplusplus
 }
