@@ -128,16 +128,20 @@ static int principal_add(struct principals *pr, const char *t)
 	if (t[0] == '@') {
 		struct group *g = getgrnam(t + 1);
 
-		if (!g)
-			return -ENOENT;
+		if (!g) {
+			log_error("no such group '%s'", t + 1);
+			return -EINVAL;
+		}
 		id = g->gr_gid;
 		goto add_gid;
 	}
 	{
 		struct passwd *pw = getpwnam(t);
 
-		if (!pw)
-			return -ENOENT;
+		if (!pw) {
+			log_error("no such user '%s'", t);
+			return -EINVAL;
+		}
 		id = pw->pw_uid;
 	}
 add_uid:
