@@ -194,26 +194,20 @@ static const struct vl_field quota_fields[] = {
 	{},
 };
 
-/* The interface's Pool type, inside Status's pools (errors name it "pools.NAME"). */
+/* The interface's Pool type, inside Status's pools (errors name the array, "pools"). */
 #define PE(member) offsetof(struct physmem_pool_entry, member)
 static const struct vl_field pool_fields[] = {
 	{ .name = "name", .type = VL_FIELD_STRING_COPY, .offset = PE(name),
-	  .flags = VL_FIELD_REQUIRED | VL_FIELD_TRUNCATE, .size = sizeof(((struct physmem_pool_entry *)0)->name),
-	  .report = "pools.name" },
+	  .flags = VL_FIELD_REQUIRED | VL_FIELD_TRUNCATE, .size = sizeof(((struct physmem_pool_entry *)0)->name) },
 	{ .name = "kind", .type = VL_FIELD_STRING_COPY, .offset = PE(kind),
-	  .flags = VL_FIELD_REQUIRED | VL_FIELD_TRUNCATE, .size = sizeof(((struct physmem_pool_entry *)0)->kind),
-	  .report = "pools.kind" },
+	  .flags = VL_FIELD_REQUIRED | VL_FIELD_TRUNCATE, .size = sizeof(((struct physmem_pool_entry *)0)->kind) },
 	{ .name = "size", .type = VL_FIELD_U64, .offset = PE(size),
-	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = PE(size_known),
-	  .report = "pools.size" },
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = PE(size_known) },
 	{ .name = "free", .type = VL_FIELD_U64, .offset = PE(free),
-	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = PE(free_known),
-	  .report = "pools.free" },
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = PE(free_known) },
 	{ .name = "largestFree", .type = VL_FIELD_U64, .offset = PE(largest_free),
-	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = PE(largest_free_known),
-	  .report = "pools.largestFree" },
-	{ .name = "buffers", .type = VL_FIELD_U64, .offset = PE(buffers), .flags = VL_FIELD_REQUIRED,
-	  .report = "pools.buffers" },
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = PE(largest_free_known) },
+	{ .name = "buffers", .type = VL_FIELD_U64, .offset = PE(buffers), .flags = VL_FIELD_REQUIRED },
 	{},
 };
 #undef PE
