@@ -124,17 +124,22 @@ class Client:
     # -- calls that make arrays (they import numpy) --
 
     def allocate(self, shape, dtype="u4", contiguous=False, cache="cached", name=None, allow_uids=(),
-                 allow_gids=(), device=None):
-        """A new buffer of shape and dtype as a PhysmemArray (rounded up to pages)."""
+                 allow_gids=(), device=None, pool=None):
+        """A new buffer of shape and dtype as a PhysmemArray (rounded up to pages).
+
+        pool: one contiguous run from the kernel module's pool of that name
+        (see status()["pools"]), or PoolUnavailable: never other memory."""
         from . import _array
         _no_device(device)
         nbytes, dt = _array.nbytes_of(shape, dtype)
         if cache not in CACHE_MODES:
             raise ValueError(f"cache must be one of {', '.join(CACHE_MODES)}, not {cache!r}")
         params = {"size": nbytes, "cache": cache}
-        if contiguous:
+        if contiguous or pool is not None:
             params["contiguous"] = True
         _sharing(params, name, allow_uids, allow_gids)
+        if pool is not None:
+            params["pool"] = pool
         info, fd = self._call_buffer("Allocate", params)
         return _array.make(self, info, fd, shape, dt, owned=True)
 
@@ -197,10 +202,10 @@ def default_client():
 
 
 def allocate(shape, dtype="u4", contiguous=False, cache="cached", name=None, allow_uids=(), allow_gids=(),
-             device=None):
+             device=None, pool=None):
     """A new physmem buffer as a numpy array (see Client.allocate)."""
     _no_device(device)
-    return default_client().allocate(shape, dtype, contiguous, cache, name, allow_uids, allow_gids)
+    return default_client().allocate(shape, dtype, contiguous, cache, name, allow_uids, allow_gids, pool=pool)
 
 
 def import_buffer(name, owner=None, shape=None, dtype="u1"):

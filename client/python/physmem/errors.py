@@ -19,6 +19,7 @@ MANAGER_ERRORS = {
     "NameInUse": ("name",),
     "AmbiguousName": ("name", "owners"),
     "NotPopulated": ("offset",),
+    "PoolUnavailable": ("pool", "reason", "size", "free", "largestFree"),
 }
 
 # The standard errors of org.varlink.service that the daemon may answer with.
