@@ -9,7 +9,8 @@
  * on its head and freed with one put_page(); a contiguous one is a split
  * block (its tail beyond the size goes back at once), held per page; a
  * pinned buffer holds one reference per page index, even within a large
- * folio of the memfd.
+ * folio of the memfd; a pool buffer (physmem-pool.c) holds none: its pool
+ * owns the pages, and the run goes back to the pool in physmem_buf_free().
  *
  * Page lifetime.  Who holds a reference to a buffer's page:
  *
@@ -27,6 +28,10 @@
  *    the file.  Pinned buffers are mapped VM_PFNMAP (PTEs without page
  *    references or rmap), so the file's truncation never meets a physmem
  *    VMA and no get_user_pages() reference can be taken through one;
+ *  - pool buffers: their pool.  They are mapped VM_PFNMAP too, so nothing
+ *    outside can take a reference through a mapping; should some kernel
+ *    user hold one anyway when the buffer is released, it drains like an
+ *    allocated buffer, and its run goes back only after that;
  *  - importers (dma_buf_attach/map) and physical-address mappings of
  *    /dev/physmem hold no page reference but keep the buffer's kref: an
  *    attachment through the dma-buf file, a phys VMA directly.
@@ -323,7 +328,9 @@ void physmem_buf_free(struct physmem_buf *buf)
 	if (buf->cache_runs)
 		physmem_buf_set_cache(buf, PHYSMEM_MODE_CACHED);
 	sg_free_table(&buf->sgt);
-	for (i = 0; i < buf->npages; i += n) {
+	if (buf->pool)
+		physmem_pool_give_back(buf);
+	for (i = 0; i < buf->npages && !buf->pool; i += n) {
 		/* the block's size before its last reference goes */
 		n = physmem_buf_block_pages(buf, i);
 		if (buf->pages[i])
@@ -673,7 +680,9 @@ static int physmem_buf_insert(struct vm_area_struct *vma, unsigned long addr,
  * A pinned buffer's page belongs to a memfd's page cache and must never be
  * rmapped through a VMA that is not in the file's i_mmap (truncation could
  * neither unmap nor account it): its PFN is inserted into the VM_PFNMAP
- * mapping instead, one page per fault.
+ * mapping instead, one page per fault.  So is a pool buffer's, whose pages
+ * belong to its pool (ZONE_DEVICE or CMA pages must not be rmapped or
+ * pinned through a mapping either).
  */
 static vm_fault_t physmem_buf_vm_fault(struct vm_fault *vmf)
 {
@@ -685,7 +694,7 @@ static vm_fault_t physmem_buf_vm_fault(struct vm_fault *vmf)
 
 	if (vmf->pgoff >= buf->npages)
 		return VM_FAULT_SIGBUS;
-	if (buf->flags & PHYSMEM_BUF_PINNED)
+	if (buf->flags & (PHYSMEM_BUF_PINNED | PHYSMEM_BUF_POOL))
 		return vmf_insert_pfn_prot(vma, addr,
 					   page_to_pfn(buf->pages[vmf->pgoff]),
 					   vma->vm_page_prot);
@@ -726,8 +735,8 @@ static const struct vm_operations_struct physmem_buf_vm_ops = {
  * buffer costs nothing up front.  An allocated buffer's mapping is
  * VM_MIXEDMAP of real struct pages (vm_insert_pages() requires the flag
  * before the first fault, under the mmap lock held for writing), so
- * get_user_pages() and O_DIRECT work on cached mappings; a pinned buffer's
- * mapping is VM_PFNMAP, where get_user_pages() fails (EFAULT).
+ * get_user_pages() and O_DIRECT work on cached mappings; a pinned or pool
+ * buffer's mapping is VM_PFNMAP, where get_user_pages() fails (EFAULT).
  */
 static int physmem_buf_mmap(struct dma_buf *dmabuf, struct vm_area_struct *vma)
 {
@@ -740,7 +749,7 @@ static int physmem_buf_mmap(struct dma_buf *dmabuf, struct vm_area_struct *vma)
 		return -EINVAL;
 
 	vma->vm_page_prot = physmem_buf_pgprot(buf->cache, vma->vm_page_prot);
-	if (buf->flags & PHYSMEM_BUF_PINNED)
+	if (buf->flags & (PHYSMEM_BUF_PINNED | PHYSMEM_BUF_POOL))
 		physmem_vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND |
 				     VM_DONTDUMP);
 	else
@@ -1150,6 +1159,50 @@ struct physmem_buf *physmem_buf_alloc(u64 length, u32 flags, u32 cache)
 		ret = physmem_buf_alloc_contig(buf);
 	else
 		ret = physmem_buf_alloc_sg(buf);
+	if (ret) {
+		physmem_buf_free(buf);
+		return ERR_PTR(ret);
+	}
+
+	ret = physmem_buf_publish(buf);
+	if (ret)
+		return ERR_PTR(ret);
+	return buf;
+}
+
+/*
+ * PHYSMEM_IOC_ALLOC with PHYSMEM_ALLOC_POOL: a new, zeroed, published buffer
+ * of at least @length, one run from pool @index.  Pool buffers are charged
+ * against max_buffer_mb and max_total_mb like any other.  -ENOSPC with
+ * *@ret_status set when the pool cannot hold it.
+ */
+struct physmem_buf *physmem_buf_alloc_pool(u64 length, u32 flags, u32 index,
+					   u32 cache, u32 *ret_status)
+{
+	u64 max = (u64)READ_ONCE(physmem_max_buffer_mb) << 20;
+	struct physmem_pool *pool;
+	struct physmem_buf *buf;
+	u64 size;
+	int ret;
+
+	if (flags & ~PHYSMEM_ALLOC_FLAGS || cache >= PHYSMEM_MODE_COUNT)
+		return ERR_PTR(-EINVAL);
+	if (!length || check_add_overflow(length, (u64)PAGE_SIZE - 1, &size))
+		return ERR_PTR(-EINVAL);
+	size &= PAGE_MASK;
+	if (size > max)
+		return ERR_PTR(-EINVAL);
+	pool = physmem_pool_get(index);
+	if (!pool)
+		return ERR_PTR(-ENODEV);
+	ret = physmem_pool_check_cache(pool, cache);
+	if (ret)
+		return ERR_PTR(ret);
+
+	buf = physmem_buf_new(size, PHYSMEM_BUF_CONTIG | PHYSMEM_BUF_POOL, cache);
+	if (IS_ERR(buf))
+		return buf;
+	ret = physmem_pool_take(pool, buf, ret_status);
 	if (ret) {
 		physmem_buf_free(buf);
 		return ERR_PTR(ret);

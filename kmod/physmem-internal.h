@@ -6,6 +6,7 @@
  * physmem-buf.c    buffer allocation, accounting, dma-buf exporter
  * physmem-pin.c    pinning the pages of a memfd
  * physmem-phys.c   mmap of /dev/physmem by physical address
+ * physmem-pool.c   contiguous pools reserved at boot
  */
 #ifndef PHYSMEM_INTERNAL_H
 #define PHYSMEM_INTERNAL_H
@@ -25,6 +26,7 @@
 
 struct dma_buf;
 struct device;
+struct physmem_pool;
 
 /* Largest order the buddy allocator hands out (inclusive). */
 #if defined(MAX_PAGE_ORDER)
@@ -76,6 +78,7 @@ struct physmem_buf {
 	unsigned int vmap_count;	/* importers holding vaddr */
 	struct mutex attach_lock;	/* guards attachments and their state */
 	struct list_head attachments;	/* struct physmem_attach, attach order */
+	struct physmem_pool *pool;	/* PHYSMEM_BUF_POOL: owner of the pages */
 };
 
 /*
@@ -117,9 +120,21 @@ u64 physmem_buf_quarantined_bytes(void);
 void physmem_buf_quarantine_flush(void);
 void physmem_buf_draining(u64 *ret_count, u64 *ret_bytes);
 void physmem_buf_drain_stop(void);
+struct physmem_buf *physmem_buf_alloc_pool(u64 length, u32 flags, u32 index,
+					   u32 cache, u32 *ret_status);
 
 /* physmem-pin.c */
 struct physmem_buf *physmem_pin_memfd(int memfd, u64 offset, u64 length);
+
+/* physmem-pool.c */
+int physmem_pool_init(struct device *dev);
+void physmem_pool_exit(void);
+struct physmem_pool *physmem_pool_get(u32 index);
+int physmem_pool_check_cache(struct physmem_pool *pool, u32 cache);
+int physmem_pool_take(struct physmem_pool *pool, struct physmem_buf *buf,
+		      u32 *ret_status);
+void physmem_pool_give_back(struct physmem_buf *buf);
+int physmem_pool_info(struct physmem_pool_info *info);
 
 /* physmem-phys.c */
 int physmem_phys_mmap(struct file *file, struct vm_area_struct *vma);

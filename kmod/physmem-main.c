@@ -129,11 +129,19 @@ static long physmem_main_ioctl_alloc(void __user *uarg)
 		return -EINVAL;
 	if (!(req.flags & PHYSMEM_ALLOC_POOL) && req.pool)
 		return -EINVAL;
-	/* No contiguous pools yet: every pool index is unknown. */
-	if (req.flags & PHYSMEM_ALLOC_POOL)
-		return -ENODEV;
 
-	buf = physmem_buf_alloc(req.length, req.flags, req.cache);
+	if (req.flags & PHYSMEM_ALLOC_POOL) {
+		/* the pool fields came with VER2 */
+		if (usize < PHYSMEM_ALLOC_SIZE_VER2)
+			return -EINVAL;
+		buf = physmem_buf_alloc_pool(req.length, req.flags, req.pool,
+					     req.cache, &req.pool_status);
+		/* the caller learns why the pool could not hold it */
+		if (buf == ERR_PTR(-ENOSPC) && copy_to_user(uarg, &req, usize))
+			return -EFAULT;
+	} else {
+		buf = physmem_buf_alloc(req.length, req.flags, req.cache);
+	}
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
 
@@ -231,6 +239,24 @@ static long physmem_main_ioctl_info(void __user *uarg)
 	return 0;
 }
 
+static long physmem_main_ioctl_pool_info(void __user *uarg)
+{
+	struct physmem_pool_info info;
+	long usize;
+	int ret;
+
+	usize = physmem_main_copy_in(&info, sizeof(info),
+				     PHYSMEM_POOL_INFO_SIZE_VER0, uarg);
+	if (usize < 0)
+		return usize;
+	ret = physmem_pool_info(&info);
+	if (ret)
+		return ret;
+	if (copy_to_user(uarg, &info, usize))
+		return -EFAULT;
+	return 0;
+}
+
 static long physmem_main_ioctl_query(void __user *uarg)
 {
 	struct physmem_query req;
@@ -278,6 +304,8 @@ static long physmem_main_ioctl(struct file *file, unsigned int cmd,
 		return physmem_main_ioctl_info(uarg);
 	case _IOC_NR(PHYSMEM_IOC_QUERY):
 		return physmem_main_ioctl_query(uarg);
+	case _IOC_NR(PHYSMEM_IOC_POOL_INFO):
+		return physmem_main_ioctl_pool_info(uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -394,6 +422,9 @@ static int __init physmem_main_init(void)
 					   DMA_BIT_MASK(64));
 	if (ret)
 		goto err_deregister;
+	ret = physmem_pool_init(physmem_main_misc.this_device);
+	if (ret)
+		goto err_deregister;
 	/* Pairs with the acquire in the ioctl handler: it sees the DMA mask set. */
 	smp_store_release(&physmem_dev, physmem_main_misc.this_device);
 	return 0;
@@ -416,6 +447,8 @@ static void __exit physmem_main_exit(void)
 	 * made for) goes away.  No one can open the device any more.
 	 */
 	physmem_buf_quarantine_flush();
+	/* every pool buffer is freed now: the pools can go */
+	physmem_pool_exit();
 	misc_deregister(&physmem_main_misc);
 }
 

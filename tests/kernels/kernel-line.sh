@@ -28,6 +28,10 @@
 #   bench      the mapping benchmark (tests/bench/vm/90-map-bench.sh) on
 #              LINE's kernel, in its own boot: no memory debugging options
 #              (PHYSMEM_VM_KDEBUG empty), PHYSMEM_VM_MEM 3072 unless set
+#   pool       the contiguous-pool cases (tests/vm/cases-pool) on LINE's
+#              kernel, in its own boot with 1536 MiB: reserve_mem=384M:2M:physmem
+#              and the module's pool_reserve_mem=physmem; the newest line also
+#              reserves cma=320M and adds pool_cma=default
 #   bounce     the bounce-buffer importer case (tests/vm/cases-bounce) on
 #              LINE's kernel, in its own boot (PHYSMEM_VM_BOUNCE=1: swiotlb,
 #              most RAM above 4 GiB)
@@ -76,11 +80,11 @@ die() { say "ERROR: $*"; exit 1; }
 T0=$(date +%s)
 lap() { say "[$(( $(date +%s) - T0 ))s] $*"; }
 
-usage() { echo "usage: $0 root|debs WORK_DIR | $0 style|vm|bench|bounce debian13|newest WORK_DIR" >&2; exit 2; }
+usage() { echo "usage: $0 root|debs WORK_DIR | $0 style|vm|bench|bounce|pool debian13|newest WORK_DIR" >&2; exit 2; }
 ACTION=${1:-}
 case $ACTION in
 root|debs) [ $# -eq 2 ] || usage; LINE=; WORK=$2 ;;
-style|vm|bench|bounce) [ $# -eq 3 ] || usage; LINE=$2; WORK=$3
+style|vm|bench|bounce|pool) [ $# -eq 3 ] || usage; LINE=$2; WORK=$3
 	case $LINE in debian13|newest) ;; *) usage ;; esac ;;
 *) usage ;;
 esac
@@ -280,6 +284,32 @@ bench)
 		"$SRC/tests/vm/run-vm-tests.sh" "$WORK/vm-bench"
 	rc=$?
 	lap "mapping benchmark on $KVER: exit $rc"
+	exit $rc
+	;;
+pool)
+	# The pool cases (and the daemon's, hence the build) in their own boot.
+	append="reserve_mem=384M:2M:physmem"
+	kargs="pool_reserve_mem=physmem"
+	if [ "$LINE" = newest ]; then
+		append+=" cma=320M"
+		kargs+=" pool_cma=default"
+	fi
+	lap "building the project in the root for $KVER"
+	in_root cmake -S "$SRC" -B "$WORK/build" -DCMAKE_BUILD_TYPE=Debug -DPHYSMEM_WERROR=ON \
+		-DPHYSMEM_TEST_SET=kernel -DPHYSMEM_BUILD_KMOD=OFF -DPHYSMEM_KVER="$KVER" \
+		>"$WORK/cmake.log" 2>&1 &&
+	in_root cmake --build "$WORK/build" -j"$(nproc)" --target physmemd physmemctl physmem-vm-client \
+		>>"$WORK/cmake.log" 2>&1 || { tail -n 40 "$WORK/cmake.log"; die "build in the root failed"; }
+	lap "running the pool cases on $KVER ($append)"
+	in_root KVER="$KVER" PHYSMEM_PROJECT_BUILD_DIR="$WORK/build" \
+		PHYSMEM_VM_CASE_DIRS="$SRC/tests/vm/cases-pool" PHYSMEM_VM_ONLY='8*' \
+		PHYSMEM_VM_MEM="${PHYSMEM_VM_MEM:-1536}" PHYSMEM_VM_APPEND="$append" \
+		PHYSMEM_VM_KMOD_ARGS="$kargs" \
+		${PHYSMEM_VM_TIMEOUT:+PHYSMEM_VM_TIMEOUT="$PHYSMEM_VM_TIMEOUT"} \
+		${PHYSMEM_VM_KDEBUG+PHYSMEM_VM_KDEBUG="$PHYSMEM_VM_KDEBUG"} \
+		"$SRC/tests/vm/run-vm-tests.sh" "$WORK/vm-pool"
+	rc=$?
+	lap "pool cases on $KVER: exit $rc"
 	exit $rc
 	;;
 bounce)

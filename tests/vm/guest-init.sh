@@ -37,6 +37,7 @@ if mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro host /mnt; then
 		PHYSMEM_KVER="$PHYSMEM_KVER" PHYSMEM_VM_CASE_DIRS="$PHYSMEM_VM_CASE_DIRS" \
 		PHYSMEM_VM_ONLY="$PHYSMEM_VM_ONLY" \
 		PHYSMEM_PROJECT_BUILD_DIR="$PHYSMEM_PROJECT_BUILD_DIR" \
+		PHYSMEM_VM_KMOD_ARGS="${PHYSMEM_VM_KMOD_ARGS:-}" \
 		/bin/bash "$PHYSMEM_SRC/tests/vm/guest-run.sh"
 	echo "PHYSMEM-VM-GUEST-EXIT $?"
 else

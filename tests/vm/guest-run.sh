@@ -10,11 +10,14 @@
 #   PHYSMEM_BIN      writable copies of the helpers (world-executable)
 #   PHYSMEM_KO       the module           PHYSMEM_TMP    scratch dir (tmpfs)
 #   PHYSMEM_PROJECT_BUILD_DIR  the project's build dir (may be empty)
+#   PHYSMEM_VM_KMOD_ARGS  the module parameters it was loaded with (a case
+#                    that reloads the module passes them again)
 # and print "PHYSMEM-TEST <name> PASS|FAIL|SKIP <detail>" lines.
 set -u
 export PHYSMEM_TMP=/tmp/physmem-vm
 export PHYSMEM_BIN=$PHYSMEM_TMP/bin
 export PHYSMEM_KO=$PHYSMEM_BUILD/kmod/physmem.ko
+export PHYSMEM_VM_KMOD_ARGS=${PHYSMEM_VM_KMOD_ARGS:-}
 export PHYSMEM_SRC PHYSMEM_BUILD PHYSMEM_PROJECT_BUILD_DIR
 RESULTS=$PHYSMEM_TMP/results
 mkdir -p "$PHYSMEM_BIN"
@@ -26,7 +29,8 @@ chmod 755 "$PHYSMEM_BIN"/*
 result() { echo "PHYSMEM-TEST $1 $2 ${3:--}" | tee -a "$RESULTS"; }
 
 echo "PHYSMEM-VM-GUEST start $(uname -r)"
-if out=$(insmod "$PHYSMEM_KO" 2>&1) && [ -c /dev/physmem ]; then
+# shellcheck disable=SC2086
+if out=$(insmod "$PHYSMEM_KO" $PHYSMEM_VM_KMOD_ARGS 2>&1) && [ -c /dev/physmem ]; then
 	mode=$(stat -c %a /dev/physmem)
 	if [ "$mode" = 600 ]; then
 		result module-load PASS "dev mode $mode"

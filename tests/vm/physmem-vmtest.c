@@ -5,7 +5,7 @@
  * "physmem-vmtest CASE [ARGS]" runs one case and prints one line
  *   PHYSMEM-TEST <case> PASS|FAIL|SKIP <detail>
  * and exits 0, 1 or 77.  A few subcommands are tools for the case scripts
- * (mkdisk, hold-run, edu-copy, frag-hold) and print no such line.
+ * (mkdisk, hold-run, edu-copy, frag-hold, pool-list) and print no such line.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -1084,6 +1084,32 @@ static int b_query_id0(int d, void *c) { (void)c; return query_call(d, 0, 0, 0);
 static int b_query_flags(int d, void *c) { (void)c; return query_call(d, 1, 1, 0); }
 static int b_query_length(int d, void *c) { (void)c; return query_call(d, 1, 0, 4096); }
 
+/* The first pool index that does not exist (0 without pools): -ENODEV. */
+static int b_pool_none(int d, void *c)
+{
+	struct physmem_pool_info i = { .size = sizeof(i) };
+
+	(void)c;
+	while (!ioctl(d, PHYSMEM_IOC_POOL_INFO, &i))
+		i.index++;
+	return bad_alloc(d, ALLOC_REQ(.flags = PHYSMEM_ALLOC_POOL, .pool = i.index));
+}
+
+static int b_pool_status(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.pool_status = 1)); }
+static int b_pool_noflag(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.pool = 1)); }
+static int b_pool_ver1(int d, void *c) { (void)c; return bad_alloc(d, ALLOC_REQ(.size = PHYSMEM_ALLOC_SIZE_VER1, .flags = PHYSMEM_ALLOC_POOL)); }
+
+static int pool_info_call(int d, uint32_t size, uint32_t index)
+{
+	struct physmem_pool_info i = { .size = size, .index = index };
+
+	return ioctl(d, PHYSMEM_IOC_POOL_INFO, &i) ? -errno : 0;
+}
+
+static int b_pinfo_none(int d, void *c) { (void)c; return pool_info_call(d, sizeof(struct physmem_pool_info), UINT32_MAX); }
+static int b_pinfo_small(int d, void *c) { (void)c; return pool_info_call(d, 16, 0); }
+static int b_pinfo_null(int d, void *c) { (void)c; return ioctl(d, PHYSMEM_IOC_POOL_INFO, NULL) ? -errno : 0; }
+
 static const struct bad_call bad_calls[] = {
 	{ "alloc size=0", EINVAL, 0, b_size0 },
 	{ "alloc size=8", EINVAL, 0, b_size8 },
@@ -1140,6 +1166,13 @@ static const struct bad_call bad_calls[] = {
 	{ "query id 0", ENOENT, 0, b_query_id0 },
 	{ "query flags", EINVAL, 0, b_query_flags },
 	{ "query length set", EINVAL, 0, b_query_length },
+	{ "alloc from a pool that does not exist", ENODEV, 0, b_pool_none },
+	{ "alloc pool_status set", EINVAL, 0, b_pool_status },
+	{ "alloc pool without PHYSMEM_ALLOC_POOL", EINVAL, 0, b_pool_noflag },
+	{ "alloc PHYSMEM_ALLOC_POOL in a VER1 struct", EINVAL, 0, b_pool_ver1 },
+	{ "pool info index max", ENOENT, 0, b_pinfo_none },
+	{ "pool info size=16", EINVAL, 0, b_pinfo_small },
+	{ "pool info NULL", EFAULT, 0, b_pinfo_null },
 };
 
 static int sealed_memfd(unsigned seals)
@@ -1736,6 +1769,468 @@ static int tool_hold_run(char **argv)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 126;
 }
 
+/* ---- contiguous pools (PHYSMEM_ALLOC_POOL, PHYSMEM_IOC_POOL_INFO) ---- */
+
+#define POOLS_DIR	"/sys/class/misc/physmem/pools"
+
+static int px_pool_info(int dev, uint32_t index, struct physmem_pool_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
+	info->index = index;
+	return ioctl(dev, PHYSMEM_IOC_POOL_INFO, info) ? -errno : 0;
+}
+
+/* A pool allocation; *ret gets the reply (pool_status on -ENOSPC too). */
+static int px_alloc_pool(int dev, uint64_t len, uint32_t pool, uint32_t cache,
+			 struct physmem_alloc *ret)
+{
+	struct physmem_alloc a = { .size = sizeof(a), .flags = PHYSMEM_ALLOC_POOL,
+				   .length = len, .cache = cache, .pool = pool };
+	int r = ioctl(dev, PHYSMEM_IOC_ALLOC, &a) ? -errno : 0;
+
+	if (ret)
+		*ret = a;
+	return r;
+}
+
+/* Number of pools: the first index POOL_INFO refuses. */
+static uint32_t px_pool_count(int dev)
+{
+	struct physmem_pool_info info;
+	uint32_t n = 0;
+
+	while (!px_pool_info(dev, n, &info))
+		n++;
+	return n;
+}
+
+/* Pool @index's sysfs file @attr, or -1. */
+static long long pool_sysfs(const struct physmem_pool_info *info, const char *attr)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), POOLS_DIR "/%s/%s", info->name, attr);
+	return read_num(path);
+}
+
+/* POOL_INFO and sysfs must tell the same figures. */
+static int pool_sysfs_agrees(const struct physmem_pool_info *i)
+{
+	CHECK(pool_sysfs(i, "total") == (long long)i->total &&
+	      pool_sysfs(i, "free") == (long long)i->free &&
+	      pool_sysfs(i, "largest_free") == (long long)i->largest_free &&
+	      pool_sysfs(i, "buffers") == (long long)i->buffers &&
+	      pool_sysfs(i, "fail_exhausted") == (long long)i->fail_exhausted &&
+	      pool_sysfs(i, "fail_fragmented") == (long long)i->fail_fragmented,
+	      "sysfs of pool %s disagrees with POOL_INFO (free %lld vs %llu)",
+	      i->name, pool_sysfs(i, "free"), (unsigned long long)i->free);
+	return 0;
+}
+
+/* Open /dev/physmem and describe pool @index; SKIP (77) without it. */
+static int pool_open(uint32_t index, int *dev, struct physmem_pool_info *info)
+{
+	int r;
+
+	*dev = px_open();
+	CHECK(*dev >= 0, "open: %s", strerror(errno));
+	r = px_pool_info(*dev, index, info);
+	if (r == -ENOENT) {
+		note("no pool %u (module loaded without a pool parameter)", index);
+		close(*dev);
+		return 77;
+	}
+	CHECK(!r, "POOL_INFO %u: %s", index, strerror(-r));
+	CHECK(info->name[0] && info->name[sizeof(info->name) - 1] == 0,
+	      "pool %u: bad name", index);
+	return 0;
+}
+
+/*
+ * One pool buffer of @size: a single segment inside the pool, zeroed, then
+ * a pattern written through its mmap; edu copies the last page's first
+ * 2 KiB to the first page and the first page's first 2 KiB to the last
+ * page's second half, through the reported bus addresses.  The mapping
+ * must then show exactly those copies and the pattern everywhere else.
+ */
+static int pool_dma_one(int dev, struct edu_dma *edu, uint32_t index,
+			const struct physmem_pool_info *before, uint64_t size)
+{
+	struct physmem_dma_segment seg[2] = { { 0, 0 }, { 0, 0 } };
+	struct physmem_alloc a = { .size = sizeof(a), .flags = PHYSMEM_ALLOC_POOL,
+				   .length = size, .pool = index,
+				   .segments = (uintptr_t)seg, .capacity = 2 };
+	struct physmem_pool_info info;
+	struct px_segs s;
+	uint64_t base, seed = size ^ 0x900;
+	long long bad;
+	uint8_t *m;
+	int r;
+
+	CHECK(!ioctl(dev, PHYSMEM_IOC_ALLOC, &a), "alloc %llu MiB from pool %u: %s",
+	      (unsigned long long)(size / MIB), index, strerror(errno));
+	CHECK(a.actual_length == size && a.nr_segments == 1 && seg[0].len == size,
+	      "%llu MiB: %u segments, first %llu bytes", (unsigned long long)(size / MIB),
+	      a.nr_segments, (unsigned long long)seg[0].len);
+	base = seg[0].addr;
+	if (before->base)
+		CHECK(base >= before->base && base + size <= before->base + before->total,
+		      "%llu MiB at %#llx: outside the pool [%#llx, +%llu MiB)",
+		      (unsigned long long)(size / MIB), (unsigned long long)base,
+		      (unsigned long long)before->base,
+		      (unsigned long long)(before->total / MIB));
+	if (size >= 2 * MIB)
+		CHECK(!(base & (2 * MIB - 1)), "%#llx not 2 MiB aligned",
+		      (unsigned long long)base);
+	r = px_segments(dev, a.fd, &s);
+	CHECK(!r, "segments: %s", strerror(-r));
+	CHECK(s.n == 1 && s.seg[0].addr == base &&
+	      (s.info.flags & (PHYSMEM_BUF_POOL | PHYSMEM_BUF_CONTIG)) ==
+	      (PHYSMEM_BUF_POOL | PHYSMEM_BUF_CONTIG),
+	      "SEGMENTS: %u segments, flags %#x", s.n, s.info.flags);
+	free(s.seg);
+	r = px_pool_info(dev, index, &info);
+	CHECK(!r && info.buffers == before->buffers + 1 &&
+	      (before->flags & PHYSMEM_POOL_INFO_SHARED ||
+	       info.free == before->free - size),
+	      "POOL_INFO after alloc: buffers %llu (was %llu), free %llu (was %llu)",
+	      (unsigned long long)info.buffers, (unsigned long long)before->buffers,
+	      (unsigned long long)info.free, (unsigned long long)before->free);
+	if (pool_sysfs_agrees(&info))
+		return 1;
+
+	m = px_map(a.fd, size, 0);
+	CHECK(m, "mmap: %s", strerror(errno));
+	bad = first_nonzero(m, size);
+	CHECK(bad < 0, "%llu MiB: not zeroed at %lld", (unsigned long long)(size / MIB), bad);
+	px_sync(a.fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE);
+	fill(m, size, seed, 0);
+	px_sync(a.fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE);
+	r = edu_dma_to_device(edu, base + size - PAGE, 0, EDU_DMA_MAX);
+	if (!r)
+		r = edu_dma_to_ram(edu, 0, base + EDU_DMA_MAX, EDU_DMA_MAX);
+	if (!r)
+		r = edu_dma_to_device(edu, base, 0, EDU_DMA_MAX);
+	if (!r)
+		r = edu_dma_to_ram(edu, 0, base + size - EDU_DMA_MAX, EDU_DMA_MAX);
+	CHECK(!r, "edu dma: %s", strerror(-r));
+	px_sync(a.fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+	bad = verify(m, EDU_DMA_MAX, seed, 0);
+	CHECK(bad < 0, "first page first half changed at %lld", bad);
+	bad = verify(m + EDU_DMA_MAX, EDU_DMA_MAX, seed, size - PAGE);
+	CHECK(bad < 0, "first page: edu's copy of the last page wrong at %lld", bad);
+	bad = verify(m + PAGE, size - 2 * PAGE, seed, PAGE);
+	CHECK(bad < 0, "middle changed at %lld", bad + (long long)PAGE);
+	bad = verify(m + size - PAGE, EDU_DMA_MAX, seed, size - PAGE);
+	CHECK(bad < 0, "last page first half changed at %lld", bad);
+	bad = verify(m + size - EDU_DMA_MAX, EDU_DMA_MAX, seed, 0);
+	CHECK(bad < 0, "last page: edu's copy of the first page wrong at %lld", bad);
+	px_sync(a.fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
+	munmap(m, size);
+	close(a.fd);
+	note("%llu MiB @%#llx 1 segment, edu first<->last page ok; ",
+	     (unsigned long long)(size / MIB), (unsigned long long)base);
+	return 0;
+}
+
+/* pool-dma INDEX: 64 MiB and 256 MiB buffers, one segment each, real DMA. */
+static int case_pool_dma(uint32_t index)
+{
+	static const uint64_t sizes[] = { 64 * MIB, 256 * MIB };
+	struct physmem_pool_info info, after;
+	struct edu_dma edu;
+	int dev, r;
+
+	r = pool_open(index, &dev, &info);
+	if (r)
+		return r;
+	r = edu_dma_open(&edu);
+	CHECK(!r, "edu device: %s", strerror(-r));
+	for (unsigned int i = 0; i < 2; i++) {
+		CHECK(!px_pool_info(dev, index, &info), "POOL_INFO");
+		if (pool_dma_one(dev, &edu, index, &info, sizes[i]))
+			return 1;
+		CHECK(!px_pool_info(dev, index, &after) && after.buffers == info.buffers &&
+		      after.free == info.free,
+		      "after free: buffers %llu free %llu, want %llu %llu",
+		      (unsigned long long)after.buffers, (unsigned long long)after.free,
+		      (unsigned long long)info.buffers, (unsigned long long)info.free);
+	}
+	edu_dma_close(&edu);
+	note("pool %s", info.name);
+	close(dev);
+	return 0;
+}
+
+/* pool-exhaust INDEX: asking more than is free is EXHAUSTED, counted. */
+static int case_pool_exhaust(uint32_t index)
+{
+	struct physmem_pool_info info, now;
+	struct physmem_alloc a;
+	int dev, fds0, r, held;
+	uint64_t half;
+
+	r = pool_open(index, &dev, &info);
+	if (r)
+		return r;
+	CHECK(!(info.flags & PHYSMEM_POOL_INFO_SHARED), "pool %s is shared: sizes unknown",
+	      info.name);
+	CHECK(info.free == info.total && info.buffers == 0,
+	      "pool not empty at the start: free %llu of %llu",
+	      (unsigned long long)info.free, (unsigned long long)info.total);
+	fds0 = count_fds();
+	r = px_alloc_pool(dev, info.free + 2 * MIB, index, 0, &a);
+	CHECK(r == -ENOSPC && a.pool_status == PHYSMEM_POOL_EXHAUSTED && a.fd == 0,
+	      "free+2MiB: %s, pool_status %u", r ? strerror(-r) : "success", a.pool_status);
+	CHECK(!px_pool_info(dev, index, &now) &&
+	      now.fail_exhausted == info.fail_exhausted + 1 &&
+	      now.fail_fragmented == info.fail_fragmented && now.free == info.free,
+	      "counters: exhausted %llu (was %llu)", (unsigned long long)now.fail_exhausted,
+	      (unsigned long long)info.fail_exhausted);
+	if (pool_sysfs_agrees(&now))
+		return 1;
+
+	/* hold half: now the other half plus one page is too much */
+	half = (info.total / 2) & ~(2 * MIB - 1);
+	r = px_alloc_pool(dev, half, index, 0, &a);
+	CHECK(!r, "alloc half (%llu MiB): %s", (unsigned long long)(half / MIB), strerror(-r));
+	held = a.fd;
+	CHECK(!px_pool_info(dev, index, &now), "POOL_INFO");
+	r = px_alloc_pool(dev, now.free + PAGE, index, 0, &a);
+	CHECK(r == -ENOSPC && a.pool_status == PHYSMEM_POOL_EXHAUSTED,
+	      "rest+4KiB with half held: %s, pool_status %u",
+	      r ? strerror(-r) : "success", a.pool_status);
+	r = px_alloc_pool(dev, now.free, index, 0, &a);
+	CHECK(!r, "exactly the rest (%llu MiB): %s", (unsigned long long)(now.free / MIB),
+	      strerror(-r));
+	close(a.fd);
+	close(held);
+	CHECK(count_fds() == fds0, "fd leak: %d -> %d", fds0, count_fds());
+	CHECK(!px_pool_info(dev, index, &now) && now.fail_exhausted == info.fail_exhausted + 2 &&
+	      now.free == info.total && now.buffers == 0,
+	      "end: exhausted %llu, free %llu, buffers %llu",
+	      (unsigned long long)now.fail_exhausted, (unsigned long long)now.free,
+	      (unsigned long long)now.buffers);
+	note("pool %s (%llu MiB): free+2MiB and rest+4KiB EXHAUSTED, the exact rest fits",
+	     info.name, (unsigned long long)(info.total / MIB));
+	close(dev);
+	return 0;
+}
+
+/*
+ * pool-frag INDEX: six buffers fill the pool; with the 2nd and 4th freed,
+ * their sum is free but in no one run: FRAGMENTED, counted.
+ */
+static int case_pool_frag(uint32_t index)
+{
+	struct physmem_pool_info info, now;
+	struct physmem_alloc a;
+	int dev, fd[6], r, i;
+	uint64_t b;
+
+	r = pool_open(index, &dev, &info);
+	if (r)
+		return r;
+	CHECK(!(info.flags & PHYSMEM_POOL_INFO_SHARED), "pool %s is shared", info.name);
+	CHECK(info.free == info.total, "pool not empty at the start");
+	b = (info.free / 6) & ~(2 * MIB - 1);
+	CHECK(b >= 16 * MIB, "pool too small: %llu MiB", (unsigned long long)(info.total / MIB));
+	for (i = 0; i < 6; i++) {
+		r = px_alloc_pool(dev, b, index, 0, &a);
+		CHECK(!r, "buffer %d of %llu MiB: %s", i, (unsigned long long)(b / MIB),
+		      strerror(-r));
+		fd[i] = a.fd;
+	}
+	close(fd[1]);
+	close(fd[3]);
+	CHECK(!px_pool_info(dev, index, &now), "POOL_INFO");
+	CHECK(now.free >= 2 * b && now.largest_free < 2 * b && now.buffers == 4,
+	      "after freeing two: free %llu largest %llu buffers %llu",
+	      (unsigned long long)now.free, (unsigned long long)now.largest_free,
+	      (unsigned long long)now.buffers);
+	r = px_alloc_pool(dev, 2 * b, index, 0, &a);
+	CHECK(r == -ENOSPC && a.pool_status == PHYSMEM_POOL_FRAGMENTED,
+	      "2 x %llu MiB: %s, pool_status %u", (unsigned long long)(b / MIB),
+	      r ? strerror(-r) : "success", a.pool_status);
+	CHECK(!px_pool_info(dev, index, &now) &&
+	      now.fail_fragmented == info.fail_fragmented + 1 &&
+	      now.fail_exhausted == info.fail_exhausted,
+	      "counters: fragmented %llu (was %llu)", (unsigned long long)now.fail_fragmented,
+	      (unsigned long long)info.fail_fragmented);
+	if (pool_sysfs_agrees(&now))
+		return 1;
+	/* one of the holes still takes a buffer of its size */
+	r = px_alloc_pool(dev, b, index, 0, &a);
+	CHECK(!r, "refill a hole: %s", strerror(-r));
+	close(a.fd);
+	close(fd[0]);
+	close(fd[2]);
+	close(fd[4]);
+	close(fd[5]);
+	CHECK(!px_pool_info(dev, index, &now) && now.free == info.total &&
+	      now.largest_free == info.total && now.buffers == 0,
+	      "end: free %llu largest %llu of %llu", (unsigned long long)now.free,
+	      (unsigned long long)now.largest_free, (unsigned long long)info.total);
+	note("pool %s: 6 x %llu MiB, 2 freed, %llu MiB free in runs of at most %llu MiB: FRAGMENTED",
+	     info.name, (unsigned long long)(b / MIB), (unsigned long long)(2 * b / MIB),
+	     (unsigned long long)(b / MIB));
+	close(dev);
+	return 0;
+}
+
+/*
+ * pool-free-back INDEX: a released buffer's run stays out of the pool for
+ * its quarantine and comes back after it; in the end free == total.
+ */
+static int case_pool_free_back(uint32_t index)
+{
+	struct physmem_pool_info info, now;
+	struct physmem_alloc a;
+	int dev, r, i;
+
+	r = pool_open(index, &dev, &info);
+	if (r)
+		return r;
+	CHECK(!(info.flags & PHYSMEM_POOL_INFO_SHARED), "pool %s is shared", info.name);
+	CHECK(!write_file(PARAM_DIR "/quarantine_ms", "1500"), "set quarantine_ms");
+	r = px_alloc_pool(dev, 32 * MIB, index, 0, &a);
+	if (r)
+		write_file(PARAM_DIR "/quarantine_ms", "0");
+	CHECK(!r, "alloc: %s", strerror(-r));
+	close(a.fd);
+	CHECK(!px_pool_info(dev, index, &now), "POOL_INFO");
+	write_file(PARAM_DIR "/quarantine_ms", "0");
+	CHECK(now.free == info.free - 32 * MIB && now.buffers == info.buffers + 1 &&
+	      read_num(STATS_DIR "/quarantined_bytes") >= (long long)(32 * MIB),
+	      "in quarantine: free %llu (was %llu), quarantined %lld",
+	      (unsigned long long)now.free, (unsigned long long)info.free,
+	      read_num(STATS_DIR "/quarantined_bytes"));
+	for (i = 0; i < 200; i++) {
+		CHECK(!px_pool_info(dev, index, &now), "POOL_INFO");
+		if (now.free == info.free)
+			break;
+		usleep(50 * 1000);
+	}
+	CHECK(now.free == info.free && now.buffers == info.buffers &&
+	      read_num(STATS_DIR "/quarantined_bytes") == 0,
+	      "after quarantine: free %llu, want %llu", (unsigned long long)now.free,
+	      (unsigned long long)info.free);
+	CHECK(now.free == now.total && now.largest_free == now.total && now.buffers == 0,
+	      "pool not whole: free %llu largest %llu total %llu buffers %llu",
+	      (unsigned long long)now.free, (unsigned long long)now.largest_free,
+	      (unsigned long long)now.total, (unsigned long long)now.buffers);
+	if (pool_sysfs_agrees(&now))
+		return 1;
+	note("pool %s: run held through its quarantine, back after it; free == total == %llu MiB",
+	     info.name, (unsigned long long)(now.total / MIB));
+	close(dev);
+	return 0;
+}
+
+/* Tool for the case scripts: one line "INDEX KIND NAME" per pool. */
+static int tool_pool_list(void)
+{
+	static const char *const kinds[] = { "?", "memmap", "reserve_mem", "cma" };
+	struct physmem_pool_info info;
+	int dev = px_open();
+	uint32_t i;
+
+	if (dev < 0)
+		return 1;
+	for (i = 0; !px_pool_info(dev, i, &info); i++)
+		printf("%u %s %s\n", i, info.kind < 4 ? kinds[info.kind] : "?", info.name);
+	close(dev);
+	return 0;
+}
+
+/* One ALLOC with @a; closes a returned fd; 0 or -errno. */
+static int pool_call(int dev, struct physmem_alloc a)
+{
+	int r = ioctl(dev, PHYSMEM_IOC_ALLOC, &a) ? -errno : 0;
+
+	if (!r)
+		close(a.fd);
+	return r;
+}
+
+#define POOL_REQ(...) ((struct physmem_alloc){ .size = sizeof(struct physmem_alloc), \
+	.flags = PHYSMEM_ALLOC_POOL, .length = 4 * MIB, __VA_ARGS__ })
+
+/* pool-errors INDEX: every bad pool request gets its named error. */
+static int case_pool_errors(uint32_t index)
+{
+	struct physmem_pool_info info, now;
+	struct physmem_pool_info big[2];
+	static const char *const kinds[] = { "?", "memmap\n", "reserve_mem\n", "cma\n" };
+	uint32_t n;
+	int dev, r, fds0, kind;
+	char path[256], kbuf[32];
+
+	r = pool_open(index, &dev, &info);
+	if (r)
+		return r;
+	fds0 = count_fds();
+	n = px_pool_count(dev);
+	CHECK(pool_call(dev, POOL_REQ(.pool = n)) == -ENODEV, "pool %u (none) not ENODEV", n);
+	CHECK(pool_call(dev, POOL_REQ(.pool = UINT32_MAX)) == -ENODEV, "pool max not ENODEV");
+	CHECK(pool_call(dev, POOL_REQ(.pool = index, .pool_status = 1)) == -EINVAL,
+	      "pool_status set on input not EINVAL");
+	CHECK(pool_call(dev, POOL_REQ(.flags = 0, .pool = index + 1)) == -EINVAL,
+	      "pool index without PHYSMEM_ALLOC_POOL not EINVAL");
+	CHECK(pool_call(dev, POOL_REQ(.size = PHYSMEM_ALLOC_SIZE_VER1, .pool = index)) == -EINVAL,
+	      "PHYSMEM_ALLOC_POOL in a 64-byte struct not EINVAL");
+	CHECK(pool_call(dev, POOL_REQ(.pool = index, .length = 0)) == -EINVAL, "length 0");
+	CHECK(pool_call(dev, POOL_REQ(.pool = index, .length = UINT64_MAX)) == -EINVAL,
+	      "length max");
+	CHECK(pool_call(dev, POOL_REQ(.pool = index, .cache = 3)) == -EINVAL, "cache 3");
+	CHECK(pool_call(dev, POOL_REQ(.pool = index, .flags = 0x80 | PHYSMEM_ALLOC_POOL)) == -EINVAL,
+	      "unknown flag");
+	CHECK(pool_call(dev, POOL_REQ(.pool = index, .reserved = 1)) == -EINVAL, "reserved");
+	CHECK(pool_call(dev, POOL_REQ(.pool = index, .segments = 1, .capacity = 1)) == -EFAULT,
+	      "bad segments pointer");
+	/* max_buffer_mb applies to pool buffers */
+	CHECK(!write_file(PARAM_DIR "/max_buffer_mb", "2"), "set max_buffer_mb");
+	r = pool_call(dev, POOL_REQ(.pool = index));
+	write_file(PARAM_DIR "/max_buffer_mb", "4096");
+	CHECK(r == -EINVAL, "max_buffer_mb=2 allowed a 4 MiB pool buffer: %d", r);
+	/* cache modes: a memmap pool is write-back only */
+	for (uint32_t c = PHYSMEM_MODE_WC; c <= PHYSMEM_MODE_UNCACHED; c++) {
+		r = pool_call(dev, POOL_REQ(.pool = index, .cache = c));
+		if (info.kind == PHYSMEM_POOL_KIND_MEMMAP)
+			CHECK(r == -EOPNOTSUPP, "memmap pool, cache %u: %d, want EOPNOTSUPP", c, r);
+		else
+			CHECK(r == 0, "cache %u from a %u pool: %s", c, info.kind, strerror(-r));
+	}
+	/* POOL_INFO */
+	CHECK(px_pool_info(dev, n, &now) == -ENOENT, "POOL_INFO %u not ENOENT", n);
+	now.size = 16;
+	CHECK(ioctl(dev, PHYSMEM_IOC_POOL_INFO, &now) && errno == EINVAL, "POOL_INFO size 16");
+	memset(big, 0, sizeof(big));
+	big[0].size = sizeof(big);
+	big[0].index = index;
+	((uint8_t *)big)[sizeof(big) - 1] = 1;
+	CHECK(ioctl(dev, PHYSMEM_IOC_POOL_INFO, big) && errno == E2BIG,
+	      "POOL_INFO nonzero tail not E2BIG");
+	CHECK(ioctl(dev, PHYSMEM_IOC_POOL_INFO, NULL) && errno == EFAULT, "POOL_INFO NULL");
+	snprintf(path, sizeof(path), POOLS_DIR "/%s/kind", info.name);
+	kind = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(kind >= 0, "no %s", path);
+	r = (int)read(kind, kbuf, sizeof(kbuf) - 1);
+	close(kind);
+	kbuf[r > 0 ? r : 0] = 0;
+	CHECK(info.kind < 4 && !strcmp(kbuf, kinds[info.kind]), "sysfs kind '%s' for kind %u",
+	      kbuf, info.kind);
+	CHECK(count_fds() == fds0, "fd leak: %d -> %d", fds0, count_fds());
+	CHECK(!px_pool_info(dev, index, &now) && now.buffers == 0 && now.free == info.free,
+	      "pool changed: buffers %llu free %llu", (unsigned long long)now.buffers,
+	      (unsigned long long)now.free);
+	note("pool %s (kind %u): %u pools; bad index, flags, sizes, cache and POOL_INFO calls refused",
+	     info.name, info.kind, n);
+	close(dev);
+	return 0;
+}
+
 static int report(const char *name, int rc)
 {
 	printf("PHYSMEM-TEST %s %s %s\n", name,
@@ -1793,6 +2288,18 @@ int main(int argc, char **argv)
 		return report(c, case_cycles(argc > 2 ? atoi(argv[2]) : 1000));
 	if (!strcmp(c, "lifecycle-race"))
 		return report(c, case_race(argc > 2 ? atoi(argv[2]) : 500));
+	if (!strcmp(c, "pool-list"))
+		return tool_pool_list();
+	if (!strcmp(c, "pool-dma"))
+		return report(c, case_pool_dma(argc > 2 ? atoi(argv[2]) : 0));
+	if (!strcmp(c, "pool-exhaust"))
+		return report(c, case_pool_exhaust(argc > 2 ? atoi(argv[2]) : 0));
+	if (!strcmp(c, "pool-frag"))
+		return report(c, case_pool_frag(argc > 2 ? atoi(argv[2]) : 0));
+	if (!strcmp(c, "pool-free-back"))
+		return report(c, case_pool_free_back(argc > 2 ? atoi(argv[2]) : 0));
+	if (!strcmp(c, "pool-errors"))
+		return report(c, case_pool_errors(argc > 2 ? atoi(argv[2]) : 0));
 	if (!strcmp(c, "lifecycle-bad-ioctls"))
 		return report(c, case_bad_ioctls(argc > 2 ? atoi(argv[2]) : 8));
 	fprintf(stderr, "usage: %s CASE [ARGS]\n", argv[0]);

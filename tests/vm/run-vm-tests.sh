@@ -48,6 +48,8 @@
 #                            pass-through (iommu=pt); empty: no IOMMU
 #   PHYSMEM_VM_APPEND        extra kernel command-line arguments (e.g. a
 #                            memmap= or reserve_mem= pool reservation)
+#   PHYSMEM_VM_KMOD_ARGS     module parameters for loading physmem.ko in the
+#                            guest (word-split; e.g. pool_memmap=384M@256M)
 #   PHYSMEM_VM_BOUNCE        1: the bounce-buffer layout for the test
 #                            importer (tests/vm/cases-bounce): swiotlb
 #                            (iommu=soft) and only 256 MiB of RAM below 4 GiB
@@ -174,6 +176,7 @@ chmod 755 "$IRD/init"
 	printf 'PHYSMEM_VM_CASE_DIRS=%q\n' "$CASE_DIRS"
 	printf 'PHYSMEM_VM_ONLY=%q\n' "$ONLY"
 	printf 'PHYSMEM_PROJECT_BUILD_DIR=%q\n' "${PHYSMEM_PROJECT_BUILD_DIR:-}"
+	printf 'PHYSMEM_VM_KMOD_ARGS=%q\n' "${PHYSMEM_VM_KMOD_ARGS:-}"
 } >"$IRD/physmem-vm.conf"
 (cd "$IRD" && find . | cpio -o -H newc --quiet | gzip -1) >"$BUILD/initramfs.gz" ||
 	die "initramfs failed"
