@@ -507,6 +507,9 @@ static void call_done(struct job *j)
 	struct call_job *cj = (struct call_job *)j;
 	struct conn *c = cj->call.conn;
 
+	/* What was reserved as pool bytes is released as pool bytes, whatever the backend said. */
+	if (j->result >= 0)
+		j->b.from_pool = j->pool[0] != '\0';
 	if (j->started) {
 		if (!c->gone) {
 			call_finish(cj);
