@@ -49,7 +49,9 @@ static void usage(FILE *f)
 		"fdstore (no|try|yes: keep named buffers in systemd's fd store across restarts),\n"
 		"hugepages (auto|0|2M|1G, default auto: 2M pages where free), worker-threads\n"
 		"(threads for allocations over 4M, default 2; one more serves the smaller ones),\n"
-		"log-level (error|warning|notice|info|debug).\n"
+		"log-level (error|warning|notice|info|debug), pool-users (who may allocate from\n"
+		"contiguous pools: *, uid:N, gid:N, @group, user; default root only),\n"
+		"max-pool-bytes-per-uid (default 1G).\n"
 		"lock applies to no backend today: memfd pages belong to the client that maps them\n"
 		"and are never locked by the daemon, kmod pages are pinned by the kernel.\n"
 		"Test hook, never for production: debug-job-delay-ms (jobs over 4M sleep first).\n",
