@@ -1,7 +1,7 @@
 #!/bin/bash
 # Contiguous pools through the daemon: physmemd (kmod backend, pool-users =
-# uid:65534) serves an unprivileged physmemctl. For the first pool the module
-# has: a 64 MiB buffer is one segment (one contiguous run) from that pool;
+# uid:65534) serves an unprivileged physmemctl. From every pool the module
+# has, a 64 MiB buffer is one segment (one contiguous run). For the first:
 # status shows the pool's free bytes 64 MiB lower while it lives and back
 # after Free; a buffer larger than the pool is PoolUnavailable "exhausted"
 # (a pool the module cannot size, CMA: exhausted or busy) in one line with
@@ -29,7 +29,6 @@ res() {
 all() { for c in $CASES; do res "$c" "$1" "$2"; done; }
 U=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 OTHER=(setpriv --reuid=65533 --regid=65533 --clear-groups)
-CTL() { "$PHYSMEM_BIN/physmemctl" --socket "$SOCK" "$@"; }
 # wait_for SECONDS COMMAND...: poll until COMMAND succeeds.
 wait_for() {
 	local end=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
@@ -94,10 +93,26 @@ if ! wait_for 120 test -s "$T/hold.out"; then
 	res daemon-pool-status FAIL "no buffer"
 else
 	b=$(head -1 "$T/hold.out")
-	if echo "$b" | jq -e --arg p "$pool" --argjson n $((64 * MIB)) \
-		'.pool == $p and .contiguous == true and .size == $n and (.segments | length) == 1 and
-		 .segments[0].length == $n and .ownerUid == 65534' >/dev/null; then
-		res daemon-pool-alloc PASS "uid 65534: 64 MiB from pool $pool ($kind): one segment at $(echo "$b" | jq -r '.segments[0].address')"
+	one_run() {
+		echo "$1" | jq -e --arg p "$2" --argjson n $((64 * MIB)) \
+			'.pool == $p and .contiguous == true and .size == $n and (.segments | length) == 1 and
+			 .segments[0].length == $n and .ownerUid == 65534' >/dev/null
+	}
+	if one_run "$b" "$pool"; then
+		msg="uid 65534: 64 MiB from pool $pool ($kind): one segment at $(echo "$b" | jq -r '.segments[0].address')"
+		# The other pools (a CMA area on the newest line): one run each too.
+		for p in $(echo "$st" | jq -r '.pools[1:][].name'); do
+			o=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" --socket "$SOCK" --json alloc --pool "$p" 64M 2>&1)
+			if ! one_run "$o" "$p"; then
+				msg="FAIL pool $p: $(echo "$o" | tr '\n' ' ' | cut -c1-300)"
+				break
+			fi
+			msg+="; pool $p: one segment at $(echo "$o" | jq -r '.segments[0].address')"
+		done
+		case $msg in
+		FAIL*) res daemon-pool-alloc FAIL "${msg#FAIL }" ;;
+		*) res daemon-pool-alloc PASS "$msg" ;;
+		esac
 	else
 		res daemon-pool-alloc FAIL "buffer: $(echo "$b" | cut -c1-400)"
 	fi
@@ -106,6 +121,7 @@ else
 	kill -TERM "$hpid"
 	wait "$hpid"
 	hrc=$?
+	# shellcheck disable=SC2317  # run by wait_for
 	back_is() { [ "$(pool_free)" = "$1" ]; }
 	if [ "$free0" = null ]; then
 		res daemon-pool-status PASS "pool $pool ($kind) has no free figure (shared with the kernel): $human"
