@@ -53,7 +53,16 @@ struct physmem_info {
 	struct vl_id_array allow_gids;
 	unsigned n_bindings;
 	struct physmem_binding *bindings;	/* n_bindings entries */
+	char pool[32];			/* "" when not from a contiguous pool */
 	struct json_object *json;	/* the reply's Buffer object (a reference), or NULL */
+};
+
+/* One entry of Status's pools. */
+struct physmem_pool_entry {
+	char name[32];
+	char kind[16];
+	uint64_t size, free, largest_free, buffers;
+	bool size_known, free_known, largest_free_known;
 };
 
 struct physmem_status {
@@ -69,6 +78,10 @@ struct physmem_status {
 	uint64_t quota_buffers, quota_bytes;
 	bool quota_held_bytes_known;	/* heldBytes is nullable: older daemons omit it */
 	uint64_t quota_held_bytes;
+	bool quota_pool_bytes_known, quota_max_pool_bytes_known;
+	uint64_t quota_pool_bytes, quota_max_pool_bytes;
+	unsigned n_pools;
+	struct physmem_pool_entry *pools;	/* n_pools entries (NULL: none, or not reported) */
 	struct json_object *json;	/* the reply's parameters (a reference), or NULL */
 };
 

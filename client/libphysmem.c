@@ -648,10 +648,13 @@ static const char *access_name(enum physmem_device_access access)
 	return NULL;
 }
 
-/* Allocate, shared or not, and bound to device (NULL: not bound). */
+/*
+ * Allocate, shared or not, from the contiguous pool named pool (NULL: not
+ * from a pool), and bound to device (NULL: not bound).
+ */
 static int pm_alloc(struct physmem *pm, uint64_t size, unsigned flags, enum physmem_cache cache, const char *name,
-		    const uid_t *uids, unsigned n_uids, const gid_t *gids, unsigned n_gids, const char *device,
-		    enum physmem_device_access access, struct physmem_buffer **ret)
+		    const uid_t *uids, unsigned n_uids, const gid_t *gids, unsigned n_gids, const char *pool,
+		    const char *device, enum physmem_device_access access, struct physmem_buffer **ret)
 {
 	struct json_object *p;
 	int r;
@@ -677,6 +680,8 @@ static int pm_alloc(struct physmem *pm, uint64_t size, unsigned flags, enum phys
 		json_object_object_add(p, "contiguous", json_object_new_boolean(1));
 	json_object_object_add(p, "cache", json_object_new_string(cache_name(cache)));
 	params_add_sharing(p, name, uids, n_uids, gids, n_gids);
+	if (pool)
+		json_object_object_add(p, "pool", json_object_new_string(pool));
 	if (device) {
 		json_object_object_add(p, "device", json_object_new_string(device));
 		json_object_object_add(p, "deviceAccess", json_object_new_string(access_name(access)));
@@ -689,10 +694,35 @@ PHYSMEM_EXPORT int physmem_alloc_shared(struct physmem *pm, uint64_t size, unsig
 					unsigned n_uids, const gid_t *gids, unsigned n_gids,
 					struct physmem_buffer **ret)
 {
-	return pm_alloc(pm, size, flags, cache, name, uids, n_uids, gids, n_gids, NULL, PHYSMEM_ACCESS_BIDIRECTIONAL,
-			ret);
+	return pm_alloc(pm, size, flags, cache, name, uids, n_uids, gids, n_gids, NULL, NULL,
+			PHYSMEM_ACCESS_BIDIRECTIONAL, ret);
 }
 
+PHYSMEM_EXPORT int physmem_alloc_pool(struct physmem *pm, uint64_t size, const char *pool, enum physmem_cache cache,
+				      const char *name, struct physmem_buffer **ret)
+{
+	if (!pm || !ret)
+		return -EINVAL;
+	pm_clear_error(pm);
+	if (!pool || !pool[0])
+		return pm_fail(pm, -EINVAL, "invalid argument: no pool name");
+	return pm_alloc(pm, size, PHYSMEM_CONTIGUOUS, cache, name, NULL, 0, NULL, 0, pool, NULL,
+			PHYSMEM_ACCESS_BIDIRECTIONAL, ret);
+}
+
+PHYSMEM_EXPORT int physmem_alloc_pool_bound(struct physmem *pm, uint64_t size, const char *pool,
+					    enum physmem_cache cache, const char *name, const char *device,
+					    enum physmem_device_access access, struct physmem_buffer **ret)
+{
+	if (!pm || !ret || !device)
+		return -EINVAL;
+	pm_clear_error(pm);
+	if (!pool || !pool[0])
+		return pm_fail(pm, -EINVAL, "invalid argument: no pool name");
+	if (!access_name(access))
+		return pm_fail(pm, -EINVAL, "invalid argument: unknown device access %d", (int)access);
+	return pm_alloc(pm, size, PHYSMEM_CONTIGUOUS, cache, name, NULL, 0, NULL, 0, pool, device, access, ret);
+}
 PHYSMEM_EXPORT int physmem_alloc(struct physmem *pm, uint64_t size, unsigned flags, enum physmem_cache cache,
 				 const char *name, struct physmem_buffer **ret)
 {
@@ -708,7 +738,7 @@ PHYSMEM_EXPORT int physmem_alloc_bound(struct physmem *pm, uint64_t size, unsign
 	pm_clear_error(pm);
 	if (!access_name(access))
 		return pm_fail(pm, -EINVAL, "invalid argument: unknown device access %d", (int)access);
-	return pm_alloc(pm, size, flags, cache, name, NULL, 0, NULL, 0, device, access, ret);
+	return pm_alloc(pm, size, flags, cache, name, NULL, 0, NULL, 0, NULL, device, access, ret);
 }
 
 PHYSMEM_EXPORT int physmem_bind(struct physmem *pm, uint64_t id, const char *device,

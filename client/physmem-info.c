@@ -194,3 +194,9 @@ PHYSMEM_EXPORT const struct physmem_segment *physmem_binding_segment(const struc
 {
 	return b && i < b->n_segments ? &b->segments[i] : NULL;
 }
+
+/* The contiguous pool the buffer came from; "" when none. */
+PHYSMEM_EXPORT const char *physmem_info_pool(const struct physmem_info *info)
+{
+	return info ? info->pool : "";
+}

@@ -60,6 +60,8 @@ static const struct vl_field buffer_fields[] = {
 	{ .name = "segments", .type = VL_FIELD_OBJECT_ARRAY, .offset = INFO(segments),
 	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .size = sizeof(struct physmem_segment),
 	  .fields = segment_fields, .count_offset = INFO(n_segments), .present_offset = INFO(segments_known) },
+	{ .name = "pool", .type = VL_FIELD_STRING_COPY, .offset = INFO(pool),
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_TRUNCATE, .size = sizeof(((struct physmem_info *)0)->pool) },
 	{},
 };
 #undef INFO
@@ -132,6 +134,7 @@ static void buffer_finish(struct physmem_info *info, struct json_object *obj)
 {
 	physmem_reply_sanitize(info->name, sizeof(info->name), info->name);
 	physmem_reply_sanitize(info->backend, sizeof(info->backend), info->backend);
+	physmem_reply_sanitize(info->pool, sizeof(info->pool), info->pool);
 	info->json = json_object_get(obj);
 }
 
@@ -255,8 +258,32 @@ static const struct vl_field quota_fields[] = {
 	{ .name = "heldBytes", .type = VL_FIELD_U64, .offset = ST(quota_held_bytes),
 	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = ST(quota_held_bytes_known),
 	  .report = "quota.heldBytes" },
+	{ .name = "poolBytes", .type = VL_FIELD_U64, .offset = ST(quota_pool_bytes),
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = ST(quota_pool_bytes_known),
+	  .report = "quota.poolBytes" },
+	{ .name = "maxPoolBytes", .type = VL_FIELD_U64, .offset = ST(quota_max_pool_bytes),
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = ST(quota_max_pool_bytes_known),
+	  .report = "quota.maxPoolBytes" },
 	{},
 };
+
+/* The interface's Pool type, inside Status's pools (errors name the array, "pools"). */
+#define PE(member) offsetof(struct physmem_pool_entry, member)
+static const struct vl_field pool_fields[] = {
+	{ .name = "name", .type = VL_FIELD_STRING_COPY, .offset = PE(name),
+	  .flags = VL_FIELD_REQUIRED | VL_FIELD_TRUNCATE, .size = sizeof(((struct physmem_pool_entry *)0)->name) },
+	{ .name = "kind", .type = VL_FIELD_STRING_COPY, .offset = PE(kind),
+	  .flags = VL_FIELD_REQUIRED | VL_FIELD_TRUNCATE, .size = sizeof(((struct physmem_pool_entry *)0)->kind) },
+	{ .name = "size", .type = VL_FIELD_U64, .offset = PE(size),
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = PE(size_known) },
+	{ .name = "free", .type = VL_FIELD_U64, .offset = PE(free),
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = PE(free_known) },
+	{ .name = "largestFree", .type = VL_FIELD_U64, .offset = PE(largest_free),
+	  .flags = VL_FIELD_NULLABLE | VL_FIELD_MARK_PRESENT, .present_offset = PE(largest_free_known) },
+	{ .name = "buffers", .type = VL_FIELD_U64, .offset = PE(buffers), .flags = VL_FIELD_REQUIRED },
+	{},
+};
+#undef PE
 
 #define STATUS_STRING(key, member) \
 	{ .name = key, .type = VL_FIELD_STRING_COPY, .offset = ST(member), \
@@ -277,6 +304,8 @@ static const struct vl_field status_fields[] = {
 	STATUS_U64("maxConnectionsPerUid", max_connections_per_uid),
 	STATUS_STRING("addressPolicy", address_policy),
 	{ .name = "quota", .type = VL_FIELD_OBJECT, .offset = 0, .flags = VL_FIELD_REQUIRED, .fields = quota_fields },
+	{ .name = "pools", .type = VL_FIELD_OBJECT_ARRAY, .offset = ST(pools), .flags = VL_FIELD_NULLABLE,
+	  .size = sizeof(struct physmem_pool_entry), .fields = pool_fields, .count_offset = ST(n_pools) },
 	{},
 };
 #undef STATUS_STRING
@@ -299,6 +328,10 @@ int physmem_reply_status(struct json_object *params, struct physmem_status *ret,
 	physmem_reply_sanitize(st.version, sizeof(st.version), st.version);
 	physmem_reply_sanitize(st.backend, sizeof(st.backend), st.backend);
 	physmem_reply_sanitize(st.address_policy, sizeof(st.address_policy), st.address_policy);
+	for (unsigned i = 0; i < st.n_pools; i++) {
+		physmem_reply_sanitize(st.pools[i].name, sizeof(st.pools[i].name), st.pools[i].name);
+		physmem_reply_sanitize(st.pools[i].kind, sizeof(st.pools[i].kind), st.pools[i].kind);
+	}
 	st.json = json_object_get(params);
 	*ret = st;
 	return 0;
@@ -331,6 +364,7 @@ int physmem_reply_error_errno(const char *name)
 		{ PHYSMEM_ERROR_NOT_POPULATED, ENODATA },
 		{ PHYSMEM_ERROR_NO_SUCH_DEVICE, ENODEV },
 		{ PHYSMEM_ERROR_DEVICE_BUSY, EBUSY },
+		{ PHYSMEM_ERROR_POOL_UNAVAILABLE, ENOSPC },
 		{ VL_ERROR_INVALID_PARAMETER, EINVAL },
 	};
 
@@ -438,6 +472,17 @@ void physmem_reply_error_message(const char *name, struct json_object *params, c
 	} else if (strcmp(name, PHYSMEM_ERROR_DEVICE_BUSY) == 0) {
 		append(buf, size, "device busy: %s (%s)", param_text(params, "device", a, sizeof(a)),
 		       param_text(params, "reason", b, sizeof(b)));
+	} else if (strcmp(name, PHYSMEM_ERROR_POOL_UNAVAILABLE) == 0) {
+		struct json_object *v;
+
+		append(buf, size, "pool '%s' unavailable: %s (asked %s bytes",
+		       param_text(params, "pool", a, sizeof(a)), param_text(params, "reason", b, sizeof(b)),
+		       param_text(params, "size", c, sizeof(c)));
+		if (params && field(params, "free", &v))
+			append(buf, size, ", free %s", param_text(params, "free", d, sizeof(d)));
+		if (params && field(params, "largestFree", &v))
+			append(buf, size, ", largest free run %s", param_text(params, "largestFree", d, sizeof(d)));
+		append(buf, size, ")");
 	} else if (strcmp(name, VL_ERROR_INVALID_PARAMETER) == 0) {
 		append(buf, size, "invalid parameter: %s", param_text(params, "parameter", a, sizeof(a)));
 	} else {

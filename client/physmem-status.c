@@ -6,6 +6,7 @@
 #include "libphysmem-private.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #define PHYSMEM_EXPORT __attribute__((visibility("default")))
@@ -13,8 +14,10 @@
 /* Free what physmem_status() returned. */
 PHYSMEM_EXPORT void physmem_status_free(struct physmem_status *st)
 {
-	if (st)
+	if (st) {
 		json_object_put(st->json);
+		free(st->pools);
+	}
 	free(st);
 }
 
@@ -123,4 +126,96 @@ PHYSMEM_EXPORT int physmem_status_quota_held_bytes(const struct physmem_status *
 		return -ENODATA;
 	*ret = st->quota_held_bytes;
 	return 0;
+}
+
+/* Of the caller's bytes, those from contiguous pools; -ENODATA when not reported. */
+PHYSMEM_EXPORT int physmem_status_quota_pool_bytes(const struct physmem_status *st, uint64_t *ret)
+{
+	if (!st || !ret)
+		return -EINVAL;
+	if (!st->quota_pool_bytes_known)
+		return -ENODATA;
+	*ret = st->quota_pool_bytes;
+	return 0;
+}
+
+/* The caller's limit on pool bytes; -ENODATA when not reported. */
+PHYSMEM_EXPORT int physmem_status_quota_max_pool_bytes(const struct physmem_status *st, uint64_t *ret)
+{
+	if (!st || !ret)
+		return -EINVAL;
+	if (!st->quota_max_pool_bytes_known)
+		return -ENODATA;
+	*ret = st->quota_max_pool_bytes;
+	return 0;
+}
+
+/* The contiguous pools the daemon reported (0: none, or not a kmod daemon). */
+PHYSMEM_EXPORT unsigned physmem_status_n_pools(const struct physmem_status *st)
+{
+	return st ? st->n_pools : 0;
+}
+
+/* Pool i, or NULL when there is no such pool. */
+static const struct physmem_pool_entry *pool_at(const struct physmem_status *st, unsigned i)
+{
+	return st && i < st->n_pools ? &st->pools[i] : NULL;
+}
+
+/* Pool i's name (NULL past the last pool). */
+PHYSMEM_EXPORT const char *physmem_status_pool_name(const struct physmem_status *st, unsigned i)
+{
+	const struct physmem_pool_entry *p = pool_at(st, i);
+
+	return p ? p->name : NULL;
+}
+
+/* Pool i's kind: "memmap", "reserve_mem" or "cma" (NULL past the last pool). */
+PHYSMEM_EXPORT const char *physmem_status_pool_kind(const struct physmem_status *st, unsigned i)
+{
+	const struct physmem_pool_entry *p = pool_at(st, i);
+
+	return p ? p->kind : NULL;
+}
+
+/* A nullable figure of pool i: -EINVAL past the last pool, -ENODATA when unknown. */
+static int pool_figure(const struct physmem_status *st, unsigned i, size_t value, size_t known, uint64_t *ret)
+{
+	const struct physmem_pool_entry *p = pool_at(st, i);
+
+	if (!p || !ret)
+		return -EINVAL;
+	if (!*(const bool *)((const char *)p + known))
+		return -ENODATA;
+	*ret = *(const uint64_t *)((const char *)p + value);
+	return 0;
+}
+
+/* Pool i's size in bytes. */
+PHYSMEM_EXPORT int physmem_status_pool_size(const struct physmem_status *st, unsigned i, uint64_t *ret)
+{
+	return pool_figure(st, i, offsetof(struct physmem_pool_entry, size),
+			   offsetof(struct physmem_pool_entry, size_known), ret);
+}
+
+/* Pool i's free bytes. */
+PHYSMEM_EXPORT int physmem_status_pool_free(const struct physmem_status *st, unsigned i, uint64_t *ret)
+{
+	return pool_figure(st, i, offsetof(struct physmem_pool_entry, free),
+			   offsetof(struct physmem_pool_entry, free_known), ret);
+}
+
+/* Pool i's longest free run in bytes. */
+PHYSMEM_EXPORT int physmem_status_pool_largest_free(const struct physmem_status *st, unsigned i, uint64_t *ret)
+{
+	return pool_figure(st, i, offsetof(struct physmem_pool_entry, largest_free),
+			   offsetof(struct physmem_pool_entry, largest_free_known), ret);
+}
+
+/* Pool i's live buffers (0 past the last pool). */
+PHYSMEM_EXPORT uint64_t physmem_status_pool_buffers(const struct physmem_status *st, unsigned i)
+{
+	const struct physmem_pool_entry *p = pool_at(st, i);
+
+	return p ? p->buffers : 0;
 }

@@ -32,7 +32,7 @@
  * NoSuchBuffer -ENOENT, QuotaExceeded -EDQUOT, PermissionDenied -EACCES,
  * SizeOutOfRange -ERANGE, NotSupported -EOPNOTSUPP, AllocationFailed -ENOMEM,
  * NameInUse -EEXIST, AmbiguousName -ENOTUNIQ, NotPopulated -ENODATA,
- * NoSuchDevice -ENODEV, DeviceBusy -EBUSY,
+ * NoSuchDevice -ENODEV, DeviceBusy -EBUSY, PoolUnavailable -ENOSPC,
  * org.varlink.service.InvalidParameter -EINVAL, anything else -EPROTO.
  *
  * ABI: struct physmem, physmem_buffer, physmem_info and physmem_status are
@@ -119,6 +119,16 @@ const char *physmem_error_message(const struct physmem *pm);
 /* Allocate a buffer of size bytes (rounded up to the page size by the daemon). */
 int physmem_alloc(struct physmem *pm, uint64_t size, unsigned flags, enum physmem_cache cache,
 		  const char *name, struct physmem_buffer **ret);
+/*
+ * Allocate one physically contiguous run of size bytes from the kernel
+ * module's contiguous pool named pool (see physmem_status_pool_name()): far
+ * larger than PHYSMEM_CONTIGUOUS allows. Never a fallback: -ENOSPC
+ * (PoolUnavailable) when the pool is exhausted, fragmented, busy or absent,
+ * -EACCES when physmemd.conf's pool-users does not name the caller,
+ * -EOPNOTSUPP on the memfd backend.
+ */
+int physmem_alloc_pool(struct physmem *pm, uint64_t size, const char *pool, enum physmem_cache cache,
+		       const char *name, struct physmem_buffer **ret);
 /* Like physmem_alloc, and share it under name with these users and groups. */
 int physmem_alloc_shared(struct physmem *pm, uint64_t size, unsigned flags, enum physmem_cache cache,
 			 const char *name, const uid_t *uids, unsigned n_uids,
@@ -131,6 +141,14 @@ int physmem_alloc_shared(struct physmem *pm, uint64_t size, unsigned flags, enum
 int physmem_alloc_bound(struct physmem *pm, uint64_t size, unsigned flags, enum physmem_cache cache,
 			const char *name, const char *device, enum physmem_device_access access,
 			struct physmem_buffer **ret);
+/*
+ * Both: one contiguous run from the pool named pool (as physmem_alloc_pool),
+ * then bound to device (as physmem_alloc_bound). If either fails, no buffer
+ * is left and its error is returned.
+ */
+int physmem_alloc_pool_bound(struct physmem *pm, uint64_t size, const char *pool, enum physmem_cache cache,
+			     const char *name, const char *device, enum physmem_device_access access,
+			     struct physmem_buffer **ret);
 /*
  * Bind a buffer the caller owns or may import (by id) to a PCI device, if
  * the daemon's policy lets the caller (kmod backend only). ret (may be NULL)
@@ -235,6 +253,8 @@ bool physmem_binding_segments_known(const struct physmem_binding *b);
 unsigned physmem_binding_n_segments(const struct physmem_binding *b);
 /* The device's segment i (bus addresses to program into it), or NULL past the last. */
 const struct physmem_segment *physmem_binding_segment(const struct physmem_binding *b, unsigned i);
+/* The contiguous pool it came from; "" when none. */
+const char *physmem_info_pool(const struct physmem_info *info);
 
 /* Free what physmem_status() returned. NULL is allowed. */
 void physmem_status_free(struct physmem_status *st);
@@ -265,6 +285,23 @@ uint64_t physmem_status_quota_bytes(const struct physmem_status *st);
  * it (an older daemon), -EINVAL when st is NULL.
  */
 int physmem_status_quota_held_bytes(const struct physmem_status *st, uint64_t *ret);
+/* Of the charged bytes, those from contiguous pools, and their limit (-ENODATA: not reported). */
+int physmem_status_quota_pool_bytes(const struct physmem_status *st, uint64_t *ret);
+int physmem_status_quota_max_pool_bytes(const struct physmem_status *st, uint64_t *ret);
+/*
+ * The kernel module's contiguous pools: physmem_status_n_pools() of them
+ * (0 on the memfd backend). Name and kind ("memmap", "reserve_mem", "cma")
+ * are NULL past the last pool; size, free and largest free run return
+ * -ENODATA when the module cannot tell (a CMA area shared with the kernel),
+ * -EINVAL past the last pool.
+ */
+unsigned physmem_status_n_pools(const struct physmem_status *st);
+const char *physmem_status_pool_name(const struct physmem_status *st, unsigned i);
+const char *physmem_status_pool_kind(const struct physmem_status *st, unsigned i);
+int physmem_status_pool_size(const struct physmem_status *st, unsigned i, uint64_t *ret);
+int physmem_status_pool_free(const struct physmem_status *st, unsigned i, uint64_t *ret);
+int physmem_status_pool_largest_free(const struct physmem_status *st, unsigned i, uint64_t *ret);
+uint64_t physmem_status_pool_buffers(const struct physmem_status *st, unsigned i);
 
 #ifdef __cplusplus
 }

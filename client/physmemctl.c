@@ -59,6 +59,7 @@ enum {
 	OPT_OWNER,
 	OPT_DEVICE,
 	OPT_ACCESS,
+	OPT_POOL,
 };
 
 static const char usage_text[] =
@@ -68,11 +69,13 @@ static const char usage_text[] =
 	"\n"
 	"Commands:\n"
 	"  status                      backend, totals, limits, your quota and usage\n"
-	"  alloc SIZE [--contiguous] [--cache MODE] [--name NAME]\n"
+	"  alloc SIZE [--contiguous] [--pool POOL] [--cache MODE] [--name NAME]\n"
 	"        [--allow-uid UID]... [--allow-gid GID]... [--hold]\n"
 	"                              allocate a buffer; without --name it is freed when\n"
 	"                              physmemctl exits, so use --hold to keep it (until\n"
-	"                              SIGINT/SIGTERM), or --name to keep it until freed\n"
+	"                              SIGINT/SIGTERM), or --name to keep it until freed;\n"
+	"                              --pool: one contiguous run from that pool (see\n"
+	"                              status), or an error, never other memory\n"
 	"        [--device BDF [--access ACCESS]]\n"
 	"                              and bind it to that PCI device (or fail)\n"
 	"  list [--all]                your buffers (--all: every buffer, root only)\n"
@@ -266,6 +269,8 @@ static struct json_object *info_json(const struct physmem_info *info)
 	json_object_object_add(o, "allowGids", a);
 	json_object_object_add(o, "locked", json_object_new_boolean(physmem_info_locked(info)));
 	json_object_object_add(o, "dmaSafe", json_object_new_boolean(physmem_info_dma_safe(info)));
+	json_object_object_add(o, "pool", physmem_info_pool(info)[0] ? json_object_new_string(physmem_info_pool(info))
+								      : NULL);
 	if (physmem_info_segments_known(info)) {
 		n = physmem_info_n_segments(info);
 		a = json_object_new_array_ext((int)n);
@@ -325,6 +330,8 @@ static void info_print(const struct physmem_info *info)
 	printf("size:         %s (%" PRIu64 " bytes)\n",
 	       physmemctl_format_size(physmem_info_size(info), sz, sizeof(sz)), physmem_info_size(info));
 	printf("contiguous:   %s\n", yes_no(physmem_info_contiguous(info)));
+	if (physmem_info_pool(info)[0])
+		printf("pool:         %s\n", physmem_info_pool(info));
 	printf("cache:        %s\n", cache_name(physmem_info_cache(info)));
 	printf("backend:      %s\n", physmem_info_backend(info));
 	printf("dma-safe:     %s\n",
@@ -402,6 +409,7 @@ struct opts {
 	const char *device;
 	enum physmem_device_access access;
 	uid_t owner;
+	const char *pool;
 	enum physmem_cache cache;
 	const char *name;
 	uid_t uids[MAX_IDS];
@@ -488,6 +496,7 @@ static int parse_opts(struct ctl *ctl, int argc, char **argv, const int *allowed
 		{ "owner", required_argument, NULL, OPT_OWNER },
 		{ "device", required_argument, NULL, OPT_DEVICE },
 		{ "access", required_argument, NULL, OPT_ACCESS },
+		{ "pool", required_argument, NULL, OPT_POOL },
 		{ 0 }
 	};
 	int c, r;
@@ -553,6 +562,12 @@ static int parse_opts(struct ctl *ctl, int argc, char **argv, const int *allowed
 		case OPT_ACCESS:
 			if (parse_access(ctl, optarg, &o->access) < 0)
 				return -1;
+			break;
+		case OPT_POOL:
+			if (!physmem_name_valid(optarg) || strlen(optarg) > PHYSMEM_POOL_NAME_MAX)
+				return ctl_usage(ctl, "invalid pool name '%s': 1-%d of A-Z a-z 0-9 . _ -, not starting "
+						 "with '.'", optarg, PHYSMEM_POOL_NAME_MAX), -1;
+			o->pool = optarg;
 			break;
 		}
 	}
@@ -638,12 +653,73 @@ static void print_bindable_devices(const struct physmem_status *st)
 	}
 }
 
+/* A figure of pool i as JSON: null when the daemon does not know it. */
+static struct json_object *pool_figure_json(int (*get)(const struct physmem_status *, unsigned, uint64_t *),
+					    const struct physmem_status *st, unsigned i)
+{
+	uint64_t v;
+
+	return get(st, i, &v) >= 0 ? json_u64(v) : NULL;
+}
+
+/* Status's pools as the interface's []Pool; null when the daemon reported none (memfd). */
+static struct json_object *pools_json(const struct physmem_status *st)
+{
+	struct json_object *a, *rp = NULL;
+	unsigned n = physmem_status_n_pools(st);
+
+	if (st->json && json_object_object_get_ex(st->json, "pools", &rp) && !json_object_is_type(rp, json_type_array))
+		rp = NULL;
+	if (n == 0 && !rp)
+		return NULL;
+	a = json_object_new_array();
+	for (unsigned i = 0; i < n; i++) {
+		struct json_object *o = json_object_new_object(), *r;
+
+		json_object_object_add(o, "name", json_object_new_string(physmem_status_pool_name(st, i)));
+		json_object_object_add(o, "kind", json_object_new_string(physmem_status_pool_kind(st, i)));
+		json_object_object_add(o, "size", pool_figure_json(physmem_status_pool_size, st, i));
+		json_object_object_add(o, "free", pool_figure_json(physmem_status_pool_free, st, i));
+		json_object_object_add(o, "largestFree", pool_figure_json(physmem_status_pool_largest_free, st, i));
+		json_object_object_add(o, "buffers", json_u64(physmem_status_pool_buffers(st, i)));
+		r = rp && i < json_object_array_length(rp) ? json_object_array_get_idx(rp, i) : NULL;
+		physmem_reply_add_unknown(o, r);
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+/* Status's pools for people: one line each. */
+static void pools_print(const struct physmem_status *st)
+{
+	unsigned n = physmem_status_n_pools(st);
+
+	if (n == 0) {
+		printf("pools:           none\n");
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t size, free, largest;
+		char a[32], b[32], c[32];
+
+		printf("pool %-10s  %s, ", physmem_status_pool_name(st, i), physmem_status_pool_kind(st, i));
+		if (physmem_status_pool_size(st, i, &size) >= 0 && physmem_status_pool_free(st, i, &free) >= 0 &&
+		    physmem_status_pool_largest_free(st, i, &largest) >= 0)
+			printf("size %s, free %s, largest free run %s, ", physmemctl_format_size(size, a, sizeof(a)),
+			       physmemctl_format_size(free, b, sizeof(b)),
+			       physmemctl_format_size(largest, c, sizeof(c)));
+		else
+			printf("size and free unknown (shared with the kernel), ");
+		printf("%" PRIu64 " buffers\n", physmem_status_pool_buffers(st, i));
+	}
+}
+
 static int cmd_status(struct ctl *ctl, int argc, char **argv)
 {
 	static const int allowed[] = { 0 };
 	struct physmem_status *st;
-	uint64_t held;
-	bool held_known;
+	uint64_t held, pool_bytes, max_pool_bytes;
+	bool held_known, pool_bytes_known, max_pool_bytes_known;
 	struct opts o;
 	char a[32], b[32], c[32];
 	int i, r;
@@ -658,6 +734,8 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 	if (r < 0)
 		return ctl_fail(ctl, r);
 	held_known = physmem_status_quota_held_bytes(st, &held) >= 0;
+	pool_bytes_known = physmem_status_quota_pool_bytes(st, &pool_bytes) >= 0;
+	max_pool_bytes_known = physmem_status_quota_max_pool_bytes(st, &max_pool_bytes) >= 0;
 
 	if (ctl->json) {
 		struct json_object *j = json_object_new_object(), *q = json_object_new_object();
@@ -682,6 +760,8 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 		json_object_object_add(q, "bytes", json_u64(physmem_status_quota_bytes(st)));
 		/* Nullable in the interface: null when the daemon did not report it. */
 		json_object_object_add(q, "heldBytes", held_known ? json_u64(held) : NULL);
+		json_object_object_add(q, "poolBytes", pool_bytes_known ? json_u64(pool_bytes) : NULL);
+		json_object_object_add(q, "maxPoolBytes", max_pool_bytes_known ? json_u64(max_pool_bytes) : NULL);
 		if (st->json) {
 			struct json_object *rq;
 
@@ -689,6 +769,7 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 				physmem_reply_add_unknown(q, rq);
 		}
 		json_object_object_add(j, "quota", q);
+		json_object_object_add(j, "pools", pools_json(st));
 		physmem_reply_add_unknown(j, st->json);
 		print_json(j, false);
 		physmem_status_free(st);
@@ -715,6 +796,10 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 	else
 		printf("held:            - (not reported by this daemon)\n");
 	print_bindable_devices(st);
+	if (pool_bytes_known && max_pool_bytes_known)
+		printf("pool quota:      %s of %s\n", physmemctl_format_size(pool_bytes, a, sizeof(a)),
+		       physmemctl_format_size(max_pool_bytes, b, sizeof(b)));
+	pools_print(st);
 	physmem_status_free(st);
 	return PHYSMEMCTL_EXIT_OK;
 }
@@ -803,7 +888,7 @@ static void print_ready(const struct ctl *ctl, const struct physmem_info *info)
 static int cmd_alloc(struct ctl *ctl, int argc, char **argv)
 {
 	static const int allowed[] = { OPT_CONTIGUOUS, OPT_CACHE, OPT_NAME, OPT_ALLOW_UID, OPT_ALLOW_GID,
-				       OPT_HOLD, OPT_DEVICE, OPT_ACCESS, 0 };
+				       OPT_HOLD, OPT_DEVICE, OPT_ACCESS, OPT_POOL, 0 };
 	struct physmem_buffer *buf;
 	struct opts o;
 	uint64_t size;
@@ -823,12 +908,27 @@ static int cmd_alloc(struct ctl *ctl, int argc, char **argv)
 	r = ctl_connect(ctl);
 	if (r)
 		return r;
-	if (o.device)
+	if (o.pool && o.device) {
+		/* A pool buffer bound to the device, in one call (--device does not go with sharing). */
+		r = physmem_alloc_pool_bound(ctl->pm, size, o.pool, o.cache, o.name, o.device, o.access, &buf);
+	} else if (o.pool) {
+		/* A pool buffer, then shared as asked (a failed share frees it with the connection). */
+		r = physmem_alloc_pool(ctl->pm, size, o.pool, o.cache, o.name, &buf);
+		if (r >= 0 && (o.n_uids || o.n_gids)) {
+			r = physmem_share(buf, o.name, o.uids, o.n_uids, o.gids, o.n_gids);
+			if (r < 0) {
+				r = ctl_fail(ctl, r);
+				physmem_buffer_free(buf);
+				return r;
+			}
+		}
+	} else if (o.device) {
 		r = physmem_alloc_bound(ctl->pm, size, o.contiguous ? PHYSMEM_CONTIGUOUS : 0, o.cache, o.name,
 					o.device, o.access, &buf);
-	else
+	} else {
 		r = physmem_alloc_shared(ctl->pm, size, o.contiguous ? PHYSMEM_CONTIGUOUS : 0, o.cache, o.name,
 					 o.uids, o.n_uids, o.gids, o.n_gids, &buf);
+	}
 	if (r < 0)
 		return ctl_fail(ctl, r);
 

@@ -458,6 +458,72 @@ static void status_reply_held_bytes(void **state)
 	json_object_put(o);
 }
 
+/* Status's pools and pool quota; a buffer's pool; a malformed pool is the daemon's fault. */
+static void status_reply_pools(void **state)
+{
+	struct json_object *o = json_tokener_parse(status_json), *q = json_object_object_get(o, "quota");
+	struct json_object *pools = json_tokener_parse(
+		"[{\"name\": \"physmem\", \"kind\": \"reserve_mem\", \"size\": 369098752, \"free\": 301989888,"
+		" \"largestFree\": 201326592, \"buffers\": 1},"
+		" {\"name\": \"default\", \"kind\": \"cma\", \"size\": null, \"buffers\": 0}]");
+	struct physmem_status st;
+	struct physmem_info info;
+	const char *field;
+	uint64_t v = 99;
+
+	(void)state;
+	assert_int_equal(physmem_reply_status(o, &st, &field), 0);
+	assert_int_equal(physmem_status_n_pools(&st), 0);
+	assert_int_equal(physmem_status_quota_pool_bytes(&st, &v), -ENODATA);
+	assert_null(physmem_status_pool_name(&st, 0));
+	json_object_put(st.json);
+
+	json_object_object_add(q, "poolBytes", json_object_new_int64(4096));
+	json_object_object_add(q, "maxPoolBytes", json_object_new_int64(8192));
+	json_object_object_add(o, "pools", pools);
+	assert_int_equal(physmem_reply_status(o, &st, &field), 0);
+	assert_int_equal(physmem_status_quota_pool_bytes(&st, &v), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(physmem_status_quota_max_pool_bytes(&st, &v), 0);
+	assert_int_equal(v, 8192);
+	assert_int_equal(physmem_status_n_pools(&st), 2);
+	assert_string_equal(physmem_status_pool_name(&st, 0), "physmem");
+	assert_string_equal(physmem_status_pool_kind(&st, 0), "reserve_mem");
+	assert_int_equal(physmem_status_pool_size(&st, 0, &v), 0);
+	assert_int_equal(v, 369098752);
+	assert_int_equal(physmem_status_pool_free(&st, 0, &v), 0);
+	assert_int_equal(v, 301989888);
+	assert_int_equal(physmem_status_pool_largest_free(&st, 0, &v), 0);
+	assert_int_equal(v, 201326592);
+	assert_int_equal(physmem_status_pool_buffers(&st, 0), 1);
+	assert_string_equal(physmem_status_pool_kind(&st, 1), "cma");
+	assert_int_equal(physmem_status_pool_size(&st, 1, &v), -ENODATA);
+	assert_int_equal(physmem_status_pool_free(&st, 1, &v), -ENODATA);
+	assert_int_equal(physmem_status_pool_size(&st, 2, &v), -EINVAL);
+	assert_null(physmem_status_pool_name(&st, 2));
+	json_object_put(st.json);
+	free(st.pools);
+
+	/* A pool without its name, or a negative size: -EPROTO naming it. */
+	json_object_object_del(json_object_array_get_idx(pools, 1), "name");
+	assert_int_equal(physmem_reply_status(o, &st, &field), -EPROTO);
+	assert_string_equal(field, "pools");
+	json_object_object_add(json_object_array_get_idx(pools, 1), "name", json_object_new_string("x"));
+	json_object_object_add(json_object_array_get_idx(pools, 0), "size", json_object_new_int64(-1));
+	assert_int_equal(physmem_reply_status(o, &st, &field), -EPROTO);
+	assert_string_equal(field, "pools");
+	json_object_put(o);
+
+	assert_int_equal(parse_with("pool", json_object_new_string("physmem"), &info, &field), 0);
+	assert_string_equal(physmem_info_pool(&info), "physmem");
+	physmem_info_done(&info);
+	assert_int_equal(parse_with("pool", NULL, &info, &field), 0);
+	assert_string_equal(physmem_info_pool(&info), "");
+	physmem_info_done(&info);
+	assert_int_equal(parse_with("pool", json_object_new_int(1), &info, &field), -EPROTO);
+	assert_string_equal(field, "pool");
+}
+
 /* The accessors take NULL and read it as empty, so a caller's error path cannot crash. */
 static void accessors_accept_null(void **state)
 {
@@ -493,6 +559,7 @@ static void error_names_map_to_errnos(void **state)
 	assert_int_equal(physmem_reply_error_errno("io.physmem.Manager.AmbiguousName"), -ENOTUNIQ);
 	assert_int_equal(physmem_reply_error_errno("io.physmem.Manager.NoSuchDevice"), -ENODEV);
 	assert_int_equal(physmem_reply_error_errno("io.physmem.Manager.DeviceBusy"), -EBUSY);
+	assert_int_equal(physmem_reply_error_errno("io.physmem.Manager.PoolUnavailable"), -ENOSPC);
 	assert_int_equal(physmem_reply_error_errno("org.varlink.service.InvalidParameter"), -EINVAL);
 	assert_int_equal(physmem_reply_error_errno("org.varlink.service.MethodNotFound"), -EPROTO);
 	assert_int_equal(physmem_reply_error_errno("NoSuchBuffer"), -EPROTO);
@@ -522,6 +589,12 @@ static void error_messages_are_one_readable_line(void **state)
 		      "device busy: 0000:00:03.0 (vfio)");
 	check_message("io.physmem.Manager.NoSuchBuffer", "{\"name\": \"cam\"}", "no such buffer: name 'cam'");
 	check_message("io.physmem.Manager.NoSuchBuffer", NULL, "no such buffer");
+	check_message("io.physmem.Manager.PoolUnavailable",
+		      "{\"pool\": \"physmem\", \"reason\": \"fragmented\", \"size\": 8192, \"free\": 12288,"
+		      " \"largestFree\": 4096}",
+		      "pool 'physmem' unavailable: fragmented (asked 8192 bytes, free 12288, largest free run 4096)");
+	check_message("io.physmem.Manager.PoolUnavailable", "{\"pool\": \"x\", \"reason\": \"none\", \"size\": 1}",
+		      "pool 'x' unavailable: none (asked 1 bytes)");
 	check_message("io.physmem.Manager.AmbiguousName", "{\"name\": \"cam\", \"owners\": [1000, 65534]}",
 		      "ambiguous name: 'cam' is shared by owners [1000,65534]; choose one");
 	check_message("io.physmem.Manager.PermissionDenied", "{\"reason\": \"not the owner\"}",
@@ -558,6 +631,7 @@ int main(void)
 		cmocka_unit_test(buffer_params_reply),
 		cmocka_unit_test(status_reply_fills_status),
 		cmocka_unit_test(status_reply_held_bytes),
+		cmocka_unit_test(status_reply_pools),
 		cmocka_unit_test(accessors_accept_null),
 		cmocka_unit_test(error_names_map_to_errnos),
 		cmocka_unit_test(error_messages_are_one_readable_line),

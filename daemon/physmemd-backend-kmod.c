@@ -21,15 +21,105 @@
 #include "physmemd.h"
 #include "uapi/physmem.h"
 
+/* The most pools the daemon looks at (the module sets up a few at load). */
+#define KMOD_MAX_POOLS 16
+
 struct kmod_state {
 	int dev;
 	struct physmem_dev_info info;
 	char contig_feature[96];	/* written once: worker threads only read it */
 	bool old_module;		/* refuses ALLOC/PIN with a segment array: atomic */
+	unsigned n_pools;		/* pool names by index, read at start: the module */
+	char pool_names[KMOD_MAX_POOLS][16];	/* sets its pools up at load only */
 };
 
 /* Segments an ALLOC or PIN reply brings along; more take a SEGMENTS query. */
 #define KMOD_REPLY_SEGMENTS 128
+
+static const char *kmod_pool_kind(uint32_t kind)
+{
+	switch (kind) {
+	case PHYSMEM_POOL_KIND_MEMMAP:
+		return "memmap";
+	case PHYSMEM_POOL_KIND_RESERVE_MEM:
+		return "reserve_mem";
+	case PHYSMEM_POOL_KIND_CMA:
+		return "cma";
+	}
+	return "unknown";
+}
+
+/* POOL_INFO for pool index into *ret: 0, -ENOENT past the last pool, or -errno. */
+static int kmod_pool_info(struct kmod_state *st, uint32_t index, struct physmem_pool_info *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->size = sizeof(*ret);
+	ret->index = index;
+	if (ioctl(st->dev, PHYSMEM_IOC_POOL_INFO, ret) < 0)
+		return -errno;
+	ret->name[sizeof(ret->name) - 1] = '\0';
+	return 0;
+}
+
+/*
+ * Learn the pools' names and indexes (a module without POOL_INFO, or without
+ * pools, has none: every pool allocation is then PoolUnavailable "none").
+ */
+static void kmod_pools_init(struct kmod_state *st)
+{
+	struct physmem_pool_info pi;
+	int r;
+
+	for (uint32_t i = 0; i < KMOD_MAX_POOLS; i++) {
+		r = kmod_pool_info(st, i, &pi);
+		if (r == -ENOENT)
+			break;
+		if (r < 0) {
+			log_warning("contiguous pools: POOL_INFO %u failed: %s; pools after it are not used", i,
+				    strerror(-r));
+			break;
+		}
+		memcpy(st->pool_names[i], pi.name, sizeof(st->pool_names[i]));
+		st->n_pools = i + 1;
+		log_info("contiguous pool %u '%s' (%s): %llu bytes, %llu free", i, pi.name, kmod_pool_kind(pi.kind),
+			 (unsigned long long)pi.total, (unsigned long long)pi.free);
+	}
+}
+
+/* The index of the pool named name, or -ENODEV. */
+static int kmod_pool_index(const struct kmod_state *st, const char *name)
+{
+	for (unsigned i = 0; i < st->n_pools; i++)
+		if (strcmp(st->pool_names[i], name) == 0)
+			return (int)i;
+	return -ENODEV;
+}
+
+static int kmod_pools(void *state, struct backend_pool **ret, unsigned *ret_n)
+{
+	struct kmod_state *st = state;
+	struct backend_pool *pools = calloc(st->n_pools ? st->n_pools : 1, sizeof(*pools));
+	struct physmem_pool_info pi;
+	unsigned n = 0;
+
+	if (!pools)
+		return -ENOMEM;
+	for (unsigned i = 0; i < st->n_pools; i++) {
+		if (kmod_pool_info(st, i, &pi) < 0)
+			continue;
+		memcpy(pools[n].name, pi.name, sizeof(pools[n].name));
+		pools[n].kind = kmod_pool_kind(pi.kind);
+		pools[n].shared = pi.flags & PHYSMEM_POOL_INFO_SHARED;
+		pools[n].size = pi.total;
+		pools[n].free = pi.free;
+		pools[n].largest_free = pi.largest_free;
+		pools[n].buffers = pi.buffers;
+		n++;
+	}
+	*ret = pools;
+	*ret_n = n;
+	return 0;
+}
 
 static int kmod_init(const struct conf *conf, void **ret_state)
 {
@@ -58,6 +148,7 @@ static int kmod_init(const struct conf *conf, void **ret_state)
 		 (unsigned long long)st->info.max_contig_bytes);
 	log_info("kmod backend on %s: largest buffer %llu bytes, largest contiguous %llu bytes", conf->device,
 		 (unsigned long long)st->info.max_buffer_bytes, (unsigned long long)st->info.max_contig_bytes);
+	kmod_pools_init(st);
 	*ret_state = st;
 	return 0;
 fail:
@@ -110,6 +201,7 @@ static int kmod_segments(struct kmod_state *st, struct backend_buffer *b)
 	b->kernel_id = q.id;
 	b->size = q.length;
 	b->contiguous = (q.flags & PHYSMEM_BUF_CONTIG) || b->n_segments == 1;
+	b->from_pool = q.flags & PHYSMEM_BUF_POOL;
 	b->locked = true;
 	return 0;
 }
@@ -211,6 +303,69 @@ static int kmod_allocate(void *state, uint64_t size, bool contiguous, int cache,
 	if (r < 0)
 		return r;
 	return kmod_from_reply(st, a.fd, a.id, a.actual_length, contiguous, got, a.nr_segments, ret);
+}
+
+/*
+ * One run from a pool. Never a fallback: every failure names the pool's state.
+ * An unknown name is answered without asking the module.
+ */
+static int kmod_allocate_pool(void *state, const char *pool, uint64_t size, int cache, struct backend_buffer *ret,
+			      struct backend_pool_failure *ret_failure, const char **ret_feature)
+{
+	struct kmod_state *st = state;
+	struct physmem_dma_segment raw[KMOD_REPLY_SEGMENTS];
+	struct physmem_pool_info pi;
+	int index = kmod_pool_index(st, pool), r;
+	struct physmem_alloc a = {
+		.size = sizeof(a),
+		.flags = PHYSMEM_ALLOC_POOL | PHYSMEM_ALLOC_CONTIG,
+		.length = size,
+		.cache = (__u32)cache,
+		.segments = (uintptr_t)raw,
+		.capacity = KMOD_REPLY_SEGMENTS,
+	};
+
+	memset(ret, 0, sizeof(*ret));
+	ret->fd = -1;
+	*ret_failure = (struct backend_pool_failure) { .reason = "none" };
+	if (index < 0)
+		return -ENODEV;
+	a.pool = (uint32_t)index;
+	if (ioctl(st->dev, PHYSMEM_IOC_ALLOC, &a) < 0) {
+		r = -errno;
+		switch (r) {
+		case -ENOSPC:
+			ret_failure->reason = a.pool_status == PHYSMEM_POOL_FRAGMENTED ? "fragmented" : "exhausted";
+			break;
+		case -ENODEV:
+			ret_failure->reason = "none";
+			break;
+		case -EBUSY:
+			ret_failure->reason = "busy";
+			break;
+		case -EOPNOTSUPP:
+			*ret_feature = "this cache mode for buffers from this pool";
+			return r;
+		case -E2BIG:
+			/* A module older than pools refuses the v2 struct. */
+			ret_failure->reason = "none";
+			return -ENODEV;
+		default:
+			return r;
+		}
+		if (kmod_pool_info(st, a.pool, &pi) == 0 && !(pi.flags & PHYSMEM_POOL_INFO_SHARED)) {
+			ret_failure->known = true;
+			ret_failure->free = pi.free;
+			ret_failure->largest_free = pi.largest_free;
+		}
+		return r;
+	}
+	r = kmod_from_reply(st, a.fd, a.id, a.actual_length, true, raw, a.nr_segments, ret);
+	if (r < 0)
+		return r;
+	ret->from_pool = true;
+	snprintf(ret->pool, sizeof(ret->pool), "%s", pool);
+	return 0;
 }
 
 static int kmod_pin(void *state, int memfd, uint64_t offset, uint64_t size, struct backend_buffer *ret,
@@ -378,6 +533,8 @@ const struct backend_ops backend_kmod_ops = {
 	.init = kmod_init,
 	.fini = kmod_fini,
 	.allocate = kmod_allocate,
+	.allocate_pool = kmod_allocate_pool,
+	.pools = kmod_pools,
 	.pin = kmod_pin,
 	.adopt = kmod_adopt,
 	.held = kmod_held,

@@ -41,9 +41,10 @@ void conf_defaults(struct conf *c)
 	c->log_level = LOG_LEVEL_INFO;
 	c->max_bindings_per_uid = 64;
 	snprintf(c->pci_sysfs, sizeof(c->pci_sysfs), "/sys/bus/pci/devices");
+	c->max_pool_bytes_per_uid = 1ULL << 30;
 }
 
-enum key_type { KEY_SIZE, KEY_COUNT, KEY_STRING, KEY_MODE, KEY_POLICY, KEY_LOCK, KEY_LOG, KEY_HUGEPAGES };
+enum key_type { KEY_SIZE, KEY_COUNT, KEY_STRING, KEY_MODE, KEY_POLICY, KEY_LOCK, KEY_LOG, KEY_HUGEPAGES, KEY_PRINCIPALS };
 
 static const struct key {
 	const char *name;
@@ -76,6 +77,8 @@ static const struct key {
 	K("log-level", KEY_LOG, log_level),
 	K("max-bindings-per-uid", KEY_COUNT, max_bindings_per_uid),
 	K("pci-sysfs", KEY_STRING, pci_sysfs),
+	K("pool-users", KEY_PRINCIPALS, pool_users),
+	K("max-pool-bytes-per-uid", KEY_SIZE, max_pool_bytes_per_uid),
 #undef K
 };
 
@@ -89,6 +92,89 @@ static char *strip(char *s)
 	while (e > s && isspace((unsigned char)e[-1]))
 		*--e = '\0';
 	return s;
+}
+
+/* A uid or gid written as a decimal number that fits in 32 bits (never (uid_t)-1). */
+static int parse_id(const char *s, uint32_t *ret)
+{
+	unsigned long long n;
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno || *end || n >= UINT32_MAX)
+		return -EINVAL;
+	*ret = (uint32_t)n;
+	return 0;
+}
+
+/*
+ * Add one principal to pr: "*" (everyone), "uid:N", "gid:N", "@group" or a
+ * user name; names are resolved now, an unknown one is an error.
+ */
+static int principal_add(struct principals *pr, const char *t)
+{
+	uint32_t id;
+
+	if (strcmp(t, "*") == 0) {
+		pr->all = true;
+		return 0;
+	}
+	if (strncmp(t, "uid:", 4) == 0 || strncmp(t, "gid:", 4) == 0) {
+		if (parse_id(t + 4, &id) < 0)
+			return -EINVAL;
+		if (t[0] == 'g')
+			goto add_gid;
+		goto add_uid;
+	}
+	if (t[0] == '@') {
+		struct group *g = getgrnam(t + 1);
+
+		if (!g) {
+			log_error("no such group '%s'", t + 1);
+			return -EINVAL;
+		}
+		id = g->gr_gid;
+		goto add_gid;
+	}
+	{
+		struct passwd *pw = getpwnam(t);
+
+		if (!pw) {
+			log_error("no such user '%s'", t);
+			return -EINVAL;
+		}
+		id = pw->pw_uid;
+	}
+add_uid:
+	if (pr->n_uids >= PRINCIPALS_MAX)
+		return -E2BIG;
+	pr->uids[pr->n_uids++] = id;
+	return 0;
+add_gid:
+	if (pr->n_gids >= PRINCIPALS_MAX)
+		return -E2BIG;
+	pr->gids[pr->n_gids++] = id;
+	return 0;
+}
+
+/* A list of principals separated by commas or blanks, added to pr (the key may repeat). */
+static int principals_parse(struct principals *pr, const char *v)
+{
+	char buf[512], *save = NULL, *t;
+	int r;
+
+	if (strlen(v) >= sizeof(buf) || !v[0])
+		return -EINVAL;
+	memcpy(buf, v, strlen(v) + 1);
+	for (t = strtok_r(buf, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+		r = principal_add(pr, t);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 static int set_key(struct conf *c, const struct key *k, const char *v)
@@ -154,6 +240,8 @@ static int set_key(struct conf *c, const struct key *k, const char *v)
 		c->hugepage_size = n;
 		c->hugepages_auto = false;
 		return 0;
+	case KEY_PRINCIPALS:
+		return principals_parse((struct principals *)p, v);
 	case KEY_LOG:
 		i = log_parse_level(v);
 		if (i < 0)
@@ -180,29 +268,13 @@ static int parse_hex16(const char *s, size_t len, unsigned *ret)
 	return 0;
 }
 
-/* A uid or gid written as a decimal number (never -1). */
-static int parse_id(const char *s, unsigned *ret)
-{
-	unsigned long long n;
-	char *end;
-
-	if (!isdigit((unsigned char)s[0]))
-		return -EINVAL;
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno || *end || n >= UINT32_MAX)
-		return -EINVAL;
-	*ret = (unsigned)n;
-	return 0;
-}
-
 /*
  * One principal of a bind-device line: a user ("uid:N", a number, or a user
  * name) or a group ("gid:N" or "@name"). Names are looked up now.
  */
 static int parse_principal(struct bind_rule *rule, const char *s)
 {
-	unsigned id;
+	uint32_t id;
 
 	if (s[0] == '@' || strncmp(s, "gid:", 4) == 0) {
 		if (s[0] == '@') {

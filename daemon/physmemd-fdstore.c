@@ -81,6 +81,8 @@ struct json_object *fdstore_meta(struct registry *r)
 		json_object_object_add(e, "ownerPid", json_object_new_int64(b->owner_pid));
 		json_object_object_add(e, "allowUids", uids);
 		json_object_object_add(e, "allowGids", gids);
+		if (b->b.pool[0])
+			json_object_object_add(e, "pool", json_object_new_string(b->b.pool));
 		json_object_array_add(list, e);
 	}
 	TAILQ_FOREACH(h, &r->held, entry) {
@@ -194,6 +196,7 @@ struct stored_buffer {
 	uint32_t owner_pid;
 	struct vl_id_array allow_uids;
 	struct vl_id_array allow_gids;
+	char pool[16];			/* "" when not from a pool, or not known */
 };
 
 #define SB(member) offsetof(struct stored_buffer, member)
@@ -209,6 +212,8 @@ static const struct vl_field stored_buffer_fields[] = {
 	  .max = INT32_MAX },
 	{ .name = "allowUids", .type = VL_FIELD_ID_ARRAY, .offset = SB(allow_uids), .flags = VL_FIELD_NULLABLE },
 	{ .name = "allowGids", .type = VL_FIELD_ID_ARRAY, .offset = SB(allow_gids), .flags = VL_FIELD_NULLABLE },
+	{ .name = "pool", .type = VL_FIELD_STRING_COPY, .offset = SB(pool), .flags = VL_FIELD_NULLABLE,
+	  .size = sizeof(((struct stored_buffer *)0)->pool) },
 	{},
 };
 #undef SB
@@ -275,6 +280,9 @@ static void restore_one(struct registry *r, const struct stored_buffer *sb, int 
 		close(fd);
 		return;
 	}
+	/* The module tells a pool buffer (SEGMENTS), the metadata its pool's name. */
+	if (bb.from_pool)
+		memcpy(bb.pool, sb->pool, sizeof(bb.pool));
 	/* Keep the id clients know it by. */
 	b = registry_add(r, NULL, (uid_t)sb->owner_uid, (pid_t)sb->owner_pid, &bb, (int)sb->cache, sb->id);
 	if (!b) {

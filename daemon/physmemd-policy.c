@@ -102,3 +102,25 @@ bool policy_may_bind(const struct conf *c, const struct peer *p, const struct ph
 			return true;
 	return false;
 }
+
+bool policy_principal_match(const struct principals *pr, const struct peer *p)
+{
+	if (p->uid == 0 || pr->all)
+		return true;
+	for (unsigned i = 0; i < pr->n_uids; i++)
+		if (pr->uids[i] == p->uid)
+			return true;
+	for (unsigned i = 0; i < pr->n_gids; i++)
+		if (in_groups(p, pr->gids[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Pools are small and shared by everyone: by default (no pool-users) only
+ * root may allocate from them, and pool-users names who else may.
+ */
+bool policy_may_use_pools(const struct conf *c, const struct peer *p)
+{
+	return policy_principal_match(&c->pool_users, p);
+}

@@ -101,8 +101,11 @@ struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, p
 	b->b = *bb;
 	TAILQ_INSERT_TAIL(&r->buffers, b, entry);
 	registry_charge(r, uid, bb->size);
-	log_info("buffer %llu: %llu bytes for uid %u pid %d", (unsigned long long)b->id,
-		 (unsigned long long)bb->size, (unsigned)uid, (int)pid);
+	if (bb->from_pool)
+		registry_charge_pool(r, uid, bb->size);
+	log_info("buffer %llu: %llu bytes for uid %u pid %d%s%s", (unsigned long long)b->id,
+		 (unsigned long long)bb->size, (unsigned)uid, (int)pid, bb->from_pool ? " from pool " : "",
+		 bb->from_pool ? (bb->pool[0] ? bb->pool : "?") : "");
 	return b;
 }
 
@@ -153,16 +156,36 @@ void registry_uncharge(struct registry *r, uid_t uid, uint64_t size)
 	r->bytes -= size;
 }
 
+void registry_charge_pool(struct registry *r, uid_t uid, uint64_t size)
+{
+	struct usage *u = registry_usage(r, uid, false);
+
+	if (u)
+		u->pool_bytes += size;
+}
+
+void registry_uncharge_pool(struct registry *r, uid_t uid, uint64_t size)
+{
+	struct usage *u = registry_usage(r, uid, false);
+
+	if (u)
+		u->pool_bytes -= size;
+}
+
 /* A release job: what to uncharge once the backend has let the buffer go. */
 struct release_job {
 	struct job job;
 	struct registry *r;
 	uint64_t charged;
 	uint64_t kernel_id;
+	bool pool;
 };
 
-/* The buffer is released: uncharge it, unless someone still holds its memory. */
-static void registry_released(struct registry *r, uid_t uid, uint64_t kernel_id, uint64_t charged)
+/*
+ * The buffer is released: uncharge it (and its pool bytes, for a pool
+ * buffer), unless someone still holds its memory.
+ */
+static void registry_released(struct registry *r, uid_t uid, uint64_t kernel_id, uint64_t charged, bool pool)
 {
 	struct usage *u = registry_usage(r, uid, false);
 	struct held *h;
@@ -176,6 +199,7 @@ static void registry_released(struct registry *r, uid_t uid, uint64_t kernel_id,
 		h->uid = uid;
 		h->bytes = charged;
 		h->kernel_id = kernel_id;
+		h->pool = pool;
 		u->held_bytes += charged;
 		TAILQ_INSERT_TAIL(&r->held, h, entry);
 		r->n_buffers--;
@@ -185,6 +209,8 @@ static void registry_released(struct registry *r, uid_t uid, uint64_t kernel_id,
 		fdstore_held_changed(r);
 		return;
 	}
+	if (pool)
+		registry_uncharge_pool(r, uid, charged);
 	registry_uncharge(r, uid, charged);
 }
 
@@ -192,7 +218,7 @@ static void release_done(struct job *j)
 {
 	struct release_job *rj = (struct release_job *)j;
 
-	registry_released(rj->r, j->uid, rj->kernel_id, rj->charged);
+	registry_released(rj->r, j->uid, rj->kernel_id, rj->charged, rj->pool);
 	free(rj);
 }
 
@@ -200,14 +226,16 @@ void registry_release(struct registry *r, uid_t uid, struct backend_buffer *bb, 
 {
 	struct release_job *rj = r->workers ? calloc(1, sizeof(*rj)) : NULL;
 	uint64_t kernel_id = bb->kernel_id;
+	bool pool = bb->from_pool;
 
 	if (!rj) {
 		/* Startup, shutdown (or no memory for the job): here and now. */
 		r->backend->release(r->backend_state, bb, false);
-		registry_released(r, uid, kernel_id, charged);
+		registry_released(r, uid, kernel_id, charged, pool);
 		return;
 	}
 	rj->r = r;
+	rj->pool = pool;
 	rj->charged = charged;
 	rj->kernel_id = kernel_id;
 	rj->job.kind = JOB_RELEASE;
@@ -295,6 +323,8 @@ void registry_reap(struct registry *r)
 			continue;
 		if (u) {
 			u->held_bytes -= h->bytes;
+			if (h->pool)
+				u->pool_bytes -= h->bytes;
 			uncharge(r, u, h->bytes);
 		}
 		TAILQ_REMOVE(&r->held, h, entry);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -312,6 +313,8 @@ static struct json_object *buffer_json(struct conn *c, const struct buffer *b)
 	}
 	if (b->b.n_bindings)
 		json_object_object_add(o, "devices", bindings_json(c, b));
+	if (b->b.from_pool)
+		json_object_object_add(o, "pool", json_object_new_string(b->b.pool[0] ? b->b.pool : "?"));
 	return o;
 }
 
@@ -392,6 +395,7 @@ struct alloc_params {
 	int64_t offset;		/* Pin */
 	const char *device;	/* Allocate, Pin: bind to this PCI device */
 	int device_access;	/* enum physmem_device_access_mode */
+	const char *pool;	/* Allocate */
 };
 
 /*
@@ -461,6 +465,14 @@ static const char *quota_exceeded(struct conn *c, uint64_t size)
 	return NULL;
 }
 
+/* Would size more pool bytes pass c's uid's max-pool-bytes-per-uid? */
+static bool pool_quota_exceeded(struct conn *c, uint64_t size)
+{
+	uint64_t max = conf_of(c)->max_pool_bytes_per_uid;
+
+	return size > max || c->usage->pool_bytes > max - size;
+}
+
 /* Would size more bytes fit in the caller's quota and the daemon's limits? Replies QuotaExceeded if not. */
 static bool check_quota(struct call *call, uint64_t size)
 {
@@ -525,7 +537,14 @@ static int call_start(struct job *j)
 	}
 	if (!check_quota(&cj->call, j->size))
 		return -EDQUOT;
+	if (j->pool[0] && pool_quota_exceeded(cj->call.conn, j->size)) {
+		reply_quota(&cj->call, "pool-bytes", conf_of(cj->call.conn)->max_pool_bytes_per_uid,
+			    cj->call.conn->usage->pool_bytes, j->size);
+		return -EDQUOT;
+	}
 	registry_charge(registry_of(cj->call.conn), j->uid, j->size);
+	if (j->pool[0])
+		registry_charge_pool(registry_of(cj->call.conn), j->uid, j->size);
 	return 0;
 }
 
@@ -538,14 +557,43 @@ static bool call_admit(struct job *j)
 {
 	struct call_job *cj = (struct call_job *)j;
 
-	return cj->call.conn->gone || !quota_exceeded(cj->call.conn, j->size);
+	return cj->call.conn->gone ||
+	       (!quota_exceeded(cj->call.conn, j->size) && !(j->pool[0] && pool_quota_exceeded(cj->call.conn, j->size)));
+}
+
+/* PoolUnavailable for a pool allocation the backend could not serve. */
+static void reply_pool_unavailable(struct call *call, const struct job *j)
+{
+	struct json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "pool", json_object_new_string(j->pool));
+	json_object_object_add(p, "reason", json_object_new_string(j->pool_failure.reason ? j->pool_failure.reason
+											 : "none"));
+	json_object_object_add(p, "size", json_object_new_int64((int64_t)j->size));
+	if (j->pool_failure.known) {
+		json_object_object_add(p, "free", json_object_new_int64((int64_t)j->pool_failure.free));
+		json_object_object_add(p, "largestFree", json_object_new_int64((int64_t)j->pool_failure.largest_free));
+	}
+	reply_error(call, PHYSMEM_ERROR_POOL_UNAVAILABLE, p);
+}
+
+/* Undo call_start()'s reservation of a job that made nothing. */
+static void call_unreserve(struct conn *c, const struct job *j)
+{
+	if (j->pool[0])
+		registry_uncharge_pool(registry_of(c), j->uid, j->size);
+	registry_uncharge(registry_of(c), j->uid, j->size);
 }
 
 /* The reply to a failed backend job (j->size is no longer charged). */
 static void call_reply_job_error(struct call *call, const struct job *j)
 {
 	if (j->bind_failed || j->kind == JOB_BIND) {
+		/* The buffer (pool or not) was made but could not be bound: a bind error. */
 		reply_bind_error(call, &j->bind_device, j->result);
+	} else if (j->kind == JOB_ALLOCATE && j->pool[0] &&
+		   (j->result == -ENOSPC || j->result == -ENODEV || j->result == -EBUSY)) {
+		reply_pool_unavailable(call, j);
 	} else if (j->kind == JOB_PIN && (j->result == -EINVAL || j->result == -EBADF || j->result == -EPERM)) {
 		reply_invalid(call, "memfdFileDescriptor");	/* the module refused the file */
 	} else if (j->kind == JOB_PIN && j->result == -ENODATA) {
@@ -569,7 +617,7 @@ static void call_finish(struct call_job *cj)
 	struct buffer *b;
 
 	if (j->result < 0) {
-		registry_uncharge(r, j->uid, j->size);
+		call_unreserve(c, j);
 		call_reply_job_error(call, j);
 		return;
 	}
@@ -596,8 +644,8 @@ static void call_finish(struct call_job *cj)
 		reply_backend_error(call, -ENOMEM, NULL);
 		return;
 	}
-	registry_uncharge(r, j->uid, j->size);		/* the reservation, now charged as b */
-	cj->bind_kept = j->bind;			/* and the binding, if any, is b's */
+	call_unreserve(c, j);		/* the reservation, now charged as b */
+	cj->bind_kept = j->bind;	/* and the binding, if any, is b's */
 	apply_sharing(b, &cj->a);
 	if (b->name[0])
 		fdstore_named(r, b);
@@ -656,13 +704,16 @@ static void call_done(struct job *j)
 	struct call_job *cj = (struct call_job *)j;
 	struct conn *c = cj->call.conn;
 
+	/* What was reserved as pool bytes is released as pool bytes, whatever the backend said. */
+	if (j->result >= 0)
+		j->b.from_pool = j->pool[0] != '\0';
 	if (j->kind == JOB_BIND) {
 		bind_finish(cj);
 	} else if (j->started) {
 		if (!c->gone) {
 			call_finish(cj);
 		} else if (j->result < 0) {
-			registry_uncharge(registry_of(c), j->uid, j->size);
+			call_unreserve(c, j);
 		} else {
 			/* Nobody to give it to: release it, charged until that is done. */
 			log_debug("connection %llu went away during its call: releasing the result",
@@ -713,6 +764,8 @@ static void call_submit(struct call *call, enum job_kind kind, uint64_t size, co
 	cj->job.size = size;
 	cj->job.contiguous = a->contiguous;
 	cj->job.cache = a->cache;
+	if (a->pool)
+		snprintf(cj->job.pool, sizeof(cj->job.pool), "%s", a->pool);
 	cj->job.memfd = memfd;
 	cj->job.offset = (uint64_t)a->offset;
 	cj->job.b.fd = -1;
@@ -748,8 +801,11 @@ static void method_allocate(struct call *call, struct json_object *params)
 		  .flags = VL_FIELD_NULLABLE, .enum_values = physmem_cache_mode_names },
 		SHARING_FIELDS,
 		DEVICE_FIELDS,
+		{ .name = "pool", .type = VL_FIELD_STRING, .offset = offsetof(struct alloc_params, pool),
+		  .flags = VL_FIELD_NULLABLE },
 		{},
 	};
+	struct conn *c = call->conn;
 	struct alloc_params a = { .cache = PHYSMEM_CACHE_MODE_CACHED };
 	struct physmem_pci_address dev;
 	const char *bad;
@@ -758,6 +814,23 @@ static void method_allocate(struct call *call, struct json_object *params)
 	if (vl_dispatch(params, fields, &a, 0, &bad) < 0) {
 		reply_invalid(call, bad);
 		return;
+	}
+	if (a.pool) {
+		/* Pool names are the module's: 1-15 characters of a buffer name. */
+		if (!physmem_name_valid(a.pool) || strlen(a.pool) > PHYSMEM_POOL_NAME_MAX) {
+			reply_invalid(call, "pool");
+			return;
+		}
+		if (!policy_may_use_pools(conf_of(c), &c->peer)) {
+			log_notice("uid %u may not allocate from pool '%s'", (unsigned)c->peer.uid, a.pool);
+			reply_permission_denied(call, "pool-users does not name this user or group");
+			return;
+		}
+		if (!registry_of(c)->backend->allocate_pool) {
+			reply_backend_error(call, -EOPNOTSUPP, "contiguous pools");
+			return;
+		}
+		a.contiguous = true;
 	}
 	size = checked_size(call, a.size);
 	if (!size || !check_sharing(call, &a, NULL))
@@ -1215,6 +1288,32 @@ static bool bindable_add(const struct pci_device *d, void *userdata)
 	return json_object_array_length(l->array) < STATUS_MAX_DEVICES;
 }
 
+/* The backend's pools as the interface's []Pool (empty when it cannot tell). */
+static struct json_object *pools_json(struct registry *r)
+{
+	struct json_object *a = json_object_new_array();
+	struct backend_pool *pools = NULL;
+	unsigned n = 0;
+
+	if (r->backend->pools(r->backend_state, &pools, &n) < 0)
+		return a;
+	for (unsigned i = 0; i < n; i++) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "name", json_object_new_string(pools[i].name));
+		json_object_object_add(o, "kind", json_object_new_string(pools[i].kind));
+		if (!pools[i].shared) {
+			json_object_object_add(o, "size", json_object_new_int64((int64_t)pools[i].size));
+			json_object_object_add(o, "free", json_object_new_int64((int64_t)pools[i].free));
+			json_object_object_add(o, "largestFree", json_object_new_int64((int64_t)pools[i].largest_free));
+		}
+		json_object_object_add(o, "buffers", json_object_new_int64((int64_t)pools[i].buffers));
+		json_object_array_add(a, o);
+	}
+	free(pools);
+	return a;
+}
+
 static void method_status(struct call *call, struct json_object *params)
 {
 	static const struct vl_field fields[] = { {} };
@@ -1236,6 +1335,8 @@ static void method_status(struct call *call, struct json_object *params)
 	json_object_object_add(q, "buffers", json_object_new_int64((int64_t)c->usage->buffers));
 	json_object_object_add(q, "bytes", json_object_new_int64((int64_t)c->usage->bytes));
 	json_object_object_add(q, "heldBytes", json_object_new_int64((int64_t)c->usage->held_bytes));
+	json_object_object_add(q, "poolBytes", json_object_new_int64((int64_t)c->usage->pool_bytes));
+	json_object_object_add(q, "maxPoolBytes", json_object_new_int64((int64_t)conf->max_pool_bytes_per_uid));
 
 	p = json_object_new_object();
 	json_object_object_add(p, "version", json_object_new_string(PHYSMEM_VERSION));
@@ -1263,6 +1364,8 @@ static void method_status(struct call *call, struct json_object *params)
 		else
 			json_object_put(l.array);
 	}
+	if (r->backend->pools)
+		json_object_object_add(p, "pools", pools_json(r));
 	reply(call, p);
 }
 

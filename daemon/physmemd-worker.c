@@ -124,8 +124,12 @@ static void worker_run(struct worker_pool *p, struct job *j)
 	}
 	switch (j->kind) {
 	case JOB_ALLOCATE:
-		j->result = p->backend->allocate(p->backend_state, j->size, j->contiguous, j->cache, &j->b,
-						 &j->feature);
+		if (j->pool[0])
+			j->result = p->backend->allocate_pool(p->backend_state, j->pool, j->size, j->cache, &j->b,
+							      &j->pool_failure, &j->feature);
+		else
+			j->result = p->backend->allocate(p->backend_state, j->size, j->contiguous, j->cache, &j->b,
+							 &j->feature);
 		worker_bind_new(p, j);
 		break;
 	case JOB_PIN:
@@ -230,7 +234,7 @@ static void pool_run_inline(struct worker_pool *p, struct job *j)
  */
 static bool job_inline(const struct worker_pool *p, const struct job *j)
 {
-	return j->kind == JOB_ALLOCATE && p->backend->inline_max > 0 && j->size <= p->backend->inline_max;
+	return j->kind == JOB_ALLOCATE && !j->pool[0] && p->backend->inline_max > 0 && j->size <= p->backend->inline_max;
 }
 
 /*

@@ -51,7 +51,9 @@ static void usage(FILE *f)
 		"(threads for allocations over 4M, default 2; one more serves the smaller ones),\n"
 		"log-level (error|warning|notice|info|debug),\n"
 		"bind-device (repeatable: DDDD:BB:DD.F or vendor:device, then uid:N/gid:N/@group/user\n"
-		"principals that may bind buffers to it), max-bindings-per-uid (default 64).\n"
+		"principals that may bind buffers to it), max-bindings-per-uid (default 64),\n"
+		"pool-users (who may allocate from contiguous pools: *, uid:N, gid:N, @group, user;\n"
+		"default root only), max-pool-bytes-per-uid (default 1G).\n"
 		"lock applies to no backend today: memfd pages belong to the client that maps them\n"
 		"and are never locked by the daemon, kmod pages are pinned by the kernel.\n"
 		"Test hook, never for production: debug-job-delay-ms (jobs over 4M sleep first).\n",

@@ -57,6 +57,15 @@ struct bind_rule {
 	gid_t gids[CONF_MAX_PRINCIPALS];
 };
 
+/* A list of users and groups a policy key names (names resolved at load). */
+#define PRINCIPALS_MAX 64
+struct principals {
+	bool all;			/* "*": everyone */
+	unsigned n_uids, n_gids;
+	uid_t uids[PRINCIPALS_MAX];
+	gid_t gids[PRINCIPALS_MAX];
+};
+
 struct conf {
 	char socket_path[108];
 	unsigned socket_mode;
@@ -85,6 +94,8 @@ struct conf {
 	char pci_sysfs[108];		/* where PCI devices are described (tests point it elsewhere) */
 	unsigned n_bind_rules;
 	struct bind_rule bind_rules[CONF_MAX_BIND_RULES];
+	struct principals pool_users;	/* who may allocate from contiguous pools (besides root) */
+	uint64_t max_pool_bytes_per_uid;	/* of max_bytes_per_uid, what may come from pools */
 };
 
 void conf_defaults(struct conf *c);
@@ -112,6 +123,21 @@ struct backend_binding {
 	struct segment *segments;	/* the device's addresses */
 };
 
+/* One contiguous pool of the kmod backend, as Status reports it. */
+struct backend_pool {
+	char name[16];
+	const char *kind;		/* "memmap", "reserve_mem", "cma" */
+	bool shared;			/* size, free and largest_free unknown */
+	uint64_t size, free, largest_free, buffers;
+};
+
+/* Why a pool allocation failed (-ENOSPC, -ENODEV, -EBUSY from allocate_pool). */
+struct backend_pool_failure {
+	const char *reason;		/* "exhausted", "fragmented", "none", "busy" */
+	bool known;			/* free and largest_free are */
+	uint64_t free, largest_free;
+};
+
 /* What a backend returns for one buffer. */
 struct backend_buffer {
 	int fd;				/* handed to clients */
@@ -125,6 +151,8 @@ struct backend_buffer {
 	bool thp;			/* shmem that the kernel may back with transparent huge pages */
 	unsigned n_bindings;		/* release() removes them all first */
 	struct backend_binding *bindings;
+	bool from_pool;			/* one run from a contiguous pool */
+	char pool[16];			/* its name, where known ("" after a restart) */
 };
 
 /* Free what a buffer's bindings own (not the mappings: see backend_ops.unbind). */
@@ -152,6 +180,16 @@ struct backend_ops {
 	 * exactly that many bytes (-EINVAL for any other size).
 	 */
 	uint64_t (*granule)(void *state);
+	/*
+	 * NULL when the backend has no contiguous pools. One run of size
+	 * bytes from the pool named pool: -ENODEV (no such pool), -ENOSPC
+	 * (exhausted or fragmented), -EBUSY, with *ret_failure filled in;
+	 * -EOPNOTSUPP (feature in *ret_feature), -ENOMEM, ... otherwise.
+	 */
+	int (*allocate_pool)(void *state, const char *pool, uint64_t size, int cache, struct backend_buffer *ret,
+			     struct backend_pool_failure *ret_failure, const char **ret_feature);
+	/* NULL when allocate_pool is: the pools now, *ret_n of them in *ret (free() it). */
+	int (*pools)(void *state, struct backend_pool **ret, unsigned *ret_n);
 	/* NULL when the backend cannot pin memfds. */
 	int (*pin)(void *state, int memfd, uint64_t offset, uint64_t size, struct backend_buffer *ret,
 		   const char **ret_feature);
@@ -219,6 +257,8 @@ struct job {
 	int cache;			/* JOB_ALLOCATE */
 	int memfd;			/* JOB_PIN: the client's memfd; JOB_BIND: the buffer's fd (a dup);
 					 * the worker never closes it */
+	char pool[16];			/* JOB_ALLOCATE: from this pool ("" none) */
+	struct backend_pool_failure pool_failure;	/* JOB_ALLOCATE with pool: why it failed */
 	uint64_t offset;		/* JOB_PIN */
 	struct backend_buffer b;	/* JOB_RELEASE: the buffer; else the result */
 	bool bind;			/* JOB_ALLOCATE, JOB_PIN: also bind the new buffer (JOB_BIND: always) */
@@ -287,6 +327,7 @@ struct usage {
 	uint64_t buffers;
 	uint64_t bytes;
 	uint64_t held_bytes;		/* of bytes: freed but still held by someone */
+	uint64_t pool_bytes;		/* of bytes: from contiguous pools */
 	uint64_t connections;
 	uint64_t bindings;		/* device bindings made by this uid (and ones being made) */
 };
@@ -297,6 +338,7 @@ struct held {
 	uid_t uid;
 	uint64_t bytes;
 	uint64_t kernel_id;
+	bool pool;			/* the bytes are pool bytes too */
 };
 
 struct registry {
@@ -340,6 +382,9 @@ void registry_uncharge(struct registry *r, uid_t uid, uint64_t size);
 /* Count one more device binding for uid: -EDQUOT over max-bindings-per-uid. */
 int registry_binding_charge(struct registry *r, uid_t uid);
 void registry_binding_uncharge(struct registry *r, uid_t uid);
+/* The same for the pool bytes of a uid (also charged with registry_charge()). */
+void registry_charge_pool(struct registry *r, uid_t uid, uint64_t size);
+void registry_uncharge_pool(struct registry *r, uid_t uid, uint64_t size);
 /* Forget a buffer and release it (and its bindings) on a worker; it stays charged until that is done. */
 void registry_free(struct registry *r, struct buffer *b);
 /* Release a backend buffer (charged bytes to uid) on a worker, and uncharge it when done. */
@@ -411,6 +456,10 @@ const char *pci_device_unbindable(const struct pci_device *d);
  */
 void pci_device_foreach(const struct conf *conf, unsigned max, bool (*fn)(const struct pci_device *d, void *userdata),
 			void *userdata);
+/* Whether the peer is root or one of the principals (its primary or a supplementary group counts). */
+bool policy_principal_match(const struct principals *pr, const struct peer *p);
+/* May this peer allocate from contiguous pools (pool-users)? */
+bool policy_may_use_pools(const struct conf *c, const struct peer *p);
 
 /* ---- physmemd-sink.c: client fds are closed in a child process, never here ---- */
 /* Start the sink process (call before any client fd arrives). */

@@ -23,6 +23,10 @@
 #define PHYSMEM_ERROR_NOT_POPULATED PHYSMEM_INTERFACE ".NotPopulated"
 #define PHYSMEM_ERROR_NO_SUCH_DEVICE PHYSMEM_INTERFACE ".NoSuchDevice"
 #define PHYSMEM_ERROR_DEVICE_BUSY PHYSMEM_INTERFACE ".DeviceBusy"
+#define PHYSMEM_ERROR_POOL_UNAVAILABLE PHYSMEM_INTERFACE ".PoolUnavailable"
+
+/* Longest pool name, not counting the NUL (the module's name[16]). */
+#define PHYSMEM_POOL_NAME_MAX 15
 
 /* The system socket, as set up by packaging/physmemd.socket. */
 #define PHYSMEM_SYSTEM_SOCKET "/run/physmem/physmemd.sock"

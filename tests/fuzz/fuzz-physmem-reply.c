@@ -108,6 +108,7 @@ static void check_info(const struct physmem_info *info)
 	FUZZ_CHECK(info->allow_uids.n <= 64 && info->allow_gids.n <= 64);
 	FUZZ_CHECK(memchr(info->name, 0, sizeof(info->name)) && memchr(info->backend, 0, sizeof(info->backend)));
 	FUZZ_CHECK(info->segments_known || info->n_segments == 0);
+	FUZZ_CHECK(memchr(info->pool, 0, sizeof(info->pool)));
 	for (unsigned i = 0; i < info->n_segments; i++)
 		(void)info->segments[i].length;
 	FUZZ_CHECK(info->n_bindings <= PHYSMEM_MAX_BINDINGS);
@@ -137,6 +138,15 @@ static void call(struct physmem *pm, unsigned op, struct physmem_buffer **buf)
 		if (r == 0) {
 			FUZZ_CHECK(memchr(st->version, 0, sizeof(st->version)) &&
 				   memchr(st->address_policy, 0, sizeof(st->address_policy)));
+			FUZZ_CHECK(st->pools || st->n_pools == 0);
+			for (unsigned i = 0; i < physmem_status_n_pools(st); i++) {
+				uint64_t v;
+
+				FUZZ_CHECK(memchr(st->pools[i].name, 0, sizeof(st->pools[i].name)) &&
+					   memchr(st->pools[i].kind, 0, sizeof(st->pools[i].kind)));
+				FUZZ_CHECK(physmem_status_pool_size(st, i, &v) == (st->pools[i].size_known ? 0 : -ENODATA));
+			}
+			FUZZ_CHECK(physmem_status_pool_name(st, physmem_status_n_pools(st)) == NULL);
 			physmem_status_free(st);
 		}
 		break;

@@ -247,6 +247,47 @@ static void test_hugepages(void **state)
 	assert_int_equal(conf_check(&c), -EINVAL);
 }
 
+/* pool-users: principals resolved at load, the key repeats and adds; bad ones fail the load. */
+static void test_pool_keys(void **state)
+{
+	char text[2048];
+	size_t len = 0;
+	struct conf c;
+
+	(void)state;
+	conf_defaults(&c);
+	assert_false(c.pool_users.all);
+	assert_int_equal(c.pool_users.n_uids + c.pool_users.n_gids, 0);
+	assert_true(c.max_pool_bytes_per_uid == 1ULL << 30);
+
+	assert_int_equal(load(&c, "pool-users = uid:1000, gid:27 root\npool-users = @root\n"
+				 "max-pool-bytes-per-uid = 256M\n"), 0);
+	assert_false(c.pool_users.all);
+	assert_int_equal(c.pool_users.n_uids, 2);
+	assert_int_equal(c.pool_users.uids[0], 1000);
+	assert_int_equal(c.pool_users.uids[1], 0);
+	assert_int_equal(c.pool_users.n_gids, 2);
+	assert_int_equal(c.pool_users.gids[0], 27);
+	assert_int_equal(c.pool_users.gids[1], 0);
+	assert_true(c.max_pool_bytes_per_uid == 256ULL << 20);
+
+	assert_int_equal(load(&c, "pool-users = *\n"), 0);
+	assert_true(c.pool_users.all);
+
+	assert_int_equal(load(&c, "pool-users = uid:abc\n"), -EINVAL);
+	assert_int_equal(load(&c, "pool-users = uid:4294967295\n"), -EINVAL);
+	assert_int_equal(load(&c, "pool-users = gid:\n"), -EINVAL);
+	assert_int_equal(load(&c, "pool-users =\n"), -EINVAL);
+	assert_int_equal(load(&c, "pool-users = no-such-user-physmem\n"), -EINVAL);
+	assert_int_equal(load(&c, "pool-users = @no-such-group-physmem\n"), -EINVAL);
+	assert_int_equal(load(&c, "max-pool-bytes-per-uid = lots\n"), -EINVAL);
+
+	/* At most PRINCIPALS_MAX users: one more is refused, not dropped. */
+	for (unsigned i = 0; i <= PRINCIPALS_MAX; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "pool-users = uid:%u\n", 100 + i);
+	assert_int_equal(load(&c, text), -E2BIG);
+}
+
 static void test_check(void **state)
 {
 	struct conf c;
@@ -390,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_bind_device),
 		cmocka_unit_test(test_bind_device_limits),
+		cmocka_unit_test(test_pool_keys),
 	};
 
 	log_set_level(LOG_LEVEL_ERR - 1);	/* keep the expected errors quiet */

@@ -136,6 +136,40 @@ static void test_round_trip(void **state)
 	registry_done(&r1);
 }
 
+/*
+ * A pool buffer: its pool's name goes into the metadata; its pool bytes stay
+ * charged while the kernel holds the freed memory, and go with it.
+ */
+static void test_pool_buffer(void **state)
+{
+	struct backend_buffer bb = { .fd = -1, .size = 8192, .kernel_id = 21, .from_pool = true, .pool = "physmem" };
+	struct json_object *meta, *list, *e, *v;
+	struct registry r;
+	struct buffer *b;
+
+	(void)state;
+	registry_init(&r, &conf, &fake_ops, NULL);
+	live[0] = 21;
+	b = registry_add(&r, NULL, 1000, 1, &bb, 0, 0);
+	assert_non_null(b);
+	snprintf(b->name, sizeof(b->name), "frames");
+	assert_int_equal(registry_usage(&r, 1000, false)->pool_bytes, 8192);
+	meta = stored(&r);
+	assert_true(json_object_object_get_ex(meta, "buffers", &list));
+	e = json_object_array_get_idx(list, 0);
+	assert_true(json_object_object_get_ex(e, "pool", &v));
+	assert_string_equal(json_object_get_string(v), "physmem");
+	json_object_put(meta);
+
+	registry_free(&r, b);
+	expect_usage(&r, 1000, 1, 8192, 8192);
+	assert_int_equal(registry_usage(&r, 1000, false)->pool_bytes, 8192);
+	kernel_frees(21);
+	registry_reap(&r);
+	assert_null(registry_usage(&r, 1000, false));
+	registry_done(&r);
+}
+
 /* Memory the kernel freed while no daemon ran is charged to nobody. */
 static void test_freed_meanwhile(void **state)
 {
@@ -296,6 +330,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_round_trip, setup),
+		cmocka_unit_test_setup(test_pool_buffer, setup),
 		cmocka_unit_test_setup(test_freed_meanwhile, setup),
 		cmocka_unit_test_setup(test_strict, setup),
 		cmocka_unit_test_setup(test_held_bound, setup),

@@ -189,6 +189,31 @@ static void test_bind(void **state)
 	assert_false(policy_may_bind(&c, &nobody, &other_dev, 0x8086, 0x10d3));
 }
 
+/* pool-users: nobody but root by default; then the uids and groups it names, or everyone. */
+static void test_pool_users(void **state)
+{
+	struct conf c;
+	struct peer root = mkpeer(0, 0), a = mkpeer(1000, 1000), b = mkpeer(2000, 2000), m = mkpeer(3000, 3000);
+	gid_t groups[] = { 44 };
+
+	(void)state;
+	conf_defaults(&c);
+	assert_true(policy_may_use_pools(&c, &root));
+	assert_false(policy_may_use_pools(&c, &a));
+	c.pool_users.uids[c.pool_users.n_uids++] = 1000;
+	c.pool_users.gids[c.pool_users.n_gids++] = 44;
+	assert_true(policy_may_use_pools(&c, &a));
+	assert_false(policy_may_use_pools(&c, &b));
+	m.groups = groups;
+	m.n_groups = 1;
+	assert_true(policy_may_use_pools(&c, &m));
+	b.gid = 44;
+	assert_true(policy_may_use_pools(&c, &b));
+	b.gid = 2000;
+	c.pool_users.all = true;
+	assert_true(policy_may_use_pools(&c, &b));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -199,6 +224,7 @@ int main(void)
 		cmocka_unit_test(test_allowed_gid),
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_bind),
+		cmocka_unit_test(test_pool_users),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

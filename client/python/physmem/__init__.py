@@ -132,18 +132,24 @@ class Client:
     # -- calls that make arrays (they import numpy) --
 
     def allocate(self, shape, dtype="u4", contiguous=False, cache="cached", name=None, allow_uids=(),
-                 allow_gids=(), device=None, device_access="bidirectional"):
+                 allow_gids=(), device=None, device_access="bidirectional", pool=None):
         """A new buffer of shape and dtype as a PhysmemArray (rounded up to pages);
-        with device (a PCI address), also bound to that device (see bind)."""
+        with device (a PCI address), also bound to that device (see bind).
+
+        pool: one contiguous run from the kernel module's pool of that name
+        (see status()["pools"]), or PoolUnavailable: never other memory.
+        With both, the pool buffer is bound to the device."""
         from . import _array
         nbytes, dt = _array.nbytes_of(shape, dtype)
         if cache not in CACHE_MODES:
             raise ValueError(f"cache must be one of {', '.join(CACHE_MODES)}, not {cache!r}")
         params = {"size": nbytes, "cache": cache}
-        if contiguous:
+        if contiguous or pool is not None:
             params["contiguous"] = True
         _sharing(params, name, allow_uids, allow_gids)
         _device(params, device, device_access)
+        if pool is not None:
+            params["pool"] = pool
         info, fd = self._call_buffer("Allocate", params)
         return _array.make(self, info, fd, shape, dt, owned=True)
 
@@ -217,10 +223,10 @@ def default_client():
 
 
 def allocate(shape, dtype="u4", contiguous=False, cache="cached", name=None, allow_uids=(), allow_gids=(),
-             device=None, device_access="bidirectional"):
+             device=None, device_access="bidirectional", pool=None):
     """A new physmem buffer as a numpy array (see Client.allocate)."""
     return default_client().allocate(shape, dtype, contiguous, cache, name, allow_uids, allow_gids, device,
-                                     device_access)
+                                     device_access, pool=pool)
 
 
 def import_buffer(name, owner=None, shape=None, dtype="u1"):

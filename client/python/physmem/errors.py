@@ -21,6 +21,7 @@ MANAGER_ERRORS = {
     "NotPopulated": ("offset",),
     "NoSuchDevice": ("device",),
     "DeviceBusy": ("device", "reason"),
+    "PoolUnavailable": ("pool", "reason", "size", "free", "largestFree"),
 }
 
 # The standard errors of org.varlink.service that the daemon may answer with.

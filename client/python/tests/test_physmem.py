@@ -184,6 +184,21 @@ def test_quota_exceeded(small_daemon):
         del a
 
 
+def test_pool_on_memfd_is_named_error(client):
+    """pool= reaches the daemon: root passes pool-users (default) and memfd has no pools; others are refused."""
+    if os.geteuid() == 0:
+        with pytest.raises(physmem.NotSupported) as e:
+            client.allocate(1024, pool="physmem")
+        assert e.value.backend == "memfd" and e.value.feature == "contiguous pools"
+    else:
+        with pytest.raises(physmem.PermissionDenied) as e:
+            client.allocate(1024, pool="physmem")
+        assert "pool-users" in e.value.reason
+    with pytest.raises(physmem.InvalidParameter) as e:
+        client.allocate(1024, pool="no/such")
+    assert e.value.parameter == "pool"
+
+
 def test_pin_not_supported_on_memfd(client):
     fd = os.memfd_create("pin-me", os.MFD_ALLOW_SEALING | os.MFD_CLOEXEC)
     try:

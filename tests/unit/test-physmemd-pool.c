@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Contiguous pools in the daemon, without the kernel module: an in-process
+ * physmemd whose backend is memfd plus a fake pool of 16 pages. Pool bytes
+ * count in the uid's byte quota and in max-pool-bytes-per-uid, from the
+ * reservation at dispatch until the release; a pool that cannot serve a
+ * request answers PoolUnavailable with its figures and charges nothing;
+ * Status shows the pool and the caller's pool bytes.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+#include <json-c/json.h>
+
+#include "physmem-proto.h"
+#include "physmemd.h"
+#include "test-loop.h"
+
+#define POOL_PAGES 16
+
+static uint64_t page;
+static uint64_t pool_free;	/* bytes; workers and the main thread: atomics */
+static uint64_t pool_buffers;
+
+/* One run from the fake pool "fake": memfd memory, counted against the pool. */
+static int fake_allocate_pool(void *state, const char *pool, uint64_t size, int cache, struct backend_buffer *ret,
+			      struct backend_pool_failure *ret_failure, const char **ret_feature)
+{
+	uint64_t avail = __atomic_load_n(&pool_free, __ATOMIC_SEQ_CST);
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->fd = -1;
+	*ret_failure = (struct backend_pool_failure) { .reason = "none" };
+	if (strcmp(pool, "fake") != 0)
+		return -ENODEV;
+	if (size > avail) {
+		*ret_failure = (struct backend_pool_failure) { .reason = "exhausted", .known = true, .free = avail,
+								.largest_free = avail };
+		return -ENOSPC;
+	}
+	r = backend_memfd_ops.allocate(state, size, false, cache, ret, ret_feature);
+	if (r < 0)
+		return r;
+	__atomic_sub_fetch(&pool_free, size, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&pool_buffers, 1, __ATOMIC_SEQ_CST);
+	ret->contiguous = true;		/* what the module reports for a pool run */
+	ret->from_pool = true;
+	snprintf(ret->pool, sizeof(ret->pool), "%s", pool);
+	return 0;
+}
+
+/* The memfd release, giving a pool buffer's bytes back to the fake pool. */
+static void fake_release(void *state, struct backend_buffer *b, bool keep)
+{
+	if (b->from_pool) {
+		__atomic_add_fetch(&pool_free, b->size, __ATOMIC_SEQ_CST);
+		__atomic_sub_fetch(&pool_buffers, 1, __ATOMIC_SEQ_CST);
+	}
+	backend_memfd_ops.release(state, b, keep);
+}
+
+static int fake_pools(void *state, struct backend_pool **ret, unsigned *ret_n)
+{
+	struct backend_pool *p = calloc(1, sizeof(*p));
+
+	(void)state;
+	if (!p)
+		return -ENOMEM;
+	snprintf(p->name, sizeof(p->name), "fake");
+	p->kind = "reserve_mem";
+	p->size = POOL_PAGES * page;
+	p->free = p->largest_free = __atomic_load_n(&pool_free, __ATOMIC_SEQ_CST);
+	p->buffers = __atomic_load_n(&pool_buffers, __ATOMIC_SEQ_CST);
+	*ret = p;
+	*ret_n = 1;
+	return 0;
+}
+
+struct daemon {
+	char dir[64];
+	struct conf conf;
+	struct event_base *base;
+	struct event *tick;
+	struct backend_ops backend;
+	void *st;
+	struct worker_pool *workers;
+	struct registry r;
+	struct server server;
+	int fd;
+};
+
+static void daemon_start(struct daemon *d)
+{
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 100000 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(d->dir, sizeof(d->dir), "/tmp/test-physmemd-pool-XXXXXX");
+	assert_non_null(mkdtemp(d->dir));
+	conf_defaults(&d->conf);
+	d->conf.worker_threads = 1;
+	d->conf.lock = LOCK_NO;
+	d->conf.fdstore = LOCK_NO;
+	d->conf.hugepages_auto = false;
+	snprintf(d->conf.socket_path, sizeof(d->conf.socket_path), "%s/s", d->dir);
+	d->base = event_base_new();
+	assert_non_null(d->base);
+	d->tick = event_new(d->base, -1, EV_PERSIST, test_loop_on_tick, NULL);
+	assert_true(d->tick && event_add(d->tick, &tv) == 0);
+	assert_int_equal(sink_init(d->base, &d->conf), 0);
+	d->backend = backend_memfd_ops;
+	d->backend.allocate_pool = fake_allocate_pool;
+	d->backend.pools = fake_pools;
+	d->backend.release = fake_release;
+	assert_int_equal(d->backend.init(&d->conf, &d->st), 0);
+	assert_int_equal(worker_pool_new(d->base, &d->conf, &d->backend, d->st, &d->workers), 0);
+	registry_init(&d->r, &d->conf, &d->backend, d->st);
+	d->r.workers = d->workers;
+	assert_int_equal(server_init(&d->server, d->base, &d->conf, &d->r, -1), 0);
+	d->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->conf.socket_path);
+	assert_int_equal(connect(d->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+}
+
+/* Run the loop until it is idle: no connection left, no job pending. */
+static void daemon_stop(struct daemon *d)
+{
+	uint64_t deadline = test_loop_now_ms() + 10000;	/* liveness only */
+
+	close(d->fd);
+	while (d->server.n_conns > 0 || !worker_pool_idle(d->workers)) {
+		assert_true(test_loop_now_ms() < deadline);
+		assert_true(event_base_loop(d->base, EVLOOP_ONCE) >= 0);
+	}
+	assert_true(d->r.bytes == 0);
+	server_done(&d->server);
+	sink_on_drained(NULL, NULL);
+	d->r.workers = NULL;
+	registry_done(&d->r);
+	worker_pool_free(d->workers);
+	d->backend.fini(d->st);
+	sink_done();
+	event_free(d->tick);
+	event_base_free(d->base);
+	rmdir(d->dir);
+}
+
+/* Send one call and run the loop until its reply came; the reply (an fd that came is dropped). */
+static struct json_object *call(struct daemon *d, const char *method, const char *params)
+{
+	uint64_t deadline = test_loop_now_ms() + 10000;	/* liveness only */
+	char msg[512], buf[65536];
+	size_t len = 0;
+	int n = snprintf(msg, sizeof(msg), "{\"method\":\"io.physmem.Manager.%s\",\"parameters\":%s}", method, params);
+
+	assert_true(n > 0 && (size_t)n < sizeof(msg));
+	assert_int_equal(send(d->fd, msg, (size_t)n + 1, MSG_NOSIGNAL), n + 1);
+	while (len == 0 || buf[len - 1] != '\0') {
+		ssize_t got;
+
+		assert_true(test_loop_now_ms() < deadline);
+		assert_true(event_base_loop(d->base, EVLOOP_ONCE) >= 0);
+		got = recv(d->fd, buf + len, sizeof(buf) - len, MSG_DONTWAIT);
+		if (got < 0 && errno == EAGAIN)
+			continue;
+		assert_true(got > 0);
+		len += (size_t)got;
+		assert_true(len < sizeof(buf));
+	}
+	return json_tokener_parse(buf);
+}
+
+/* The loop runs until the workers are idle (releases done). */
+static void settle(struct daemon *d)
+{
+	uint64_t deadline = test_loop_now_ms() + 10000;
+
+	while (!worker_pool_idle(d->workers)) {
+		assert_true(test_loop_now_ms() < deadline);
+		assert_true(event_base_loop(d->base, EVLOOP_ONCE) >= 0);
+	}
+}
+
+static int64_t get_int(struct json_object *o, const char *path1, const char *path2)
+{
+	struct json_object *v = json_object_object_get(o, path1);
+
+	if (path2)
+		v = json_object_object_get(v, path2);
+	assert_non_null(v);
+	return json_object_get_int64(v);
+}
+
+static const char *get_str(struct json_object *o, const char *path1, const char *path2)
+{
+	struct json_object *v = json_object_object_get(o, path1);
+
+	if (path2)
+		v = json_object_object_get(v, path2);
+	assert_non_null(v);
+	return json_object_get_string(v);
+}
+
+/* An error reply's name; NULL for a success. */
+static const char *error_of(struct json_object *reply)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(reply, "error", &v) ? json_object_get_string(v) : NULL;
+}
+
+/* A success reply (else the test fails, printing the error). */
+static void assert_success(struct json_object *reply)
+{
+	if (error_of(reply))
+		fprintf(stderr, "%s\n", json_object_to_json_string(reply));
+	assert_null(error_of(reply));
+}
+
+static struct usage *usage0(struct daemon *d)
+{
+	struct usage *u = registry_usage(&d->r, 0, false);
+
+	assert_non_null(u);
+	return u;
+}
+
+static void test_pool_bytes_charged_and_limited(void **state)
+{
+	struct json_object *reply, *p;
+	struct daemon d;
+	char params[256];
+
+	(void)state;
+	daemon_start(&d);
+	d.conf.max_pool_bytes_per_uid = 6 * page;
+
+	/* A pool buffer: one run, the pool's name, charged as bytes and as pool bytes. */
+	snprintf(params, sizeof(params), "{\"size\":%llu,\"pool\":\"fake\"}", (unsigned long long)(4 * page));
+	reply = call(&d, "Allocate", params);
+	assert_success(reply);
+	p = json_object_object_get(reply, "parameters");
+	assert_string_equal(get_str(p, "buffer", "pool"), "fake");
+	assert_true(json_object_get_boolean(json_object_object_get(json_object_object_get(p, "buffer"), "contiguous")));
+	assert_int_equal(get_int(p, "buffer", "id"), 1);
+	json_object_put(reply);
+	assert_true(usage0(&d)->pool_bytes == 4 * page);
+	assert_true(usage0(&d)->bytes == 4 * page);
+	assert_true(pool_free == (POOL_PAGES - 4) * page);
+
+	/* 4 more pages of pool would pass max-pool-bytes-per-uid (6): refused, nothing taken. */
+	reply = call(&d, "Allocate", params);
+	assert_string_equal(error_of(reply), PHYSMEM_ERROR_QUOTA_EXCEEDED);
+	p = json_object_object_get(reply, "parameters");
+	assert_string_equal(get_str(p, "limit", NULL), "pool-bytes");
+	assert_int_equal(get_int(p, "max", NULL), 6 * page);
+	assert_int_equal(get_int(p, "used", NULL), 4 * page);
+	assert_int_equal(get_int(p, "requested", NULL), 4 * page);
+	json_object_put(reply);
+	assert_true(usage0(&d)->pool_bytes == 4 * page && usage0(&d)->buffers == 1);
+	assert_true(pool_free == (POOL_PAGES - 4) * page);
+
+	/* Ordinary memory is not pool memory. */
+	snprintf(params, sizeof(params), "{\"size\":%llu}", (unsigned long long)(4 * page));
+	reply = call(&d, "Allocate", params);
+	assert_success(reply);
+	assert_false(json_object_object_get_ex(json_object_object_get(json_object_object_get(reply, "parameters"),
+								      "buffer"), "pool", NULL));
+	json_object_put(reply);
+	assert_true(usage0(&d)->pool_bytes == 4 * page && usage0(&d)->bytes == 8 * page);
+
+	/* Status: the pool as the backend sees it, the caller's pool bytes and limit. */
+	reply = call(&d, "Status", "{}");
+	assert_success(reply);
+	p = json_object_object_get(reply, "parameters");
+	assert_int_equal(get_int(p, "quota", "poolBytes"), 4 * page);
+	assert_int_equal(get_int(p, "quota", "maxPoolBytes"), 6 * page);
+	assert_int_equal(get_int(p, "quota", "bytes"), 8 * page);
+	{
+		struct json_object *pools = json_object_object_get(p, "pools"), *e;
+
+		assert_int_equal(json_object_array_length(pools), 1);
+		e = json_object_array_get_idx(pools, 0);
+		assert_string_equal(get_str(e, "name", NULL), "fake");
+		assert_string_equal(get_str(e, "kind", NULL), "reserve_mem");
+		assert_int_equal(get_int(e, "size", NULL), POOL_PAGES * page);
+		assert_int_equal(get_int(e, "free", NULL), (POOL_PAGES - 4) * page);
+		assert_int_equal(get_int(e, "largestFree", NULL), (POOL_PAGES - 4) * page);
+		assert_int_equal(get_int(e, "buffers", NULL), 1);
+	}
+	json_object_put(reply);
+
+	/* More than the pool has: PoolUnavailable exhausted with its figures; nothing stays charged. */
+	d.conf.max_pool_bytes_per_uid = 1ULL << 30;
+	snprintf(params, sizeof(params), "{\"size\":%llu,\"pool\":\"fake\"}", (unsigned long long)(POOL_PAGES * page));
+	reply = call(&d, "Allocate", params);
+	assert_string_equal(error_of(reply), PHYSMEM_ERROR_POOL_UNAVAILABLE);
+	p = json_object_object_get(reply, "parameters");
+	assert_string_equal(get_str(p, "pool", NULL), "fake");
+	assert_string_equal(get_str(p, "reason", NULL), "exhausted");
+	assert_int_equal(get_int(p, "size", NULL), POOL_PAGES * page);
+	assert_int_equal(get_int(p, "free", NULL), (POOL_PAGES - 4) * page);
+	assert_int_equal(get_int(p, "largestFree", NULL), (POOL_PAGES - 4) * page);
+	json_object_put(reply);
+	assert_true(usage0(&d)->pool_bytes == 4 * page && usage0(&d)->bytes == 8 * page && usage0(&d)->buffers == 2);
+
+	/* A pool nobody has: "none", without figures. */
+	reply = call(&d, "Allocate", "{\"size\":4096,\"pool\":\"nope\"}");
+	assert_string_equal(error_of(reply), PHYSMEM_ERROR_POOL_UNAVAILABLE);
+	p = json_object_object_get(reply, "parameters");
+	assert_string_equal(get_str(p, "reason", NULL), "none");
+	assert_false(json_object_object_get_ex(p, "free", NULL));
+	json_object_put(reply);
+
+	/* Pool bytes also count in max-bytes-per-uid. */
+	d.conf.max_bytes_per_uid = 10 * page;
+	snprintf(params, sizeof(params), "{\"size\":%llu,\"pool\":\"fake\"}", (unsigned long long)(4 * page));
+	reply = call(&d, "Allocate", params);
+	assert_string_equal(error_of(reply), PHYSMEM_ERROR_QUOTA_EXCEEDED);
+	assert_string_equal(get_str(json_object_object_get(reply, "parameters"), "limit", NULL), "bytes");
+	json_object_put(reply);
+	d.conf.max_bytes_per_uid = 1ULL << 30;
+
+	/* Free gives the pool bytes back, to the uid and to the pool. */
+	reply = call(&d, "Free", "{\"id\":1}");
+	assert_success(reply);
+	json_object_put(reply);
+	settle(&d);
+	assert_true(usage0(&d)->pool_bytes == 0 && usage0(&d)->bytes == 4 * page);
+	assert_true(pool_free == POOL_PAGES * page && pool_buffers == 0);
+
+	/* A pool buffer left to the disconnect goes back too (daemon_stop checks bytes). */
+	reply = call(&d, "Allocate", params);
+	assert_success(reply);
+	json_object_put(reply);
+	assert_true(usage0(&d)->pool_bytes == 4 * page);
+	daemon_stop(&d);
+	assert_true(pool_free == POOL_PAGES * page && pool_buffers == 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pool_bytes_charged_and_limited),
+	};
+
+	page = (uint64_t)sysconf(_SC_PAGESIZE);
+	pool_free = POOL_PAGES * page;
+	log_set_level(LOG_LEVEL_ERR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
