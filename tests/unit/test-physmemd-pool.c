@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -62,9 +63,49 @@ static int fake_allocate_pool(void *state, const char *pool, uint64_t size, int 
 	return 0;
 }
 
-/* The memfd release, giving a pool buffer's bytes back to the fake pool. */
+/*
+ * A fake bind: 0000:00:03.0 binds (one segment at a made-up bus address),
+ * any other device is busy (-EBUSY) as if vfio owned it.
+ */
+static int fake_bind(void *state, int fd, const struct physmem_pci_address *device, int access,
+		     struct backend_binding *ret)
+{
+	(void)state;
+	(void)fd;
+	memset(ret, 0, sizeof(*ret));
+	if (device->domain != 0 || device->bus != 0 || device->slot != 3 || device->function != 0)
+		return -EBUSY;
+	ret->segments = calloc(1, sizeof(*ret->segments));
+	if (!ret->segments)
+		return -ENOMEM;
+	ret->id = 7;
+	ret->device = *device;
+	ret->access = access;
+	ret->translation = TRANSLATION_IOMMU;
+	ret->n_segments = 1;
+	return 0;
+}
+
+static int fake_unbind(void *state, int fd, uint64_t binding_id)
+{
+	(void)state;
+	(void)fd;
+	(void)binding_id;
+	return 0;
+}
+
+static int fake_binding_revoked(void *state, int fd, uint64_t binding_id)
+{
+	(void)state;
+	(void)fd;
+	(void)binding_id;
+	return 0;
+}
+
+/* The memfd release, giving a pool buffer's bytes back to the fake pool (and dropping its bindings). */
 static void fake_release(void *state, struct backend_buffer *b, bool keep)
 {
+	backend_bindings_free(b);
 	if (b->from_pool) {
 		__atomic_add_fetch(&pool_free, b->size, __ATOMIC_SEQ_CST);
 		__atomic_sub_fetch(&pool_buffers, 1, __ATOMIC_SEQ_CST);
@@ -125,6 +166,9 @@ static void daemon_start(struct daemon *d)
 	d->backend.allocate_pool = fake_allocate_pool;
 	d->backend.pools = fake_pools;
 	d->backend.release = fake_release;
+	d->backend.bind = fake_bind;
+	d->backend.unbind = fake_unbind;
+	d->backend.binding_revoked = fake_binding_revoked;
 	assert_int_equal(d->backend.init(&d->conf, &d->st), 0);
 	assert_int_equal(worker_pool_new(d->base, &d->conf, &d->backend, d->st, &d->workers), 0);
 	registry_init(&d->r, &d->conf, &d->backend, d->st);
@@ -156,6 +200,47 @@ static void daemon_stop(struct daemon *d)
 	event_free(d->tick);
 	event_base_free(d->base);
 	rmdir(d->dir);
+}
+
+/* A fake sysfs PCI tree under the daemon's directory with 0000:00:03.0 and 0000:00:04.0. */
+static void fake_pci(struct daemon *d)
+{
+	static const char *const devs[] = { "0000:00:03.0", "0000:00:04.0" };
+	char path[256];
+
+	snprintf(d->conf.pci_sysfs, sizeof(d->conf.pci_sysfs), "%s/pci", d->dir);
+	assert_int_equal(mkdir(d->conf.pci_sysfs, 0700), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/%s", d->conf.pci_sysfs, devs[i]);
+		assert_int_equal(mkdir(path, 0700), 0);
+		snprintf(path, sizeof(path), "%s/%s/vendor", d->conf.pci_sysfs, devs[i]);
+		assert_non_null(f = fopen(path, "w"));
+		fputs("0x1234\n", f);
+		fclose(f);
+		snprintf(path, sizeof(path), "%s/%s/device", d->conf.pci_sysfs, devs[i]);
+		assert_non_null(f = fopen(path, "w"));
+		fputs("0x11e8\n", f);
+		fclose(f);
+	}
+}
+
+/* Remove fake_pci()'s tree. */
+static void fake_pci_remove(struct daemon *d)
+{
+	static const char *const devs[] = { "0000:00:03.0", "0000:00:04.0" };
+	char path[256];
+
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s/vendor", d->conf.pci_sysfs, devs[i]);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/%s/device", d->conf.pci_sysfs, devs[i]);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/%s", d->conf.pci_sysfs, devs[i]);
+		rmdir(path);
+	}
+	rmdir(d->conf.pci_sysfs);
 }
 
 /* Send one call and run the loop until its reply came; the reply (an fd that came is dropped). */
@@ -351,10 +436,72 @@ static void test_pool_bytes_charged_and_limited(void **state)
 	assert_true(pool_free == POOL_PAGES * page && pool_buffers == 0);
 }
 
+/*
+ * Allocate with pool and device: the pool run is made, then bound. A bind
+ * that fails frees the run and gives back its bytes, pool bytes and binding
+ * exactly once (a DeviceBusy, not PoolUnavailable); a pool that cannot serve
+ * charges no binding either.
+ */
+static void test_pool_and_bind(void **state)
+{
+	struct json_object *reply, *p, *devs;
+	struct daemon d;
+	char params[256];
+
+	(void)state;
+	daemon_start(&d);
+	fake_pci(&d);
+
+	/* Both: a pool buffer with one binding, charged as bytes, pool bytes and a binding. */
+	snprintf(params, sizeof(params), "{\"size\":%llu,\"pool\":\"fake\",\"device\":\"0000:00:03.0\"}",
+		 (unsigned long long)(4 * page));
+	reply = call(&d, "Allocate", params);
+	assert_success(reply);
+	p = json_object_object_get(json_object_object_get(reply, "parameters"), "buffer");
+	assert_string_equal(get_str(p, "pool", NULL), "fake");
+	devs = json_object_object_get(p, "devices");
+	assert_int_equal(json_object_array_length(devs), 1);
+	assert_string_equal(get_str(json_object_array_get_idx(devs, 0), "device", NULL), "0000:00:03.0");
+	json_object_put(reply);
+	assert_true(usage0(&d)->pool_bytes == 4 * page && usage0(&d)->bytes == 4 * page);
+	assert_true(usage0(&d)->bindings == 1 && usage0(&d)->buffers == 1);
+	assert_true(pool_free == (POOL_PAGES - 4) * page && pool_buffers == 1);
+
+	/* The bind fails after the pool run was made: the bind's error; the run and every charge go back. */
+	snprintf(params, sizeof(params), "{\"size\":%llu,\"pool\":\"fake\",\"device\":\"0000:00:04.0\"}",
+		 (unsigned long long)(4 * page));
+	reply = call(&d, "Allocate", params);
+	assert_string_equal(error_of(reply), PHYSMEM_ERROR_DEVICE_BUSY);
+	json_object_put(reply);
+	settle(&d);
+	assert_true(usage0(&d)->pool_bytes == 4 * page && usage0(&d)->bytes == 4 * page);
+	assert_true(usage0(&d)->bindings == 1 && usage0(&d)->buffers == 1);
+	assert_true(pool_free == (POOL_PAGES - 4) * page && pool_buffers == 1);
+
+	/* The pool cannot serve it: PoolUnavailable, and the binding charged at dispatch goes back. */
+	snprintf(params, sizeof(params), "{\"size\":%llu,\"pool\":\"fake\",\"device\":\"0000:00:03.0\"}",
+		 (unsigned long long)(POOL_PAGES * page));
+	reply = call(&d, "Allocate", params);
+	assert_string_equal(error_of(reply), PHYSMEM_ERROR_POOL_UNAVAILABLE);
+	json_object_put(reply);
+	assert_true(usage0(&d)->pool_bytes == 4 * page && usage0(&d)->bindings == 1 && usage0(&d)->buffers == 1);
+
+	/* Free: the pool bytes and the binding go back with the buffer. */
+	reply = call(&d, "Free", "{\"id\":1}");
+	assert_success(reply);
+	json_object_put(reply);
+	settle(&d);
+	assert_true(usage0(&d)->pool_bytes == 0 && usage0(&d)->bytes == 0 && usage0(&d)->bindings == 0);
+	assert_true(pool_free == POOL_PAGES * page && pool_buffers == 0);
+	fake_pci_remove(&d);
+	daemon_stop(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pool_bytes_charged_and_limited),
+		cmocka_unit_test(test_pool_and_bind),
 	};
 
 	page = (uint64_t)sysconf(_SC_PAGESIZE);
