@@ -216,6 +216,11 @@ def case_cli(args):
         sent = s.calls[-1]["parameters"]
         check(sent["pool"] == "physmem" and sent["size"] == 512 << 20 and sent["contiguous"] is True,
               "alloc --pool sends pool, size and contiguous")
+        run("alloc", "--pool", "physmem", "--device", "0000:00:03.0", "--access", "to-device", "512M", expect=1)
+        sent = s.calls[-1]["parameters"]
+        check(sent["pool"] == "physmem" and sent["device"] == "0000:00:03.0" and sent["deviceAccess"] == "toDevice"
+              and sent["size"] == 512 << 20 and sent["contiguous"] is True,
+              "alloc --pool --device sends one Allocate with pool and device")
     except Failure as e:
         print(f"not ok - {e}")
         return 1
