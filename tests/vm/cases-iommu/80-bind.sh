@@ -25,9 +25,9 @@ esac
 "$PHYSMEM_BIN/physmem-vmtest" bind-remove-race 5
 "$PHYSMEM_BIN/physmem-vmtest" bind-vfio
 
-# Unload with the devices' revocation marks left by the removals above (the
-# notifier goes, the marks and their PCI device references are dropped),
-# then load again for later cases.
+# Unload after the removals and vfio above (the notifier goes; removal marks
+# not yet dropped go with their PCI device references), then load again for
+# later cases.
 t=bind-rmmod
 if ! out=$(rmmod physmem 2>&1); then
 	echo "PHYSMEM-TEST $t FAIL rmmod: $out"
