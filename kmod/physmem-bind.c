@@ -27,6 +27,8 @@
  *    needed): a BIND racing the removal sees the mark and is refused.
  *    The mark goes once the device is unregistered (kobject_del(), after
  *    REMOVED_DEVICE), when no lookup can return it any more.
+ *    A device being added is refused until device_add() has run the bus
+ *    notifiers (the IOMMU core's probe of it) and sent its ADD uevent.
  *  - BUS_NOTIFY_BIND_DRIVER of a driver with driver_managed_dma (vfio-pci):
  *    sent before that driver probes, so before user space can attach its
  *    own IOMMU domain; while such a driver is bound, BIND is refused.
@@ -333,6 +335,8 @@ static int physmem_bind_dev_mode(struct pci_dev *pdev,
 	if (drv && to_pci_driver(drv)->driver_managed_dma)
 		return -EBUSY;
 	domain = iommu_get_domain_for_dev(&pdev->dev);
+	if (!domain && device_iommu_mapped(&pdev->dev))
+		return -EBUSY;	/* in an IOMMU group, but no domain (yet) */
 	if (!domain)
 		*ret_flags = PHYSMEM_BIND_DIRECT;
 	else if (domain->type == IOMMU_DOMAIN_IDENTITY)
@@ -358,6 +362,13 @@ static int physmem_bind_check(struct physmem_buf *buf, struct pci_dev *pdev,
 
 	if (!device_is_registered(&pdev->dev))
 		return -ENODEV;
+	/*
+	 * A device being added can be found before the bus notifiers (the
+	 * IOMMU core's among them) have run: it would look as if it had no
+	 * IOMMU.  device_add() sends the ADD uevent after them.
+	 */
+	if (!pdev->dev.kobj.state_add_uevent_sent)
+		return -EBUSY;
 	if (bdev && bdev->dying)
 		return -EBUSY;
 	list_for_each_entry(b, &buf->bindings, buf_node) {

@@ -11,6 +11,7 @@
 # PHYSMEM-EXPECT: bind-revoke
 # PHYSMEM-EXPECT: bind-remove-race
 # PHYSMEM-EXPECT: bind-vfio
+# PHYSMEM-EXPECT: bind-rmmod
 mode=direct
 case " $(cat /proc/cmdline) " in
 *" intel_iommu=on "*" iommu=pt "*) mode=identity ;;
@@ -23,3 +24,15 @@ esac
 "$PHYSMEM_BIN/physmem-vmtest" bind-revoke
 "$PHYSMEM_BIN/physmem-vmtest" bind-remove-race 5
 "$PHYSMEM_BIN/physmem-vmtest" bind-vfio
+
+# Unload after the removals and vfio above (the notifier goes; removal marks
+# not yet dropped go with their PCI device references), then load again for
+# later cases.
+t=bind-rmmod
+if ! out=$(rmmod physmem 2>&1); then
+	echo "PHYSMEM-TEST $t FAIL rmmod: $out"
+elif ! out=$(insmod "$PHYSMEM_KO" 2>&1); then
+	echo "PHYSMEM-TEST $t FAIL reload: $out"
+else
+	echo "PHYSMEM-TEST $t PASS unloaded after removals and vfio, reloaded"
+fi
