@@ -10,14 +10,14 @@
 t=lifecycle-rmmod
 if "$PHYSMEM_BIN/physmem-vmtest" hold-run rmmod physmem 2>/dev/null; then
 	echo "PHYSMEM-TEST $t FAIL rmmod succeeded while a buffer was alive"
-	insmod "$PHYSMEM_KO"
+	insmod "$PHYSMEM_KO" $PHYSMEM_VM_KMOD_ARGS
 elif [ ! -c /dev/physmem ]; then
 	echo "PHYSMEM-TEST $t FAIL module gone"
 elif ! out=$(rmmod physmem 2>&1); then
 	echo "PHYSMEM-TEST $t FAIL rmmod after release: $out"
 elif grep -q '^physmem ' /proc/modules; then
 	echo "PHYSMEM-TEST $t FAIL still listed after rmmod"
-elif ! out=$(insmod "$PHYSMEM_KO" 2>&1); then
+elif ! out=$(insmod "$PHYSMEM_KO" $PHYSMEM_VM_KMOD_ARGS 2>&1); then
 	echo "PHYSMEM-TEST $t FAIL reload: $out"
 else
 	echo "PHYSMEM-TEST $t PASS refused while held, unloaded after, reloaded"
@@ -58,7 +58,7 @@ quarantine() {
 		echo "PHYSMEM-TEST $t FAIL nothing quarantined with quarantine_ms=60000"
 	elif ! out=$(rmmod physmem 2>&1); then
 		echo "PHYSMEM-TEST $t FAIL rmmod during quarantine: $out"
-	elif ! out=$(insmod "$PHYSMEM_KO" 2>&1); then
+	elif ! out=$(insmod "$PHYSMEM_KO" $PHYSMEM_VM_KMOD_ARGS 2>&1); then
 		echo "PHYSMEM-TEST $t FAIL reload: $out"
 	else
 		echo "PHYSMEM-TEST $t PASS $q bytes held back after release, freed by the timer; rmmod during a 60 s quarantine freed them"
