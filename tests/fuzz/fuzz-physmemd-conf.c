@@ -26,6 +26,27 @@ static void check_conf(const struct conf *c)
 	FUZZ_CHECK(c->address_policy <= ADDRESS_POLICY_NONE);
 	FUZZ_CHECK(c->lock <= LOCK_YES && c->fdstore <= LOCK_YES);
 	FUZZ_CHECK(c->log_level >= LOG_LEVEL_ERR && c->log_level <= LOG_LEVEL_DEBUG);
+	FUZZ_CHECK(memchr(c->pci_sysfs, 0, sizeof(c->pci_sysfs)));
+	FUZZ_CHECK(c->n_bind_rules <= CONF_MAX_BIND_RULES);
+	for (unsigned i = 0; i < c->n_bind_rules; i++) {
+		const struct bind_rule *b = &c->bind_rules[i];
+
+		FUZZ_CHECK(b->n_uids <= CONF_MAX_PRINCIPALS && b->n_gids <= CONF_MAX_PRINCIPALS);
+		FUZZ_CHECK(b->n_uids + b->n_gids > 0);
+		FUZZ_CHECK(b->by_id ? b->vendor <= 0xffff && b->product <= 0xffff :
+				      b->addr.domain <= 0xffff && b->addr.bus <= 0xff && b->addr.slot <= 0x1f &&
+				      b->addr.function <= 7);
+	}
+}
+
+/*
+ * What conf_load() and conf_set() may return: a bad value, a too long one,
+ * an unknown key, and for bind-device an unknown user or group name
+ * (-ESRCH) or one rule or principal too many (-E2BIG).
+ */
+static bool conf_error_ok(int r)
+{
+	return r == 0 || r == -EINVAL || r == -ENAMETOOLONG || r == -ENOENT || r == -ESRCH || r == -E2BIG;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -47,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conf_defaults(&c);
 	r = conf_load(&c, path);
 	close(fd);
-	FUZZ_CHECK(r == 0 || r == -EINVAL || r == -ENAMETOOLONG || r == -ENOENT);
+	FUZZ_CHECK(conf_error_ok(r));
 	check_conf(&c);
 	if (r == 0)
 		(void)conf_check(&c);
@@ -63,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		*eq = '\0';
 		conf_defaults(&c);
 		r = conf_set(&c, line, eq + 1);
-		FUZZ_CHECK(r == 0 || r == -EINVAL || r == -ENAMETOOLONG || r == -ENOENT);
+		FUZZ_CHECK(conf_error_ok(r));
 		check_conf(&c);
 		/* A mode is octal digits: nothing else (not even nothing) may pass for one. */
 		if (r == 0 && strcmp(line, "socket-mode") == 0)
