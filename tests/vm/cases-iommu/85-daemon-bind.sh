@@ -6,9 +6,11 @@
 # edu-copy) and the client checks what arrived (physmem-vm-client bind):
 # physical addresses do not reach memory under a translating IOMMU, the
 # bound ones do, and after Unbind the old ones no longer do. Free with a live
-# binding leaves no binding in the module. Another uid is refused
-# (PermissionDenied), an absent device is NoSuchDevice, a bind of a buffer
-# twice DeviceBusy, and physmemctl bind/show/unbind round-trip.
+# binding leaves no binding in the module, although the client still holds
+# the buffer. Another uid is refused (PermissionDenied), an absent device is
+# NoSuchDevice, a bind of a buffer twice DeviceBusy, physmemctl
+# bind/show/unbind round-trip, max-bindings-per-uid holds, and a removed
+# device shows as revoked (last: it removes and rescans edu).
 #
 # Needs the project's build (PHYSMEM_PROJECT_BUILD_DIR, which ctest passes).
 # PHYSMEM-EXPECT: daemon-bind-status
