@@ -6,9 +6,11 @@
 # edu-copy) and the client checks what arrived (physmem-vm-client bind):
 # physical addresses do not reach memory under a translating IOMMU, the
 # bound ones do, and after Unbind the old ones no longer do. Free with a live
-# binding leaves no binding in the module. Another uid is refused
-# (PermissionDenied), an absent device is NoSuchDevice, a bind of a buffer
-# twice DeviceBusy, and physmemctl bind/show/unbind round-trip.
+# binding leaves no binding in the module, although the client still holds
+# the buffer. Another uid is refused (PermissionDenied), an absent device is
+# NoSuchDevice, a bind of a buffer twice DeviceBusy, physmemctl
+# bind/show/unbind round-trip, max-bindings-per-uid holds, and a removed
+# device shows as revoked (last: it removes and rescans edu).
 #
 # Needs the project's build (PHYSMEM_PROJECT_BUILD_DIR, which ctest passes).
 # PHYSMEM-EXPECT: daemon-bind-status
@@ -17,8 +19,9 @@
 # PHYSMEM-EXPECT: daemon-bind-errors
 # PHYSMEM-EXPECT: daemon-bind-ctl
 # PHYSMEM-EXPECT: daemon-bind-quota
+# PHYSMEM-EXPECT: daemon-bind-revoked
 set -u
-CASES="daemon-bind-status daemon-bind-dma daemon-bind-free-unbinds daemon-bind-errors daemon-bind-ctl daemon-bind-quota"
+CASES="daemon-bind-status daemon-bind-dma daemon-bind-free-unbinds daemon-bind-errors daemon-bind-ctl daemon-bind-quota daemon-bind-revoked"
 STATS=/sys/class/misc/physmem/stats
 T=$PHYSMEM_TMP/daemon-bind
 SOCK=$PHYSMEM_TMP/physmemd-bind.sock
@@ -265,6 +268,35 @@ if [ -z "$errs" ] && wait_for 10 bindings_are "$b0"; then
 	res $t PASS "4 bindings, the fifth QuotaExceeded (no buffer left), allowed again after a Free"
 else
 	res $t FAIL "${errs:-bindings $(cat $STATS/bindings), were $b0}"
+fi
+
+# ---- daemon-bind-revoked ----
+# edu removed (sysfs) under a live binding: Describe marks it revoked, with no
+# segments; a new Bind is NoSuchDevice; after a rescan the owner unbinds the
+# revoked binding and frees the buffer. Last: it changes the device.
+t=daemon-bind-revoked
+errs=
+id=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" --json alloc 64K --name rev --device "$edu" 2>&1 | jq -r .id)
+if [ -z "$id" ] || [ "$id" = null ]; then
+	errs="alloc --device failed;"
+else
+	echo 1 >"/sys/bus/pci/devices/$edu/remove"
+	o=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" --json show "$id" 2>&1)
+	echo "$o" | jq -e '.devices | length == 1 and .[0].revoked == true and .[0].segments == null' >/dev/null 2>&1 ||
+		errs="$errs show after remove: $(echo "$o" | jq -c .devices 2>/dev/null || echo "$o");"
+	o=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" show "$id" 2>&1)
+	[[ $o == *"REVOKED"* ]] || errs="$errs show (text) after remove: no REVOKED;"
+	o=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" alloc 4096 --device "$edu" 2>&1)
+	[[ $o == *"no such device: $edu"* ]] || errs="$errs alloc --device of the removed device: $o;"
+	echo 1 >/sys/bus/pci/rescan
+	wait_for 10 test -e "/sys/bus/pci/devices/$edu" || errs="$errs $edu not back after rescan;"
+	o=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" unbind "$id" "$edu" 2>&1) || errs="$errs unbind of the revoked binding: $o;"
+	"${U[@]}" "$PHYSMEM_BIN/physmemctl" free "$id" >/dev/null 2>&1 || errs="$errs free failed;"
+fi
+if [ -z "$errs" ] && wait_for 10 bindings_are "$b0"; then
+	res $t PASS "revoked: true and no segments after remove, NoSuchDevice while gone, unbound after rescan"
+else
+	res $t FAIL "$(echo "${errs:-bindings $(cat $STATS/bindings), were $b0}" | cut -c1-500)"
 fi
 
 kill -TERM "$DPID"
