@@ -74,6 +74,10 @@ static void kmod_pools_init(struct kmod_state *st)
 		r = kmod_pool_info(st, i, &pi);
 		if (r == -ENOENT)
 			break;
+		if (r == -ENOTTY) {
+			log_info("the module predates contiguous pools (no POOL_INFO)");
+			break;
+		}
 		if (r < 0) {
 			log_warning("contiguous pools: POOL_INFO %u failed: %s; pools after it are not used", i,
 				    strerror(-r));
