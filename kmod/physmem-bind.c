@@ -31,7 +31,10 @@
  *    notifiers (the IOMMU core's probe of it) and sent its ADD uevent.
  *  - BUS_NOTIFY_BIND_DRIVER of a driver with driver_managed_dma (vfio-pci):
  *    sent before that driver probes, so before user space can attach its
- *    own IOMMU domain; while such a driver is bound, BIND is refused.
+ *    own IOMMU domain.  That domain would be the whole IOMMU group's, so
+ *    the bindings of every device in the group are revoked; while such a
+ *    driver is bound to any device of a group, BIND to the group is
+ *    refused.
  *
  * Locking.  physmem_bind_lock (mutex) guards physmem_bind_devs, every
  * physmem_bind_dev, every buffer's bindings list, the bindings' bdev and
@@ -303,6 +306,69 @@ static bool physmem_bind_reachable(struct device *dev, struct sg_table *sgt)
 }
 
 /*
+ * A mapping made in a translating @domain: its first address translates to
+ * the buffer's first page and every segment's start is mapped.  False for a
+ * device found while the IOMMU core was still setting it up: it may have its
+ * domain already but not yet the DMA ops that use it, and then dma-direct
+ * hands out physical addresses, which the device cannot use and which must
+ * never be unmapped through the IOMMU later.
+ */
+static bool physmem_bind_in_domain(struct iommu_domain *domain,
+				   struct sg_table *sgt)
+{
+	struct scatterlist *sg;
+	unsigned int i;
+
+	if (iommu_iova_to_phys(domain, sg_dma_address(sgt->sgl)) !=
+	    sg_phys(sgt->sgl))
+		return false;
+	for_each_sgtable_dma_sg(sgt, sg, i)
+		if (!iommu_iova_to_phys(domain, sg_dma_address(sg)))
+			return false;
+	return true;
+}
+
+/* iommu_group_for_each_dev() callback: does @dev's driver manage its DMA? */
+static int physmem_bind_dev_managed(struct device *dev, void *data)
+{
+	struct device_driver *drv = READ_ONCE(dev->driver);
+
+	return dev_is_pci(dev) && drv && to_pci_driver(drv)->driver_managed_dma;
+}
+
+/*
+ * Does a driver that manages DMA itself (vfio-pci) own a device of
+ * @pdev's IOMMU group?  It may give the whole group a domain of its own
+ * (user space's), so no device of that group can be bound meanwhile.
+ */
+static bool physmem_bind_group_managed(struct pci_dev *pdev)
+{
+	struct iommu_group *group = iommu_group_get(&pdev->dev);
+	int managed;
+
+	if (!group)
+		return false;
+	managed = iommu_group_for_each_dev(group, NULL,
+					   physmem_bind_dev_managed);
+	iommu_group_put(group);
+	return managed != 0;
+}
+
+/* Are @a and @b in the same IOMMU group (@group is @a's, maybe NULL)? */
+static bool physmem_bind_same_group(struct iommu_group *group,
+				    struct pci_dev *b)
+{
+	struct iommu_group *other;
+
+	if (!group)
+		return false;
+	other = iommu_group_get(&b->dev);
+	if (other)
+		iommu_group_put(other);
+	return other == group;
+}
+
+/*
  * Without translation the DMA API may still have bounced pages through
  * swiotlb (swiotlb=force, memory encryption): useless to a device
  * programmed from user space.  True if every entry is the page's own
@@ -333,6 +399,8 @@ static int physmem_bind_dev_mode(struct pci_dev *pdev,
 	struct iommu_domain *domain;
 
 	if (drv && to_pci_driver(drv)->driver_managed_dma)
+		return -EBUSY;
+	if (physmem_bind_group_managed(pdev))
 		return -EBUSY;
 	domain = iommu_get_domain_for_dev(&pdev->dev);
 	if (!domain && device_iommu_mapped(&pdev->dev))
@@ -441,6 +509,16 @@ static int physmem_bind_add(struct physmem_buf *buf, struct pci_dev *pdev,
 	ret = dma_map_sgtable(dev, &b->pa.sgt, dir, 0);
 	if (ret)
 		goto err_put_dev;
+	if ((b->out_flags & PHYSMEM_BIND_IOMMU) &&
+	    !physmem_bind_in_domain(b->domain, &b->pa.sgt)) {
+		/*
+		 * dma-direct made it (see physmem_bind_in_domain()): nothing
+		 * to undo without swiotlb, and an unmap now could go through
+		 * the IOMMU's ops, which never mapped it.
+		 */
+		ret = -EBUSY;
+		goto err_put_dev;
+	}
 	if (!(b->out_flags & PHYSMEM_BIND_IOMMU) &&
 	    !physmem_bind_untranslated_ok(dev, &b->pa.sgt)) {
 		dma_unmap_sgtable(dev, &b->pa.sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
@@ -487,12 +565,14 @@ err_free:
 /* Remove the binding @id of @buf; -ENOENT if it has none such. */
 static int physmem_bind_remove(struct physmem_buf *buf, u64 id)
 {
-	struct physmem_binding *b;
-	int ret = -ENOENT;
+	struct physmem_binding *b, *next;
+	int ret = id ? -ENOENT : 0;
 
 	mutex_lock(&physmem_bind_lock);
-	list_for_each_entry(b, &buf->bindings, buf_node) {
-		if (b->id == id) {
+	list_for_each_entry_safe(b, next, &buf->bindings, buf_node) {
+		if (!id) {
+			physmem_bind_free(b);	/* 0: every binding */
+		} else if (b->id == id) {
 			physmem_bind_free(b);
 			ret = 0;
 			break;
@@ -634,7 +714,8 @@ static int physmem_bind_notify(struct notifier_block *nb,
 {
 	struct device *dev = data;
 	struct pci_dev *pdev = to_pci_dev(dev);
-	struct physmem_bind_dev *bdev;
+	struct physmem_bind_dev *bdev, *next;
+	struct iommu_group *group;
 
 	switch (action) {
 	case BUS_NOTIFY_DEL_DEVICE:
@@ -650,16 +731,27 @@ static int physmem_bind_notify(struct notifier_block *nb,
 		mutex_unlock(&physmem_bind_lock);
 		break;
 	case BUS_NOTIFY_BIND_DRIVER:
-		/* called with the device lock held; dev->driver is set */
+		/*
+		 * Called with the device lock held; dev->driver is set.  Such
+		 * a driver may give the device's whole IOMMU group a domain of
+		 * user space's: revoke the bindings of every device in the
+		 * group now, while the default domain (which holds their
+		 * mappings) is still attached.
+		 */
 		if (!dev->driver || !to_pci_driver(dev->driver)->driver_managed_dma)
 			break;
+		group = iommu_group_get(dev);
 		mutex_lock(&physmem_bind_lock);
-		bdev = physmem_bind_dev_find(pdev);
-		if (bdev) {
+		list_for_each_entry_safe(bdev, next, &physmem_bind_devs, node) {
+			if (bdev->pdev != pdev &&
+			    !physmem_bind_same_group(group, bdev->pdev))
+				continue;
 			physmem_bind_revoke(bdev);
 			physmem_bind_dev_put(bdev, false);
 		}
 		mutex_unlock(&physmem_bind_lock);
+		if (group)
+			iommu_group_put(group);
 		break;
 	}
 	return NOTIFY_DONE;
