@@ -397,11 +397,27 @@ static int kmod_pin(void *state, int memfd, uint64_t offset, uint64_t size, stru
 	return kmod_from_reply(st, p.fd, p.id, size, false, got, p.nr_segments, ret);
 }
 
+static int kmod_unbind(void *state, int fd, uint64_t binding_id);
+
 static int kmod_adopt(void *state, int fd, struct backend_buffer *ret)
 {
+	int r;
+
 	memset(ret, 0, sizeof(*ret));
 	/* The module refuses any fd that is not one of its buffers. */
-	return kmod_finish(state, fd, ret);
+	r = kmod_finish(state, fd, ret);
+	if (r < 0)
+		return r;
+	/*
+	 * The daemon that made its bindings is gone and they were not stored:
+	 * remove them all (binding id 0), so that none outlives its charge.
+	 * A module without bindings answers ENOTTY, one before id 0 ENOENT.
+	 */
+	r = kmod_unbind(state, fd, 0);
+	if (r < 0 && r != -ENOTTY && r != -ENOENT)
+		log_warning("kernel buffer %llu: removing its old bindings failed: %s",
+			    (unsigned long long)ret->kernel_id, strerror(-r));
+	return 0;
 }
 
 static int kmod_held(void *state, uint64_t kernel_id)

@@ -232,7 +232,10 @@ struct physmem_bind {
 /*
  * PHYSMEM_IOC_UNBIND: remove a binding of the buffer (unmap it for its
  * device and flush the device's IOTLB).  -ENOENT when the buffer has no
- * such binding (a revoked binding can still be unbound).
+ * such binding (a revoked binding can still be unbound).  binding_id 0
+ * (never a binding's id) removes every binding of the buffer and succeeds
+ * even when it has none: what a restarted physmemd does to the buffers it
+ * takes back, whose bindings it no longer knows.
  */
 struct physmem_unbind {
 	__u32 size;		/* in: sizeof(struct physmem_unbind) */

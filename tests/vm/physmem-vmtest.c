@@ -2226,7 +2226,7 @@ static int case_bind_errors(void)
 	r = px_unbind(dev, fa, b.binding_id, 0);
 	CHECK(r == -ENOENT, "second unbind: %s", strerror(-r));
 	r = px_unbind(dev, fa, 0, 0);
-	CHECK(r == -ENOENT, "unbind id 0: %s", strerror(-r));
+	CHECK(!r, "unbind id 0 (all) with none left: %s", strerror(-r));
 	{
 		struct physmem_unbind u = { .size = 16, .fd = fa, .binding_id = 1 };
 
@@ -2241,6 +2241,14 @@ static int case_bind_errors(void)
 	r = px_bind_raw(dev, fa, &bdf, 0, &one, 1, &b2);
 	CHECK(!r && b2.binding_id != b.binding_id, "rebind: %s", strerror(-r));
 	CHECK(read_num(STATS_DIR "/bindings") == 1, "stats after rebind");
+	/* id 0 removes every binding of the buffer (a restarted daemon's sweep) */
+	r = px_unbind(dev, fa, 0, 0);
+	CHECK(!r && read_num(STATS_DIR "/bindings") == 0 &&
+	      read_num(STATS_DIR "/bound_bytes") == 0, "unbind id 0 (all): %s", strerror(-r));
+	r = px_unbind(dev, fa, b2.binding_id, 0);
+	CHECK(r == -ENOENT, "unbind after unbind-all: %s", strerror(-r));
+	r = px_bind_raw(dev, fa, &bdf, 0, &one, 1, &b2);
+	CHECK(!r, "rebind after unbind-all: %s", strerror(-r));
 	close(fa);	/* released with its binding */
 	close(fb);
 	close(devnull);
