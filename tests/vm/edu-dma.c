@@ -40,9 +40,11 @@ static int edu_dma_read_hex(const char *dir, const char *name, unsigned *ret)
 	return sscanf(buf, "%x", ret) == 1 ? 0 : -EIO;
 }
 
+/* The edu device with the lowest PCI address (a boot may have several). */
 static int edu_dma_find(struct edu_dma *edu)
 {
 	const char *base = "/sys/bus/pci/devices";
+	char best[64] = "";
 	struct dirent *de;
 	DIR *d = opendir(base);
 
@@ -52,20 +54,21 @@ static int edu_dma_find(struct edu_dma *edu)
 		char dir[300];
 		unsigned v, dv;
 
-		if (de->d_name[0] == '.')
+		if (de->d_name[0] == '.' || strlen(de->d_name) >= sizeof(best))
 			continue;
 		snprintf(dir, sizeof(dir), "%s/%s", base, de->d_name);
 		if (edu_dma_read_hex(dir, "vendor", &v) ||
 		    edu_dma_read_hex(dir, "device", &dv))
 			continue;
-		if (v == 0x1234 && dv == 0x11e8) {
-			snprintf(edu->path, sizeof(edu->path), "%s", dir);
-			closedir(d);
-			return 0;
-		}
+		if (v == 0x1234 && dv == 0x11e8 &&
+		    (!best[0] || strcmp(de->d_name, best) < 0))
+			snprintf(best, sizeof(best), "%s", de->d_name);
 	}
 	closedir(d);
-	return -ENODEV;
+	if (!best[0])
+		return -ENODEV;
+	snprintf(edu->path, sizeof(edu->path), "%s/%s", base, best);
+	return 0;
 }
 
 static int edu_dma_enable_master(struct edu_dma *edu)

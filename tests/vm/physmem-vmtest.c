@@ -2613,6 +2613,125 @@ static int case_bind_vfio(void)
 	return 0;
 }
 
+/*
+ * bind-vfio-group: two edus in one IOMMU group (behind a PCIe-to-PCI bridge:
+ * the vm-iommu boots add them).  vfio-pci taking one of them may give the
+ * whole group user space's domain, so a binding to the OTHER one is revoked
+ * (its mapping removed while the default domain still holds it), and BIND to
+ * it is refused while vfio-pci holds a device of the group.  Before this was
+ * enforced, the other device's binding stayed "mapped", its unmap was
+ * skipped while vfio's domain was attached, and its stale IOVA reached the
+ * freed pages again once vfio let go (issue-10 attack pass).
+ */
+static int case_bind_vfio_group(void)
+{
+	const char *base = "/sys/bus/pci/devices";
+	char names[8][64], groups[8][64], path[400], link[420];
+	struct physmem_bind ba;
+	struct px_segs xa, x;
+	struct px_bdf bdf;
+	struct dirent *de;
+	int n = 0, a = -1, b = -1, dev, fa, r;
+	unsigned dom, bus, slot, fn;
+	DIR *d = opendir(base);
+
+	CHECK(d, "opendir %s", base);
+	while ((de = readdir(d)) && n < 8) {
+		unsigned v = 0, dv = 0;
+		ssize_t len;
+		FILE *f;
+
+		if (de->d_name[0] == '.' || strlen(de->d_name) >= sizeof(names[0]))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/vendor", base, de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		r = fscanf(f, "%x", &v);
+		fclose(f);
+		snprintf(path, sizeof(path), "%s/%s/device", base, de->d_name);
+		f = fopen(path, "r");
+		if (!f || r != 1)
+			goto next;
+		r = fscanf(f, "%x", &dv);
+		if (r != 1 || v != 0x1234 || dv != 0x11e8)
+			goto next;
+		snprintf(path, sizeof(path), "%s/%s/iommu_group", base, de->d_name);
+		len = readlink(path, link, sizeof(link) - 1);
+		if (len <= 0)
+			goto next;
+		link[len] = 0;
+		snprintf(names[n], sizeof(names[n]), "%s", de->d_name);
+		snprintf(groups[n], sizeof(groups[n]), "%s", strrchr(link, '/') + 1);
+		n++;
+next:
+		if (f)
+			fclose(f);
+	}
+	closedir(d);
+	for (int i = 0; i < n && a < 0; i++)
+		for (int j = i + 1; j < n; j++)
+			if (!strcmp(groups[i], groups[j])) {
+				a = i;
+				b = j;
+				break;
+			}
+	if (a < 0) {
+		note("no two edu devices share an IOMMU group in this boot");
+		return 77;
+	}
+	if (system("modprobe vfio-pci >/dev/null 2>&1") != 0 ||
+	    access("/sys/bus/pci/drivers/vfio-pci", F_OK)) {
+		note("vfio-pci cannot be loaded in this guest");
+		return 77;
+	}
+	CHECK(sscanf(names[a], "%x:%x:%x.%x", &dom, &bus, &slot, &fn) == 4, "address %s", names[a]);
+	bdf.domain = dom;
+	bdf.bus = (uint8_t)bus;
+	bdf.devfn = (uint8_t)((slot << 3) | fn);
+	dev = px_open();
+	CHECK(dev >= 0, "open /dev/physmem");
+	fa = px_alloc_fd(dev, 64 * KIB, 0, 0);
+	CHECK(fa >= 0, "alloc");
+	r = px_bind(dev, fa, &bdf, 0, &ba, &xa);
+	CHECK(!r, "bind to %s: %s", names[a], strerror(-r));
+
+	snprintf(path, sizeof(path), "%s/%s", base, names[b]);
+	CHECK(!sysfs_write(path, "driver_override", "vfio-pci"), "driver_override");
+	r = write_file("/sys/bus/pci/drivers_probe", names[b]);
+	snprintf(link, sizeof(link), "%s/driver", path);
+	if (r || access(link, F_OK)) {
+		sysfs_write(path, "driver_override", "\n");
+		close(fa);
+		close(dev);
+		note("vfio-pci did not bind to %s", names[b]);
+		return 77;
+	}
+	r = px_bind_segments(dev, fa, ba.binding_id, &x);
+	CHECK(!r && x.n == 0 && (x.info.bind_flags & PHYSMEM_BIND_REVOKED),
+	      "%s's binding not revoked when vfio-pci took %s (group %s): %s count %u flags %#x",
+	      names[a], names[b], groups[a], strerror(-r), x.n, x.info.bind_flags);
+	free(x.seg);
+	CHECK(!px_unbind(dev, fa, ba.binding_id, 0), "unbind revoked");
+	r = px_bind_raw(dev, fa, &bdf, 0, NULL, 0, NULL);
+	CHECK(r == -EBUSY, "bind to %s while vfio-pci holds %s: %s", names[a], names[b],
+	      r ? strerror(-r) : "success");
+
+	CHECK(!write_file("/sys/bus/pci/drivers/vfio-pci/unbind", names[b]), "vfio-pci unbind");
+	CHECK(!sysfs_write(path, "driver_override", "\n"), "clear driver_override");
+	r = px_bind(dev, fa, &bdf, 0, &ba, &x);
+	CHECK(!r, "bind after vfio-pci let go: %s", strerror(-r));
+	free(x.seg);
+	close(fa);
+	CHECK(read_num(STATS_DIR "/bindings") == 0 &&
+	      read_num(STATS_DIR "/bindings_revoked") == 0, "counters not zero");
+	free(xa.seg);
+	close(dev);
+	note("group %s: vfio-pci took %s: %s's binding revoked, BIND EBUSY; after vfio let go BIND works",
+	     groups[a], names[b], names[a]);
+	return 0;
+}
+
 /* Hold a buffer while running a command; exit status: the command's. */
 static int tool_hold_run(char **argv)
 {
@@ -3226,6 +3345,8 @@ int main(int argc, char **argv)
 		return report(c, case_bind_remove_race(argc > 2 ? atoi(argv[2]) : 5));
 	if (!strcmp(c, "bind-range"))
 		return report(c, case_bind_range());
+	if (!strcmp(c, "bind-vfio-group"))
+		return report(c, case_bind_vfio_group());
 	if (!strcmp(c, "bind-vfio"))
 		return report(c, case_bind_vfio());
 	if (!strcmp(c, "pool-list"))

@@ -45,7 +45,11 @@
 #   PHYSMEM_VM_IOMMU         translate: an emulated Intel IOMMU (q35 only;
 #                            added before edu, so edu sits behind it) and
 #                            intel_iommu=on iommu.strict=1; pt: the same in
-#                            pass-through (iommu=pt); empty: no IOMMU
+#                            pass-through (iommu=pt); empty: no IOMMU.  With
+#                            it, a PCIe-to-PCI bridge (00:10.0) with two more
+#                            edu devices behind it: one IOMMU group of two
+#                            (bind-vfio-group); the first edu keeps the lowest
+#                            PCI address, which the cases use
 #   PHYSMEM_VM_APPEND        extra kernel command-line arguments (e.g. a
 #                            memmap= or reserve_mem= pool reservation)
 #   PHYSMEM_VM_KMOD_ARGS     module parameters for loading physmem.ko in the
@@ -220,12 +224,16 @@ MACHINE_QEMU=()
 # Under TCG QEMU 7.2's intel-iommu needs intremap=off (interrupt remapping
 # wants a split irqchip, which only KVM has).  It must come before edu.
 IOMMU_QEMU=()
+IOMMU_GROUP_QEMU=()
 IOMMU_APPEND=
 case ${PHYSMEM_VM_IOMMU:-} in
 '') ;;
 translate|pt)
 	[ "${PHYSMEM_VM_MACHINE:-}" = q35 ] || die "PHYSMEM_VM_IOMMU needs PHYSMEM_VM_MACHINE=q35"
 	IOMMU_QEMU=(-device intel-iommu,intremap=off)
+	IOMMU_GROUP_QEMU=(-device pcie-pci-bridge,id=physmem_br,bus=pcie.0,addr=0x10
+		-device edu,bus=physmem_br,addr=1,dma_mask=0xffffffffffffffff
+		-device edu,bus=physmem_br,addr=2,dma_mask=0xffffffffffffffff)
 	IOMMU_APPEND="intel_iommu=on iommu.strict=1 "
 	[ "$PHYSMEM_VM_IOMMU" = pt ] && IOMMU_APPEND+="iommu=pt "
 	;;
@@ -242,6 +250,7 @@ timeout --foreground -k 10 "$TIMEOUT" "$QEMU" -accel tcg -m "$MEM" -smp 2 \
 	-append "console=ttyS0 quiet panic=-1 oops=panic iomem=relaxed $IOMMU_APPEND$EXTRA_APPEND$BOUNCE_APPEND$KDEBUG" \
 	-nographic -no-reboot -monitor none -serial stdio \
 	-vga cirrus "${IOMMU_QEMU[@]}" -device edu,dma_mask=0xffffffffffffffff \
+	"${IOMMU_GROUP_QEMU[@]}" \
 	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
 	-drive file="$BUILD/disk.img",if=virtio,format=raw,readonly=on \
 	${PHYSMEM_VM_QEMU_ARGS:-} </dev/null 2>&1 | tr -d '\r' | tee "$LOG"

@@ -11,6 +11,7 @@
 # PHYSMEM-EXPECT: bind-revoke
 # PHYSMEM-EXPECT: bind-remove-race
 # PHYSMEM-EXPECT: bind-vfio
+# PHYSMEM-EXPECT: bind-vfio-group
 # PHYSMEM-EXPECT: bind-rmmod
 mode=direct
 case " $(cat /proc/cmdline) " in
@@ -24,6 +25,7 @@ esac
 "$PHYSMEM_BIN/physmem-vmtest" bind-revoke
 "$PHYSMEM_BIN/physmem-vmtest" bind-remove-race 5
 "$PHYSMEM_BIN/physmem-vmtest" bind-vfio
+"$PHYSMEM_BIN/physmem-vmtest" bind-vfio-group
 
 # Unload after the removals and vfio above (the notifier goes; removal marks
 # not yet dropped go with their PCI device references), then load again for
