@@ -128,6 +128,9 @@ gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$SRC/kmod" \
 gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$SRC/kmod" \
 	-o "$BUILD/bin/physmem-vivid" "$SRC/tests/vm/physmem-vivid.c" ||
 	die "helper build failed"
+gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -pthread -I"$SRC/kmod" \
+	-o "$BUILD/bin/physmem-bind-race" "$SRC/tests/vm/physmem-bind-race.c" ||
+	die "helper build failed"
 gcc -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$SRC/kmod" \
 	-o "$BUILD/bin/physmem-users" "$SRC/tests/vm/physmem-users.c" ||
 	die "helper build failed"
