@@ -91,6 +91,8 @@ struct json_object *fdstore_meta(struct registry *r)
 		json_object_object_add(e, "uid", json_object_new_int64(h->uid));
 		json_object_object_add(e, "bytes", json_object_new_int64((int64_t)h->bytes));
 		json_object_object_add(e, "kernelId", json_object_new_int64((int64_t)h->kernel_id));
+		if (h->pool)
+			json_object_object_add(e, "pool", json_object_new_boolean(1));
 		json_object_array_add(held, e);
 	}
 	json_object_object_add(o, "nextId",
@@ -223,6 +225,7 @@ struct stored_held {
 	uint32_t uid;
 	uint64_t bytes;
 	uint64_t kernel_id;
+	bool pool;
 };
 
 static const struct vl_field stored_held_fields[] = {
@@ -232,6 +235,8 @@ static const struct vl_field stored_held_fields[] = {
 	  .flags = VL_FIELD_REQUIRED, .max = INT64_MAX },
 	{ .name = "kernelId", .type = VL_FIELD_U64, .offset = offsetof(struct stored_held, kernel_id),
 	  .flags = VL_FIELD_REQUIRED, .max = INT64_MAX },
+	{ .name = "pool", .type = VL_FIELD_BOOL, .offset = offsetof(struct stored_held, pool),
+	  .flags = VL_FIELD_NULLABLE },
 	{},
 };
 
@@ -335,7 +340,7 @@ void fdstore_restore_accounting(struct registry *r, struct json_object *meta)
 		/* Memory the kernel freed while no daemon ran is nobody's any more. */
 		if (!r->backend->held || r->backend->held(r->backend_state, h.kernel_id) <= 0)
 			continue;
-		if (registry_add_held(r, (uid_t)h.uid, h.bytes, h.kernel_id) < 0) {
+		if (registry_add_held(r, (uid_t)h.uid, h.bytes, h.kernel_id, h.pool) < 0) {
 			log_warning("fd store: cannot charge held memory of uid %u, dropped", (unsigned)h.uid);
 			continue;
 		}

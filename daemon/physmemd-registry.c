@@ -284,7 +284,7 @@ void registry_free(struct registry *r, struct buffer *b)
 	free(b);
 }
 
-int registry_add_held(struct registry *r, uid_t uid, uint64_t bytes, uint64_t kernel_id)
+int registry_add_held(struct registry *r, uid_t uid, uint64_t bytes, uint64_t kernel_id, bool pool)
 {
 	struct usage *u = registry_usage(r, uid, true);
 	struct held *h;
@@ -303,9 +303,12 @@ int registry_add_held(struct registry *r, uid_t uid, uint64_t bytes, uint64_t ke
 	h->uid = uid;
 	h->bytes = bytes;
 	h->kernel_id = kernel_id;
+	h->pool = pool;
 	u->buffers++;
 	u->bytes += bytes;
 	u->held_bytes += bytes;
+	if (pool)
+		u->pool_bytes += bytes;
 	TAILQ_INSERT_TAIL(&r->held, h, entry);
 	return 0;
 }

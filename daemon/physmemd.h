@@ -390,7 +390,7 @@ void registry_free(struct registry *r, struct buffer *b);
 /* Release a backend buffer (charged bytes to uid) on a worker, and uncharge it when done. */
 void registry_release(struct registry *r, uid_t uid, struct backend_buffer *bb, uint64_t charged);
 /* Charge memory the kernel still holds to uid until registry_reap sees it go. */
-int registry_add_held(struct registry *r, uid_t uid, uint64_t bytes, uint64_t kernel_id);
+int registry_add_held(struct registry *r, uid_t uid, uint64_t bytes, uint64_t kernel_id, bool pool);
 /* Stop charging freed buffers whose memory the kernel has now released. */
 void registry_reap(struct registry *r);
 /* The owner went away: free its unnamed buffers, orphan the named ones. */

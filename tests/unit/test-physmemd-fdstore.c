@@ -138,13 +138,14 @@ static void test_round_trip(void **state)
 
 /*
  * A pool buffer: its pool's name goes into the metadata; its pool bytes stay
- * charged while the kernel holds the freed memory, and go with it.
+ * charged while the kernel holds the freed memory, also across a restart
+ * (the held list says which held memory is pool memory), and go with it.
  */
 static void test_pool_buffer(void **state)
 {
 	struct backend_buffer bb = { .fd = -1, .size = 8192, .kernel_id = 21, .from_pool = true, .pool = "physmem" };
 	struct json_object *meta, *list, *e, *v;
-	struct registry r;
+	struct registry r, r2;
 	struct buffer *b;
 
 	(void)state;
@@ -164,9 +165,21 @@ static void test_pool_buffer(void **state)
 	registry_free(&r, b);
 	expect_usage(&r, 1000, 1, 8192, 8192);
 	assert_int_equal(registry_usage(&r, 1000, false)->pool_bytes, 8192);
+
+	/* Across a restart the held memory stays charged as pool bytes too. */
+	meta = stored(&r);
+	registry_init(&r2, &conf, &fake_ops, NULL);
+	fdstore_restore_accounting(&r2, meta);
+	json_object_put(meta);
+	expect_usage(&r2, 1000, 1, 8192, 8192);
+	assert_int_equal(registry_usage(&r2, 1000, false)->pool_bytes, 8192);
+
 	kernel_frees(21);
 	registry_reap(&r);
 	assert_null(registry_usage(&r, 1000, false));
+	registry_reap(&r2);
+	assert_null(registry_usage(&r2, 1000, false));
+	registry_done(&r2);
 	registry_done(&r);
 }
 
