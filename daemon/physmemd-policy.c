@@ -81,8 +81,7 @@ static bool rule_matches_device(const struct bind_rule *rule, const struct physm
 	if (rule->by_id)
 		return vendor >= 0 && product >= 0 && rule->vendor == (unsigned)vendor &&
 		       rule->product == (unsigned)product;
-	return rule->addr.domain == a->domain && rule->addr.bus == a->bus && rule->addr.slot == a->slot &&
-	       rule->addr.function == a->function;
+	return physmem_pci_address_equal(&rule->addr, a);
 }
 
 bool policy_may_bind(const struct conf *c, const struct peer *p, const struct physmem_pci_address *a,
