@@ -741,12 +741,61 @@ PHYSMEM_EXPORT int physmem_alloc_bound(struct physmem *pm, uint64_t size, unsign
 	return pm_alloc(pm, size, flags, cache, name, NULL, 0, NULL, 0, NULL, device, access, ret);
 }
 
+/*
+ * Call a method with the parameters id and, where not NULL, device and
+ * deviceAccess. An id the interface cannot carry is no such buffer.
+ */
+static int pm_call_id_device(struct physmem *pm, const char *method, uint64_t id, const char *device,
+			     const char *access, struct json_object **ret_reply, struct json_object **ret_params)
+{
+	struct json_object *p;
+
+	pm_clear_error(pm);
+	if (id > INT64_MAX)
+		return pm_fail(pm, -ENOENT, "no such buffer: id %llu", (unsigned long long)id);
+	p = json_object_new_object();
+	if (!p)
+		return pm_fail(pm, -ENOMEM, "out of memory");
+	json_object_object_add(p, "id", json_object_new_int64((int64_t)id));
+	if (device)
+		json_object_object_add(p, "device", json_object_new_string(device));
+	if (access)
+		json_object_object_add(p, "deviceAccess", json_object_new_string(access));
+	return pm_call_simple(pm, method, p, ret_reply, ret_params);
+}
+
+/* Call a method whose only parameter is a buffer id. */
+static int pm_call_id(struct physmem *pm, const char *method, uint64_t id, struct json_object **ret_reply,
+		      struct json_object **ret_params)
+{
+	return pm_call_id_device(pm, method, id, NULL, NULL, ret_reply, ret_params);
+}
+
+/* The buffer a method's reply describes, in a new *ret (ret NULL: dropped); puts reply. */
+static int pm_reply_info(struct physmem *pm, const char *method, struct json_object *reply,
+			 struct json_object *params, struct physmem_info **ret)
+{
+	struct physmem_info *info = calloc(1, sizeof(*info));
+	const char *field = NULL;
+	int r;
+
+	if (!info)
+		r = pm_fail(pm, -ENOMEM, "out of memory");
+	else if ((r = physmem_reply_buffer_params(params, info, NULL, &field)) < 0) {
+		r = pm_bad_reply(pm, r, method, field);
+		free(info);
+	} else if (ret)
+		*ret = info;
+	else
+		physmem_info_free(info);
+	json_object_put(reply);
+	return r;
+}
+
 PHYSMEM_EXPORT int physmem_bind(struct physmem *pm, uint64_t id, const char *device,
 				enum physmem_device_access access, struct physmem_info **ret)
 {
-	struct json_object *p, *reply, *params;
-	struct physmem_info *info;
-	const char *field = NULL;
+	struct json_object *reply, *params;
 	int r;
 
 	if (!pm || !device)
@@ -754,51 +803,20 @@ PHYSMEM_EXPORT int physmem_bind(struct physmem *pm, uint64_t id, const char *dev
 	pm_clear_error(pm);
 	if (!access_name(access))
 		return pm_fail(pm, -EINVAL, "invalid argument: unknown device access %d", (int)access);
-	if (id > INT64_MAX)
-		return pm_fail(pm, -ENOENT, "no such buffer: id %llu", (unsigned long long)id);
-	p = json_object_new_object();
-	if (!p)
-		return pm_fail(pm, -ENOMEM, "out of memory");
-	json_object_object_add(p, "id", json_object_new_int64((int64_t)id));
-	json_object_object_add(p, "device", json_object_new_string(device));
-	json_object_object_add(p, "deviceAccess", json_object_new_string(access_name(access)));
-	r = pm_call_simple(pm, PHYSMEM_INTERFACE ".Bind", p, &reply, &params);
+	r = pm_call_id_device(pm, PHYSMEM_INTERFACE ".Bind", id, device, access_name(access), &reply, &params);
 	if (r < 0)
 		return r;
-	info = calloc(1, sizeof(*info));
-	if (!info) {
-		json_object_put(reply);
-		return pm_fail(pm, -ENOMEM, "out of memory");
-	}
-	r = physmem_reply_buffer_params(params, info, NULL, &field);
-	json_object_put(reply);
-	if (r < 0) {
-		free(info);
-		return pm_bad_reply(pm, r, PHYSMEM_INTERFACE ".Bind", field);
-	}
-	if (ret)
-		*ret = info;
-	else
-		physmem_info_free(info);
-	return 0;
+	return pm_reply_info(pm, PHYSMEM_INTERFACE ".Bind", reply, params, ret);
 }
 
 PHYSMEM_EXPORT int physmem_unbind(struct physmem *pm, uint64_t id, const char *device)
 {
-	struct json_object *p, *reply, *params;
+	struct json_object *reply, *params;
 	int r;
 
 	if (!pm || !device)
 		return -EINVAL;
-	pm_clear_error(pm);
-	if (id > INT64_MAX)
-		return pm_fail(pm, -ENOENT, "no such buffer: id %llu", (unsigned long long)id);
-	p = json_object_new_object();
-	if (!p)
-		return pm_fail(pm, -ENOMEM, "out of memory");
-	json_object_object_add(p, "id", json_object_new_int64((int64_t)id));
-	json_object_object_add(p, "device", json_object_new_string(device));
-	r = pm_call_simple(pm, PHYSMEM_INTERFACE ".Unbind", p, &reply, &params);
+	r = pm_call_id_device(pm, PHYSMEM_INTERFACE ".Unbind", id, device, NULL, &reply, &params);
 	if (r == 0)
 		json_object_put(reply);
 	return r;
@@ -895,22 +913,6 @@ PHYSMEM_EXPORT int physmem_pin(struct physmem *pm, int memfd, uint64_t offset, u
 	if (name)
 		json_object_object_add(p, "name", json_object_new_string(name));
 	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Pin", p, &memfd, 1, ret);
-}
-
-/* Call a method whose only parameter is a buffer id. */
-static int pm_call_id(struct physmem *pm, const char *method, uint64_t id, struct json_object **ret_reply,
-		      struct json_object **ret_params)
-{
-	struct json_object *p;
-
-	pm_clear_error(pm);
-	if (id > INT64_MAX)
-		return pm_fail(pm, -ENOENT, "no such buffer: id %llu", (unsigned long long)id);
-	p = json_object_new_object();
-	if (!p)
-		return pm_fail(pm, -ENOMEM, "out of memory");
-	json_object_object_add(p, "id", json_object_new_int64((int64_t)id));
-	return pm_call_simple(pm, method, p, ret_reply, ret_params);
 }
 
 PHYSMEM_EXPORT int physmem_free_id(struct physmem *pm, uint64_t id)
@@ -1109,8 +1111,6 @@ PHYSMEM_EXPORT int physmem_buffer_end_cpu(struct physmem_buffer *buf, unsigned d
 PHYSMEM_EXPORT int physmem_describe(struct physmem *pm, uint64_t id, struct physmem_info **ret)
 {
 	struct json_object *reply, *params;
-	struct physmem_info *info;
-	const char *field = NULL;
 	int r;
 
 	if (!pm || !ret)
@@ -1118,18 +1118,7 @@ PHYSMEM_EXPORT int physmem_describe(struct physmem *pm, uint64_t id, struct phys
 	r = pm_call_id(pm, PHYSMEM_INTERFACE ".Describe", id, &reply, &params);
 	if (r < 0)
 		return r;
-	info = calloc(1, sizeof(*info));
-	if (!info)
-		r = pm_fail(pm, -ENOMEM, "out of memory");
-	else if ((r = physmem_reply_buffer_params(params, info, NULL, &field)) < 0)
-		r = pm_bad_reply(pm, r, PHYSMEM_INTERFACE ".Describe", field);
-	else {
-		*ret = info;
-		info = NULL;
-	}
-	free(info);
-	json_object_put(reply);
-	return r;
+	return pm_reply_info(pm, PHYSMEM_INTERFACE ".Describe", reply, params, ret);
 }
 
 PHYSMEM_EXPORT int physmem_list(struct physmem *pm, bool all, struct physmem_info ***ret, size_t *ret_n)

@@ -6,7 +6,6 @@
 #include "libphysmem-private.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <stdlib.h>
 
 #define PHYSMEM_EXPORT __attribute__((visibility("default")))
@@ -117,37 +116,33 @@ PHYSMEM_EXPORT uint64_t physmem_status_quota_bytes(const struct physmem_status *
 	return st ? st->quota_bytes : 0;
 }
 
+/* A figure the daemon may leave out: -ENODATA when it did, else the value in *ret. */
+static int reported(bool known, uint64_t value, uint64_t *ret)
+{
+	if (!ret)
+		return -EINVAL;
+	if (!known)
+		return -ENODATA;
+	*ret = value;
+	return 0;
+}
+
 /* Of those bytes, the ones of freed buffers still held; -ENODATA when not reported. */
 PHYSMEM_EXPORT int physmem_status_quota_held_bytes(const struct physmem_status *st, uint64_t *ret)
 {
-	if (!st || !ret)
-		return -EINVAL;
-	if (!st->quota_held_bytes_known)
-		return -ENODATA;
-	*ret = st->quota_held_bytes;
-	return 0;
+	return st ? reported(st->quota_held_bytes_known, st->quota_held_bytes, ret) : -EINVAL;
 }
 
 /* Of the caller's bytes, those from contiguous pools; -ENODATA when not reported. */
 PHYSMEM_EXPORT int physmem_status_quota_pool_bytes(const struct physmem_status *st, uint64_t *ret)
 {
-	if (!st || !ret)
-		return -EINVAL;
-	if (!st->quota_pool_bytes_known)
-		return -ENODATA;
-	*ret = st->quota_pool_bytes;
-	return 0;
+	return st ? reported(st->quota_pool_bytes_known, st->quota_pool_bytes, ret) : -EINVAL;
 }
 
 /* The caller's limit on pool bytes; -ENODATA when not reported. */
 PHYSMEM_EXPORT int physmem_status_quota_max_pool_bytes(const struct physmem_status *st, uint64_t *ret)
 {
-	if (!st || !ret)
-		return -EINVAL;
-	if (!st->quota_max_pool_bytes_known)
-		return -ENODATA;
-	*ret = st->quota_max_pool_bytes;
-	return 0;
+	return st ? reported(st->quota_max_pool_bytes_known, st->quota_max_pool_bytes, ret) : -EINVAL;
 }
 
 /* The contiguous pools the daemon reported (0: none, or not a kmod daemon). */
@@ -178,38 +173,28 @@ PHYSMEM_EXPORT const char *physmem_status_pool_kind(const struct physmem_status 
 	return p ? p->kind : NULL;
 }
 
-/* A nullable figure of pool i: -EINVAL past the last pool, -ENODATA when unknown. */
-static int pool_figure(const struct physmem_status *st, unsigned i, size_t value, size_t known, uint64_t *ret)
-{
-	const struct physmem_pool_entry *p = pool_at(st, i);
-
-	if (!p || !ret)
-		return -EINVAL;
-	if (!*(const bool *)((const char *)p + known))
-		return -ENODATA;
-	*ret = *(const uint64_t *)((const char *)p + value);
-	return 0;
-}
-
 /* Pool i's size in bytes. */
 PHYSMEM_EXPORT int physmem_status_pool_size(const struct physmem_status *st, unsigned i, uint64_t *ret)
 {
-	return pool_figure(st, i, offsetof(struct physmem_pool_entry, size),
-			   offsetof(struct physmem_pool_entry, size_known), ret);
+	const struct physmem_pool_entry *p = pool_at(st, i);
+
+	return p ? reported(p->size_known, p->size, ret) : -EINVAL;
 }
 
 /* Pool i's free bytes. */
 PHYSMEM_EXPORT int physmem_status_pool_free(const struct physmem_status *st, unsigned i, uint64_t *ret)
 {
-	return pool_figure(st, i, offsetof(struct physmem_pool_entry, free),
-			   offsetof(struct physmem_pool_entry, free_known), ret);
+	const struct physmem_pool_entry *p = pool_at(st, i);
+
+	return p ? reported(p->free_known, p->free, ret) : -EINVAL;
 }
 
 /* Pool i's longest free run in bytes. */
 PHYSMEM_EXPORT int physmem_status_pool_largest_free(const struct physmem_status *st, unsigned i, uint64_t *ret)
 {
-	return pool_figure(st, i, offsetof(struct physmem_pool_entry, largest_free),
-			   offsetof(struct physmem_pool_entry, largest_free_known), ret);
+	const struct physmem_pool_entry *p = pool_at(st, i);
+
+	return p ? reported(p->largest_free_known, p->largest_free, ret) : -EINVAL;
 }
 
 /* Pool i's live buffers (0 past the last pool). */

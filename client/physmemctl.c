@@ -368,6 +368,15 @@ static void info_print(const struct physmem_info *info)
 	}
 }
 
+/* A buffer on stdout: as JSON with --json, else for people. */
+static void info_output(const struct ctl *ctl, const struct physmem_info *info)
+{
+	if (ctl->json)
+		print_json(info_json(info), false);
+	else
+		info_print(info);
+}
+
 /* Handle an option every subcommand accepts; 1 if it was one, -1 on a usage error. */
 static int parse_common(struct ctl *ctl, int c, char **argv)
 {
@@ -945,10 +954,7 @@ static int cmd_alloc(struct ctl *ctl, int argc, char **argv)
 		return PHYSMEMCTL_EXIT_OK;
 	}
 
-	if (ctl->json)
-		print_json(info_json(physmem_buffer_info(buf)), false);
-	else
-		info_print(physmem_buffer_info(buf));
+	info_output(ctl, physmem_buffer_info(buf));
 	if (!o.name && !ctl->json)
 		fprintf(stderr, "physmemctl: note: buffer %" PRIu64 " is freed now that physmemctl exits; "
 			"use --hold to keep it, or --name to keep it until freed\n", physmem_buffer_id(buf));
@@ -1024,10 +1030,7 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv)
 	r = physmem_describe(ctl->pm, id, &info);
 	if (r < 0)
 		return ctl_fail(ctl, r);
-	if (ctl->json)
-		print_json(info_json(info), false);
-	else
-		info_print(info);
+	info_output(ctl, info);
 	physmem_info_free(info);
 	return PHYSMEMCTL_EXIT_OK;
 }
@@ -1078,10 +1081,7 @@ static int cmd_bind(struct ctl *ctl, int argc, char **argv)
 	r = physmem_bind(ctl->pm, id, argv[i + 1], o.access, &info);
 	if (r < 0)
 		return ctl_fail(ctl, r);
-	if (ctl->json)
-		print_json(info_json(info), false);
-	else
-		info_print(info);
+	info_output(ctl, info);
 	physmem_info_free(info);
 	return PHYSMEMCTL_EXIT_OK;
 }
@@ -1149,10 +1149,7 @@ static int cmd_import(struct ctl *ctl, int argc, char **argv)
 		print_ready(ctl, physmem_buffer_info(buf));
 		r = hold_until_signal(ctl);
 	} else {
-		if (ctl->json)
-			print_json(info_json(physmem_buffer_info(buf)), false);
-		else
-			info_print(physmem_buffer_info(buf));
+		info_output(ctl, physmem_buffer_info(buf));
 	}
 	physmem_buffer_close(buf);
 	return r;

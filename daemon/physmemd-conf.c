@@ -110,15 +110,26 @@ static int parse_id(const char *s, uint32_t *ret)
 	return 0;
 }
 
+/* How a principal list is read: pool-users and bind-device differ in these. */
+struct principals_syntax {
+	bool star;		/* "*" names everyone */
+	bool bare_uid;		/* a bare number is a uid */
+	unsigned max;		/* at most this many users, and this many groups */
+};
+
+static const struct principals_syntax pool_users_syntax = { .star = true, .max = PRINCIPALS_MAX };
+static const struct principals_syntax bind_device_syntax = { .bare_uid = true, .max = CONF_MAX_PRINCIPALS };
+
 /*
- * Add one principal to pr: "*" (everyone), "uid:N", "gid:N", "@group" or a
- * user name; names are resolved now, an unknown one is an error.
+ * Add one principal to pr: "*" (everyone, where syn allows it), "uid:N",
+ * "gid:N", "@group", a bare number (a uid, where syn allows it) or a user
+ * name; names are resolved now, an unknown one is -ESRCH.
  */
-static int principal_add(struct principals *pr, const char *t)
+static int principal_add(struct principals *pr, const struct principals_syntax *syn, const char *t)
 {
 	uint32_t id;
 
-	if (strcmp(t, "*") == 0) {
+	if (syn->star && strcmp(t, "*") == 0) {
 		pr->all = true;
 		return 0;
 	}
@@ -134,34 +145,34 @@ static int principal_add(struct principals *pr, const char *t)
 
 		if (!g) {
 			log_error("no such group '%s'", t + 1);
-			return -EINVAL;
+			return -ESRCH;
 		}
 		id = g->gr_gid;
 		goto add_gid;
 	}
-	{
+	if (!syn->bare_uid || parse_id(t, &id) < 0) {
 		struct passwd *pw = getpwnam(t);
 
 		if (!pw) {
 			log_error("no such user '%s'", t);
-			return -EINVAL;
+			return -ESRCH;
 		}
 		id = pw->pw_uid;
 	}
 add_uid:
-	if (pr->n_uids >= PRINCIPALS_MAX)
+	if (pr->n_uids >= syn->max)
 		return -E2BIG;
 	pr->uids[pr->n_uids++] = id;
 	return 0;
 add_gid:
-	if (pr->n_gids >= PRINCIPALS_MAX)
+	if (pr->n_gids >= syn->max)
 		return -E2BIG;
 	pr->gids[pr->n_gids++] = id;
 	return 0;
 }
 
 /* A list of principals separated by commas or blanks, added to pr (the key may repeat). */
-static int principals_parse(struct principals *pr, const char *v)
+static int principals_parse(struct principals *pr, const struct principals_syntax *syn, const char *v)
 {
 	char buf[512], *save = NULL, *t;
 	int r;
@@ -170,7 +181,7 @@ static int principals_parse(struct principals *pr, const char *v)
 		return -EINVAL;
 	memcpy(buf, v, strlen(v) + 1);
 	for (t = strtok_r(buf, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
-		r = principal_add(pr, t);
+		r = principal_add(pr, syn, t);
 		if (r < 0)
 			return r;
 	}
@@ -240,8 +251,12 @@ static int set_key(struct conf *c, const struct key *k, const char *v)
 		c->hugepage_size = n;
 		c->hugepages_auto = false;
 		return 0;
-	case KEY_PRINCIPALS:
-		return principals_parse((struct principals *)p, v);
+	case KEY_PRINCIPALS: {
+		/* pool-users: an unknown name is a bad value like any other. */
+		int r = principals_parse((struct principals *)p, &pool_users_syntax, v);
+
+		return r == -ESRCH ? -EINVAL : r;
+	}
 	case KEY_LOG:
 		i = log_parse_level(v);
 		if (i < 0)
@@ -269,45 +284,6 @@ static int parse_hex16(const char *s, size_t len, unsigned *ret)
 }
 
 /*
- * One principal of a bind-device line: a user ("uid:N", a number, or a user
- * name) or a group ("gid:N" or "@name"). Names are looked up now.
- */
-static int parse_principal(struct bind_rule *rule, const char *s)
-{
-	uint32_t id;
-
-	if (s[0] == '@' || strncmp(s, "gid:", 4) == 0) {
-		if (s[0] == '@') {
-			struct group *g = getgrnam(s + 1);
-
-			if (!g)
-				return -ESRCH;
-			id = (unsigned)g->gr_gid;
-		} else if (parse_id(s + 4, &id) < 0) {
-			return -EINVAL;
-		}
-		if (rule->n_gids >= CONF_MAX_PRINCIPALS)
-			return -E2BIG;
-		rule->gids[rule->n_gids++] = (gid_t)id;
-		return 0;
-	}
-	if (strncmp(s, "uid:", 4) == 0) {
-		if (parse_id(s + 4, &id) < 0)
-			return -EINVAL;
-	} else if (parse_id(s, &id) < 0) {
-		struct passwd *pw = getpwnam(s);
-
-		if (!pw)
-			return -ESRCH;
-		id = (unsigned)pw->pw_uid;
-	}
-	if (rule->n_uids >= CONF_MAX_PRINCIPALS)
-		return -E2BIG;
-	rule->uids[rule->n_uids++] = (uid_t)id;
-	return 0;
-}
-
-/*
  * "bind-device = DEVICE PRINCIPALS": DEVICE is a PCI address (DDDD:BB:DD.F
  * or BB:DD.F) or vendor:device (4 hex digits each); PRINCIPALS a list of
  * users and groups separated by commas or blanks. Each line adds a rule.
@@ -315,7 +291,7 @@ static int parse_principal(struct bind_rule *rule, const char *s)
 static int conf_add_bind_rule(struct conf *c, const char *value)
 {
 	struct bind_rule rule = { 0 };
-	char buf[512], *dev, *rest, *tok, *save = NULL;
+	char buf[512], *dev, *rest;
 	const char *colon;
 	int r;
 
@@ -337,12 +313,10 @@ static int conf_add_bind_rule(struct conf *c, const char *value)
 	} else if (physmem_pci_address_parse(dev, &rule.addr) < 0) {
 		return -EINVAL;
 	}
-	for (tok = strtok_r(rest, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-		r = parse_principal(&rule, tok);
-		if (r < 0)
-			return r;
-	}
-	if (rule.n_uids + rule.n_gids == 0)
+	r = principals_parse(&rule.who, &bind_device_syntax, rest);
+	if (r < 0)
+		return r;
+	if (rule.who.n_uids + rule.who.n_gids == 0)
 		return -EINVAL;		/* a rule must name someone */
 	c->bind_rules[c->n_bind_rules++] = rule;
 	return 0;

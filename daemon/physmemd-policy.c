@@ -23,19 +23,25 @@ static bool in_groups(const struct peer *p, gid_t g)
 	return false;
 }
 
+/* Is p one of these uids, or in one of these groups (primary or supplementary)? */
+static bool ids_match(const struct peer *p, const uid_t *uids, unsigned n_uids, const gid_t *gids, unsigned n_gids)
+{
+	for (unsigned i = 0; i < n_uids; i++)
+		if (uids[i] == p->uid)
+			return true;
+	for (unsigned i = 0; i < n_gids; i++)
+		if (in_groups(p, gids[i]))
+			return true;
+	return false;
+}
+
 bool policy_may_import(const struct peer *p, const struct buffer *b)
 {
 	if (!b->name[0])
 		return false;		/* only shared buffers can be imported */
 	if (p->uid == 0 || policy_is_owner(p, b))
 		return true;
-	for (unsigned i = 0; i < b->n_allow_uids; i++)
-		if (b->allow_uids[i] == p->uid)
-			return true;
-	for (unsigned i = 0; i < b->n_allow_gids; i++)
-		if (in_groups(p, b->allow_gids[i]))
-			return true;
-	return false;
+	return ids_match(p, b->allow_uids, b->n_allow_uids, b->allow_gids, b->n_allow_gids);
 }
 
 bool policy_may_describe(const struct peer *p, const struct buffer *b)
@@ -75,20 +81,7 @@ static bool rule_matches_device(const struct bind_rule *rule, const struct physm
 	if (rule->by_id)
 		return vendor >= 0 && product >= 0 && rule->vendor == (unsigned)vendor &&
 		       rule->product == (unsigned)product;
-	return rule->addr.domain == a->domain && rule->addr.bus == a->bus && rule->addr.slot == a->slot &&
-	       rule->addr.function == a->function;
-}
-
-/* Does rule name p, by uid or by one of its groups? */
-static bool rule_matches_peer(const struct bind_rule *rule, const struct peer *p)
-{
-	for (unsigned i = 0; i < rule->n_uids; i++)
-		if (rule->uids[i] == p->uid)
-			return true;
-	for (unsigned i = 0; i < rule->n_gids; i++)
-		if (in_groups(p, rule->gids[i]))
-			return true;
-	return false;
+	return physmem_pci_address_equal(&rule->addr, a);
 }
 
 bool policy_may_bind(const struct conf *c, const struct peer *p, const struct physmem_pci_address *a,
@@ -98,7 +91,7 @@ bool policy_may_bind(const struct conf *c, const struct peer *p, const struct ph
 		return true;
 	for (unsigned i = 0; i < c->n_bind_rules; i++)
 		if (rule_matches_device(&c->bind_rules[i], a, vendor, product) &&
-		    rule_matches_peer(&c->bind_rules[i], p))
+		    policy_principal_match(&c->bind_rules[i].who, p))
 			return true;
 	return false;
 }
@@ -107,13 +100,7 @@ bool policy_principal_match(const struct principals *pr, const struct peer *p)
 {
 	if (p->uid == 0 || pr->all)
 		return true;
-	for (unsigned i = 0; i < pr->n_uids; i++)
-		if (pr->uids[i] == p->uid)
-			return true;
-	for (unsigned i = 0; i < pr->n_gids; i++)
-		if (in_groups(p, pr->gids[i]))
-			return true;
-	return false;
+	return ids_match(p, pr->uids, pr->n_uids, pr->gids, pr->n_gids);
 }
 
 /*

@@ -1099,11 +1099,33 @@ static struct backend_binding *buffer_binding(struct buffer *b, const struct phy
 	for (unsigned i = 0; i < b->b.n_bindings; i++) {
 		struct backend_binding *bb = &b->b.bindings[i];
 
-		if (bb->device.domain == a->domain && bb->device.bus == a->bus && bb->device.slot == a->slot &&
-		    bb->device.function == a->function)
+		if (physmem_pci_address_equal(&bb->device, a))
 			return bb;
 	}
 	return NULL;
+}
+
+/*
+ * What Bind and Unbind start with: their parameters into a (fields), the
+ * device parsed into ret_dev and spelled canonically into ret_name, and the
+ * buffer as the caller sees it. NULL when it replied with an error.
+ */
+static struct buffer *bind_call_buffer(struct call *call, struct json_object *params, const struct vl_field *fields,
+				       struct bind_params *a, struct physmem_pci_address *ret_dev,
+				       char ret_name[static PHYSMEM_PCI_ADDRESS_MAX + 1])
+{
+	const char *bad;
+
+	if (vl_dispatch(params, fields, a, 0, &bad) < 0) {
+		reply_invalid(call, bad);
+		return NULL;
+	}
+	if (physmem_pci_address_parse(a->device, ret_dev) < 0) {
+		reply_invalid(call, "device");
+		return NULL;
+	}
+	physmem_pci_address_format(ret_dev, ret_name, PHYSMEM_PCI_ADDRESS_MAX + 1);
+	return visible_buffer(call, a->id);
 }
 
 /*
@@ -1125,22 +1147,12 @@ static void method_bind(struct call *call, struct json_object *params)
 	struct alloc_params ap = { 0 };
 	struct physmem_pci_address dev;
 	char name[PHYSMEM_PCI_ADDRESS_MAX + 1];
-	const char *bad;
 	struct buffer *b;
 	int fd;
 
-	if (vl_dispatch(params, fields, &a, 0, &bad) < 0) {
-		reply_invalid(call, bad);
-		return;
-	}
-	if (physmem_pci_address_parse(a.device, &dev) < 0) {
-		reply_invalid(call, "device");
-		return;
-	}
-	b = visible_buffer(call, a.id);
+	b = bind_call_buffer(call, params, fields, &a, &dev, name);
 	if (!b)
 		return;
-	physmem_pci_address_format(&dev, name, sizeof(name));
 	if (buffer_binding(b, &dev)) {
 		reply_device_busy(call, name, "bound");
 		return;
@@ -1179,23 +1191,13 @@ static void method_unbind(struct call *call, struct json_object *params)
 	struct physmem_pci_address dev;
 	char name[PHYSMEM_PCI_ADDRESS_MAX + 1];
 	struct backend_binding *bb;
-	const char *bad;
 	struct buffer *b;
 	uid_t uid;
 	int ret;
 
-	if (vl_dispatch(params, fields, &a, 0, &bad) < 0) {
-		reply_invalid(call, bad);
-		return;
-	}
-	if (physmem_pci_address_parse(a.device, &dev) < 0) {
-		reply_invalid(call, "device");
-		return;
-	}
-	b = visible_buffer(call, a.id);
+	b = bind_call_buffer(call, params, fields, &a, &dev, name);
 	if (!b)
 		return;
-	physmem_pci_address_format(&dev, name, sizeof(name));
 	bb = buffer_binding(b, &dev);
 	if (!bb) {
 		reply_no_such_device(call, name);

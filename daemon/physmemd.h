@@ -43,6 +43,15 @@ extern const char *const address_policy_names[];
 
 enum lock_mode { LOCK_NO, LOCK_TRY, LOCK_YES };
 
+/* A list of users and groups a policy key names (names resolved at load). */
+#define PRINCIPALS_MAX 64
+struct principals {
+	bool all;			/* "*": everyone (pool-users only) */
+	unsigned n_uids, n_gids;
+	uid_t uids[PRINCIPALS_MAX];
+	gid_t gids[PRINCIPALS_MAX];
+};
+
 /* bind-device rules: at most this many, each naming at most CONF_MAX_PRINCIPALS users and groups. */
 #define CONF_MAX_BIND_RULES 64
 #define CONF_MAX_PRINCIPALS 32
@@ -52,18 +61,7 @@ struct bind_rule {
 	bool by_id;			/* vendor:product, else the PCI address addr */
 	struct physmem_pci_address addr;
 	unsigned vendor, product;
-	unsigned n_uids, n_gids;
-	uid_t uids[CONF_MAX_PRINCIPALS];
-	gid_t gids[CONF_MAX_PRINCIPALS];
-};
-
-/* A list of users and groups a policy key names (names resolved at load). */
-#define PRINCIPALS_MAX 64
-struct principals {
-	bool all;			/* "*": everyone */
-	unsigned n_uids, n_gids;
-	uid_t uids[PRINCIPALS_MAX];
-	gid_t gids[PRINCIPALS_MAX];
+	struct principals who;		/* never "*" */
 };
 
 struct conf {

@@ -111,3 +111,8 @@ void physmem_pci_address_format(const struct physmem_pci_address *a, char *buf, 
 	snprintf(buf, size, "%04x:%02x:%02x.%x", a->domain & 0xffff, a->bus & 0xff, a->slot & 0x1f,
 		 a->function & 7);
 }
+
+bool physmem_pci_address_equal(const struct physmem_pci_address *a, const struct physmem_pci_address *b)
+{
+	return a->domain == b->domain && a->bus == b->bus && a->slot == b->slot && a->function == b->function;
+}

@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define PHYSMEM_INTERFACE "io.physmem.Manager"
@@ -66,6 +67,8 @@ struct physmem_pci_address {
 int physmem_pci_address_parse(const char *s, struct physmem_pci_address *ret);
 /* Write the canonical spelling into buf (at least PHYSMEM_PCI_ADDRESS_MAX + 1 bytes). */
 void physmem_pci_address_format(const struct physmem_pci_address *a, char *buf, size_t size);
+/* Whether a and b name the same device. */
+bool physmem_pci_address_equal(const struct physmem_pci_address *a, const struct physmem_pci_address *b);
 
 /* The text of io.physmem.Manager.varlink. */
 extern const char physmem_interface_description[];

@@ -31,8 +31,8 @@ static void check_conf(const struct conf *c)
 	for (unsigned i = 0; i < c->n_bind_rules; i++) {
 		const struct bind_rule *b = &c->bind_rules[i];
 
-		FUZZ_CHECK(b->n_uids <= CONF_MAX_PRINCIPALS && b->n_gids <= CONF_MAX_PRINCIPALS);
-		FUZZ_CHECK(b->n_uids + b->n_gids > 0);
+		FUZZ_CHECK(b->who.n_uids <= CONF_MAX_PRINCIPALS && b->who.n_gids <= CONF_MAX_PRINCIPALS);
+		FUZZ_CHECK(b->who.n_uids + b->who.n_gids > 0);
 		FUZZ_CHECK(b->by_id ? b->vendor <= 0xffff && b->product <= 0xffff :
 				      b->addr.domain <= 0xffff && b->addr.bus <= 0xff && b->addr.slot <= 0x1f &&
 				      b->addr.function <= 7);

@@ -972,18 +972,30 @@ def case_userns_overflow_uid_not_root(c):
 class ScriptedDaemon:
     """A Varlink server that answers every call with one fixed reply: what a
     daemon of another version may send (a field the real one always sends can
-    be left out, or given a value no test daemon reaches)."""
+    be left out, or given a value no test daemon reaches). With replies
+    (a method's name without the interface -> its whole reply) it answers each
+    method with its own. Every call it got is in calls."""
 
-    def __init__(self, parameters):
+    def __init__(self, parameters=None, replies=None):
         import threading
         self.parameters = parameters
+        self.replies = replies
+        self.calls = []
         self.dir = tempfile.mkdtemp(prefix="physmem-scripted-")
+        os.chmod(self.dir, 0o755)
         self.sock = os.path.join(self.dir, "scripted.sock")
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(self.sock)
         self.listener.listen(4)
         self.listener.settimeout(60)
         threading.Thread(target=self.serve, daemon=True).start()
+
+    def reply(self, msg):
+        m = json.loads(msg)
+        self.calls.append(m)
+        if self.replies is None:
+            return {"parameters": self.parameters}
+        return self.replies[m["method"].rsplit(".", 1)[1]]
 
     def serve(self):
         while True:
@@ -1001,8 +1013,8 @@ class ScriptedDaemon:
                             break
                         buf += data
                         while b"\0" in buf:
-                            _, buf = buf.split(b"\0", 1)
-                            conn.sendall(json.dumps({"parameters": self.parameters}).encode() + b"\0")
+                            msg, buf = buf.split(b"\0", 1)
+                            conn.sendall(json.dumps(self.reply(msg)).encode() + b"\0")
                 except OSError:
                     pass
 

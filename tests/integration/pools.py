@@ -19,14 +19,10 @@ usage: pools.py --build BUILD_DIR --source SOURCE_DIR CASE
 import argparse
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import threading
 
-from clients import Ctx, Daemon, Failure, SKIP, as_user, check, run_against
+from clients import Ctx, Daemon, Failure, SKIP, ScriptedDaemon, as_user, check, run_against
 from varlink_raw import call, connect
 
 NOBODY = 65534
@@ -127,48 +123,6 @@ def case_policy(args):
     return rc
 
 
-class Scripted:
-    """A daemon that answers each method with a canned reply (no fds)."""
-
-    def __init__(self, replies):
-        self.dir = tempfile.mkdtemp(prefix="physmem-pools-")
-        os.chmod(self.dir, 0o755)
-        self.sock = os.path.join(self.dir, "s")
-        self.replies = replies
-        self.calls = []
-        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.srv.bind(self.sock)
-        self.srv.listen(8)
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        while True:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            buf = b""
-            try:
-                while True:
-                    data = c.recv(65536)
-                    if not data:
-                        break
-                    buf += data
-                    while b"\0" in buf:
-                        msg, buf = buf.split(b"\0", 1)
-                        m = json.loads(msg)
-                        self.calls.append(m)
-                        method = m["method"].rsplit(".", 1)[1]
-                        c.sendall(json.dumps(self.replies[method]).encode() + b"\0")
-            finally:
-                c.close()
-
-    def close(self):
-        self.srv.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def case_cli(args):
     quota = {"uid": 0, "maxBuffers": 256, "maxBytes": 1 << 30, "buffers": 1, "bytes": 64 << 20,
              "heldBytes": 0, "poolBytes": 64 << 20, "maxPoolBytes": 1 << 30}
@@ -184,8 +138,8 @@ def case_cli(args):
     unavailable = {"error": IFACE + ".PoolUnavailable",
                    "parameters": {"pool": "physmem", "reason": "exhausted", "size": 512 << 20,
                                   "free": 288 << 20, "largestFree": 288 << 20}}
-    s = Scripted({"Status": {"parameters": status}, "Describe": {"parameters": {"buffer": buf}},
-                  "Allocate": unavailable})
+    s = ScriptedDaemon(replies={"Status": {"parameters": status}, "Describe": {"parameters": {"buffer": buf}},
+                                "Allocate": unavailable})
     ctl = os.path.join(args.build, "client", "physmemctl")
 
     def run(*argv, expect=0):

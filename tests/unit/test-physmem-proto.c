@@ -135,7 +135,7 @@ static void test_pci_address(void **state)
 		"0000:00:003.0", "0000-00:03.0", "0000:00-03.0", "0000:00:03-0", "0000:00:20.0", "0000:00:03.8",
 		"0000:0g:03.0", "g0:03.0", " 00:03.0", "00:03.0 ", "+0:03.0", "0000:00:03.0\n", "0:00:03.0",
 	};
-	struct physmem_pci_address a;
+	struct physmem_pci_address a, b;
 	char buf[PHYSMEM_PCI_ADDRESS_MAX + 1];
 
 	(void)state;
@@ -155,6 +155,22 @@ static void test_pci_address(void **state)
 	assert_int_equal(a.domain, 0);
 	physmem_pci_address_format(&a, buf, sizeof(buf));
 	assert_string_equal(buf, "0000:0a:1e.3");
+	/* Equal: every part counts, however it was spelled. */
+	b = a;
+	assert_true(physmem_pci_address_equal(&a, &b));
+	assert_int_equal(physmem_pci_address_parse("0000:0A:1e.3", &b), 0);
+	assert_true(physmem_pci_address_equal(&a, &b));
+	b.domain = 1;
+	assert_false(physmem_pci_address_equal(&a, &b));
+	b = a;
+	b.bus = 0x0b;
+	assert_false(physmem_pci_address_equal(&a, &b));
+	b = a;
+	b.slot = 0x1f;
+	assert_false(physmem_pci_address_equal(&a, &b));
+	b = a;
+	b.function = 2;
+	assert_false(physmem_pci_address_equal(&a, &b));
 	assert_int_equal(physmem_pci_address_parse(NULL, &a), -EINVAL);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (physmem_pci_address_parse(bad[i], &a) != -EINVAL)

@@ -280,6 +280,7 @@ static void test_pool_keys(void **state)
 	assert_int_equal(load(&c, "pool-users =\n"), -EINVAL);
 	assert_int_equal(load(&c, "pool-users = no-such-user-physmem\n"), -EINVAL);
 	assert_int_equal(load(&c, "pool-users = @no-such-group-physmem\n"), -EINVAL);
+	assert_int_equal(load(&c, "pool-users = 1000\n"), -EINVAL);	/* a bare number is a user name here */
 	assert_int_equal(load(&c, "max-pool-bytes-per-uid = lots\n"), -EINVAL);
 
 	/* At most PRINCIPALS_MAX users: one more is refused, not dropped. */
@@ -360,18 +361,18 @@ static void test_bind_device(void **state)
 	assert_int_equal(r->addr.bus, 0);
 	assert_int_equal(r->addr.slot, 3);
 	assert_int_equal(r->addr.function, 0);
-	assert_int_equal(r->n_uids, 2);
-	assert_int_equal(r->uids[0], 65534);
-	assert_int_equal(r->uids[1], 1000);
-	assert_int_equal(r->n_gids, 2);
-	assert_int_equal(r->gids[0], 0);	/* @root */
-	assert_int_equal(r->gids[1], 44);
+	assert_int_equal(r->who.n_uids, 2);
+	assert_int_equal(r->who.uids[0], 65534);
+	assert_int_equal(r->who.uids[1], 1000);
+	assert_int_equal(r->who.n_gids, 2);
+	assert_int_equal(r->who.gids[0], 0);	/* @root */
+	assert_int_equal(r->who.gids[1], 44);
 	r = &c.bind_rules[1];
 	assert_true(r->by_id);
 	assert_int_equal(r->vendor, 0x1234);
 	assert_int_equal(r->product, 0x11e8);
-	assert_int_equal(r->n_uids, 1);
-	assert_int_equal(r->uids[0], 0);	/* root by name */
+	assert_int_equal(r->who.n_uids, 1);
+	assert_int_equal(r->who.uids[0], 0);	/* root by name */
 	r = &c.bind_rules[2];
 	assert_int_equal(r->addr.bus, 0x0a);
 	assert_int_equal(r->addr.slot, 0x1f);
@@ -392,6 +393,7 @@ static void test_bind_device(void **state)
 	assert_int_equal(load(&c, "bind-device = 00:03.0 gid:x\n"), -EINVAL);
 	assert_int_equal(load(&c, "bind-device = 00:03.0 no-such-user-physmem\n"), -ESRCH);
 	assert_int_equal(load(&c, "bind-device = 00:03.0 @no-such-group-physmem\n"), -ESRCH);
+	assert_int_equal(load(&c, "bind-device = 00:03.0 *\n"), -ESRCH);		/* no "*" in bind rules */
 	assert_int_equal(load(&c, "max-bindings-per-uid = -1\n"), -EINVAL);
 }
 

@@ -353,12 +353,14 @@ static int vgem_one(int dev, int card, const char *kind)
 	return 0;
 }
 
-static int case_vgem(void)
+/*
+ * vgem imports a buffer of each of @kinds in turn (vgem_one()), NULL ends
+ * the list; with handles and fds closed the counters go back to zero.
+ */
+static int vgem_kinds(const char *const *kinds)
 {
-	int dev, card, r;
+	int dev, card, r = 0;
 
-	if (check_zero("before"))
-		return 1;
 	card = vgem_open();
 	if (card < 0) {
 		note("no /dev/dri/card* with driver vgem (modprobe vgem failed?)");
@@ -366,9 +368,8 @@ static int case_vgem(void)
 	}
 	dev = open("/dev/physmem", O_RDWR | O_CLOEXEC);
 	CHECK(dev >= 0, "open /dev/physmem: %s", strerror(errno));
-	r = vgem_one(dev, card, "sg");
-	if (!r)
-		r = vgem_one(dev, card, "pin");
+	for (unsigned i = 0; !r && kinds[i]; i++)
+		r = vgem_one(dev, card, kinds[i]);
 	close(card);
 	close(dev);
 	if (r)
@@ -379,29 +380,23 @@ static int case_vgem(void)
 	return 0;
 }
 
+static int case_vgem(void)
+{
+	static const char *const kinds[] = { "sg", "pin", NULL };
+
+	if (check_zero("before"))
+		return 1;
+	return vgem_kinds(kinds);
+}
+
 /* pool-vgem-import INDEX: vgem imports a buffer of pool INDEX (PRIME). */
 static int case_pool_vgem(const char *index)
 {
 	char kind[16];
-	int dev, card, r;
+	const char *const kinds[] = { kind, NULL };
 
-	card = vgem_open();
-	if (card < 0) {
-		note("no /dev/dri/card* with driver vgem (modprobe vgem failed?)");
-		return 77;
-	}
-	dev = open("/dev/physmem", O_RDWR | O_CLOEXEC);
-	CHECK(dev >= 0, "open /dev/physmem: %s", strerror(errno));
 	snprintf(kind, sizeof(kind), "pool%s", index);
-	r = vgem_one(dev, card, kind);
-	close(card);
-	close(dev);
-	if (r)
-		return r;
-	if (wait_zero("after closing handles and fds"))
-		return 1;
-	note("handles and fds closed: counters zero");
-	return 0;
+	return vgem_kinds(kinds);
 }
 
 /* ---- AF_XDP UMEM ---- */

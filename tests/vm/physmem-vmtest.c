@@ -74,9 +74,11 @@ struct px_segs {
 	uint32_t n;
 };
 
-static int px_segments(int dev, int buf_fd, struct px_segs *s)
+/* SEGMENTS of binding @id of @fd (0: its own pages; count, then fetch) into @s. */
+static int px_bind_segments(int dev, int fd, uint64_t id, struct px_segs *s)
 {
-	struct physmem_segments q = { .size = sizeof(q), .fd = buf_fd };
+	struct physmem_segments q = { .size = sizeof(q), .fd = fd,
+				      .binding_id = id };
 
 	memset(s, 0, sizeof(*s));
 	if (ioctl(dev, PHYSMEM_IOC_SEGMENTS, &q))
@@ -91,6 +93,12 @@ static int px_segments(int dev, int buf_fd, struct px_segs *s)
 	s->info = q;
 	s->n = q.count;
 	return 0;
+}
+
+/* SEGMENTS of @buf_fd's own pages into @s. */
+static int px_segments(int dev, int buf_fd, struct px_segs *s)
+{
+	return px_bind_segments(dev, buf_fd, 0, s);
 }
 
 static int px_info(int dev, struct physmem_dev_info *info)
@@ -299,6 +307,32 @@ static int dma_pair_alloc(int dev, struct dma_pair *p, uint64_t size,
 	return 0;
 }
 
+/*
+ * A pair of s/g buffers of @size, each of several segments. On a fresh
+ * machine consecutive 4 MiB blocks are often adjacent and merge into one
+ * segment: every other one of a row of 4 MiB blocks is freed first, so that
+ * A and B are built from separate holes.
+ */
+static int dma_pair_alloc_sg(int dev, struct dma_pair *p, uint64_t size, uint32_t cache)
+{
+	int spacer[16], r;
+
+	for (int i = 0; i < 16; i++)
+		spacer[i] = px_alloc_fd(dev, 4 * MIB, PHYSMEM_ALLOC_CONTIG, 0);
+	for (int i = 0; i < 16; i += 2)
+		if (spacer[i] >= 0)
+			close(spacer[i]);
+	r = dma_pair_alloc(dev, p, size, 0, cache);
+	for (int i = 1; i < 16; i += 2)
+		if (spacer[i] >= 0)
+			close(spacer[i]);
+	if (r)
+		return 1;
+	CHECK(p->sa.n >= 2, "%lluMiB s/g buffer A has only %u segment(s)",
+	      (unsigned long long)(size / MIB), p->sa.n);
+	return 0;
+}
+
 static int open_edu_dev(struct edu_dma *edu, int *dev)
 {
 	int r = edu_dma_open(edu);
@@ -350,28 +384,13 @@ static int case_dma_sg(void)
 	struct edu_dma edu;
 	struct dma_pair p;
 	struct px_segs s;
-	int dev, n = 0, fd, r, spacer[16];
+	int dev, n = 0, fd, r;
 	uint64_t pos = 0, total = 0;
 
 	if (open_edu_dev(&edu, &dev))
 		return 1;
-	/*
-	 * On a fresh machine consecutive 4 MiB blocks are often adjacent and
-	 * merge into one segment.  Free every other one of a row of 4 MiB
-	 * blocks first, so that A and B are built from separate holes.
-	 */
-	for (int i = 0; i < 16; i++)
-		spacer[i] = px_alloc_fd(dev, 4 * MIB, PHYSMEM_ALLOC_CONTIG, 0);
-	for (int i = 0; i < 16; i += 2)
-		if (spacer[i] >= 0)
-			close(spacer[i]);
-	r = dma_pair_alloc(dev, &p, size, 0, PHYSMEM_MODE_CACHED);
-	for (int i = 1; i < 16; i += 2)
-		if (spacer[i] >= 0)
-			close(spacer[i]);
-	if (r)
+	if (dma_pair_alloc_sg(dev, &p, size, PHYSMEM_MODE_CACHED))
 		return 1;
-	CHECK(p.sa.n >= 2, "12MiB s/g buffer A has only %u segment(s)", p.sa.n);
 	CHECK(p.sa.n <= 32 && p.sb.n <= 32,
 	      "segment list not short: %u/%u for 12MiB", p.sa.n, p.sb.n);
 	for (uint32_t i = 0; i < p.sa.n; i++) {
@@ -1806,6 +1825,19 @@ static int edu_bdf(const struct edu_dma *edu, struct px_bdf *ret)
 	return 0;
 }
 
+/* open_edu_dev() plus edu's PCI address, and /dev/kmsg unless @kmsg is NULL. */
+static int open_edu_bind(struct edu_dma *edu, int *dev, struct px_bdf *bdf, int *kmsg)
+{
+	if (open_edu_dev(edu, dev))
+		return 1;
+	CHECK(!edu_bdf(edu, bdf), "edu address from %s", edu->path);
+	if (kmsg) {
+		*kmsg = kmsg_open();
+		CHECK(*kmsg >= 0, "/dev/kmsg: %s", strerror(errno));
+	}
+	return 0;
+}
+
 /* BIND @fd to @b in direction @dir; segments (capacity @cap) into @segs. */
 static int px_bind_raw(int dev, int fd, const struct px_bdf *b, uint16_t dir,
 		       struct physmem_dma_segment *segs, uint32_t cap,
@@ -1820,27 +1852,6 @@ static int px_bind_raw(int dev, int fd, const struct px_bdf *b, uint16_t dir,
 		return -errno;
 	if (ret)
 		*ret = q;
-	return 0;
-}
-
-/* SEGMENTS of binding @id of @fd (count, then fetch) into @s. */
-static int px_bind_segments(int dev, int fd, uint64_t id, struct px_segs *s)
-{
-	struct physmem_segments q = { .size = sizeof(q), .fd = fd,
-				      .binding_id = id };
-
-	memset(s, 0, sizeof(*s));
-	if (ioctl(dev, PHYSMEM_IOC_SEGMENTS, &q))
-		return -errno;
-	s->seg = calloc(q.count ? q.count : 1, sizeof(*s->seg));
-	if (!s->seg)
-		return -ENOMEM;
-	q.segments = (uintptr_t)s->seg;
-	q.capacity = q.count;
-	if (ioctl(dev, PHYSMEM_IOC_SEGMENTS, &q))
-		return -errno;
-	s->info = q;
-	s->n = q.count;
 	return 0;
 }
 
@@ -2010,13 +2021,10 @@ static int case_bind_dma(const char *mode)
 	struct edu_dma edu;
 	struct px_bdf bdf;
 	struct dma_pair p;
-	int dev, kmsg, spacer[16], r;
+	int dev, kmsg;
 
-	if (open_edu_dev(&edu, &dev))
+	if (open_edu_bind(&edu, &dev, &bdf, &kmsg))
 		return 1;
-	CHECK(!edu_bdf(&edu, &bdf), "edu address from %s", edu.path);
-	kmsg = kmsg_open();
-	CHECK(kmsg >= 0, "/dev/kmsg: %s", strerror(errno));
 
 	if (dma_pair_alloc(dev, &p, 1 * MIB, PHYSMEM_ALLOC_CONTIG, 0))
 		return 1;
@@ -2024,19 +2032,9 @@ static int case_bind_dma(const char *mode)
 		return 1;
 	dma_pair_close(&p);
 
-	/* as dma-sg: spacers so that A and B are several physical runs */
-	for (int i = 0; i < 16; i++)
-		spacer[i] = px_alloc_fd(dev, 4 * MIB, PHYSMEM_ALLOC_CONTIG, 0);
-	for (int i = 0; i < 16; i += 2)
-		if (spacer[i] >= 0)
-			close(spacer[i]);
-	r = dma_pair_alloc(dev, &p, 12 * MIB, 0, 0);
-	for (int i = 1; i < 16; i += 2)
-		if (spacer[i] >= 0)
-			close(spacer[i]);
-	if (r)
+	/* as dma-sg: A and B several physical runs */
+	if (dma_pair_alloc_sg(dev, &p, 12 * MIB, 0))
 		return 1;
-	CHECK(p.sa.n >= 2, "12MiB s/g buffer A has only %u segment(s)", p.sa.n);
 	if (bind_dma_one(&edu, dev, &bdf, &p, mode, "sg", kmsg))
 		return 1;
 	dma_pair_close(&p);
@@ -2063,11 +2061,8 @@ static int case_bind_access(void)
 	char line[300];
 	int dev, kmsg, r;
 
-	if (open_edu_dev(&edu, &dev))
+	if (open_edu_bind(&edu, &dev, &bdf, &kmsg))
 		return 1;
-	CHECK(!edu_bdf(&edu, &bdf), "edu address from %s", edu.path);
-	kmsg = kmsg_open();
-	CHECK(kmsg >= 0, "/dev/kmsg: %s", strerror(errno));
 	if (dma_pair_alloc(dev, &p, 64 * KIB, PHYSMEM_ALLOC_CONTIG, 0))
 		return 1;
 	r = px_bind(dev, p.fa, &bdf, PHYSMEM_BIND_BIDIRECTIONAL, &ba, &xa);
@@ -2121,9 +2116,8 @@ static int case_bind_errors(void)
 	struct px_bdf bigdom;
 	int dev, fa, fb, fbig, devnull, r;
 
-	if (open_edu_dev(&edu, &dev))
+	if (open_edu_bind(&edu, &dev, &bdf, NULL))
 		return 1;
-	CHECK(!edu_bdf(&edu, &bdf), "edu address from %s", edu.path);
 	bigdom = bdf;
 	bigdom.domain = 0x80000000u;
 	fa = px_alloc_fd(dev, 64 * KIB, 0, 0);
@@ -2279,11 +2273,8 @@ static int case_bind_release(void)
 	char line[300];
 	int dev, kmsg, r;
 
-	if (open_edu_dev(&edu, &dev))
+	if (open_edu_bind(&edu, &dev, &bdf, &kmsg))
 		return 1;
-	CHECK(!edu_bdf(&edu, &bdf), "edu address from %s", edu.path);
-	kmsg = kmsg_open();
-	CHECK(kmsg >= 0, "/dev/kmsg: %s", strerror(errno));
 	if (dma_pair_alloc(dev, &p, 64 * KIB, PHYSMEM_ALLOC_CONTIG, 0))
 		return 1;
 	r = px_bind(dev, p.fa, &bdf, 0, &ba, &xa);
@@ -2369,9 +2360,8 @@ static int case_bind_revoke(void)
 	char path[320];
 	int dev, fa, fb, r;
 
-	if (open_edu_dev(&edu, &dev))
+	if (open_edu_bind(&edu, &dev, &bdf, NULL))
 		return 1;
-	CHECK(!edu_bdf(&edu, &bdf), "edu address from %s", edu.path);
 	snprintf(path, sizeof(path), "%s", edu.path);
 	edu_dma_close(&edu);
 	fa = px_alloc_fd(dev, 64 * KIB, PHYSMEM_ALLOC_CONTIG, 0);
@@ -2438,9 +2428,8 @@ static int case_bind_remove_race(int rounds)
 	int dev, fd, status;
 	pid_t pid;
 
-	if (open_edu_dev(&edu, &dev))
+	if (open_edu_bind(&edu, &dev, &bdf, NULL))
 		return 1;
-	CHECK(!edu_bdf(&edu, &bdf), "edu address from %s", edu.path);
 	snprintf(path, sizeof(path), "%s", edu.path);
 	edu_dma_close(&edu);
 	fd = px_alloc_fd(dev, 256 * KIB, 0, 0);
@@ -2515,9 +2504,8 @@ static int case_bind_range(void)
 	struct px_segs s = { 0 };
 	int dev, fds[16], n = 0, hi = -1, r;
 
-	if (open_edu_dev(&edu, &dev))
+	if (open_edu_bind(&edu, &dev, &bdf, NULL))
 		return 1;
-	CHECK(!edu_bdf(&edu, &bdf), "edu address from %s", edu.path);
 	edu_dma_close(&edu);
 	while (n < 16 && hi < 0) {
 		fds[n] = px_alloc_fd(dev, 4 * MIB, PHYSMEM_ALLOC_CONTIG, 0);
@@ -2560,9 +2548,8 @@ static int case_bind_vfio(void)
 	const char *base;
 	int dev, fa, r, st;
 
-	if (open_edu_dev(&edu, &dev))
+	if (open_edu_bind(&edu, &dev, &bdf, NULL))
 		return 1;
-	CHECK(!edu_bdf(&edu, &bdf), "edu address from %s", edu.path);
 	snprintf(path, sizeof(path), "%s", edu.path);
 	base = strrchr(path, '/') + 1;
 	snprintf(bdfname, sizeof(bdfname), "%s", base);

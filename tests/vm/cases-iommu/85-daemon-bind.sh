@@ -27,45 +27,12 @@ T=$PHYSMEM_TMP/daemon-bind
 SOCK=$PHYSMEM_TMP/physmemd-bind.sock
 DLOG=$T/physmemd.log
 PB=${PHYSMEM_PROJECT_BUILD_DIR:-}
-failed=0
-
-res() {
-	[ "$2" = FAIL ] && failed=1
-	echo "PHYSMEM-TEST $1 $2 ${3:--}"
-}
-all() { for c in $CASES; do res "$c" "$1" "$2"; done; }
-U=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+. "$PHYSMEM_SRC/tests/vm/daemon-lib.sh"
 U2=(setpriv --reuid=65533 --regid=65533 --clear-groups)
-# wait_for SECONDS COMMAND...: poll until COMMAND succeeds.
-wait_for() {
-	local end=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
-	shift
-	until "$@"; do
-		[ $(( $(date +%s%N) / 1000000 )) -ge "$end" ] && return 1
-		sleep 0.05
-	done
-}
 bindings_are() { [ "$(cat $STATS/bindings)" = "$1" ]; }
-# shellcheck disable=SC2317  # run by the EXIT trap
-cleanup() {
-	local p
-	for p in $(jobs -p); do
-		kill -9 "$p" 2>/dev/null
-	done
-}
-trap cleanup EXIT
 trap '' PIPE
 
-if [ -z "$PB" ]; then
-	all SKIP "PHYSMEM_PROJECT_BUILD_DIR empty: run through ctest to test the daemon"
-	exit 0
-fi
-for f in daemon/physmemd client/physmemctl tests/vm/physmem-vm-client; do
-	if [ ! -x "$PB/$f" ]; then
-		all FAIL "$PB/$f not built"
-		exit 0
-	fi
-done
+need_built daemon/physmemd client/physmemctl tests/vm/physmem-vm-client
 if [ ! -c /dev/physmem ] || [ ! -r $STATS/bindings ]; then
 	all FAIL "no /dev/physmem or no binding counters"
 	exit 0
@@ -89,11 +56,7 @@ if [ -e "/sys/bus/pci/devices/$edu/iommu_group" ]; then
 	esac
 fi
 mkdir -p "$T"
-if ! out=$(cp "$PB/client/physmemctl" "$PB/tests/vm/physmem-vm-client" "$PHYSMEM_BIN/" 2>&1 &&
-	chmod 755 "$PHYSMEM_BIN/physmemctl" "$PHYSMEM_BIN/physmem-vm-client" 2>&1); then
-	all FAIL "copying the clients: $out"
-	exit 0
-fi
+copy_clients client/physmemctl tests/vm/physmem-vm-client
 export PHYSMEM_SOCKET=$SOCK
 CTL() { "$PHYSMEM_BIN/physmemctl" "$@"; }
 
@@ -102,12 +65,7 @@ bind-device = $edu uid:65534
 max-bindings-per-uid = 4
 EOF
 b0=$(cat $STATS/bindings)
-"$PB/daemon/physmemd" --config "$T/physmemd.conf" --backend kmod --socket "$SOCK" -v 2>"$DLOG" &
-DPID=$!
-if ! wait_for 10 test -S "$SOCK" || ! kill -0 "$DPID" 2>/dev/null; then
-	all FAIL "physmemd did not start: $(tr '\n' ' ' <"$DLOG" | cut -c1-300)"
-	exit 0
-fi
+start_daemon "$T/physmemd.conf"
 
 # ---- daemon-bind-status ----
 t=daemon-bind-status

@@ -20,56 +20,14 @@ SOCK=$PHYSMEM_TMP/physmemd-pool.sock
 DLOG=$T/physmemd.log
 PB=${PHYSMEM_PROJECT_BUILD_DIR:-}
 MIB=1048576
-failed=0
-
-res() {
-	[ "$2" = FAIL ] && failed=1
-	echo "PHYSMEM-TEST $1 $2 ${3:--}"
-}
-all() { for c in $CASES; do res "$c" "$1" "$2"; done; }
-U=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+. "$PHYSMEM_SRC/tests/vm/daemon-lib.sh"
 OTHER=(setpriv --reuid=65533 --regid=65533 --clear-groups)
-# wait_for SECONDS COMMAND...: poll until COMMAND succeeds.
-wait_for() {
-	local end=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
-	shift
-	until "$@"; do
-		[ $(( $(date +%s%N) / 1000000 )) -ge "$end" ] && return 1
-		sleep 0.1
-	done
-}
-# shellcheck disable=SC2317  # run by the EXIT trap
-cleanup() {
-	local p
-	for p in $(jobs -p); do
-		kill -9 "$p" 2>/dev/null
-	done
-}
-trap cleanup EXIT
 
-if [ -z "$PB" ]; then
-	all SKIP "PHYSMEM_PROJECT_BUILD_DIR empty: run through ctest to test the daemon"
-	exit 0
-fi
-for f in daemon/physmemd client/physmemctl; do
-	if [ ! -x "$PB/$f" ]; then
-		all FAIL "$PB/$f not built"
-		exit 0
-	fi
-done
+need_built daemon/physmemd client/physmemctl
 mkdir -p "$T"
-if ! out=$(cp "$PB/client/physmemctl" "$PHYSMEM_BIN/" 2>&1 && chmod 755 "$PHYSMEM_BIN/physmemctl" 2>&1); then
-	all FAIL "copying physmemctl: $out"
-	exit 0
-fi
+copy_clients client/physmemctl
 
-"$PB/daemon/physmemd" --config /dev/null --backend kmod --socket "$SOCK" -v \
-	--set pool-users=uid:65534 2>"$DLOG" &
-DPID=$!
-if ! wait_for 10 test -S "$SOCK" || ! kill -0 "$DPID" 2>/dev/null; then
-	all FAIL "physmemd did not start: $(tr '\n' ' ' <"$DLOG" | cut -c1-300)"
-	exit 0
-fi
+start_daemon /dev/null --set pool-users=uid:65534
 
 # The first pool, as uid 65534 sees it.
 st=$("${U[@]}" "$PHYSMEM_BIN/physmemctl" --socket "$SOCK" --json status 2>&1)

@@ -29,71 +29,26 @@ SOCK=$PHYSMEM_TMP/physmemd.sock
 DLOG=$T/physmemd.log
 PB=${PHYSMEM_PROJECT_BUILD_DIR:-}
 DPID=
-failed=0
-
-res() {
-	[ "$2" = FAIL ] && failed=1
-	echo "PHYSMEM-TEST $1 $2 ${3:--}"
-}
-all() { for c in $CASES; do res "$c" "$1" "$2"; done; }
-# Run as the unprivileged user ("${U[@]}" CMD: setpriv execs CMD, so $! of
-# "${U[@]}" CMD & is the client's own pid).
-U=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+. "$PHYSMEM_SRC/tests/vm/daemon-lib.sh"
 CTL() { "$PHYSMEM_BIN/physmemctl" "$@"; }
 counters() { echo "$(cat $STATS/buffers)/$(cat $STATS/bytes)"; }
-# wait_for SECONDS COMMAND...: poll until COMMAND succeeds.
-wait_for() {
-	local end=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
-	shift
-	until "$@"; do
-		[ $(( $(date +%s%N) / 1000000 )) -ge "$end" ] && return 1
-		sleep 0.05
-	done
-}
 counters_are() { [ "$(counters)" = "$1" ]; }
-# shellcheck disable=SC2317  # run by the EXIT trap
-cleanup() {
-	local p
-	for p in $(jobs -p); do
-		kill -9 "$p" 2>/dev/null
-	done
-}
-trap cleanup EXIT
 trap '' PIPE	# a client that died must not take the script with it
 
-if [ -z "$PB" ]; then
-	all SKIP "PHYSMEM_PROJECT_BUILD_DIR empty: run through ctest to test the daemon"
-	exit 0
-fi
-for f in daemon/physmemd client/physmemctl tests/vm/physmem-vm-client; do
-	if [ ! -x "$PB/$f" ]; then
-		all FAIL "$PB/$f not built"
-		exit 0
-	fi
-done
+need_built daemon/physmemd client/physmemctl tests/vm/physmem-vm-client
 if [ ! -c /dev/physmem ]; then
 	all FAIL "no /dev/physmem"
 	exit 0
 fi
 mkdir -p "$T"
-# Copies that uid 65534 may run whatever the build dir's permissions.
-if ! out=$(cp "$PB/client/physmemctl" "$PB/tests/vm/physmem-vm-client" "$PHYSMEM_BIN/" 2>&1 &&
-	chmod 755 "$PHYSMEM_BIN/physmemctl" "$PHYSMEM_BIN/physmem-vm-client" 2>&1); then
-	all FAIL "copying the clients: $out"
-	exit 0
-fi
+copy_clients client/physmemctl tests/vm/physmem-vm-client
 export PHYSMEM_SOCKET=$SOCK
 
 # ---- the daemon ----
 # The socket's directory ($PHYSMEM_TMP) is 0755; the socket gets the default
 # mode 0666.  No configuration file: the host's /etc must not change the test.
 c0=$(counters)
-"$PB/daemon/physmemd" --config /dev/null --backend kmod --socket "$SOCK" -v 2>"$DLOG" &
-DPID=$!
-if ! wait_for 10 test -S "$SOCK" || ! kill -0 "$DPID" 2>/dev/null; then
-	all FAIL "physmemd did not start: $(tr '\n' ' ' <"$DLOG" | cut -c1-300)"
-	exit 0
-fi
+start_daemon /dev/null
 smode=$(stat -c %a "$SOCK")
 
 # ---- daemon-status ----
