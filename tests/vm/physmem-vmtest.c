@@ -2534,61 +2534,55 @@ static int case_bind_range(void)
 }
 
 /*
- * bind-vfio: vfio-pci takes edu (driver_override) while a buffer is bound
- * to it: the binding is revoked, and BIND is refused with EBUSY until
- * vfio-pci lets go.  SKIP when vfio-pci cannot be loaded or bound here.
+ * The vfio-pci takeover check shared by bind-vfio and bind-vfio-group: bind
+ * a buffer to @bound (address @bdf), let vfio-pci take @taken (the same
+ * device, or another of its IOMMU group), then the binding must be revoked
+ * and BIND refused (-EBUSY) until vfio-pci lets go, and the counters return
+ * to zero.  Consumes @dev.  77 when vfio-pci cannot be used here.
  */
-static int case_bind_vfio(void)
+static int bind_vfio_takeover(int dev, const struct px_bdf *bdf,
+			      const char *bound, const char *taken)
 {
 	struct physmem_bind ba;
 	struct px_segs xa, x;
-	struct edu_dma edu;
-	struct px_bdf bdf;
-	char path[320], bdfname[64];
-	const char *base;
-	int dev, fa, r, st;
+	char path[320], link[400];
+	int fa, r;
 
-	if (open_edu_bind(&edu, &dev, &bdf, NULL))
-		return 1;
-	snprintf(path, sizeof(path), "%s", edu.path);
-	base = strrchr(path, '/') + 1;
-	snprintf(bdfname, sizeof(bdfname), "%s", base);
-	edu_dma_close(&edu);
-	st = system("modprobe vfio-pci >/dev/null 2>&1");
-	if (st != 0 || access("/sys/bus/pci/drivers/vfio-pci", F_OK)) {
+	if (system("modprobe vfio-pci >/dev/null 2>&1") != 0 ||
+	    access("/sys/bus/pci/drivers/vfio-pci", F_OK)) {
+		close(dev);
 		note("vfio-pci cannot be loaded in this guest");
 		return 77;
 	}
 	fa = px_alloc_fd(dev, 64 * KIB, 0, 0);
 	CHECK(fa >= 0, "alloc");
-	r = px_bind(dev, fa, &bdf, 0, &ba, &xa);
-	CHECK(!r, "bind: %s", strerror(-r));
+	r = px_bind(dev, fa, bdf, 0, &ba, &xa);
+	CHECK(!r, "bind to %s: %s", bound, strerror(-r));
 
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", taken);
 	CHECK(!sysfs_write(path, "driver_override", "vfio-pci"), "driver_override");
-	r = write_file("/sys/bus/pci/drivers_probe", bdfname);
-	snprintf(path + strlen(path), sizeof(path) - strlen(path), "/driver");
-	if (r || access("/sys/bus/pci/drivers/vfio-pci/", F_OK) ||
-	    readlink(path, bdfname + 32, 1) < 0) {
-		*strrchr(path, '/') = 0;
+	r = write_file("/sys/bus/pci/drivers_probe", taken);
+	snprintf(link, sizeof(link), "%s/driver", path);
+	if (r || access(link, F_OK)) {
 		sysfs_write(path, "driver_override", "\n");
 		close(fa);
 		close(dev);
-		note("vfio-pci did not bind to edu (%s)", r ? strerror(-r) : "no driver link");
+		note("vfio-pci did not bind to %s (%s)", taken, r ? strerror(-r) : "no driver link");
 		return 77;
 	}
-	*strrchr(path, '/') = 0;
 	r = px_bind_segments(dev, fa, ba.binding_id, &x);
 	CHECK(!r && x.n == 0 && (x.info.bind_flags & PHYSMEM_BIND_REVOKED),
-	      "binding not revoked by vfio-pci: %s count %u flags %#x",
-	      strerror(-r), x.n, x.info.bind_flags);
+	      "%s's binding not revoked when vfio-pci took %s: %s count %u flags %#x",
+	      bound, taken, strerror(-r), x.n, x.info.bind_flags);
 	free(x.seg);
 	CHECK(!px_unbind(dev, fa, ba.binding_id, 0), "unbind revoked");
-	r = px_bind_raw(dev, fa, &bdf, 0, NULL, 0, NULL);
-	CHECK(r == -EBUSY, "bind while vfio-pci owns edu: %s", r ? strerror(-r) : "success");
+	r = px_bind_raw(dev, fa, bdf, 0, NULL, 0, NULL);
+	CHECK(r == -EBUSY, "bind to %s while vfio-pci holds %s: %s", bound, taken,
+	      r ? strerror(-r) : "success");
 
-	CHECK(!write_file("/sys/bus/pci/drivers/vfio-pci/unbind", base), "vfio-pci unbind");
+	CHECK(!write_file("/sys/bus/pci/drivers/vfio-pci/unbind", taken), "vfio-pci unbind");
 	CHECK(!sysfs_write(path, "driver_override", "\n"), "clear driver_override");
-	r = px_bind(dev, fa, &bdf, 0, &ba, &x);
+	r = px_bind(dev, fa, bdf, 0, &ba, &x);
 	CHECK(!r, "bind after vfio-pci let go: %s", strerror(-r));
 	free(x.seg);
 	close(fa);
@@ -2596,8 +2590,28 @@ static int case_bind_vfio(void)
 	      read_num(STATS_DIR "/bindings_revoked") == 0, "counters not zero");
 	free(xa.seg);
 	close(dev);
-	note("vfio-pci bound: live binding revoked, BIND EBUSY; after unbind BIND works");
+	note("vfio-pci took %s: %s's binding revoked, BIND EBUSY; after vfio let go BIND works",
+	     taken, bound);
 	return 0;
+}
+
+/*
+ * bind-vfio: vfio-pci takes edu (driver_override) while a buffer is bound
+ * to it: the binding is revoked, and BIND is refused with EBUSY until
+ * vfio-pci lets go.  SKIP when vfio-pci cannot be loaded or bound here.
+ */
+static int case_bind_vfio(void)
+{
+	struct edu_dma edu;
+	struct px_bdf bdf;
+	char name[64];
+	int dev;
+
+	if (open_edu_bind(&edu, &dev, &bdf, NULL))
+		return 1;
+	snprintf(name, sizeof(name), "%s", strrchr(edu.path, '/') + 1);
+	edu_dma_close(&edu);
+	return bind_vfio_takeover(dev, &bdf, name, name);
 }
 
 /*
@@ -2614,11 +2628,9 @@ static int case_bind_vfio_group(void)
 {
 	const char *base = "/sys/bus/pci/devices";
 	char names[8][64], groups[8][64], path[400], link[420];
-	struct physmem_bind ba;
-	struct px_segs xa, x;
 	struct px_bdf bdf;
 	struct dirent *de;
-	int n = 0, a = -1, b = -1, dev, fa, r;
+	int n = 0, a = -1, b = -1, dev, r;
 	unsigned dom, bus, slot, fn;
 	DIR *d = opendir(base);
 
@@ -2667,56 +2679,14 @@ next:
 		note("no two edu devices share an IOMMU group in this boot");
 		return 77;
 	}
-	if (system("modprobe vfio-pci >/dev/null 2>&1") != 0 ||
-	    access("/sys/bus/pci/drivers/vfio-pci", F_OK)) {
-		note("vfio-pci cannot be loaded in this guest");
-		return 77;
-	}
 	CHECK(sscanf(names[a], "%x:%x:%x.%x", &dom, &bus, &slot, &fn) == 4, "address %s", names[a]);
 	bdf.domain = dom;
 	bdf.bus = (uint8_t)bus;
 	bdf.devfn = (uint8_t)((slot << 3) | fn);
 	dev = px_open();
 	CHECK(dev >= 0, "open /dev/physmem");
-	fa = px_alloc_fd(dev, 64 * KIB, 0, 0);
-	CHECK(fa >= 0, "alloc");
-	r = px_bind(dev, fa, &bdf, 0, &ba, &xa);
-	CHECK(!r, "bind to %s: %s", names[a], strerror(-r));
-
-	snprintf(path, sizeof(path), "%s/%s", base, names[b]);
-	CHECK(!sysfs_write(path, "driver_override", "vfio-pci"), "driver_override");
-	r = write_file("/sys/bus/pci/drivers_probe", names[b]);
-	snprintf(link, sizeof(link), "%s/driver", path);
-	if (r || access(link, F_OK)) {
-		sysfs_write(path, "driver_override", "\n");
-		close(fa);
-		close(dev);
-		note("vfio-pci did not bind to %s", names[b]);
-		return 77;
-	}
-	r = px_bind_segments(dev, fa, ba.binding_id, &x);
-	CHECK(!r && x.n == 0 && (x.info.bind_flags & PHYSMEM_BIND_REVOKED),
-	      "%s's binding not revoked when vfio-pci took %s (group %s): %s count %u flags %#x",
-	      names[a], names[b], groups[a], strerror(-r), x.n, x.info.bind_flags);
-	free(x.seg);
-	CHECK(!px_unbind(dev, fa, ba.binding_id, 0), "unbind revoked");
-	r = px_bind_raw(dev, fa, &bdf, 0, NULL, 0, NULL);
-	CHECK(r == -EBUSY, "bind to %s while vfio-pci holds %s: %s", names[a], names[b],
-	      r ? strerror(-r) : "success");
-
-	CHECK(!write_file("/sys/bus/pci/drivers/vfio-pci/unbind", names[b]), "vfio-pci unbind");
-	CHECK(!sysfs_write(path, "driver_override", "\n"), "clear driver_override");
-	r = px_bind(dev, fa, &bdf, 0, &ba, &x);
-	CHECK(!r, "bind after vfio-pci let go: %s", strerror(-r));
-	free(x.seg);
-	close(fa);
-	CHECK(read_num(STATS_DIR "/bindings") == 0 &&
-	      read_num(STATS_DIR "/bindings_revoked") == 0, "counters not zero");
-	free(xa.seg);
-	close(dev);
-	note("group %s: vfio-pci took %s: %s's binding revoked, BIND EBUSY; after vfio let go BIND works",
-	     groups[a], names[b], names[a]);
-	return 0;
+	note("group %s: ", groups[a]);
+	return bind_vfio_takeover(dev, &bdf, names[a], names[b]);
 }
 
 /* Hold a buffer while running a command; exit status: the command's. */
