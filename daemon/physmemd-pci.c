@@ -61,7 +61,8 @@ static void read_link_base(int dir, const char *name, char *buf, size_t size)
 		return;
 	target[n] = '\0';
 	base = strrchr(target, '/');
-	snprintf(buf, size, "%s", base ? base + 1 : target);
+	/* A driver's name is short; a longer link target is cut, never overrun. */
+	snprintf(buf, size, "%.*s", (int)(size - 1), base ? base + 1 : target);
 }
 
 int pci_device_read(const struct conf *conf, const struct physmem_pci_address *a, struct pci_device *ret)

@@ -33,6 +33,7 @@
 
 #include "physmemd.h"
 #include "varlink-message.h"
+#include "varlink-writer.h"
 
 /* Reads per wake-up, so that one busy client cannot starve the others. */
 #define READS_PER_WAKEUP 16
@@ -260,6 +261,32 @@ void server_reply(struct conn *c, struct json_object *msg, const int *fds, unsig
 		c->closing = true;
 	}
 	json_object_put(msg);
+}
+
+/* Send (or queue) a reply already in text form: len bytes, its NUL included. */
+void server_reply_text(struct conn *c, const char *text, size_t len, const int *fds, unsigned nfds)
+{
+	int r = vl_stream_send_text(&c->stream, text, len, fds, nfds);
+
+	if (r < 0) {
+		log_warning("connection %llu: cannot queue reply: %s", (unsigned long long)c->id, strerror(-r));
+		c->closing = true;
+	}
+}
+
+/* Send (or queue) the reply a vl_writer holds; the writer stays the caller's. */
+void server_reply_writer(struct conn *c, struct vl_writer *w, const int *fds, unsigned nfds)
+{
+	const char *text;
+	size_t len;
+	int r = vl_writer_finish(w, &text, &len);
+
+	if (r < 0) {
+		log_warning("connection %llu: cannot write reply: %s", (unsigned long long)c->id, strerror(-r));
+		c->closing = true;
+		return;
+	}
+	server_reply_text(c, text, len, fds, nfds);
 }
 
 /* Run every complete message through the method layer. */

@@ -18,6 +18,7 @@
 #include "physmem-proto.h"
 #include "physmemd.h"
 #include "varlink-message.h"
+#include "varlink-writer.h"
 
 #ifndef PHYSMEM_VERSION
 #define PHYSMEM_VERSION "0"
@@ -63,6 +64,13 @@ static void call_reply(struct call *call, struct json_object *msg, const int *fd
 
 static void reply(struct call *call, struct json_object *params)
 {
+	static const char empty[] = "{\"parameters\":{}}";
+
+	if (!params && !call->oneway) {
+		/* The commonest reply (Free's), written once. */
+		server_reply_text(call->conn, empty, sizeof(empty), NULL, 0);
+		return;
+	}
 	call_reply(call, vl_reply_new(params), NULL, 0);
 }
 
@@ -232,101 +240,144 @@ static bool bind_prepare(struct call *call, const char *device, struct physmem_p
 	return true;
 }
 
-static struct json_object *int_array(unsigned n, const uint32_t *v)
+static void write_int_array(struct vl_writer *w, unsigned n, const uint32_t *v)
 {
-	struct json_object *a = json_object_new_array();
-
+	vl_writer_array_begin(w);
 	for (unsigned i = 0; i < n; i++)
-		json_object_array_add(a, json_object_new_int64(v[i]));
-	return a;
+		vl_writer_int(w, v[i]);
+	vl_writer_array_end(w);
 }
 
 /* A segment list as the interface's []Segment. */
-static struct json_object *segments_json(unsigned n, const struct segment *segs)
+static void write_segments(struct vl_writer *w, unsigned n, const struct segment *segs)
 {
-	struct json_object *a = json_object_new_array();
-
+	vl_writer_array_begin(w);
 	for (unsigned i = 0; i < n; i++) {
-		struct json_object *s = json_object_new_object();
-
-		json_object_object_add(s, "address", json_object_new_int64((int64_t)segs[i].address));
-		json_object_object_add(s, "length", json_object_new_int64((int64_t)segs[i].length));
-		json_object_array_add(a, s);
+		vl_writer_object_begin(w);
+		vl_writer_key(w, "address");
+		vl_writer_int(w, (int64_t)segs[i].address);
+		vl_writer_key(w, "length");
+		vl_writer_int(w, (int64_t)segs[i].length);
+		vl_writer_object_end(w);
 	}
-	return a;
+	vl_writer_array_end(w);
 }
 
 /* A buffer's bindings as []DeviceBinding, with segments only where policy allows. */
-static struct json_object *bindings_json(struct conn *c, const struct buffer *b)
+static void write_bindings(struct vl_writer *w, struct conn *c, const struct buffer *b)
 {
 	const struct backend_ops *ops = registry_of(c)->backend;
 	bool addresses = policy_may_see_addresses(conf_of(c), &c->peer, b);
-	struct json_object *a = json_object_new_array();
 
+	vl_writer_array_begin(w);
 	for (unsigned i = 0; i < b->b.n_bindings; i++) {
 		const struct backend_binding *bb = &b->b.bindings[i];
-		struct json_object *o = json_object_new_object();
 		char dev[PHYSMEM_PCI_ADDRESS_MAX + 1];
 		bool revoked = ops->binding_revoked && ops->binding_revoked(registry_of(c)->backend_state,
 									    b->b.fd, bb->id) == 1;
 
 		physmem_pci_address_format(&bb->device, dev, sizeof(dev));
-		json_object_object_add(o, "device", json_object_new_string(dev));
-		json_object_object_add(o, "translation", json_object_new_string(translation_names[bb->translation]));
-		json_object_object_add(o, "access", json_object_new_string(physmem_device_access_names[bb->access]));
-		json_object_object_add(o, "revoked", json_object_new_boolean(revoked));
-		json_object_object_add(o, "segments", addresses && !revoked ? segments_json(bb->n_segments, bb->segments)
-									      : NULL);
-		json_object_array_add(a, o);
+		vl_writer_object_begin(w);
+		vl_writer_key(w, "device");
+		vl_writer_string(w, dev);
+		vl_writer_key(w, "translation");
+		vl_writer_string(w, translation_names[bb->translation]);
+		vl_writer_key(w, "access");
+		vl_writer_string(w, physmem_device_access_names[bb->access]);
+		vl_writer_key(w, "revoked");
+		vl_writer_bool(w, revoked);
+		vl_writer_key(w, "segments");
+		if (addresses && !revoked)
+			write_segments(w, bb->n_segments, bb->segments);
+		else
+			vl_writer_null(w);
+		vl_writer_object_end(w);
 	}
-	return a;
+	vl_writer_array_end(w);
 }
 
 /* The interface's Buffer type, with segments only where policy allows. */
-static struct json_object *buffer_json(struct conn *c, const struct buffer *b)
+static void write_buffer(struct vl_writer *w, struct conn *c, const struct buffer *b)
 {
-	struct json_object *o = json_object_new_object();
-	struct json_object *segs;
-
-	json_object_object_add(o, "id", json_object_new_int64((int64_t)b->id));
-	if (b->name[0])
-		json_object_object_add(o, "name", json_object_new_string(b->name));
-	json_object_object_add(o, "size", json_object_new_int64((int64_t)b->b.size));
-	json_object_object_add(o, "contiguous", json_object_new_boolean(b->b.contiguous));
-	json_object_object_add(o, "cache", json_object_new_string(physmem_cache_mode_names[b->cache]));
-	json_object_object_add(o, "backend", json_object_new_string(registry_of(c)->backend->name));
-	json_object_object_add(o, "ownerUid", json_object_new_int64(b->owner_uid));
-	json_object_object_add(o, "ownerPid", json_object_new_int64(b->owner_pid));
-	json_object_object_add(o, "allowUids", int_array(b->n_allow_uids, b->allow_uids));
-	json_object_object_add(o, "allowGids", int_array(b->n_allow_gids, b->allow_gids));
-	json_object_object_add(o, "locked", json_object_new_boolean(b->b.locked));
-	json_object_object_add(o, "dmaSafe", json_object_new_boolean(registry_of(c)->backend->dma_safe));
+	vl_writer_object_begin(w);
+	vl_writer_key(w, "id");
+	vl_writer_int(w, (int64_t)b->id);
+	if (b->name[0]) {
+		vl_writer_key(w, "name");
+		vl_writer_string(w, b->name);
+	}
+	vl_writer_key(w, "size");
+	vl_writer_int(w, (int64_t)b->b.size);
+	vl_writer_key(w, "contiguous");
+	vl_writer_bool(w, b->b.contiguous);
+	vl_writer_key(w, "cache");
+	vl_writer_string(w, physmem_cache_mode_names[b->cache]);
+	vl_writer_key(w, "backend");
+	vl_writer_string(w, registry_of(c)->backend->name);
+	vl_writer_key(w, "ownerUid");
+	vl_writer_int(w, b->owner_uid);
+	vl_writer_key(w, "ownerPid");
+	vl_writer_int(w, b->owner_pid);
+	vl_writer_key(w, "allowUids");
+	write_int_array(w, b->n_allow_uids, b->allow_uids);
+	vl_writer_key(w, "allowGids");
+	write_int_array(w, b->n_allow_gids, b->allow_gids);
+	vl_writer_key(w, "locked");
+	vl_writer_bool(w, b->b.locked);
+	vl_writer_key(w, "dmaSafe");
+	vl_writer_bool(w, registry_of(c)->backend->dma_safe);
 	if (b->b.page_size) {
-		json_object_object_add(o, "pageSize", json_object_new_int64((int64_t)b->b.page_size));
-		json_object_object_add(o, "transparentHugePages", json_object_new_boolean(b->b.thp));
+		vl_writer_key(w, "pageSize");
+		vl_writer_int(w, (int64_t)b->b.page_size);
+		vl_writer_key(w, "transparentHugePages");
+		vl_writer_bool(w, b->b.thp);
 	}
-	if (b->b.n_segments && policy_may_see_addresses(conf_of(c), &c->peer, b)) {
-		segs = segments_json(b->b.n_segments, b->b.segments);
-		json_object_object_add(o, "segments", segs);
-	} else {
-		json_object_object_add(o, "segments", NULL);
+	vl_writer_key(w, "segments");
+	if (b->b.n_segments && policy_may_see_addresses(conf_of(c), &c->peer, b))
+		write_segments(w, b->b.n_segments, b->b.segments);
+	else
+		vl_writer_null(w);
+	if (b->b.n_bindings) {
+		vl_writer_key(w, "devices");
+		write_bindings(w, c, b);
 	}
-	if (b->b.n_bindings)
-		json_object_object_add(o, "devices", bindings_json(c, b));
-	if (b->b.from_pool)
-		json_object_object_add(o, "pool", json_object_new_string(b->b.pool[0] ? b->b.pool : "?"));
-	return o;
+	if (b->b.from_pool) {
+		vl_writer_key(w, "pool");
+		vl_writer_string(w, b->b.pool[0] ? b->b.pool : "?");
+	}
+	vl_writer_object_end(w);
+}
+
+/*
+ * Reply {"buffer": b} (Allocate, Pin, Get, Share, Bind), with the buffer's
+ * fd as bufferFileDescriptor when fd is set.
+ */
+static void reply_buffer(struct call *call, const struct buffer *b, bool fd)
+{
+	struct vl_writer w;
+
+	if (call->oneway)
+		return;
+	vl_writer_init(&w);
+	vl_writer_object_begin(&w);
+	vl_writer_key(&w, "parameters");
+	vl_writer_object_begin(&w);
+	vl_writer_key(&w, "buffer");
+	write_buffer(&w, call->conn, b);
+	if (fd) {
+		vl_writer_key(&w, "bufferFileDescriptor");
+		vl_writer_int(&w, 0);
+	}
+	vl_writer_object_end(&w);
+	vl_writer_object_end(&w);
+	server_reply_writer(call->conn, &w, fd ? &b->b.fd : NULL, fd ? 1 : 0);
+	vl_writer_done(&w);
 }
 
 /* Reply with a buffer's description and its fd. */
 static void reply_buffer_fd(struct call *call, const struct buffer *b)
 {
-	struct conn *c = call->conn;
-	struct json_object *p = json_object_new_object();
-
-	json_object_object_add(p, "buffer", buffer_json(c, b));
-	json_object_object_add(p, "bufferFileDescriptor", json_object_new_int(0));
-	call_reply(call, vl_reply_new(p), &b->b.fd, 1);
+	reply_buffer(call, b, true);
 }
 
 /* ---- org.varlink.service ---- */
@@ -689,13 +740,11 @@ static void bind_finish(struct call_job *cj)
 	cj->bind_kept = true;
 	{
 		char dev[PHYSMEM_PCI_ADDRESS_MAX + 1];
-		struct json_object *p = json_object_new_object();
 
 		physmem_pci_address_format(&j->bound.device, dev, sizeof(dev));
 		log_info("buffer %llu: bound to %s for uid %u (%s)", (unsigned long long)b->id, dev,
 			 (unsigned)j->uid, translation_names[j->bound.translation]);
-		json_object_object_add(p, "buffer", buffer_json(c, b));
-		reply(call, p);
+		reply_buffer(call, b, false);
 	}
 }
 
@@ -949,12 +998,7 @@ static void method_share(struct call *call, struct json_object *params)
 		return;
 	apply_sharing(b, &a);
 	fdstore_named(registry_of(c), b);
-	{
-		struct json_object *p = json_object_new_object();
-
-		json_object_object_add(p, "buffer", buffer_json(c, b));
-		reply(call, p);
-	}
+	reply_buffer(call, b, false);
 }
 
 /* AmbiguousName: several owners share name with the caller; list them. */
@@ -1069,8 +1113,6 @@ static void method_describe(struct call *call, struct json_object *params)
 		{ .name = "id", .type = VL_FIELD_INT, .offset = 0, .flags = VL_FIELD_REQUIRED },
 		{},
 	};
-	struct conn *c = call->conn;
-	struct json_object *p;
 	int64_t id = 0;
 	struct buffer *b;
 	const char *bad;
@@ -1082,9 +1124,7 @@ static void method_describe(struct call *call, struct json_object *params)
 	b = visible_buffer(call, id);
 	if (!b)
 		return;
-	p = json_object_new_object();
-	json_object_object_add(p, "buffer", buffer_json(c, b));
-	reply(call, p);
+	reply_buffer(call, b, false);
 }
 
 struct bind_params {
@@ -1228,7 +1268,7 @@ static void method_list(struct call *call, struct json_object *params)
 		{},
 	};
 	struct conn *c = call->conn;
-	struct json_object *p, *list;
+	struct vl_writer w;
 	bool all = false;
 	struct buffer *b;
 	const char *bad;
@@ -1241,13 +1281,22 @@ static void method_list(struct call *call, struct json_object *params)
 		reply_permission_denied(call, "only root may list every buffer");
 		return;
 	}
-	list = json_object_new_array();
+	if (call->oneway)
+		return;
+	vl_writer_init(&w);
+	vl_writer_object_begin(&w);
+	vl_writer_key(&w, "parameters");
+	vl_writer_object_begin(&w);
+	vl_writer_key(&w, "buffers");
+	vl_writer_array_begin(&w);
 	TAILQ_FOREACH(b, &registry_of(c)->buffers, entry)
 		if (all || policy_is_owner(&c->peer, b))
-			json_object_array_add(list, buffer_json(c, b));
-	p = json_object_new_object();
-	json_object_object_add(p, "buffers", list);
-	reply(call, p);
+			write_buffer(&w, c, b);
+	vl_writer_array_end(&w);
+	vl_writer_object_end(&w);
+	vl_writer_object_end(&w);
+	server_reply_writer(c, &w, NULL, 0);
+	vl_writer_done(&w);
 }
 
 /* Status's device list: the devices the caller may bind. */

@@ -391,12 +391,20 @@ int vl_stream_send(struct vl_stream *s, struct json_object *msg, const int *fds,
 {
 	const char *text;
 	size_t len;
-	ssize_t n;
 	int r;
 
 	r = message_text(msg, nfds, &text, &len);
 	if (r < 0)
 		return r;
+	return vl_stream_send_text(s, text, len, fds, nfds);
+}
+
+int vl_stream_send_text(struct vl_stream *s, const char *text, size_t len, const int *fds, unsigned nfds)
+{
+	ssize_t n;
+
+	if (nfds > VL_MAX_FDS || len == 0 || text[len - 1] != '\0')
+		return -EINVAL;
 	if (s->out_head)
 		return queue_text(s, text, len, fds, nfds);
 	n = vl_send_fds(s->fd, text, len, fds, nfds);

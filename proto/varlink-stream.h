@@ -132,6 +132,13 @@ int vl_stream_queue(struct vl_stream *s, struct json_object *msg, const int *fds
 int vl_stream_send(struct vl_stream *s, struct json_object *msg, const int *fds, unsigned nfds);
 
 /*
+ * vl_stream_send() of a message already in text form (a vl_writer's): len
+ * bytes with the NUL that ends them. The caller vouches that it is one
+ * JSON object in UTF-8.
+ */
+int vl_stream_send_text(struct vl_stream *s, const char *text, size_t len, const int *fds, unsigned nfds);
+
+/*
  * Send what is queued. Returns 0 when the queue is empty, -EAGAIN when the
  * socket is full, another negative errno (e.g. -EPIPE) when the peer is gone.
  */

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "varlink-writer.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "varlink-utf8.h"
+
+void vl_writer_init(struct vl_writer *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->buf = w->inline_buf;
+	w->cap = sizeof(w->inline_buf);
+	w->buf[0] = '\0';
+}
+
+void vl_writer_done(struct vl_writer *w)
+{
+	if (w->buf != w->inline_buf)
+		free(w->buf);
+	vl_writer_init(w);
+}
+
+/* Room for n more bytes and the NUL after them; false (error set) if none. */
+static bool reserve(struct vl_writer *w, size_t n)
+{
+	size_t need, cap;
+	char *p;
+
+	if (w->error)
+		return false;
+	if (n >= SIZE_MAX / 2 - w->len) {
+		w->error = -ENOMEM;
+		return false;
+	}
+	need = w->len + n + 1;
+	if (need <= w->cap)
+		return true;
+	for (cap = w->cap * 2; cap < need; cap *= 2)
+		;
+	p = w->buf == w->inline_buf ? malloc(cap) : realloc(w->buf, cap);
+	if (!p) {
+		w->error = -ENOMEM;
+		return false;
+	}
+	if (w->buf == w->inline_buf)
+		memcpy(p, w->inline_buf, w->len + 1);
+	w->buf = p;
+	w->cap = cap;
+	return true;
+}
+
+static void put(struct vl_writer *w, const char *s, size_t n)
+{
+	if (!reserve(w, n))
+		return;
+	memcpy(w->buf + w->len, s, n);
+	w->len += n;
+	w->buf[w->len] = '\0';
+}
+
+/* Before a value: the comma that separates it from the one before it. */
+static void value_begin(struct vl_writer *w)
+{
+	uint32_t bit = 1u << w->depth;
+
+	if (w->after_key) {
+		w->after_key = false;
+		return;
+	}
+	if (w->depth > 0 && (w->has_value & bit))
+		put(w, ",", 1);
+	w->has_value |= bit;
+}
+
+static void open_container(struct vl_writer *w, char c)
+{
+	value_begin(w);
+	if (w->error)
+		return;
+	if (w->depth + 1 >= VL_WRITER_MAX_DEPTH) {
+		w->error = -E2BIG;
+		return;
+	}
+	put(w, &c, 1);
+	w->depth++;
+	w->has_value &= ~(1u << w->depth);
+}
+
+static void close_container(struct vl_writer *w, char c)
+{
+	if (w->error)
+		return;
+	if (w->depth == 0 || w->after_key) {
+		w->error = -EINVAL;
+		return;
+	}
+	w->depth--;
+	put(w, &c, 1);
+}
+
+void vl_writer_object_begin(struct vl_writer *w)
+{
+	open_container(w, '{');
+}
+
+void vl_writer_object_end(struct vl_writer *w)
+{
+	close_container(w, '}');
+}
+
+void vl_writer_array_begin(struct vl_writer *w)
+{
+	open_container(w, '[');
+}
+
+void vl_writer_array_end(struct vl_writer *w)
+{
+	close_container(w, ']');
+}
+
+/* s as a JSON string: '"', '\\' and control characters escaped as json-c does. */
+static void put_string(struct vl_writer *w, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = strlen(s), run = 0;
+
+	if (!vl_utf8_valid(s, n)) {
+		if (!w->error)
+			w->error = -EILSEQ;
+		return;
+	}
+	put(w, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		char esc[6];
+		size_t esc_len = 2;
+
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		put(w, s + run, i - run);
+		run = i + 1;
+		esc[0] = '\\';
+		switch (ch) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[ch >> 4];
+			esc[5] = hex[ch & 0xf];
+			esc_len = 6;
+			break;
+		}
+		put(w, esc, esc_len);
+	}
+	put(w, s + run, n - run);
+	put(w, "\"", 1);
+}
+
+void vl_writer_key(struct vl_writer *w, const char *key)
+{
+	if (w->error)
+		return;
+	if (w->depth == 0 || w->after_key) {
+		w->error = -EINVAL;
+		return;
+	}
+	value_begin(w);
+	put_string(w, key);
+	put(w, ":", 1);
+	w->after_key = true;
+}
+
+void vl_writer_string(struct vl_writer *w, const char *s)
+{
+	value_begin(w);
+	put_string(w, s);
+}
+
+void vl_writer_int(struct vl_writer *w, int64_t v)
+{
+	char digits[21], *p = digits + sizeof(digits);
+	/* The magnitude as unsigned, which INT64_MIN also has. */
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+	value_begin(w);
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	put(w, p, (size_t)(digits + sizeof(digits) - p));
+}
+
+void vl_writer_bool(struct vl_writer *w, bool v)
+{
+	value_begin(w);
+	if (v)
+		put(w, "true", 4);
+	else
+		put(w, "false", 5);
+}
+
+void vl_writer_null(struct vl_writer *w)
+{
+	value_begin(w);
+	put(w, "null", 4);
+}
+
+void vl_writer_json(struct vl_writer *w, struct json_object *o)
+{
+	const char *text;
+	size_t n;
+
+	if (!o) {
+		vl_writer_null(w);
+		return;
+	}
+	value_begin(w);
+	if (w->error)
+		return;
+	text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+	if (!text) {
+		w->error = -ENOMEM;
+		return;
+	}
+	if (!vl_utf8_valid(text, n)) {
+		w->error = -EILSEQ;
+		return;
+	}
+	put(w, text, n);
+}
+
+int vl_writer_finish(struct vl_writer *w, const char **ret_text, size_t *ret_len)
+{
+	if (w->error)
+		return w->error;
+	if (w->depth != 0 || w->after_key || w->len == 0)
+		return -EINVAL;
+	*ret_text = w->buf;
+	*ret_len = w->len + 1;
+	return 0;
+}

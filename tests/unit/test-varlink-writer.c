@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vl_writer (varlink-writer.c): the text it writes is what json-c prints for
+ * the same values, strings are escaped and checked, and misuse fails
+ * instead of writing broken JSON.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "varlink-writer.h"
+
+/* json-c's text for o, as the daemon prints messages. */
+static const char *jsonc_text(struct json_object *o)
+{
+	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+static void assert_writes(struct vl_writer *w, const char *expect)
+{
+	const char *text;
+	size_t len;
+
+	assert_int_equal(vl_writer_finish(w, &text, &len), 0);
+	assert_string_equal(text, expect);
+	assert_int_equal(len, strlen(expect) + 1);
+}
+
+/* Every kind of value, and the same object built with json-c prints the same. */
+static void test_same_as_jsonc(void **state)
+{
+	static const char *const strings[] = {
+		"", "plain", "quote \" backslash \\ slash /", "\b\f\n\r\t", "\x01\x1f\x7f",
+		"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+	};
+	struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+	struct vl_writer w;
+
+	(void)state;
+	vl_writer_init(&w);
+	vl_writer_object_begin(&w);
+	for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "s%zu", i);
+		vl_writer_key(&w, key);
+		vl_writer_string(&w, strings[i]);
+		json_object_object_add(o, key, json_object_new_string(strings[i]));
+	}
+	vl_writer_key(&w, "ints");
+	vl_writer_array_begin(&w);
+	{
+		static const int64_t ints[] = { 0, 1, -1, 4096, INT64_MAX, INT64_MIN, 1234567890123 };
+
+		for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+			vl_writer_int(&w, ints[i]);
+			json_object_array_add(a, json_object_new_int64(ints[i]));
+		}
+	}
+	vl_writer_array_end(&w);
+	json_object_object_add(o, "ints", a);
+	vl_writer_key(&w, "t");
+	vl_writer_bool(&w, true);
+	json_object_object_add(o, "t", json_object_new_boolean(true));
+	vl_writer_key(&w, "f");
+	vl_writer_bool(&w, false);
+	json_object_object_add(o, "f", json_object_new_boolean(false));
+	vl_writer_key(&w, "n");
+	vl_writer_null(&w);
+	json_object_object_add(o, "n", NULL);
+	vl_writer_key(&w, "empty");
+	vl_writer_object_begin(&w);
+	vl_writer_object_end(&w);
+	json_object_object_add(o, "empty", json_object_new_object());
+	vl_writer_key(&w, "nested");
+	vl_writer_array_begin(&w);
+	vl_writer_array_begin(&w);
+	vl_writer_array_end(&w);
+	vl_writer_object_begin(&w);
+	vl_writer_key(&w, "k");
+	vl_writer_int(&w, 7);
+	vl_writer_object_end(&w);
+	vl_writer_array_end(&w);
+	{
+		struct json_object *n = json_object_new_array(), *k = json_object_new_object();
+
+		json_object_array_add(n, json_object_new_array());
+		json_object_object_add(k, "k", json_object_new_int(7));
+		json_object_array_add(n, k);
+		json_object_object_add(o, "nested", n);
+	}
+	vl_writer_object_end(&w);
+	assert_writes(&w, jsonc_text(o));
+	vl_writer_done(&w);
+	json_object_put(o);
+}
+
+/* A json-c value in place, and a text longer than the inline buffer. */
+static void test_embedded_and_long(void **state)
+{
+	struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+	struct vl_writer w;
+	const char *text;
+	size_t len;
+
+	(void)state;
+	json_object_object_add(o, "x", json_object_new_string("y"));
+	vl_writer_init(&w);
+	vl_writer_array_begin(&w);
+	vl_writer_json(&w, o);
+	vl_writer_json(&w, NULL);
+	json_object_array_add(a, json_object_get(o));
+	json_object_array_add(a, NULL);
+	for (int i = 0; i < 5000; i++) {
+		vl_writer_int(&w, i);
+		json_object_array_add(a, json_object_new_int(i));
+	}
+	vl_writer_array_end(&w);
+	assert_int_equal(vl_writer_finish(&w, &text, &len), 0);
+	assert_true(len > sizeof(w.inline_buf));
+	assert_string_equal(text, jsonc_text(a));
+	vl_writer_done(&w);
+	json_object_put(a);
+	json_object_put(o);
+}
+
+/* Never text a standard client cannot decode: bad UTF-8 fails the whole message. */
+static void test_bad_utf8(void **state)
+{
+	struct vl_writer w;
+	const char *text;
+	size_t len;
+
+	(void)state;
+	vl_writer_init(&w);
+	vl_writer_object_begin(&w);
+	vl_writer_key(&w, "name");
+	vl_writer_string(&w, "ok\xff");
+	vl_writer_key(&w, "more");		/* ignored: the error sticks */
+	vl_writer_int(&w, 1);
+	vl_writer_object_end(&w);
+	assert_int_equal(vl_writer_finish(&w, &text, &len), -EILSEQ);
+	vl_writer_done(&w);
+
+	vl_writer_init(&w);
+	vl_writer_object_begin(&w);
+	vl_writer_key(&w, "\xc0\xaf");		/* an overlong '/' as a key */
+	vl_writer_int(&w, 1);
+	vl_writer_object_end(&w);
+	assert_int_equal(vl_writer_finish(&w, &text, &len), -EILSEQ);
+	vl_writer_done(&w);
+}
+
+/* Misuse fails: nothing half-written is ever handed out. */
+static void test_misuse(void **state)
+{
+	struct vl_writer w;
+	const char *text;
+	size_t len;
+
+	(void)state;
+	vl_writer_init(&w);
+	assert_int_equal(vl_writer_finish(&w, &text, &len), -EINVAL);		/* nothing written */
+	vl_writer_object_begin(&w);
+	assert_int_equal(vl_writer_finish(&w, &text, &len), -EINVAL);		/* still open */
+	vl_writer_key(&w, "k");
+	assert_int_equal(vl_writer_finish(&w, &text, &len), -EINVAL);		/* a key without value */
+	vl_writer_object_end(&w);
+	assert_int_equal(vl_writer_finish(&w, &text, &len), -EINVAL);
+	vl_writer_done(&w);
+
+	vl_writer_init(&w);
+	vl_writer_array_end(&w);						/* nothing open */
+	assert_int_equal(vl_writer_finish(&w, &text, &len), -EINVAL);
+	vl_writer_done(&w);
+
+	vl_writer_init(&w);
+	vl_writer_key(&w, "k");							/* a key outside an object */
+	assert_int_equal(vl_writer_finish(&w, &text, &len), -EINVAL);
+	vl_writer_done(&w);
+
+	vl_writer_init(&w);
+	for (int i = 0; i < VL_WRITER_MAX_DEPTH + 2; i++)
+		vl_writer_array_begin(&w);
+	assert_int_equal(vl_writer_finish(&w, &text, &len), -E2BIG);
+	vl_writer_done(&w);
+
+	/* vl_writer_done() leaves a writer that can be used again. */
+	vl_writer_object_begin(&w);
+	vl_writer_object_end(&w);
+	assert_writes(&w, "{}");
+	vl_writer_done(&w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_same_as_jsonc),
+		cmocka_unit_test(test_embedded_and_long),
+		cmocka_unit_test(test_bad_utf8),
+		cmocka_unit_test(test_misuse),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
