@@ -87,8 +87,11 @@ static void conn_pool_free(struct conn_pool *p)
 {
 	if (!p)
 		return;
-	if (p->base)
+	if (p->base) {
+		/* ASan keeps the marks of freed slots past munmap(): clear them for the next mapping there. */
+		CONN_SLOT_UNPOISON(p->base, p->cap * p->slot);
 		munmap(p->base, p->cap * p->slot);
+	}
 	free(p->used);
 	free(p->live);
 	free(p);

@@ -1,0 +1,443 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Where connections live: the server's slot pool (max-connections plus
+ * CONN_POOL_SPARE slots), and the heap past it or without it. The server's
+ * source is compiled in here, so that the test sees the pool. An in-process
+ * daemon (memfd backend whose large allocations wait until the test lets
+ * them go) fills the pool with connections closed while their calls are
+ * with a worker, then serves connections from the heap: calls, a worker
+ * job, a heap connection closed while busy, and every slot and heap
+ * connection given back (the ASan build poisons freed slots and checks
+ * every free()).
+ */
+#include "../../daemon/physmemd-server.c"
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "test-loop.h"
+
+/* Large allocations wait for a byte on this pipe (the test's hold on the worker). */
+static int hold[2] = { -1, -1 };
+
+static int held_allocate(void *state, uint64_t size, bool contiguous, int cache, struct backend_buffer *ret,
+			 const char **ret_feature)
+{
+	char x;
+
+	if (size > WORKER_SMALL_JOB)
+		assert_int_equal(read(hold[0], &x, 1), 1);
+	return backend_memfd_ops.allocate(state, size, contiguous, cache, ret, ret_feature);
+}
+
+struct daemon {
+	char dir[64];
+	struct conf conf;
+	struct event_base *base;
+	struct event *tick;
+	struct backend_ops backend;
+	void *st;
+	struct worker_pool *workers;
+	struct registry r;
+	struct server server;
+};
+
+/* An in-process daemon for max_conns connections; no_pool: its pool reservation failed. */
+static void daemon_start(struct daemon *d, uint64_t max_conns, bool no_pool)
+{
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 100000 };
+
+	signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
+	snprintf(d->dir, sizeof(d->dir), "/tmp/test-physmemd-server-XXXXXX");
+	assert_non_null(mkdtemp(d->dir));
+	conf_defaults(&d->conf);
+	d->conf.worker_threads = 1;
+	d->conf.lock = LOCK_NO;
+	d->conf.fdstore = LOCK_NO;
+	d->conf.hugepages_auto = false;
+	d->conf.max_connections = max_conns;
+	snprintf(d->conf.socket_path, sizeof(d->conf.socket_path), "%s/s", d->dir);
+	d->base = event_base_new();
+	assert_non_null(d->base);
+	d->tick = event_new(d->base, -1, EV_PERSIST, test_loop_on_tick, NULL);
+	assert_true(d->tick && event_add(d->tick, &tv) == 0);
+	assert_int_equal(sink_init(d->base, &d->conf), 0);
+	d->backend = backend_memfd_ops;
+	d->backend.allocate = held_allocate;
+	assert_int_equal(d->backend.init(&d->conf, &d->st), 0);
+	assert_int_equal(worker_pool_new(d->base, &d->conf, &d->backend, d->st, &d->workers), 0);
+	registry_init(&d->r, &d->conf, &d->backend, d->st);
+	d->r.workers = d->workers;
+	assert_int_equal(server_init(&d->server, d->base, &d->conf, &d->r, -1), 0);
+	assert_non_null(d->server.pool);
+	if (no_pool) {
+		conn_pool_free(d->server.pool);
+		d->server.pool = NULL;
+	}
+}
+
+/* Run the loop once (a liveness deadline is the caller's). */
+static void loop_once(struct daemon *d, uint64_t deadline)
+{
+	assert_true(test_loop_now_ms() < deadline);
+	assert_true(event_base_loop(d->base, EVLOOP_ONCE) >= 0);
+}
+
+/* Let every held allocation go and run the loop until the workers are idle. */
+static void release_hold(struct daemon *d)
+{
+	uint64_t deadline = test_loop_now_ms() + 20000;	/* liveness only */
+	char go[256];
+
+	memset(go, 'g', sizeof(go));
+	assert_int_equal(write(hold[1], go, sizeof(go)), (ssize_t)sizeof(go));
+	while (!worker_pool_idle(d->workers))
+		loop_once(d, deadline);
+}
+
+/* Run the loop until no connection is left and no job pending, then shut down. */
+static void daemon_stop(struct daemon *d)
+{
+	uint64_t deadline = test_loop_now_ms() + 20000;	/* liveness only */
+
+	release_hold(d);
+	while (d->server.n_conns > 0 || !worker_pool_idle(d->workers))
+		loop_once(d, deadline);
+	assert_true(!d->server.pool || d->server.pool->n_live == 0);
+	assert_true(d->r.bytes == 0);
+	server_done(&d->server);
+	assert_null(d->server.pool);
+	sink_on_drained(NULL, NULL);
+	d->r.workers = NULL;
+	registry_done(&d->r);
+	worker_pool_free(d->workers);
+	d->backend.fini(d->st);
+	sink_done();
+	event_free(d->tick);
+	event_base_free(d->base);
+	rmdir(d->dir);
+	close(hold[0]);
+	close(hold[1]);
+}
+
+/* A client connection, accepted (the loop runs until the daemon has one more connection). */
+static int client(struct daemon *d)
+{
+	uint64_t deadline = test_loop_now_ms() + 10000, n = d->server.n_conns;	/* liveness only */
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->conf.socket_path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	while (d->server.n_conns == n)
+		loop_once(d, deadline);
+	assert_int_equal(d->server.n_conns, n + 1);
+	return fd;
+}
+
+/* The server's newest connection (the one client() just made). */
+static struct conn *newest(struct daemon *d)
+{
+	struct conn *c, *last = NULL;
+
+	TAILQ_FOREACH(c, &d->server.conns, entry)
+		if (!last || c->id > last->id)
+			last = c;
+	assert_non_null(last);
+	return last;
+}
+
+/* Is c one of the pool's slots? */
+static bool in_pool(const struct server *s, const struct conn *c)
+{
+	const struct conn_pool *p = s->pool;
+
+	return p && (const char *)c >= p->base && (const char *)c < p->base + p->cap * p->slot;
+}
+
+/* Send one call without waiting for its reply. */
+static void send_call(int fd, const char *method, const char *params)
+{
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "{\"method\":\"io.physmem.Manager.%s\",\"parameters\":%s}", method, params);
+
+	assert_true(n > 0 && (size_t)n < sizeof(msg));
+	assert_int_equal(send(fd, msg, (size_t)n + 1, MSG_NOSIGNAL), n + 1);
+}
+
+/* Send one call and run the loop until its reply came; the reply, and the fds that came with it. */
+static struct json_object *call(struct daemon *d, int fd, const char *method, const char *params, unsigned *ret_nfds)
+{
+	uint64_t deadline = test_loop_now_ms() + 10000;	/* liveness only */
+	char buf[65536];
+	size_t len = 0;
+
+	*ret_nfds = 0;
+	send_call(fd, method, params);
+	while (len == 0 || buf[len - 1] != '\0') {
+		char control[CMSG_SPACE(16 * sizeof(int))];
+		struct iovec iov = { .iov_base = buf + len, .iov_len = sizeof(buf) - len };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+				     .msg_controllen = sizeof(control) };
+		ssize_t got;
+
+		loop_once(d, deadline);
+		got = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (got < 0 && errno == EAGAIN)
+			continue;
+		assert_true(got > 0);
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			unsigned n = (unsigned)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+
+			assert_true(cm->cmsg_type == SCM_RIGHTS);
+			for (unsigned i = 0; i < n; i++)
+				close(((int *)CMSG_DATA(cm))[i]);
+			*ret_nfds += n;
+		}
+		len += (size_t)got;
+		assert_true(len < sizeof(buf));
+	}
+	return json_tokener_parse(buf);
+}
+
+/* Status's connection count, asked on fd (which must succeed). */
+static int64_t status_connections(struct daemon *d, int fd)
+{
+	unsigned nfds;
+	struct json_object *reply = call(d, fd, "Status", "{}", &nfds), *p, *v;
+	int64_t n;
+
+	assert_non_null(reply);
+	assert_false(json_object_object_get_ex(reply, "error", &v));
+	assert_true(json_object_object_get_ex(reply, "parameters", &p));
+	assert_true(json_object_object_get_ex(p, "connections", &v));
+	n = json_object_get_int64(v);
+
+	json_object_put(reply);
+	return n;
+}
+
+/* A 4 KiB Allocate on fd is answered with one fd. */
+static void assert_small_allocate(struct daemon *d, int fd)
+{
+	unsigned nfds;
+	struct json_object *reply = call(d, fd, "Allocate", "{\"size\":4096}", &nfds), *v;
+
+	assert_non_null(reply);
+	assert_false(json_object_object_get_ex(reply, "error", &v));
+	assert_int_equal(nfds, 1);
+	json_object_put(reply);
+}
+
+/* A large Allocate on a new connection, closed once its call is with a worker (held there or queued). */
+static void close_while_busy(struct daemon *d)
+{
+	uint64_t deadline = test_loop_now_ms() + 10000, n;	/* liveness only */
+	int fd = client(d);
+	struct conn *c = newest(d);
+
+	n = d->server.n_conns;
+	send_call(fd, "Allocate", "{\"size\":8388608}");
+	while (!c->busy)
+		loop_once(d, deadline);
+	close(fd);
+	while (d->server.n_conns == n)
+		loop_once(d, deadline);
+	assert_true(c->gone && c->busy);
+}
+
+/*
+ * The pool's functions alone: its slots are handed out lowest first; past
+ * them connections come from the heap; each goes back where it came from.
+ */
+static void test_pool_full_then_heap(void **unused)
+{
+	struct server s = { .pool = conn_pool_new(1) };
+	struct conn *c[CONN_POOL_SPARE + 3];
+	size_t cap;
+
+	(void)unused;
+	assert_non_null(s.pool);
+	cap = s.pool->cap;
+	assert_int_equal(cap, 1 + CONN_POOL_SPARE);
+	for (size_t i = 0; i < cap + 2; i++) {
+		c[i] = conn_alloc(&s);
+		assert_non_null(c[i]);
+		c[i]->server = &s;
+		/* Its events lie inside its own allocation. */
+		assert_true((char *)c[i]->ev_stall + event_get_struct_event_size() <= (char *)c[i] + conn_size());
+		memset(c[i]->ev_read, 0, conn_size() - conn_event_offset());
+		if (i < cap)
+			assert_ptr_equal(c[i], s.pool->base + i * s.pool->slot);
+		else
+			assert_false(in_pool(&s, c[i]));
+	}
+	assert_int_equal(s.pool->n_live, cap);
+	/* A heap connection goes back to the heap: the pool's count does not move. */
+	conn_release(c[cap]);
+	assert_int_equal(s.pool->n_live, cap);
+	/* A freed slot is the next one taken, before the heap. */
+	conn_release(c[10]);
+	assert_int_equal(s.pool->n_live, cap - 1);
+	c[10] = conn_alloc(&s);
+	c[10]->server = &s;
+	assert_ptr_equal(c[10], s.pool->base + 10 * s.pool->slot);
+	for (size_t i = 0; i < cap; i++)
+		conn_release(c[i]);
+	assert_int_equal(s.pool->n_live, 0);
+	for (size_t w = 0; w < (cap + 63) / 64; w++)
+		assert_int_equal(s.pool->used[w], 0);
+	conn_release(c[cap + 1]);
+	conn_pool_free(s.pool);
+}
+
+/*
+ * server_done() while a worker still has calls of pool and heap
+ * connections: the pool stays until its last slot is back, then goes;
+ * a heap connection released after that is freed.
+ */
+static void test_pool_orphaned(void **unused)
+{
+	struct server s = { .listen_fd = -1, .pool = conn_pool_new(0) };
+	struct conn *c[CONN_POOL_SPARE + 2];
+
+	(void)unused;
+	TAILQ_INIT(&s.conns);
+	for (size_t i = 0; i < CONN_POOL_SPARE + 2; i++) {
+		c[i] = conn_alloc(&s);
+		assert_non_null(c[i]);
+		c[i]->server = &s;
+	}
+	assert_true(in_pool(&s, c[0]) && !in_pool(&s, c[CONN_POOL_SPARE]));
+	server_done(&s);
+	assert_non_null(s.pool);
+	assert_true(s.pool->orphaned);
+	conn_release(c[CONN_POOL_SPARE]);
+	for (size_t i = 0; i < CONN_POOL_SPARE; i++) {
+		assert_non_null(s.pool);
+		conn_release(c[i]);
+	}
+	assert_null(s.pool);
+	conn_release(c[CONN_POOL_SPARE + 1]);
+}
+
+/*
+ * Freeing the pool leaves no poisoned shadow behind (ASan build): the
+ * address range is unmapped, and the next mapping there is new memory.
+ */
+static void test_pool_free_unpoisons(void **unused)
+{
+	struct server s = { .pool = conn_pool_new(4) };
+	struct conn *c;
+	size_t len;
+	char *base, *again;
+
+	(void)unused;
+	assert_non_null(s.pool);
+	base = s.pool->base;
+	len = s.pool->cap * s.pool->slot;
+	c = conn_alloc(&s);
+	c->server = &s;
+	conn_release(c);	/* its slot is poisoned now */
+	conn_pool_free(s.pool);
+	again = mmap(base, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	assert_ptr_equal(again, base);
+	memset(again, 1, len);
+	munmap(again, len);
+}
+
+/*
+ * A full pool: 2 + CONN_POOL_SPARE connections closed while their calls
+ * wait for the worker fill it; the next connections come from the heap
+ * and are served (Status, a worker's Allocate with its fd), one of them
+ * closed while busy; once the worker is let go every slot comes back, and
+ * the next connection takes the pool's first slot again.
+ */
+static void test_daemon_heap_connections(void **unused)
+{
+	struct daemon d;
+	struct conn *ca, *cb, *cc;
+	int a, b, c;
+
+	(void)unused;
+	daemon_start(&d, 2, false);
+	for (size_t i = 0; i < d.server.pool->cap; i++)
+		close_while_busy(&d);
+	assert_int_equal(d.server.n_conns, 0);
+	assert_int_equal(d.server.pool->n_live, d.server.pool->cap);
+
+	a = client(&d);
+	ca = newest(&d);
+	b = client(&d);
+	cb = newest(&d);
+	assert_false(in_pool(&d.server, ca));
+	assert_false(in_pool(&d.server, cb));
+	assert_int_equal(status_connections(&d, a), 2);
+	assert_int_equal(status_connections(&d, b), 2);
+	/* b closes while its call waits for the worker: a gone heap connection. */
+	send_call(b, "Allocate", "{\"size\":8388608}");
+	{
+		uint64_t deadline = test_loop_now_ms() + 10000;	/* liveness only */
+
+		while (!cb->busy)
+			loop_once(&d, deadline);
+		close(b);
+		while (d.server.n_conns != 1)
+			loop_once(&d, deadline);
+	}
+	assert_int_equal(status_connections(&d, a), 1);
+
+	/* The worker goes on: the gone connections' calls end, their slots and b come back. */
+	release_hold(&d);
+	assert_int_equal(d.server.pool->n_live, 0);
+	assert_small_allocate(&d, a);
+	assert_int_equal(status_connections(&d, a), 1);
+
+	c = client(&d);
+	cc = newest(&d);
+	assert_ptr_equal(cc, d.server.pool->base);
+	assert_int_equal(status_connections(&d, c), 2);
+	close(a);
+	close(c);
+	daemon_stop(&d);
+}
+
+/* The pool could not be reserved: every connection comes from the heap, and is served. */
+static void test_daemon_no_pool(void **unused)
+{
+	struct daemon d;
+	int a, b;
+
+	(void)unused;
+	daemon_start(&d, 4, true);
+	a = client(&d);
+	close_while_busy(&d);
+	b = client(&d);
+	assert_int_equal(status_connections(&d, a), 2);
+	release_hold(&d);
+	assert_small_allocate(&d, b);
+	assert_int_equal(status_connections(&d, b), 2);
+	close(a);
+	close(b);
+	daemon_stop(&d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pool_full_then_heap),
+		cmocka_unit_test(test_pool_orphaned),
+		cmocka_unit_test(test_pool_free_unpoisons),
+		cmocka_unit_test(test_daemon_heap_connections),
+		cmocka_unit_test(test_daemon_no_pool),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
