@@ -38,7 +38,6 @@ void conf_defaults(struct conf *c)
 	c->fdstore = LOCK_TRY;
 	c->hugepages_auto = true;
 	c->worker_threads = 2;
-	c->loop_priority = 10;
 	c->log_level = LOG_LEVEL_INFO;
 	c->max_bindings_per_uid = 64;
 	snprintf(c->pci_sysfs, sizeof(c->pci_sysfs), "/sys/bus/pci/devices");
@@ -74,7 +73,6 @@ static const struct key {
 	K("fdstore", KEY_LOCK, fdstore),
 	K("hugepages", KEY_HUGEPAGES, hugepage_size),
 	K("worker-threads", KEY_COUNT, worker_threads),
-	K("loop-priority", KEY_COUNT, loop_priority),
 	K("debug-job-delay-ms", KEY_COUNT, debug_job_delay_ms),
 	K("log-level", KEY_LOG, log_level),
 	K("max-bindings-per-uid", KEY_COUNT, max_bindings_per_uid),
@@ -398,10 +396,6 @@ int conf_check(const struct conf *c)
 	}
 	if (c->worker_threads == 0 || c->worker_threads > 64) {
 		log_error("worker-threads must be between 1 and 64");
-		return -EINVAL;
-	}
-	if (c->loop_priority > 20) {
-		log_error("loop-priority must be between 0 and 20");
 		return -EINVAL;
 	}
 	if (c->debug_job_delay_ms > 600000) {

@@ -179,7 +179,6 @@ static int sink_make_spare(void);
 static void *closer_thread(void *arg)
 {
 	(void)arg;
-	priority_restore();
 	pthread_mutex_lock(&closer.lock);
 	for (;;) {
 		struct closer_item it;
@@ -710,10 +709,8 @@ static int sink_spawn(void)
 		sink_spawn_later();	/* the spare stays for the retry */
 		return r;
 	}
-	if (pid == 0) {
-		priority_restore();
+	if (pid == 0)
 		sink_child(sink.spare[1], parent, max_fd);
-	}
 	pair[0] = sink.spare[0];
 	pair[1] = sink.spare[1];
 	sink.spare[0] = sink.spare[1] = -1;

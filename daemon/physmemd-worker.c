@@ -154,7 +154,6 @@ static void *worker_main(void *arg)
 	struct worker_pool *p = l->pool;
 	const uint64_t one = 1;
 
-	priority_restore();
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		struct job_list mine = TAILQ_HEAD_INITIALIZER(mine);

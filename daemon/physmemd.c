@@ -214,7 +214,6 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
-	priority_init();
 	r = backend_open(&conf, &backend, &backend_state);
 	if (r < 0)
 		return 1;
@@ -264,8 +263,6 @@ int main(int argc, char **argv)
 			event_add(ev_watchdog, &tv);
 	}
 
-	/* Last, after the threads that must not inherit it have started. */
-	(void)priority_raise_loop(conf.loop_priority);
 	log_notice("physmemd %s ready: backend %s%s, max buffer %llu bytes, %llu bytes per uid", PHYSMEM_VERSION,
 		   backend->name, backend->dma_safe ? " (DMA-safe)" : " (addresses not DMA-safe)",
 		   (unsigned long long)conf.max_buffer_size, (unsigned long long)conf.max_bytes_per_uid);

@@ -86,7 +86,6 @@ struct conf {
 	uint64_t hugepage_size;		/* every memfd buffer from huge pages of this size (2M or 1G); 0: see auto */
 	bool hugepages_auto;		/* hugepage_size 0: 2 MiB pages where free and the size fits */
 	uint64_t worker_threads;	/* threads for large jobs (plus one for small ones) */
-	uint64_t loop_priority;		/* nice levels the event-loop thread runs above the daemon */
 	uint64_t debug_job_delay_ms;	/* test hook: every large worker job sleeps this long first */
 	int log_level;
 	uint64_t max_bindings_per_uid;	/* device bindings a uid may hold */
@@ -522,11 +521,10 @@ struct server {
 int server_init(struct server *s, struct event_base *base, const struct conf *conf,
 		struct registry *registry, int listen_fd);
 void server_done(struct server *s);
-/* Send (or queue) a reply in text form (len bytes, its NUL included), or a vl_writer's. */
+/* Queue a reply on a connection; takes ownership of msg. */
 struct vl_writer;
 void server_reply_text(struct conn *c, const char *text, size_t len, const int *fds, unsigned nfds);
 void server_reply_writer(struct conn *c, struct vl_writer *w, const int *fds, unsigned nfds);
-/* Queue a reply on a connection; takes ownership of msg. */
 void server_reply(struct conn *c, struct json_object *msg, const int *fds, unsigned nfds);
 /* The worker job of c's current call is done (its reply queued): carry on, or free a gone c. */
 void server_conn_resume(struct conn *c);
@@ -539,11 +537,3 @@ void varlink_handle(struct conn *c, struct json_object *msg, struct vl_fds *fds)
 
 int conf_set(struct conf *c, const char *key, const char *value);
 int conf_check(const struct conf *c);
-
-/* physmemd-priority.c */
-/* Note the daemon's own nice; before any thread starts. */
-void priority_init(void);
-/* Raise the calling (event-loop) thread's priority by boost nice levels; 0 or -errno (logged). */
-int priority_raise_loop(uint64_t boost);
-/* In a thread or process the loop started: back to the daemon's own nice. */
-void priority_restore(void);

@@ -434,73 +434,7 @@ def case_closed_while_queued(args):
     return 0
 
 
-def thread_nices(pid):
-    """{tid: nice} of every thread of pid (field 19 of /proc/PID/task/TID/stat)."""
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        out[int(tid)] = int(fields[16])
-    return out
-
-
-def children(pid):
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(c) for c in f.read().split()]
-
-
-def case_loop_priority(args):
-    """loop-thread-raised-workers-not"""
-    if os.geteuid() != 0:
-        print("SKIP: needs root (CAP_SYS_NICE) to raise a thread's priority")
-        return SKIP
-    base = os.getpriority(os.PRIO_PROCESS, 0)
-    if base - 10 < -20:
-        print(f"SKIP: this test runs at nice {base}: nothing 10 levels above it")
-        return SKIP
-    # The default raises the loop by 10; loop-priority=0 leaves it alone.
-    for setting, loop_nice in ((None, base - 10), ("loop-priority=0", base)):
-        d = Daemon(args.build, *([setting] if setting else []))
-
-        def body():
-            pid = d.proc.pid
-            s = connect(d.sock)
-            # Work for every kind of thread: a worker's allocation and
-            # release (64 MiB: the large lane), and an fd the daemon must
-            # close for the client (its sink's closer thread).
-            r, fds = call(s, MANAGER + "Allocate", {"size": 64 << 20})
-            check(len(fds) == 1, f"[{setting}] a 64 MiB Allocate is answered with its fd")
-            socket.send_fds(s, [json.dumps({"method": MANAGER + "Status", "parameters": {}}).encode() + b"\0"],
-                            [fds[0]])
-            check(answered_within(s, 10), f"[{setting}] a Status that carried a stray fd is answered")
-            s.recv(65536)
-            os.close(fds[0])
-            call(s, MANAGER + "Free", {"id": r["parameters"]["buffer"]["id"]})
-            time.sleep(0.5)
-            nices = thread_nices(pid)
-            check(nices[pid] == loop_nice, f"[{setting}] the event-loop thread runs at nice {loop_nice} "
-                  f"(base {base}; got {nices[pid]})")
-            others = {t: n for t, n in nices.items() if t != pid}
-            check(len(others) >= 3, f"[{setting}] the daemon has its worker and closer threads ({len(others)})")
-            check(all(n == base for n in others.values()),
-                  f"[{setting}] every other thread keeps nice {base}: {others}")
-            kids = children(pid)
-            check(kids and all(os.getpriority(os.PRIO_PROCESS, k) == base for k in kids),
-                  f"[{setting}] the sink process keeps nice {base}")
-            s.close()
-
-        rc = run_against(d, body)
-        if rc:
-            return rc
-    return 0
-
-
-def answered_within(sock, seconds):
-    r, _, _ = select.select([sock], [], [], seconds)
-    return bool(r)
-
-
-CASES = {"loop-priority": case_loop_priority, "closed-calls-dropped": case_closed_while_queued, "small-passes-release": case_small_passes_release, "quota-after-release": case_quota_after_release, "inflight": case_inflight, "fairness": case_fairness, "charged": case_charged, "no-addresses": case_no_addresses}
+CASES = {"closed-calls-dropped": case_closed_while_queued, "small-passes-release": case_small_passes_release, "quota-after-release": case_quota_after_release, "inflight": case_inflight, "fairness": case_fairness, "charged": case_charged, "no-addresses": case_no_addresses}
 
 
 def main():
