@@ -521,10 +521,11 @@ struct server {
 int server_init(struct server *s, struct event_base *base, const struct conf *conf,
 		struct registry *registry, int listen_fd);
 void server_done(struct server *s);
-/* Queue a reply on a connection; takes ownership of msg. */
+/* Send (or queue) a reply in text form (len bytes, its NUL included), or a vl_writer's. */
 struct vl_writer;
 void server_reply_text(struct conn *c, const char *text, size_t len, const int *fds, unsigned nfds);
 void server_reply_writer(struct conn *c, struct vl_writer *w, const int *fds, unsigned nfds);
+/* Queue a reply on a connection; takes ownership of msg. */
 void server_reply(struct conn *c, struct json_object *msg, const int *fds, unsigned nfds);
 /* The worker job of c's current call is done (its reply queued): carry on, or free a gone c. */
 void server_conn_resume(struct conn *c);
