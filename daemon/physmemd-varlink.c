@@ -348,6 +348,25 @@ static void write_buffer(struct vl_writer *w, struct conn *c, const struct buffe
 	vl_writer_object_end(w);
 }
 
+/* Start a written reply: {"parameters":{"KEY": (its value is the caller's). */
+static void written_reply_begin(struct vl_writer *w, const char *key)
+{
+	vl_writer_init(w);
+	vl_writer_object_begin(w);
+	vl_writer_key(w, "parameters");
+	vl_writer_object_begin(w);
+	vl_writer_key(w, key);
+}
+
+/* Close the reply written_reply_begin() started, send it with its fds and free the writer. */
+static void written_reply_send(struct call *call, struct vl_writer *w, const int *fds, unsigned nfds)
+{
+	vl_writer_object_end(w);
+	vl_writer_object_end(w);
+	server_reply_writer(call->conn, w, fds, nfds);
+	vl_writer_done(w);
+}
+
 /*
  * Reply {"buffer": b} (Allocate, Pin, Get, Share, Bind), with the buffer's
  * fd as bufferFileDescriptor when fd is set.
@@ -358,20 +377,13 @@ static void reply_buffer(struct call *call, const struct buffer *b, bool fd)
 
 	if (call->oneway)
 		return;
-	vl_writer_init(&w);
-	vl_writer_object_begin(&w);
-	vl_writer_key(&w, "parameters");
-	vl_writer_object_begin(&w);
-	vl_writer_key(&w, "buffer");
+	written_reply_begin(&w, "buffer");
 	write_buffer(&w, call->conn, b);
 	if (fd) {
 		vl_writer_key(&w, "bufferFileDescriptor");
 		vl_writer_int(&w, 0);
 	}
-	vl_writer_object_end(&w);
-	vl_writer_object_end(&w);
-	server_reply_writer(call->conn, &w, fd ? &b->b.fd : NULL, fd ? 1 : 0);
-	vl_writer_done(&w);
+	written_reply_send(call, &w, fd ? &b->b.fd : NULL, fd ? 1 : 0);
 }
 
 /* Reply with a buffer's description and its fd. */
@@ -1283,20 +1295,13 @@ static void method_list(struct call *call, struct json_object *params)
 	}
 	if (call->oneway)
 		return;
-	vl_writer_init(&w);
-	vl_writer_object_begin(&w);
-	vl_writer_key(&w, "parameters");
-	vl_writer_object_begin(&w);
-	vl_writer_key(&w, "buffers");
+	written_reply_begin(&w, "buffers");
 	vl_writer_array_begin(&w);
 	TAILQ_FOREACH(b, &registry_of(c)->buffers, entry)
 		if (all || policy_is_owner(&c->peer, b))
 			write_buffer(&w, c, b);
 	vl_writer_array_end(&w);
-	vl_writer_object_end(&w);
-	vl_writer_object_end(&w);
-	server_reply_writer(c, &w, NULL, 0);
-	vl_writer_done(&w);
+	written_reply_send(call, &w, NULL, 0);
 }
 
 /* Status's device list: the devices the caller may bind. */
