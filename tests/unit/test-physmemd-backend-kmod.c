@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "test-daemon.h"
+
 int __real_ioctl(int fd, unsigned long request, ...);
 int __wrap_ioctl(int fd, unsigned long request, ...);
 void __wrap_log_msg(int level, const char *fmt, ...);
@@ -243,19 +245,6 @@ void __wrap_log_msg(int level, const char *fmt, ...)
 	fprintf(stderr, "physmemd: <%d> %s\n", level, line);
 }
 
-/* Open fds of this process. */
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1;	/* the directory's own fd */
-}
 
 /* The backend on the fake device. */
 static struct kmod_state *backend(void)
@@ -312,7 +301,7 @@ static void pin(struct kmod_state *st, uint64_t size, struct backend_buffer *b)
 /* A current module: one ALLOC or PIN per buffer, its segments in the reply, no SEGMENTS. */
 static void test_current_module(void **unused)
 {
-	int fds = count_fds();
+	int fds = test_count_fds();
 	struct kmod_state *st;
 	struct backend_buffer b[3];
 
@@ -332,13 +321,13 @@ static void test_current_module(void **unused)
 	for (int i = 0; i < 3; i++)
 		kmod_release(st, &b[i], false);
 	kmod_fini(st);
-	assert_int_equal(count_fds(), fds);
+	assert_int_equal(test_count_fds(), fds);
 }
 
 /* More segments than a reply carries: SEGMENTS for the count, then for all of them. */
 static void test_current_module_many_segments(void **unused)
 {
-	int fds = count_fds();
+	int fds = test_count_fds();
 	struct kmod_state *st;
 	struct backend_buffer b[2];
 
@@ -356,7 +345,7 @@ static void test_current_module_many_segments(void **unused)
 	for (int i = 0; i < 2; i++)
 		kmod_release(st, &b[i], false);
 	kmod_fini(st);
-	assert_int_equal(count_fds(), fds);
+	assert_int_equal(test_count_fds(), fds);
 }
 
 /*
@@ -367,7 +356,7 @@ static void test_current_module_many_segments(void **unused)
  */
 static void test_old_module_alloc_first(void **unused)
 {
-	int fds = count_fds();
+	int fds = test_count_fds();
 	struct kmod_state *st;
 	struct backend_buffer b[4];
 
@@ -395,13 +384,13 @@ static void test_old_module_alloc_first(void **unused)
 	for (int i = 0; i < 4; i++)
 		kmod_release(st, &b[i], false);
 	kmod_fini(st);
-	assert_int_equal(count_fds(), fds);
+	assert_int_equal(test_count_fds(), fds);
 }
 
 /* The same learnt from a PIN; the old module's buffers may have more than a reply's worth of segments. */
 static void test_old_module_pin_first(void **unused)
 {
-	int fds = count_fds();
+	int fds = test_count_fds();
 	struct kmod_state *st;
 	struct backend_buffer b[3];
 
@@ -424,13 +413,13 @@ static void test_old_module_pin_first(void **unused)
 	for (int i = 0; i < 3; i++)
 		kmod_release(st, &b[i], false);
 	kmod_fini(st);
-	assert_int_equal(count_fds(), fds);
+	assert_int_equal(test_count_fds(), fds);
 }
 
 /* Any other error is the answer: no retry, and the module is not taken for an old one. */
 static void test_other_error_no_fallback(void **unused)
 {
-	int fds = count_fds();
+	int fds = test_count_fds();
 	struct kmod_state *st;
 	struct backend_buffer b;
 	const char *feature = NULL;
@@ -445,7 +434,7 @@ static void test_other_error_no_fallback(void **unused)
 	assert_false(st->old_module);
 	assert_int_equal(fake.predates_logged, 0);
 	kmod_fini(st);
-	assert_int_equal(count_fds(), fds);
+	assert_int_equal(test_count_fds(), fds);
 }
 
 /*
@@ -457,7 +446,7 @@ static void test_other_error_no_fallback(void **unused)
  */
 static void test_pool_e2big(void **unused)
 {
-	int fds = count_fds();
+	int fds = test_count_fds();
 	struct backend_pool_failure failure;
 	struct kmod_state *st;
 	struct backend_buffer b;
@@ -490,7 +479,7 @@ static void test_pool_e2big(void **unused)
 	assert_false(st->old_module);
 	kmod_release(st, &b, false);
 	kmod_fini(st);
-	assert_int_equal(count_fds(), fds);
+	assert_int_equal(test_count_fds(), fds);
 }
 
 int main(void)

@@ -15,19 +15,8 @@
 
 #include <cmocka.h>
 
-/* Open fds of this process. */
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
+#include "test-daemon.h"
 
-	assert_non_null(d);
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1;	/* the directory's own fd */
-}
 
 /* A file holding text, open for reading at fd; -1 for text NULL. */
 static int text_fd(const char *text)
@@ -112,13 +101,13 @@ static void test_reservation_fails_falls_back(void **state)
 	uint64_t pages = real_available() + 1;	/* one more than the real pool can give */
 	struct conf conf;
 	struct memfd_state *st = backend(&conf, "auto", "1000000\n", "0\n", "always within_size advise [never] deny\n");
-	int fds = count_fds();
+	int fds = test_count_fds();
 	bool thp = true;
 
 	(void)state;
 	assert_true(alloc_pages(st, pages * HUGE_2M, &thp) == (uint64_t)st->page_size);
 	assert_false(thp);
-	assert_int_equal(count_fds(), fds);
+	assert_int_equal(test_count_fds(), fds);
 	memfd_fini(st);
 }
 
@@ -158,14 +147,14 @@ static void test_auto_real_pool(void **state)
 	(void)state;
 	st->free_fd = open(HUGETLB_2M_DIR "free_hugepages", O_RDONLY | O_CLOEXEC);
 	st->resv_fd = open(HUGETLB_2M_DIR "resv_hugepages", O_RDONLY | O_CLOEXEC);
-	fds = count_fds();
+	fds = test_count_fds();
 	if (real_available() >= 2)
 		assert_true(alloc_pages(st, 4 << 20, NULL) == HUGE_2M);
 	else
 		assert_true(alloc_pages(st, 4 << 20, NULL) == (uint64_t)st->page_size);
 	/* Never for a size that is not whole 2 MiB pages, however full the pool. */
 	assert_true(alloc_pages(st, (4 << 20) + 4096, NULL) == (uint64_t)st->page_size);
-	assert_int_equal(count_fds(), fds);
+	assert_int_equal(test_count_fds(), fds);
 	memfd_fini(st);
 }
 
@@ -233,10 +222,10 @@ static void test_fixed_short_pool_fails(void **state)
 	conf_defaults(&conf);
 	assert_int_equal(conf_set(&conf, "hugepages", "2M"), 0);
 	assert_int_equal(memfd_init(&conf, &s), 0);
-	fds = count_fds();
+	fds = test_count_fds();
 	assert_int_equal(memfd_allocate(s, pages * HUGE_2M, false, PHYSMEM_CACHE_MODE_CACHED, &b, &feature), -ENOMEM);
 	assert_int_equal(b.fd, -1);
-	assert_int_equal(count_fds(), fds);
+	assert_int_equal(test_count_fds(), fds);
 	memfd_fini(s);
 }
 

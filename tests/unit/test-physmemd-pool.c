@@ -27,7 +27,7 @@
 
 #include "physmem-proto.h"
 #include "physmemd.h"
-#include "test-loop.h"
+#include "test-daemon.h"
 
 #define POOL_PAGES 16
 
@@ -145,23 +145,9 @@ struct daemon {
 
 static void daemon_start(struct daemon *d)
 {
-	struct timeval tv = { .tv_sec = 0, .tv_usec = 100000 };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
-	signal(SIGPIPE, SIG_IGN);
-	snprintf(d->dir, sizeof(d->dir), "/tmp/test-physmemd-pool-XXXXXX");
-	assert_non_null(mkdtemp(d->dir));
-	conf_defaults(&d->conf);
-	d->conf.worker_threads = 1;
-	d->conf.lock = LOCK_NO;
-	d->conf.fdstore = LOCK_NO;
-	d->conf.hugepages_auto = false;
-	snprintf(d->conf.socket_path, sizeof(d->conf.socket_path), "%s/s", d->dir);
-	d->base = event_base_new();
-	assert_non_null(d->base);
-	d->tick = event_new(d->base, -1, EV_PERSIST, test_loop_on_tick, NULL);
-	assert_true(d->tick && event_add(d->tick, &tv) == 0);
-	assert_int_equal(sink_init(d->base, &d->conf), 0);
+	test_daemon_setup(d->dir, sizeof(d->dir), "test-physmemd-pool", &d->conf, &d->base, &d->tick);
 	d->backend = backend_memfd_ops;
 	d->backend.allocate_pool = fake_allocate_pool;
 	d->backend.pools = fake_pools;

@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "test-loop.h"
+#include "test-daemon.h"
 
 /* Large allocations wait for a byte on this pipe (the test's hold on the worker). */
 static int hold[2] = { -1, -1 };
@@ -50,24 +50,9 @@ struct daemon {
 /* An in-process daemon for max_conns connections; no_pool: its pool reservation failed. */
 static void daemon_start(struct daemon *d, uint64_t max_conns, bool no_pool)
 {
-	struct timeval tv = { .tv_sec = 0, .tv_usec = 100000 };
-
-	signal(SIGPIPE, SIG_IGN);
 	assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
-	snprintf(d->dir, sizeof(d->dir), "/tmp/test-physmemd-server-XXXXXX");
-	assert_non_null(mkdtemp(d->dir));
-	conf_defaults(&d->conf);
-	d->conf.worker_threads = 1;
-	d->conf.lock = LOCK_NO;
-	d->conf.fdstore = LOCK_NO;
-	d->conf.hugepages_auto = false;
+	test_daemon_setup(d->dir, sizeof(d->dir), "test-physmemd-server", &d->conf, &d->base, &d->tick);
 	d->conf.max_connections = max_conns;
-	snprintf(d->conf.socket_path, sizeof(d->conf.socket_path), "%s/s", d->dir);
-	d->base = event_base_new();
-	assert_non_null(d->base);
-	d->tick = event_new(d->base, -1, EV_PERSIST, test_loop_on_tick, NULL);
-	assert_true(d->tick && event_add(d->tick, &tv) == 0);
-	assert_int_equal(sink_init(d->base, &d->conf), 0);
 	d->backend = backend_memfd_ops;
 	d->backend.allocate = held_allocate;
 	assert_int_equal(d->backend.init(&d->conf, &d->st), 0);
