@@ -36,7 +36,6 @@ void conf_defaults(struct conf *c)
 	c->address_policy = ADDRESS_POLICY_OWNER;
 	c->lock = LOCK_TRY;
 	c->fdstore = LOCK_TRY;
-	c->loop_realtime = LOCK_NO;
 	c->hugepages_auto = true;
 	c->worker_threads = 2;
 	c->log_level = LOG_LEVEL_INFO;
@@ -72,7 +71,6 @@ static const struct key {
 	K("address-policy", KEY_POLICY, address_policy),
 	K("lock", KEY_LOCK, lock),
 	K("fdstore", KEY_LOCK, fdstore),
-	K("loop-realtime", KEY_LOCK, loop_realtime),
 	K("hugepages", KEY_HUGEPAGES, hugepage_size),
 	K("worker-threads", KEY_COUNT, worker_threads),
 	K("debug-job-delay-ms", KEY_COUNT, debug_job_delay_ms),

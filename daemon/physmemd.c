@@ -263,10 +263,6 @@ int main(int argc, char **argv)
 			event_add(ev_watchdog, &tv);
 	}
 
-	/* After the worker threads started: they must not inherit it. */
-	r = realtime_loop(conf.loop_realtime);
-	if (r < 0)
-		goto out_server;
 	log_notice("physmemd %s ready: backend %s%s, max buffer %llu bytes, %llu bytes per uid", PHYSMEM_VERSION,
 		   backend->name, backend->dma_safe ? " (DMA-safe)" : " (addresses not DMA-safe)",
 		   (unsigned long long)conf.max_buffer_size, (unsigned long long)conf.max_bytes_per_uid);

@@ -83,7 +83,6 @@ struct conf {
 	enum address_policy address_policy;
 	enum lock_mode lock;
 	enum lock_mode fdstore;		/* no, try (auto: under systemd), yes */
-	enum lock_mode loop_realtime;	/* the event loop under SCHED_RR: no, try, yes */
 	uint64_t hugepage_size;		/* every memfd buffer from huge pages of this size (2M or 1G); 0: see auto */
 	bool hugepages_auto;		/* hugepage_size 0: 2 MiB pages where free and the size fits */
 	uint64_t worker_threads;	/* threads for large jobs (plus one for small ones) */
@@ -539,6 +538,3 @@ void varlink_handle(struct conn *c, struct json_object *msg, struct vl_fds *fds)
 
 int conf_set(struct conf *c, const char *key, const char *value);
 int conf_check(const struct conf *c);
-
-/* physmemd-realtime.c: make the calling (event-loop) thread real-time as mode says; 0 or -errno (yes only). */
-int realtime_loop(enum lock_mode mode);

@@ -4,7 +4,6 @@
 #   tests/bench/fair-bench.sh BUILD_DIR [physmem-fair-bench options]
 #   tests/bench/fair-bench.sh BUILD_DIR --smoke   # small and short; checks the lines
 # PHYSMEMD=PATH runs that daemon binary instead of the build's (before/after comparisons).
-# PHYSMEMD_SET="KEY=VALUE ..." adds daemon settings (e.g. loop-realtime=yes).
 # The daemon's per-uid limits are raised so that a 1 GiB buffer and 64 load
 # uids fit (2 GiB per uid, 4096 buffers in all); everything else is default.
 set -eu
@@ -20,13 +19,11 @@ if [ "${1:-}" = --smoke ]; then
 	shift
 	set -- --seconds 0.5 --runs 1 --hog-size 64M --busy 8 --busy-size 1M "$@"
 fi
-extra=
-for kv in ${PHYSMEMD_SET:-}; do extra="$extra --set $kv"; done
 dir=$(mktemp -d)
 chmod 755 "$dir"
 out=$dir/out
 "${PHYSMEMD:-$build/daemon/physmemd}" --socket "$dir/s" --backend memfd --set log-level=warning \
-	--set max-bytes-per-uid=2G --set max-buffer-size=1G --set max-buffers=4096 $extra &
+	--set max-bytes-per-uid=2G --set max-buffer-size=1G --set max-buffers=4096 &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 200); do [ -S "$dir/s" ] && break; sleep 0.05; done

@@ -434,64 +434,7 @@ def case_closed_while_queued(args):
     return 0
 
 
-SCHED_OTHER, SCHED_RR = 0, 2
-
-
-def thread_policies(pid):
-    """{tid: scheduling policy} of every thread of pid (field 41 of /proc/PID/task/TID/stat)."""
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        out[int(tid)] = int(fields[38])
-    return out
-
-
-def case_loop_realtime(args):
-    """loop-realtime-only-the-loop"""
-    if os.geteuid() != 0:
-        print("SKIP: needs root (CAP_SYS_NICE) for SCHED_RR")
-        return SKIP
-    for setting, loop_policy in (("loop-realtime=yes", SCHED_RR), (None, SCHED_OTHER)):
-        d = Daemon(args.build, *([setting] if setting else []))
-
-        def body():
-            pid = d.proc.pid
-            s = connect(d.sock)
-            # Work for every kind of thread: a worker's allocation and
-            # release (64 MiB: the large lane), and an fd the daemon must
-            # close for the client (a closer thread the loop starts now).
-            r, fds = call(s, MANAGER + "Allocate", {"size": 64 << 20})
-            check(len(fds) == 1, f"[{setting}] a 64 MiB Allocate is answered with its fd")
-            socket.send_fds(s, [json.dumps({"method": MANAGER + "Status", "parameters": {}}).encode() + b"\0"],
-                            [fds[0]])
-            r2, _, _ = select.select([s], [], [], 10)
-            check(bool(r2), f"[{setting}] a Status that carried a stray fd is answered")
-            s.recv(65536)
-            os.close(fds[0])
-            call(s, MANAGER + "Free", {"id": r["parameters"]["buffer"]["id"]})
-            time.sleep(0.5)
-            pol = thread_policies(pid)
-            check(pol[pid] == loop_policy, f"[{setting}] the event-loop thread's policy is {loop_policy} "
-                  f"(got {pol[pid]})")
-            others = {t: p for t, p in pol.items() if t != pid}
-            check(len(others) >= 4, f"[{setting}] the daemon has its 3 worker threads and a closer thread "
-                  f"({len(others)} others)")
-            check(all(p == SCHED_OTHER for p in others.values()),
-                  f"[{setting}] every other thread is an ordinary one: {others}")
-            with open(f"/proc/{pid}/task/{pid}/children") as f:
-                kids = [int(k) for k in f.read().split()]
-            check(kids and all(os.sched_getscheduler(k) == SCHED_OTHER for k in kids),
-                  f"[{setting}] the sink process is an ordinary one")
-            s.close()
-
-        rc = run_against(d, body)
-        if rc:
-            return rc
-    return 0
-
-
-CASES = {"loop-realtime": case_loop_realtime, "closed-calls-dropped": case_closed_while_queued, "small-passes-release": case_small_passes_release, "quota-after-release": case_quota_after_release, "inflight": case_inflight, "fairness": case_fairness, "charged": case_charged, "no-addresses": case_no_addresses}
+CASES = {"closed-calls-dropped": case_closed_while_queued, "small-passes-release": case_small_passes_release, "quota-after-release": case_quota_after_release, "inflight": case_inflight, "fairness": case_fairness, "charged": case_charged, "no-addresses": case_no_addresses}
 
 
 def main():

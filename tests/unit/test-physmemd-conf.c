@@ -48,7 +48,6 @@ static void test_defaults(void **state)
 	assert_true(c.hugepage_size == 0);
 	assert_true(c.hugepages_auto);
 	assert_true(c.worker_threads == 2);
-	assert_int_equal(c.loop_realtime, LOCK_NO);
 	assert_true(c.debug_job_delay_ms == 0);
 	assert_true(c.sink_timeout_ms == 2000);
 }
@@ -81,7 +80,6 @@ static void test_every_key(void **state)
 		"lock = yes\n"
 		"hugepages = 2M\n"
 		"worker-threads = 5\n"
-		"loop-realtime = try\n"
 		"debug-job-delay-ms = 250\n"
 		"log-level = debug\n"), 0);
 	assert_string_equal(c.socket_path, "/run/test/physmemd.sock");
@@ -103,7 +101,6 @@ static void test_every_key(void **state)
 	assert_true(c.hugepage_size == 2ULL << 20);
 	assert_false(c.hugepages_auto);
 	assert_true(c.worker_threads == 5);
-	assert_int_equal(c.loop_realtime, LOCK_TRY);
 	assert_true(c.debug_job_delay_ms == 250);
 	assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
 	assert_int_equal(conf_check(&c), 0);
