@@ -70,8 +70,12 @@ static void value_begin(struct vl_writer *w)
 		w->after_key = false;
 		return;
 	}
-	if (w->depth > 0 && (w->has_value & bit))
+	if (w->has_value & bit) {
+		/* A message is one value: a second one at the top is misuse. */
+		if (w->depth == 0 && !w->error)
+			w->error = -EINVAL;
 		put(w, ",", 1);
+	}
 	w->has_value |= bit;
 }
 

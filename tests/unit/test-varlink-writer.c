@@ -192,6 +192,13 @@ static void test_misuse(void **state)
 	assert_int_equal(vl_writer_finish(&w, &text, &len), -E2BIG);
 	vl_writer_done(&w);
 
+	vl_writer_init(&w);
+	vl_writer_object_begin(&w);
+	vl_writer_object_end(&w);
+	vl_writer_int(&w, 1);						/* a second top-level value */
+	assert_int_equal(vl_writer_finish(&w, &text, &len), -EINVAL);
+	vl_writer_done(&w);
+
 	/* vl_writer_done() leaves a writer that can be used again. */
 	vl_writer_object_begin(&w);
 	vl_writer_object_end(&w);
