@@ -386,11 +386,6 @@ static void reply_buffer(struct call *call, const struct buffer *b, bool fd)
 	written_reply_send(call, &w, fd ? &b->b.fd : NULL, fd ? 1 : 0);
 }
 
-/* Reply with a buffer's description and its fd. */
-static void reply_buffer_fd(struct call *call, const struct buffer *b)
-{
-	reply_buffer(call, b, true);
-}
 
 /* ---- org.varlink.service ---- */
 
@@ -712,7 +707,7 @@ static void call_finish(struct call_job *cj)
 	apply_sharing(b, &cj->a);
 	if (b->name[0])
 		fdstore_named(r, b);
-	reply_buffer_fd(call, b);
+	reply_buffer(call, b, true);
 	server_notify_status(c->server);
 }
 
@@ -1089,7 +1084,7 @@ static void method_import(struct call *call, struct json_object *params)
 		reply_permission_denied(call, "the buffer's owner did not allow this user or group");
 		return;
 	}
-	reply_buffer_fd(call, found);
+	reply_buffer(call, found, true);
 }
 
 static void method_free(struct call *call, struct json_object *params)
