@@ -15,7 +15,7 @@ ctest --test-dir "$build" --output-on-failure --timeout 900 || rc=$?
 # Per kernel line: what each static check and VM suite reported (ctest shows
 # a passing test's output only in its log).
 echo "== kernel lines =="
-grep -hE '^kmod-style [^ ]+: w1 |^run-vm-tests: (kernel|summary)|^packaging-vm: .*(summary|image kernel|built by DKMS)|^PHYSMEM-BENCH ' \
+grep -hE '^kmod-style [^ ]+: w1 |^run-vm-tests: (kernel|summary|FAILED because|the console around|  )|^packaging-vm: .*(summary|image kernel|built by DKMS)|^PHYSMEM-BENCH ' \
 	"$build/Testing/Temporary/LastTest.log" || true
 [ "$rc" -eq 0 ] || exit "$rc"
 

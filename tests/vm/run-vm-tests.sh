@@ -263,8 +263,10 @@ say "VM ran ${elapsed}s (qemu exit $rc)"
 
 # ---- verdict ----
 fail=0
+reasons=()
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 	say "FAIL: timeout after ${TIMEOUT}s"
+	reasons+=("timeout after ${TIMEOUT}s")
 	fail=1
 fi
 # Oopses and warnings, and the reports of the mm and slab debugging checks.
@@ -273,6 +275,7 @@ bad=$(grep -E "$KERNEL_BAD" "$LOG" | grep -v 'PHYSMEM-TEST')
 if [ -n "$bad" ]; then
 	say "FAIL: kernel log:"
 	echo "$bad" | head -20
+	mapfile -t -O "${#reasons[@]}" reasons < <(echo "$bad" | head -20 | sed 's/^/kernel log: /')
 	fail=1
 fi
 results=$(grep -o 'PHYSMEM-TEST [^ ]* [A-Z]*.*' "$LOG")
@@ -280,21 +283,34 @@ nfail=$(echo "$results" | awk '$3 == "FAIL"' | grep -c . || true)
 if [ "$nfail" -ne 0 ]; then
 	say "FAIL: $nfail case(s) failed:"
 	echo "$results" | awk '$3 == "FAIL"'
+	mapfile -t -O "${#reasons[@]}" reasons < <(echo "$results" | awk '$3 == "FAIL"' | cut -c1-300)
 	fail=1
 fi
 for name in "${EXPECTED[@]}"; do
 	if ! echo "$results" | awk -v n="$name" '$2 == n { found = 1 } END { exit !found }'; then
 		say "FAIL: no result line for case $name"
+		reasons+=("no result line for case $name")
 		fail=1
 	fi
 done
 final=$(grep -o 'PHYSMEM-VM-RESULT pass=[0-9]* fail=[0-9]*' "$LOG" | tail -1)
 if [ -z "$final" ]; then
 	say "FAIL: no PHYSMEM-VM-RESULT line"
+	reasons+=("no PHYSMEM-VM-RESULT line")
 	fail=1
 elif [ "${final##*fail=}" != 0 ]; then
+	reasons+=("the guest counted failures: $final")
 	fail=1
 fi
 say "summary: ${final:-none}; $(echo "$results" | grep -c . || true) result lines, ${#EXPECTED[@]} expected, ${elapsed}s"
 [ "$fail" -eq 0 ] && say "OK" && exit 0
+# The reasons again, last: CI shows the head and the tail of a failing
+# test's output, and the console between them may be cut.
+say "FAILED because:"
+printf '%s\n' "${reasons[@]}" | head -40 | sed 's/^/run-vm-tests:   /'
+if [ -n "$bad" ]; then
+	say "the console around the first kernel report:"
+	grep -v 'PHYSMEM-TEST' "$LOG" | grep -m1 -B 5 -A 40 -E "$KERNEL_BAD" | cut -c1-240 |
+		sed 's/^/run-vm-tests:   | /'
+fi
 exit 1
