@@ -33,6 +33,8 @@ void conf_defaults(struct conf *c)
 	c->max_buffers_total = 16384;
 	c->stall_timeout_ms = 10000;
 	c->sink_timeout_ms = 2000;
+	c->loop_budget_us = 5000;
+	c->loop_window_ms = 50;
 	c->address_policy = ADDRESS_POLICY_OWNER;
 	c->lock = LOCK_TRY;
 	c->fdstore = LOCK_TRY;
@@ -68,6 +70,8 @@ static const struct key {
 	K("max-buffers", KEY_COUNT, max_buffers_total),
 	K("stall-timeout-ms", KEY_COUNT, stall_timeout_ms),
 	K("sink-timeout-ms", KEY_COUNT, sink_timeout_ms),
+	K("loop-budget-us", KEY_COUNT, loop_budget_us),
+	K("loop-window-ms", KEY_COUNT, loop_window_ms),
 	K("address-policy", KEY_POLICY, address_policy),
 	K("lock", KEY_LOCK, lock),
 	K("fdstore", KEY_LOCK, fdstore),
@@ -404,6 +408,10 @@ int conf_check(const struct conf *c)
 	}
 	if (c->sink_timeout_ms < 10 || c->sink_timeout_ms > 3600000) {
 		log_error("sink-timeout-ms must be between 10 and 3600000");
+		return -EINVAL;
+	}
+	if (c->loop_window_ms < 1 || c->loop_window_ms > 60000 || c->loop_budget_us > c->loop_window_ms * 1000) {
+		log_error("loop-window-ms must be between 1 and 60000, and loop-budget-us at most the window");
 		return -EINVAL;
 	}
 	if (c->max_connections == 0 || c->max_connections_per_uid == 0) {

@@ -44,7 +44,7 @@ struct usage *registry_usage(struct registry *r, uid_t uid, bool create)
 /* Drop a usage record that no longer counts anything. */
 void registry_usage_put(struct registry *r, struct usage *u)
 {
-	if (u && u->buffers == 0 && u->bytes == 0 && u->connections == 0 && u->bindings == 0) {
+	if (u && u->buffers == 0 && u->bytes == 0 && u->connections == 0 && u->bindings == 0 && u->loop_refs == 0) {
 		TAILQ_REMOVE(&r->usage, u, entry);
 		free(u);
 	}

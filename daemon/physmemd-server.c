@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -43,6 +44,145 @@
 
 static void conn_free(struct conn *c);
 static void server_on_status(evutil_socket_t fd, short what, void *arg);
+static void conn_update_events(struct conn *c);
+
+/*
+ * The loop's time is shared by uid. Every callback that reads or handles a
+ * connection's messages charges the time it took (reads, parsing, the
+ * method, the small jobs run inline) to the connection's uid. A uid that
+ * spent more than loop-budget-us in its current window of loop-window-ms is
+ * "over": its connections are read at PRIO_LOW, so while any other uid has
+ * something ready it waits, and one of its callbacks stops after the message
+ * that took it over. When nobody else is ready it is served at once (the
+ * budget costs a lone busy client nothing). When its window ends (ev_budget)
+ * it is back at PRIO_NORMAL, so it is never starved: every window it gets
+ * its budget. A caller that is not over waits for at most the message that
+ * takes another uid over, not for every connection that uid has.
+ */
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static bool loop_budget_on(const struct server *s)
+{
+	return s->conf->loop_budget_us > 0 && s->ev_budget;
+}
+
+/* Charge the loop time since *t to u (and restart *t); is u over its budget now? */
+static bool usage_charge(struct server *s, struct usage *u, uint64_t *t)
+{
+	uint64_t now, window = s->conf->loop_window_ms * 1000000ULL;
+
+	if (!u || !loop_budget_on(s))
+		return false;
+	now = now_ns();
+	if (now - u->loop_window >= window) {
+		/* A new window; one that was over stays so until ev_budget has put its connections back. */
+		if (!u->loop_over) {
+			u->loop_window = now;
+			u->loop_ns = 0;
+		}
+	}
+	u->loop_ns += now - *t;
+	*t = now;
+	if (!u->loop_over && u->loop_ns > s->conf->loop_budget_us * 1000ULL) {
+		struct timeval tv;
+		uint64_t left = u->loop_window + window > now ? u->loop_window + window - now : 0;
+
+		u->loop_over = true;
+		log_debug("uid %u: %llu us of loop time in this window, past its budget: its reads wait for "
+			  "others' for %llu ms", (unsigned)u->uid, (unsigned long long)(u->loop_ns / 1000),
+			  (unsigned long long)(left / 1000000));
+		if (!evtimer_pending(s->ev_budget, NULL) || now + left < s->budget_at) {
+			tv.tv_sec = (time_t)(left / 1000000000ULL);
+			tv.tv_usec = (suseconds_t)(left % 1000000000ULL / 1000);
+			s->budget_at = now + left;
+			evtimer_add(s->ev_budget, &tv);
+		}
+	}
+	return u->loop_over;
+}
+
+static bool conn_charge(struct conn *c, uint64_t *t)
+{
+	return usage_charge(c->server, c->usage, t);
+}
+
+/*
+ * Put c's read event at the priority its uid's budget says. Moving it down
+ * from inside its own callback also makes it active again there, and the
+ * callback returns: it runs once nothing of higher priority is ready.
+ * Returns true when the caller must return.
+ */
+static bool conn_read_yield(struct conn *c)
+{
+	bool low = c->usage && c->usage->loop_over && loop_budget_on(c->server);
+
+	if (low == c->read_low)
+		return false;
+	if (event_priority_set(c->ev_read, low ? PRIO_LOW : PRIO_NORMAL) < 0)
+		return false;	/* active: it keeps its priority this time */
+	c->read_low = low;
+	if (!low)
+		return false;
+	event_active(c->ev_read, EV_READ, 0);
+	return true;
+}
+
+/* A window ended: uids past their budget whose window is over are back at PRIO_NORMAL. */
+static void server_on_budget(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	uint64_t now = now_ns(), window = s->conf->loop_window_ms * 1000000ULL, next = UINT64_MAX;
+	unsigned moved = 0, waiting = 0;
+	struct usage *u;
+	struct conn *c;
+
+	(void)fd;
+	(void)what;
+	TAILQ_FOREACH(u, &s->registry->usage, entry) {
+		if (!u->loop_over)
+			continue;
+		if (now - u->loop_window >= window) {
+			log_debug("uid %u: a new loop budget window", (unsigned)u->uid);
+			u->loop_over = false;
+			u->loop_window = now;
+			u->loop_ns = 0;
+		} else if (u->loop_window + window - now < next) {
+			next = u->loop_window + window - now;
+		}
+	}
+	TAILQ_FOREACH(c, &s->conns, entry) {
+		if (!c->read_low || (c->usage && c->usage->loop_over))
+			continue;
+		moved++;
+		/* An event already waiting at PRIO_LOW is taken out and put back at PRIO_NORMAL. */
+		if (event_priority_set(c->ev_read, PRIO_NORMAL) == 0) {
+			c->read_low = false;
+			continue;
+		}
+		waiting++;
+		event_del(c->ev_read);
+		event_priority_set(c->ev_read, PRIO_NORMAL);
+		c->read_low = false;
+		conn_update_events(c);
+	}
+	if (moved)
+		log_debug("loop budget: %u connections read at normal priority again, %u of them ready", moved, waiting);
+	if (next != UINT64_MAX) {
+		s->budget_at = now + next;
+		struct timeval tv = {
+			.tv_sec = (time_t)(next / 1000000000ULL),
+			.tv_usec = (suseconds_t)(next % 1000000000ULL / 1000),
+		};
+
+		evtimer_add(s->ev_budget, &tv);
+	}
+}
 
 /*
  * Connections (each with its three events) live in a pool of their own, not
@@ -221,10 +361,16 @@ static void conn_update_events(struct conn *c)
 	 * per call.
 	 */
 	if (!c->closing && !(c->busy && c->busy_woken) && !conn_backlogged(c) &&
-	    !(c->sends_fds && sink_uid_congested(c->peer.uid)))
+	    !(c->sends_fds && sink_uid_congested(c->peer.uid))) {
+		bool low = c->usage && c->usage->loop_over && loop_budget_on(c->server);
+
+		/* Its uid's budget decides when it is read (not active here: no priority change fails but ours). */
+		if (low != c->read_low && event_priority_set(c->ev_read, low ? PRIO_LOW : PRIO_NORMAL) == 0)
+			c->read_low = low;
 		event_add(c->ev_read, NULL);
-	else
+	} else {
 		event_del(c->ev_read);
+	}
 	if (out)
 		event_add(c->ev_write, NULL);
 	else
@@ -330,7 +476,10 @@ static bool conn_peer_closed(const struct conn *c)
 static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
-	struct worker_pool *workers = c->server->registry->workers;
+	struct server *s = c->server;
+	struct worker_pool *workers = s->registry->workers;
+	struct usage *u;
+	uint64_t t = now_ns();
 	int r = 0;
 
 	(void)fd;
@@ -348,8 +497,14 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 			goto drop;
 		}
 	}
+	/* Its uid past its loop budget: after everyone else (see usage_charge). */
+	if (conn_read_yield(c))
+		return;
 	for (int i = 0; i < READS_PER_WAKEUP && !c->closing && !c->busy; i++) {
 		if (conn_backlogged(c) || (c->sends_fds && sink_uid_congested(c->peer.uid)))
+			break;
+		/* The message that took its uid past its budget is the last one now. */
+		if (i > 0 && conn_charge(c, &t))
 			break;
 		r = vl_stream_read(&c->stream);
 		if (r == -EAGAIN) {
@@ -378,9 +533,22 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 	}
 	if (conn_flush(c) < 0)
 		goto drop;
+	conn_charge(c, &t);
 	conn_update_events(c);
-	/* A small Allocate just read is answered now, not after every other ready client's read. */
+	/*
+	 * A small Allocate just read is answered now, not after every other
+	 * ready client's read; on the loop, so its uid pays (c may be freed
+	 * there, its usage is held).
+	 */
+	u = c->usage;
+	if (u)
+		u->loop_refs++;
 	worker_pool_run_inline(workers);
+	if (u) {
+		usage_charge(s, u, &t);
+		u->loop_refs--;
+		registry_usage_put(s->registry, u);
+	}
 	return;
 drop:
 	conn_free(c);
@@ -391,6 +559,7 @@ static void conn_on_write(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	size_t before = vl_stream_pending(&c->stream);
+	uint64_t t = now_ns();
 
 	(void)fd;
 	(void)what;
@@ -406,6 +575,7 @@ static void conn_on_write(evutil_socket_t fd, short what, void *arg)
 		conn_free(c);
 		return;
 	}
+	conn_charge(c, &t);
 	conn_update_events(c);
 }
 
@@ -474,6 +644,8 @@ static void conn_free(struct conn *c)
 
 void server_conn_resume(struct conn *c)
 {
+	uint64_t t = now_ns();
+
 	c->busy = false;
 	c->busy_woken = false;
 	if (c->gone) {
@@ -486,6 +658,7 @@ void server_conn_resume(struct conn *c)
 		conn_free(c);
 		return;
 	}
+	conn_charge(c, &t);
 	conn_update_events(c);
 }
 
@@ -630,7 +803,10 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 	c->stream.shared_tok = s->tok;
 	c->events_assigned = event_assign(c->ev_read, s->base, fd, EV_READ | EV_PERSIST, conn_on_read, c) == 0 &&
 			     event_assign(c->ev_write, s->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c) == 0 &&
-			     evtimer_assign(c->ev_stall, s->base, conn_on_stall, c) == 0;
+			     evtimer_assign(c->ev_stall, s->base, conn_on_stall, c) == 0 &&
+			     event_priority_set(c->ev_read, PRIO_NORMAL) == 0 &&
+			     event_priority_set(c->ev_write, PRIO_NORMAL) == 0 &&
+			     event_priority_set(c->ev_stall, PRIO_NORMAL) == 0;
 	TAILQ_INSERT_TAIL(&s->conns, c, entry);
 	s->n_conns++;
 	if (!c->events_assigned) {
@@ -712,6 +888,9 @@ int server_init(struct server *s, struct event_base *base, const struct conf *co
 	s->registry = registry;
 	s->listen_fd = -1;
 	TAILQ_INIT(&s->conns);
+	/* Priorities for the loop budget, unless main() set them up before creating any event. */
+	if (event_base_get_npriorities(base) < PRIO_COUNT && event_base_priority_init(base, PRIO_COUNT) < 0)
+		return -EINVAL;
 	/* One parser for every connection: 2 KiB each would add up. */
 	s->tok = json_tokener_new_ex(64);
 	if (!s->tok)
@@ -733,7 +912,8 @@ int server_init(struct server *s, struct event_base *base, const struct conf *co
 	s->ev_accept = event_new(base, s->listen_fd, EV_READ | EV_PERSIST, server_on_accept, s);
 	s->ev_accept_resume = evtimer_new(base, server_on_accept_resume, s);
 	s->ev_status = evtimer_new(base, server_on_status, s);
-	if (!s->ev_accept || !s->ev_accept_resume || !s->ev_status)
+	s->ev_budget = evtimer_new(base, server_on_budget, s);
+	if (!s->ev_accept || !s->ev_accept_resume || !s->ev_status || !s->ev_budget)
 		return -ENOMEM;
 	event_add(s->ev_accept, NULL);
 	sink_on_drained(server_on_sink_drained, s);
@@ -747,6 +927,9 @@ void server_done(struct server *s)
 	if (s->ev_status)
 		event_free(s->ev_status);
 	s->ev_status = NULL;
+	if (s->ev_budget)
+		event_free(s->ev_budget);
+	s->ev_budget = NULL;
 	if (s->ev_accept)
 		event_free(s->ev_accept);
 	if (s->ev_accept_resume)

@@ -80,6 +80,8 @@ struct conf {
 	uint64_t max_buffers_total;
 	uint64_t stall_timeout_ms;	/* half a message, or replies unread */
 	uint64_t sink_timeout_ms;	/* a sink closing client fds must progress */
+	uint64_t loop_budget_us;	/* a uid's event-loop time per window before it yields; 0: no budget */
+	uint64_t loop_window_ms;	/* the window that budget is for */
 	enum address_policy address_policy;
 	enum lock_mode lock;
 	enum lock_mode fdstore;		/* no, try (auto: under systemd), yes */
@@ -328,6 +330,11 @@ struct usage {
 	uint64_t pool_bytes;		/* of bytes: from contiguous pools */
 	uint64_t connections;
 	uint64_t bindings;		/* device bindings made by this uid (and ones being made) */
+	/* The event loop's time spent on this uid's messages (see loop-budget-us). */
+	uint64_t loop_window;		/* when its current window began, CLOCK_MONOTONIC ns */
+	uint64_t loop_ns;		/* loop time spent on it in that window */
+	bool loop_over;			/* past its budget: its connections are read after everyone else's */
+	unsigned loop_refs;		/* the loop holds it while charging it (kept even if it counts nothing) */
 };
 
 /* A freed buffer whose memory is still held: charged to its owner until it goes. */
@@ -498,7 +505,16 @@ struct conn {
 	bool gone;			/* disconnected while busy: freed when the job is done */
 	bool sends_fds;			/* has sent fds: paused while the sink is congested */
 	bool events_assigned;		/* ev_* (in the same allocation) are set up */
+	bool read_low;			/* ev_read is at PRIO_LOW: its uid is past its loop budget */
 };
+
+/*
+ * The event loop's priorities (libevent runs a lower one only when no higher
+ * one has anything ready). Everything runs at PRIO_NORMAL but the reads of
+ * a uid past its loop budget, at PRIO_LOW; PRIO_HIGH is what was created
+ * before the loop had priorities. server_init() sets them up if main() did not.
+ */
+enum { PRIO_HIGH = 0, PRIO_NORMAL = 1, PRIO_LOW = 2, PRIO_COUNT = 3 };
 
 struct server {
 	struct event_base *base;
@@ -509,6 +525,8 @@ struct server {
 	struct event *ev_accept;
 	struct event *ev_accept_resume;
 	struct event *ev_status;		/* coalesces STATUS= updates */
+	struct event *ev_budget;	/* the end of the earliest window of a uid past its loop budget */
+	uint64_t budget_at;		/* when ev_budget fires, CLOCK_MONOTONIC ns */
 	TAILQ_HEAD(, conn) conns;
 	uint64_t n_conns;
 	uint64_t next_conn_id;
