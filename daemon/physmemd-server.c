@@ -877,6 +877,22 @@ static int server_listen(struct server *s)
 	return 0;
 }
 
+struct event_base *server_event_base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base = NULL;
+
+	if (cfg && event_config_set_max_dispatch_interval(cfg, NULL, 1, PRIO_LOW) == 0)
+		base = event_base_new_with_config(cfg);
+	if (cfg)
+		event_config_free(cfg);
+	if (base && event_base_priority_init(base, PRIO_COUNT) < 0) {
+		event_base_free(base);
+		base = NULL;
+	}
+	return base;
+}
+
 int server_init(struct server *s, struct event_base *base, const struct conf *conf, struct registry *registry,
 		int listen_fd)
 {

@@ -221,8 +221,8 @@ int main(int argc, char **argv)
 		return 1;
 	registry_init(&registry, &conf, backend, backend_state);
 
-	base = event_base_new();
-	if (!base || event_base_priority_init(base, PRIO_COUNT) < 0) {
+	base = server_event_base_new();
+	if (!base) {
 		log_error("cannot create the event loop");
 		r = -ENOMEM;
 		goto out;

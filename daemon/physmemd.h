@@ -535,6 +535,12 @@ struct server {
 	struct conn_pool *pool;		/* where connections live (NULL: the heap) */
 };
 
+/*
+ * The daemon's event loop: PRIO_COUNT priorities, and at PRIO_LOW one
+ * callback at a time (the loop polls again after each, so that a caller
+ * within its budget waits for at most one message of a uid past its own).
+ */
+struct event_base *server_event_base_new(void);
 /* listen_fd: a socket from systemd, or -1 to bind conf->socket_path. */
 int server_init(struct server *s, struct event_base *base, const struct conf *conf,
 		struct registry *registry, int listen_fd);

@@ -4,7 +4,8 @@
  * (issue 11's fairness target)? Run as root (it switches uids):
  *
  *   physmem-fair-bench --socket PATH [--seconds S] [--runs N] [--hog-size BYTES]
- *                      [--busy N] [--busy-size BYTES] [--gap-us US]
+ *                      [--busy N] [--busy-size BYTES] [--flood N] [--flood-size BYTES]
+ *                      [--gap-us US]
  *
  * A victim uid measures, one call after the other with a short pause, the
  * latency of Status and of a 4 KiB Allocate + map + touch + Free, in three
@@ -12,7 +13,11 @@
  *   alone  nothing else runs;
  *   hog    one other uid loops Allocate (--hog-size, 1 GiB) + map (populated)
  *          + touch + Free, as a real client would;
- *   busy   --busy uids (60000, 60001, ...) loop the same with --busy-size.
+ *   busy   --busy uids (60000, 60001, ...) loop the same with --busy-size;
+ *   flood  one uid keeps --flood connections (63) each sending, one after
+ *          the other, a Status call whose parameters are --flood-size bytes
+ *          (60000) of empty arrays: cheap to send, expensive to parse (the
+ *          daemon refuses each, after json-c built it).
  * Beside each call the victim measures a floor: the same number of round
  * trips with the same message sizes to a trivial peer process of its own
  * (the Allocate floor also brings back an fd and does the 4 KiB memfd work
@@ -36,7 +41,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +58,8 @@
 #define VICTIM_UID 59999
 #define HOG_UID 59998
 #define BUSY_UID_BASE 60000
+#define FLOOD_UID 59997
+#define MAX_FLOOD 256
 #define MAX_BUSY 256
 #define MAX_SAMPLES 200000
 
@@ -66,8 +75,8 @@
 #define MSG_FREE_CALL 59
 #define MSG_FREE_REPLY 18
 
-enum { SC_ALONE, SC_HOG, SC_BUSY, N_SCENARIOS };
-static const char *const scenario_names[] = { "alone", "hog", "busy" };
+enum { SC_ALONE, SC_HOG, SC_BUSY, SC_FLOOD, N_SCENARIOS };
+static const char *const scenario_names[] = { "alone", "hog", "busy", "flood" };
 
 /* The four figures the victim measures. */
 enum { F_STATUS, F_ALLOC, F_FLOOR_STATUS, F_FLOOR_ALLOC, N_FIGURES };
@@ -169,6 +178,93 @@ static void load_main(const char *path, uid_t uid, uint64_t size, int ready, pid
 		_exit(1);
 	physmem_disconnect(pm);
 	_exit(failed);
+}
+
+/*
+ * The flood: as FLOOD_UID, n connections that each send the same expensive
+ * call again as soon as its reply came, until SIGTERM. Reports like a load
+ * process, its cycles being the replies it got.
+ */
+static void flood_main(const char *path, unsigned n, size_t size, int ready, pid_t parent)
+{
+	static const char head[] = "{\"method\":\"io.physmem.Manager.Status\",\"parameters\":{\"pad\":[[]";
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct pollfd pfd[MAX_FLOOD];
+	size_t sent[MAX_FLOOD] = { 0 }, len;
+	unsigned cycles = 0, first = 0;
+	bool got[MAX_FLOOD] = { false };
+	char *msg, buf[4096];
+
+	signal(SIGTERM, on_term);
+	become(FLOOD_UID, parent, SIGTERM);
+	/* {"method":...,"parameters":{"pad":[[],[],...]}} and its NUL: about size bytes. */
+	msg = malloc(size + sizeof(head) + 8);
+	if (!msg)
+		bench_die("malloc");
+	len = sizeof(head) - 1;
+	memcpy(msg, head, len);
+	while (len + 3 + 4 <= size) {
+		memcpy(msg + len, ",[]", 3);
+		len += 3;
+	}
+	memcpy(msg + len, "]}}", 4);
+	len += 4;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	for (unsigned i = 0; i < n; i++) {
+		int r = -1;
+
+		/* Raw sockets (a few tries: 63 connects may race the backlog). */
+		pfd[i].fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (pfd[i].fd < 0)
+			bench_die("socket");
+		for (int t = 0; t < 50 && r < 0; t++) {
+			r = connect(pfd[i].fd, (struct sockaddr *)&sa, sizeof(sa));
+			if (r < 0 && errno != EAGAIN)
+				bench_die("connect");
+			if (r < 0)
+				usleep(20000);
+		}
+		if (r < 0)
+			bench_die("connect");
+	}
+	while (!stop) {
+		for (unsigned i = 0; i < n; i++)
+			pfd[i].events = sent[i] < len ? POLLOUT | POLLIN : POLLIN;
+		if (poll(pfd, n, 100) < 0)
+			continue;
+		for (unsigned i = 0; i < n; i++) {
+			if ((pfd[i].revents & POLLOUT) && sent[i] < len) {
+				ssize_t w = send(pfd[i].fd, msg + sent[i], len - sent[i], MSG_NOSIGNAL);
+
+				if (w > 0)
+					sent[i] += (size_t)w;
+			}
+			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+				ssize_t r = recv(pfd[i].fd, buf, sizeof(buf), 0);
+
+				if (r <= 0 && !(r < 0 && errno == EAGAIN)) {
+					fprintf(stderr, "physmem-fair-bench: flood connection %u closed\n", i);
+					_exit(1);
+				}
+				for (ssize_t k = 0; k < r; k++)
+					if (buf[k] == '\0') {
+						/* One reply per call: the next call goes now. */
+						cycles++;
+						sent[i] = 0;
+						if (!got[i]) {
+							got[i] = true;
+							if (++first == n && write(ready, "r", 1) != 1)
+								_exit(1);
+						}
+					}
+			}
+		}
+	}
+	if (first < n && write(ready, "e", 1) != 1)
+		_exit(1);
+	if (write(ready, &cycles, sizeof(cycles)) != sizeof(cycles))
+		_exit(1);
+	_exit(0);
 }
 
 /* One sendmsg() of len zero bytes, with fd as SCM_RIGHTS unless it is -1; dies on a failure. */
@@ -364,8 +460,8 @@ static void victim_main(const char *path, double seconds, unsigned gap_us, int o
 struct options {
 	const char *path;
 	double seconds;
-	unsigned runs, busy, gap_us;
-	uint64_t hog_size, busy_size;
+	unsigned runs, busy, flood, gap_us;
+	uint64_t hog_size, busy_size, flood_size;
 };
 
 /* Read exactly len bytes from fd (a pipe of several writers), or die. */
@@ -407,7 +503,7 @@ static void wait_settled(const char *path)
 /* One round of one scenario: start its load, let the victim measure, stop the load. */
 static void run_scenario(const struct options *o, int sc, struct result *ret)
 {
-	unsigned n_load = sc == SC_HOG ? 1 : sc == SC_BUSY ? o->busy : 0;
+	unsigned n_load = sc == SC_HOG || sc == SC_FLOOD ? 1 : sc == SC_BUSY ? o->busy : 0;
 	pid_t load[MAX_BUSY], victim;
 	int ready[2], out[2];
 	char buf[MAX_BUSY];
@@ -422,6 +518,8 @@ static void run_scenario(const struct options *o, int sc, struct result *ret)
 			bench_die("fork");
 		if (load[i] == 0) {
 			close(ready[0]);
+			if (sc == SC_FLOOD)
+				flood_main(o->path, o->flood, o->flood_size, ready[1], self);
 			load_main(o->path, sc == SC_HOG ? HOG_UID : BUSY_UID_BASE + i,
 				  sc == SC_HOG ? o->hog_size : o->busy_size, ready[1], self);
 		}
@@ -485,6 +583,8 @@ static void print_scenario(const struct options *o, int sc, struct result res[][
 		printf(" load=1x%lluMiB", (unsigned long long)(o->hog_size >> 20));
 	else if (sc == SC_BUSY)
 		printf(" load=%ux%lluMiB", o->busy, (unsigned long long)(o->busy_size >> 20));
+	else if (sc == SC_FLOOD)
+		printf(" load=%ux%lluB-calls", o->flood, (unsigned long long)o->flood_size);
 	for (unsigned f = 0; f < N_FIGURES; f++)
 		for (unsigned q = 0; q < 3; q++) {
 			for (unsigned r = 0; r < runs; r++)
@@ -548,10 +648,12 @@ int main(int argc, char **argv)
 		{ "busy", required_argument, NULL, 'b' },
 		{ "busy-size", required_argument, NULL, 'B' },
 		{ "gap-us", required_argument, NULL, 'g' },
+		{ "flood", required_argument, NULL, 'f' },
+		{ "flood-size", required_argument, NULL, 'F' },
 		{},
 	};
 	struct options o = { .seconds = 5, .runs = 3, .busy = 64, .gap_us = 1000, .hog_size = 1ULL << 30,
-			     .busy_size = 16ULL << 20 };
+			     .busy_size = 16ULL << 20, .flood = 63, .flood_size = 60000 };
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -569,12 +671,18 @@ int main(int argc, char **argv)
 			o.busy_size = parse_size(optarg);
 		else if (opt == 'g')
 			o.gap_us = (unsigned)strtoul(optarg, NULL, 0);
+		else if (opt == 'f')
+			o.flood = (unsigned)strtoul(optarg, NULL, 0);
+		else if (opt == 'F')
+			o.flood_size = parse_size(optarg);
 		else
 			return 2;
 	}
-	if (!o.path || o.runs == 0 || o.runs > 100 || o.busy == 0 || o.busy > MAX_BUSY || !(o.seconds > 0)) {
+	if (!o.path || o.runs == 0 || o.runs > 100 || o.busy == 0 || o.busy > MAX_BUSY || o.flood == 0 ||
+	    o.flood > MAX_FLOOD || o.flood_size < 64 || o.flood_size > (16U << 20) || !(o.seconds > 0)) {
 		fprintf(stderr, "usage: physmem-fair-bench --socket PATH [--seconds S] [--runs 1..100] "
-				"[--hog-size BYTES] [--busy 1..%d] [--busy-size BYTES] [--gap-us US]\n", MAX_BUSY);
+				"[--hog-size BYTES] [--busy 1..%d] [--busy-size BYTES] [--flood 1..%d] "
+				"[--flood-size 64..16M] [--gap-us US]\n", MAX_BUSY, MAX_FLOOD);
 		return 2;
 	}
 	if (geteuid() != 0) {
