@@ -536,9 +536,10 @@ struct server {
 };
 
 /*
- * The daemon's event loop: PRIO_COUNT priorities, and at PRIO_LOW one
- * callback at a time (the loop polls again after each, so that a caller
- * within its budget waits for at most one message of a uid past its own).
+ * The daemon's event loop: PRIO_COUNT priorities, and PRIO_LOW callbacks
+ * for at most a millisecond before it polls again (so that a caller within
+ * its budget waits for about that, plus the message of a uid past its own
+ * being parsed, not for one message per connection of that uid).
  */
 struct event_base *server_event_base_new(void);
 /* listen_fd: a socket from systemd, or -1 to bind conf->socket_path. */

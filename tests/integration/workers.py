@@ -514,10 +514,11 @@ def case_loop_budget(args):
               f"{a.total - a.replies()} of A's still to come")
         # Without a budget B's call waits for a round of A's connections, up
         # to 16 messages each (256 here). Past its budget A's connections are
-        # read one at a time, each after B's (libevent polls again after each
-        # low-priority callback), so B waits for the one being parsed when it
-        # called, and what its own round trip lets through (4-6 seen; without
-        # the one at a time, up to one per connection of A's: 14-17).
+        # read after B's, for at most 1 ms before the loop polls again, so B
+        # waits for the one being parsed when it called, 1 ms more, and what
+        # its own round trip lets through (at most 5-6 seen; with every
+        # low-priority callback run in one pass, up to one per connection of
+        # A's: 14-17).
         check(max(waits) <= 10, f"uid B waited for at most 10 of uid A's calls (the most: {max(waits)})")
         check(a.replies() < a.total, "uid A still had calls waiting when B was done")
         check("uid 65534: " in d.logtext(), "uid A went past its budget")
