@@ -130,43 +130,25 @@ static int fake_pools(void *state, struct backend_pool **ret, unsigned *ret_n)
 	return 0;
 }
 
-struct daemon {
-	char dir[64];
-	struct conf conf;
-	struct event_base *base;
-	struct event *tick;
-	struct backend_ops backend;
-	void *st;
-	struct worker_pool *workers;
-	struct registry r;
-	struct server server;
-	int fd;
-};
-
-static void daemon_start(struct daemon *d)
+static void daemon_start(struct test_daemon *d)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
-	test_daemon_setup(d->dir, sizeof(d->dir), "test-physmemd-pool", &d->conf, &d->base, &d->tick);
-	d->backend = backend_memfd_ops;
+	test_daemon_setup(d, "test-physmemd-pool");
 	d->backend.allocate_pool = fake_allocate_pool;
 	d->backend.pools = fake_pools;
 	d->backend.release = fake_release;
 	d->backend.bind = fake_bind;
 	d->backend.unbind = fake_unbind;
 	d->backend.binding_revoked = fake_binding_revoked;
-	assert_int_equal(d->backend.init(&d->conf, &d->st), 0);
-	assert_int_equal(worker_pool_new(d->base, &d->conf, &d->backend, d->st, &d->workers), 0);
-	registry_init(&d->r, &d->conf, &d->backend, d->st);
-	d->r.workers = d->workers;
-	assert_int_equal(server_init(&d->server, d->base, &d->conf, &d->r, -1), 0);
+	test_daemon_serve(d);
 	d->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->conf.socket_path);
 	assert_int_equal(connect(d->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 }
 
 /* Run the loop until it is idle: no connection left, no job pending. */
-static void daemon_stop(struct daemon *d)
+static void daemon_stop(struct test_daemon *d)
 {
 	uint64_t deadline = test_loop_now_ms() + 10000;	/* liveness only */
 
@@ -176,20 +158,11 @@ static void daemon_stop(struct daemon *d)
 		assert_true(event_base_loop(d->base, EVLOOP_ONCE) >= 0);
 	}
 	assert_true(d->r.bytes == 0);
-	server_done(&d->server);
-	sink_on_drained(NULL, NULL);
-	d->r.workers = NULL;
-	registry_done(&d->r);
-	worker_pool_free(d->workers);
-	d->backend.fini(d->st);
-	sink_done();
-	event_free(d->tick);
-	event_base_free(d->base);
-	rmdir(d->dir);
+	test_daemon_teardown(d);
 }
 
 /* A fake sysfs PCI tree under the daemon's directory with 0000:00:03.0 and 0000:00:04.0. */
-static void fake_pci(struct daemon *d)
+static void fake_pci(struct test_daemon *d)
 {
 	static const char *const devs[] = { "0000:00:03.0", "0000:00:04.0" };
 	char path[256];
@@ -213,7 +186,7 @@ static void fake_pci(struct daemon *d)
 }
 
 /* Remove fake_pci()'s tree. */
-static void fake_pci_remove(struct daemon *d)
+static void fake_pci_remove(struct test_daemon *d)
 {
 	static const char *const devs[] = { "0000:00:03.0", "0000:00:04.0" };
 	char path[256];
@@ -230,7 +203,7 @@ static void fake_pci_remove(struct daemon *d)
 }
 
 /* Send one call and run the loop until its reply came; the reply (an fd that came is dropped). */
-static struct json_object *call(struct daemon *d, const char *method, const char *params)
+static struct json_object *call(struct test_daemon *d, const char *method, const char *params)
 {
 	uint64_t deadline = test_loop_now_ms() + 10000;	/* liveness only */
 	char msg[512], buf[65536];
@@ -255,7 +228,7 @@ static struct json_object *call(struct daemon *d, const char *method, const char
 }
 
 /* The loop runs until the workers are idle (releases done). */
-static void settle(struct daemon *d)
+static void settle(struct test_daemon *d)
 {
 	uint64_t deadline = test_loop_now_ms() + 10000;
 
@@ -301,7 +274,7 @@ static void assert_success(struct json_object *reply)
 	assert_null(error_of(reply));
 }
 
-static struct usage *usage0(struct daemon *d)
+static struct usage *usage0(struct test_daemon *d)
 {
 	struct usage *u = registry_usage(&d->r, 0, false);
 
@@ -312,7 +285,7 @@ static struct usage *usage0(struct daemon *d)
 static void test_pool_bytes_charged_and_limited(void **state)
 {
 	struct json_object *reply, *p;
-	struct daemon d;
+	struct test_daemon d;
 	char params[256];
 
 	(void)state;
@@ -431,7 +404,7 @@ static void test_pool_bytes_charged_and_limited(void **state)
 static void test_pool_and_bind(void **state)
 {
 	struct json_object *reply, *p, *devs;
-	struct daemon d;
+	struct test_daemon d;
 	char params[256];
 
 	(void)state;

@@ -35,31 +35,14 @@ static int held_allocate(void *state, uint64_t size, bool contiguous, int cache,
 	return backend_memfd_ops.allocate(state, size, contiguous, cache, ret, ret_feature);
 }
 
-struct daemon {
-	char dir[64];
-	struct conf conf;
-	struct event_base *base;
-	struct event *tick;
-	struct backend_ops backend;
-	void *st;
-	struct worker_pool *workers;
-	struct registry r;
-	struct server server;
-};
-
 /* An in-process daemon for max_conns connections; no_pool: its pool reservation failed. */
-static void daemon_start(struct daemon *d, uint64_t max_conns, bool no_pool)
+static void daemon_start(struct test_daemon *d, uint64_t max_conns, bool no_pool)
 {
 	assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
-	test_daemon_setup(d->dir, sizeof(d->dir), "test-physmemd-server", &d->conf, &d->base, &d->tick);
+	test_daemon_setup(d, "test-physmemd-server");
 	d->conf.max_connections = max_conns;
-	d->backend = backend_memfd_ops;
 	d->backend.allocate = held_allocate;
-	assert_int_equal(d->backend.init(&d->conf, &d->st), 0);
-	assert_int_equal(worker_pool_new(d->base, &d->conf, &d->backend, d->st, &d->workers), 0);
-	registry_init(&d->r, &d->conf, &d->backend, d->st);
-	d->r.workers = d->workers;
-	assert_int_equal(server_init(&d->server, d->base, &d->conf, &d->r, -1), 0);
+	test_daemon_serve(d);
 	assert_non_null(d->server.pool);
 	if (no_pool) {
 		conn_pool_free(d->server.pool);
@@ -68,14 +51,14 @@ static void daemon_start(struct daemon *d, uint64_t max_conns, bool no_pool)
 }
 
 /* Run the loop once (a liveness deadline is the caller's). */
-static void loop_once(struct daemon *d, uint64_t deadline)
+static void loop_once(struct test_daemon *d, uint64_t deadline)
 {
 	assert_true(test_loop_now_ms() < deadline);
 	assert_true(event_base_loop(d->base, EVLOOP_ONCE) >= 0);
 }
 
 /* Let every held allocation go and run the loop until the workers are idle. */
-static void release_hold(struct daemon *d)
+static void release_hold(struct test_daemon *d)
 {
 	uint64_t deadline = test_loop_now_ms() + 20000;	/* liveness only */
 	char go[256];
@@ -87,7 +70,7 @@ static void release_hold(struct daemon *d)
 }
 
 /* Run the loop until no connection is left and no job pending, then shut down. */
-static void daemon_stop(struct daemon *d)
+static void daemon_stop(struct test_daemon *d)
 {
 	uint64_t deadline = test_loop_now_ms() + 20000;	/* liveness only */
 
@@ -96,23 +79,14 @@ static void daemon_stop(struct daemon *d)
 		loop_once(d, deadline);
 	assert_true(!d->server.pool || d->server.pool->n_live == 0);
 	assert_true(d->r.bytes == 0);
-	server_done(&d->server);
+	test_daemon_teardown(d);
 	assert_null(d->server.pool);
-	sink_on_drained(NULL, NULL);
-	d->r.workers = NULL;
-	registry_done(&d->r);
-	worker_pool_free(d->workers);
-	d->backend.fini(d->st);
-	sink_done();
-	event_free(d->tick);
-	event_base_free(d->base);
-	rmdir(d->dir);
 	close(hold[0]);
 	close(hold[1]);
 }
 
 /* A client connection, accepted (the loop runs until the daemon has one more connection). */
-static int client(struct daemon *d)
+static int client(struct test_daemon *d)
 {
 	uint64_t deadline = test_loop_now_ms() + 10000, n = d->server.n_conns;	/* liveness only */
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -128,7 +102,7 @@ static int client(struct daemon *d)
 }
 
 /* The server's newest connection (the one client() just made). */
-static struct conn *newest(struct daemon *d)
+static struct conn *newest(struct test_daemon *d)
 {
 	struct conn *c, *last = NULL;
 
@@ -158,7 +132,7 @@ static void send_call(int fd, const char *method, const char *params)
 }
 
 /* Send one call and run the loop until its reply came; the reply, and the fds that came with it. */
-static struct json_object *call(struct daemon *d, int fd, const char *method, const char *params, unsigned *ret_nfds)
+static struct json_object *call(struct test_daemon *d, int fd, const char *method, const char *params, unsigned *ret_nfds)
 {
 	uint64_t deadline = test_loop_now_ms() + 10000;	/* liveness only */
 	char buf[65536];
@@ -193,7 +167,7 @@ static struct json_object *call(struct daemon *d, int fd, const char *method, co
 }
 
 /* Status's connection count, asked on fd (which must succeed). */
-static int64_t status_connections(struct daemon *d, int fd)
+static int64_t status_connections(struct test_daemon *d, int fd)
 {
 	unsigned nfds;
 	struct json_object *reply = call(d, fd, "Status", "{}", &nfds), *p, *v;
@@ -210,7 +184,7 @@ static int64_t status_connections(struct daemon *d, int fd)
 }
 
 /* A 4 KiB Allocate on fd is answered with one fd. */
-static void assert_small_allocate(struct daemon *d, int fd)
+static void assert_small_allocate(struct test_daemon *d, int fd)
 {
 	unsigned nfds;
 	struct json_object *reply = call(d, fd, "Allocate", "{\"size\":4096}", &nfds), *v;
@@ -222,7 +196,7 @@ static void assert_small_allocate(struct daemon *d, int fd)
 }
 
 /* A large Allocate on a new connection, closed once its call is with a worker (held there or queued). */
-static void close_while_busy(struct daemon *d)
+static void close_while_busy(struct test_daemon *d)
 {
 	uint64_t deadline = test_loop_now_ms() + 10000, n;	/* liveness only */
 	int fd = client(d);
@@ -347,7 +321,7 @@ static void test_pool_free_unpoisons(void **unused)
  */
 static void test_daemon_heap_connections(void **unused)
 {
-	struct daemon d;
+	struct test_daemon d;
 	struct conn *ca, *cb, *cc;
 	int a, b, c;
 
@@ -397,7 +371,7 @@ static void test_daemon_heap_connections(void **unused)
 /* The pool could not be reserved: every connection comes from the heap, and is served. */
 static void test_daemon_no_pool(void **unused)
 {
-	struct daemon d;
+	struct test_daemon d;
 	int a, b;
 
 	(void)unused;
