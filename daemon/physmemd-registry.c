@@ -41,10 +41,15 @@ struct usage *registry_usage(struct registry *r, uid_t uid, bool create)
 	return u;
 }
 
-/* Drop a usage record that no longer counts anything. */
+/*
+ * Drop a usage record that no longer counts anything: also no loop time in
+ * a window that has not ended (else a uid that closed all its connections
+ * would come back with a clean slate; the server drops it when it ends).
+ */
 void registry_usage_put(struct registry *r, struct usage *u)
 {
-	if (u && u->buffers == 0 && u->bytes == 0 && u->connections == 0 && u->bindings == 0 && u->loop_refs == 0) {
+	if (u && u->buffers == 0 && u->bytes == 0 && u->connections == 0 && u->bindings == 0 && u->loop_refs == 0 &&
+	    u->loop_ns == 0 && !u->loop_over) {
 		TAILQ_REMOVE(&r->usage, u, entry);
 		free(u);
 	}

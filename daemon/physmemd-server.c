@@ -72,7 +72,26 @@ static bool loop_budget_on(const struct server *s)
 	return s->conf->loop_budget_us > 0 && s->ev_budget;
 }
 
-/* Charge the loop time since *t to u (and restart *t); is u over its budget now? */
+/* Make ev_budget fire at the monotonic time at (ns) at the latest. */
+static void budget_timer_arm(struct server *s, uint64_t at, uint64_t now)
+{
+	struct timeval tv;
+	uint64_t left = at > now ? at - now : 0;
+
+	if (evtimer_pending(s->ev_budget, NULL) && s->budget_at <= at)
+		return;
+	tv.tv_sec = (time_t)(left / 1000000000ULL);
+	tv.tv_usec = (suseconds_t)(left % 1000000000ULL / 1000);
+	s->budget_at = at;
+	evtimer_add(s->ev_budget, &tv);
+}
+
+/*
+ * Charge the loop time since *t to u (and restart *t); is u over its budget
+ * now? A uid's record stays while its window has time charged, even when
+ * it has no connection left (registry_usage_put); ev_budget, armed for the
+ * window's end, clears it then.
+ */
 static bool usage_charge(struct server *s, struct usage *u, uint64_t *t)
 {
 	uint64_t now, window = s->conf->loop_window_ms * 1000000ULL;
@@ -80,36 +99,44 @@ static bool usage_charge(struct server *s, struct usage *u, uint64_t *t)
 	if (!u || !loop_budget_on(s))
 		return false;
 	now = now_ns();
-	if (now - u->loop_window >= window) {
-		/* A new window; one that was over stays so until ev_budget has put its connections back. */
-		if (!u->loop_over) {
-			u->loop_window = now;
-			u->loop_ns = 0;
-		}
+	/* A new window; one that was over stays so until ev_budget has put its connections back. */
+	if (now - u->loop_window >= window && !u->loop_over) {
+		u->loop_window = now;
+		u->loop_ns = 0;
 	}
 	u->loop_ns += now - *t;
 	*t = now;
 	if (!u->loop_over && u->loop_ns > s->conf->loop_budget_us * 1000ULL) {
-		struct timeval tv;
-		uint64_t left = u->loop_window + window > now ? u->loop_window + window - now : 0;
-
 		u->loop_over = true;
 		log_debug("uid %u: %llu us of loop time in this window, past its budget: its reads wait for "
 			  "others' for %llu ms", (unsigned)u->uid, (unsigned long long)(u->loop_ns / 1000),
-			  (unsigned long long)(left / 1000000));
-		if (!evtimer_pending(s->ev_budget, NULL) || now + left < s->budget_at) {
-			tv.tv_sec = (time_t)(left / 1000000000ULL);
-			tv.tv_usec = (suseconds_t)(left % 1000000000ULL / 1000);
-			s->budget_at = now + left;
-			evtimer_add(s->ev_budget, &tv);
-		}
+			  (unsigned long long)((u->loop_window + window - now) / 1000000));
 	}
+	budget_timer_arm(s, u->loop_window + window, now);
 	return u->loop_over;
 }
 
 static bool conn_charge(struct conn *c, uint64_t *t)
 {
 	return usage_charge(c->server, c->usage, t);
+}
+
+/* Keep u (may be NULL) while the loop works for it: what it does may free the connection that held it. */
+static struct usage *usage_hold(struct usage *u)
+{
+	if (u)
+		u->loop_refs++;
+	return u;
+}
+
+/* Charge u for the time since *t and let it go. */
+static void usage_release(struct server *s, struct usage *u, uint64_t *t)
+{
+	if (!u)
+		return;
+	usage_charge(s, u, t);
+	u->loop_refs--;
+	registry_usage_put(s->registry, u);
 }
 
 /*
@@ -133,28 +160,34 @@ static bool conn_read_yield(struct conn *c)
 	return true;
 }
 
-/* A window ended: uids past their budget whose window is over are back at PRIO_NORMAL. */
+/*
+ * A window ended: uids whose window is over start afresh (those past their
+ * budget are back at PRIO_NORMAL), and a record that counts nothing else goes.
+ */
 static void server_on_budget(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *s = arg;
 	uint64_t now = now_ns(), window = s->conf->loop_window_ms * 1000000ULL, next = UINT64_MAX;
 	unsigned moved = 0, waiting = 0;
-	struct usage *u;
+	struct usage *u, *u_next;
 	struct conn *c;
 
 	(void)fd;
 	(void)what;
-	TAILQ_FOREACH(u, &s->registry->usage, entry) {
-		if (!u->loop_over)
+	for (u = TAILQ_FIRST(&s->registry->usage); u; u = u_next) {
+		u_next = TAILQ_NEXT(u, entry);
+		if (!u->loop_over && u->loop_ns == 0)
 			continue;
-		if (now - u->loop_window >= window) {
-			log_debug("uid %u: a new loop budget window", (unsigned)u->uid);
-			u->loop_over = false;
-			u->loop_window = now;
-			u->loop_ns = 0;
-		} else if (u->loop_window + window - now < next) {
-			next = u->loop_window + window - now;
+		if (now - u->loop_window < window) {
+			if (u->loop_window + window - now < next)
+				next = u->loop_window + window - now;
+			continue;
 		}
+		if (u->loop_over)
+			log_debug("uid %u: a new loop budget window", (unsigned)u->uid);
+		u->loop_over = false;
+		u->loop_ns = 0;
+		registry_usage_put(s->registry, u);
 	}
 	TAILQ_FOREACH(c, &s->conns, entry) {
 		if (!c->read_low || (c->usage && c->usage->loop_over))
@@ -173,15 +206,8 @@ static void server_on_budget(evutil_socket_t fd, short what, void *arg)
 	}
 	if (moved)
 		log_debug("loop budget: %u connections read at normal priority again, %u of them ready", moved, waiting);
-	if (next != UINT64_MAX) {
-		s->budget_at = now + next;
-		struct timeval tv = {
-			.tv_sec = (time_t)(next / 1000000000ULL),
-			.tv_usec = (suseconds_t)(next % 1000000000ULL / 1000),
-		};
-
-		evtimer_add(s->ev_budget, &tv);
-	}
+	if (next != UINT64_MAX)
+		budget_timer_arm(s, now + next, now);
 }
 
 /*
@@ -473,6 +499,30 @@ static bool conn_peer_closed(const struct conn *c)
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
 }
 
+/*
+ * A uid past its loop budget has its reads at PRIO_LOW, also the read that
+ * would find that a client of its closed its connection, while accepting
+ * runs at PRIO_NORMAL: the uid can reach max-connections-per-uid with
+ * connections that are already gone. Before refusing it one more, drop
+ * those of its connections whose peer closed with nothing left unread
+ * (a message still queued is read and answered the usual way). Charged to
+ * the uid, like the accept.
+ */
+static void server_reap_closed(struct server *s, struct usage *u)
+{
+	struct conn *c, *next;
+	char byte;
+
+	for (c = TAILQ_FIRST(&s->conns); c; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->usage != u || !c->read_low || c->busy || vl_stream_has_partial(&c->stream) ||
+		    !conn_peer_closed(c) || recv(c->stream.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) != 0)
+			continue;
+		log_debug("connection %llu: closed by peer", (unsigned long long)c->id);
+		conn_free(c);
+	}
+}
+
 static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
@@ -540,43 +590,42 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 	 * ready client's read; on the loop, so its uid pays (c may be freed
 	 * there, its usage is held).
 	 */
-	u = c->usage;
-	if (u)
-		u->loop_refs++;
+	u = usage_hold(c->usage);
 	worker_pool_run_inline(workers);
-	if (u) {
-		usage_charge(s, u, &t);
-		u->loop_refs--;
-		registry_usage_put(s->registry, u);
-	}
+	usage_release(s, u, &t);
 	return;
 drop:
+	/* A connection that sent its messages and left pays for them too, and for its end. */
+	u = usage_hold(c->usage);
 	conn_free(c);
 	worker_pool_run_inline(workers);
+	usage_release(s, u, &t);
 }
 
 static void conn_on_write(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
+	struct server *s = c->server;
 	size_t before = vl_stream_pending(&c->stream);
 	uint64_t t = now_ns();
+	struct usage *u = usage_hold(c->usage);
 
 	(void)fd;
 	(void)what;
-	if (conn_flush(c) < 0) {
-		conn_free(c);
-		return;
-	}
+	if (conn_flush(c) < 0)
+		goto drop;
 	if (vl_stream_pending(&c->stream) < before)
 		evtimer_del(c->ev_stall);
 	/* Room again: handle requests that waited behind the backlog. */
 	conn_process(c);
-	if (conn_flush(c) < 0) {
-		conn_free(c);
-		return;
-	}
-	conn_charge(c, &t);
+	if (conn_flush(c) < 0)
+		goto drop;
+	usage_release(s, u, &t);
 	conn_update_events(c);
+	return;
+drop:
+	conn_free(c);
+	usage_release(s, u, &t);
 }
 
 static void conn_on_stall(evutil_socket_t fd, short what, void *arg)
@@ -644,7 +693,9 @@ static void conn_free(struct conn *c)
 
 void server_conn_resume(struct conn *c)
 {
+	struct server *s = c->server;
 	uint64_t t = now_ns();
+	struct usage *u;
 
 	c->busy = false;
 	c->busy_woken = false;
@@ -653,12 +704,14 @@ void server_conn_resume(struct conn *c)
 		return;
 	}
 	/* Its reply is queued: send it, then the requests that waited. */
+	u = usage_hold(c->usage);
 	conn_process(c);
 	if (conn_flush(c) < 0) {
 		conn_free(c);
+		usage_release(s, u, &t);
 		return;
 	}
-	conn_charge(c, &t);
+	usage_release(s, u, &t);
 	conn_update_events(c);
 }
 
@@ -739,6 +792,7 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct server *s = arg;
 	struct peer peer = { 0 };
+	uint64_t t = now_ns();
 	struct usage *u;
 	struct conn *c;
 	int fd;
@@ -772,25 +826,28 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 		sink_close(fd);
 		return;
 	}
-	u = registry_usage(s->registry, peer.uid, true);
+	/* Its uid pays the loop's time for the connection (refused or not), like for its messages. */
+	u = usage_hold(registry_usage(s->registry, peer.uid, true));
 	if (!u) {
 		policy_peer_done(&peer);
 		sink_close(fd);
 		return;
 	}
+	if (u->connections >= s->conf->max_connections_per_uid && u->loop_over)
+		server_reap_closed(s, u);
 	if (u->connections >= s->conf->max_connections_per_uid) {
 		log_notice("refusing connection from uid %u: per-uid limit of %llu reached", (unsigned)peer.uid,
 			   (unsigned long long)s->conf->max_connections_per_uid);
-		registry_usage_put(s->registry, u);
 		policy_peer_done(&peer);
 		sink_close(fd);
+		usage_release(s, u, &t);
 		return;
 	}
 	c = conn_alloc(s);
 	if (!c) {
-		registry_usage_put(s->registry, u);
 		policy_peer_done(&peer);
 		sink_close(fd);
+		usage_release(s, u, &t);
 		return;
 	}
 	c->server = s;
@@ -811,10 +868,12 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 	s->n_conns++;
 	if (!c->events_assigned) {
 		conn_free(c);
+		usage_release(s, u, &t);
 		return;
 	}
 	log_debug("connection %llu: uid %u gid %u pid %d", (unsigned long long)c->id, (unsigned)peer.uid,
 		  (unsigned)peer.gid, (int)peer.pid);
+	usage_release(s, u, &t);
 	conn_update_events(c);
 }
 

@@ -502,7 +502,8 @@ def case_loop_budget(args):
         conns = Conns(d.sock)
         a = Flood(conns, NOBODY, n_conns, 60)
         # Every one of A's connections is being served, and A spent its budget.
-        a.wait(lambda: min(a.got) >= 2 and sum(a.got) >= 100, "uid A's first 100 calls are answered", 60)
+        a.wait(lambda: min(a.got) >= 2 and (budget == "0" or "uid 65534: " in d.logtext()),
+               "uid A is served and past its budget", 60)
         b = conns.open(OTHER)
         waits = []
         for _ in range(20):
@@ -513,15 +514,16 @@ def case_loop_budget(args):
         print(f"# uid A's calls answered while each of uid B's 20 calls waited: {waits}; "
               f"{a.total - a.replies()} of A's still to come")
         # Without a budget B's call waits for a round of A's connections, up
-        # to 16 messages each (256 here). Past its budget A's connections are
-        # read after B's, for at most 1 ms before the loop polls again, so B
-        # waits for the one being parsed when it called, 1 ms more, and what
-        # its own round trip lets through (at most 5-6 seen; with every
-        # low-priority callback run in one pass, up to one per connection of
-        # A's: 14-17).
-        check(max(waits) <= 10, f"uid B waited for at most 10 of uid A's calls (the most: {max(waits)})")
+        # to 16 messages each (256 here; 177 seen). Past its budget A's
+        # connections are read after B's, so B waits for the one being parsed
+        # when it called, the millisecond of PRIO_LOW callbacks the loop runs
+        # before it polls again, and what its own round trip lets through
+        # (quiet: at most 5-6 seen; with every PRIO_LOW callback of a pass run
+        # before the loop polls again, up to one per connection, 14-17; with a
+        # CPU hog beside it, up to 15). The bound catches a budget that does
+        # not work; the millisecond is what fair-bench's flood scenario shows.
+        check(max(waits) <= 40, f"uid B waited for at most 40 of uid A's calls (the most: {max(waits)})")
         check(a.replies() < a.total, "uid A still had calls waiting when B was done")
-        check("uid 65534: " in d.logtext(), "uid A went past its budget")
         check("uid 65533: " not in d.logtext(), "uid B stayed within its budget")
         # A is served too.
         a.finish()
@@ -562,7 +564,34 @@ def case_loop_budget_windows(args):
     return run_against(d, body, 4000)
 
 
-CASES = {"loop-budget": case_loop_budget, "loop-budget-windows": case_loop_budget_windows, "closed-calls-dropped": case_closed_while_queued, "small-passes-release": case_small_passes_release, "quota-after-release": case_quota_after_release, "inflight": case_inflight, "fairness": case_fairness, "charged": case_charged, "no-addresses": case_no_addresses}
+def case_loop_budget_closed(args):
+    """loop-budget-charges-connections-that-close"""
+    if os.geteuid() != 0:
+        print("SKIP: needs root to connect as another uid")
+        return SKIP
+    # A budget of 5 ms in a window that outlasts the test; 40 calls of most
+    # of a millisecond each, every one on a connection that closes right
+    # after sending it (the attack pass found these were never charged).
+    d = Daemon(args.build, "loop-budget-us=5000", "loop-window-ms=60000")
+
+    def body():
+        conns = Conns(d.sock)
+        for _ in range(40):
+            s = conns.open(NOBODY)
+            s.sendall(Flood.CALL)
+            s.close()
+        # The daemon has read them all once it answers this uid again.
+        s = conns.open(NOBODY)
+        st, _ = call(s, MANAGER + "Status")
+        check(st["parameters"]["quota"]["uid"] == NOBODY, "the uid is answered afterwards")
+        s.close()
+        check("uid 65534: " in d.logtext() and "past its budget" in d.logtext(),
+              "40 expensive calls on connections that closed took their uid past its budget")
+
+    return run_against(d, body, 4000)
+
+
+CASES = {"loop-budget-closed": case_loop_budget_closed, "loop-budget": case_loop_budget, "loop-budget-windows": case_loop_budget_windows, "closed-calls-dropped": case_closed_while_queued, "small-passes-release": case_small_passes_release, "quota-after-release": case_quota_after_release, "inflight": case_inflight, "fairness": case_fairness, "charged": case_charged, "no-addresses": case_no_addresses}
 
 
 def main():
