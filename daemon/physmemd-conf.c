@@ -23,6 +23,7 @@ void conf_defaults(struct conf *c)
 	snprintf(c->backend, sizeof(c->backend), "auto");
 	snprintf(c->device, sizeof(c->device), "/dev/physmem");
 	c->max_message_size = 64 * 1024;
+	c->max_message_values = 1024;
 	c->max_output_per_connection = 1024 * 1024;
 	c->max_queued_fds_per_connection = 16;
 	c->max_connections = 1024;
@@ -60,6 +61,7 @@ static const struct key {
 	K("backend", KEY_STRING, backend),
 	K("device", KEY_STRING, device),
 	K("max-message-size", KEY_SIZE, max_message_size),
+	K("max-message-values", KEY_COUNT, max_message_values),
 	K("max-output-per-connection", KEY_SIZE, max_output_per_connection),
 	K("max-queued-fds-per-connection", KEY_COUNT, max_queued_fds_per_connection),
 	K("max-connections", KEY_COUNT, max_connections),
@@ -388,6 +390,10 @@ int conf_check(const struct conf *c)
 {
 	if (c->max_message_size < 1024 || c->max_message_size > (64ULL << 20)) {
 		log_error("max-message-size must be between 1K and 64M");
+		return -EINVAL;
+	}
+	if (c->max_message_values < 64 || c->max_message_values > (64ULL << 20)) {
+		log_error("max-message-values must be between 64 and 64M");
 		return -EINVAL;
 	}
 	if (c->hugepage_size && c->hugepage_size != (2ULL << 20) && c->hugepage_size != (1ULL << 30)) {

@@ -475,9 +475,14 @@ static void conn_process(struct conn *c)
 		r = vl_stream_next(&c->stream, &msg, &fds);
 		if (r == 0)
 			break;
-		if (r == -EBADMSG) {
-			/* Not JSON: framing is lost, say why and hang up. */
-			log_debug("connection %llu: message is not valid JSON", (unsigned long long)c->id);
+		if (r == -EBADMSG || r == -E2BIG) {
+			/* Not JSON, or more values than any call has: say why and hang up. */
+			if (r == -EBADMSG)
+				log_debug("connection %llu: message is not valid JSON", (unsigned long long)c->id);
+			else
+				log_notice("connection %llu (uid %u): message with more than %llu values, disconnecting",
+					   (unsigned long long)c->id, (unsigned)c->peer.uid,
+					   (unsigned long long)c->server->conf->max_message_values);
 			server_reply(c, vl_error_invalid_parameter("message"), NULL, 0);
 			c->closing = true;
 			break;
@@ -856,6 +861,7 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 	c->usage = u;
 	u->connections++;
 	vl_stream_init(&c->stream, fd, s->conf->max_message_size);
+	c->stream.max_values = s->conf->max_message_values;
 	c->stream.release_fd = sink_close;
 	c->stream.shared_tok = s->tok;
 	c->events_assigned = event_assign(c->ev_read, s->base, fd, EV_READ | EV_PERSIST, conn_on_read, c) == 0 &&

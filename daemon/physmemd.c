@@ -41,6 +41,7 @@ static void usage(FILE *f)
 		"  -h, --help             show this help\n"
 		"      --version          show the version\n\n"
 		"Settings (physmemd.conf): socket, socket-mode, backend, device, max-message-size,\n"
+		"max-message-values (most '{', '[' and ',' in one request, default 1024),\n"
 		"max-output-per-connection, max-queued-fds-per-connection, max-connections,\n"
 		"max-connections-per-uid, max-buffers-per-uid, max-bytes-per-uid, max-buffer-size,\n"
 		"max-buffers, stall-timeout-ms, sink-timeout-ms (a child process closes the fds\n"

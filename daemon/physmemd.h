@@ -70,6 +70,7 @@ struct conf {
 	char backend[16];		/* auto, memfd, kmod */
 	char device[64];		/* the kmod backend's device node */
 	uint64_t max_message_size;
+	uint64_t max_message_values;	/* '{', '[' and ',' in one message: what json-c would build */
 	uint64_t max_output_per_connection;
 	uint64_t max_queued_fds_per_connection;
 	uint64_t max_connections;

@@ -277,6 +277,21 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
 		s->in_fds_at -= len + 1;
 	}
 
+	/* Too many values to build: refused before json-c spends its time on them. */
+	if (s->max_values > 0) {
+		size_t n = 0;
+
+		for (size_t i = 0; i < len && n <= s->max_values; i++)
+			n += s->in[i] == '{' || s->in[i] == '[' || s->in[i] == ',';
+		if (n > s->max_values) {
+			memmove(s->in, nul + 1, s->in_len - len - 1);
+			s->in_len -= len + 1;
+			s->in_scanned = 0;
+			release_fds(s, ret_fds->fds, &ret_fds->n);
+			return -E2BIG;
+		}
+	}
+
 	obj = NULL;
 	jerr = json_tokener_error_parse_eof;
 	/* One parser per stream (or the owner's shared one), reset for each message. */

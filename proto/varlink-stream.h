@@ -27,6 +27,12 @@ struct vl_stream {
 	int fd;
 	size_t max_message;	/* largest message accepted, NUL included */
 	/*
+	 * Set by the owner: at most this many '{', '[' and ',' bytes in a
+	 * message (about its number of values: each is an object json-c
+	 * builds), or 0 for no limit.
+	 */
+	size_t max_values;
+	/*
 	 * Disposes of an fd the peer sent that this layer drops (a bad or
 	 * misplaced message, the stream's end), and at the stream's end of the
 	 * fds of unsent replies; takes ownership. NULL: close(). A daemon sets
@@ -99,8 +105,9 @@ static inline bool vl_stream_drained(const struct vl_stream *s)
  * *ret (a JSON value, owned by the caller; may be any JSON type) and moves the
  * message's fds into *ret_fds; returns 0 when no complete message is buffered;
  * returns -EBADMSG when the message is not valid JSON in well-formed UTF-8, or
- * escapes a lone UTF-16 surrogate (the message and its fds are dropped, and
- * the stream stays usable).
+ * escapes a lone UTF-16 surrogate, and -E2BIG when it has more than
+ * max_values of '{', '[' and ',' (not parsed); in both cases the message and
+ * its fds are dropped, and the stream stays usable.
  */
 int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds *ret_fds);
 

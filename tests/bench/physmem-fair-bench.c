@@ -15,9 +15,10 @@
  *          + touch + Free, as a real client would;
  *   busy   --busy uids (60000, 60001, ...) loop the same with --busy-size;
  *   flood  one uid keeps --flood connections (63) each sending, one after
- *          the other, a Status call whose parameters are --flood-size bytes
- *          (60000) of empty arrays: cheap to send, expensive to parse (the
- *          daemon refuses each, after json-c built it).
+ *          the other, a Status call whose parameter is a string of
+ *          --flood-size bytes (60000) of \u escapes: cheap to send, the
+ *          most expensive call to check and parse within max-message-values
+ *          that we know of (the daemon refuses each, after json-c built it).
  * Beside each call the victim measures a floor: the same number of round
  * trips with the same message sizes to a trivial peer process of its own
  * (the Allocate floor also brings back an fd and does the 4 KiB memfd work
@@ -187,7 +188,7 @@ static void load_main(const char *path, uid_t uid, uint64_t size, int ready, pid
  */
 static void flood_main(const char *path, unsigned n, size_t size, int ready, pid_t parent)
 {
-	static const char head[] = "{\"method\":\"io.physmem.Manager.Status\",\"parameters\":{\"pad\":[[]";
+	static const char head[] = "{\"method\":\"io.physmem.Manager.Status\",\"parameters\":{\"pad\":\"";
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct pollfd pfd[MAX_FLOOD];
 	size_t sent[MAX_FLOOD] = { 0 }, len;
@@ -197,17 +198,17 @@ static void flood_main(const char *path, unsigned n, size_t size, int ready, pid
 
 	signal(SIGTERM, on_term);
 	become(FLOOD_UID, parent, SIGTERM);
-	/* {"method":...,"parameters":{"pad":[[],[],...]}} and its NUL: about size bytes. */
+	/* {"method":...,"parameters":{"pad":"\u00e9\u00e9..."}} and its NUL: about size bytes. */
 	msg = malloc(size + sizeof(head) + 8);
 	if (!msg)
 		bench_die("malloc");
 	len = sizeof(head) - 1;
 	memcpy(msg, head, len);
-	while (len + 3 + 4 <= size) {
-		memcpy(msg + len, ",[]", 3);
-		len += 3;
+	while (len + 6 + 4 <= size) {
+		memcpy(msg + len, "\\u00e9", 6);
+		len += 6;
 	}
-	memcpy(msg + len, "]}}", 4);
+	memcpy(msg + len, "\"}}", 4);
 	len += 4;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	for (unsigned i = 0; i < n; i++) {

@@ -766,6 +766,24 @@ def _(h):
     c.expect_disconnect()
 
 
+@case("max-message-values (1024): a call of 1024 '{[,' is parsed, one of 1025 refused unparsed, disconnect")
+def _(h):
+    # Status refuses a parameter it does not know: the first call is answered
+    # as any call (and the connection stays), the second is refused before
+    # json-c builds its values.
+    c = h.connect()
+    pad = b"[" + b",".join([b"1"] * 1021) + b"]"
+    msg = b'{"method":"io.physmem.Manager.Status","parameters":{"x":' + pad + b"}}\0"
+    check(sum(msg.count(ch) for ch in b"{[,") == 1024, "test bug")
+    c.send_raw(msg)
+    expect_error(c.reply(), E_INVALID, "x")
+    check_getinfo(c.call(SVC + ".GetInfo"))
+    c.send_raw(msg.replace(b"[1,", b"[1,1,", 1))
+    replies = c.expect_disconnect()
+    check(len(replies) == 1, "expected one error reply before the disconnect, got %r" % replies)
+    expect_error(replies[0], E_INVALID, "message")
+
+
 @case("half a message then silence: disconnected after the stall timeout")
 def _(h):
     c = h.connect()

@@ -76,6 +76,9 @@ static void test_every_key(void **state)
 		"max-buffers = 77\n"
 		"stall-timeout-ms = 1500\n"
 		"sink-timeout-ms = 500\n"
+		"max-message-values = 300\n"
+		"loop-budget-us = 2500\n"
+		"loop-window-ms = 20\n"
 		"address-policy = root\n"
 		"lock = yes\n"
 		"hugepages = 2M\n"
@@ -96,6 +99,9 @@ static void test_every_key(void **state)
 	assert_true(c.max_buffers_total == 77);
 	assert_true(c.stall_timeout_ms == 1500);
 	assert_true(c.sink_timeout_ms == 500);
+	assert_true(c.max_message_values == 300);
+	assert_true(c.loop_budget_us == 2500);
+	assert_true(c.loop_window_ms == 20);
 	assert_int_equal(c.address_policy, ADDRESS_POLICY_ROOT);
 	assert_int_equal(c.lock, LOCK_YES);
 	assert_true(c.hugepage_size == 2ULL << 20);
@@ -318,6 +324,28 @@ static void test_check(void **state)
 	conf_defaults(&c);
 	c.max_connections_per_uid = 0;
 	assert_int_equal(conf_check(&c), -EINVAL);
+
+	conf_defaults(&c);
+	c.max_message_values = 63;
+	assert_int_equal(conf_check(&c), -EINVAL);
+	c.max_message_values = 64;
+	assert_int_equal(conf_check(&c), 0);
+	c.max_message_values = (64ULL << 20) + 1;
+	assert_int_equal(conf_check(&c), -EINVAL);
+
+	/* The loop budget: a window of 1 ms to 60 s, a budget of at most the window (0: off). */
+	conf_defaults(&c);
+	c.loop_window_ms = 0;
+	assert_int_equal(conf_check(&c), -EINVAL);
+	c.loop_window_ms = 60001;
+	assert_int_equal(conf_check(&c), -EINVAL);
+	c.loop_window_ms = 10;
+	c.loop_budget_us = 10001;
+	assert_int_equal(conf_check(&c), -EINVAL);
+	c.loop_budget_us = 10000;
+	assert_int_equal(conf_check(&c), 0);
+	c.loop_budget_us = 0;
+	assert_int_equal(conf_check(&c), 0);
 
 	conf_defaults(&c);
 	c.sink_timeout_ms = 9;

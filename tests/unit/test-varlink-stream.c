@@ -317,6 +317,42 @@ static void test_invalid_json_continues(void **state)
 	json_object_put(o);
 }
 
+/*
+ * max_values: a message with more '{', '[' and ',' than that is -E2BIG
+ * (not parsed), its fds closed; one with exactly that many, and the next
+ * messages, are parsed.
+ */
+static void test_max_values(void **state)
+{
+	struct pair *p = *state;
+	static const char m1[] = "{\"a\":[1,2]}", m2[] = "{\"a\":[1,2],\"b\":{}}";
+	static const char rest[] = "{\"s\":\"{[,{[,\"}\0{\"n\":3}\0";
+	struct json_object *o = (struct json_object *)1;
+	struct vl_fds fds;
+	int pfd[2];
+
+	p->s.max_values = 3;
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	assert_int_equal(write(p->a, m1, sizeof(m1)), (ssize_t)sizeof(m1));
+	send_fds(p->a, m2, sizeof(m2), &pfd[1], 1);
+	close(pfd[1]);
+	assert_int_equal(write(p->a, rest, sizeof(rest) - 1), (ssize_t)sizeof(rest) - 1);
+	assert_int_equal(drain(&p->s), -EAGAIN);
+	o = next_ok(&p->s, &fds);	/* '{', '[', ',': three */
+	json_object_put(o);
+	assert_int_equal(vl_stream_next(&p->s, &o, &fds), -E2BIG);	/* five */
+	assert_null(o);
+	assert_int_equal(fds.n, 0);
+	assert_true(pipe_write_ends_closed(pfd[0]));	/* the refused message's fds are closed */
+	close(pfd[0]);
+	/* Inside a string they count too: a call never needs that many. */
+	assert_int_equal(vl_stream_next(&p->s, &o, &fds), -E2BIG);
+	o = next_ok(&p->s, &fds);
+	expect_int_member(o, "n", 3);
+	json_object_put(o);
+	p->s.max_values = 0;
+}
+
 /* Text that is not UTF-8, or escapes a lone surrogate, is bad JSON; the stream goes on. */
 static void test_invalid_utf8(void **state)
 {
@@ -634,6 +670,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_partial_writes_small_sndbuf, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_done_closes_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_utf8, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_refuses_invalid_utf8, setup, teardown),
 	};
 
