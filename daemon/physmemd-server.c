@@ -47,17 +47,19 @@ static void server_on_status(evutil_socket_t fd, short what, void *arg);
 static void conn_update_events(struct conn *c);
 
 /*
- * The loop's time is shared by uid. Every callback that reads or handles a
- * connection's messages charges the time it took (reads, parsing, the
- * method, the small jobs run inline) to the connection's uid. A uid that
- * spent more than loop-budget-us in its current window of loop-window-ms is
- * "over": its connections are read at PRIO_LOW, so while any other uid has
- * something ready it waits, and one of its callbacks stops after the message
- * that took it over. When nobody else is ready it is served at once (the
+ * The loop's time is shared by uid. Every callback that accepts a
+ * connection or reads or handles its messages charges the wall time it took
+ * (reads, parsing, the method, the small jobs run inline, the close the
+ * callback may end in) to the connection's uid. A uid that spent more than
+ * loop-budget-us in its current window of loop-window-ms is "over": its
+ * connections are read at PRIO_LOW, so while any other uid has something
+ * ready it waits, and one of its callbacks stops after the read that took it
+ * over. The loop runs PRIO_LOW callbacks for at most LOW_DISPATCH_US before
+ * it polls again. When nobody else is ready the uid is served at once (the
  * budget costs a lone busy client nothing). When its window ends (ev_budget)
  * it is back at PRIO_NORMAL, so it is never starved: every window it gets
- * its budget. A caller that is not over waits for at most the message that
- * takes another uid over, not for every connection that uid has.
+ * its budget. So a caller that is not over waits for the message of an over
+ * uid being parsed and a millisecond, not for every connection that uid has.
  */
 static uint64_t now_ns(void)
 {
