@@ -510,23 +510,25 @@ static bool conn_peer_closed(const struct conn *c)
  * A uid past its loop budget has its reads at PRIO_LOW, also the read that
  * would find that a client of its closed its connection, while accepting
  * runs at PRIO_NORMAL: the uid can reach max-connections-per-uid with
- * connections that are already gone. Before refusing it one more, drop
- * those of its connections whose peer closed with nothing left unread
- * (a message still queued is read and answered the usual way). Charged to
- * the uid, like the accept.
+ * connections that are already gone. Before refusing it one more, drop one
+ * of its connections whose peer closed with nothing left unread (a message
+ * still queued is read and answered the usual way): one, the room this
+ * accept needs, so that the accept costs what one close read would (the
+ * others are found by their reads, each its own callback). Charged to the
+ * uid, like the accept.
  */
 static void server_reap_closed(struct server *s, struct usage *u)
 {
-	struct conn *c, *next;
+	struct conn *c;
 	char byte;
 
-	for (c = TAILQ_FIRST(&s->conns); c; c = next) {
-		next = TAILQ_NEXT(c, entry);
+	TAILQ_FOREACH(c, &s->conns, entry) {
 		if (c->usage != u || !c->read_low || c->busy || vl_stream_has_partial(&c->stream) ||
 		    !conn_peer_closed(c) || recv(c->stream.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) != 0)
 			continue;
 		log_debug("connection %llu: closed by peer", (unsigned long long)c->id);
 		conn_free(c);
+		return;
 	}
 }
 
