@@ -34,7 +34,7 @@ void conf_defaults(struct conf *c)
 	c->max_buffers_total = 16384;
 	c->stall_timeout_ms = 10000;
 	c->sink_timeout_ms = 2000;
-	c->loop_budget_us = 5000;
+	c->loop_budget_us = 2000;
 	c->loop_window_ms = 50;
 	c->address_policy = ADDRESS_POLICY_OWNER;
 	c->lock = LOCK_TRY;

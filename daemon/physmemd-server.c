@@ -97,10 +97,12 @@ static void budget_timer_arm(struct server *s, uint64_t at, uint64_t now)
 static bool usage_charge(struct server *s, struct usage *u, uint64_t *t)
 {
 	uint64_t now, window = s->conf->loop_window_ms * 1000000ULL;
+	bool was;
 
 	if (!u || !loop_budget_on(s))
 		return false;
 	now = now_ns();
+	was = u->loop_ns > 0 || u->loop_over;
 	/* A new window; one that was over stays so until ev_budget has put its connections back. */
 	if (now - u->loop_window >= window && !u->loop_over) {
 		u->loop_window = now;
@@ -108,7 +110,9 @@ static bool usage_charge(struct server *s, struct usage *u, uint64_t *t)
 	}
 	u->loop_ns += now - *t;
 	*t = now;
-	if (!u->loop_over && u->loop_ns > s->conf->loop_budget_us * 1000ULL) {
+	s->loop_uids += (u->loop_ns > 0 || u->loop_over) - was;
+	/* Past its budget, and some other uid wants the loop too (alone, nobody would gain). */
+	if (!u->loop_over && u->loop_ns > s->conf->loop_budget_us * 1000ULL && s->loop_uids > 1) {
 		u->loop_over = true;
 		log_debug("uid %u: %llu us of loop time in this window, past its budget: its reads wait for "
 			  "others' for %llu ms", (unsigned)u->uid, (unsigned long long)(u->loop_ns / 1000),
@@ -189,6 +193,7 @@ static void server_on_budget(evutil_socket_t fd, short what, void *arg)
 			log_debug("uid %u: a new loop budget window", (unsigned)u->uid);
 		u->loop_over = false;
 		u->loop_ns = 0;
+		s->loop_uids--;
 		registry_usage_put(s->registry, u);
 	}
 	TAILQ_FOREACH(c, &s->conns, entry) {

@@ -46,7 +46,7 @@ static void usage(FILE *f)
 		"max-connections-per-uid, max-buffers-per-uid, max-bytes-per-uid, max-buffer-size,\n"
 		"max-buffers, stall-timeout-ms, sink-timeout-ms (a child process closes the fds\n"
 		"clients send; one that makes no progress for this long is killed and replaced),\n"
-		"loop-budget-us and loop-window-ms (default 5000 per 50: a uid past that much of\n"
+		"loop-budget-us and loop-window-ms (default 2000 per 50: a uid past that much of\n"
 		"the event loop's time in its window is served after every other uid; 0: off),\n"
 		"address-policy (owner|root|none), lock (no|try|yes),\n"
 		"fdstore (no|try|yes: keep named buffers in systemd's fd store across restarts),\n"

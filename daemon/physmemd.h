@@ -528,6 +528,7 @@ struct server {
 	struct event *ev_status;		/* coalesces STATUS= updates */
 	struct event *ev_budget;	/* the end of the earliest window of a uid past its loop budget */
 	uint64_t budget_at;		/* when ev_budget fires, CLOCK_MONOTONIC ns */
+	unsigned loop_uids;		/* uids with loop time charged in their window (or past their budget) */
 	TAILQ_HEAD(, conn) conns;
 	uint64_t n_conns;
 	uint64_t next_conn_id;
