@@ -601,9 +601,10 @@ def case_loop_budget_closed(args):
     if os.geteuid() != 0:
         print("SKIP: needs root to connect as another uid")
         return SKIP
-    # A budget of 5 ms in a window that outlasts the test; 40 calls of most
-    # of a millisecond each, every one on a connection that closes right
-    # after sending it (the attack pass found these were never charged).
+    # A budget of 5 ms in a window that outlasts the test; 40 of Flood's
+    # calls (about half a millisecond each), every one on a connection that
+    # closes right after sending it (the attack pass found these were never
+    # charged).
     d = Daemon(args.build, "loop-budget-us=5000", "loop-window-ms=60000")
 
     def body():
