@@ -16,8 +16,9 @@
  *                 known pattern; vivid loops its HDMI output back to its
  *                 HDMI input, and the frames captured (MMAP buffers) must be
  *                 those patterns (at least two frames, two different
- *                 ones; a frame taken while vivid had no output buffer
- *                 queued carries its test pattern instead).
+ *                 ones, within OUT_FRAMES_MAX frames; a frame taken while
+ *                 vivid had no output buffer queued, or before its loop
+ *                 started, carries its test pattern instead).
  *        cap-refused, out-refused: a physmem buffer of several physically
  *                 separate segments queued on a vb2-dma-contig queue must
  *                 be refused (QBUF or STREAMON error), never crash.
@@ -48,6 +49,15 @@
 
 #define NBUF		3
 #define FRAMES		4	/* frames checked per stream */
+/*
+ * Output mode: frames are captured until FRAMES of them carried an output
+ * pattern and two different patterns were seen, at most this many. The
+ * loop starts after a few frames of vivid's own test pattern, and a slow
+ * output repeats a pattern, more of both when the guest is slow (under TCG
+ * on a loaded host, on 7.3: once all of the first 4 frames were vivid's,
+ * once all 4 the same pattern): a bound for liveness, not a check.
+ */
+#define OUT_FRAMES_MAX	32
 #define SENTINEL	0xa5
 #define HDMI_INPUT	3	/* vivid's default input_types 0xe4 */
 #define HDMI_OUTPUT	1	/* vivid's default output_types 0x02 */
@@ -469,7 +479,7 @@ static void run_out(int vcap, int vout, unsigned int inst, const char *kind,
 		failf("VIDIOC_STREAMON cap", errno);
 
 	/* Keep the output queue full; check each captured frame. */
-	while (frames < FRAMES) {
+	while (frames < OUT_FRAMES_MAX && (looped < FRAMES || seen < 2)) {
 		struct pollfd pf[2] = {
 			{ .fd = vcap, .events = POLLIN },
 			{ .fd = vout, .events = POLLOUT },
