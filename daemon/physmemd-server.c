@@ -145,6 +145,12 @@ static void usage_release(struct server *s, struct usage *u, uint64_t *t)
 	registry_usage_put(s->registry, u);
 }
 
+/* Should c's reads wait behind other uids'? (loop_over is only ever set with the budget on.) */
+static bool conn_read_behind(const struct conn *c)
+{
+	return c->usage && c->usage->loop_over;
+}
+
 /*
  * Put c's read event at the priority its uid's budget says. Moving it down
  * from inside its own callback also makes it active again there, and the
@@ -153,7 +159,7 @@ static void usage_release(struct server *s, struct usage *u, uint64_t *t)
  */
 static bool conn_read_yield(struct conn *c)
 {
-	bool low = c->usage && c->usage->loop_over && loop_budget_on(c->server);
+	bool low = conn_read_behind(c);
 
 	if (low == c->read_low)
 		return false;
@@ -197,7 +203,7 @@ static void server_on_budget(evutil_socket_t fd, short what, void *arg)
 		registry_usage_put(s->registry, u);
 	}
 	TAILQ_FOREACH(c, &s->conns, entry) {
-		if (!c->read_low || (c->usage && c->usage->loop_over))
+		if (!c->read_low || conn_read_behind(c))
 			continue;
 		moved++;
 		/* An event already waiting at PRIO_LOW is taken out and put back at PRIO_NORMAL. */
@@ -395,7 +401,7 @@ static void conn_update_events(struct conn *c)
 	 */
 	if (!c->closing && !(c->busy && c->busy_woken) && !conn_backlogged(c) &&
 	    !(c->sends_fds && sink_uid_congested(c->peer.uid))) {
-		bool low = c->usage && c->usage->loop_over && loop_budget_on(c->server);
+		bool low = conn_read_behind(c);
 
 		/* Its uid's budget decides when it is read (not active here: no priority change fails but ours). */
 		if (low != c->read_low && event_priority_set(c->ev_read, low ? PRIO_LOW : PRIO_NORMAL) == 0)
