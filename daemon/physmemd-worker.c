@@ -53,6 +53,7 @@ struct uid_queue {
 	unsigned running;		/* of its jobs with a worker: one, or one batch of releases */
 	unsigned releasing;		/* of those, releases */
 	struct job_list jobs;
+	struct job *first_other;	/* the first of jobs that is not a release, or NULL */
 };
 
 struct lane {
@@ -207,6 +208,23 @@ static struct uid_queue *queue_get(struct worker_pool *p, uid_t uid)
 	return q;
 }
 
+/*
+ * Take j off q. first_other only ever moves forward past releases, so each
+ * release is stepped over at most once: finding the job an allocation may
+ * run ahead of costs no walk over the releases queued before it.
+ */
+static void queue_remove(struct uid_queue *q, struct job *j)
+{
+	if (j == q->first_other) {
+		struct job *k = TAILQ_NEXT(j, entry);
+
+		while (k && k->kind == JOB_RELEASE)
+			k = TAILQ_NEXT(k, entry);
+		q->first_other = k;
+	}
+	TAILQ_REMOVE(&q->jobs, j, entry);
+}
+
 /* Drop a queue that has nothing left to do. */
 static void queue_put(struct worker_pool *p, struct uid_queue *q)
 {
@@ -256,8 +274,7 @@ static struct job *queue_next(struct worker_pool *p, struct uid_queue *q)
 	/* Something other than releases is out: everything waits for it. */
 	if (q->running != q->releasing)
 		return NULL;
-	while (j && j->kind == JOB_RELEASE)
-		j = TAILQ_NEXT(j, entry);
+	j = q->first_other;
 	if (j && job_inline(p, j) && j->admit && j->admit(j))
 		return j;
 	return NULL;
@@ -289,7 +306,7 @@ static void pool_hand_over(struct worker_pool *p, struct uid_queue *q, struct la
 			if (!job_batchable(k) || k->uid != j->uid || k->size > WORKER_SMALL_JOB - bytes)
 				continue;
 			bytes += k->size;
-			TAILQ_REMOVE(&q->jobs, k, entry);
+			queue_remove(q, k);
 			k->batched = true;
 			k->started = true;
 			TAILQ_INSERT_TAIL(&batch, k, entry);
@@ -320,7 +337,7 @@ again:
 		if (!j || (only_inline && !job_inline(p, j)))
 			continue;
 		l = lane_of(p, j);
-		TAILQ_REMOVE(&q->jobs, j, entry);
+		queue_remove(q, j);
 		TAILQ_REMOVE(&p->queues, q, entry);
 		TAILQ_INSERT_TAIL(&p->queues, q, entry);
 		j->started = !j->start || j->start(j) >= 0;
@@ -394,6 +411,8 @@ void worker_submit(struct worker_pool *p, struct job *j)
 	q = queue_get(p, j->uid);
 	j->queue = q;
 	TAILQ_INSERT_TAIL(&q->jobs, j, entry);
+	if (j->kind != JOB_RELEASE && !q->first_other)
+		q->first_other = j;
 	/* From the loop, never from inside the caller: its callbacks may call back in. */
 	if (!p->dispatch_wanted)
 		event_active(p->ev_dispatch, EV_TIMEOUT, 0);
@@ -505,7 +524,7 @@ void worker_pool_free(struct worker_pool *p)
 				free(q);
 			continue;
 		}
-		TAILQ_REMOVE(&q->jobs, j, entry);
+		queue_remove(q, j);
 		pool_run_inline(p, j);
 	}
 	if (p->ev_done)
