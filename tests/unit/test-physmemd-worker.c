@@ -5,7 +5,8 @@
  * completes every job exactly once, with more releases queued than fit in
  * one batch or in 4 MiB; a small allocation that its quota admits does not wait for its
  * uid's releases, one that it does not admit does. The jobs' completions
- * (on the main thread) record the order.
+ * (on the main thread) record the order. An admitted small allocation passes
+ * only releases: never its uid's allocation that came before it.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -24,7 +25,7 @@
 
 #define MAX_JOBS 200
 
-/* What completed, in order: 'R' a release, 'A' an allocation. */
+/* What completed, in order: 'R' a release, 'A' an allocation, 'L' one larger than inline_max. */
 static char ran[MAX_JOBS + 1];
 static unsigned n_done;
 static bool admit;
@@ -58,7 +59,7 @@ static const struct backend_ops fake_ops = {
 
 static void job_done(struct job *j)
 {
-	ran[n_done++] = j->kind == JOB_RELEASE ? 'R' : 'A';
+	ran[n_done++] = j->kind == JOB_RELEASE ? 'R' : j->size > fake_ops.inline_max ? 'L' : 'A';
 	free(j);
 }
 
@@ -196,6 +197,42 @@ static void test_batch_bounded_in_bytes(void **state)
 	fixture_stop(&f);
 }
 
+/* Three releases and three admitted allocations, alternating: each allocation passes the releases, in order. */
+static void test_admitted_allocations_pass_releases_in_order(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	fixture_start(&f, true, true);
+	for (unsigned i = 0; i < 3; i++) {
+		submit(f.pool, JOB_RELEASE, 1000, 4096);
+		submit(f.pool, JOB_ALLOCATE, 1000, 4096);
+	}
+	settle(f.base, f.pool, 6);
+	assert_string_equal(ran, "AAARRR");
+	fixture_stop(&f);
+}
+
+/*
+ * Release, 1 MiB allocation (not inline), release, admitted 4 KiB
+ * allocation: the small one passes the releases' batch, never the larger
+ * allocation queued before it.
+ */
+static void test_admitted_allocation_does_not_pass_an_earlier_one(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	fixture_start(&f, true, true);
+	submit(f.pool, JOB_RELEASE, 1000, 4096);
+	submit(f.pool, JOB_ALLOCATE, 1000, 1 << 20);
+	submit(f.pool, JOB_RELEASE, 1000, 4096);
+	submit(f.pool, JOB_ALLOCATE, 1000, 4096);
+	settle(f.base, f.pool, 4);
+	assert_string_equal(ran, "RRLA");
+	fixture_stop(&f);
+}
+
 /* run_inline() runs a queued small allocation at once, without the loop, and leaves a release queued. */
 static void test_run_inline_only_small_allocations(void **state)
 {
@@ -221,6 +258,8 @@ int main(void)
 		cmocka_unit_test(test_admitted_allocation_does_not_wait_for_releases),
 		cmocka_unit_test(test_more_releases_than_one_batch),
 		cmocka_unit_test(test_batch_bounded_in_bytes),
+		cmocka_unit_test(test_admitted_allocations_pass_releases_in_order),
+		cmocka_unit_test(test_admitted_allocation_does_not_pass_an_earlier_one),
 		cmocka_unit_test(test_run_inline_only_small_allocations),
 	};
 
