@@ -266,6 +266,11 @@ const struct backend_ops backend_memfd_ops = {
 	.pin = NULL,
 	.adopt = memfd_adopt,
 	.release = memfd_release,
-	/* memfd_create + ftruncate + seals of a new file: microseconds, nothing to wait on. */
-	.inline_max = 64 << 10,
+	/*
+	 * memfd_create + ftruncate + seals of a new file (and a huge page
+	 * reservation): microseconds whatever the size, nothing to wait on, as
+	 * no page is allocated here. Up to the small lane's jobs: the larger
+	 * ones keep their worker, where the test hook makes them slow.
+	 */
+	.inline_max = WORKER_SMALL_JOB,
 };

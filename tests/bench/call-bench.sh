@@ -3,13 +3,14 @@
 # physmem-bench against a daemon of its own (memfd backend, no root needed).
 #   [PIN=CPU] tests/bench/call-bench.sh BUILD_DIR [physmem-bench options]
 # PIN=CPU runs the daemon and the benchmark (and its floor peer) on that CPU.
+# PHYSMEMD=PATH runs that daemon binary instead of the build's (before/after comparisons).
 set -eu
 build=${1:?usage: $0 BUILD_DIR [physmem-bench options]}
 shift
 dir=$(mktemp -d)
 pin=()
 [ -n "${PIN:-}" ] && pin=(taskset -c "$PIN")
-"${pin[@]}" "$build/daemon/physmemd" --socket "$dir/s" --backend memfd --set log-level=warning &
+"${pin[@]}" "${PHYSMEMD:-$build/daemon/physmemd}" --socket "$dir/s" --backend memfd --set log-level=warning &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 200); do [ -S "$dir/s" ] && break; sleep 0.05; done
