@@ -132,19 +132,23 @@ static void fixture_stop(struct fixture *f)
 	event_base_free(f->base);
 }
 
-/* Release, allocate, release, release of one uid, admitting the allocation or not: its completion's place. */
-static void releases_then_allocation(bool admitted, const char *want)
+/*
+ * Submit one uid's jobs as jobs spells them ('R' a 4 KiB release, 'M' a
+ * 3 MiB one, 'A' a 4 KiB allocation, 'L' a 1 MiB one), the quota admitting
+ * allocations or not, and check the order they completed in.
+ */
+static void run_jobs(bool admitted, const char *jobs, const char *want)
 {
 	struct fixture f;
+	unsigned n = 0;
 
 	fixture_start(&f, admitted, true);
-	submit(f.pool, JOB_RELEASE, 1000, 4096);
-	submit(f.pool, JOB_ALLOCATE, 1000, 4096);
-	submit(f.pool, JOB_RELEASE, 1000, 4096);
-	submit(f.pool, JOB_RELEASE, 1000, 4096);
-	settle(f.base, f.pool, 4);
+	for (const char *c = jobs; *c; c++, n++)
+		submit(f.pool, *c == 'R' || *c == 'M' ? JOB_RELEASE : JOB_ALLOCATE, 1000,
+		       *c == 'M' ? 3 << 20 : *c == 'L' ? 1 << 20 : 4096);
+	settle(f.base, f.pool, n);
 	assert_string_equal(ran, want);
-	assert_int_equal(n_done, 4);
+	assert_int_equal(n_done, n);
 	fixture_stop(&f);
 }
 
@@ -152,65 +156,40 @@ static void releases_then_allocation(bool admitted, const char *want)
 static void test_releases_batched_ahead_of_own_allocation(void **state)
 {
 	(void)state;
-	releases_then_allocation(false, "RRRA");
+	run_jobs(false, "RARR", "RRRA");
 }
 
 /* Admitted: it completes on the main thread before the releases' batch comes back. */
 static void test_admitted_allocation_does_not_wait_for_releases(void **state)
 {
 	(void)state;
-	releases_then_allocation(true, "ARRR");
+	run_jobs(true, "RARR", "ARRR");
 }
 
 /* 150 releases and then an allocation: every job runs and completes once, the allocation last. */
 static void test_more_releases_than_one_batch(void **state)
 {
-	struct fixture f;
-	char want[MAX_JOBS + 1];
+	char jobs[152];
 
 	(void)state;
-	fixture_start(&f, false, true);
-	for (unsigned i = 0; i < 150; i++)
-		submit(f.pool, JOB_RELEASE, 1000, 4096);
-	submit(f.pool, JOB_ALLOCATE, 1000, 4096);
-	settle(f.base, f.pool, 151);
-	memset(want, 'R', 150);
-	want[150] = 'A';
-	want[151] = '\0';
-	assert_string_equal(ran, want);
-	assert_int_equal(n_done, 151);
-	fixture_stop(&f);
+	memset(jobs, 'R', 150);
+	jobs[150] = 'A';
+	jobs[151] = '\0';
+	run_jobs(false, jobs, jobs);
 }
 
 /* Two 3 MiB releases are more than one small job's 4 MiB: not one batch, the allocation runs between them. */
 static void test_batch_bounded_in_bytes(void **state)
 {
-	struct fixture f;
-
 	(void)state;
-	fixture_start(&f, false, true);
-	submit(f.pool, JOB_RELEASE, 1000, 3 << 20);
-	submit(f.pool, JOB_ALLOCATE, 1000, 4096);
-	submit(f.pool, JOB_RELEASE, 1000, 3 << 20);
-	settle(f.base, f.pool, 3);
-	assert_string_equal(ran, "RAR");
-	fixture_stop(&f);
+	run_jobs(false, "MAM", "RAR");
 }
 
 /* Three releases and three admitted allocations, alternating: each allocation passes the releases, in order. */
 static void test_admitted_allocations_pass_releases_in_order(void **state)
 {
-	struct fixture f;
-
 	(void)state;
-	fixture_start(&f, true, true);
-	for (unsigned i = 0; i < 3; i++) {
-		submit(f.pool, JOB_RELEASE, 1000, 4096);
-		submit(f.pool, JOB_ALLOCATE, 1000, 4096);
-	}
-	settle(f.base, f.pool, 6);
-	assert_string_equal(ran, "AAARRR");
-	fixture_stop(&f);
+	run_jobs(true, "RARARA", "AAARRR");
 }
 
 /*
@@ -220,17 +199,8 @@ static void test_admitted_allocations_pass_releases_in_order(void **state)
  */
 static void test_admitted_allocation_does_not_pass_an_earlier_one(void **state)
 {
-	struct fixture f;
-
 	(void)state;
-	fixture_start(&f, true, true);
-	submit(f.pool, JOB_RELEASE, 1000, 4096);
-	submit(f.pool, JOB_ALLOCATE, 1000, 1 << 20);
-	submit(f.pool, JOB_RELEASE, 1000, 4096);
-	submit(f.pool, JOB_ALLOCATE, 1000, 4096);
-	settle(f.base, f.pool, 4);
-	assert_string_equal(ran, "RRLA");
-	fixture_stop(&f);
+	run_jobs(true, "RLRA", "RRLA");
 }
 
 /* run_inline() runs a queued small allocation at once, without the loop, and leaves a release queued. */
