@@ -224,6 +224,21 @@ static int memfd_allocate(void *state, uint64_t size, bool contiguous, int cache
 	return 0;
 }
 
+/*
+ * Only small pages on the loop: a huge page reservation may have to find
+ * free 2 MiB blocks (surplus pages: compaction, reclaim), so every size
+ * that hugepages = 2M/1G gives huge pages, and every one that auto may, goes
+ * to a worker (as memfd_try_hugetlb decides: whole 2 MiB pages).
+ */
+static bool memfd_inline_ok(void *state, uint64_t size)
+{
+	const struct memfd_state *st = state;
+
+	if (st->conf->hugepage_size)
+		return false;
+	return !st->conf->hugepages_auto || size % HUGE_2M;
+}
+
 static int memfd_adopt(void *state, int fd, struct backend_buffer *ret)
 {
 	const int seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
@@ -267,10 +282,11 @@ const struct backend_ops backend_memfd_ops = {
 	.adopt = memfd_adopt,
 	.release = memfd_release,
 	/*
-	 * memfd_create + ftruncate + seals of a new file (and a huge page
-	 * reservation): microseconds whatever the size, nothing to wait on, as
-	 * no page is allocated here. Up to the small lane's jobs: the larger
-	 * ones keep their worker, where the test hook makes them slow.
+	 * memfd_create + ftruncate + seals of a new file of small pages:
+	 * microseconds whatever the size, nothing to wait on, as no page is
+	 * allocated here. Up to the small lane's jobs: the larger ones keep
+	 * their worker, where the test hook makes them slow.
 	 */
 	.inline_max = WORKER_SMALL_JOB,
+	.inline_ok = memfd_inline_ok,
 };

@@ -252,7 +252,8 @@ static void pool_run_inline(struct worker_pool *p, struct job *j)
  */
 static bool job_inline(const struct worker_pool *p, const struct job *j)
 {
-	return j->kind == JOB_ALLOCATE && !j->pool[0] && p->backend->inline_max > 0 && j->size <= p->backend->inline_max;
+	return j->kind == JOB_ALLOCATE && !j->pool[0] && p->backend->inline_max > 0 && j->size <= p->backend->inline_max &&
+	       (!p->backend->inline_ok || p->backend->inline_ok(p->backend_state, j->size));
 }
 
 /*

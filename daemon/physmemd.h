@@ -230,6 +230,12 @@ struct backend_ops {
 	 * worker (a punch can wait on pages the client maps).
 	 */
 	uint64_t inline_max;
+	/*
+	 * Optional: may an allocation of size bytes (at most inline_max) run
+	 * on the loop? A backend says no when this size would reserve huge
+	 * pages, which can mean compaction or reclaim (NULL: always).
+	 */
+	bool (*inline_ok)(void *state, uint64_t size);
 };
 
 extern const struct backend_ops backend_memfd_ops;

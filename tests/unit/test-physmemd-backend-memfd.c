@@ -229,6 +229,39 @@ static void test_fixed_short_pool_fails(void **state)
 	memfd_fini(s);
 }
 
+/*
+ * Which allocations the loop may run itself: small pages only, never a size
+ * that reserves huge pages (a reservation may compact or reclaim memory).
+ */
+static void test_inline_only_small_pages(void **state)
+{
+	static const struct {
+		const char *mode;
+		uint64_t size;
+		bool inline_ok;
+	} cases[] = {
+		{ "0", 4096, true },       { "0", 2 << 20, true },     { "0", 4 << 20, true },
+		{ "auto", 4096, true },    { "auto", 1 << 20, true },  { "auto", 3 << 20, true },
+		{ "auto", 2 << 20, false }, { "auto", 4 << 20, false }, { "2M", 4096, false },
+		{ "2M", 2 << 20, false },  { "1G", 4096, false },
+	};
+	struct conf conf;
+	void *s;
+
+	(void)state;
+	assert_non_null(backend_memfd_ops.inline_ok);
+	assert_true(backend_memfd_ops.inline_max >= (4 << 20));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		conf_defaults(&conf);
+		assert_int_equal(conf_set(&conf, "hugepages", cases[i].mode), 0);
+		assert_int_equal(memfd_init(&conf, &s), 0);
+		if (backend_memfd_ops.inline_ok(s, cases[i].size) != cases[i].inline_ok)
+			fail_msg("hugepages = %s, %llu bytes: inline_ok should be %d", cases[i].mode,
+				 (unsigned long long)cases[i].size, cases[i].inline_ok);
+		memfd_fini(s);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_thp_advice),
 		cmocka_unit_test(test_never),
 		cmocka_unit_test(test_fixed_short_pool_fails),
+		cmocka_unit_test(test_inline_only_small_pages),
 	};
 
 	log_set_level(LOG_LEVEL_ERR);

@@ -25,7 +25,7 @@
 
 #define MAX_JOBS 200
 
-/* What completed, in order: 'R' a release, 'A' an allocation, 'L' one larger than inline_max. */
+/* What completed, in order: 'R' a release, 'A' an allocation, 'L' one larger than inline_max, 'H' one inline_ok refuses. */
 static char ran[MAX_JOBS + 1];
 static unsigned n_done;
 static bool admit;
@@ -50,16 +50,34 @@ static void fake_release(void *state, struct backend_buffer *b, bool keep)
 	b->fd = -1;
 }
 
+/* The backend keeps 8 KiB allocations off the loop (as memfd does those that reserve huge pages). */
+#define OFF_LOOP_SIZE 8192
+
+static bool fake_inline_ok(void *state, uint64_t size)
+{
+	(void)state;
+	return size != OFF_LOOP_SIZE;
+}
+
 static const struct backend_ops fake_ops = {
 	.name = "fake",
 	.allocate = fake_allocate,
 	.release = fake_release,
 	.inline_max = 64 << 10,
+	.inline_ok = fake_inline_ok,
 };
 
 static void job_done(struct job *j)
 {
-	ran[n_done++] = j->kind == JOB_RELEASE ? 'R' : j->size > fake_ops.inline_max ? 'L' : 'A';
+	char c = 'A';
+
+	if (j->kind == JOB_RELEASE)
+		c = 'R';
+	else if (j->size == OFF_LOOP_SIZE)
+		c = 'H';
+	else if (j->size > fake_ops.inline_max)
+		c = 'L';
+	ran[n_done++] = c;
 	free(j);
 }
 
@@ -134,7 +152,8 @@ static void fixture_stop(struct fixture *f)
 
 /*
  * Submit one uid's jobs as jobs spells them ('R' a 4 KiB release, 'M' a
- * 3 MiB one, 'A' a 4 KiB allocation, 'L' a 1 MiB one), the quota admitting
+ * 3 MiB one, 'A' a 4 KiB allocation, 'L' a 1 MiB one, 'H' an 8 KiB one that
+ * the backend keeps off the loop), the quota admitting
  * allocations or not, and check the order they completed in.
  */
 static void run_jobs(bool admitted, const char *jobs, const char *want)
@@ -145,7 +164,7 @@ static void run_jobs(bool admitted, const char *jobs, const char *want)
 	fixture_start(&f, admitted, true);
 	for (const char *c = jobs; *c; c++, n++)
 		submit(f.pool, *c == 'R' || *c == 'M' ? JOB_RELEASE : JOB_ALLOCATE, 1000,
-		       *c == 'M' ? 3 << 20 : *c == 'L' ? 1 << 20 : 4096);
+		       *c == 'M' ? 3 << 20 : *c == 'L' ? 1 << 20 : *c == 'H' ? OFF_LOOP_SIZE : 4096);
 	settle(f.base, f.pool, n);
 	assert_string_equal(ran, want);
 	assert_int_equal(n_done, n);
@@ -203,6 +222,13 @@ static void test_admitted_allocation_does_not_pass_an_earlier_one(void **state)
 	run_jobs(true, "RLRA", "RRLA");
 }
 
+/* A size the backend keeps off the loop goes to a worker in its turn, like a large one. */
+static void test_backend_keeps_allocation_off_loop(void **state)
+{
+	(void)state;
+	run_jobs(true, "RHRA", "RRHA");
+}
+
 /* run_inline() runs a queued small allocation at once, without the loop, and leaves a release queued. */
 static void test_run_inline_only_small_allocations(void **state)
 {
@@ -230,6 +256,7 @@ int main(void)
 		cmocka_unit_test(test_batch_bounded_in_bytes),
 		cmocka_unit_test(test_admitted_allocations_pass_releases_in_order),
 		cmocka_unit_test(test_admitted_allocation_does_not_pass_an_earlier_one),
+		cmocka_unit_test(test_backend_keeps_allocation_off_loop),
 		cmocka_unit_test(test_run_inline_only_small_allocations),
 	};
 
