@@ -407,6 +407,9 @@ static void conn_update_events(struct conn *c)
 		if (low != c->read_low && event_priority_set(c->ev_read, low ? PRIO_LOW : PRIO_NORMAL) == 0)
 			c->read_low = low;
 		event_add(c->ev_read, NULL);
+		/* Messages an earlier read took from the socket wait here, not there: no poll reports them. */
+		if (vl_stream_stashed(&c->stream) && !c->busy)
+			event_active(c->ev_read, EV_READ, 0);
 	} else {
 		event_del(c->ev_read);
 	}
@@ -416,9 +419,10 @@ static void conn_update_events(struct conn *c)
 		event_del(c->ev_write);
 	/*
 	 * A half-sent message or unread replies must make progress in time;
-	 * while we are busy, the half-sent rest waits for us, not the client.
+	 * while we are busy, the half-sent rest waits for us, not the client,
+	 * and so do messages an earlier read took (the read event is active).
 	 */
-	if (out || (vl_stream_has_partial(&c->stream) && !c->busy)) {
+	if (out || (vl_stream_has_partial(&c->stream) && !vl_stream_stashed(&c->stream) && !c->busy)) {
 		if (!evtimer_pending(c->ev_stall, NULL))
 			evtimer_add(c->ev_stall, &tv);
 	} else {
@@ -879,6 +883,8 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 	c->stream.max_values = s->conf->max_message_values;
 	c->stream.release_fd = sink_close;
 	c->stream.shared_tok = s->tok;
+	/* Reads without a peek until the client sends fds (see varlink-stream.h). */
+	c->stream.refers_to_fds = vl_message_refers_to_fds;
 	c->events_assigned = event_assign(c->ev_read, s->base, fd, EV_READ | EV_PERSIST, conn_on_read, c) == 0 &&
 			     event_assign(c->ev_write, s->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c) == 0 &&
 			     evtimer_assign(c->ev_stall, s->base, conn_on_stall, c) == 0 &&

@@ -67,6 +67,24 @@ int vl_call_parse(struct json_object *msg, struct vl_call *ret, const char **ret
 	return r;
 }
 
+bool vl_message_refers_to_fds(struct json_object *msg)
+{
+	static const char suffix[] = "FileDescriptor";
+	struct json_object *params;
+
+	if (!json_object_is_type(msg, json_type_object) || !json_object_object_get_ex(msg, "parameters", &params) ||
+	    !json_object_is_type(params, json_type_object))
+		return false;
+	json_object_object_foreach(params, key, value) {
+		size_t len = strlen(key);
+
+		(void)value;
+		if (len >= sizeof(suffix) - 1 && strcmp(key + len - (sizeof(suffix) - 1), suffix) == 0)
+			return true;
+	}
+	return false;
+}
+
 int vl_method_split(const char *method, char *iface, size_t iface_size, const char **ret_name)
 {
 	const char *dot = strrchr(method, '.');

@@ -38,6 +38,14 @@ struct vl_call {
  */
 int vl_call_parse(struct json_object *msg, struct vl_call *ret, const char **ret_field);
 
+/*
+ * Does msg (a call or a reply) refer to fds sent with it: a member of its
+ * "parameters" named *FileDescriptor, the fd convention of systemd's Varlink
+ * interfaces? A stream told so (vl_stream.refers_to_fds) can read without
+ * peeking first (see varlink-stream.h).
+ */
+bool vl_message_refers_to_fds(struct json_object *msg);
+
 /* Split "a.b.C" into interface "a.b" (copied into iface) and method "C". */
 int vl_method_split(const char *method, char *iface, size_t iface_size, const char **ret_name);
 

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -58,6 +59,7 @@ static void release_in_fds(struct vl_stream *s)
 	free(s->in_fds);
 	s->in_fds = NULL;
 	s->in_nfds = 0;
+	s->in_fds_guess = false;
 }
 
 static void vl_out_free(struct vl_out *o)
@@ -74,7 +76,7 @@ void vl_stream_done(struct vl_stream *s)
 	release_in_fds(s);
 	free(s->in);
 	s->in = NULL;
-	s->in_len = s->in_cap = s->in_scanned = 0;
+	s->in_len = s->in_cap = s->in_scanned = s->in_stash = 0;
 	/*
 	 * Unsent replies' fds go the same way: one of them may be the last
 	 * reference to a buffer, and its release must not run here.
@@ -110,7 +112,7 @@ int vl_fds_take(struct vl_fds *f, unsigned i)
 
 void vl_stream_trim(struct vl_stream *s)
 {
-	if (s->in_len > 0 || !s->in)
+	if (s->in_len > 0 || s->in_stash > 0 || !s->in)
 		return;
 	free(s->in);
 	s->in = NULL;
@@ -119,7 +121,7 @@ void vl_stream_trim(struct vl_stream *s)
 
 bool vl_stream_has_partial(const struct vl_stream *s)
 {
-	return s->in_len > 0;
+	return s->in_len > 0 || s->in_stash > 0;
 }
 
 /* Make room for one more chunk, never past max_message. */
@@ -173,6 +175,49 @@ static size_t read_limit(struct vl_stream *s, size_t room, bool *ret_drained)
 	return (size_t)n;
 }
 
+/* One read's worth of what an unpeeked read took: up to the next message's end. */
+static int read_stash(struct vl_stream *s)
+{
+	char *p = s->in + s->in_len;
+	char *nul = memchr(p, 0, s->in_stash);
+	size_t n = nul ? (size_t)(nul - p) + 1 : s->in_stash;
+
+	s->in_len += n;
+	s->in_stash -= n;
+	s->drained = s->in_stash == 0 && s->sock_empty;
+	return (int)n;
+}
+
+/*
+ * Fds came with the n bytes read into in[in_len]: note which buffered
+ * message they belong to. They came with the first byte of the kernel's last
+ * chunk in that read, which the protocol wants to be a message's first byte:
+ * one of the messages starting in the read. Returns -EPROTO when none does,
+ * or when another message's fds are still pending.
+ */
+static int place_fds(struct vl_stream *s, size_t n)
+{
+	size_t first = SIZE_MAX, last = 0;
+
+	if (n == 0 || s->in_nfds > 0)
+		return -EPROTO;
+	if (s->in_len == 0 || s->in[s->in_len - 1] == '\0')
+		first = last = s->in_len;
+	for (size_t i = s->in_len; i + 1 < s->in_len + n; i++) {
+		if (s->in[i] != '\0')
+			continue;
+		if (first == SIZE_MAX)
+			first = i + 1;
+		last = i + 1;
+	}
+	if (first == SIZE_MAX)
+		return -EPROTO;
+	s->in_fds_at = first;
+	s->in_fds_last = last;
+	s->in_fds_guess = first != last;
+	return 0;
+}
+
 int vl_stream_read(struct vl_stream *s)
 {
 	union {
@@ -182,17 +227,19 @@ int vl_stream_read(struct vl_stream *s)
 	struct msghdr mh = { 0 };
 	struct iovec iov;
 	struct cmsghdr *c;
-	bool drained;
+	bool peek = !s->refers_to_fds || s->fds_seen, drained = false, got_fds = false;
 	size_t room;
 	ssize_t n;
 	int r;
 
+	if (s->in_stash > 0)
+		return read_stash(s);
 	r = grow_input(s, &room);
 	if (r < 0)
 		return r;
 
 	iov.iov_base = s->in + s->in_len;
-	iov.iov_len = read_limit(s, room, &drained);
+	iov.iov_len = peek ? read_limit(s, room, &drained) : room;
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = control.buf;
@@ -211,23 +258,19 @@ int vl_stream_read(struct vl_stream *s)
 			continue;
 		nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		for (unsigned i = 0; i < nfds; i++) {
-			/*
-			 * Fds belong to the first byte of a message: valid
-			 * only when this read starts a message and no other
-			 * buffered message's fds are still waiting.
-			 */
-			if (r == 0 && i == 0 &&
-			    (n == 0 || s->in_nfds > 0 || (s->in_len > 0 && s->in[s->in_len - 1] != '\0')))
-				r = -EPROTO;
+			/* Fds belong to the first byte of a message (see place_fds). */
+			if (!got_fds) {
+				got_fds = true;
+				s->fds_seen = true;
+				r = place_fds(s, (size_t)n);
+			}
 			if (r == 0 && !s->in_fds) {
 				s->in_fds = malloc(sizeof(int) * VL_MAX_FDS);
 				if (!s->in_fds)
 					r = -ENOMEM;
 			}
-			if (r == 0) {
-				s->in_fds_at = s->in_len;
+			if (r == 0)
 				s->in_fds[s->in_nfds++] = fds[i];
-			}
 			else if (s->release_fd)
 				s->release_fd(fds[i]);
 			else
@@ -241,10 +284,42 @@ int vl_stream_read(struct vl_stream *s)
 		return r;
 	}
 
+	if (!peek) {
+		/* What follows the first message's end waits in in_stash for the next reads. */
+		s->in_stash = (size_t)n;
+		/* The kernel ends a read after a chunk with fds: more may wait. */
+		s->sock_empty = (size_t)n < iov.iov_len && !got_fds;
+		return read_stash(s);
+	}
 	s->in_len += (size_t)n;
 	/* A short read that ended where the peek did took all there was. */
 	s->drained = drained && (size_t)n == iov.iov_len;
 	return (int)n;
+}
+
+/* The pending fds go to the message just taken out. */
+static void take_in_fds(struct vl_stream *s, struct vl_fds *ret_fds)
+{
+	memcpy(ret_fds->fds, s->in_fds, sizeof(int) * s->in_nfds);
+	ret_fds->n = s->in_nfds;
+	s->in_nfds = 0;
+	s->in_fds_guess = false;
+	free(s->in_fds);
+	s->in_fds = NULL;
+}
+
+/*
+ * The message of len bytes just taken out was one the guessed fds may have
+ * belonged to, and does not refer to fds: the next message is the next
+ * candidate, if it started in their read; else nobody takes them.
+ */
+static void pass_in_fds(struct vl_stream *s, size_t len)
+{
+	if (s->in_fds_last > len) {
+		s->in_fds_last -= len + 1;
+		return;
+	}
+	release_in_fds(s);
 }
 
 int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds *ret_fds)
@@ -254,6 +329,7 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
 	enum json_tokener_error jerr;
 	char *nul;
 	size_t len;
+	bool guess;
 
 	ret_fds->n = 0;
 	*ret = NULL;
@@ -266,15 +342,13 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
 	}
 	len = (size_t)(nul - s->in);
 
-	/* The message's fds, if any, arrived with in[0]. */
-	if (s->in_nfds > 0 && s->in_fds_at == 0) {
-		memcpy(ret_fds->fds, s->in_fds, sizeof(int) * s->in_nfds);
-		ret_fds->n = s->in_nfds;
-		s->in_nfds = 0;
-		free(s->in_fds);
-		s->in_fds = NULL;
-	} else if (s->in_nfds > 0) {
+	/* The message's fds, if any, arrived with in[0]; a guess is decided once it is parsed. */
+	guess = s->in_nfds > 0 && s->in_fds_at == 0 && s->in_fds_guess;
+	if (s->in_nfds > 0 && s->in_fds_at == 0 && !guess) {
+		take_in_fds(s, ret_fds);
+	} else if (s->in_nfds > 0 && !guess) {
 		s->in_fds_at -= len + 1;
+		s->in_fds_last -= len + 1;
 	}
 
 	/* Too many values to build: refused before json-c spends its time on them. */
@@ -284,9 +358,11 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
 		for (size_t i = 0; i < len && n <= s->max_values; i++)
 			n += s->in[i] == '{' || s->in[i] == '[' || s->in[i] == ',';
 		if (n > s->max_values) {
-			memmove(s->in, nul + 1, s->in_len - len - 1);
+			memmove(s->in, nul + 1, s->in_len - len - 1 + s->in_stash);
 			s->in_len -= len + 1;
 			s->in_scanned = 0;
+			if (guess)
+				pass_in_fds(s, len);
 			release_fds(s, ret_fds->fds, &ret_fds->n);
 			return -E2BIG;
 		}
@@ -322,10 +398,16 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
 		}
 	}
 
-	memmove(s->in, nul + 1, s->in_len - len - 1);
+	memmove(s->in, nul + 1, s->in_len - len - 1 + s->in_stash);
 	s->in_len -= len + 1;
 	s->in_scanned = 0;
 
+	if (guess) {
+		if (jerr == json_tokener_success && s->refers_to_fds && s->refers_to_fds(obj))
+			take_in_fds(s, ret_fds);
+		else
+			pass_in_fds(s, len);
+	}
 	if (jerr != json_tokener_success) {
 		release_fds(s, ret_fds->fds, &ret_fds->n);
 		return -EBADMSG;

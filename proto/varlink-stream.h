@@ -40,12 +40,28 @@ struct vl_stream {
 	 * its loop.
 	 */
 	void (*release_fd)(int fd);
+	/*
+	 * Set by the owner (after vl_stream_init), or NULL: does a message
+	 * refer to fds sent with it (vl_message_refers_to_fds)? Without it,
+	 * every read is peeked first and never crosses the end of a message,
+	 * so fds always go to the message whose first byte they came with.
+	 * With it, reads go straight to recvmsg() until the peer first sends
+	 * fds (one system call per message, not two), and return one message
+	 * at a time from what they took (in_stash). The kernel may glue
+	 * messages without fds onto the front of one with fds in such a read;
+	 * then the fds go to the first message of that read that refers to
+	 * fds, or to none. A peer that sends fds with the message that refers
+	 * to them, as the protocol says, gets exactly what the peeked read
+	 * gives it. From then on its stream peeks again.
+	 */
+	bool (*refers_to_fds)(struct json_object *msg);
 
 	/* Input: bytes received but not yet returned as messages. */
 	char *in;
 	size_t in_len;
 	size_t in_cap;
 	size_t in_scanned;	/* bytes of in[] known to hold no NUL */
+	size_t in_stash;	/* bytes after in[in_len] taken from the socket, not yet returned by a read */
 	/*
 	 * Fds that arrived with in[in_fds_at], the first byte of a buffered
 	 * message. One such message at a time: a reader that lets two
@@ -55,6 +71,15 @@ struct vl_stream {
 	int *in_fds;
 	unsigned in_nfds;
 	size_t in_fds_at;
+	/*
+	 * in_fds_guess: the read they came with started several messages (an
+	 * unpeeked read): they belong to the first message from in[in_fds_at]
+	 * up to the one starting at in[in_fds_last] that refers to fds.
+	 */
+	size_t in_fds_last;
+	bool in_fds_guess;
+	bool fds_seen;		/* the peer has sent fds: peek before each read */
+	bool sock_empty;	/* the last recvmsg() took all the socket held */
 	bool drained;		/* the last read took all the socket held */
 	struct json_tokener *tok;	/* the stream's parser, reset per message */
 	/*
@@ -82,7 +107,9 @@ void vl_stream_init(struct vl_stream *s, int fd, size_t max_message);
 void vl_stream_done(struct vl_stream *s);
 
 /*
- * Receive once from the socket. Returns bytes read (> 0), 0 on end of file,
+ * Receive once from the socket, or take the next message from what an
+ * earlier read took (in_stash): never past the end of a message, so one
+ * read completes at most one message. Returns bytes read (> 0), 0 on end of file,
  * -EAGAIN when nothing is there, -EPROTO when fds arrived truncated, with a
  * byte that does not start a message, or while another buffered message's
  * fds are still pending, -EMSGSIZE when a message grows past max_message, or another
@@ -98,6 +125,16 @@ int vl_stream_read(struct vl_stream *s);
 static inline bool vl_stream_drained(const struct vl_stream *s)
 {
 	return s->drained;
+}
+
+/*
+ * True when bytes already taken from the socket wait for the next
+ * vl_stream_read(): a caller that waits for the socket to become readable
+ * must not wait for them (they are no longer in the socket).
+ */
+static inline bool vl_stream_stashed(const struct vl_stream *s)
+{
+	return s->in_stash > 0;
 }
 
 /*
@@ -119,7 +156,7 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
  */
 void vl_stream_trim(struct vl_stream *s);
 
-/* True when a partial message is buffered. */
+/* True when a partial message is buffered (or bytes wait in in_stash). */
 bool vl_stream_has_partial(const struct vl_stream *s);
 
 /*

@@ -7,7 +7,8 @@
  * vl_stream_flush) and must come back through a second reader as a JSON
  * value of the same type with as many fds. No fd may outlive the input.
  *
- * Input: byte 0 sets max_message (1 + 32 * byte); then chunks, each
+ * Input: byte 0 sets max_message (1 + 32 * its low 7 bits) and, with its
+ * top bit, unpeeked reads (refers_to_fds: vl_message_refers_to_fds); then chunks, each
  * [length - 1] [flags: bits 0-1 fds to attach, bit 2 read now] [bytes].
  */
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "fuzz.h"
+#include "varlink-message.h"
 #include "varlink-stream.h"
 
 struct fuzz_state {
@@ -124,7 +126,7 @@ static void read_all(struct fuzz_state *f)
 			f->broken = true;
 			return;
 		}
-		FUZZ_CHECK(f->in.in_len <= f->in.max_message);
+		FUZZ_CHECK(f->in.in_len + f->in.in_stash <= f->in.max_message);
 		drain_messages(f);
 	}
 }
@@ -141,7 +143,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, f.sock) == 0);
 	f.devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	FUZZ_CHECK(f.devnull >= 0);
-	vl_stream_init(&f.in, f.sock[0], 1 + 32 * (size_t)data[0]);
+	vl_stream_init(&f.in, f.sock[0], 1 + 32 * (size_t)(data[0] & 0x7f));
+	if (data[0] & 0x80)
+		f.in.refers_to_fds = vl_message_refers_to_fds;
 	vl_stream_init(&f.echo, f.sock[1], 1 << 20);
 
 	while (i + 2 <= size && !f.broken) {

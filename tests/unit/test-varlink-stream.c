@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "varlink-message.h"
 #include "varlink-stream.h"
 
 struct pair {
@@ -36,6 +37,17 @@ static int setup(void **state)
 	p->b = sv[1];
 	vl_stream_init(&p->s, p->b, 256);
 	*state = p;
+	return 0;
+}
+
+/* The same, with the stream told which messages refer to fds: reads without a peek until fds come. */
+static int setup_unpeeked(void **state)
+{
+	struct pair *p;
+
+	setup(state);
+	p = *state;
+	p->s.refers_to_fds = vl_message_refers_to_fds;
 	return 0;
 }
 
@@ -554,6 +566,154 @@ static void test_send_behind_queue(void **state)
 }
 
 /* vl_stream_drained(): set by a read that took all there was, not by one that left a message. */
+/* True when the socket holds nothing (the stream took everything). */
+static bool socket_empty(int fd)
+{
+	char c;
+
+	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN;
+}
+
+/*
+ * Unpeeked: one recvmsg() takes both messages; reads return them one at a
+ * time, the second from the stream's stash, with no system call.
+ */
+static void test_unpeeked_one_recvmsg(void **state)
+{
+	struct pair *p = *state;
+	struct vl_fds fds;
+	struct json_object *o;
+
+	send_str(p->a, "{\"n\":1}\0{\"n\":2}\0{\"n\"", 20);
+	assert_int_equal(vl_stream_read(&p->s), 8);
+	assert_true(socket_empty(p->b));
+	assert_true(vl_stream_stashed(&p->s));
+	assert_false(vl_stream_drained(&p->s));
+	o = next_ok(&p->s, &fds);
+	expect_int_member(o, "n", 1);
+	json_object_put(o);
+	assert_int_equal(vl_stream_next(&p->s, &o, &fds), 0);	/* one message per read */
+	assert_int_equal(vl_stream_read(&p->s), 8);
+	o = next_ok(&p->s, &fds);
+	expect_int_member(o, "n", 2);
+	json_object_put(o);
+	assert_int_equal(vl_stream_read(&p->s), 4);	/* the partial rest */
+	assert_false(vl_stream_stashed(&p->s));
+	assert_true(vl_stream_drained(&p->s));
+	assert_true(vl_stream_has_partial(&p->s));
+	send_str(p->a, ":3}", 4);
+	assert_int_equal(vl_stream_read(&p->s), 4);
+	o = next_ok(&p->s, &fds);
+	expect_int_member(o, "n", 3);
+	assert_int_equal(fds.n, 0);
+	json_object_put(o);
+	assert_false(vl_stream_has_partial(&p->s));
+	assert_int_equal(vl_stream_read(&p->s), -EAGAIN);
+}
+
+/*
+ * Unpeeked: a message without fds glued in front of one with fds by the
+ * kernel (one recvmsg). The fds go to the message that refers to them, and
+ * the stream peeks from then on.
+ */
+static void test_unpeeked_fds_glued(void **state)
+{
+	static const char with[] = "{\"parameters\":{\"memfdFileDescriptor\":0}}";
+	struct pair *p = *state;
+	struct vl_fds fds;
+	struct json_object *o;
+	int pfd[2];
+
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	send_str(p->a, "{\"n\":1}", 8);
+	send_fds(p->a, with, sizeof(with), &pfd[1], 1);
+	close(pfd[1]);
+	assert_int_equal(vl_stream_read(&p->s), 8);
+	assert_true(socket_empty(p->b));
+	o = next_ok(&p->s, &fds);
+	expect_int_member(o, "n", 1);
+	assert_int_equal(fds.n, 0);
+	json_object_put(o);
+	assert_int_equal(drain(&p->s), -EAGAIN);
+	o = next_ok(&p->s, &fds);
+	assert_true(vl_message_refers_to_fds(o));
+	assert_int_equal(fds.n, 1);
+	json_object_put(o);
+	vl_fds_close(&fds);
+	assert_true(pipe_write_ends_closed(pfd[0]));
+	close(pfd[0]);
+
+	/* Peeked now: a read stops at the end of a message, the rest stays in the socket. */
+	send_str(p->a, "{\"n\":2}\0{\"n\":3}", 16);
+	assert_int_equal(vl_stream_read(&p->s), 8);
+	assert_false(vl_stream_stashed(&p->s));
+	assert_false(socket_empty(p->b));
+}
+
+/* Unpeeked, glued, and no message of the read refers to fds: nobody gets them, and they are closed. */
+static void test_unpeeked_fds_unreferenced(void **state)
+{
+	struct pair *p = *state;
+	struct vl_fds fds;
+	struct json_object *o;
+	int pfd[2];
+
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	send_str(p->a, "{\"n\":1}", 8);
+	send_fds(p->a, "{bad\0{\"n\":3}", 13, &pfd[1], 1);
+	close(pfd[1]);
+	assert_int_equal(drain(&p->s), -EAGAIN);
+	o = next_ok(&p->s, &fds);
+	expect_int_member(o, "n", 1);
+	assert_int_equal(fds.n, 0);
+	json_object_put(o);
+	assert_int_equal(vl_stream_next(&p->s, &o, &fds), -EBADMSG);
+	assert_int_equal(fds.n, 0);
+	o = next_ok(&p->s, &fds);
+	expect_int_member(o, "n", 3);
+	assert_int_equal(fds.n, 0);
+	json_object_put(o);
+	assert_true(pipe_write_ends_closed(pfd[0]));
+	close(pfd[0]);
+}
+
+/*
+ * Unpeeked, glued: the message that refers to the fds is the last one the
+ * read started, and its rest comes later; a message of the same read after
+ * the one that took them gets none.
+ */
+static void test_unpeeked_fds_partial_candidate(void **state)
+{
+	struct pair *p = *state;
+	struct vl_fds fds;
+	struct json_object *o;
+	int pfd[2];
+
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	send_str(p->a, "{\"n\":1}", 8);
+	send_fds(p->a, "{\"n\":2,\"parameters\":{\"aFileDescriptor\":0}", 41, &pfd[1], 1);
+	close(pfd[1]);
+	assert_int_equal(drain(&p->s), -EAGAIN);
+	o = next_ok(&p->s, &fds);
+	expect_int_member(o, "n", 1);
+	assert_int_equal(fds.n, 0);
+	json_object_put(o);
+	assert_int_equal(vl_stream_next(&p->s, &o, &fds), 0);
+	send_str(p->a, "}\0{\"n\":3,\"parameters\":{\"bFileDescriptor\":0}}", 45);
+	assert_int_equal(drain(&p->s), -EAGAIN);
+	o = next_ok(&p->s, &fds);
+	expect_int_member(o, "n", 2);
+	assert_int_equal(fds.n, 1);
+	json_object_put(o);
+	vl_fds_close(&fds);
+	o = next_ok(&p->s, &fds);
+	expect_int_member(o, "n", 3);
+	assert_int_equal(fds.n, 0);
+	json_object_put(o);
+	assert_true(pipe_write_ends_closed(pfd[0]));
+	close(pfd[0]);
+}
+
 static void test_drained(void **state)
 {
 	struct pair *p = *state;
@@ -672,6 +832,22 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_invalid_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_refuses_invalid_utf8, setup, teardown),
+		/* Unpeeked reads: what holds for peeked ones... */
+		cmocka_unit_test_setup_teardown(test_several_messages_one_write, setup_unpeeked, teardown),
+		cmocka_unit_test_setup_teardown(test_one_message_many_writes, setup_unpeeked, teardown),
+		cmocka_unit_test_setup_teardown(test_fds_with_first_byte, setup_unpeeked, teardown),
+		cmocka_unit_test_setup_teardown(test_fds_on_middle_byte, setup_unpeeked, teardown),
+		cmocka_unit_test_setup_teardown(test_fds_while_previous_fds_pending, setup_unpeeked, teardown),
+		cmocka_unit_test_setup_teardown(test_oversize, setup_unpeeked, teardown),
+		cmocka_unit_test_setup_teardown(test_exact_max_size, setup_unpeeked, teardown),
+		cmocka_unit_test_setup_teardown(test_eof, setup_unpeeked, teardown),
+		cmocka_unit_test_setup_teardown(test_done_closes_pending, setup_unpeeked, teardown),
+		cmocka_unit_test_setup_teardown(test_max_values, setup_unpeeked, teardown),
+		/* ...and what is theirs. */
+		cmocka_unit_test_setup_teardown(test_unpeeked_one_recvmsg, setup_unpeeked, teardown),
+		cmocka_unit_test_setup_teardown(test_unpeeked_fds_glued, setup_unpeeked, teardown),
+		cmocka_unit_test_setup_teardown(test_unpeeked_fds_unreferenced, setup_unpeeked, teardown),
+		cmocka_unit_test_setup_teardown(test_unpeeked_fds_partial_candidate, setup_unpeeked, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
