@@ -883,6 +883,7 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 	c->stream.max_values = s->conf->max_message_values;
 	c->stream.release_fd = sink_close;
 	c->stream.shared_tok = s->tok;
+	c->stream.buf_cache = &s->in_bufs;
 	/* Reads without a peek until the client sends fds (see varlink-stream.h). */
 	c->stream.refers_to_fds = vl_message_refers_to_fds;
 	c->events_assigned = event_assign(c->ev_read, s->base, fd, EV_READ | EV_PERSIST, conn_on_read, c) == 0 &&
@@ -1048,6 +1049,8 @@ void server_done(struct server *s)
 	if (s->tok)
 		json_tokener_free(s->tok);
 	s->tok = NULL;
+	/* Streams give buffers back only in vl_stream_trim(), which a connection gone with its call never runs. */
+	vl_buf_cache_done(&s->in_bufs);
 	/* Connections whose calls a worker still runs go when their job is done. */
 	if (s->pool && s->pool->n_live > 0) {
 		s->pool->orphaned = true;

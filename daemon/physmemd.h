@@ -540,6 +540,7 @@ struct server {
 	uint64_t next_conn_id;
 	uint64_t closes_since_trim;	/* connections closed since the last malloc_trim() */
 	struct json_tokener *tok;	/* the parser all connections share */
+	struct vl_buf_cache in_bufs;	/* input buffers between messages, for the next read */
 	struct conn_pool *pool;		/* where connections live (NULL: the heap) */
 };
 

@@ -110,11 +110,22 @@ int vl_fds_take(struct vl_fds *f, unsigned i)
 	return fd;
 }
 
+void vl_buf_cache_done(struct vl_buf_cache *c)
+{
+	while (c->n > 0)
+		free(c->bufs[--c->n]);
+}
+
 void vl_stream_trim(struct vl_stream *s)
 {
+	struct vl_buf_cache *c = s->buf_cache;
+
 	if (s->in_len > 0 || s->in_stash > 0 || !s->in)
 		return;
-	free(s->in);
+	if (c && c->n < VL_BUF_CACHE_MAX && s->in_cap == VL_READ_CHUNK)
+		c->bufs[c->n++] = s->in;
+	else
+		free(s->in);
 	s->in = NULL;
 	s->in_cap = s->in_scanned = 0;
 }
@@ -135,6 +146,10 @@ static int grow_input(struct vl_stream *s, size_t *ret_room)
 	if (room > VL_READ_CHUNK)
 		room = VL_READ_CHUNK;
 	want = s->in_len + room;
+	if (!s->in && want <= VL_READ_CHUNK && s->buf_cache && s->buf_cache->n > 0) {
+		s->in = s->buf_cache->bufs[--s->buf_cache->n];
+		s->in_cap = VL_READ_CHUNK;
+	}
 	if (want > s->in_cap) {
 		size_t cap = s->in_cap ? s->in_cap : VL_READ_CHUNK;
 		char *p;

@@ -23,6 +23,22 @@ struct json_object;
 
 struct vl_out;
 
+/*
+ * Input buffers that streams give back between messages (vl_stream_trim),
+ * for the next stream that reads to take again: set by an owner of many
+ * streams on one thread, so that a message costs no malloc() and free() of
+ * its buffer, while an idle stream still holds none. At most
+ * VL_BUF_CACHE_MAX buffers of the first read's size.
+ */
+#define VL_BUF_CACHE_MAX 16
+struct vl_buf_cache {
+	unsigned n;
+	char *bufs[VL_BUF_CACHE_MAX];
+};
+
+/* Frees the buffers a cache holds. */
+void vl_buf_cache_done(struct vl_buf_cache *c);
+
 struct vl_stream {
 	int fd;
 	size_t max_message;	/* largest message accepted, NUL included */
@@ -55,6 +71,8 @@ struct vl_stream {
 	 * gives it. From then on its stream peeks again.
 	 */
 	bool (*refers_to_fds)(struct json_object *msg);
+	/* Set by the owner, or NULL: where the input buffer goes between messages (see above). */
+	struct vl_buf_cache *buf_cache;
 
 	/* Input: bytes received but not yet returned as messages. */
 	char *in;

@@ -714,6 +714,49 @@ static void test_unpeeked_fds_partial_candidate(void **state)
 	close(pfd[0]);
 }
 
+/* Input buffers go to the owner's cache between messages and come back from it for the next read. */
+static void test_buf_cache(void **state)
+{
+	struct pair *p = *state;
+	struct vl_buf_cache cache = { 0 };
+	struct vl_fds fds;
+	struct json_object *o;
+	char *buf;
+
+	p->s.buf_cache = &cache;
+	p->s.max_message = 1 << 16;	/* buffers of the first read's 4 KiB */
+	send_str(p->a, "{\"n\":1}", 8);
+	assert_int_equal(vl_stream_read(&p->s), 8);
+	buf = p->s.in;
+	vl_stream_trim(&p->s);	/* a message is buffered: kept */
+	assert_ptr_equal(p->s.in, buf);
+	o = next_ok(&p->s, &fds);
+	json_object_put(o);
+	vl_stream_trim(&p->s);
+	assert_null(p->s.in);
+	assert_int_equal(cache.n, 1);
+	assert_ptr_equal(cache.bufs[0], buf);
+
+	send_str(p->a, "{\"n\":2}", 8);
+	assert_int_equal(vl_stream_read(&p->s), 8);
+	assert_ptr_equal(p->s.in, buf);
+	assert_int_equal(cache.n, 0);
+	o = next_ok(&p->s, &fds);
+	expect_int_member(o, "n", 2);
+	json_object_put(o);
+
+	/* A full cache takes no more. */
+	cache.n = VL_BUF_CACHE_MAX;
+	for (unsigned i = 0; i < VL_BUF_CACHE_MAX; i++)
+		cache.bufs[i] = malloc(1);
+	vl_stream_trim(&p->s);
+	assert_null(p->s.in);
+	assert_int_equal(cache.n, VL_BUF_CACHE_MAX);
+	vl_buf_cache_done(&cache);
+	assert_int_equal(cache.n, 0);
+	p->s.buf_cache = NULL;
+}
+
 static void test_drained(void **state)
 {
 	struct pair *p = *state;
@@ -844,6 +887,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_done_closes_pending, setup_unpeeked, teardown),
 		cmocka_unit_test_setup_teardown(test_max_values, setup_unpeeked, teardown),
 		/* ...and what is theirs. */
+		cmocka_unit_test_setup_teardown(test_buf_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unpeeked_one_recvmsg, setup_unpeeked, teardown),
 		cmocka_unit_test_setup_teardown(test_unpeeked_fds_glued, setup_unpeeked, teardown),
 		cmocka_unit_test_setup_teardown(test_unpeeked_fds_unreferenced, setup_unpeeked, teardown),
