@@ -380,6 +380,8 @@ static bool conn_backlogged(const struct conn *c)
 	       vl_stream_pending_fds(&c->stream) >= conf->max_queued_fds_per_connection;
 }
 
+static const struct timeval zero_tv;
+
 static void conn_update_events(struct conn *c)
 {
 	const struct conf *conf = c->server->conf;
@@ -406,10 +408,14 @@ static void conn_update_events(struct conn *c)
 		/* Its uid's budget decides when it is read (not active here: no priority change fails but ours). */
 		if (low != c->read_low && event_priority_set(c->ev_read, low ? PRIO_LOW : PRIO_NORMAL) == 0)
 			c->read_low = low;
-		event_add(c->ev_read, NULL);
-		/* Messages an earlier read took from the socket wait here, not there: no poll reports them. */
-		if (vl_stream_stashed(&c->stream) && !c->busy)
-			event_active(c->ev_read, EV_READ, 0);
+		/*
+		 * Messages an earlier read took from the socket wait in its stash,
+		 * where no poll reports them: a timeout of zero runs the callback
+		 * again after the loop's next poll, beside the sockets that poll
+		 * found ready. (Made active from its own callback, it would run
+		 * again before the loop polls; refilled by each read, never ending.)
+		 */
+		event_add(c->ev_read, vl_stream_stashed(&c->stream) && !c->busy ? &zero_tv : NULL);
 	} else {
 		event_del(c->ev_read);
 	}

@@ -242,7 +242,14 @@ int vl_stream_read(struct vl_stream *s)
 	struct msghdr mh = { 0 };
 	struct iovec iov;
 	struct cmsghdr *c;
-	bool peek = !s->refers_to_fds || s->fds_seen, drained = false, got_fds = false;
+	/*
+	 * A read that continues a partial message is peeked as well: unpeeked,
+	 * it could also take the next message's start, and fds on a middle
+	 * byte of the first would pass for the next one's.
+	 */
+	bool peek = !s->refers_to_fds || s->fds_seen ||
+		    (s->in_len > 0 && s->in[s->in_len - 1] != '\0');
+	bool drained = false, got_fds = false;
 	size_t room;
 	ssize_t n;
 	int r;

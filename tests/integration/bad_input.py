@@ -722,6 +722,29 @@ def _(h):
             os.close(w)
 
 
+@case("fds on a middle byte of a message, in a chunk that also starts the next message: disconnect")
+def _(h):
+    # The rest of the first message and all of a Pin that refers to an fd,
+    # in one chunk with the fd: the fd came with the first message's middle,
+    # whatever the second says.
+    c = h.connect()
+    r, w = os.pipe()
+    try:
+        c.send_raw(b'{"method":"io.physmem.Manager.')
+        wait_consumed(c)
+        c.send_raw(b'Status"}\0' + json.dumps({"method": IFACE + ".Pin", "parameters":
+                                                {"memfdFileDescriptor": 0}}).encode() + b"\0", fds=[w])
+        replies = c.expect_disconnect()
+        check(replies == [], "expected no reply before the disconnect, got %r" % replies)
+        os.close(w)
+        w = -1
+        check(pipe_closed_by_daemon(r), "the daemon kept the fd that came out of place")
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+
+
 @case("pipelined call with fds is not confused with the call before it")
 def _(h):
     # The daemon is stopped while both messages are queued, so that it reads

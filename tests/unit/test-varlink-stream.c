@@ -714,6 +714,28 @@ static void test_unpeeked_fds_partial_candidate(void **state)
 	close(pfd[0]);
 }
 
+/*
+ * The rest of a partial message and the next message in one chunk with fds:
+ * the fds came on a middle byte of the first, not with the second (whose
+ * start is in the same read if it is not peeked): refused.
+ */
+static void test_unpeeked_fds_mid_message(void **state)
+{
+	struct pair *p = *state;
+	static const char rest[] = "\"x\":0}\0{\"n\":2,\"parameters\":{\"aFileDescriptor\":0}}";
+	int pfd[2];
+
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	send_str(p->a, "{\"n\":1,", 7);
+	assert_int_equal(drain(&p->s), -EAGAIN);
+	send_fds(p->a, rest, sizeof(rest), &pfd[1], 1);
+	close(pfd[1]);
+	assert_int_equal(drain(&p->s), -EPROTO);
+	assert_int_equal(vl_stream_pending_fds(&p->s), 0);
+	assert_true(pipe_write_ends_closed(pfd[0]));
+	close(pfd[0]);
+}
+
 /* Input buffers go to the owner's cache between messages and come back from it for the next read. */
 static void test_buf_cache(void **state)
 {
@@ -892,6 +914,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unpeeked_fds_glued, setup_unpeeked, teardown),
 		cmocka_unit_test_setup_teardown(test_unpeeked_fds_unreferenced, setup_unpeeked, teardown),
 		cmocka_unit_test_setup_teardown(test_unpeeked_fds_partial_candidate, setup_unpeeked, teardown),
+		cmocka_unit_test_setup_teardown(test_unpeeked_fds_mid_message, setup_unpeeked, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
