@@ -28,6 +28,12 @@ chmod 755 "$PHYSMEM_BIN"/*
 
 result() { echo "PHYSMEM-TEST $1 $2 ${3:--}" | tee -a "$RESULTS"; }
 
+# Kernel messages stay off the console until the dump below: printed by a
+# console thread (7.x), one landed inside a case's result line ("contiguous
+# chunk is too small" from a refused QBUF) and the host found no line for
+# that case.  An oops or panic still reaches the console (they raise the
+# console level themselves); everything else is in the dump.
+echo 1 >/proc/sys/kernel/printk
 echo "PHYSMEM-VM-GUEST start $(uname -r)"
 # shellcheck disable=SC2086
 if out=$(insmod "$PHYSMEM_KO" $PHYSMEM_VM_KMOD_ARGS 2>&1) && [ -c /dev/physmem ]; then

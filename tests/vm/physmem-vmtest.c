@@ -308,28 +308,39 @@ static int dma_pair_alloc(int dev, struct dma_pair *p, uint64_t size,
 }
 
 /*
- * A pair of s/g buffers of @size, each of several segments. On a fresh
- * machine consecutive 4 MiB blocks are often adjacent and merge into one
- * segment: every other one of a row of 4 MiB blocks is freed first, so that
- * A and B are built from separate holes.
+ * A pair of s/g buffers of @size, A of several segments. On a fresh machine
+ * consecutive 4 MiB blocks are often adjacent and merge into one segment:
+ * every other one of a row of 4 MiB blocks is freed first, so that A and B
+ * are built from separate holes. The holes' pages may still sit in per-CPU
+ * lists, not yet merged back into 4 MiB blocks (seen on 7.3: A in one
+ * segment): a pair whose A is one run is held, so that the next pair comes
+ * from elsewhere, up to 4 times.
  */
 static int dma_pair_alloc_sg(int dev, struct dma_pair *p, uint64_t size, uint32_t cache)
 {
-	int spacer[16], r;
+	struct dma_pair held[4];
+	int spacer[16], nheld = 0, r;
 
-	for (int i = 0; i < 16; i++)
-		spacer[i] = px_alloc_fd(dev, 4 * MIB, PHYSMEM_ALLOC_CONTIG, 0);
-	for (int i = 0; i < 16; i += 2)
-		if (spacer[i] >= 0)
-			close(spacer[i]);
-	r = dma_pair_alloc(dev, p, size, 0, cache);
-	for (int i = 1; i < 16; i += 2)
-		if (spacer[i] >= 0)
-			close(spacer[i]);
+	for (;;) {
+		for (int i = 0; i < 16; i++)
+			spacer[i] = px_alloc_fd(dev, 4 * MIB, PHYSMEM_ALLOC_CONTIG, 0);
+		for (int i = 0; i < 16; i += 2)
+			if (spacer[i] >= 0)
+				close(spacer[i]);
+		r = dma_pair_alloc(dev, p, size, 0, cache);
+		for (int i = 1; i < 16; i += 2)
+			if (spacer[i] >= 0)
+				close(spacer[i]);
+		if (r || p->sa.n >= 2 || nheld == 4)
+			break;
+		held[nheld++] = *p;
+	}
+	for (int i = 0; i < nheld; i++)
+		dma_pair_close(&held[i]);
 	if (r)
 		return 1;
-	CHECK(p->sa.n >= 2, "%lluMiB s/g buffer A has only %u segment(s)",
-	      (unsigned long long)(size / MIB), p->sa.n);
+	CHECK(p->sa.n >= 2, "%lluMiB s/g buffer A has only %u segment(s), %d more tries held",
+	      (unsigned long long)(size / MIB), p->sa.n, nheld);
 	return 0;
 }
 
