@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,22 @@ static void raise_fd_limit(void)
 	log_info("raised the fd limit from %llu to %llu", (unsigned long long)old, (unsigned long long)rl.rlim_max);
 }
 
+/*
+ * json-c puts the thread on a "C" LC_NUMERIC around every parse: duplocale,
+ * newlocale (with a getenv of LOCPATH), uselocale and freelocale, two
+ * allocations per message. On a thread already using glibc's static C
+ * locale each of those returns that object at once. The daemon never calls
+ * setlocale, so nothing it prints changes.
+ */
+static locale_t use_c_locale(void)
+{
+	locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+
+	if (c)
+		uselocale(c);
+	return c;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -141,6 +158,7 @@ int main(int argc, char **argv)
 	struct server server = { .listen_fd = -1 };
 	void *backend_state = NULL;
 	struct conf conf;
+	locale_t c_locale;
 	uint64_t watchdog_usec = 0;
 	bool verbose = false;
 	int opt, r, listen_fd = -1;
@@ -182,6 +200,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	c_locale = use_c_locale();
 	/* Settings: defaults < config file < --set < dedicated options. */
 	conf_defaults(&conf);
 	if (physmem_user_socket_path(conf.socket_path, sizeof(conf.socket_path)) < 0)
@@ -293,5 +312,9 @@ out:
 	backend->fini(backend_state);
 	if (base)
 		event_base_free(base);
+	if (c_locale) {
+		uselocale(LC_GLOBAL_LOCALE);
+		freelocale(c_locale);
+	}
 	return r < 0 ? 1 : 0;
 }

@@ -18,12 +18,11 @@ static bool vl_string_valid(struct json_object *v)
 	       vl_utf8_valid(json_object_get_string(v), (size_t)json_object_get_string_len(v));
 }
 
-static int get_bool(struct json_object *msg, const char *key, bool *ret, const char **ret_field)
+/* A flag: absent or null is false, anything else but a boolean is refused. */
+static int get_bool(struct json_object *v, const char *key, bool *ret, const char **ret_field)
 {
-	struct json_object *v;
-
 	*ret = false;
-	if (!json_object_object_get_ex(msg, key, &v) || json_object_is_type(v, json_type_null))
+	if (!v)
 		return 0;
 	if (!json_object_is_type(v, json_type_boolean)) {
 		*ret_field = key;
@@ -35,7 +34,7 @@ static int get_bool(struct json_object *msg, const char *key, bool *ret, const c
 
 int vl_call_parse(struct json_object *msg, struct vl_call *ret, const char **ret_field)
 {
-	struct json_object *v;
+	struct json_object *method = NULL, *params = NULL, *oneway = NULL, *more = NULL, *upgrade = NULL;
 	int r;
 
 	*ret_field = NULL;
@@ -44,26 +43,38 @@ int vl_call_parse(struct json_object *msg, struct vl_call *ret, const char **ret
 		*ret_field = "";
 		return -EBADMSG;
 	}
-	if (!json_object_object_get_ex(msg, "method", &v) || !vl_string_valid(v) ||
-	    json_object_get_string_len(v) == 0) {
+	/* One walk over the members (JSON null stands as NULL, like an absent one); checked in a fixed order. */
+	json_object_object_foreach(msg, key, v) {
+		if (strcmp(key, "method") == 0)
+			method = v;
+		else if (strcmp(key, "parameters") == 0)
+			params = v;
+		else if (strcmp(key, "oneway") == 0)
+			oneway = v;
+		else if (strcmp(key, "more") == 0)
+			more = v;
+		else if (strcmp(key, "upgrade") == 0)
+			upgrade = v;
+	}
+	if (!vl_string_valid(method) || json_object_get_string_len(method) == 0) {
 		*ret_field = "method";
 		return -EBADMSG;
 	}
-	ret->method = json_object_get_string(v);
+	ret->method = json_object_get_string(method);
 
-	if (json_object_object_get_ex(msg, "parameters", &v) && !json_object_is_type(v, json_type_null)) {
-		if (!json_object_is_type(v, json_type_object)) {
+	if (params) {
+		if (!json_object_is_type(params, json_type_object)) {
 			*ret_field = "parameters";
 			return -EBADMSG;
 		}
-		ret->parameters = v;
+		ret->parameters = params;
 	}
 
-	r = get_bool(msg, "oneway", &ret->oneway, ret_field);
+	r = get_bool(oneway, "oneway", &ret->oneway, ret_field);
 	if (r == 0)
-		r = get_bool(msg, "more", &ret->more, ret_field);
+		r = get_bool(more, "more", &ret->more, ret_field);
 	if (r == 0)
-		r = get_bool(msg, "upgrade", &ret->upgrade, ret_field);
+		r = get_bool(upgrade, "upgrade", &ret->upgrade, ret_field);
 	return r;
 }
 

@@ -344,6 +344,9 @@ static void pass_in_fds(struct vl_stream *s, size_t len)
 	release_in_fds(s);
 }
 
+/* The characters that open a container or separate values: an upper bound on the values a text builds, less one. */
+static const unsigned char starts_value[256] = { ['{'] = 1, ['['] = 1, [','] = 1 };
+
 int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds *ret_fds)
 {
 	struct json_tokener *tok;
@@ -378,7 +381,7 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
 		size_t n = 0;
 
 		for (size_t i = 0; i < len && n <= s->max_values; i++)
-			n += s->in[i] == '{' || s->in[i] == '[' || s->in[i] == ',';
+			n += starts_value[(unsigned char)s->in[i]];
 		if (n > s->max_values) {
 			memmove(s->in, nul + 1, s->in_len - len - 1 + s->in_stash);
 			s->in_len -= len + 1;

@@ -2,6 +2,7 @@
 #include "varlink-utf8.h"
 
 #include <stdint.h>
+#include <string.h>
 
 bool vl_utf8_valid(const char *s, size_t n)
 {
@@ -14,7 +15,14 @@ bool vl_utf8_valid(const char *s, size_t n)
 		size_t len;
 
 		if (c < 0x80) {
-			i++;
+			uint64_t w;
+
+			/* ASCII, the usual text: eight bytes at a time while no high bit is set. */
+			for (i++; n - i >= sizeof(w); i += sizeof(w)) {
+				memcpy(&w, p + i, sizeof(w));
+				if (w & 0x8080808080808080ULL)
+					break;
+			}
 			continue;
 		}
 		if (c >= 0xc2 && c <= 0xdf) {
@@ -73,10 +81,12 @@ bool vl_utf8_escapes_valid(const char *s, size_t n)
 	 * is not JSON at all and the parser refuses it anyway.
 	 */
 	for (size_t i = 0; i < n; i++) {
+		const char *bs = memchr(s + i, '\\', n - i);
 		int32_t v, low;
 
-		if (s[i] != '\\')
-			continue;
+		if (!bs)
+			break;
+		i = (size_t)(bs - s);
 		if (n - i < 2)
 			return false;
 		if (s[i + 1] != 'u') {

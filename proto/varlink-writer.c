@@ -125,11 +125,14 @@ void vl_writer_array_end(struct vl_writer *w)
 	close_container(w, ']');
 }
 
-/* s as a JSON string: '"', '\\' and control characters escaped as json-c does. */
-static void put_string(struct vl_writer *w, const char *s)
+/* Printable ASCII other than '"' and '\\': valid UTF-8 that JSON takes as it is. */
+static const bool plain_char[256] = { [0x20 ... 0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7e] = 1 };
+
+/* put_string() for a string with a character to escape, or that is not ASCII: checked, escaped piece by piece. */
+static void put_string_escaped(struct vl_writer *w, const char *s, size_t n, char tail)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t n = strlen(s), run = 0;
+	size_t run = 0;
 
 	if (!vl_utf8_valid(s, n)) {
 		if (!w->error)
@@ -166,6 +169,34 @@ static void put_string(struct vl_writer *w, const char *s)
 	}
 	put(w, s + run, n - run);
 	put(w, "\"", 1);
+	if (tail)
+		put(w, &tail, 1);
+}
+
+/*
+ * s as a JSON string, then tail unless it is '\0': '"', '\\' and control
+ * characters escaped as json-c does. A string of plain characters (every
+ * key and nearly every value the daemon writes) is one copy.
+ */
+static inline void put_string(struct vl_writer *w, const char *s, char tail)
+{
+	size_t n = 0;
+
+	while (plain_char[(unsigned char)s[n]])
+		n++;
+	if (s[n] != '\0') {
+		put_string_escaped(w, s, n + strlen(s + n), tail);
+		return;
+	}
+	if (!reserve(w, n + 3))
+		return;
+	w->buf[w->len++] = '"';
+	memcpy(w->buf + w->len, s, n);
+	w->len += n;
+	w->buf[w->len++] = '"';
+	if (tail)
+		w->buf[w->len++] = tail;
+	w->buf[w->len] = '\0';
 }
 
 void vl_writer_key(struct vl_writer *w, const char *key)
@@ -177,15 +208,14 @@ void vl_writer_key(struct vl_writer *w, const char *key)
 		return;
 	}
 	value_begin(w);
-	put_string(w, key);
-	put(w, ":", 1);
+	put_string(w, key, ':');
 	w->after_key = true;
 }
 
 void vl_writer_string(struct vl_writer *w, const char *s)
 {
 	value_begin(w);
-	put_string(w, s);
+	put_string(w, s, '\0');
 }
 
 void vl_writer_int(struct vl_writer *w, int64_t v)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Strict UTF-8 and JSON escape checks: vl_utf8_* of varlink-utf8.c. */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -62,12 +63,61 @@ static void test_escapes(void **state)
 	assert_false(ESCAPES("\\"));
 }
 
+/*
+ * The verdict does not depend on where a sequence sits: every sample above,
+ * behind 0..17 bytes of ASCII and before 0..17 more (UTF-8), or behind them
+ * only (escapes, whose end matters), as the checks skip ASCII in blocks and
+ * jump from backslash to backslash.
+ */
+static void test_any_offset(void **state)
+{
+	static const struct {
+		const char *s;
+		bool valid;
+	} utf8[] = {
+		{ "\xc2\x80", true }, { "\xef\xbf\xbf", true }, { "\xf4\x8f\xbf\xbf", true },
+		{ "\xe2\x82\xac\xc3\xa9", true }, { "\xff", false }, { "\x80", false }, { "\xc0\xaf", false },
+		{ "\xed\xa0\x80", false }, { "\xf4\x90\x80\x80", false }, { "\xe2\x82", false },
+		{ "\xc3\xa9\xff", false }, { "\xc3\xa9\x80", false },
+	}, escapes[] = {
+		{ "\\n", true }, { "\\ud83d\\ude00", true }, { "\\u00e9\\\\", true }, { "\\ud800", false },
+		{ "\\udc00x", false }, { "\\u12", false }, { "\\", false }, { "\\n\\ud800", false },
+	};
+	char buf[64];
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(utf8) / sizeof(utf8[0]); k++) {
+		for (size_t pre = 0; pre < 18; pre++) {
+			for (size_t post = 0; post < 18; post++) {
+				size_t len = strlen(utf8[k].s);
+
+				memset(buf, 'a', pre);
+				memcpy(buf + pre, utf8[k].s, len);
+				memset(buf + pre + len, 'b', post);
+				if (vl_utf8_valid(buf, pre + len + post) != utf8[k].valid)
+					fail_msg("UTF-8 sample %zu behind %zu and before %zu ASCII bytes", k, pre, post);
+			}
+		}
+	}
+	for (size_t k = 0; k < sizeof(escapes) / sizeof(escapes[0]); k++) {
+		for (size_t pre = 0; pre < 18; pre++) {
+			size_t len = strlen(escapes[k].s);
+
+			memset(buf, 'a', pre);
+			memcpy(buf + pre, escapes[k].s, len);
+			if (vl_utf8_escapes_valid(buf, pre + len) != escapes[k].valid)
+				fail_msg("escape sample %zu behind %zu bytes", k, pre);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_escapes),
+		cmocka_unit_test(test_any_offset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

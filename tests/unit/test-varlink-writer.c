@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "varlink-utf8.h"
 #include "varlink-writer.h"
 
 /* json-c's text for o, as the daemon prints messages. */
@@ -131,6 +132,65 @@ static void test_embedded_and_long(void **state)
 	json_object_put(o);
 }
 
+/*
+ * Random strings, as a key and as a value, print as json-c prints them, or
+ * fail as invalid UTF-8: mostly plain ASCII (the one-copy path), with
+ * characters that must be escaped, DEL, multi-byte characters and stray high
+ * bytes mixed in, some longer than the inline buffer.
+ */
+static void test_random_strings_as_jsonc(void **state)
+{
+	static const char *const pieces[] = { "\"", "\\", "/", "\x01", "\x1f", "\n", "\x7f", "\xc3\xa9",
+					      "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xff", "\xc3", "\x80" };
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	unsigned valid = 0, invalid = 0;
+
+	(void)state;
+	for (int i = 0; i < 20000; i++) {
+		char s[1024];
+		size_t len = 0, max;
+		struct vl_writer w;
+		const char *text;
+		size_t text_len;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		max = x % 16 == 0 ? 900 : x % 40;
+		while (len < max) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			if (x % 10 < 8) {
+				s[len++] = (char)(0x20 + (x >> 8) % 0x5f);
+			} else {
+				const char *p = pieces[(x >> 8) % (sizeof(pieces) / sizeof(pieces[0]))];
+
+				memcpy(s + len, p, strlen(p));
+				len += strlen(p);
+			}
+		}
+		s[len] = '\0';
+		vl_writer_init(&w);
+		vl_writer_object_begin(&w);
+		vl_writer_key(&w, s);
+		vl_writer_string(&w, s);
+		vl_writer_object_end(&w);
+		if (vl_utf8_valid(s, len)) {
+			struct json_object *o = json_object_new_object();
+
+			json_object_object_add(o, s, json_object_new_string(s));
+			assert_int_equal(vl_writer_finish(&w, &text, &text_len), 0);
+			assert_string_equal(text, jsonc_text(o));
+			assert_int_equal(text_len, strlen(text) + 1);
+			json_object_put(o);
+			valid++;
+		} else {
+			assert_int_equal(vl_writer_finish(&w, &text, &text_len), -EILSEQ);
+			invalid++;
+		}
+		vl_writer_done(&w);
+	}
+	/* Both kinds came up often enough to mean something. */
+	assert_true(valid > 5000 && invalid > 2000);
+}
+
 /* Never text a standard client cannot decode: bad UTF-8 fails the whole message. */
 static void test_bad_utf8(void **state)
 {
@@ -211,6 +271,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_as_jsonc),
 		cmocka_unit_test(test_embedded_and_long),
+		cmocka_unit_test(test_random_strings_as_jsonc),
 		cmocka_unit_test(test_bad_utf8),
 		cmocka_unit_test(test_misuse),
 	};
