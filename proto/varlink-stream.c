@@ -203,6 +203,12 @@ static int read_stash(struct vl_stream *s)
 	return (int)n;
 }
 
+/* The next byte read starts a message: nothing is buffered, or all of it ends in a NUL. */
+static bool at_message_start(const struct vl_stream *s)
+{
+	return s->in_len == 0 || s->in[s->in_len - 1] == '\0';
+}
+
 /*
  * Fds came with the n bytes read into in[in_len]: note which buffered
  * message they belong to. They came with the first byte of the kernel's last
@@ -216,7 +222,7 @@ static int place_fds(struct vl_stream *s, size_t n)
 
 	if (n == 0 || s->in_nfds > 0)
 		return -EPROTO;
-	if (s->in_len == 0 || s->in[s->in_len - 1] == '\0')
+	if (at_message_start(s))
 		first = last = s->in_len;
 	for (size_t i = s->in_len; i + 1 < s->in_len + n; i++) {
 		if (s->in[i] != '\0')
@@ -247,8 +253,7 @@ int vl_stream_read(struct vl_stream *s)
 	 * it could also take the next message's start, and fds on a middle
 	 * byte of the first would pass for the next one's.
 	 */
-	bool peek = !s->refers_to_fds || s->fds_seen ||
-		    (s->in_len > 0 && s->in[s->in_len - 1] != '\0');
+	bool peek = !s->refers_to_fds || s->fds_seen || !at_message_start(s);
 	bool drained = false, got_fds = false;
 	size_t room;
 	ssize_t n;
