@@ -20,6 +20,11 @@ def call(sock, method, params=None, fds_out=()):
         sock.sendall(msg[sent:])
     else:
         sock.sendall(msg)
+    return receive(sock, method)
+
+
+def receive(sock, method="the call"):
+    """Read one reply (up to its NUL); return (reply, fds received with it)."""
     buf, fds = b"", []
     while not buf.endswith(b"\0"):
         data, anc, _, _ = sock.recvmsg(1 << 16, socket.CMSG_SPACE(4 * 253))
