@@ -27,6 +27,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +46,27 @@
 #define HUGETLB_2M_DIR "/sys/kernel/mm/hugepages/hugepages-2048kB/"
 #define SHMEM_THP_FILE "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
 
+/*
+ * Empty files made ahead of time: memfd_create() is most of what a small
+ * Allocate costs the event loop (a new inode, file and dentry), so a thread
+ * of this backend keeps up to SPARE_MAX of them ready and the loop only
+ * sizes and seals one. Each is handed out once, as memfd_create() returns
+ * it: no other process has seen it, and nothing is reused.
+ */
+#define SPARE_MAX 64
+#define SPARE_LOW 32
+
+struct memfd_spares {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int fds[SPARE_MAX];		/* under lock */
+	unsigned n;			/* under lock */
+	bool wanted;			/* under lock: fill up to SPARE_MAX */
+	bool stopping;			/* under lock */
+	bool started;			/* the thread runs (set before it starts) */
+	pthread_t thread;
+};
+
 struct memfd_state {
 	const struct conf *conf;
 	long page_size;
@@ -50,7 +74,99 @@ struct memfd_state {
 	int free_fd;
 	int resv_fd;
 	int thp_fd;
+	struct memfd_spares spares;
 };
+
+/* The files every small-page buffer starts as. */
+static int memfd_new_file(unsigned huge_flags)
+{
+	return memfd_create("physmem", MFD_CLOEXEC | MFD_ALLOW_SEALING | huge_flags);
+}
+
+/*
+ * The spare-file thread: fills the store when asked and sleeps otherwise.
+ * A failure (EMFILE, ENOMEM) ends the fill; the next take below SPARE_LOW
+ * asks again, so it never spins, and a take from an empty store makes its
+ * file itself.
+ */
+static void *memfd_spare_main(void *arg)
+{
+	struct memfd_spares *sp = arg;
+
+	pthread_mutex_lock(&sp->lock);
+	for (;;) {
+		while (!sp->wanted && !sp->stopping)
+			pthread_cond_wait(&sp->cond, &sp->lock);
+		if (sp->stopping)
+			break;
+		while (sp->n < SPARE_MAX && !sp->stopping) {
+			int fd;
+
+			pthread_mutex_unlock(&sp->lock);
+			fd = memfd_new_file(0);
+			pthread_mutex_lock(&sp->lock);
+			if (fd < 0)
+				break;
+			sp->fds[sp->n++] = fd;
+		}
+		sp->wanted = false;
+	}
+	pthread_mutex_unlock(&sp->lock);
+	return NULL;
+}
+
+static void memfd_spares_start(struct memfd_spares *sp)
+{
+	sigset_t all, old;
+	int r;
+
+	pthread_mutex_init(&sp->lock, NULL);
+	pthread_cond_init(&sp->cond, NULL);
+	sp->wanted = true;
+	/* Signals are the main thread's business. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&sp->thread, NULL, memfd_spare_main, sp);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0)
+		log_warning("memfd: no thread for spare files (%s): each Allocate makes its own", strerror(r));
+	sp->started = r == 0;
+}
+
+static void memfd_spares_stop(struct memfd_spares *sp)
+{
+	if (!sp->started)
+		return;
+	pthread_mutex_lock(&sp->lock);
+	sp->stopping = true;
+	pthread_cond_signal(&sp->cond);
+	pthread_mutex_unlock(&sp->lock);
+	pthread_join(sp->thread, NULL);
+	while (sp->n > 0)
+		close(sp->fds[--sp->n]);
+	pthread_cond_destroy(&sp->cond);
+	pthread_mutex_destroy(&sp->lock);
+	sp->started = false;
+}
+
+/* A new empty file of small pages: a spare one if there is one (any thread). */
+static int memfd_take_file(struct memfd_state *st)
+{
+	struct memfd_spares *sp = &st->spares;
+	int fd = -1;
+
+	if (sp->started) {
+		pthread_mutex_lock(&sp->lock);
+		if (sp->n > 0)
+			fd = sp->fds[--sp->n];
+		if (sp->n < SPARE_LOW && !sp->wanted) {
+			sp->wanted = true;
+			pthread_cond_signal(&sp->cond);
+		}
+		pthread_mutex_unlock(&sp->lock);
+	}
+	return fd >= 0 ? fd : memfd_new_file(0);
+}
 
 static int memfd_init(const struct conf *conf, void **ret_state)
 {
@@ -67,6 +183,9 @@ static int memfd_init(const struct conf *conf, void **ret_state)
 		st->resv_fd = open(HUGETLB_2M_DIR "resv_hugepages", O_RDONLY | O_CLOEXEC);
 		st->thp_fd = open(SHMEM_THP_FILE, O_RDONLY | O_CLOEXEC);
 	}
+	/* With a fixed huge page size every file is a hugetlb one, made when asked for. */
+	if (!conf->hugepage_size)
+		memfd_spares_start(&st->spares);
 	*ret_state = st;
 	return 0;
 }
@@ -112,6 +231,7 @@ static void memfd_fini(void *state)
 {
 	struct memfd_state *st = state;
 
+	memfd_spares_stop(&st->spares);
 	if (st->free_fd >= 0)
 		close(st->free_fd);
 	if (st->resv_fd >= 0)
@@ -134,11 +254,11 @@ static void memfd_setup(int fd, uint64_t size, bool contiguous, uint64_t page_si
  * A sealed memfd of size bytes in *ret_fd; huge_flags (MFD_HUGETLB and its
  * size) reserve its huge pages now: -ENOMEM when the pool has too few.
  */
-static int memfd_make(uint64_t size, unsigned huge_flags, int *ret_fd)
+static int memfd_make(struct memfd_state *st, uint64_t size, unsigned huge_flags, int *ret_fd)
 {
 	int fd, r;
 
-	fd = memfd_create("physmem", MFD_CLOEXEC | MFD_ALLOW_SEALING | huge_flags);
+	fd = huge_flags ? memfd_new_file(huge_flags) : memfd_take_file(st);
 	if (fd < 0)
 		return -errno;
 	/*
@@ -174,7 +294,7 @@ static bool memfd_try_hugetlb(struct memfd_state *st, uint64_t size, struct back
 
 	if (size % HUGE_2M || size / HUGE_2M > memfd_hugetlb_available(st))
 		return false;
-	r = memfd_make(size, MFD_HUGETLB | MFD_HUGE_2MB, &fd);
+	r = memfd_make(st, size, MFD_HUGETLB | MFD_HUGE_2MB, &fd);
 	if (r < 0) {
 		/* Taken between the check and the reservation (or no hugetlbfs): small pages. */
 		log_debug("no 2 MiB pages for a %llu-byte buffer (%s): using small pages",
@@ -207,7 +327,7 @@ static int memfd_allocate(void *state, uint64_t size, bool contiguous, int cache
 		return -EOPNOTSUPP;
 	}
 	if (huge) {
-		r = memfd_make(size, MFD_HUGETLB | (huge == (1ULL << 30) ? MFD_HUGE_1GB : MFD_HUGE_2MB), &fd);
+		r = memfd_make(st, size, MFD_HUGETLB | (huge == (1ULL << 30) ? MFD_HUGE_1GB : MFD_HUGE_2MB), &fd);
 		if (r < 0)
 			return r;
 		memfd_setup(fd, size, contiguous, huge, ret);
@@ -215,7 +335,7 @@ static int memfd_allocate(void *state, uint64_t size, bool contiguous, int cache
 	}
 	if (st->conf->hugepages_auto && memfd_try_hugetlb(st, size, ret))
 		return 0;
-	r = memfd_make(size, 0, &fd);
+	r = memfd_make(st, size, 0, &fd);
 	if (r < 0)
 		return r;
 	memfd_setup(fd, size, contiguous, (uint64_t)st->page_size, ret);

@@ -52,6 +52,8 @@ import sys
 import tempfile
 import time
 
+from daemon_fds import open_fds
+
 IFACE = "io.physmem.Manager"
 E_INVALID = "org.varlink.service.InvalidParameter"
 SIOCOUTQ = 0x5411
@@ -207,7 +209,7 @@ class Daemon:
             s.close()
 
     def fd_count(self):
-        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+        return open_fds(self.proc.pid)
 
     def children(self):
         try:

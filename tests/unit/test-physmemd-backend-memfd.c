@@ -10,6 +10,8 @@
 
 #include <dirent.h>
 #include <setjmp.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stddef.h>
 
@@ -48,6 +50,43 @@ static uint64_t real_available(void)
 	if (st.resv_fd >= 0)
 		close(st.resv_fd);
 	return n;
+}
+
+/* Wait until the spare-file thread has done what it was asked (10 s at most). */
+static void spares_settle(struct memfd_state *st)
+{
+	struct memfd_spares *sp = &st->spares;
+
+	for (int i = 0; i < 10000; i++) {
+		bool busy;
+
+		pthread_mutex_lock(&sp->lock);
+		busy = sp->wanted;
+		pthread_mutex_unlock(&sp->lock);
+		if (!busy)
+			return;
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	}
+	fail_msg("the spare-file thread is still filling after 10 s");
+}
+
+static unsigned spares_held(struct memfd_state *st)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&st->spares.lock);
+	n = st->spares.n;
+	pthread_mutex_unlock(&st->spares.lock);
+	return n;
+}
+
+/* This process's fds other than the spare files, once their thread has settled. */
+static int fds_besides_spares(struct memfd_state *st)
+{
+	if (!st->spares.started)
+		return test_count_fds();
+	spares_settle(st);
+	return test_count_fds() - (int)spares_held(st);
 }
 
 /* A backend with hugepages = mode whose pool and THP files say free/resv/thp (NULL: unreadable). */
@@ -101,13 +140,13 @@ static void test_reservation_fails_falls_back(void **state)
 	uint64_t pages = real_available() + 1;	/* one more than the real pool can give */
 	struct conf conf;
 	struct memfd_state *st = backend(&conf, "auto", "1000000\n", "0\n", "always within_size advise [never] deny\n");
-	int fds = test_count_fds();
+	int fds = fds_besides_spares(st);
 	bool thp = true;
 
 	(void)state;
 	assert_true(alloc_pages(st, pages * HUGE_2M, &thp) == (uint64_t)st->page_size);
 	assert_false(thp);
-	assert_int_equal(test_count_fds(), fds);
+	assert_int_equal(fds_besides_spares(st), fds);
 	memfd_fini(st);
 }
 
@@ -147,14 +186,14 @@ static void test_auto_real_pool(void **state)
 	(void)state;
 	st->free_fd = open(HUGETLB_2M_DIR "free_hugepages", O_RDONLY | O_CLOEXEC);
 	st->resv_fd = open(HUGETLB_2M_DIR "resv_hugepages", O_RDONLY | O_CLOEXEC);
-	fds = test_count_fds();
+	fds = fds_besides_spares(st);
 	if (real_available() >= 2)
 		assert_true(alloc_pages(st, 4 << 20, NULL) == HUGE_2M);
 	else
 		assert_true(alloc_pages(st, 4 << 20, NULL) == (uint64_t)st->page_size);
 	/* Never for a size that is not whole 2 MiB pages, however full the pool. */
 	assert_true(alloc_pages(st, (4 << 20) + 4096, NULL) == (uint64_t)st->page_size);
-	assert_int_equal(test_count_fds(), fds);
+	assert_int_equal(fds_besides_spares(st), fds);
 	memfd_fini(st);
 }
 
@@ -262,6 +301,138 @@ static void test_inline_only_small_pages(void **state)
 	}
 }
 
+/* A backend with hugepages = 0 (small pages only) and its spare files made. */
+static struct memfd_state *small_page_backend(struct conf *conf)
+{
+	void *s;
+
+	conf_defaults(conf);
+	assert_int_equal(conf_set(conf, "hugepages", "0"), 0);
+	assert_int_equal(memfd_init(conf, &s), 0);
+	assert_true(((struct memfd_state *)s)->spares.started);
+	spares_settle(s);
+	return s;
+}
+
+/*
+ * Every buffer is a file of its own that nothing else holds: 3 * SPARE_MAX
+ * buffers held at once (the store empties, refills, and Allocate makes
+ * files itself meanwhile) are all different inodes, each sized and sealed,
+ * and none is a file still waiting in the store (which are empty and
+ * unsealed). Everything is closed at the end, the store too.
+ */
+static void test_spare_files_fresh(void **state)
+{
+	enum { N = 3 * SPARE_MAX };
+	static struct backend_buffer b[N];
+	static ino_t ino[N];
+	int before = test_count_fds();
+	struct conf conf;
+	struct memfd_state *st = small_page_backend(&conf);
+	const char *feature = NULL;
+	struct stat s;
+
+	(void)state;
+	assert_int_equal(spares_held(st), SPARE_MAX);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(memfd_allocate(st, 4096, false, PHYSMEM_CACHE_MODE_CACHED, &b[i], &feature), 0);
+		assert_int_equal(fstat(b[i].fd, &s), 0);
+		assert_true(s.st_size == 4096);
+		assert_int_equal(fcntl(b[i].fd, F_GET_SEALS), F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+		ino[i] = s.st_ino;
+		for (int j = 0; j < i; j++)
+			if (ino[j] == ino[i])
+				fail_msg("buffers %d and %d are the same file (inode %llu)", j, i,
+					 (unsigned long long)ino[i]);
+	}
+	spares_settle(st);
+	pthread_mutex_lock(&st->spares.lock);
+	for (unsigned k = 0; k < st->spares.n; k++) {
+		assert_int_equal(fstat(st->spares.fds[k], &s), 0);
+		assert_true(s.st_size == 0);
+		assert_int_equal(fcntl(st->spares.fds[k], F_GET_SEALS), 0);
+		for (int i = 0; i < N; i++)
+			if (ino[i] == s.st_ino)
+				fail_msg("buffer %d's file is still in the store", i);
+	}
+	pthread_mutex_unlock(&st->spares.lock);
+	for (int i = 0; i < N; i++)
+		memfd_release(st, &b[i], false);
+	memfd_fini(st);
+	assert_int_equal(test_count_fds(), before);
+}
+
+/* Taking the store below SPARE_LOW has it filled again to SPARE_MAX; down to SPARE_LOW, nothing is made. */
+static void test_spares_refill(void **state)
+{
+	static struct backend_buffer b[SPARE_MAX];
+	struct conf conf;
+	struct memfd_state *st = small_page_backend(&conf);
+	const char *feature = NULL;
+	int i;
+
+	(void)state;
+	for (i = 0; i < SPARE_MAX - SPARE_LOW; i++)
+		assert_int_equal(memfd_allocate(st, 4096, false, PHYSMEM_CACHE_MODE_CACHED, &b[i], &feature), 0);
+	spares_settle(st);
+	assert_int_equal(spares_held(st), SPARE_LOW);
+	assert_int_equal(memfd_allocate(st, 4096, false, PHYSMEM_CACHE_MODE_CACHED, &b[i++], &feature), 0);
+	spares_settle(st);
+	assert_int_equal(spares_held(st), SPARE_MAX);
+	while (i-- > 0)
+		memfd_release(st, &b[i], false);
+	memfd_fini(st);
+}
+
+/*
+ * Out of fds: the thread stops filling (it settles, so it does not spin),
+ * an Allocate that finds no spare and cannot make a file fails with EMFILE
+ * and leaves nothing behind, and once fds are free again Allocate works.
+ */
+static void test_spares_out_of_fds(void **state)
+{
+	static struct backend_buffer b[16];
+	struct backend_buffer extra;
+	struct rlimit old, low;
+	struct conf conf;
+	struct memfd_state *st;
+	const char *feature = NULL;
+	int before, n = 0, r;
+	void *s;
+
+	(void)state;
+	before = test_count_fds();
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	/* fds 0..before-1 are taken (they are the lowest): room for 8 more. */
+	low.rlim_cur = (rlim_t)before + 8;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	conf_defaults(&conf);
+	assert_int_equal(conf_set(&conf, "hugepages", "0"), 0);
+	assert_int_equal(memfd_init(&conf, &s), 0);
+	st = s;
+	spares_settle(st);
+	assert_true(spares_held(st) < SPARE_MAX);
+	for (;;) {
+		assert_true(n < 16);
+		r = memfd_allocate(st, 4096, false, PHYSMEM_CACHE_MODE_CACHED, &b[n], &feature);
+		if (r < 0)
+			break;
+		n++;
+	}
+	assert_int_equal(r, -EMFILE);
+	assert_int_equal(b[n].fd, -1);
+	assert_true(n > 0);
+	spares_settle(st);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(memfd_allocate(st, 4096, false, PHYSMEM_CACHE_MODE_CACHED, &extra, &feature), 0);
+	memfd_release(st, &extra, false);
+	while (n-- > 0)
+		memfd_release(st, &b[n], false);
+	memfd_fini(st);
+	assert_int_equal(test_count_fds(), before);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -272,6 +443,9 @@ int main(void)
 		cmocka_unit_test(test_never),
 		cmocka_unit_test(test_fixed_short_pool_fails),
 		cmocka_unit_test(test_inline_only_small_pages),
+		cmocka_unit_test(test_spare_files_fresh),
+		cmocka_unit_test(test_spares_refill),
+		cmocka_unit_test(test_spares_out_of_fds),
 	};
 
 	log_set_level(LOG_LEVEL_ERR);
