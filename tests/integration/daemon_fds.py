@@ -16,6 +16,12 @@ def is_spare_file(pid, fd):
         return False    # closed meanwhile: counted, as listdir() saw it
 
 
+SPARES_MAX = 64     # SPARE_MAX in daemon/physmemd-backend-memfd.c
+
+
 def open_fds(pid):
-    """The daemon's open fds, less its spare files."""
-    return sum(1 for fd in os.listdir(f"/proc/{pid}/fd") if not is_spare_file(pid, fd))
+    """The daemon's open fds, less its spare files: at most SPARES_MAX of
+    them, so that more empty memfds than the store can hold still count."""
+    fds = os.listdir(f"/proc/{pid}/fd")
+    spares = sum(1 for fd in fds if is_spare_file(pid, fd))
+    return len(fds) - min(spares, SPARES_MAX)

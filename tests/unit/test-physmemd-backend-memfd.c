@@ -384,38 +384,38 @@ static void test_spares_refill(void **state)
 	memfd_fini(st);
 }
 
-/*
- * Out of fds: the thread stops filling (it settles, so it does not spin),
- * an Allocate that finds no spare and cannot make a file fails with EMFILE
- * and leaves nothing behind, and once fds are free again Allocate works.
- */
-static void test_spares_out_of_fds(void **state)
+/* A soft fd limit of limit (restored by the caller from *old). */
+static void set_fd_limit(rlim_t limit, struct rlimit *old)
+{
+	struct rlimit rl;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, old), 0);
+	rl = *old;
+	assert_true(limit <= rl.rlim_max);
+	rl.rlim_cur = limit;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
+/* With a small fd limit there is no store: Allocate makes its files, and fails cleanly with EMFILE. */
+static void test_no_spares_under_low_fd_limit(void **state)
 {
 	static struct backend_buffer b[16];
 	struct backend_buffer extra;
-	struct rlimit old, low;
+	struct rlimit old;
 	struct conf conf;
-	struct memfd_state *st;
 	const char *feature = NULL;
-	int before, n = 0, r;
+	int before = test_count_fds(), n = 0, r;
 	void *s;
 
 	(void)state;
-	before = test_count_fds();
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
-	low = old;
-	/* fds 0..before-1 are taken (they are the lowest): room for 8 more. */
-	low.rlim_cur = (rlim_t)before + 8;
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	set_fd_limit((rlim_t)before + 8, &old);
 	conf_defaults(&conf);
 	assert_int_equal(conf_set(&conf, "hugepages", "0"), 0);
 	assert_int_equal(memfd_init(&conf, &s), 0);
-	st = s;
-	spares_settle(st);
-	assert_true(spares_held(st) < SPARE_MAX);
+	assert_false(((struct memfd_state *)s)->spares.started);
 	for (;;) {
 		assert_true(n < 16);
-		r = memfd_allocate(st, 4096, false, PHYSMEM_CACHE_MODE_CACHED, &b[n], &feature);
+		r = memfd_allocate(s, 4096, false, PHYSMEM_CACHE_MODE_CACHED, &b[n], &feature);
 		if (r < 0)
 			break;
 		n++;
@@ -423,14 +423,136 @@ static void test_spares_out_of_fds(void **state)
 	assert_int_equal(r, -EMFILE);
 	assert_int_equal(b[n].fd, -1);
 	assert_true(n > 0);
-	spares_settle(st);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
-	assert_int_equal(memfd_allocate(st, 4096, false, PHYSMEM_CACHE_MODE_CACHED, &extra, &feature), 0);
-	memfd_release(st, &extra, false);
+	assert_int_equal(memfd_allocate(s, 4096, false, PHYSMEM_CACHE_MODE_CACHED, &extra, &feature), 0);
+	memfd_release(s, &extra, false);
+	while (n-- > 0)
+		memfd_release(s, &b[n], false);
+	memfd_fini(s);
+	assert_int_equal(test_count_fds(), before);
+}
+
+/*
+ * The fd table filled up (an attack pass's case): the store gives its
+ * files back, and when some fds are free again they are for Allocate (and
+ * accept), not for the store: with SPARE_MAX + 6 free, an Allocate
+ * succeeds and the rest stay free. Once the table is less than half full
+ * (counted at most once a second) the store fills again.
+ */
+static void test_spares_give_way_to_a_full_table(void **state)
+{
+	enum { LIMIT = 2048, MAX_BUFS = LIMIT, FREED = SPARE_MAX + 6 };
+	static struct backend_buffer b[MAX_BUFS];
+	static int filler[LIMIT];
+	struct backend_buffer one;
+	struct rlimit old;
+	struct conf conf;
+	struct memfd_state *st;
+	const char *feature = NULL;
+	int before = test_count_fds(), n_fill = 0, n = 0, r, fd;
+	void *s;
+
+	(void)state;
+	set_fd_limit(LIMIT, &old);
+	conf_defaults(&conf);
+	assert_int_equal(conf_set(&conf, "hugepages", "0"), 0);
+	assert_int_equal(memfd_init(&conf, &s), 0);
+	st = s;
+	assert_true(st->spares.started);
+	spares_settle(st);
+	assert_int_equal(spares_held(st), SPARE_MAX);
+	/* Fill the table but for what the store holds, then allocate until EMFILE. */
+	while ((fd = dup(0)) >= 0)
+		filler[n_fill++] = fd;
+	assert_int_equal(errno, EMFILE);
+	for (;;) {
+		assert_true(n < MAX_BUFS);
+		r = memfd_allocate(st, 4096, false, PHYSMEM_CACHE_MODE_CACHED, &b[n], &feature);
+		if (r < 0)
+			break;
+		n++;
+	}
+	assert_int_equal(r, -EMFILE);
+	spares_settle(st);
+	assert_int_equal(spares_held(st), 0);
+	assert_true(st->spares.off);
+	/*
+	 * FREED fds free, more than the store holds, low in the table (far
+	 * from the limit: only the count of open fds tells the store no): one
+	 * Allocate, and all the others are still free for others.
+	 */
+	for (int i = 0; i < FREED; i++)
+		close(filler[i]);
+	assert_int_equal(memfd_allocate(st, 4096, false, PHYSMEM_CACHE_MODE_CACHED, &one, &feature), 0);
+	spares_settle(st);
+	assert_int_equal(spares_held(st), 0);
+	for (int i = 0; i < FREED - 1; i++) {
+		filler[i] = dup(0);
+		if (filler[i] < 0)
+			fail_msg("only %d of the %d fds left are free", i, FREED - 1);
+	}
+	filler[FREED - 1] = -1;
+	memfd_release(st, &one, false);
+	/* The table nearly empty again: after the once-a-second count the store is back. */
+	while (n_fill > 0)
+		if (filler[--n_fill] >= 0)
+			close(filler[n_fill]);
 	while (n-- > 0)
 		memfd_release(st, &b[n], false);
+	nanosleep(&(struct timespec){ .tv_sec = 1, .tv_nsec = 100000000 }, NULL);
+	assert_int_equal(memfd_allocate(st, 4096, false, PHYSMEM_CACHE_MODE_CACHED, &one, &feature), 0);
+	memfd_release(st, &one, false);
+	spares_settle(st);
+	assert_false(st->spares.off);
+	assert_int_equal(spares_held(st), SPARE_MAX);
 	memfd_fini(st);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 	assert_int_equal(test_count_fds(), before);
+}
+
+/* accept() out of fds: the store closes every file it holds at once. */
+static void test_spares_fd_pressure(void **state)
+{
+	struct conf conf;
+	struct memfd_state *st = small_page_backend(&conf);
+	int fds = test_count_fds();
+
+	(void)state;
+	assert_int_equal(spares_held(st), SPARE_MAX);
+	assert_non_null(backend_memfd_ops.fd_pressure);
+	backend_memfd_ops.fd_pressure(st);
+	assert_int_equal(spares_held(st), 0);
+	assert_int_equal(test_count_fds(), fds - SPARE_MAX);
+	memfd_fini(st);
+}
+
+/*
+ * A stored fd closed behind the store's back and its number reused (a
+ * double close elsewhere): never handed out as a buffer, and not closed.
+ */
+static void test_spare_replaced_is_dropped(void **state)
+{
+	struct backend_buffer b;
+	struct conf conf;
+	struct memfd_state *st = small_page_backend(&conf);
+	const char *feature = NULL;
+	int victim, other = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	struct stat s;
+
+	(void)state;
+	assert_true(other >= 0);
+	pthread_mutex_lock(&st->spares.lock);
+	victim = st->spares.fds[st->spares.n - 1];
+	pthread_mutex_unlock(&st->spares.lock);
+	assert_int_equal(dup2(other, victim), victim);	/* closes the spare, reuses its number */
+	assert_int_equal(memfd_allocate(st, 4096, false, PHYSMEM_CACHE_MODE_CACHED, &b, &feature), 0);
+	assert_int_not_equal(b.fd, victim);
+	assert_int_equal(fstat(victim, &s), 0);
+	assert_true(S_ISCHR(s.st_mode));	/* still /dev/null, still open */
+	memfd_release(st, &b, false);
+	close(victim);
+	close(other);
+	memfd_fini(st);
 }
 
 int main(void)
@@ -445,7 +567,10 @@ int main(void)
 		cmocka_unit_test(test_inline_only_small_pages),
 		cmocka_unit_test(test_spare_files_fresh),
 		cmocka_unit_test(test_spares_refill),
-		cmocka_unit_test(test_spares_out_of_fds),
+		cmocka_unit_test(test_no_spares_under_low_fd_limit),
+		cmocka_unit_test(test_spares_give_way_to_a_full_table),
+		cmocka_unit_test(test_spares_fd_pressure),
+		cmocka_unit_test(test_spare_replaced_is_dropped),
 	};
 
 	log_set_level(LOG_LEVEL_ERR);
