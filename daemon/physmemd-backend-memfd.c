@@ -27,17 +27,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/memfd.h>
@@ -49,41 +43,6 @@
 #define HUGETLB_2M_DIR "/sys/kernel/mm/hugepages/hugepages-2048kB/"
 #define SHMEM_THP_FILE "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
 
-/*
- * Empty files made ahead of time: memfd_create() is most of what a small
- * Allocate costs the event loop (a new inode, file and dentry), so a thread
- * of this backend keeps up to SPARE_MAX of them ready and the loop only
- * sizes and seals one. Each is handed out once, as memfd_create() returns
- * it: no other process has seen it, and nothing is reused.
- *
- * The store gives way when fds run short. It holds at most SPARE_MAX, and
- * at the first sign that the table is nearly full (a file it makes lands
- * within SPARE_HEADROOM of the fd limit, an Allocate's own memfd_create()
- * fails, or the daemon's accept() does) it closes what it holds and stops;
- * it starts again only when a count of the open fds (at most once a
- * second, on its own thread) finds the table less than half full. With a
- * soft fd limit below 4 * SPARE_HEADROOM there is no store.
- */
-#define SPARE_MAX 64
-#define SPARE_LOW 32
-#define SPARE_HEADROOM (4 * SPARE_MAX)
-#define SPARE_RECHECK_NS 1000000000ULL
-
-struct memfd_spares {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int fds[SPARE_MAX];		/* under lock */
-	ino_t inos[SPARE_MAX];		/* under lock: what fds[] were when made */
-	unsigned n;			/* under lock */
-	bool wanted;			/* under lock: fill up to SPARE_MAX */
-	bool off;			/* under lock: the fd table was nearly full */
-	bool stopping;			/* under lock */
-	uint64_t off_checked_ns;	/* spare thread only: when the table was last counted */
-	long fd_limit;			/* the soft RLIMIT_NOFILE when it started */
-	bool started;			/* the thread runs (set after it started, cleared after it stopped) */
-	pthread_t thread;
-};
-
 struct memfd_state {
 	const struct conf *conf;
 	long page_size;
@@ -91,236 +50,7 @@ struct memfd_state {
 	int free_fd;
 	int resv_fd;
 	int thp_fd;
-	struct memfd_spares spares;
 };
-
-/* The files every small-page buffer starts as. */
-static int memfd_new_file(unsigned huge_flags)
-{
-	return memfd_create("physmem", MFD_CLOEXEC | MFD_ALLOW_SEALING | huge_flags);
-}
-
-static uint64_t spare_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-/* Open fds of this process (-1 if /proc cannot tell). */
-static long count_open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	long n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1;	/* the directory's own */
-}
-
-/* Close every spare file and stop filling (under sp->lock). */
-static void spares_give_back(struct memfd_spares *sp, const char *why)
-{
-	if (!sp->off)
-		log_notice("memfd: %s: giving back %u spare files; Allocates make their own until the fd table is "
-			   "less than half full", why, sp->n);
-	while (sp->n > 0)
-		close(sp->fds[--sp->n]);
-	sp->off = true;
-	sp->wanted = false;
-}
-
-/*
- * Off after fd pressure: on again when fewer than half the table's fds are
- * open, counted at most once a second (a walk over the table). Called and
- * returns with sp->lock held; the count runs without it.
- */
-static bool spares_may_refill(struct memfd_spares *sp)
-{
-	uint64_t now;
-	long open;
-
-	if (!sp->off)
-		return true;
-	now = spare_now_ns();
-	if (sp->off_checked_ns && now - sp->off_checked_ns < SPARE_RECHECK_NS)
-		return false;
-	sp->off_checked_ns = now;
-	pthread_mutex_unlock(&sp->lock);
-	open = count_open_fds();
-	pthread_mutex_lock(&sp->lock);
-	if (open < 0 || open >= sp->fd_limit / 2)
-		return false;
-	log_notice("memfd: %ld of %ld fds open: making spare files again", open, sp->fd_limit);
-	sp->off = false;
-	return true;
-}
-
-/*
- * The spare-file thread: fills the store when asked and sleeps otherwise.
- * A failure ends the fill, so it never spins; a take from an empty store
- * makes its file itself.
- */
-static void *memfd_spare_main(void *arg)
-{
-	struct memfd_spares *sp = arg;
-
-	pthread_mutex_lock(&sp->lock);
-	for (;;) {
-		while (!sp->wanted && !sp->stopping)
-			pthread_cond_wait(&sp->cond, &sp->lock);
-		if (sp->stopping)
-			break;
-		if (!spares_may_refill(sp)) {
-			sp->wanted = false;
-			continue;
-		}
-		while (!sp->off && sp->n < SPARE_MAX && !sp->stopping) {
-			struct stat s;
-			int fd;
-
-			pthread_mutex_unlock(&sp->lock);
-			fd = memfd_new_file(0);
-			if (fd < 0) {
-				fd = -errno;
-			} else if (fd >= sp->fd_limit - SPARE_HEADROOM || fstat(fd, &s) < 0) {
-				close(fd);
-				fd = -EMFILE;
-			}
-			pthread_mutex_lock(&sp->lock);
-			if (fd == -EMFILE || fd == -ENFILE) {
-				spares_give_back(sp, "the fd table is nearly full");
-				break;
-			}
-			if (fd < 0)
-				break;	/* ENOMEM: again at the next take below SPARE_LOW */
-			sp->inos[sp->n] = s.st_ino;
-			sp->fds[sp->n++] = fd;
-		}
-		sp->wanted = false;
-	}
-	pthread_mutex_unlock(&sp->lock);
-	return NULL;
-}
-
-static void memfd_spares_start(struct memfd_spares *sp)
-{
-	struct rlimit rl;
-	sigset_t all, old;
-	int r;
-
-	/* The daemon raised its soft limit before the backend started. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return;
-	sp->fd_limit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1U << 30) ? (1L << 30) : (long)rl.rlim_cur;
-	if (sp->fd_limit < 4 * SPARE_HEADROOM) {
-		log_info("memfd: an fd limit of %ld is too low for spare files", sp->fd_limit);
-		return;
-	}
-	pthread_mutex_init(&sp->lock, NULL);
-	pthread_cond_init(&sp->cond, NULL);
-	sp->wanted = true;
-	/* Signals are the main thread's business. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&sp->thread, NULL, memfd_spare_main, sp);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r != 0) {
-		log_warning("memfd: no thread for spare files (%s): each Allocate makes its own", strerror(r));
-		pthread_cond_destroy(&sp->cond);
-		pthread_mutex_destroy(&sp->lock);
-		return;
-	}
-	sp->started = true;
-}
-
-static void memfd_spares_stop(struct memfd_spares *sp)
-{
-	if (!sp->started)
-		return;
-	pthread_mutex_lock(&sp->lock);
-	sp->stopping = true;
-	pthread_cond_signal(&sp->cond);
-	pthread_mutex_unlock(&sp->lock);
-	pthread_join(sp->thread, NULL);
-	while (sp->n > 0)
-		close(sp->fds[--sp->n]);
-	pthread_cond_destroy(&sp->cond);
-	pthread_mutex_destroy(&sp->lock);
-	sp->started = false;
-}
-
-/*
- * A spare file, or -1. One whose fd no longer is the file made (something
- * closed it by mistake and the number was reused) is dropped, not closed,
- * and never handed out.
- */
-static int spares_pop(struct memfd_spares *sp)
-{
-	while (sp->n > 0) {
-		struct stat s;
-		int fd = sp->fds[--sp->n];
-
-		if (fstat(fd, &s) == 0 && s.st_ino == sp->inos[sp->n] && s.st_size == 0)
-			return fd;
-		log_error("memfd: spare file fd %d was closed or replaced behind the store's back; dropped", fd);
-	}
-	return -1;
-}
-
-/* A new empty file of small pages: a spare one if there is one (any thread). */
-static int memfd_take_file(struct memfd_state *st)
-{
-	struct memfd_spares *sp = &st->spares;
-	int fd = -1;
-
-	if (!sp->started)
-		return memfd_new_file(0);
-	pthread_mutex_lock(&sp->lock);
-	fd = spares_pop(sp);
-	if (fd >= 0 && sp->n < SPARE_LOW && !sp->wanted) {
-		sp->wanted = true;
-		pthread_cond_signal(&sp->cond);
-	}
-	pthread_mutex_unlock(&sp->lock);
-	if (fd >= 0)
-		return fd;
-	fd = memfd_new_file(0);
-	if (fd < 0 && errno != EMFILE && errno != ENFILE)
-		return fd;
-	{
-		int e = errno;
-
-		pthread_mutex_lock(&sp->lock);
-		if (fd < 0) {
-			spares_give_back(sp, "an Allocate ran out of fds");
-		} else if (!sp->wanted) {
-			/* Empty: fill it (when off, once a count of the table allows). */
-			sp->wanted = true;
-			pthread_cond_signal(&sp->cond);
-		}
-		pthread_mutex_unlock(&sp->lock);
-		errno = e;
-	}
-	return fd;
-}
-
-/* accept() found the fd table full: the spare files go back. */
-static void memfd_fd_pressure(void *state)
-{
-	struct memfd_spares *sp = &((struct memfd_state *)state)->spares;
-
-	if (!sp->started)
-		return;
-	pthread_mutex_lock(&sp->lock);
-	spares_give_back(sp, "the daemon cannot accept connections for want of fds");
-	pthread_mutex_unlock(&sp->lock);
-}
 
 static int memfd_init(const struct conf *conf, void **ret_state)
 {
@@ -337,9 +67,6 @@ static int memfd_init(const struct conf *conf, void **ret_state)
 		st->resv_fd = open(HUGETLB_2M_DIR "resv_hugepages", O_RDONLY | O_CLOEXEC);
 		st->thp_fd = open(SHMEM_THP_FILE, O_RDONLY | O_CLOEXEC);
 	}
-	/* With a fixed huge page size every file is a hugetlb one, made when asked for. */
-	if (!conf->hugepage_size)
-		memfd_spares_start(&st->spares);
 	*ret_state = st;
 	return 0;
 }
@@ -385,7 +112,6 @@ static void memfd_fini(void *state)
 {
 	struct memfd_state *st = state;
 
-	memfd_spares_stop(&st->spares);
 	if (st->free_fd >= 0)
 		close(st->free_fd);
 	if (st->resv_fd >= 0)
@@ -408,11 +134,11 @@ static void memfd_setup(int fd, uint64_t size, bool contiguous, uint64_t page_si
  * A sealed memfd of size bytes in *ret_fd; huge_flags (MFD_HUGETLB and its
  * size) reserve its huge pages now: -ENOMEM when the pool has too few.
  */
-static int memfd_make(struct memfd_state *st, uint64_t size, unsigned huge_flags, int *ret_fd)
+static int memfd_make(uint64_t size, unsigned huge_flags, int *ret_fd)
 {
 	int fd, r;
 
-	fd = huge_flags ? memfd_new_file(huge_flags) : memfd_take_file(st);
+	fd = memfd_create("physmem", MFD_CLOEXEC | MFD_ALLOW_SEALING | huge_flags);
 	if (fd < 0)
 		return -errno;
 	/*
@@ -448,7 +174,7 @@ static bool memfd_try_hugetlb(struct memfd_state *st, uint64_t size, struct back
 
 	if (size % HUGE_2M || size / HUGE_2M > memfd_hugetlb_available(st))
 		return false;
-	r = memfd_make(st, size, MFD_HUGETLB | MFD_HUGE_2MB, &fd);
+	r = memfd_make(size, MFD_HUGETLB | MFD_HUGE_2MB, &fd);
 	if (r < 0) {
 		/* Taken between the check and the reservation (or no hugetlbfs): small pages. */
 		log_debug("no 2 MiB pages for a %llu-byte buffer (%s): using small pages",
@@ -481,7 +207,7 @@ static int memfd_allocate(void *state, uint64_t size, bool contiguous, int cache
 		return -EOPNOTSUPP;
 	}
 	if (huge) {
-		r = memfd_make(st, size, MFD_HUGETLB | (huge == (1ULL << 30) ? MFD_HUGE_1GB : MFD_HUGE_2MB), &fd);
+		r = memfd_make(size, MFD_HUGETLB | (huge == (1ULL << 30) ? MFD_HUGE_1GB : MFD_HUGE_2MB), &fd);
 		if (r < 0)
 			return r;
 		memfd_setup(fd, size, contiguous, huge, ret);
@@ -489,7 +215,7 @@ static int memfd_allocate(void *state, uint64_t size, bool contiguous, int cache
 	}
 	if (st->conf->hugepages_auto && memfd_try_hugetlb(st, size, ret))
 		return 0;
-	r = memfd_make(st, size, 0, &fd);
+	r = memfd_make(size, 0, &fd);
 	if (r < 0)
 		return r;
 	memfd_setup(fd, size, contiguous, (uint64_t)st->page_size, ret);
@@ -563,5 +289,4 @@ const struct backend_ops backend_memfd_ops = {
 	 */
 	.inline_max = WORKER_SMALL_JOB,
 	.inline_ok = memfd_inline_ok,
-	.fd_pressure = memfd_fd_pressure,
 };

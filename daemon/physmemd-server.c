@@ -840,8 +840,6 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 
 			/* Out of fds: pause accepting for a second instead of spinning. */
 			log_warning("accept: %s; pausing for a second", strerror(errno));
-			if (s->registry->backend->fd_pressure)
-				s->registry->backend->fd_pressure(s->registry->backend_state);
 			event_del(s->ev_accept);
 			evtimer_add(s->ev_accept_resume, &tv);
 		}

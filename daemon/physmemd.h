@@ -236,11 +236,6 @@ struct backend_ops {
 	 * pages, which can mean compaction or reclaim (NULL: always).
 	 */
 	bool (*inline_ok)(void *state, uint64_t size);
-	/*
-	 * Optional: the daemon's fd table is full (accept() got EMFILE or
-	 * ENFILE): give back fds the backend holds ahead of time (main thread).
-	 */
-	void (*fd_pressure)(void *state);
 };
 
 extern const struct backend_ops backend_memfd_ops;
