@@ -34,6 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -155,6 +157,15 @@ static void *worker_main(void *arg)
 	struct worker_pool *p = l->pool;
 	const uint64_t one = 1;
 
+	/*
+	 * Large jobs only, this thread only (a thread's nice value is its own
+	 * on Linux). The small lane's releases give back fds and quota that
+	 * allocations run on the loop wait for: they keep the loop's priority,
+	 * or under load they fall behind the allocations until the fd table is
+	 * full.
+	 */
+	if (l == &p->lanes[1] && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE) < 0)
+		log_debug("worker: cannot lower its priority: %s", strerror(errno));
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		struct job_list mine = TAILQ_HEAD_INITIALIZER(mine);
@@ -447,6 +458,8 @@ static int lane_start(struct worker_pool *p, struct lane *l, unsigned n)
 		r = -pthread_create(&l->threads[l->n_started], NULL, worker_main, l);
 		if (r < 0)
 			break;
+		/* For top -H and ps -L. */
+		(void)pthread_setname_np(l->threads[l->n_started], l == &p->lanes[0] ? "physmemd-small" : "physmemd-large");
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return r;

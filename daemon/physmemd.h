@@ -247,6 +247,15 @@ struct worker_pool;
 
 /* Jobs up to this size (and the release of such buffers) have their own thread. */
 #define WORKER_SMALL_JOB (4ULL << 20)
+/*
+ * The large jobs' worker threads run at this nice value; the event loop
+ * and the small lane at the daemon's own. When the CPUs are busy (many
+ * uids populating and freeing large buffers), the loop that answers
+ * everybody gets the CPU before that background work does (PERFORMANCE.md,
+ * "Large workers at nice 10"). It takes nothing from anyone else's
+ * processes: it only lowers the daemon's own claim for those threads.
+ */
+#define WORKER_NICE 10
 
 enum job_kind { JOB_ALLOCATE, JOB_PIN, JOB_RELEASE, JOB_BIND };
 

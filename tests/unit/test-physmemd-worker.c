@@ -8,13 +8,16 @@
  * (on the main thread) record the order. An admitted small allocation passes
  * only releases: never its uid's allocation that came before it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -247,6 +250,80 @@ static void test_run_inline_only_small_allocations(void **state)
 	fixture_stop(&f);
 }
 
+/* The nice value of this process's thread tid (from /proc; fails the test if unreadable). */
+static int thread_nice(const char *tid, char *comm, size_t size)
+{
+	char path[320], buf[512], *close_paren;
+	int nice = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%s/comm", tid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	if (!fgets(comm, (int)size, f))
+		comm[0] = '\0';
+	comm[strcspn(comm, "\n")] = '\0';
+	fclose(f);
+	snprintf(path, sizeof(path), "/proc/self/task/%s/stat", tid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	/* Field 19 (nice) is the 17th after the ") " that ends the name. */
+	close_paren = strrchr(buf, ')');
+	assert_non_null(close_paren);
+	{
+		char *p = close_paren + 2;
+
+		for (int i = 0; i < 16; i++) {
+			p = strchr(p, ' ');
+			assert_non_null(p);
+			p++;
+		}
+		nice = atoi(p);
+	}
+	return nice;
+}
+
+/*
+ * The large lane's threads (worker_threads of them) run at WORKER_NICE; the
+ * small lane's one (releases the loop's allocations wait for) and this
+ * thread are untouched.
+ */
+static void test_large_workers_run_below_the_loop(void **state)
+{
+	struct fixture f;
+	unsigned large = 0, small = 0;
+
+	(void)state;
+	fixture_start(&f, true, false);
+	for (int tries = 0; tries < 500 && (large < 2 || small < 1); tries++) {
+		DIR *d = opendir("/proc/self/task");
+		struct dirent *e;
+		char comm[32];
+
+		assert_non_null(d);
+		large = small = 0;
+		while ((e = readdir(d))) {
+			int nice;
+
+			if (e->d_name[0] == '.')
+				continue;
+			nice = thread_nice(e->d_name, comm, sizeof(comm));
+			large += strcmp(comm, "physmemd-large") == 0 && nice == WORKER_NICE;
+			small += strcmp(comm, "physmemd-small") == 0 && nice == 0;
+		}
+		closedir(d);
+		if (large < 2 || small < 1)
+			nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
+	}
+	if (large != 2 || small != 1)
+		fail_msg("%u of 2 physmemd-large threads at nice %d, %u of 1 physmemd-small at 0", large, WORKER_NICE,
+			 small);
+	assert_int_equal(getpriority(PRIO_PROCESS, 0), 0);
+	fixture_stop(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +335,7 @@ int main(void)
 		cmocka_unit_test(test_admitted_allocation_does_not_pass_an_earlier_one),
 		cmocka_unit_test(test_backend_keeps_allocation_off_loop),
 		cmocka_unit_test(test_run_inline_only_small_allocations),
+		cmocka_unit_test(test_large_workers_run_below_the_loop),
 	};
 
 	log_set_level(LOG_LEVEL_ERR);
