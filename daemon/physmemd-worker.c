@@ -30,6 +30,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,14 @@ struct uid_queue {
 
 struct lane {
 	struct worker_pool *pool;
-	pthread_cond_t cond;
+	/*
+	 * One post per hand-over, n_started more to stop: a semaphore, not a
+	 * condition variable, because glibc's pthread_cond_signal() (before
+	 * 2.41) can wait for an earlier-woken waiter to run, and the main
+	 * thread must never wait for a worker (least of all one at nice 10).
+	 */
+	sem_t sem;
+	bool sem_ok;
 	struct job_list ready;		/* under pool->lock */
 	unsigned n_threads, n_started;
 	unsigned busy;			/* jobs handed over and not done (main thread) */
@@ -151,32 +159,53 @@ static void worker_run(struct worker_pool *p, struct job *j)
 	}
 }
 
+/*
+ * A large-lane thread lowers its own priority by WORKER_NICE from the
+ * daemon's (a thread's nice value is its own on Linux). The small lane's
+ * releases give back the fds and quota that allocations run on the loop
+ * wait for: it keeps the loop's priority, or under load it falls behind
+ * them until the fd table is full.
+ */
+static void worker_lower_priority(void)
+{
+	id_t tid = (id_t)syscall(SYS_gettid);
+	int nice;
+
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, tid);
+	if (nice == -1 && errno)
+		nice = 0;
+	nice = nice + WORKER_NICE > 19 ? 19 : nice + WORKER_NICE;
+	if (setpriority(PRIO_PROCESS, tid, nice) < 0)
+		log_warning("worker: cannot lower its priority to nice %d (%s): large jobs compete with the "
+			    "event loop at its priority", nice, strerror(errno));
+}
+
 static void *worker_main(void *arg)
 {
 	struct lane *l = arg;
 	struct worker_pool *p = l->pool;
 	const uint64_t one = 1;
 
-	/*
-	 * Large jobs only, this thread only (a thread's nice value is its own
-	 * on Linux). The small lane's releases give back fds and quota that
-	 * allocations run on the loop wait for: they keep the loop's priority,
-	 * or under load they fall behind the allocations until the fd table is
-	 * full.
-	 */
-	if (l == &p->lanes[1] && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE) < 0)
-		log_debug("worker: cannot lower its priority: %s", strerror(errno));
-	pthread_mutex_lock(&p->lock);
+	if (l == &p->lanes[1])
+		worker_lower_priority();
 	for (;;) {
 		struct job_list mine = TAILQ_HEAD_INITIALIZER(mine);
 		struct job *j;
 
-		while (TAILQ_EMPTY(&l->ready) && !p->stopping)
-			pthread_cond_wait(&l->cond, &p->lock);
+		while (sem_wait(&l->sem) < 0 && errno == EINTR)
+			;
+		pthread_mutex_lock(&p->lock);
 		j = TAILQ_FIRST(&l->ready);
-		if (!j)
-			break;
-		/* The job and the ones handed over with it. */
+		if (!j) {
+			bool stop = p->stopping;
+
+			pthread_mutex_unlock(&p->lock);
+			if (stop)
+				break;
+			continue;
+		}
+		/* The job and the ones handed over with it (one post). */
 		do {
 			TAILQ_REMOVE(&l->ready, j, entry);
 			TAILQ_INSERT_TAIL(&mine, j, entry);
@@ -197,9 +226,7 @@ static void *worker_main(void *arg)
 		 */
 		if (write(p->efd, &one, sizeof(one)) < 0)
 			log_warning("cannot wake the main thread: %s", strerror(errno));
-		pthread_mutex_lock(&p->lock);
 	}
-	pthread_mutex_unlock(&p->lock);
 	return NULL;
 }
 
@@ -330,8 +357,8 @@ static void pool_hand_over(struct worker_pool *p, struct uid_queue *q, struct la
 	l->busy += n;
 	pthread_mutex_lock(&p->lock);
 	TAILQ_CONCAT(&l->ready, &batch, entry);
-	pthread_cond_signal(&l->cond);
 	pthread_mutex_unlock(&p->lock);
+	sem_post(&l->sem);
 }
 
 /* Hand out the next job of each uid in turn while a lane has a thread free (or run only the inline ones). */
@@ -446,8 +473,9 @@ static int lane_start(struct worker_pool *p, struct lane *l, unsigned n)
 	l->pool = p;
 	l->n_threads = n;
 	TAILQ_INIT(&l->ready);
-	if (pthread_cond_init(&l->cond, NULL) != 0)
-		return -ENOMEM;
+	if (sem_init(&l->sem, 0, 0) < 0)
+		return -errno;
+	l->sem_ok = true;
 	l->threads = calloc(n, sizeof(*l->threads));
 	if (!l->threads)
 		return -ENOMEM;
@@ -514,16 +542,16 @@ void worker_pool_free(struct worker_pool *p)
 		return;
 	pthread_mutex_lock(&p->lock);
 	p->stopping = true;
-	for (unsigned i = 0; i < 2; i++)
-		if (p->lanes[i].threads)
-			pthread_cond_broadcast(&p->lanes[i].cond);
 	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < 2; i++)
+		for (unsigned t = 0; t < p->lanes[i].n_started; t++)
+			sem_post(&p->lanes[i].sem);
 	/* Jobs already handed over finish; then the threads see stopping and leave. */
 	for (unsigned i = 0; i < 2; i++) {
 		for (unsigned t = 0; t < p->lanes[i].n_started; t++)
 			pthread_join(p->lanes[i].threads[t], NULL);
-		if (p->lanes[i].threads)
-			pthread_cond_destroy(&p->lanes[i].cond);
+		if (p->lanes[i].sem_ok)
+			sem_destroy(&p->lanes[i].sem);
 		free(p->lanes[i].threads);
 	}
 	p->inline_only = true;

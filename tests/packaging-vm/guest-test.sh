@@ -112,6 +112,15 @@ seccomp=$(awk '/^Seccomp:/ { print $2 }' /proc/"$pid"/status 2>&1)
 [ "$uid" = 0 ] && [ "$caps" = "CapEff:=0000000000000000 CapBnd:=0000000000000000 " ] && [ "$nnp" = 1 ] && [ "$seccomp" = 2 ]
 check sandbox "physmemd pid $pid uid=$uid ${caps}NoNewPrivs=$nnp Seccomp=$seccomp" [ $? -eq 0 ]
 
+# Under the unit's filter the large lane's workers lowered their priority (setpriority); the rest did not.
+prio=$(for t in /proc/"$pid"/task/*; do
+	printf '%s:%s ' "$(cat "$t"/comm)" "$(sed 's/.*) //' "$t"/stat | awk '{ print $17 }')"
+done)
+want_large=$(printf '%s\n' $prio | grep -c '^physmemd-large:10$')
+others=$(printf '%s\n' $prio | grep -v '^physmemd-large:' | grep -vc ':0$')
+[ "$want_large" -eq 2 ] && [ "$others" -eq 0 ]
+check worker-priority "threads (name:nice): $prio(want 2 physmemd-large:10, every other at 0)" [ $? -eq 0 ]
+
 # The sink (a child that closes client fds, docs/SECURITY.md) started under the same filter.
 sink_comm=$(for p in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do cat /proc/"$p"/comm; done | tr '\n' ' ')
 check sink-process "children of physmemd $pid: ${sink_comm:-(none)} (want physmemd-sink)" [ "$sink_comm" = "physmemd-sink " ]
