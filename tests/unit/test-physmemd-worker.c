@@ -123,14 +123,18 @@ struct fixture {
 	struct event_base *base;
 	struct event *tick;
 	struct worker_pool *pool;
+	struct conf conf;		/* the pool keeps a pointer to it */
 };
+
+/* The test hook's delay for every large job (ms) in the next fixture_start(). */
+static uint64_t large_job_delay_ms;
 
 static void fixture_start(struct fixture *f, bool admitted, bool tick)
 {
 	struct timeval tv = { .tv_usec = 100000 };
-	struct conf conf;
 
-	conf_defaults(&conf);
+	conf_defaults(&f->conf);
+	f->conf.debug_job_delay_ms = large_job_delay_ms;
 	n_done = 0;
 	admit = admitted;
 	memset(ran, 0, sizeof(ran));
@@ -142,7 +146,7 @@ static void fixture_start(struct fixture *f, bool admitted, bool tick)
 		assert_non_null(f->tick);
 		event_add(f->tick, &tv);
 	}
-	assert_int_equal(worker_pool_new(f->base, &conf, &fake_ops, NULL, &f->pool), 0);
+	assert_int_equal(worker_pool_new(f->base, &f->conf, &fake_ops, NULL, &f->pool), 0);
 }
 
 static void fixture_stop(struct fixture *f)
@@ -331,6 +335,47 @@ static void test_large_workers_run_below_the_loop(void **state)
 	fixture_stop(&f);
 }
 
+/*
+ * Several uids at once: their hand-overs wait side by side in each lane
+ * (batches of small releases, large jobs slowed by the test hook so that
+ * both large threads are busy), none is stranded or run twice; then the
+ * same again, stopped while jobs are still queued, handed over and running:
+ * every job is done exactly once (a lost semaphore post hangs the first
+ * half; a job run twice or freed twice shows in the count or under ASan).
+ */
+static void test_many_uids_and_shutdown_in_flight(void **state)
+{
+	enum { UIDS = 8, PER_UID = 7 };
+	struct fixture f;
+	unsigned n = 0;
+
+	(void)state;
+	large_job_delay_ms = 20;
+	fixture_start(&f, true, true);
+	for (int round = 0; round < 2; round++) {
+		for (uid_t u = 1000; u < 1000 + UIDS; u++) {
+			for (int i = 0; i < 5; i++)
+				submit(f.pool, JOB_RELEASE, u, 4096);
+			submit(f.pool, JOB_ALLOCATE, u, 8 << 20);
+			submit(f.pool, JOB_RELEASE, u, 8 << 20);
+			n += PER_UID;
+		}
+		if (round == 0) {
+			settle(f.base, f.pool, n);
+			assert_int_equal(n_done, n);
+		} else {
+			/* Hand some over, let the large threads start, and stop. */
+			for (int i = 0; i < 3; i++)
+				assert_true(event_base_loop(f.base, EVLOOP_NONBLOCK) >= 0);
+			nanosleep(&(struct timespec){ .tv_nsec = 5000000 }, NULL);
+			assert_true(n_done < n);
+		}
+	}
+	fixture_stop(&f);
+	large_job_delay_ms = 0;
+	assert_int_equal(n_done, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,6 +388,7 @@ int main(void)
 		cmocka_unit_test(test_backend_keeps_allocation_off_loop),
 		cmocka_unit_test(test_run_inline_only_small_allocations),
 		cmocka_unit_test(test_large_workers_run_below_the_loop),
+		cmocka_unit_test(test_many_uids_and_shutdown_in_flight),
 	};
 
 	log_set_level(LOG_LEVEL_ERR);
