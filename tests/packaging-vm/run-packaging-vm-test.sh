@@ -60,7 +60,7 @@ esac
 
 # The checks guest-test.sh must report.
 EXPECTED=(socket-listening service-on-demand module-dkms dev-node selftest-allowed
-	service-activated backend-kmod python-import outsider-refused sandbox sink-process fdstore-restart
+	service-activated backend-kmod python-import outsider-refused sandbox worker-priority sink-process fdstore-restart
 	fdstore-producer-mapping status-line fdstore-ids reactivation watchdog journal-no-errors
 	kernel-clean)
 
