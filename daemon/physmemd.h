@@ -248,12 +248,13 @@ struct worker_pool;
 /* Jobs up to this size (and the release of such buffers) have their own thread. */
 #define WORKER_SMALL_JOB (4ULL << 20)
 /*
- * The large jobs' worker threads run at this nice value; the event loop
- * and the small lane at the daemon's own. When the CPUs are busy (many
- * uids populating and freeing large buffers), the loop that answers
- * everybody gets the CPU before that background work does (PERFORMANCE.md,
- * "Large workers at nice 10"). It takes nothing from anyone else's
- * processes: it only lowers the daemon's own claim for those threads.
+ * The large jobs' worker threads run this much above the daemon's nice
+ * value (at most 19); the event loop and the small lane at the daemon's
+ * own. When the CPUs are busy (many uids populating and freeing large
+ * buffers), the loop that answers everybody gets the CPU before that
+ * background work does (PERFORMANCE.md, "Workers woken by a semaphore,
+ * large workers at nice 10"). It only lowers the daemon's own claim for
+ * those threads.
  */
 #define WORKER_NICE 10
 
