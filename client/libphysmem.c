@@ -3,8 +3,9 @@
  * libphysmem: the public API of physmem.h on top of proto/'s Varlink framing.
  *
  * Every call is synchronous: queue the call, flush it (polling for POLLOUT),
- * read until one complete reply (polling for POLLIN), all within
- * PHYSMEM_CALL_TIMEOUT_MS. After a timeout or any transport error the
+ * read until one complete reply (the first read waits in recvmsg() itself,
+ * later ones poll for POLLIN), all within PHYSMEM_CALL_TIMEOUT_MS. With one
+ * call out at a time, the stream reads without peeking (one_at_a_time). After a timeout or any transport error the
  * connection is out of step with the daemon and is marked broken: later calls
  * fail with -ENOTCONN.
  */
@@ -123,6 +124,7 @@ static int pm_call(struct physmem *pm, const char *method, struct json_object *p
 {
 	struct json_object *call, *reply = NULL, *v, *p = NULL;
 	int64_t deadline = now_ms() + PHYSMEM_CALL_TIMEOUT_MS;
+	bool read_wait = true;
 	int r;
 
 	ret_fds->n = 0;
@@ -141,6 +143,7 @@ static int pm_call(struct physmem *pm, const char *method, struct json_object *p
 		return pm_fail(pm, r, "cannot queue %s: %s", method, strerror(-r));
 
 	while ((r = vl_stream_flush(&pm->stream)) == -EAGAIN) {
+		read_wait = false;
 		r = pm_wait(pm, POLLOUT, deadline);
 		if (r < 0)
 			return pm_break(pm, r, "sending to the daemon");
@@ -148,7 +151,7 @@ static int pm_call(struct physmem *pm, const char *method, struct json_object *p
 	if (r < 0)
 		return pm_break(pm, r, "sending to the daemon");
 
-	for (;;) {
+	for (;; read_wait = false) {
 		if (vl_stream_has_partial(&pm->stream)) {
 			r = vl_stream_next(&pm->stream, &reply, ret_fds);
 			if (r == 1)
@@ -156,8 +159,14 @@ static int pm_call(struct physmem *pm, const char *method, struct json_object *p
 			if (r < 0)
 				return pm_break(pm, -EPROTO, "the daemon sent a reply that is not JSON");
 		}
-		r = vl_stream_read(&pm->stream);
-		if (r == -EAGAIN) {
+		/*
+		 * The call's first read waits in recvmsg() itself, for at most
+		 * SO_RCVTIMEO: the call's timeout, which began only just now
+		 * unless the send had to wait. Any other read (after such a
+		 * send, or for a reply in pieces) polls up to the deadline.
+		 */
+		r = read_wait ? vl_stream_read_wait(&pm->stream) : vl_stream_read(&pm->stream);
+		if (r == -EAGAIN || r == -EINTR) {
 			r = pm_wait(pm, POLLIN, deadline);
 			if (r < 0)
 				return pm_break(pm, r, "waiting for the daemon");
@@ -428,8 +437,12 @@ int physmem_connect_explained(const char *path, struct physmem **ret, char *err,
 		snprintf(err, errsize, "cannot make a socket: %s", strerror(-r));
 		return r;
 	}
-	/* A daemon whose backlog is full must not block us forever. */
+	/*
+	 * A daemon whose backlog is full must not block us forever; nor one
+	 * that does not answer (see pm_call).
+	 */
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	while ((r = connect(fd, (struct sockaddr *)&sa, sizeof(sa))) < 0 && errno == EINTR)
 		;
 	if (r < 0) {
@@ -466,6 +479,8 @@ int physmem_connect_explained(const char *path, struct physmem **ret, char *err,
 	}
 	memcpy(pm->path, sa.sun_path, sizeof(pm->path));
 	vl_stream_init(&pm->stream, fd, PHYSMEM_MAX_REPLY);
+	/* One call out at a time, and the daemon speaks only to answer it. */
+	pm->stream.one_at_a_time = true;
 	*ret = pm;
 	return 0;
 }

@@ -172,22 +172,25 @@ static int grow_input(struct vl_stream *s, size_t *ret_room)
  * How much to read so that one read never crosses the end of a message: the
  * kernel may glue a later message's bytes (and its fds) onto a read, and fds
  * are only attributable when they come with a message's first byte. Sets
- * *ret_drained when the read will take all there is.
+ * *ret_drained when the read will take all there is. A peek that waited
+ * (flags without MSG_DONTWAIT) and found nothing returns -errno.
  */
-static size_t read_limit(struct vl_stream *s, size_t room, bool *ret_drained)
+static ssize_t read_limit(struct vl_stream *s, size_t room, bool *ret_drained, int flags)
 {
 	ssize_t n;
 	char *nul;
 
 	*ret_drained = false;
-	n = recv(s->fd, s->in + s->in_len, room, MSG_PEEK | MSG_DONTWAIT);
+	n = recv(s->fd, s->in + s->in_len, room, MSG_PEEK | flags);
+	if (n < 0 && !(flags & MSG_DONTWAIT) && (errno == EAGAIN || errno == EINTR))
+		return -errno;
 	if (n <= 0)
-		return room;	/* let recvmsg() report it */
+		return (ssize_t)room;	/* let recvmsg() report it */
 	nul = memchr(s->in + s->in_len, 0, (size_t)n);
 	if (nul && nul + 1 < s->in + s->in_len + n)
-		return (size_t)(nul - (s->in + s->in_len)) + 1;
+		return nul - (s->in + s->in_len) + 1;
 	*ret_drained = (size_t)n < room;
-	return (size_t)n;
+	return n;
 }
 
 /* One read's worth of what an unpeeked read took: up to the next message's end. */
@@ -239,7 +242,8 @@ static int place_fds(struct vl_stream *s, size_t n)
 	return 0;
 }
 
-int vl_stream_read(struct vl_stream *s)
+/* One read; flags is MSG_DONTWAIT, or 0 to wait in it. */
+static int stream_read(struct vl_stream *s, int flags)
 {
 	union {
 		struct cmsghdr align;
@@ -253,7 +257,7 @@ int vl_stream_read(struct vl_stream *s)
 	 * it could also take the next message's start, and fds on a middle
 	 * byte of the first would pass for the next one's.
 	 */
-	bool peek = !s->refers_to_fds || s->fds_seen || !at_message_start(s);
+	bool peek = !s->one_at_a_time && (!s->refers_to_fds || s->fds_seen || !at_message_start(s));
 	bool drained = false, got_fds = false;
 	size_t room;
 	ssize_t n;
@@ -266,13 +270,20 @@ int vl_stream_read(struct vl_stream *s)
 		return r;
 
 	iov.iov_base = s->in + s->in_len;
-	iov.iov_len = peek ? read_limit(s, room, &drained) : room;
+	iov.iov_len = room;
+	if (peek) {
+		n = read_limit(s, room, &drained, flags);
+		if (n < 0)
+			return (int)n;
+		iov.iov_len = (size_t)n;
+	}
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = control.buf;
 	mh.msg_controllen = sizeof(control.buf);
 
-	n = recvmsg(s->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	/* After a peek that found bytes, this read does not wait. */
+	n = recvmsg(s->fd, &mh, flags | MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 
@@ -322,6 +333,16 @@ int vl_stream_read(struct vl_stream *s)
 	/* A short read that ended where the peek did took all there was. */
 	s->drained = drained && (size_t)n == iov.iov_len;
 	return (int)n;
+}
+
+int vl_stream_read(struct vl_stream *s)
+{
+	return stream_read(s, MSG_DONTWAIT);
+}
+
+int vl_stream_read_wait(struct vl_stream *s)
+{
+	return stream_read(s, 0);
 }
 
 /* The pending fds go to the message just taken out. */

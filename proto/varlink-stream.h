@@ -71,6 +71,13 @@ struct vl_stream {
 	 * gives it. From then on its stream peeks again.
 	 */
 	bool (*refers_to_fds)(struct json_object *msg);
+	/*
+	 * Set by the owner: the peer sends a message only in answer to one of
+	 * ours, and we never have more than one out (a synchronous client).
+	 * No read can then take a second message, so none is peeked: one
+	 * system call per read.
+	 */
+	bool one_at_a_time;
 	/* Set by the owner, or NULL: where the input buffer goes between messages (see above). */
 	struct vl_buf_cache *buf_cache;
 
@@ -134,6 +141,14 @@ void vl_stream_done(struct vl_stream *s);
  * negative errno. After any error but -EAGAIN the connection is unusable.
  */
 int vl_stream_read(struct vl_stream *s);
+
+/*
+ * vl_stream_read(), but when nothing is there it waits in the read itself
+ * (the socket must not be O_NONBLOCK): until data comes, the socket's
+ * SO_RCVTIMEO passes (-EAGAIN) or a signal handler runs (-EINTR). One system
+ * call instead of a read, a poll() and a read again.
+ */
+int vl_stream_read_wait(struct vl_stream *s);
 
 /*
  * True when the last vl_stream_read() took everything the socket held then:

@@ -12,6 +12,8 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -48,6 +50,17 @@ static int setup_unpeeked(void **state)
 	setup(state);
 	p = *state;
 	p->s.refers_to_fds = vl_message_refers_to_fds;
+	return 0;
+}
+
+/* The same, for a synchronous client: the peer only answers, one call at a time; no read is peeked. */
+static int setup_one_at_a_time(void **state)
+{
+	struct pair *p;
+
+	setup(state);
+	p = *state;
+	p->s.one_at_a_time = true;
 	return 0;
 }
 
@@ -874,6 +887,103 @@ static void test_done_closes_pending(void **state)
 	json_object_put(m);
 }
 
+/*
+ * One call at a time: reads are not peeked even after the peer has sent fds
+ * (a stream told only which messages refer to fds peeks from then on): one
+ * recvmsg() takes what there is, and the reads hand it out one message at a
+ * time, each with its own fds.
+ */
+static void test_one_at_a_time_never_peeks(void **state)
+{
+	static const char with[] = "{\"parameters\":{\"fileDescriptor\":0}}";
+	struct pair *p = *state;
+	struct vl_fds fds;
+	struct json_object *o;
+	int pfd[2];
+
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	send_fds(p->a, with, sizeof(with), &pfd[1], 1);
+	close(pfd[1]);
+	assert_int_equal(vl_stream_read(&p->s), (int)sizeof(with));
+	o = next_ok(&p->s, &fds);
+	assert_int_equal(fds.n, 1);
+	json_object_put(o);
+	vl_fds_close(&fds);
+	assert_true(pipe_write_ends_closed(pfd[0]));
+	close(pfd[0]);
+
+	send_str(p->a, "{\"n\":2}\0{\"n\":3}", 16);
+	assert_int_equal(vl_stream_read(&p->s), 8);
+	assert_true(vl_stream_stashed(&p->s));	/* taken by the one recvmsg() */
+	assert_true(socket_empty(p->b));
+	o = next_ok(&p->s, &fds);
+	expect_int_member(o, "n", 2);
+	json_object_put(o);
+	assert_int_equal(vl_stream_read(&p->s), 8);
+	o = next_ok(&p->s, &fds);
+	expect_int_member(o, "n", 3);
+	assert_int_equal(fds.n, 0);
+	json_object_put(o);
+	assert_int_equal(vl_stream_read(&p->s), -EAGAIN);
+}
+
+/* A child that writes msg to sock after delay_ms; returns its pid. */
+static pid_t write_later(int sock, const char *msg, size_t len, unsigned delay_ms)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		usleep(delay_ms * 1000);
+		_exit(write(sock, msg, len) == (ssize_t)len ? 0 : 1);
+	}
+	return pid;
+}
+
+static void reap(pid_t pid)
+{
+	int status;
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/*
+ * vl_stream_read_wait() waits in the read for the message that is not there
+ * yet (peeked or not), and gives up with -EAGAIN after SO_RCVTIMEO; the
+ * non-waiting read returns -EAGAIN at once.
+ */
+static void test_read_wait(void **state)
+{
+	struct pair *p = *state;
+	struct timeval tv = { .tv_usec = 50 * 1000 };
+	struct vl_fds fds;
+	struct json_object *o;
+	pid_t pid;
+
+	assert_int_equal(vl_stream_read(&p->s), -EAGAIN);
+	pid = write_later(p->a, "{\"n\":1}", 8, 100);
+	assert_int_equal(vl_stream_read_wait(&p->s), 8);
+	reap(pid);
+	o = next_ok(&p->s, &fds);
+	expect_int_member(o, "n", 1);
+	json_object_put(o);
+
+	assert_int_equal(setsockopt(p->b, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	assert_int_equal(vl_stream_read_wait(&p->s), -EAGAIN);
+	/* Bytes already taken from the socket are returned without waiting. */
+	send_str(p->a, "{\"n\":2}\0{\"n\":3}", 16);
+	assert_int_equal(vl_stream_read_wait(&p->s), 8);
+	o = next_ok(&p->s, &fds);
+	expect_int_member(o, "n", 2);
+	json_object_put(o);
+	assert_int_equal(vl_stream_read_wait(&p->s), 8);
+	o = next_ok(&p->s, &fds);
+	expect_int_member(o, "n", 3);
+	json_object_put(o);
+	assert_int_equal(vl_stream_read_wait(&p->s), -EAGAIN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -915,6 +1025,20 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unpeeked_fds_unreferenced, setup_unpeeked, teardown),
 		cmocka_unit_test_setup_teardown(test_unpeeked_fds_partial_candidate, setup_unpeeked, teardown),
 		cmocka_unit_test_setup_teardown(test_unpeeked_fds_mid_message, setup_unpeeked, teardown),
+		/* One call at a time: what holds for any stream, and what is its own. */
+		cmocka_unit_test_setup_teardown(test_several_messages_one_write, setup_one_at_a_time, teardown),
+		cmocka_unit_test_setup_teardown(test_one_message_many_writes, setup_one_at_a_time, teardown),
+		cmocka_unit_test_setup_teardown(test_fds_with_first_byte, setup_one_at_a_time, teardown),
+		cmocka_unit_test_setup_teardown(test_fds_on_middle_byte, setup_one_at_a_time, teardown),
+		cmocka_unit_test_setup_teardown(test_fds_while_previous_fds_pending, setup_one_at_a_time, teardown),
+		cmocka_unit_test_setup_teardown(test_oversize, setup_one_at_a_time, teardown),
+		cmocka_unit_test_setup_teardown(test_exact_max_size, setup_one_at_a_time, teardown),
+		cmocka_unit_test_setup_teardown(test_eof, setup_one_at_a_time, teardown),
+		cmocka_unit_test_setup_teardown(test_done_closes_pending, setup_one_at_a_time, teardown),
+		cmocka_unit_test_setup_teardown(test_max_values, setup_one_at_a_time, teardown),
+		cmocka_unit_test_setup_teardown(test_one_at_a_time_never_peeks, setup_one_at_a_time, teardown),
+		cmocka_unit_test_setup_teardown(test_read_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_wait, setup_one_at_a_time, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
