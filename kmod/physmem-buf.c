@@ -54,9 +54,17 @@
  *    reference can appear meanwhile: no mapping of it is left, and
  *    physmem_buf_find_phys() skips draining buffers.
  *
- * Locking: physmem_buf_lock (mutex) guards physmem_buf_list, the listed
- * and draining fields; physmem_buf_stats_lock (spinlock) guards the
- * counters and the quarantine list and may be taken under the mutex.
+ * Locking: physmem_buf_lock (a spinlock) guards physmem_buf_list, the
+ * listed and draining fields; physmem_buf_stats_lock guards the counters
+ * and the quarantine list and may be taken under it.  physmem_buf_lock is
+ * held for list work only, never for a look at a buffer's pages: the last
+ * put of a buffer can run in any process (whoever closes the last fd or
+ * unmaps the last mapping, at whatever priority), and the daemon's
+ * PHYSMEM_IOC_QUERY takes the lock on its event loop.  A spinlock cannot be
+ * preempted while held, so no such process can keep the daemon waiting,
+ * and the page scans (a whole array for a pool buffer, or for one allocated
+ * from fragmented memory) run outside it (physmem_buf_put(),
+ * physmem_buf_drain_fn()).
  *
  * Per buffer, attach_lock guards the attachment list and each attachment's
  * mapped state, vmap_lock the kernel mapping.  The dma-buf core calls
@@ -93,7 +101,7 @@
 /* Largest scatterlist entry of the module's own table. */
 #define PHYSMEM_BUF_MAX_SEG	SZ_1G
 
-static DEFINE_MUTEX(physmem_buf_lock);
+static DEFINE_SPINLOCK(physmem_buf_lock);
 static LIST_HEAD(physmem_buf_list);
 static atomic64_t physmem_buf_next_id = ATOMIC64_INIT(0);
 
@@ -420,16 +428,21 @@ void physmem_buf_quarantine_flush(void)
  * Does a page of an allocated buffer have a reference besides the buffer's
  * own (a pipe buffer, a get_user_pages() pin, an skb frag)?  A compound
  * block's pages share their head's count, so one look per block suffices.
+ * Called without physmem_buf_lock, from process context; it may sleep.
+ * Not inlined: the VM tests probe it (a kprobe reads physmem_buf_lock).
  */
-static bool physmem_buf_pages_busy(struct physmem_buf *buf)
+static noinline bool physmem_buf_pages_busy(struct physmem_buf *buf)
 {
-	unsigned long i;
+	unsigned long i, n = 0;
 
 	if (buf->flags & PHYSMEM_BUF_PINNED)
 		return false;
-	for (i = 0; i < buf->npages; i += physmem_buf_block_pages(buf, i))
+	for (i = 0; i < buf->npages; i += physmem_buf_block_pages(buf, i)) {
 		if (page_count(buf->pages[i]) > 1)
 			return true;
+		if (!(++n % 4096))
+			cond_resched();
+	}
 	return false;
 }
 
@@ -472,13 +485,27 @@ static void physmem_buf_drain_fn(struct work_struct *work)
 	struct physmem_buf *buf, *tmp;
 	unsigned int done = 0;
 	bool more = false;
+	LIST_HEAD(check);
 	LIST_HEAD(ready);
 
-	mutex_lock(&physmem_buf_lock);
-	list_for_each_entry_safe(buf, tmp, &physmem_buf_list, node) {
-		if (!buf->draining)
-			continue;
-		if (physmem_buf_pages_busy(buf)) {
+	/*
+	 * Only this work takes a buffer off draining, and module exit
+	 * cancels it first, so the buffers gathered here stay listed and
+	 * allocated while their pages are looked at without the lock.
+	 */
+	spin_lock(&physmem_buf_lock);
+	list_for_each_entry(buf, &physmem_buf_list, node)
+		if (buf->draining)
+			list_add_tail(&buf->drain_node, &check);
+	spin_unlock(&physmem_buf_lock);
+
+	list_for_each_entry(buf, &check, drain_node)
+		buf->drain_busy = physmem_buf_pages_busy(buf);
+
+	spin_lock(&physmem_buf_lock);
+	list_for_each_entry_safe(buf, tmp, &check, drain_node) {
+		list_del(&buf->drain_node);
+		if (buf->drain_busy) {
 			more = true;
 			continue;
 		}
@@ -492,7 +519,7 @@ static void physmem_buf_drain_fn(struct work_struct *work)
 		schedule_delayed_work(&physmem_buf_drain_work,
 				      physmem_buf_drain_delay);
 	}
-	mutex_unlock(&physmem_buf_lock);
+	spin_unlock(&physmem_buf_lock);
 
 	list_for_each_entry_safe(buf, tmp, &ready, node) {
 		list_del_init(&buf->node);
@@ -514,12 +541,14 @@ void physmem_buf_drain_stop(void)
 	cancel_delayed_work_sync(&physmem_buf_drain_work);
 }
 
-/* Called by kref_put_mutex() with physmem_buf_lock held; drops it. */
-static void physmem_buf_release(struct kref *ref)
+/*
+ * The last reference is gone; physmem_buf_lock is held, and dropped here.
+ * @busy: a page had a reference from outside when physmem_buf_put() looked.
+ */
+static void physmem_buf_release(struct physmem_buf *buf, bool busy)
+	__releases(&physmem_buf_lock)
 {
-	struct physmem_buf *buf = container_of(ref, struct physmem_buf, ref);
-
-	if (buf->listed && physmem_buf_pages_busy(buf)) {
+	if (buf->listed && busy) {
 		/*
 		 * Pages still referenced from outside: keep the buffer listed,
 		 * charged and counted until they come back.  The dma-buf or
@@ -531,14 +560,14 @@ static void physmem_buf_release(struct kref *ref)
 		physmem_buf_drain_delay = PHYSMEM_BUF_DRAIN_FIRST;
 		mod_delayed_work(system_wq, &physmem_buf_drain_work,
 				 physmem_buf_drain_delay);
-		mutex_unlock(&physmem_buf_lock);
+		spin_unlock(&physmem_buf_lock);
 		return;
 	}
 	if (buf->listed) {
 		list_del(&buf->node);
 		buf->listed = false;
 	}
-	mutex_unlock(&physmem_buf_lock);
+	spin_unlock(&physmem_buf_lock);
 
 	physmem_buf_retire(buf);
 }
@@ -549,10 +578,32 @@ void physmem_buf_get(struct physmem_buf *buf)
 	kref_get(&buf->ref);
 }
 
-/* Drop a reference; the last one frees the buffer. */
+/*
+ * Drop a reference; the last one releases the buffer.  Its pages are looked
+ * at before physmem_buf_lock is taken (see the locking comment at the top).
+ * The look can be taken early because page references come only through
+ * the dma-buf's own mappings (phys VMAs are VM_PFNMAP): once the dma-buf is
+ * released, which it is by the time a count of one can fall to zero, the
+ * pages' outside references can only go away.  A page seen free stays
+ * free; a buffer seen busy drains and is looked at again later.  When the
+ * count was not the last after all (a phys mapping took a reference
+ * meanwhile), the look is wasted and nothing else happens.
+ */
 void physmem_buf_put(struct physmem_buf *buf)
 {
-	kref_put_mutex(&buf->ref, physmem_buf_release, &physmem_buf_lock);
+	bool busy;
+
+	if (refcount_dec_not_one(&buf->ref.refcount))
+		return;
+	/* Order the look after whatever dropped the other references. */
+	smp_mb();
+	busy = physmem_buf_pages_busy(buf);
+	spin_lock(&physmem_buf_lock);
+	if (!refcount_dec_and_test(&buf->ref.refcount)) {
+		spin_unlock(&physmem_buf_lock);
+		return;
+	}
+	physmem_buf_release(buf, busy);
 }
 
 /* The buffer behind @dmabuf, or NULL if another exporter made it. */
@@ -573,7 +624,7 @@ struct physmem_buf *physmem_buf_find_phys(phys_addr_t start, u64 len)
 	struct scatterlist *sg;
 	unsigned int i;
 
-	mutex_lock(&physmem_buf_lock);
+	spin_lock(&physmem_buf_lock);
 	list_for_each_entry(buf, &physmem_buf_list, node) {
 		/* released memory gets no new mapping */
 		if (buf->draining)
@@ -593,7 +644,7 @@ struct physmem_buf *physmem_buf_find_phys(phys_addr_t start, u64 len)
 			break;
 		}
 	}
-	mutex_unlock(&physmem_buf_lock);
+	spin_unlock(&physmem_buf_lock);
 	return found;
 }
 
@@ -608,7 +659,7 @@ int physmem_buf_query(u64 id, u64 *ret_size, u32 *ret_flags)
 	struct physmem_buf *buf;
 	int ret = -ENOENT;
 
-	mutex_lock(&physmem_buf_lock);
+	spin_lock(&physmem_buf_lock);
 	list_for_each_entry(buf, &physmem_buf_list, node) {
 		if (buf->id == id) {
 			*ret_size = buf->size;
@@ -617,7 +668,7 @@ int physmem_buf_query(u64 id, u64 *ret_size, u32 *ret_flags)
 			break;
 		}
 	}
-	mutex_unlock(&physmem_buf_lock);
+	spin_unlock(&physmem_buf_lock);
 	return ret;
 }
 
@@ -1061,10 +1112,10 @@ int physmem_buf_publish(struct physmem_buf *buf)
 
 	/* From here on the dma-buf owns the buffer's first reference. */
 	physmem_buf_count_live(buf, 1);
-	mutex_lock(&physmem_buf_lock);
+	spin_lock(&physmem_buf_lock);
 	list_add_tail(&buf->node, &physmem_buf_list);
 	buf->listed = true;
-	mutex_unlock(&physmem_buf_lock);
+	spin_unlock(&physmem_buf_lock);
 	return 0;
 
 err_free:

@@ -53,8 +53,8 @@ struct physmem_pool;
  * Its lifetime is counted by @ref: the dma-buf holds one reference (dropped
  * by the dma-buf release callback) and every VMA of a physical-address
  * mapping of /dev/physmem holds one, so pages are never freed while any
- * mapping of them exists.  The final put happens under physmem_buf_lock,
- * which also guards physmem_buf_list.  An allocated buffer released while
+ * mapping of them exists.  The final decrement happens under
+ * physmem_buf_lock, which also guards physmem_buf_list.  An allocated buffer released while
  * its pages are referenced from outside is draining: see the comment at the
  * top of physmem-buf.c.
  */
@@ -71,6 +71,8 @@ struct physmem_buf {
 	bool dma_mapped;
 	bool listed;
 	bool draining;			/* released, pages still referenced elsewhere */
+	bool drain_busy;		/* physmem_buf_drain_fn() only */
+	struct list_head drain_node;	/* physmem_buf_drain_fn() only */
 	unsigned long expires;		/* jiffies: end of its quarantine */
 	u32 flags;			/* PHYSMEM_BUF_* */
 	u32 cache;			/* PHYSMEM_CACHE_* */

@@ -30,6 +30,7 @@
 #include <grp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -1314,6 +1315,89 @@ static int case_quarantine(void)
 	return rc;
 }
 
+/*
+ * root: a buffer's pages are looked at without physmem_buf_lock, the lock
+ * PHYSMEM_IOC_QUERY takes on the daemon's event loop.  The last put of a
+ * buffer runs in whichever process lets go last, at its own priority; a
+ * scan under the lock (a whole page array for a pool buffer or fragmented
+ * memory) let such a process hold the daemon up, for as long as it stayed
+ * preempted on a preemptible kernel.  A kprobe on physmem_buf_pages_busy()
+ * reads the lock's first word at each scan (zero when nobody holds it, a
+ * mutex or a spinlock alike): the scans of eight releases and of the drain
+ * work's looks at a draining buffer.
+ */
+#define TRACEFS "/sys/kernel/tracing"
+#define SCAN_PROBE "p:physmem_atk/scan physmem:physmem_buf_pages_busy lock=@physmem_buf_lock:u32"
+static int scan_probe_count(int *ret_held)
+{
+	FILE *f = fopen(TRACEFS "/trace", "r");
+	char line[512];
+	int n = 0;
+
+	*ret_held = 0;
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		const char *l = strstr(line, " lock=");
+
+		if (line[0] == '#' || !strstr(line, "scan:") || !l)
+			continue;
+		n++;
+		if (strtoull(l + 6, NULL, 0) != 0)
+			(*ret_held)++;
+	}
+	fclose(f);
+	return n;
+}
+
+static int case_release_lock(void)
+{
+	int n, held, r, pp[2], fd;
+	struct buf b;
+	char *p;
+
+	if (unpriv)
+		return 77;
+	if (access(TRACEFS "/kprobe_events", W_OK))
+		(void)mount("tracefs", TRACEFS, "tracefs", 0, NULL);
+	write_str(TRACEFS "/events/physmem_atk/scan/enable", "0");
+	write_str(TRACEFS "/kprobe_events", "-:physmem_atk/scan");
+	CHECK(!(r = write_str(TRACEFS "/kprobe_events", SCAN_PROBE)), "kprobe '%s': %s", SCAN_PROBE, strerror(-r));
+	fd = open(TRACEFS "/trace", O_WRONLY | O_TRUNC | O_CLOEXEC);
+	CHECK(fd >= 0, "clear the trace: %s", strerror(errno));
+	close(fd);
+	CHECK(!(r = write_str(TRACEFS "/events/physmem_atk/scan/enable", "1")), "enable the probe: %s", strerror(-r));
+
+	for (int i = 0; i < 8; i++) {
+		CHECK(!(r = balloc(&b, 4 * MIB + (uint64_t)i * PG, 0, 0)), "alloc: %s", strerror(-r));
+		close(b.fd);
+	}
+	CHECK(!(r = balloc(&b, SG_ODD, 0, 0)), "alloc: %s", strerror(-r));
+	p = bmap(&b, 0, b.len, 0);
+	CHECK(p, "mmap");
+	p[b.len - PG] = 1;
+	CHECK(!pipe(pp), "pipe");
+	struct iovec iov = { p + b.len - PG, PG };
+	CHECK(vmsplice(pp[1], &iov, 1, 0) == PG, "vmsplice: %s", strerror(errno));
+	munmap(p, b.len);
+	close(b.fd);
+	usleep(400 * 1000);	/* past the first drain check */
+	close(pp[0]);
+	close(pp[1]);
+	r = wait_zero("release-lock");
+
+	write_str(TRACEFS "/events/physmem_atk/scan/enable", "0");
+	n = scan_probe_count(&held);
+	write_str(TRACEFS "/kprobe_events", "-:physmem_atk/scan");
+	if (r)
+		return 1;
+	CHECK(n >= 10, "%d page scans traced, want at least 10 (8 releases, the draining one's, a drain check)", n);
+	/* A lock taken elsewhere at the same moment (nothing else runs here) is allowed once. */
+	CHECK(held <= 1, "%d of %d page scans ran with physmem_buf_lock held", held, n);
+	note("%d page scans, %d with the lock held", n, held);
+	return 0;
+}
+
 static int report(const char *name, int rc)
 {
 	printf("PHYSMEM-TEST atk-%s%s %s %s\n", name, unpriv ? "-unpriv" : "",
@@ -1368,6 +1452,7 @@ int main(int argc, char **argv)
 		RUN("sync-attach-race", case_sync_race());
 		RUN("phys", case_phys());
 		RUN("quarantine", case_quarantine());
+		RUN("release-lock", case_release_lock());
 	}
 	return fails ? 1 : 0;
 }

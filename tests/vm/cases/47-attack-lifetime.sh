@@ -1,7 +1,7 @@
 #!/bin/bash
 # Page-lifetime attacks as root: vmsplice of tail pages, io_uring fixed
 # buffers, O_DIRECT (sync and AIO closed mid-flight), fault/zap/remap races,
-# physical mappings, every madvise.
+# physical mappings, every madvise, page scans without the global lock.
 # PHYSMEM-EXPECT: atk-vmsplice-tail
 # PHYSMEM-EXPECT: atk-iouring
 # PHYSMEM-EXPECT: atk-odirect
@@ -10,6 +10,7 @@
 # PHYSMEM-EXPECT: atk-phys
 # PHYSMEM-EXPECT: atk-quarantine
 # PHYSMEM-EXPECT: atk-madvise
+# PHYSMEM-EXPECT: atk-release-lock
 ATK=$PHYSMEM_BIN/physmem-attack
 modprobe virtio_blk 2>/dev/null
 modprobe loop 2>/dev/null
@@ -24,6 +25,6 @@ if l=$(losetup -f --show "$img" 2>/dev/null); then
 	export ATK_WDEV=$l
 fi
 echo "attack: disk=${ATK_DISK:-none} wdev=${ATK_WDEV:-none}"
-"$ATK" vmsplice-tail iouring odirect race race-pt phys quarantine madvise
+"$ATK" vmsplice-tail iouring odirect race race-pt phys quarantine madvise release-lock
 [ -n "${ATK_WDEV:-}" ] && losetup -d "$ATK_WDEV"
 rm -f "$img"
