@@ -5,9 +5,9 @@
  * Every call is synchronous: queue the call, flush it (polling for POLLOUT),
  * read until one complete reply (the first read waits in recvmsg() itself,
  * later ones poll for POLLIN), all within PHYSMEM_CALL_TIMEOUT_MS. With one
- * call out at a time, the stream reads without peeking (one_at_a_time). After a timeout or any transport error the
- * connection is out of step with the daemon and is marked broken: later calls
- * fail with -ENOTCONN.
+ * call out at a time, the stream reads without peeking (one_at_a_time).
+ * After a timeout or any transport error the connection is out of step with
+ * the daemon and is marked broken: later calls fail with -ENOTCONN.
  */
 #include "libphysmem-private.h"
 
@@ -40,6 +40,7 @@ _Static_assert(sizeof(uid_t) == sizeof(uint32_t) && sizeof(gid_t) == sizeof(uint
 struct physmem {
 	struct vl_stream stream;
 	bool broken;
+	bool rcvtimeo;			/* SO_RCVTIMEO is the call timeout: a read may wait */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char error_name[128];		/* "" when the last failure was not a Varlink error */
 	char error_message[512];
@@ -124,7 +125,7 @@ static int pm_call(struct physmem *pm, const char *method, struct json_object *p
 {
 	struct json_object *call, *reply = NULL, *v, *p = NULL;
 	int64_t deadline = now_ms() + PHYSMEM_CALL_TIMEOUT_MS;
-	bool read_wait = true;
+	bool read_wait = pm->rcvtimeo;
 	int r;
 
 	ret_fds->n = 0;
@@ -402,11 +403,12 @@ refuse_dir_type:
 int physmem_connect_explained(const char *path, struct physmem **ret, char *err, size_t errsize)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = PHYSMEM_CALL_TIMEOUT_MS / 1000 };
+	struct timeval tv = { .tv_sec = PHYSMEM_CALL_TIMEOUT_MS / 1000,
+			      .tv_usec = PHYSMEM_CALL_TIMEOUT_MS % 1000 * 1000 };
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct physmem *pm;
-	bool implicit = false;
+	bool implicit = false, rcvtimeo;
 	int fd, r;
 
 	err[0] = '\0';
@@ -439,10 +441,10 @@ int physmem_connect_explained(const char *path, struct physmem **ret, char *err,
 	}
 	/*
 	 * A daemon whose backlog is full must not block us forever; nor one
-	 * that does not answer (see pm_call).
+	 * that does not answer: without SO_RCVTIMEO no read waits (pm_call).
 	 */
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	rcvtimeo = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0;
 	while ((r = connect(fd, (struct sockaddr *)&sa, sizeof(sa))) < 0 && errno == EINTR)
 		;
 	if (r < 0) {
@@ -481,6 +483,7 @@ int physmem_connect_explained(const char *path, struct physmem **ret, char *err,
 	vl_stream_init(&pm->stream, fd, PHYSMEM_MAX_REPLY);
 	/* One call out at a time, and the daemon speaks only to answer it. */
 	pm->stream.one_at_a_time = true;
+	pm->rcvtimeo = rcvtimeo;
 	*ret = pm;
 	return 0;
 }

@@ -108,7 +108,8 @@ int physmem_connect(const char *path, struct physmem **ret);
 /* Close the connection. Buffers not shared by name are freed by the daemon;
  * struct physmem_buffer objects stay valid for unmap/close. NULL is allowed. */
 void physmem_disconnect(struct physmem *pm);
-/* The socket's fd, e.g. to poll for the daemon going away. */
+/* The socket's fd, e.g. to poll for the daemon going away. Its flags and
+ * options (O_NONBLOCK, SO_RCVTIMEO) are the library's: leave them as they are. */
 int physmem_fd(const struct physmem *pm);
 
 /* The last Varlink error's name (NULL if the last failure was not one). */

@@ -60,10 +60,11 @@
  * held for list work only, never for a look at a buffer's pages: the last
  * put of a buffer can run in any process (whoever closes the last fd or
  * unmaps the last mapping, at whatever priority), and the daemon's
- * PHYSMEM_IOC_QUERY takes the lock on its event loop.  A spinlock cannot be
- * preempted while held, so no such process can keep the daemon waiting,
- * and the page scans (a whole array for a pool buffer, or for one allocated
- * from fragmented memory) run outside it (physmem_buf_put(),
+ * PHYSMEM_IOC_QUERY takes the lock on its event loop.  The holder of a
+ * spinlock is not preempted (except on PREEMPT_RT, where the sections are
+ * still short and of bounded length), so no such process can keep the daemon
+ * waiting, and the page scans (a whole array for a pool buffer, or for one
+ * allocated from fragmented memory) run outside it (physmem_buf_put(),
  * physmem_buf_drain_fn()).
  *
  * Per buffer, attach_lock guards the attachment list and each attachment's
@@ -138,6 +139,7 @@ static DECLARE_DELAYED_WORK(physmem_buf_quarantine_work,
 #define PHYSMEM_BUF_DRAIN_FIRST	msecs_to_jiffies(100)
 #define PHYSMEM_BUF_DRAIN_MAX	msecs_to_jiffies(2000)
 static unsigned long physmem_buf_drain_delay;	/* under physmem_buf_lock */
+static unsigned long physmem_buf_drain_due;	/* jiffies; under physmem_buf_lock */
 static void physmem_buf_drain_fn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(physmem_buf_drain_work, physmem_buf_drain_fn);
 
@@ -513,9 +515,11 @@ static void physmem_buf_drain_fn(struct work_struct *work)
 		buf->listed = false;
 		list_move_tail(&buf->node, &ready);
 	}
-	if (more) {
+	/* A release that made a buffer draining meanwhile queued it again. */
+	if (more && !delayed_work_pending(&physmem_buf_drain_work)) {
 		physmem_buf_drain_delay = min(physmem_buf_drain_delay * 2,
 					      PHYSMEM_BUF_DRAIN_MAX);
+		physmem_buf_drain_due = jiffies + physmem_buf_drain_delay;
 		schedule_delayed_work(&physmem_buf_drain_work,
 				      physmem_buf_drain_delay);
 	}
@@ -558,8 +562,18 @@ static void physmem_buf_release(struct physmem_buf *buf, bool busy)
 		buf->draining = true;
 		physmem_buf_count_draining(buf, 1);
 		physmem_buf_drain_delay = PHYSMEM_BUF_DRAIN_FIRST;
-		mod_delayed_work(system_wq, &physmem_buf_drain_work,
-				 physmem_buf_drain_delay);
+		/*
+		 * Look within PHYSMEM_BUF_DRAIN_FIRST, but never later than a
+		 * look already due: releases coming faster than that must not
+		 * keep pushing every draining buffer's look back.
+		 */
+		if (!delayed_work_pending(&physmem_buf_drain_work) ||
+		    time_after(physmem_buf_drain_due,
+			       jiffies + PHYSMEM_BUF_DRAIN_FIRST)) {
+			physmem_buf_drain_due = jiffies + PHYSMEM_BUF_DRAIN_FIRST;
+			mod_delayed_work(system_wq, &physmem_buf_drain_work,
+					 PHYSMEM_BUF_DRAIN_FIRST);
+		}
 		spin_unlock(&physmem_buf_lock);
 		return;
 	}
@@ -581,18 +595,23 @@ void physmem_buf_get(struct physmem_buf *buf)
 /*
  * Drop a reference; the last one releases the buffer.  Its pages are looked
  * at before physmem_buf_lock is taken (see the locking comment at the top).
- * The look can be taken early because page references come only through
- * the dma-buf's own mappings (phys VMAs are VM_PFNMAP): once the dma-buf is
- * released, which it is by the time a count of one can fall to zero, the
- * pages' outside references can only go away.  A page seen free stays
- * free; a buffer seen busy drains and is looked at again later.  When the
- * count was not the last after all (a phys mapping took a reference
- * meanwhile), the look is wasted and nothing else happens.
+ * The look can be taken early because, once the dma-buf is released (which
+ * it is by the time a count of one can fall to zero), only a phys mapping
+ * can reach the pages, and only root makes one: get_user_pages() refuses
+ * its VM_PFNMAP, but a kernel user such as KVM may still take a page
+ * reference through it.  So a phys mapping made after the look began
+ * (phys_gen moved) counts as busy: the buffer drains and is looked at again
+ * later.  Otherwise the pages' outside references can only have gone away
+ * since the look: a page seen free stays free.  When the count was not the
+ * last after all (a phys mapping holds a reference), nothing else happens.
  */
 void physmem_buf_put(struct physmem_buf *buf)
 {
+	unsigned int gen;
 	bool busy;
 
+	/* Before the decrement; pairs with physmem_buf_find_phys()'s release. */
+	gen = smp_load_acquire(&buf->phys_gen);
 	if (refcount_dec_not_one(&buf->ref.refcount))
 		return;
 	/* Order the look after whatever dropped the other references. */
@@ -603,6 +622,8 @@ void physmem_buf_put(struct physmem_buf *buf)
 		spin_unlock(&physmem_buf_lock);
 		return;
 	}
+	if (buf->phys_gen != gen)
+		busy = true;
 	physmem_buf_release(buf, busy);
 }
 
@@ -641,6 +662,8 @@ struct physmem_buf *physmem_buf_find_phys(phys_addr_t start, u64 len)
 		if (found) {
 			/* listed, not draining: a non-zero count under the lock */
 			kref_get(&found->ref);
+			/* for a last put's look at the pages taken meanwhile */
+			smp_store_release(&found->phys_gen, found->phys_gen + 1);
 			break;
 		}
 	}

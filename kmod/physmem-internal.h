@@ -54,9 +54,9 @@ struct physmem_pool;
  * by the dma-buf release callback) and every VMA of a physical-address
  * mapping of /dev/physmem holds one, so pages are never freed while any
  * mapping of them exists.  The final decrement happens under
- * physmem_buf_lock, which also guards physmem_buf_list.  An allocated buffer released while
- * its pages are referenced from outside is draining: see the comment at the
- * top of physmem-buf.c.
+ * physmem_buf_lock, which also guards physmem_buf_list.  An allocated buffer
+ * released while its pages are referenced from outside is draining: see the
+ * comment at the top of physmem-buf.c.
  */
 struct physmem_buf {
 	struct kref ref;
@@ -72,6 +72,7 @@ struct physmem_buf {
 	bool listed;
 	bool draining;			/* released, pages still referenced elsewhere */
 	bool drain_busy;		/* physmem_buf_drain_fn() only */
+	unsigned int phys_gen;		/* phys mappings made, under physmem_buf_lock */
 	struct list_head drain_node;	/* physmem_buf_drain_fn() only */
 	unsigned long expires;		/* jiffies: end of its quarantine */
 	u32 flags;			/* PHYSMEM_BUF_* */

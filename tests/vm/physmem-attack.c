@@ -1316,6 +1316,62 @@ static int case_quarantine(void)
 }
 
 /*
+ * Busy releases every 40 ms (a page of each held by a pipe) must not keep
+ * the drain work from running: a draining buffer whose pipe lets go is
+ * retired while they go on.  Each release used to push the work's timer
+ * 100 ms into the future.
+ */
+static int case_drain_not_starved(void)
+{
+	enum { N = 40 };
+	int pa[2], pp[N][2], n = 0, r, rc = 1;
+	struct buf a, b;
+	char *p;
+
+	CHECK(!(r = balloc(&a, 256 * KIB, 0, 0)), "alloc: %s", strerror(-r));
+	p = bmap(&a, 0, a.len, 0);
+	CHECK(p, "mmap");
+	p[0] = 1;
+	CHECK(!pipe(pa), "pipe");
+	struct iovec iov = { p, PG };
+	CHECK(vmsplice(pa[1], &iov, 1, 0) == PG, "vmsplice: %s", strerror(errno));
+	munmap(p, a.len);
+	close(a.fd);
+	usleep(400 * 1000);	/* draining, looked at twice: the next look is 400 ms away */
+	CHECK(!bquery(a.id, NULL), "the buffer is not draining");
+	close(pa[0]);
+	close(pa[1]);
+	for (n = 0; n < N; n++) {
+		uint32_t fl;
+
+		if (bquery(a.id, &fl) == -ENOENT) {
+			note("retired after %d busy releases 40 ms apart; ", n);
+			rc = 0;
+			break;
+		}
+		CHECK(!(r = balloc(&b, 64 * KIB, 0, 0)), "alloc: %s", strerror(-r));
+		p = bmap(&b, 0, b.len, 0);
+		CHECK(p, "mmap");
+		p[0] = 1;
+		CHECK(!pipe(pp[n]), "pipe");
+		struct iovec v = { p, PG };
+		CHECK(vmsplice(pp[n][1], &v, 1, 0) == PG, "vmsplice: %s", strerror(errno));
+		munmap(p, b.len);
+		close(b.fd);
+		usleep(40 * 1000);
+	}
+	if (rc)
+		note("still there after %d busy releases 40 ms apart (%.1f s); ", N, N * 0.04);
+	for (int i = 0; i < n; i++) {
+		close(pp[i][0]);
+		close(pp[i][1]);
+	}
+	if (wait_zero("drain-not-starved"))
+		return 1;
+	return rc;
+}
+
+/*
  * root: a buffer's pages are looked at without physmem_buf_lock, the lock
  * PHYSMEM_IOC_QUERY takes on the daemon's event loop.  The last put of a
  * buffer runs in whichever process lets go last, at its own priority; a
@@ -1453,6 +1509,7 @@ int main(int argc, char **argv)
 		RUN("phys", case_phys());
 		RUN("quarantine", case_quarantine());
 		RUN("release-lock", case_release_lock());
+		RUN("drain-not-starved", case_drain_not_starved());
 	}
 	return fails ? 1 : 0;
 }

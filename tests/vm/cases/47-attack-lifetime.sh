@@ -1,7 +1,8 @@
 #!/bin/bash
 # Page-lifetime attacks as root: vmsplice of tail pages, io_uring fixed
 # buffers, O_DIRECT (sync and AIO closed mid-flight), fault/zap/remap races,
-# physical mappings, every madvise, page scans without the global lock.
+# physical mappings, every madvise, page scans without the global lock,
+# a drain work that busy releases cannot starve.
 # PHYSMEM-EXPECT: atk-vmsplice-tail
 # PHYSMEM-EXPECT: atk-iouring
 # PHYSMEM-EXPECT: atk-odirect
@@ -11,6 +12,7 @@
 # PHYSMEM-EXPECT: atk-quarantine
 # PHYSMEM-EXPECT: atk-madvise
 # PHYSMEM-EXPECT: atk-release-lock
+# PHYSMEM-EXPECT: atk-drain-not-starved
 ATK=$PHYSMEM_BIN/physmem-attack
 modprobe virtio_blk 2>/dev/null
 modprobe loop 2>/dev/null
@@ -25,6 +27,6 @@ if l=$(losetup -f --show "$img" 2>/dev/null); then
 	export ATK_WDEV=$l
 fi
 echo "attack: disk=${ATK_DISK:-none} wdev=${ATK_WDEV:-none}"
-"$ATK" vmsplice-tail iouring odirect race race-pt phys quarantine madvise release-lock
+"$ATK" vmsplice-tail iouring odirect race race-pt phys quarantine madvise release-lock drain-not-starved
 [ -n "${ATK_WDEV:-}" ] && losetup -d "$ATK_WDEV"
 rm -f "$img"
