@@ -7,9 +7,11 @@
  * vl_stream_flush) and must come back through a second reader as a JSON
  * value of the same type with as many fds. No fd may outlive the input.
  *
- * Input: byte 0 sets max_message (1 + 32 * its low 7 bits) and, with its
- * top bit, unpeeked reads (refers_to_fds: vl_message_refers_to_fds); then chunks, each
- * [length - 1] [flags: bits 0-1 fds to attach, bit 2 read now] [bytes].
+ * Input: byte 0 sets max_message (1 + 32 * its low 6 bits), with bit 6 a
+ * stream that never peeks (one_at_a_time, as libphysmem's) and with its top
+ * bit unpeeked reads until fds come (refers_to_fds: vl_message_refers_to_fds);
+ * then chunks, each [length - 1] [flags: bits 0-1 fds to attach, bit 2 read
+ * now] [bytes].
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -143,7 +145,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, f.sock) == 0);
 	f.devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	FUZZ_CHECK(f.devnull >= 0);
-	vl_stream_init(&f.in, f.sock[0], 1 + 32 * (size_t)(data[0] & 0x7f));
+	vl_stream_init(&f.in, f.sock[0], 1 + 32 * (size_t)(data[0] & 0x3f));
+	f.in.one_at_a_time = data[0] & 0x40;
 	if (data[0] & 0x80)
 		f.in.refers_to_fds = vl_message_refers_to_fds;
 	vl_stream_init(&f.echo, f.sock[1], 1 << 20);
