@@ -57,7 +57,8 @@
  * Locking: physmem_buf_lock (a spinlock) guards physmem_buf_list, the
  * listed and draining fields; physmem_buf_stats_lock guards the counters
  * and the quarantine list and may be taken under it.  physmem_buf_lock is
- * held for list work only, never for a look at a buffer's pages: the last
+ * held for list work (and root's lookup of a physical address in every
+ * buffer's segments), never for a look at a buffer's pages: the last
  * put of a buffer can run in any process (whoever closes the last fd or
  * unmaps the last mapping, at whatever priority), and the daemon's
  * PHYSMEM_IOC_QUERY takes the lock on its event loop.  The holder of a
@@ -607,7 +608,7 @@ void physmem_buf_get(struct physmem_buf *buf)
  */
 void physmem_buf_put(struct physmem_buf *buf)
 {
-	unsigned int gen;
+	unsigned long gen;
 	bool busy;
 
 	/* Before the decrement; pairs with physmem_buf_find_phys()'s release. */

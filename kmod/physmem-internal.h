@@ -72,7 +72,7 @@ struct physmem_buf {
 	bool listed;
 	bool draining;			/* released, pages still referenced elsewhere */
 	bool drain_busy;		/* physmem_buf_drain_fn() only */
-	unsigned int phys_gen;		/* phys mappings made, under physmem_buf_lock */
+	unsigned long phys_gen;		/* phys mappings made, under physmem_buf_lock */
 	struct list_head drain_node;	/* physmem_buf_drain_fn() only */
 	unsigned long expires;		/* jiffies: end of its quarantine */
 	u32 flags;			/* PHYSMEM_BUF_* */
