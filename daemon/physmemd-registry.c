@@ -37,6 +37,7 @@ struct usage *registry_usage(struct registry *r, uid_t uid, bool create)
 	if (!u)
 		return NULL;
 	u->uid = uid;
+	TAILQ_INIT(&u->held);
 	TAILQ_INSERT_TAIL(&r->usage, u, entry);
 	return u;
 }
@@ -207,6 +208,7 @@ static void registry_released(struct registry *r, uid_t uid, uint64_t kernel_id,
 		h->pool = pool;
 		u->held_bytes += charged;
 		TAILQ_INSERT_TAIL(&r->held, h, entry);
+		TAILQ_INSERT_TAIL(&u->held, h, uid_entry);
 		r->n_buffers--;
 		r->bytes -= charged;
 		log_info("kernel buffer %llu: memory still held elsewhere, stays charged to uid %u",
@@ -315,30 +317,34 @@ int registry_add_held(struct registry *r, uid_t uid, uint64_t bytes, uint64_t ke
 	if (pool)
 		u->pool_bytes += bytes;
 	TAILQ_INSERT_TAIL(&r->held, h, entry);
+	TAILQ_INSERT_TAIL(&u->held, h, uid_entry);
 	return 0;
 }
 
-void registry_reap(struct registry *r)
+void registry_reap(struct registry *r, uid_t uid)
 {
+	struct usage *u = registry_usage(r, uid, false);
 	struct held *h, *next;
 	bool changed = false;
 
-	for (h = TAILQ_FIRST(&r->held); h; h = next) {
-		struct usage *u = registry_usage(r, h->uid, false);
-
-		next = TAILQ_NEXT(h, entry);
+	if (!u)
+		return;
+	/* Each held buffer counts in u->buffers: u stays until the put below. */
+	for (h = TAILQ_FIRST(&u->held); h; h = next) {
+		next = TAILQ_NEXT(h, uid_entry);
 		if (r->backend->held(r->backend_state, h->kernel_id) > 0)
 			continue;
-		if (u) {
-			u->held_bytes -= h->bytes;
-			if (h->pool)
-				u->pool_bytes -= h->bytes;
-			uncharge(r, u, h->bytes);
-		}
+		u->held_bytes -= h->bytes;
+		if (h->pool)
+			u->pool_bytes -= h->bytes;
+		u->buffers--;
+		u->bytes -= h->bytes;
+		TAILQ_REMOVE(&u->held, h, uid_entry);
 		TAILQ_REMOVE(&r->held, h, entry);
 		free(h);
 		changed = true;
 	}
+	registry_usage_put(r, u);
 	if (changed)
 		fdstore_held_changed(r);
 }

@@ -513,7 +513,7 @@ static const char *quota_exceeded(struct conn *c, uint64_t size)
 	struct registry *r = registry_of(c);
 	struct usage *u = c->usage;
 
-	registry_reap(r);
+	registry_reap(r, c->peer.uid);
 	if (u->buffers >= conf->max_buffers_per_uid)
 		return "buffers";
 	if (size > conf->max_bytes_per_uid || u->bytes > conf->max_bytes_per_uid - size)
@@ -1378,7 +1378,7 @@ static void method_status(struct call *call, struct json_object *params)
 		reply_invalid(call, bad);
 		return;
 	}
-	registry_reap(r);
+	registry_reap(r, c->peer.uid);
 	q = json_object_new_object();
 	json_object_object_add(q, "uid", json_object_new_int64(c->peer.uid));
 	json_object_object_add(q, "maxBuffers", json_object_new_int64((int64_t)conf->max_buffers_per_uid));

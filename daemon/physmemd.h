@@ -344,6 +344,7 @@ struct usage {
 	uint64_t buffers;
 	uint64_t bytes;
 	uint64_t held_bytes;		/* of bytes: freed but still held by someone */
+	TAILQ_HEAD(, held) held;	/* those buffers (each counted in buffers, so u outlives them) */
 	uint64_t pool_bytes;		/* of bytes: from contiguous pools */
 	uint64_t connections;
 	uint64_t bindings;		/* device bindings made by this uid (and ones being made) */
@@ -356,7 +357,8 @@ struct usage {
 
 /* A freed buffer whose memory is still held: charged to its owner until it goes. */
 struct held {
-	TAILQ_ENTRY(held) entry;
+	TAILQ_ENTRY(held) entry;	/* on registry.held */
+	TAILQ_ENTRY(held) uid_entry;	/* on its uid's usage.held */
 	uid_t uid;
 	uint64_t bytes;
 	uint64_t kernel_id;
@@ -413,8 +415,12 @@ void registry_free(struct registry *r, struct buffer *b);
 void registry_release(struct registry *r, uid_t uid, struct backend_buffer *bb, uint64_t charged);
 /* Charge memory the kernel still holds to uid until registry_reap sees it go. */
 int registry_add_held(struct registry *r, uid_t uid, uint64_t bytes, uint64_t kernel_id, bool pool);
-/* Stop charging freed buffers whose memory the kernel has now released. */
-void registry_reap(struct registry *r);
+/*
+ * Stop charging uid for its freed buffers whose memory the kernel has now
+ * released. Only that uid's held buffers are looked at: one uid's held
+ * buffers cost another uid's calls nothing.
+ */
+void registry_reap(struct registry *r, uid_t uid);
 /* The owner went away: free its unnamed buffers, orphan the named ones. */
 void registry_owner_gone(struct registry *r, struct conn *owner);
 

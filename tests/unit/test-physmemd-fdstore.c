@@ -23,10 +23,13 @@
 
 /* Kernel ids the fake kernel still holds. */
 static uint64_t live[8];
+/* How often the daemon asked the fake kernel. */
+static unsigned held_calls;
 
 static int fake_held(void *state, uint64_t kernel_id)
 {
 	(void)state;
+	held_calls++;
 	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++)
 		if (live[i] && live[i] == kernel_id)
 			return 1;
@@ -125,10 +128,10 @@ static void test_round_trip(void **state)
 	assert_null(registry_usage(&r2, 1001, false));	/* a live buffer is no held memory */
 	/* ... until the kernel frees them. */
 	kernel_frees(11);
-	registry_reap(&r2);
+	registry_reap(&r2, 1000);
 	expect_usage(&r2, 1000, 1, 8192, 8192);
 	kernel_frees(12);
-	registry_reap(&r2);
+	registry_reap(&r2, 1000);
 	assert_null(registry_usage(&r2, 1000, false));
 
 	json_object_put(meta);
@@ -175,11 +178,61 @@ static void test_pool_buffer(void **state)
 	assert_int_equal(registry_usage(&r2, 1000, false)->pool_bytes, 8192);
 
 	kernel_frees(21);
-	registry_reap(&r);
+	registry_reap(&r, 1000);
 	assert_null(registry_usage(&r, 1000, false));
-	registry_reap(&r2);
+	registry_reap(&r2, 1000);
 	assert_null(registry_usage(&r2, 1000, false));
 	registry_done(&r2);
+	registry_done(&r);
+}
+
+/*
+ * A reap asks the kernel about the calling uid's held buffers only: one
+ * uid's held buffers (up to max-buffers-per-uid of them for each uid it
+ * controls) must not make another uid's every Allocate and Status cost a
+ * query per held buffer on the loop.
+ */
+static void test_reap_per_uid(void **state)
+{
+	struct registry r;
+
+	(void)state;
+	registry_init(&r, &conf, &fake_ops, NULL);
+	for (unsigned i = 0; i < 6; i++) {
+		live[i] = 40 + i;
+		registry_free(&r, add(&r, 1000, 4096, 40 + i));
+	}
+	live[6] = 50;
+	registry_free(&r, add(&r, 2000, 4096, 50));
+	expect_usage(&r, 1000, 6, 6 * 4096, 6 * 4096);
+	expect_usage(&r, 2000, 1, 4096, 4096);
+	add(&r, 3000, 4096, 60);
+
+	/* uid 3000 holds nothing: its reap asks nothing. */
+	held_calls = 0;
+	registry_reap(&r, 3000);
+	assert_int_equal(held_calls, 0);
+	/* uid 2000's reap asks about its one held buffer, not uid 1000's six. */
+	kernel_frees(40);
+	registry_reap(&r, 2000);
+	assert_int_equal(held_calls, 1);
+	expect_usage(&r, 2000, 1, 4096, 4096);
+	expect_usage(&r, 1000, 6, 6 * 4096, 6 * 4096);	/* freed, but uid 1000 did not ask yet */
+	/* uid 1000's reap finds its freed one and keeps the others. */
+	held_calls = 0;
+	registry_reap(&r, 1000);
+	assert_int_equal(held_calls, 6);
+	expect_usage(&r, 1000, 5, 5 * 4096, 5 * 4096);
+	/* Once the kernel frees the rest, the usage goes (reaping it last is safe). */
+	for (unsigned i = 1; i < 6; i++)
+		kernel_frees(40 + i);
+	registry_reap(&r, 1000);
+	assert_null(registry_usage(&r, 1000, false));
+	kernel_frees(50);
+	registry_reap(&r, 2000);
+	assert_null(registry_usage(&r, 2000, false));
+	assert_null(TAILQ_FIRST(&r.held));
+	registry_reap(&r, 4242);	/* no usage at all */
 	registry_done(&r);
 }
 
@@ -345,6 +398,7 @@ int main(void)
 		cmocka_unit_test_setup(test_round_trip, setup),
 		cmocka_unit_test_setup(test_pool_buffer, setup),
 		cmocka_unit_test_setup(test_freed_meanwhile, setup),
+		cmocka_unit_test_setup(test_reap_per_uid, setup),
 		cmocka_unit_test_setup(test_strict, setup),
 		cmocka_unit_test_setup(test_held_bound, setup),
 		cmocka_unit_test_setup(test_collect_entries, setup),
