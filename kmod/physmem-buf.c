@@ -54,10 +54,12 @@
  *    reference can appear meanwhile: no mapping of it is left, and
  *    physmem_buf_find_phys() skips draining buffers.
  *
- * Locking: physmem_buf_lock (a spinlock) guards physmem_buf_list, the
- * listed and draining fields; physmem_buf_stats_lock guards the counters
- * and the quarantine list and may be taken under it.  physmem_buf_lock is
- * held for list work (and root's lookup of a physical address in every
+ * Locking: physmem_buf_lock (a spinlock) guards physmem_buf_list and
+ * physmem_buf_ids (the same buffers by id, so that PHYSMEM_IOC_QUERY is a
+ * tree lookup, not a walk of every buffer), the listed and draining
+ * fields; physmem_buf_stats_lock guards the counters and the quarantine
+ * list and may be taken under it.  physmem_buf_lock is held for list
+ * and tree work (and root's lookup of a physical address in every
  * buffer's segments), never for a look at a buffer's pages: the last
  * put of a buffer can run in any process (whoever closes the last fd or
  * unmaps the last mapping, at whatever priority), and the daemon's
@@ -105,6 +107,7 @@
 
 static DEFINE_SPINLOCK(physmem_buf_lock);
 static LIST_HEAD(physmem_buf_list);
+static struct rb_root physmem_buf_ids = RB_ROOT;
 static atomic64_t physmem_buf_next_id = ATOMIC64_INIT(0);
 
 /* Live counters, guarded by physmem_buf_stats_lock. */
@@ -449,6 +452,32 @@ static noinline bool physmem_buf_pages_busy(struct physmem_buf *buf)
 	return false;
 }
 
+/* Order of physmem_buf_ids: by id (ids are unique, never reused). */
+static bool physmem_buf_id_less(struct rb_node *a, const struct rb_node *b)
+{
+	return rb_entry(a, struct physmem_buf, id_node)->id <
+	       rb_entry(b, struct physmem_buf, id_node)->id;
+}
+
+static int physmem_buf_id_cmp(const void *key, const struct rb_node *node)
+{
+	u64 id = *(const u64 *)key;
+	u64 other = rb_entry(node, struct physmem_buf, id_node)->id;
+
+	if (id < other)
+		return -1;
+	return id > other;
+}
+
+/* Take a listed buffer off physmem_buf_list and physmem_buf_ids; lock held. */
+static void physmem_buf_unlist(struct physmem_buf *buf)
+{
+	lockdep_assert_held(&physmem_buf_lock);
+	list_del(&buf->node);
+	rb_erase(&buf->id_node, &physmem_buf_ids);
+	buf->listed = false;
+}
+
 /* Count a buffer into (@sign > 0) or out of the draining counters. */
 static void physmem_buf_count_draining(struct physmem_buf *buf, int sign)
 {
@@ -513,8 +542,8 @@ static void physmem_buf_drain_fn(struct work_struct *work)
 			continue;
 		}
 		buf->draining = false;
-		buf->listed = false;
-		list_move_tail(&buf->node, &ready);
+		physmem_buf_unlist(buf);
+		list_add_tail(&buf->node, &ready);
 	}
 	/* A release that made a buffer draining meanwhile queued it again. */
 	if (more && !delayed_work_pending(&physmem_buf_drain_work)) {
@@ -578,10 +607,8 @@ static void physmem_buf_release(struct physmem_buf *buf, bool busy)
 		spin_unlock(&physmem_buf_lock);
 		return;
 	}
-	if (buf->listed) {
-		list_del(&buf->node);
-		buf->listed = false;
-	}
+	if (buf->listed)
+		physmem_buf_unlist(buf);
 	spin_unlock(&physmem_buf_lock);
 
 	physmem_buf_retire(buf);
@@ -681,16 +708,16 @@ struct physmem_buf *physmem_buf_find_phys(phys_addr_t start, u64 len)
 int physmem_buf_query(u64 id, u64 *ret_size, u32 *ret_flags)
 {
 	struct physmem_buf *buf;
+	struct rb_node *node;
 	int ret = -ENOENT;
 
 	spin_lock(&physmem_buf_lock);
-	list_for_each_entry(buf, &physmem_buf_list, node) {
-		if (buf->id == id) {
-			*ret_size = buf->size;
-			*ret_flags = buf->draining ? PHYSMEM_QUERY_RELEASED : 0;
-			ret = 0;
-			break;
-		}
+	node = rb_find(&id, &physmem_buf_ids, physmem_buf_id_cmp);
+	if (node) {
+		buf = rb_entry(node, struct physmem_buf, id_node);
+		*ret_size = buf->size;
+		*ret_flags = buf->draining ? PHYSMEM_QUERY_RELEASED : 0;
+		ret = 0;
 	}
 	spin_unlock(&physmem_buf_lock);
 	return ret;
@@ -1138,6 +1165,7 @@ int physmem_buf_publish(struct physmem_buf *buf)
 	physmem_buf_count_live(buf, 1);
 	spin_lock(&physmem_buf_lock);
 	list_add_tail(&buf->node, &physmem_buf_list);
+	rb_add(&buf->id_node, &physmem_buf_ids, physmem_buf_id_less);
 	buf->listed = true;
 	spin_unlock(&physmem_buf_lock);
 	return 0;

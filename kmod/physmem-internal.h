@@ -18,6 +18,7 @@
 #include <linux/mm.h>
 #include <linux/mmzone.h>
 #include <linux/mutex.h>
+#include <linux/rbtree.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/types.h>
@@ -61,6 +62,7 @@ struct physmem_pool;
 struct physmem_buf {
 	struct kref ref;
 	struct list_head node;		/* on physmem_buf_list once published */
+	struct rb_node id_node;		/* in physmem_buf_ids while on the list */
 	struct dma_buf *dmabuf;		/* the exported dma-buf */
 	u64 id;
 	u64 size;			/* bytes, a multiple of PAGE_SIZE */

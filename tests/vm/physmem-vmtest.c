@@ -1794,6 +1794,74 @@ static int lt_vmsplice(int dev)
 	return 0;
 }
 
+/*
+ * QUERY among many buffers (the module finds ids in a tree): 512 buffers of
+ * 1 to 4 pages, closed in a scrambled order in three passes; after each
+ * pass every id answers alive with its own length or ENOENT exactly as its
+ * fd says, and ids around them that were never given out answer ENOENT.
+ */
+#define QM_N 512
+static int case_query_many(void)
+{
+	static struct physmem_alloc a[QM_N];
+	struct physmem_query q;
+	int dev = px_open(), r, pass, open_left = QM_N;
+	uint64_t lo = UINT64_MAX, hi = 0;
+	unsigned int i, j;
+
+	CHECK(dev >= 0, "open: %s", strerror(errno));
+	if (check_zero(dev, "before"))
+		return 1;
+	for (i = 0; i < QM_N; i++) {
+		r = px_alloc(dev, (1 + i % 4) * 4096ULL, 0, PHYSMEM_MODE_CACHED,
+			     &a[i]);
+		CHECK(!r, "alloc %u: %s", i, strerror(-r));
+		lo = a[i].id < lo ? a[i].id : lo;
+		hi = a[i].id > hi ? a[i].id : hi;
+	}
+	for (pass = 0; pass <= 3; pass++) {
+		for (i = 0; i < QM_N; i++) {
+			r = lt_query(dev, a[i].id, &q);
+			if (a[i].fd >= 0) {
+				CHECK(!r && q.length == (1 + i % 4) * 4096ULL &&
+				      !q.out_flags,
+				      "pass %d: QUERY of open buffer %u (id %llu): %s, length %llu, flags %#x",
+				      pass, i, (unsigned long long)a[i].id,
+				      r ? strerror(-r) : "alive",
+				      (unsigned long long)q.length, q.out_flags);
+			} else {
+				CHECK(r == -ENOENT,
+				      "pass %d: QUERY of closed buffer %u (id %llu): %s, want ENOENT",
+				      pass, i, (unsigned long long)a[i].id,
+				      r ? strerror(-r) : "alive");
+			}
+		}
+		for (r = 0, j = 1; j <= 8; j++)
+			r |= lt_query(dev, hi + j, &q) != -ENOENT ||
+			     (lo > j && lt_query(dev, lo - j, &q) != -ENOENT);
+		CHECK(!r, "pass %d: an id never given out answered", pass);
+		if (pass == 3)
+			break;
+		/* pass 0: every 3rd from the middle out; 1: odd ones; 2: the rest */
+		for (i = 0; i < QM_N; i++) {
+			j = (i * 197 + 31) % QM_N;	/* 197 is prime to 512 */
+			if (a[j].fd < 0 ||
+			    (pass == 0 && j % 3) || (pass == 1 && !(j & 1)))
+				continue;
+			close(a[j].fd);
+			a[j].fd = -1;
+			open_left--;
+		}
+	}
+	CHECK(open_left == 0, "%d buffers left open", open_left);
+	if (check_zero(dev, "after"))
+		return 1;
+	close(dev);
+	note("%d buffers (ids %llu..%llu), closed in 3 scrambled passes: QUERY alive with its length or ENOENT as each fd says, ids around them ENOENT",
+	     QM_N, (unsigned long long)lo, (unsigned long long)hi);
+	return 0;
+}
+
 /* lt_vmsplice() with max_total_mb=2, restored afterwards. */
 static int case_vmsplice_charged(void)
 {
@@ -3293,6 +3361,8 @@ int main(int argc, char **argv)
 		return report(c, case_pin_refuses_gup(argv[2]));
 	if (!strcmp(c, "vmsplice-after-free-stays-charged"))
 		return report(c, case_vmsplice_charged());
+	if (!strcmp(c, "query-many"))
+		return report(c, case_query_many());
 	if (!strcmp(c, "lifecycle-cycles"))
 		return report(c, case_cycles(argc > 2 ? atoi(argv[2]) : 1000));
 	if (!strcmp(c, "lifecycle-race"))
