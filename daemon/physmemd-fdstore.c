@@ -23,7 +23,10 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include <json-c/json.h>
 #include <systemd/sd-daemon.h>
@@ -102,8 +105,18 @@ struct json_object *fdstore_meta(struct registry *r)
 	return o;
 }
 
-/* Replace the stored metadata with the registry as it is now; <0 if that failed. */
-static int fdstore_save_meta(struct registry *r)
+/* The least time between two deferred stores of held-list changes. */
+#define META_MIN_GAP_NS (10 * 1000000ULL)
+
+static uint64_t meta_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static int fdstore_write_meta(struct registry *r)
 {
 	struct json_object *o = fdstore_meta(r);
 	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
@@ -121,6 +134,27 @@ static int fdstore_save_meta(struct registry *r)
 	if (fd >= 0)
 		close(fd);
 	json_object_put(o);
+	return ret;
+}
+
+/*
+ * Replace the stored metadata with the registry as it is now (a pending
+ * held-list change with it); <0 if that failed. Its cost sets when the
+ * next deferred store may run: nine times it later, so that stores take at
+ * most a tenth of the loop.
+ */
+static int fdstore_save_meta(struct registry *r)
+{
+	uint64_t start = meta_now(), cost;
+	int ret;
+
+	if (r->ev_meta)
+		evtimer_del(r->ev_meta);
+	r->meta_dirty = false;
+	ret = fdstore_write_meta(r);
+	r->meta_saves++;
+	cost = meta_now() - start;
+	r->meta_next = start + cost + (9 * cost > META_MIN_GAP_NS ? 9 * cost : META_MIN_GAP_NS);
 	return ret;
 }
 
@@ -149,9 +183,59 @@ void fdstore_reserve_ids(struct registry *r)
 		r->id_mark = old;
 }
 
+/*
+ * A held buffer came or went. Stored at once without a timer (startup,
+ * shutdown, the tests); else coalesced: every uid's held buffers are
+ * written each time, and these changes come from releases and reaps that
+ * no uid's loop budget pays for.
+ */
 void fdstore_held_changed(struct registry *r)
 {
-	if (r->fdstore)
+	uint64_t now, wait;
+	struct timeval tv;
+
+	if (!r->fdstore)
+		return;
+	if (!r->ev_meta) {
+		fdstore_save_meta(r);
+		return;
+	}
+	if (r->meta_dirty)
+		return;		/* the timer is set */
+	r->meta_dirty = true;
+	now = meta_now();
+	wait = r->meta_next > now ? r->meta_next - now : 0;
+	tv.tv_sec = (time_t)(wait / 1000000000ULL);
+	tv.tv_usec = (suseconds_t)(wait % 1000000000ULL / 1000);
+	if (evtimer_add(r->ev_meta, &tv) < 0)
+		fdstore_save_meta(r);
+}
+
+static void on_meta_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct registry *r = arg;
+
+	(void)fd;
+	(void)what;
+	if (r->meta_dirty)
+		fdstore_save_meta(r);
+}
+
+int fdstore_start(struct registry *r, struct event_base *base)
+{
+	if (!r->fdstore || r->ev_meta)
+		return 0;
+	r->ev_meta = evtimer_new(base, on_meta_timer, r);
+	return r->ev_meta ? 0 : -ENOMEM;
+}
+
+void fdstore_stop(struct registry *r)
+{
+	if (!r->ev_meta)
+		return;
+	event_free(r->ev_meta);
+	r->ev_meta = NULL;
+	if (r->meta_dirty)
 		fdstore_save_meta(r);
 }
 

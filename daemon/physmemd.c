@@ -263,6 +263,9 @@ int main(int argc, char **argv)
 	if (r < 0)
 		goto out_server;
 	registry.workers = workers;
+	r = fdstore_start(&registry, base);
+	if (r < 0)
+		goto out_server;
 	r = server_init(&server, base, &conf, &registry, listen_fd);
 	if (r < 0) {
 		log_error("cannot start serving: %s", strerror(-r));
@@ -308,6 +311,8 @@ out_server:
 	if (ev_int)
 		event_free(ev_int);
 out:
+	/* What the releases above changed, and all that follows, is stored at once. */
+	fdstore_stop(&registry);
 	registry_done(&registry);
 	backend->fini(backend_state);
 	if (base)

@@ -378,6 +378,11 @@ struct registry {
 	uint64_t bytes;
 	bool fdstore;			/* keep named buffers in systemd's fd store */
 	struct worker_pool *workers;	/* NULL: release on this thread (startup, shutdown) */
+	/* Held-list changes are stored from a timer (fdstore_start); NULL: at once. */
+	struct event *ev_meta;
+	bool meta_dirty;		/* a held-list change is not stored yet */
+	uint64_t meta_next;		/* CLOCK_MONOTONIC ns: no deferred store before */
+	uint64_t meta_saves;		/* stores of the metadata (for the tests) */
 };
 
 void registry_init(struct registry *r, const struct conf *conf, const struct backend_ops *backend,
@@ -435,6 +440,16 @@ void fdstore_freed(struct registry *r, struct buffer *b);
 void fdstore_reserve_ids(struct registry *r);
 /* The held list changed: store it, so that a restart keeps charging it. */
 void fdstore_held_changed(struct registry *r);
+/*
+ * Store held-list changes from a timer of base's loop, coalesced: at most
+ * one store per META_MIN_GAP and per nine times the last store's cost, so
+ * that however long other uids' held lists are, storing them takes at most
+ * a tenth of the loop. Other changes (names, frees, the id mark) are still
+ * stored at once, and with them any pending held change.
+ */
+int fdstore_start(struct registry *r, struct event_base *base);
+/* Store a pending change now; from here on every change is stored at once. */
+void fdstore_stop(struct registry *r);
 /* The metadata as stored (a new object), and taking its ids and held list back. */
 struct json_object *fdstore_meta(struct registry *r);
 void fdstore_restore_accounting(struct registry *r, struct json_object *meta);

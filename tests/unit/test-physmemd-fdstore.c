@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <event2/event.h>
 #include <json-c/json.h>
 
 #include "physmemd.h"
@@ -236,6 +237,77 @@ static void test_reap_per_uid(void **state)
 	registry_done(&r);
 }
 
+/*
+ * With the loop's timer (fdstore_start), held-list changes are stored
+ * coalesced: any number of them before the loop runs cost one store of the
+ * whole list, not one each; a store made for another reason takes a pending
+ * change with it; fdstore_stop stores what is pending and makes every later
+ * change a store of its own again.
+ */
+static void test_held_changes_coalesced(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct json_object *meta, *list;
+	struct registry r;
+	struct buffer *named, *b[6];
+	uint64_t base_saves;
+
+	(void)state;
+	assert_non_null(base);
+	registry_init(&r, &conf, &fake_ops, NULL);
+	r.fdstore = true;
+	assert_int_equal(fdstore_start(&r, base), 0);
+	for (unsigned i = 0; i < 6; i++) {
+		live[i] = 70 + i;
+		b[i] = add(&r, 1000, 4096, 70 + i);
+	}
+	base_saves = r.meta_saves;	/* the id mark's, stored at once */
+	for (unsigned i = 0; i < 6; i++)
+		registry_free(&r, b[i]);
+	assert_int_equal(r.meta_saves, base_saves);
+	assert_true(r.meta_dirty);
+	assert_int_equal(event_base_loop(base, EVLOOP_ONCE), 0);
+	assert_int_equal(r.meta_saves, base_saves + 1);
+	assert_false(r.meta_dirty);
+	meta = fdstore_meta(&r);
+	assert_true(json_object_object_get_ex(meta, "held", &list));
+	assert_int_equal(json_object_array_length(list), 6);
+	json_object_put(meta);
+
+	/* The next change waits for the timer (the least gap), then is stored. */
+	kernel_frees(70);
+	kernel_frees(71);
+	registry_reap(&r, 1000);
+	assert_int_equal(r.meta_saves, base_saves + 1);
+	assert_int_equal(event_base_loop(base, EVLOOP_ONCE), 0);
+	assert_int_equal(r.meta_saves, base_saves + 2);
+
+	/* A name is stored at once, and the pending held change with it. */
+	kernel_frees(72);
+	registry_reap(&r, 1000);
+	assert_true(r.meta_dirty);
+	named = add(&r, 1000, 4096, 80);
+	snprintf(named->name, sizeof(named->name), "n");
+	fdstore_named(&r, named);
+	assert_int_equal(r.meta_saves, base_saves + 3);
+	assert_false(r.meta_dirty);
+	assert_int_equal(event_base_loop(base, EVLOOP_NONBLOCK), 1);	/* 1: no timer left set */
+	assert_int_equal(r.meta_saves, base_saves + 3);
+
+	/* fdstore_stop stores what is pending; later changes are stored at once. */
+	kernel_frees(73);
+	registry_reap(&r, 1000);
+	assert_int_equal(r.meta_saves, base_saves + 3);
+	fdstore_stop(&r);
+	assert_int_equal(r.meta_saves, base_saves + 4);
+	kernel_frees(74);
+	registry_reap(&r, 1000);
+	assert_int_equal(r.meta_saves, base_saves + 5);
+
+	registry_done(&r);
+	event_base_free(base);
+}
+
 /* Memory the kernel freed while no daemon ran is charged to nobody. */
 static void test_freed_meanwhile(void **state)
 {
@@ -399,6 +471,7 @@ int main(void)
 		cmocka_unit_test_setup(test_pool_buffer, setup),
 		cmocka_unit_test_setup(test_freed_meanwhile, setup),
 		cmocka_unit_test_setup(test_reap_per_uid, setup),
+		cmocka_unit_test_setup(test_held_changes_coalesced, setup),
 		cmocka_unit_test_setup(test_strict, setup),
 		cmocka_unit_test_setup(test_held_bound, setup),
 		cmocka_unit_test_setup(test_collect_entries, setup),
