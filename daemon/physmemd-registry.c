@@ -5,6 +5,8 @@
  * it back, including after the owner disconnected from a named buffer.
  */
 #include <errno.h>
+#include <search.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,14 +58,26 @@ void registry_usage_put(struct registry *r, struct usage *u)
 	}
 }
 
+/* Order of registry.by_id, whose keys point at buffer.id. */
+static int id_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
 struct buffer *registry_find(struct registry *r, uint64_t id)
 {
-	struct buffer *b;
+	void **node = tfind(&id, &r->by_id, id_cmp);
 
-	TAILQ_FOREACH(b, &r->buffers, entry)
-		if (b->id == id)
-			return b;
-	return NULL;
+	return node ? (struct buffer *)((char *)*node - offsetof(struct buffer, id)) : NULL;
+}
+
+/* Take b off the registry's list and out of its tree. */
+static void registry_unlist(struct registry *r, struct buffer *b)
+{
+	TAILQ_REMOVE(&r->buffers, b, entry);
+	tdelete(&b->id, &r->by_id, id_cmp);
 }
 
 struct buffer *registry_find_name(struct registry *r, uid_t owner_uid, const char *name)
@@ -90,11 +104,18 @@ struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, p
 			    const struct backend_buffer *bb, int cache, uint64_t id)
 {
 	struct buffer *b;
+	void **node;
 
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return NULL;
 	b->id = id ? id : r->next_id++;
+	/* An id in use (a restored buffer listed twice) is refused. */
+	node = tsearch(&b->id, &r->by_id, id_cmp);
+	if (!node || *node != &b->id) {
+		free(b);
+		return NULL;
+	}
 	if (b->id >= r->next_id)
 		r->next_id = b->id + 1;
 	/* No id may come back after a restart: the stored mark must pass it first. */
@@ -284,7 +305,7 @@ void registry_free(struct registry *r, struct buffer *b)
 		registry_binding_uncharge(r, b->b.bindings[i].uid);
 	log_info("buffer %llu: freed (%llu bytes, uid %u)", (unsigned long long)b->id,
 		 (unsigned long long)b->b.size, (unsigned)b->owner_uid);
-	TAILQ_REMOVE(&r->buffers, b, entry);
+	registry_unlist(r, b);
 	fdstore_freed(r, b);
 	/* Charged to its owner until the release is done. */
 	registry_release(r, b->owner_uid, &b->b, b->b.size);
@@ -381,7 +402,7 @@ void registry_done(struct registry *r)
 	}
 	/* Stored buffers outlive the daemon: close, keep the memory. */
 	while ((b = TAILQ_FIRST(&r->buffers))) {
-		TAILQ_REMOVE(&r->buffers, b, entry);
+		registry_unlist(r, b);
 		r->backend->release(r->backend_state, &b->b, true);
 		free(b);
 	}

@@ -370,6 +370,7 @@ struct registry {
 	const struct backend_ops *backend;
 	void *backend_state;
 	struct buffer_list buffers;
+	void *by_id;			/* the same buffers by id: a tsearch() tree of &buffer.id */
 	TAILQ_HEAD(, usage) usage;
 	TAILQ_HEAD(, held) held;
 	uint64_t next_id;

@@ -3,7 +3,7 @@
  * physmem-bench: what a buffer from physmemd costs, against the baseline of
  * doing the same thing locally, measured in the same run.
  *
- *   physmem-bench [--socket PATH] [--size BYTES] [--rounds N] [--runs N] [--iters N]
+ *   physmem-bench [--socket PATH] [--size BYTES] [--rounds N] [--runs N] [--iters N] [--live N]
  *   physmem-bench --pairs N     (only N 4 KiB Allocate + Free pairs, for counting syscalls)
  *
  * Prints, for each figure, the physmem time, the baseline time and their
@@ -267,13 +267,14 @@ int main(int argc, char **argv)
 		{ "runs", required_argument, NULL, 'R' },
 		{ "iters", required_argument, NULL, 'i' },
 		{ "pairs", required_argument, NULL, 'p' },
+		{ "live", required_argument, NULL, 'l' },
 		{},
 	};
 	const char *socket_path = NULL;
 	size_t size = 1 << 20, big = 64 << 20;
-	unsigned rounds = 200, runs = 5, iters = 1000, pairs = 0;
+	unsigned rounds = 200, runs = 5, iters = 1000, pairs = 0, live = 0;
 	struct physmem_buffer *buf;
-	struct physmem *pm;
+	struct physmem *pm, *holder = NULL;
 	pid_t floor_pid;
 	int floor_sock;
 	void *local;
@@ -292,6 +293,8 @@ int main(int argc, char **argv)
 			iters = (unsigned)strtoul(optarg, NULL, 0);
 		else if (opt == 'p')
 			pairs = (unsigned)strtoul(optarg, NULL, 0);
+		else if (opt == 'l')
+			live = (unsigned)strtoul(optarg, NULL, 0);
 		else
 			return 2;
 	}
@@ -319,6 +322,26 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
+	/*
+	 * --live N: another connection holds N 4 KiB buffers while the calls
+	 * are measured (the daemon's per-call cost must not grow with them).
+	 */
+	if (live > 0) {
+		r = physmem_connect(socket_path, &holder);
+		if (r < 0) {
+			fprintf(stderr, "physmem-bench: connect: %s\n", strerror(-r));
+			return 1;
+		}
+		for (unsigned i = 0; i < live; i++) {
+			if (physmem_alloc(holder, 4096, 0, PHYSMEM_CACHE_CACHED, NULL, &buf) < 0) {
+				fprintf(stderr, "physmem-bench: --live: buffer %u: %s\n", i,
+					physmem_error_message(holder));
+				return 1;
+			}
+			physmem_buffer_close(buf);
+		}
+		printf("PHYSMEM-BENCH live buffers: %u, held by another connection during the calls\n", live);
+	}
 	floor_sock = bench_peer_start(floor_server, &floor_pid);
 	call_bench(pm, floor_sock, 4096, iters, runs);
 	call_bench(pm, floor_sock, 1 << 20, iters / 5 < 10 ? 10 : iters / 5, runs);
@@ -344,6 +367,7 @@ int main(int argc, char **argv)
 	}
 	physmem_buffer_free(buf);
 	munmap(local, big);
+	physmem_disconnect(holder);
 	physmem_disconnect(pm);
 	return 0;
 }

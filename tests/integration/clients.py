@@ -583,7 +583,8 @@ def case_fdflood(c):
 def case_bench(c):
     """The benchmark runs to the end and prints its figures (not asserted)."""
     p = subprocess.run([os.path.join(c.build, "tests", "integration", "physmem-bench"), "--socket", c.d.sock,
-                        "--rounds", "50", "--runs", "2", "--iters", "50"], capture_output=True, text=True, timeout=240)
+                        "--rounds", "50", "--runs", "2", "--iters", "50", "--live", "100"],
+                       capture_output=True, text=True, timeout=240)
     print(p.stdout, end="")
     check(p.returncode == 0, "physmem-bench exits 0 " + p.stderr)
     # The call path against its floor: p50 and p99 for 4 KiB and 1 MiB (issue 11).
@@ -592,6 +593,7 @@ def case_bench(c):
         check(any(line.startswith("PHYSMEM-BENCH " + what) and " ratio " in line
                   for line in p.stdout.splitlines()), "physmem-bench prints the ratio line " + what)
     check(p.stdout.count("ratio") == 6, "physmem-bench prints six ratios")
+    check("PHYSMEM-BENCH live buffers: 100," in p.stdout, "with --live 100, another connection held 100 buffers")
 
 
 def case_huge_bench(c):

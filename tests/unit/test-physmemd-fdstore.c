@@ -308,6 +308,41 @@ static void test_held_changes_coalesced(void **state)
 	event_base_free(base);
 }
 
+/*
+ * registry_find() looks ids up in a tree: every listed buffer is found,
+ * a freed one and one never given out are not, and an id already in use
+ * (a restored buffer listed twice) is refused without being charged.
+ */
+static void test_registry_find(void **state)
+{
+	struct backend_buffer bb = { .fd = -1, .size = 4096, .kernel_id = 0 };
+	struct buffer *b[300];
+	uint64_t ids[300];
+	struct registry r;
+
+	(void)state;
+	registry_init(&r, &conf, &fake_ops, NULL);
+	for (unsigned i = 0; i < 300; i++) {
+		b[i] = add(&r, 1000 + i % 3, 4096, 0);
+		ids[i] = b[i]->id;
+	}
+	for (unsigned i = 0; i < 300; i += 2)
+		registry_free(&r, b[i]);
+	for (unsigned i = 0; i < 300; i++)
+		assert_ptr_equal(registry_find(&r, ids[i]), i % 2 ? b[i] : NULL);
+	assert_null(registry_find(&r, 0));
+	assert_null(registry_find(&r, r.next_id));
+	assert_null(registry_find(&r, UINT64_MAX));
+	assert_null(registry_add(&r, NULL, 2000, 1, &bb, 0, ids[1]));
+	assert_null(registry_usage(&r, 2000, false));
+	assert_ptr_equal(registry_find(&r, ids[1]), b[1]);
+	/* A restored id that is free is taken, and found. */
+	assert_non_null(registry_add(&r, NULL, 2000, 1, &bb, 0, ids[0]));
+	assert_int_equal(registry_find(&r, ids[0])->owner_uid, 2000);
+	registry_done(&r);
+	assert_null(r.by_id);
+}
+
 /* Memory the kernel freed while no daemon ran is charged to nobody. */
 static void test_freed_meanwhile(void **state)
 {
@@ -471,6 +506,7 @@ int main(void)
 		cmocka_unit_test_setup(test_pool_buffer, setup),
 		cmocka_unit_test_setup(test_freed_meanwhile, setup),
 		cmocka_unit_test_setup(test_reap_per_uid, setup),
+		cmocka_unit_test_setup(test_registry_find, setup),
 		cmocka_unit_test_setup(test_held_changes_coalesced, setup),
 		cmocka_unit_test_setup(test_strict, setup),
 		cmocka_unit_test_setup(test_held_bound, setup),
