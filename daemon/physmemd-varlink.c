@@ -506,14 +506,17 @@ static void apply_sharing(struct buffer *b, const struct alloc_params *a)
 		b->allow_gids[i] = (gid_t)a->allow_gids.v[i];
 }
 
-/* The limit one more buffer of size bytes would pass for c's uid ("buffers", "bytes", "daemon-buffers"), or NULL. */
+/*
+ * The limit one more buffer of size bytes would pass for c's uid ("buffers",
+ * "bytes", "daemon-buffers"), or NULL. Held memory is counted as last
+ * reaped: a stale charge only ever refuses, and check_quota() reaps first.
+ */
 static const char *quota_exceeded(struct conn *c, uint64_t size)
 {
 	const struct conf *conf = conf_of(c);
 	struct registry *r = registry_of(c);
 	struct usage *u = c->usage;
 
-	registry_reap(r, c->peer.uid);
 	if (u->buffers >= conf->max_buffers_per_uid)
 		return "buffers";
 	if (size > conf->max_bytes_per_uid || u->bytes > conf->max_bytes_per_uid - size)
@@ -537,8 +540,11 @@ static bool check_quota(struct call *call, uint64_t size)
 	struct conn *c = call->conn;
 	const struct conf *conf = conf_of(c);
 	struct registry *r = registry_of(c);
-	const char *limit = quota_exceeded(c, size);
+	const char *limit;
 
+	/* Once per start of the caller's own job: what its held buffers still hold. */
+	registry_reap(r, c->peer.uid);
+	limit = quota_exceeded(c, size);
 	if (!limit)
 		return true;
 	if (strcmp(limit, "buffers") == 0)
@@ -609,7 +615,9 @@ static int call_start(struct job *j)
 /*
  * May this allocation start before its uid's pending releases? Their bytes
  * and buffers are still charged, so fitting now means fitting after them. A
- * gone caller's job may: its start() only cancels it.
+ * gone caller's job may: its start() only cancels it. Asked at every
+ * dispatch of any uid's job, so it asks the backend nothing (no reap): one
+ * that does not fit waits for the releases and is checked again at start.
  */
 static bool call_admit(struct job *j)
 {

@@ -368,6 +368,115 @@ static void test_daemon_heap_connections(void **unused)
 	daemon_stop(&d);
 }
 
+/* Held memory the fake kernel keeps (kernel ids from HELD_BASE on), and how often it was asked. */
+#define HELD_BASE 1000
+static unsigned held_asked;
+static bool block_release;
+
+static int fake_held(void *state, uint64_t kernel_id)
+{
+	(void)state;
+	held_asked++;
+	return kernel_id >= HELD_BASE;
+}
+
+/* The memfd backend's release, waiting for a byte on hold while block_release is set. */
+static void held_release(void *state, struct backend_buffer *b, bool keep)
+{
+	char x;
+
+	if (block_release)
+		assert_int_equal(read(hold[0], &x, 1), 1);
+	backend_memfd_ops.release(state, b, keep);
+}
+
+/* The id of the buffer an Allocate on fd got. */
+static uint64_t allocate_id(struct test_daemon *d, int fd)
+{
+	unsigned nfds;
+	struct json_object *reply = call(d, fd, "Allocate", "{\"size\":4096}", &nfds), *p, *b, *v;
+	uint64_t id;
+
+	assert_non_null(reply);
+	assert_true(json_object_object_get_ex(reply, "parameters", &p));
+	assert_true(json_object_object_get_ex(p, "buffer", &b));
+	assert_true(json_object_object_get_ex(b, "id", &v));
+	id = (uint64_t)json_object_get_int64(v);
+	json_object_put(reply);
+	return id;
+}
+
+/*
+ * An Allocate that waits for its uid's pending release (it would not fit
+ * the quota before it) is asked again whether it may start at every
+ * hand-over and completion of any uid's job. That question must not ask
+ * the kernel about the uid's held buffers (a QUERY each on the kmod
+ * backend): else a uid holding many, with one such Allocate parked, made
+ * every other uid's job cost that many. The start, after the release, does.
+ */
+static void test_admit_does_not_reap(void **unused)
+{
+	uint64_t deadline = test_loop_now_ms() + 20000;	/* liveness only */
+	struct json_object *reply, *v;
+	struct test_daemon d;
+	char params[64], buf[4096], go[8] = { 0 };
+	uint64_t id1, id2;
+	unsigned nfds;
+	ssize_t got;
+	int a, b;
+
+	(void)unused;
+	assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
+	test_daemon_setup(&d, "test-physmemd-admit");
+	d.conf.max_buffers_per_uid = 202;
+	d.backend.held = fake_held;
+	d.backend.release = held_release;
+	test_daemon_serve(&d);
+	for (unsigned i = 0; i < 200; i++)
+		assert_int_equal(registry_add_held(&d.r, getuid(), 4096, HELD_BASE + i, false), 0);
+	a = client(&d);
+	b = client(&d);
+	id1 = allocate_id(&d, a);
+	id2 = allocate_id(&d, a);	/* 202 buffers charged: the limit */
+
+	/* Free one; its release waits on the worker, still charged. */
+	block_release = true;
+	snprintf(params, sizeof(params), "{\"id\":%llu}", (unsigned long long)id1);
+	reply = call(&d, b, "Free", params, &nfds);
+	assert_false(json_object_object_get_ex(reply, "error", &v));
+	json_object_put(reply);
+	/* An Allocate that does not fit before that release: it waits for it. */
+	send_call(a, "Allocate", "{\"size\":4096}");
+	while (!TAILQ_FIRST(&d.server.conns)->busy && !newest(&d)->busy)
+		loop_once(&d, deadline);
+	/* Another job's hand-over (the second Free's release) asks it again. */
+	held_asked = 0;
+	snprintf(params, sizeof(params), "{\"id\":%llu}", (unsigned long long)id2);
+	reply = call(&d, b, "Free", params, &nfds);
+	assert_false(json_object_object_get_ex(reply, "error", &v));
+	json_object_put(reply);
+	assert_int_equal(held_asked, 0);	/* 400 before: 200 per ask, asked twice */
+
+	/* The releases go; the waiting Allocate starts, reaping first, and is served. */
+	block_release = false;
+	assert_int_equal(write(hold[1], go, sizeof(go)), (ssize_t)sizeof(go));
+	while (!worker_pool_idle(d.workers) || TAILQ_FIRST(&d.server.conns)->busy || newest(&d)->busy)
+		loop_once(&d, deadline);
+	assert_true(held_asked >= 200);
+	got = recv(a, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	assert_true(got > 0);
+	buf[got] = '\0';
+	assert_non_null(strstr(buf, "\"buffer\""));
+	close(a);
+	close(b);
+	while (d.server.n_conns > 0 || !worker_pool_idle(d.workers))
+		loop_once(&d, deadline);
+	assert_true(d.r.bytes == 0);
+	test_daemon_teardown(&d);
+	close(hold[0]);
+	close(hold[1]);
+}
+
 /* The pool could not be reserved: every connection comes from the heap, and is served. */
 static void test_daemon_no_pool(void **unused)
 {
@@ -396,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_pool_free_unpoisons),
 		cmocka_unit_test(test_daemon_heap_connections),
 		cmocka_unit_test(test_daemon_no_pool),
+		cmocka_unit_test(test_admit_does_not_reap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
