@@ -370,6 +370,16 @@ void registry_reap(struct registry *r, uid_t uid)
 		fdstore_held_changed(r);
 }
 
+void registry_reap_once(struct registry *r, uid_t uid, uint64_t pass)
+{
+	struct usage *u = registry_usage(r, uid, false);
+
+	if (!u || (pass && u->reaped_pass == pass))
+		return;
+	u->reaped_pass = pass;
+	registry_reap(r, uid);
+}
+
 void registry_owner_gone(struct registry *r, struct conn *owner)
 {
 	struct buffer *b, *next;

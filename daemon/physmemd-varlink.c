@@ -542,8 +542,11 @@ static bool check_quota(struct call *call, uint64_t size)
 	struct registry *r = registry_of(c);
 	const char *limit;
 
-	/* Once per start of the caller's own job: what its held buffers still hold. */
-	registry_reap(r, c->peer.uid);
+	/*
+	 * At the start of the caller's own job (this runs only there): what its
+	 * held buffers still hold, asked once per uid and dispatch pass.
+	 */
+	registry_reap_once(r, c->peer.uid, r->workers ? worker_pool_pass(r->workers) : 0);
 	limit = quota_exceeded(c, size);
 	if (!limit)
 		return true;

@@ -84,6 +84,7 @@ struct worker_pool {
 	bool stopping;			/* under lock */
 	bool inline_only;		/* shutting down: run jobs on this thread */
 	bool dispatch_wanted;		/* ev_dispatch is active */
+	uint64_t pass;			/* counts the passes that start jobs (worker_pool_pass) */
 	int efd;
 	struct event *ev_done;
 	struct event *ev_dispatch;
@@ -275,6 +276,7 @@ static void queue_put(struct worker_pool *p, struct uid_queue *q)
 /* Start and run a job here and now (shutdown only). */
 static void pool_run_inline(struct worker_pool *p, struct job *j)
 {
+	p->pass++;
 	j->started = !j->start || j->start(j) >= 0;
 	if (j->started)
 		worker_run(p, j);
@@ -368,6 +370,7 @@ static void pool_dispatch(struct worker_pool *p, bool only_inline)
 
 	if (!only_inline)
 		p->dispatch_wanted = false;
+	p->pass++;
 again:
 	TAILQ_FOREACH(q, &p->queues, entry) {
 		struct job *j = queue_next(p, q);
@@ -437,6 +440,11 @@ static void pool_on_done(evutil_socket_t fd, short what, void *arg)
 		log_warning("eventfd: %s", strerror(errno));
 	pool_collect(p);
 	pool_dispatch(p, false);
+}
+
+uint64_t worker_pool_pass(const struct worker_pool *p)
+{
+	return p->pass;
 }
 
 void worker_submit(struct worker_pool *p, struct job *j)

@@ -312,6 +312,12 @@ void worker_pool_free(struct worker_pool *p);
 /* No job is queued, with a worker, or waiting for its completion (tests wait for this). */
 bool worker_pool_idle(const struct worker_pool *p);
 /*
+ * The pass that is starting jobs now: one number for all the jobs one
+ * dispatch starts (and refuses) in a row, so that what each start asks the
+ * backend can be asked once per uid and pass (registry_reap_once()).
+ */
+uint64_t worker_pool_pass(const struct worker_pool *p);
+/*
  * Run now, in their uids' turns, the queued jobs that run on this thread
  * (small allocations) instead of after the loop's other ready events; the
  * rest waits for the loop's dispatch as before. Only at the end of an event
@@ -345,6 +351,7 @@ struct usage {
 	uint64_t bytes;
 	uint64_t held_bytes;		/* of bytes: freed but still held by someone */
 	TAILQ_HEAD(, held) held;	/* those buffers (each counted in buffers, so u outlives them) */
+	uint64_t reaped_pass;		/* the worker pass that last reaped them (registry_reap_once) */
 	uint64_t pool_bytes;		/* of bytes: from contiguous pools */
 	uint64_t connections;
 	uint64_t bindings;		/* device bindings made by this uid (and ones being made) */
@@ -427,6 +434,12 @@ int registry_add_held(struct registry *r, uid_t uid, uint64_t bytes, uint64_t ke
  * buffers cost another uid's calls nothing.
  */
 void registry_reap(struct registry *r, uid_t uid);
+/*
+ * The same, unless it already ran for uid in this pass of the worker pool
+ * (pass 0: always): the jobs of one uid that one dispatch starts and refuses
+ * in a row ask the backend about its held buffers once, not once each.
+ */
+void registry_reap_once(struct registry *r, uid_t uid, uint64_t pass);
 /* The owner went away: free its unnamed buffers, orphan the named ones. */
 void registry_owner_gone(struct registry *r, struct conn *owner);
 

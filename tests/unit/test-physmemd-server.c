@@ -477,6 +477,75 @@ static void test_admit_does_not_reap(void **unused)
 	close(hold[1]);
 }
 
+/*
+ * Jobs of one uid that a dispatch starts and refuses in a row (over its
+ * quota) ask the backend about the uid's held buffers once, not once each:
+ * eight large Allocates queued behind the uid's running one are refused
+ * in one pass when it is done, with one question per held buffer in all
+ * (eight per buffer before: 1,600 for 200, uncharged to anybody).
+ */
+static void test_refused_starts_reap_once(void **unused)
+{
+	uint64_t deadline = test_loop_now_ms() + 20000;	/* liveness only */
+	struct test_daemon d;
+	char buf[4096], go = 'g';
+	int first, fds[8];
+	unsigned refused = 0;
+
+	(void)unused;
+	assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
+	test_daemon_setup(&d, "test-physmemd-reap-once");
+	d.conf.max_buffers_per_uid = 201;
+	d.backend.held = fake_held;
+	d.backend.allocate = held_allocate;
+	test_daemon_serve(&d);
+	for (unsigned i = 0; i < 200; i++)
+		assert_int_equal(registry_add_held(&d.r, getuid(), 4096, HELD_BASE + i, false), 0);
+	first = client(&d);
+	for (unsigned i = 0; i < 8; i++)
+		fds[i] = client(&d);
+	/* The uid's first large Allocate fits (201 buffers) and waits at the worker ... */
+	send_call(first, "Allocate", "{\"size\":8388608}");
+	while (worker_pool_idle(d.workers))
+		loop_once(&d, deadline);
+	/* ... and eight more queue behind it. */
+	for (unsigned i = 0; i < 8; i++)
+		send_call(fds[i], "Allocate", "{\"size\":8388608}");
+	/* All eight read and queued: their connections are busy. */
+	for (;;) {
+		unsigned busy = 0;
+		struct conn *c;
+
+		TAILQ_FOREACH(c, &d.server.conns, entry)
+			busy += c->busy;
+		if (busy == 9)
+			break;
+		loop_once(&d, deadline);
+	}
+	held_asked = 0;
+	/* The first is let go: one pass starts the eight, and refuses each. */
+	assert_int_equal(write(hold[1], &go, 1), 1);
+	while (refused < 8) {
+		loop_once(&d, deadline);
+		refused = 0;
+		for (unsigned i = 0; i < 8; i++) {
+			ssize_t got = recv(fds[i], buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+
+			refused += got > 0 && memmem(buf, (size_t)got, "QuotaExceeded", 13);
+		}
+	}
+	assert_int_equal(held_asked, 200);
+	for (unsigned i = 0; i < 8; i++)
+		close(fds[i]);
+	close(first);
+	while (d.server.n_conns > 0 || !worker_pool_idle(d.workers))
+		loop_once(&d, deadline);
+	assert_true(d.r.bytes == 0);
+	test_daemon_teardown(&d);
+	close(hold[0]);
+	close(hold[1]);
+}
+
 /* The pool could not be reserved: every connection comes from the heap, and is served. */
 static void test_daemon_no_pool(void **unused)
 {
@@ -506,6 +575,7 @@ int main(void)
 		cmocka_unit_test(test_daemon_heap_connections),
 		cmocka_unit_test(test_daemon_no_pool),
 		cmocka_unit_test(test_admit_does_not_reap),
+		cmocka_unit_test(test_refused_starts_reap_once),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
