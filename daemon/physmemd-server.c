@@ -145,6 +145,15 @@ static void usage_release(struct server *s, struct usage *u, uint64_t *t)
 	registry_usage_put(s->registry, u);
 }
 
+/* The worker pool's charge hook: a job's loop work since since_ns is its uid's (worker_pool_set_charge). */
+static void server_charge_job(void *ctx, uid_t uid, uint64_t since_ns)
+{
+	struct server *s = ctx;
+	uint64_t t = since_ns;
+
+	usage_release(s, usage_hold(registry_usage(s->registry, uid, false)), &t);
+}
+
 /* Should c's reads wait behind other uids'? (loop_over is only ever set with the budget on.) */
 static bool conn_read_behind(const struct conn *c)
 {
@@ -617,19 +626,17 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 	conn_update_events(c);
 	/*
 	 * A small Allocate just read is answered now, not after every other
-	 * ready client's read; on the loop, so its uid pays (c may be freed
-	 * there, its usage is held).
+	 * ready client's read; on the loop, each job paid for by its own uid
+	 * (the pool's charge hook), not by this connection's.
 	 */
-	u = usage_hold(c->usage);
 	worker_pool_run_inline(workers);
-	usage_release(s, u, &t);
 	return;
 drop:
 	/* A connection that sent its messages and left pays for them too, and for its end. */
 	u = usage_hold(c->usage);
 	conn_free(c);
-	worker_pool_run_inline(workers);
 	usage_release(s, u, &t);
+	worker_pool_run_inline(workers);
 }
 
 static void conn_on_write(evutil_socket_t fd, short what, void *arg)
@@ -1035,11 +1042,15 @@ int server_init(struct server *s, struct event_base *base, const struct conf *co
 		return -ENOMEM;
 	event_add(s->ev_accept, NULL);
 	sink_on_drained(server_on_sink_drained, s);
+	if (registry->workers)
+		worker_pool_set_charge(registry->workers, server_charge_job, s);
 	return 0;
 }
 
 void server_done(struct server *s)
 {
+	if (s->registry && s->registry->workers)
+		worker_pool_set_charge(s->registry->workers, NULL, NULL);
 	while (!TAILQ_EMPTY(&s->conns))
 		conn_free(TAILQ_FIRST(&s->conns));
 	if (s->ev_status)

@@ -85,6 +85,9 @@ struct worker_pool {
 	bool inline_only;		/* shutting down: run jobs on this thread */
 	bool dispatch_wanted;		/* ev_dispatch is active */
 	uint64_t pass;			/* counts the passes that start jobs (worker_pool_pass) */
+	/* Who pays for a job's start and completion on the loop (worker_pool_set_charge). */
+	void (*charge)(void *ctx, uid_t uid, uint64_t since_ns);
+	void *charge_ctx;
 	int efd;
 	struct event *ev_done;
 	struct event *ev_dispatch;
@@ -96,6 +99,24 @@ struct worker_pool {
 static struct lane *lane_of(struct worker_pool *p, const struct job *j)
 {
 	return &p->lanes[j->size <= WORKER_SMALL_JOB ? 0 : 1];
+}
+
+/* The loop's clock for charging a job's loop work, or 0 with nobody to charge. */
+static uint64_t pool_clock(const struct worker_pool *p)
+{
+	struct timespec ts;
+
+	if (!p->charge)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Charge the loop time since since_ns (pool_clock()) to uid. */
+static void pool_charge(const struct worker_pool *p, uid_t uid, uint64_t since_ns)
+{
+	if (p->charge)
+		p->charge(p->charge_ctx, uid, since_ns);
 }
 
 /*
@@ -276,11 +297,15 @@ static void queue_put(struct worker_pool *p, struct uid_queue *q)
 /* Start and run a job here and now (shutdown only). */
 static void pool_run_inline(struct worker_pool *p, struct job *j)
 {
+	uint64_t t = pool_clock(p);
+	uid_t uid = j->uid;
+
 	p->pass++;
 	j->started = !j->start || j->start(j) >= 0;
 	if (j->started)
 		worker_run(p, j);
 	j->done(j);
+	pool_charge(p, uid, t);
 }
 
 /*
@@ -374,7 +399,9 @@ static void pool_dispatch(struct worker_pool *p, bool only_inline)
 again:
 	TAILQ_FOREACH(q, &p->queues, entry) {
 		struct job *j = queue_next(p, q);
+		uint64_t t;
 		struct lane *l;
+		uid_t uid;
 
 		if (!j || (only_inline && !job_inline(p, j)))
 			continue;
@@ -382,6 +409,9 @@ again:
 		queue_remove(q, j);
 		TAILQ_REMOVE(&p->queues, q, entry);
 		TAILQ_INSERT_TAIL(&p->queues, q, entry);
+		/* Its start (and an inline job's run and completion) is its uid's loop time. */
+		t = pool_clock(p);
+		uid = j->uid;
 		j->started = !j->start || j->start(j) >= 0;
 		/*
 		 * Finished here: refused at the door (quota, caller gone: the
@@ -393,10 +423,12 @@ again:
 			if (j->started)
 				worker_run(p, j);
 			j->done(j);
+			pool_charge(p, uid, t);
 			queue_put(p, q);
 			goto again;
 		}
 		pool_hand_over(p, q, l, j);
+		pool_charge(p, uid, t);
 		goto again;
 	}
 }
@@ -419,6 +451,8 @@ static void pool_collect(struct worker_pool *p)
 	pthread_mutex_unlock(&p->lock);
 	while ((j = TAILQ_FIRST(&done))) {
 		struct uid_queue *q = j->queue;
+		uint64_t t = pool_clock(p);
+		uid_t uid = j->uid;
 
 		TAILQ_REMOVE(&done, j, entry);
 		q->running--;
@@ -426,6 +460,7 @@ static void pool_collect(struct worker_pool *p)
 			q->releasing--;
 		lane_of(p, j)->busy--;
 		j->done(j);
+		pool_charge(p, uid, t);
 		queue_put(p, q);
 	}
 }
@@ -445,6 +480,12 @@ static void pool_on_done(evutil_socket_t fd, short what, void *arg)
 uint64_t worker_pool_pass(const struct worker_pool *p)
 {
 	return p->pass;
+}
+
+void worker_pool_set_charge(struct worker_pool *p, void (*charge)(void *ctx, uid_t uid, uint64_t since_ns), void *ctx)
+{
+	p->charge = charge;
+	p->charge_ctx = ctx;
 }
 
 void worker_submit(struct worker_pool *p, struct job *j)

@@ -318,6 +318,13 @@ bool worker_pool_idle(const struct worker_pool *p);
  */
 uint64_t worker_pool_pass(const struct worker_pool *p);
 /*
+ * Who pays for the loop time of each job's start, an inline job's run and
+ * each completion (they run in the pool's own callbacks, not a connection's):
+ * charge(ctx, uid, since_ns) after each, with the CLOCK_MONOTONIC time it
+ * began. NULL: nobody (before the server is up, after it is gone).
+ */
+void worker_pool_set_charge(struct worker_pool *p, void (*charge)(void *ctx, uid_t uid, uint64_t since_ns), void *ctx);
+/*
  * Run now, in their uids' turns, the queued jobs that run on this thread
  * (small allocations) instead of after the loop's other ready events; the
  * rest waits for the loop's dispatch as before. Only at the end of an event

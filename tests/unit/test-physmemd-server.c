@@ -546,6 +546,52 @@ static void test_refused_starts_reap_once(void **unused)
 	close(hold[1]);
 }
 
+/* The fake kernel's answer about held memory taking 20 ms. */
+static int slow_held(void *state, uint64_t kernel_id)
+{
+	(void)state;
+	(void)kernel_id;
+	usleep(20000);
+	return 1;
+}
+
+/*
+ * A job's loop work is its uid's loop time: a large Allocate's start (its
+ * quota check, which asks about the uid's held memory: 20 ms here) runs in
+ * the worker pool's dispatch, not in the connection's read, and must be
+ * charged to the caller's uid all the same. Before, nobody paid for a
+ * job's start or completion (test fails with the pool's charge hook unset).
+ */
+static void test_job_loop_time_charged(void **unused)
+{
+	struct test_daemon d;
+	struct usage *u;
+	unsigned nfds;
+	struct json_object *reply, *v;
+	int a;
+
+	(void)unused;
+	assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
+	test_daemon_setup(&d, "test-physmemd-charge");
+	d.conf.loop_budget_us = 10000000;	/* on, and far from reached */
+	d.conf.loop_window_ms = 600000;		/* one window for the whole test */
+	d.backend.held = slow_held;
+	test_daemon_serve(&d);
+	assert_int_equal(registry_add_held(&d.r, getuid(), 4096, HELD_BASE, false), 0);
+	a = client(&d);
+	u = registry_usage(&d.r, getuid(), false);
+	assert_non_null(u);
+	assert_true(u->loop_ns < 20000000ULL);
+	reply = call(&d, a, "Allocate", "{\"size\":8388608}", &nfds);
+	assert_false(json_object_object_get_ex(reply, "error", &v));
+	assert_int_equal(nfds, 1);
+	json_object_put(reply);
+	assert_true(u->loop_ns >= 20000000ULL);
+	assert_false(u->loop_over);
+	close(a);
+	daemon_stop(&d);
+}
+
 /* The pool could not be reserved: every connection comes from the heap, and is served. */
 static void test_daemon_no_pool(void **unused)
 {
@@ -576,6 +622,7 @@ int main(void)
 		cmocka_unit_test(test_daemon_no_pool),
 		cmocka_unit_test(test_admit_does_not_reap),
 		cmocka_unit_test(test_refused_starts_reap_once),
+		cmocka_unit_test(test_job_loop_time_charged),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
