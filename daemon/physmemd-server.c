@@ -69,6 +69,16 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The clock the loop budget charges by: monotonic time less the time spent
+ * storing the fd store's metadata, which every uid's buffers size and
+ * nobody is charged for (SECURITY.md, "The fd store's metadata is one blob").
+ */
+static uint64_t loop_now(const struct server *s)
+{
+	return now_ns() - (s->registry ? s->registry->meta_ns : 0);
+}
+
 static bool loop_budget_on(const struct server *s)
 {
 	return s->conf->loop_budget_us > 0 && s->ev_budget;
@@ -101,14 +111,15 @@ static bool usage_charge(struct server *s, struct usage *u, uint64_t *t)
 
 	if (!u || !loop_budget_on(s))
 		return false;
-	now = now_ns();
+	now = loop_now(s);
 	was = u->loop_ns > 0 || u->loop_over;
 	/* A new window; one that was over stays so until ev_budget has put its connections back. */
 	if (now - u->loop_window >= window && !u->loop_over) {
 		u->loop_window = now;
 		u->loop_ns = 0;
 	}
-	u->loop_ns += now - *t;
+	if (now > *t)
+		u->loop_ns += now - *t;
 	*t = now;
 	s->loop_uids += (u->loop_ns > 0 || u->loop_over) - was;
 	/* Past its budget, and some other uid wants the loop too (alone, nobody would gain). */
@@ -145,11 +156,16 @@ static void usage_release(struct server *s, struct usage *u, uint64_t *t)
 	registry_usage_put(s->registry, u);
 }
 
-/* The worker pool's charge hook: a job's loop work since since_ns is its uid's (worker_pool_set_charge). */
-static void server_charge_job(void *ctx, uid_t uid, uint64_t since_ns)
+/* The worker pool's clock and charge hook (worker_pool_set_charge): a job's loop work is its uid's. */
+static uint64_t server_loop_clock(void *ctx)
+{
+	return loop_now(ctx);
+}
+
+static void server_charge_job(void *ctx, uid_t uid, uint64_t since)
 {
 	struct server *s = ctx;
-	uint64_t t = since_ns;
+	uint64_t t = since;
 
 	usage_release(s, usage_hold(registry_usage(s->registry, uid, false)), &t);
 }
@@ -188,7 +204,7 @@ static bool conn_read_yield(struct conn *c)
 static void server_on_budget(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *s = arg;
-	uint64_t now = now_ns(), window = s->conf->loop_window_ms * 1000000ULL, next = UINT64_MAX;
+	uint64_t now = loop_now(s), window = s->conf->loop_window_ms * 1000000ULL, next = UINT64_MAX;
 	unsigned moved = 0, waiting = 0;
 	struct usage *u, *u_next;
 	struct conn *c;
@@ -568,7 +584,7 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 	struct server *s = c->server;
 	struct worker_pool *workers = s->registry->workers;
 	struct usage *u;
-	uint64_t t = now_ns();
+	uint64_t t = loop_now(s);
 	int r = 0;
 
 	(void)fd;
@@ -644,7 +660,7 @@ static void conn_on_write(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 	struct server *s = c->server;
 	size_t before = vl_stream_pending(&c->stream);
-	uint64_t t = now_ns();
+	uint64_t t = loop_now(s);
 	struct usage *u = usage_hold(c->usage);
 
 	(void)fd;
@@ -728,10 +744,13 @@ static void conn_free(struct conn *c)
 	server_notify_status(s);
 }
 
+/*
+ * Called from its job's completion, whose loop time the worker pool charges
+ * to the job's uid (server_charge_job()): nothing is charged here.
+ */
 void server_conn_resume(struct conn *c)
 {
 	struct server *s = c->server;
-	uint64_t t = now_ns();
 	struct usage *u;
 
 	c->busy = false;
@@ -743,13 +762,14 @@ void server_conn_resume(struct conn *c)
 	/* Its reply is queued: send it, then the requests that waited. */
 	u = usage_hold(c->usage);
 	conn_process(c);
-	if (conn_flush(c) < 0) {
+	if (conn_flush(c) < 0)
 		conn_free(c);
-		usage_release(s, u, &t);
-		return;
+	else
+		conn_update_events(c);
+	if (u) {
+		u->loop_refs--;
+		registry_usage_put(s->registry, u);
 	}
-	usage_release(s, u, &t);
-	conn_update_events(c);
 }
 
 /*
@@ -829,7 +849,7 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct server *s = arg;
 	struct peer peer = { 0 };
-	uint64_t t = now_ns();
+	uint64_t t = loop_now(s);
 	struct usage *u;
 	struct conn *c;
 	int fd;
@@ -1043,14 +1063,14 @@ int server_init(struct server *s, struct event_base *base, const struct conf *co
 	event_add(s->ev_accept, NULL);
 	sink_on_drained(server_on_sink_drained, s);
 	if (registry->workers)
-		worker_pool_set_charge(registry->workers, server_charge_job, s);
+		worker_pool_set_charge(registry->workers, server_loop_clock, server_charge_job, s);
 	return 0;
 }
 
 void server_done(struct server *s)
 {
 	if (s->registry && s->registry->workers)
-		worker_pool_set_charge(s->registry->workers, NULL, NULL);
+		worker_pool_set_charge(s->registry->workers, NULL, NULL, NULL);
 	while (!TAILQ_EMPTY(&s->conns))
 		conn_free(TAILQ_FIRST(&s->conns));
 	if (s->ev_status)

@@ -86,7 +86,8 @@ struct worker_pool {
 	bool dispatch_wanted;		/* ev_dispatch is active */
 	uint64_t pass;			/* counts the passes that start jobs (worker_pool_pass) */
 	/* Who pays for a job's start and completion on the loop (worker_pool_set_charge). */
-	void (*charge)(void *ctx, uid_t uid, uint64_t since_ns);
+	uint64_t (*clock)(void *ctx);
+	void (*charge)(void *ctx, uid_t uid, uint64_t since);
 	void *charge_ctx;
 	int efd;
 	struct event *ev_done;
@@ -104,19 +105,14 @@ static struct lane *lane_of(struct worker_pool *p, const struct job *j)
 /* The loop's clock for charging a job's loop work, or 0 with nobody to charge. */
 static uint64_t pool_clock(const struct worker_pool *p)
 {
-	struct timespec ts;
-
-	if (!p->charge)
-		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return p->charge ? p->clock(p->charge_ctx) : 0;
 }
 
-/* Charge the loop time since since_ns (pool_clock()) to uid. */
-static void pool_charge(const struct worker_pool *p, uid_t uid, uint64_t since_ns)
+/* Charge the loop time since since (pool_clock()) to uid. */
+static void pool_charge(const struct worker_pool *p, uid_t uid, uint64_t since)
 {
 	if (p->charge)
-		p->charge(p->charge_ctx, uid, since_ns);
+		p->charge(p->charge_ctx, uid, since);
 }
 
 /*
@@ -482,9 +478,11 @@ uint64_t worker_pool_pass(const struct worker_pool *p)
 	return p->pass;
 }
 
-void worker_pool_set_charge(struct worker_pool *p, void (*charge)(void *ctx, uid_t uid, uint64_t since_ns), void *ctx)
+void worker_pool_set_charge(struct worker_pool *p, uint64_t (*clock)(void *ctx),
+			    void (*charge)(void *ctx, uid_t uid, uint64_t since), void *ctx)
 {
-	p->charge = charge;
+	p->clock = clock;
+	p->charge = clock ? charge : NULL;
 	p->charge_ctx = ctx;
 }
 

@@ -320,10 +320,12 @@ uint64_t worker_pool_pass(const struct worker_pool *p);
 /*
  * Who pays for the loop time of each job's start, an inline job's run and
  * each completion (they run in the pool's own callbacks, not a connection's):
- * charge(ctx, uid, since_ns) after each, with the CLOCK_MONOTONIC time it
- * began. NULL: nobody (before the server is up, after it is gone).
+ * charge(ctx, uid, since) after each, since being clock(ctx) when it began
+ * (the server's loop clock, which leaves out what nobody is charged for).
+ * NULL: nobody (before the server is up, after it is gone).
  */
-void worker_pool_set_charge(struct worker_pool *p, void (*charge)(void *ctx, uid_t uid, uint64_t since_ns), void *ctx);
+void worker_pool_set_charge(struct worker_pool *p, uint64_t (*clock)(void *ctx),
+			    void (*charge)(void *ctx, uid_t uid, uint64_t since), void *ctx);
 /*
  * Run now, in their uids' turns, the queued jobs that run on this thread
  * (small allocations) instead of after the loop's other ready events; the
@@ -398,6 +400,7 @@ struct registry {
 	bool meta_dirty;		/* a held-list change is not stored yet */
 	uint64_t meta_next;		/* CLOCK_MONOTONIC ns: no deferred store before */
 	uint64_t meta_saves;		/* stores of the metadata (for the tests) */
+	uint64_t meta_ns;		/* loop time spent storing it, charged to nobody */
 };
 
 void registry_init(struct registry *r, const struct conf *conf, const struct backend_ops *backend,
