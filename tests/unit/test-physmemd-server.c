@@ -390,6 +390,28 @@ static void held_release(void *state, struct backend_buffer *b, bool keep)
 	backend_memfd_ops.release(state, b, keep);
 }
 
+/*
+ * An in-process daemon whose uid (the test's) holds 200 freed buffers the
+ * fake kernel keeps, with max_buffers for it; allocate and release replace
+ * the memfd backend's when not NULL.
+ */
+static void held_daemon_start(struct test_daemon *d, uint64_t max_buffers,
+			      int (*allocate)(void *, uint64_t, bool, int, struct backend_buffer *, const char **),
+			      void (*release)(void *, struct backend_buffer *, bool))
+{
+	assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
+	test_daemon_setup(d, "test-physmemd-held");
+	d->conf.max_buffers_per_uid = max_buffers;
+	d->backend.held = fake_held;
+	if (allocate)
+		d->backend.allocate = allocate;
+	if (release)
+		d->backend.release = release;
+	test_daemon_serve(d);
+	for (unsigned i = 0; i < 200; i++)
+		assert_int_equal(registry_add_held(&d->r, getuid(), 4096, HELD_BASE + i, false), 0);
+}
+
 /* The id of the buffer an Allocate on fd got. */
 static uint64_t allocate_id(struct test_daemon *d, int fd)
 {
@@ -426,14 +448,7 @@ static void test_admit_does_not_reap(void **unused)
 	int a, b;
 
 	(void)unused;
-	assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
-	test_daemon_setup(&d, "test-physmemd-admit");
-	d.conf.max_buffers_per_uid = 202;
-	d.backend.held = fake_held;
-	d.backend.release = held_release;
-	test_daemon_serve(&d);
-	for (unsigned i = 0; i < 200; i++)
-		assert_int_equal(registry_add_held(&d.r, getuid(), 4096, HELD_BASE + i, false), 0);
+	held_daemon_start(&d, 202, NULL, held_release);
 	a = client(&d);
 	b = client(&d);
 	id1 = allocate_id(&d, a);
@@ -469,12 +484,7 @@ static void test_admit_does_not_reap(void **unused)
 	assert_non_null(strstr(buf, "\"buffer\""));
 	close(a);
 	close(b);
-	while (d.server.n_conns > 0 || !worker_pool_idle(d.workers))
-		loop_once(&d, deadline);
-	assert_true(d.r.bytes == 0);
-	test_daemon_teardown(&d);
-	close(hold[0]);
-	close(hold[1]);
+	daemon_stop(&d);
 }
 
 /*
@@ -493,14 +503,7 @@ static void test_refused_starts_reap_once(void **unused)
 	unsigned refused = 0;
 
 	(void)unused;
-	assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
-	test_daemon_setup(&d, "test-physmemd-reap-once");
-	d.conf.max_buffers_per_uid = 201;
-	d.backend.held = fake_held;
-	d.backend.allocate = held_allocate;
-	test_daemon_serve(&d);
-	for (unsigned i = 0; i < 200; i++)
-		assert_int_equal(registry_add_held(&d.r, getuid(), 4096, HELD_BASE + i, false), 0);
+	held_daemon_start(&d, 201, held_allocate, NULL);
 	first = client(&d);
 	for (unsigned i = 0; i < 8; i++)
 		fds[i] = client(&d);
@@ -538,12 +541,7 @@ static void test_refused_starts_reap_once(void **unused)
 	for (unsigned i = 0; i < 8; i++)
 		close(fds[i]);
 	close(first);
-	while (d.server.n_conns > 0 || !worker_pool_idle(d.workers))
-		loop_once(&d, deadline);
-	assert_true(d.r.bytes == 0);
-	test_daemon_teardown(&d);
-	close(hold[0]);
-	close(hold[1]);
+	daemon_stop(&d);
 }
 
 /* The fake kernel's answer about held memory taking 20 ms (of the monotonic clock, whatever signals come). */
@@ -566,6 +564,41 @@ static int slow_held(void *state, uint64_t kernel_id)
 	return 1;
 }
 
+/* The registry whose metadata store the next answer pretends to make. */
+static struct registry *storing;
+
+/*
+ * One large Allocate by a uid holding one freed buffer, the backend's
+ * answer about it being held; the loop time charged to the uid and the
+ * time spent storing metadata, as the daemon counted them.
+ */
+static void charged_allocate(int (*held)(void *state, uint64_t kernel_id), uint64_t *ret_loop_ns,
+			     uint64_t *ret_meta_ns)
+{
+	struct json_object *reply, *v;
+	struct test_daemon d;
+	unsigned nfds;
+	int a;
+
+	assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
+	test_daemon_setup(&d, "test-physmemd-charge");
+	d.conf.loop_budget_us = 10000000;	/* on, and far from reached */
+	d.conf.loop_window_ms = 600000;		/* one window for the whole test */
+	d.backend.held = held;
+	test_daemon_serve(&d);
+	storing = &d.r;
+	assert_int_equal(registry_add_held(&d.r, getuid(), 4096, HELD_BASE, false), 0);
+	a = client(&d);
+	reply = call(&d, a, "Allocate", "{\"size\":8388608}", &nfds);
+	assert_false(json_object_object_get_ex(reply, "error", &v));
+	assert_int_equal(nfds, 1);
+	json_object_put(reply);
+	*ret_loop_ns = registry_usage(&d.r, getuid(), false)->loop_ns;
+	*ret_meta_ns = d.r.meta_ns;
+	close(a);
+	daemon_stop(&d);
+}
+
 /*
  * A job's loop work is its uid's loop time: a large Allocate's start (its
  * quota check, which asks about the uid's held memory: 20 ms here) runs in
@@ -575,36 +608,13 @@ static int slow_held(void *state, uint64_t kernel_id)
  */
 static void test_job_loop_time_charged(void **unused)
 {
-	struct test_daemon d;
-	struct usage *u;
-	unsigned nfds;
-	struct json_object *reply, *v;
-	int a;
+	uint64_t loop_ns, meta_ns;
 
 	(void)unused;
-	assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
-	test_daemon_setup(&d, "test-physmemd-charge");
-	d.conf.loop_budget_us = 10000000;	/* on, and far from reached */
-	d.conf.loop_window_ms = 600000;		/* one window for the whole test */
-	d.backend.held = slow_held;
-	test_daemon_serve(&d);
-	assert_int_equal(registry_add_held(&d.r, getuid(), 4096, HELD_BASE, false), 0);
-	a = client(&d);
-	u = registry_usage(&d.r, getuid(), false);
-	assert_non_null(u);
-	assert_true(u->loop_ns < 20000000ULL);
-	reply = call(&d, a, "Allocate", "{\"size\":8388608}", &nfds);
-	assert_false(json_object_object_get_ex(reply, "error", &v));
-	assert_int_equal(nfds, 1);
-	json_object_put(reply);
-	assert_true(u->loop_ns >= 20000000ULL);
-	assert_false(u->loop_over);
-	close(a);
-	daemon_stop(&d);
+	charged_allocate(slow_held, &loop_ns, &meta_ns);
+	assert_true(loop_ns >= 20000000ULL);
+	assert_int_equal(meta_ns, 0);
 }
-
-/* The registry whose metadata store the next answer pretends to make. */
-static struct registry *storing;
 
 /*
  * The fake kernel's answer about held memory, 100 ms of which is a store of
@@ -630,30 +640,12 @@ static int held_while_storing(void *state, uint64_t kernel_id)
  */
 static void test_metadata_store_not_charged(void **unused)
 {
-	struct test_daemon d;
-	struct usage *u;
-	unsigned nfds;
-	struct json_object *reply, *v;
-	int a;
+	uint64_t loop_ns, meta_ns;
 
 	(void)unused;
-	assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
-	test_daemon_setup(&d, "test-physmemd-meta");
-	d.conf.loop_budget_us = 10000000;
-	d.conf.loop_window_ms = 600000;
-	d.backend.held = held_while_storing;
-	test_daemon_serve(&d);
-	storing = &d.r;
-	assert_int_equal(registry_add_held(&d.r, getuid(), 4096, HELD_BASE, false), 0);
-	a = client(&d);
-	u = registry_usage(&d.r, getuid(), false);
-	reply = call(&d, a, "Allocate", "{\"size\":8388608}", &nfds);
-	assert_false(json_object_object_get_ex(reply, "error", &v));
-	json_object_put(reply);
-	assert_true(d.r.meta_ns >= 100000000ULL);
-	assert_true(u->loop_ns < 100000000ULL);	/* the job's own work: well under a millisecond */
-	close(a);
-	daemon_stop(&d);
+	charged_allocate(held_while_storing, &loop_ns, &meta_ns);
+	assert_true(meta_ns >= 100000000ULL);
+	assert_true(loop_ns < 100000000ULL);	/* the job's own work: well under a millisecond */
 }
 
 /* The pool could not be reserved: every connection comes from the heap, and is served. */
