@@ -23,7 +23,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -108,14 +107,6 @@ struct json_object *fdstore_meta(struct registry *r)
 /* The least time between two deferred stores of held-list changes. */
 #define META_MIN_GAP_NS (10 * 1000000ULL)
 
-static uint64_t meta_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static int fdstore_write_meta(struct registry *r)
 {
 	struct json_object *o = fdstore_meta(r);
@@ -145,7 +136,7 @@ static int fdstore_write_meta(struct registry *r)
  */
 static int fdstore_save_meta(struct registry *r)
 {
-	uint64_t start = meta_now(), cost;
+	uint64_t start = monotonic_ns(), cost;
 	int ret;
 
 	if (r->ev_meta)
@@ -153,7 +144,7 @@ static int fdstore_save_meta(struct registry *r)
 	r->meta_dirty = false;
 	ret = fdstore_write_meta(r);
 	r->meta_saves++;
-	cost = meta_now() - start;
+	cost = monotonic_ns() - start;
 	/* Sized by every uid's named and held buffers: whoever's call it is in does not pay. */
 	r->meta_ns += cost;
 	r->meta_next = start + cost + (9 * cost > META_MIN_GAP_NS ? 9 * cost : META_MIN_GAP_NS);
@@ -193,8 +184,8 @@ void fdstore_reserve_ids(struct registry *r)
  */
 void fdstore_held_changed(struct registry *r)
 {
-	uint64_t now, wait;
 	struct timeval tv;
+	uint64_t now;
 
 	if (!r->fdstore)
 		return;
@@ -205,10 +196,8 @@ void fdstore_held_changed(struct registry *r)
 	if (r->meta_dirty)
 		return;		/* the timer is set */
 	r->meta_dirty = true;
-	now = meta_now();
-	wait = r->meta_next > now ? r->meta_next - now : 0;
-	tv.tv_sec = (time_t)(wait / 1000000000ULL);
-	tv.tv_usec = (suseconds_t)(wait % 1000000000ULL / 1000);
+	now = monotonic_ns();
+	tv = timeval_from_ns(r->meta_next > now ? r->meta_next - now : 0);
 	if (evtimer_add(r->ev_meta, &tv) < 0)
 		fdstore_save_meta(r);
 }

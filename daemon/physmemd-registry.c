@@ -153,11 +153,17 @@ int registry_alloc_size(const struct registry *r, uint64_t size, uint64_t *ret)
 	return 0;
 }
 
-/* Uncharge one buffer of bytes from a uid's usage. */
-static void uncharge(struct registry *r, struct usage *u, uint64_t bytes)
+/* Uncharge one buffer of bytes from a uid's usage, keeping the record. */
+static void uncharge_keep(struct usage *u, uint64_t bytes)
 {
 	u->buffers--;
 	u->bytes -= bytes;
+}
+
+/* The same, and drop the record if it counts nothing any more. */
+static void uncharge(struct registry *r, struct usage *u, uint64_t bytes)
+{
+	uncharge_keep(u, bytes);
 	registry_usage_put(r, u);
 }
 
@@ -358,8 +364,7 @@ void registry_reap(struct registry *r, uid_t uid)
 		u->held_bytes -= h->bytes;
 		if (h->pool)
 			u->pool_bytes -= h->bytes;
-		u->buffers--;
-		u->bytes -= h->bytes;
+		uncharge_keep(u, h->bytes);
 		TAILQ_REMOVE(&u->held, h, uid_entry);
 		TAILQ_REMOVE(&r->held, h, entry);
 		free(h);

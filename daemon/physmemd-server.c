@@ -61,14 +61,6 @@ static void conn_update_events(struct conn *c);
  * its budget. So a caller that is not over waits for the message of an over
  * uid being parsed and a millisecond, not for every connection that uid has.
  */
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * The clock the loop budget charges by: monotonic time less the time spent
  * storing the fd store's metadata, which every uid's buffers size and
@@ -76,7 +68,7 @@ static uint64_t now_ns(void)
  */
 static uint64_t loop_now(const struct server *s)
 {
-	return now_ns() - (s->registry ? s->registry->meta_ns : 0);
+	return monotonic_ns() - (s->registry ? s->registry->meta_ns : 0);
 }
 
 static bool loop_budget_on(const struct server *s)
@@ -87,13 +79,10 @@ static bool loop_budget_on(const struct server *s)
 /* Make ev_budget fire at the monotonic time at (ns) at the latest. */
 static void budget_timer_arm(struct server *s, uint64_t at, uint64_t now)
 {
-	struct timeval tv;
-	uint64_t left = at > now ? at - now : 0;
+	struct timeval tv = timeval_from_ns(at > now ? at - now : 0);
 
 	if (evtimer_pending(s->ev_budget, NULL) && s->budget_at <= at)
 		return;
-	tv.tv_sec = (time_t)(left / 1000000000ULL);
-	tv.tv_usec = (suseconds_t)(left % 1000000000ULL / 1000);
 	s->budget_at = at;
 	evtimer_add(s->ev_budget, &tv);
 }

@@ -10,13 +10,31 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/queue.h>
+#include <sys/time.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "physmem-proto.h"
 #include "varlink-stream.h"
 
 struct event_base;
 struct event;
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+static inline uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* ns as a timeval, for a libevent timer. */
+static inline struct timeval timeval_from_ns(uint64_t ns)
+{
+	return (struct timeval){ .tv_sec = (time_t)(ns / 1000000000ULL),
+				 .tv_usec = (suseconds_t)(ns % 1000000000ULL / 1000) };
+}
 struct json_object;
 struct json_tokener;
 struct conn_pool;
