@@ -3,11 +3,15 @@
  * Shared buffers that survive a daemon restart, through systemd's file
  * descriptor store (FDSTORE=1, FileDescriptorStoreMax= in the unit).
  *
- * Every named buffer's fd is stored as "buf-ID"; the registry's metadata (JSON:
- * those buffers, a mark above every id given out, and the memory still charged
- * for freed buffers the kernel holds) is stored as a sealed memfd named
- * "registry", replaced on every change. A freed buffer is taken out with
- * FDSTOREREMOVE=1. On start, systemd
+ * Every named buffer's fd is stored as "buf-ID". The metadata is JSON in
+ * sealed memfds, each replaced when what it describes changes: "registry"
+ * holds a mark above every id given out, and "meta-UID" one uid's named
+ * buffers and the memory still charged to it for freed buffers the kernel
+ * holds. A store is sized by one uid's buffers (at most max-buffers-per-uid),
+ * never by everyone's, and is made in that uid's call. (Before, "registry"
+ * held every uid's buffers and was rewritten whole on every change; such a
+ * store is still read, and written again as this daemon writes it.) A freed
+ * buffer is taken out with FDSTOREREMOVE=1. On start, systemd
  * passes the stored fds back beside the listening socket, and fdstore_collect()
  * sorts them out and adopts the buffers again: their memory never went away,
  * so clients' mappings keep their data throughout.
@@ -35,6 +39,8 @@
 #include "varlink-message.h"
 
 #define META_NAME "registry"
+/* Each uid's named and held buffers: "meta-UID". */
+#define UID_META_PREFIX "meta-"
 #define META_MAX (16u << 20)
 /* Ids reserved at a time: the metadata is rewritten once per this many new ids. */
 #define ID_RESERVE 1024
@@ -51,12 +57,54 @@ static int notify_fd(const char *state, int fd)
 	return r;
 }
 
-/*
- * Serialise the metadata: the named buffers, the id mark (no id at or past
- * it was given out) and the held list (memory charged until the kernel frees
- * it).
- */
-struct json_object *fdstore_meta(struct registry *r)
+/* One named buffer's entry in its owner's metadata. */
+static struct json_object *buffer_entry(const struct buffer *b)
+{
+	struct json_object *e = json_object_new_object();
+	struct json_object *uids = json_object_new_array();
+	struct json_object *gids = json_object_new_array();
+
+	for (unsigned i = 0; i < b->n_allow_uids; i++)
+		json_object_array_add(uids, json_object_new_int64(b->allow_uids[i]));
+	for (unsigned i = 0; i < b->n_allow_gids; i++)
+		json_object_array_add(gids, json_object_new_int64(b->allow_gids[i]));
+	json_object_object_add(e, "id", json_object_new_int64((int64_t)b->id));
+	json_object_object_add(e, "name", json_object_new_string(b->name));
+	json_object_object_add(e, "cache", json_object_new_int(b->cache));
+	json_object_object_add(e, "ownerUid", json_object_new_int64(b->owner_uid));
+	json_object_object_add(e, "ownerPid", json_object_new_int64(b->owner_pid));
+	json_object_object_add(e, "allowUids", uids);
+	json_object_object_add(e, "allowGids", gids);
+	if (b->b.pool[0])
+		json_object_object_add(e, "pool", json_object_new_string(b->b.pool));
+	return e;
+}
+
+/* One held buffer's entry: memory charged to its uid until the kernel frees it. */
+static struct json_object *held_entry(const struct held *h)
+{
+	struct json_object *e = json_object_new_object();
+
+	json_object_object_add(e, "uid", json_object_new_int64(h->uid));
+	json_object_object_add(e, "bytes", json_object_new_int64((int64_t)h->bytes));
+	json_object_object_add(e, "kernelId", json_object_new_int64((int64_t)h->kernel_id));
+	if (h->pool)
+		json_object_object_add(e, "pool", json_object_new_boolean(1));
+	return e;
+}
+
+/* "registry": the id mark (no id at or past it was given out). */
+struct json_object *fdstore_meta_mark(struct registry *r)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "nextId",
+			       json_object_new_int64((int64_t)(r->id_mark > r->next_id ? r->id_mark : r->next_id)));
+	return o;
+}
+
+/* "meta-UID": one uid's named buffers and its held list, and nobody else's. */
+struct json_object *fdstore_meta_uid(struct usage *u)
 {
 	struct json_object *o = json_object_new_object();
 	struct json_object *list = json_object_new_array();
@@ -64,91 +112,103 @@ struct json_object *fdstore_meta(struct registry *r)
 	struct buffer *b;
 	struct held *h;
 
-	TAILQ_FOREACH(b, &r->buffers, entry) {
-		struct json_object *e, *uids, *gids;
-
-		if (!b->name[0])
-			continue;
-		e = json_object_new_object();
-		uids = json_object_new_array();
-		gids = json_object_new_array();
-		for (unsigned i = 0; i < b->n_allow_uids; i++)
-			json_object_array_add(uids, json_object_new_int64(b->allow_uids[i]));
-		for (unsigned i = 0; i < b->n_allow_gids; i++)
-			json_object_array_add(gids, json_object_new_int64(b->allow_gids[i]));
-		json_object_object_add(e, "id", json_object_new_int64((int64_t)b->id));
-		json_object_object_add(e, "name", json_object_new_string(b->name));
-		json_object_object_add(e, "cache", json_object_new_int(b->cache));
-		json_object_object_add(e, "ownerUid", json_object_new_int64(b->owner_uid));
-		json_object_object_add(e, "ownerPid", json_object_new_int64(b->owner_pid));
-		json_object_object_add(e, "allowUids", uids);
-		json_object_object_add(e, "allowGids", gids);
-		if (b->b.pool[0])
-			json_object_object_add(e, "pool", json_object_new_string(b->b.pool));
-		json_object_array_add(list, e);
+	if (u) {
+		TAILQ_FOREACH(b, &u->named, named_entry)
+			json_object_array_add(list, buffer_entry(b));
+		TAILQ_FOREACH(h, &u->held, uid_entry)
+			json_object_array_add(held, held_entry(h));
 	}
-	TAILQ_FOREACH(h, &r->held, entry) {
-		struct json_object *e = json_object_new_object();
-
-		json_object_object_add(e, "uid", json_object_new_int64(h->uid));
-		json_object_object_add(e, "bytes", json_object_new_int64((int64_t)h->bytes));
-		json_object_object_add(e, "kernelId", json_object_new_int64((int64_t)h->kernel_id));
-		if (h->pool)
-			json_object_object_add(e, "pool", json_object_new_boolean(1));
-		json_object_array_add(held, e);
-	}
-	json_object_object_add(o, "nextId",
-			       json_object_new_int64((int64_t)(r->id_mark > r->next_id ? r->id_mark : r->next_id)));
 	json_object_object_add(o, "buffers", list);
 	json_object_object_add(o, "held", held);
 	return o;
 }
 
-/* The least time between two deferred stores of held-list changes. */
-#define META_MIN_GAP_NS (10 * 1000000ULL)
-
-static int fdstore_write_meta(struct registry *r)
+/* Whether u has anything to store. */
+static bool usage_has_meta(const struct usage *u)
 {
-	struct json_object *o = fdstore_meta(r);
-	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	size_t len = strlen(text);
+	return u && (!TAILQ_EMPTY(&u->named) || !TAILQ_EMPTY(&u->held));
+}
+
+/* Replace the store's entry name with o's text; o NULL: only take it out. */
+static int store_blob(const char *name, struct json_object *o)
+{
+	const char *text;
+	char state[64];
+	size_t len;
 	int fd, ret = -EIO;
 
+	snprintf(state, sizeof(state), "FDSTOREREMOVE=1\nFDNAME=%s", name);
+	notify_fd(state, -1);
+	if (!o)
+		return 0;
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	len = strlen(text);
 	fd = memfd_create("physmemd-registry", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0 || write(fd, text, len) != (ssize_t)len ||
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-		log_warning("fd store: cannot write the registry: %s", strerror(errno));
+		log_warning("fd store: cannot write %s: %s", name, strerror(errno));
 	} else {
-		notify_fd("FDSTOREREMOVE=1\nFDNAME=" META_NAME, -1);
-		ret = notify_fd("FDSTORE=1\nFDNAME=" META_NAME, fd) < 0 ? -EIO : 0;
+		snprintf(state, sizeof(state), "FDSTORE=1\nFDNAME=%s", name);
+		ret = notify_fd(state, fd) < 0 ? -EIO : 0;
 	}
 	if (fd >= 0)
 		close(fd);
+	return ret;
+}
+
+/* Store the id mark; <0 if that failed. */
+static int fdstore_save_mark(struct registry *r)
+{
+	struct json_object *o = fdstore_meta_mark(r);
+	int ret = store_blob(META_NAME, o);
+
 	json_object_put(o);
+	r->meta_saves++;
 	return ret;
 }
 
 /*
- * Replace the stored metadata with the registry as it is now (a pending
- * held-list change with it); <0 if that failed. Its cost sets when the
- * next deferred store may run: nine times it later, so that stores take at
- * most a tenth of the loop.
+ * Store uid's metadata as it is now (u: its record, or NULL), a pending
+ * change of its held list with it. Sized by that uid's named and held
+ * buffers alone (at most max-buffers-per-uid), so the uid whose call makes
+ * it pays for it. u stays: the caller puts it.
  */
-static int fdstore_save_meta(struct registry *r)
+static void fdstore_save_uid(struct registry *r, uid_t uid, struct usage *u)
+{
+	struct json_object *o = usage_has_meta(u) ? fdstore_meta_uid(u) : NULL;
+	char name[32];
+
+	if (u && u->meta_dirty) {
+		TAILQ_REMOVE(&r->meta_dirty, u, meta_entry);
+		u->meta_dirty = false;
+		if (TAILQ_EMPTY(&r->meta_dirty) && r->ev_meta)
+			evtimer_del(r->ev_meta);	/* nothing left for it */
+	}
+	snprintf(name, sizeof(name), UID_META_PREFIX "%u", (unsigned)uid);
+	store_blob(name, o);
+	json_object_put(o);
+	r->meta_saves++;
+}
+
+/* The least time between two deferred passes over held-list changes. */
+#define META_MIN_GAP_NS (10 * 1000000ULL)
+
+/*
+ * Store every pending held-list change, and set when the next deferred
+ * pass may run: nine times its cost later, so that these stores, which no
+ * uid's loop budget pays for, take at most a tenth of the loop.
+ */
+static void fdstore_flush(struct registry *r)
 {
 	uint64_t start = monotonic_ns(), cost;
-	int ret;
+	struct usage *u;
 
-	if (r->ev_meta)
-		evtimer_del(r->ev_meta);
-	r->meta_dirty = false;
-	ret = fdstore_write_meta(r);
-	r->meta_saves++;
+	while ((u = TAILQ_FIRST(&r->meta_dirty))) {
+		fdstore_save_uid(r, u->uid, u);
+		registry_usage_put(r, u);	/* the pending change may have been all that kept it */
+	}
 	cost = monotonic_ns() - start;
-	/* Sized by every uid's named and held buffers: whoever's call it is in does not pay. */
-	r->meta_ns += cost;
 	r->meta_next = start + cost + (9 * cost > META_MIN_GAP_NS ? 9 * cost : META_MIN_GAP_NS);
-	return ret;
 }
 
 void fdstore_named(struct registry *r, struct buffer *b)
@@ -161,7 +221,8 @@ void fdstore_named(struct registry *r, struct buffer *b)
 		snprintf(state, sizeof(state), "FDSTORE=1\nFDNAME=buf-%" PRIu64, b->id);
 		b->stored = notify_fd(state, b->b.fd) > 0;
 	}
-	fdstore_save_meta(r);
+	registry_named(r, b);
+	fdstore_save_uid(r, b->owner_uid, registry_usage(r, b->owner_uid, false));
 }
 
 void fdstore_reserve_ids(struct registry *r)
@@ -172,44 +233,45 @@ void fdstore_reserve_ids(struct registry *r)
 		return;
 	r->id_mark = r->next_id + ID_RESERVE;
 	/* Not stored: try again with the next id. */
-	if (fdstore_save_meta(r) < 0)
+	if (fdstore_save_mark(r) < 0)
 		r->id_mark = old;
 }
 
 /*
- * A held buffer came or went. Stored at once without a timer (startup,
- * shutdown, the tests); else coalesced: every uid's held buffers are
- * written each time, and these changes come from releases and reaps that
- * no uid's loop budget pays for.
+ * A held buffer of u came or went. Stored at once without a timer (startup,
+ * shutdown, the tests); else coalesced: these changes come from releases
+ * and reaps, and a client that holds and lets go of memory could make many.
  */
-void fdstore_held_changed(struct registry *r)
+void fdstore_held_changed(struct registry *r, struct usage *u)
 {
 	struct timeval tv;
+	bool timer_set;
 	uint64_t now;
 
-	if (!r->fdstore)
+	if (!r->fdstore || !u)
 		return;
 	if (!r->ev_meta) {
-		fdstore_save_meta(r);
+		fdstore_save_uid(r, u->uid, u);
 		return;
 	}
-	if (r->meta_dirty)
-		return;		/* the timer is set */
-	r->meta_dirty = true;
+	if (u->meta_dirty)
+		return;
+	timer_set = !TAILQ_EMPTY(&r->meta_dirty);
+	u->meta_dirty = true;		/* keeps u until it is stored */
+	TAILQ_INSERT_TAIL(&r->meta_dirty, u, meta_entry);
+	if (timer_set)
+		return;
 	now = monotonic_ns();
 	tv = timeval_from_ns(r->meta_next > now ? r->meta_next - now : 0);
 	if (evtimer_add(r->ev_meta, &tv) < 0)
-		fdstore_save_meta(r);
+		fdstore_save_uid(r, u->uid, u);	/* the only one pending: now, then */
 }
 
 static void on_meta_timer(evutil_socket_t fd, short what, void *arg)
 {
-	struct registry *r = arg;
-
 	(void)fd;
 	(void)what;
-	if (r->meta_dirty)
-		fdstore_save_meta(r);
+	fdstore_flush(arg);
 }
 
 int fdstore_start(struct registry *r, struct event_base *base)
@@ -226,8 +288,7 @@ void fdstore_stop(struct registry *r)
 		return;
 	event_free(r->ev_meta);
 	r->ev_meta = NULL;
-	if (r->meta_dirty)
-		fdstore_save_meta(r);
+	fdstore_flush(r);
 }
 
 void fdstore_freed(struct registry *r, struct buffer *b)
@@ -239,7 +300,7 @@ void fdstore_freed(struct registry *r, struct buffer *b)
 	snprintf(state, sizeof(state), "FDSTOREREMOVE=1\nFDNAME=buf-%" PRIu64, b->id);
 	notify_fd(state, -1);
 	b->stored = false;
-	fdstore_save_meta(r);
+	fdstore_save_uid(r, b->owner_uid, registry_usage(r, b->owner_uid, false));
 }
 
 static int read_meta(int fd, struct json_object **ret)
@@ -377,38 +438,46 @@ static void restore_one(struct registry *r, const struct stored_buffer *sb, int 
 	for (unsigned i = 0; i < sb->allow_gids.n; i++)
 		b->allow_gids[i] = (gid_t)sb->allow_gids.v[i];
 	b->stored = true;
+	registry_named(r, b);
 	log_info("fd store: buffer %" PRIu64 " '%s' (%" PRIu64 " bytes, uid %u) restored", b->id, b->name,
 		 b->b.size, (unsigned)b->owner_uid);
 }
 
-void fdstore_restore_accounting(struct registry *r, struct json_object *meta)
+bool fdstore_restore_accounting(struct registry *r, struct json_object *meta, uid_t uid)
 {
 	struct stored_mark mark = { 0 };
 	struct json_object *list;
 	size_t n, kept = 0;
+	bool marked = false;
 	const char *bad;
 
 	/* Every id below the mark may be in a client's hands: start past it. */
-	if (vl_dispatch_full(meta, stored_mark_fields, &mark, 0, VL_DISPATCH_ALLOW_UNKNOWN, &bad) < 0 ||
-	    !mark.known || mark.next_id == 0)
-		log_warning("fd store: no valid id mark, ids may repeat");
-	else if (mark.next_id > r->next_id)
-		r->next_id = mark.next_id;
+	if (json_object_object_get_ex(meta, "nextId", NULL)) {
+		if (vl_dispatch_full(meta, stored_mark_fields, &mark, 0, VL_DISPATCH_ALLOW_UNKNOWN, &bad) < 0 ||
+		    !mark.known || mark.next_id == 0) {
+			log_warning("fd store: bad id mark");
+		} else {
+			marked = true;
+			if (mark.next_id > r->next_id)
+				r->next_id = mark.next_id;
+		}
+	}
 	if (r->id_mark < r->next_id)
 		r->id_mark = r->next_id;
 
 	if (!json_object_object_get_ex(meta, "held", &list))
-		return;
+		return marked;
 	if (!json_object_is_type(list, json_type_array) || json_object_array_length(list) > HELD_MAX) {
 		log_warning("fd store: bad held list, dropped");
-		return;
+		return marked;
 	}
 	n = json_object_array_length(list);
 	for (size_t i = 0; i < n; i++) {
 		struct stored_held h = { 0 };
 
 		if (vl_dispatch_full(json_object_array_get_idx(list, i), stored_held_fields, &h, 0,
-				     VL_DISPATCH_ALLOW_UNKNOWN, &bad) < 0 || h.bytes == 0 || h.kernel_id == 0) {
+				     VL_DISPATCH_ALLOW_UNKNOWN, &bad) < 0 || h.bytes == 0 || h.kernel_id == 0 ||
+		    (uid != (uid_t)-1 && (uid_t)h.uid != uid)) {
 			log_warning("fd store: bad held entry %zu, dropped", i);
 			continue;
 		}
@@ -423,13 +492,87 @@ void fdstore_restore_accounting(struct registry *r, struct json_object *meta)
 	}
 	if (kept)
 		log_info("fd store: %zu freed buffers still held, charged to their owners again", kept);
+	return marked;
+}
+
+/* The uid of a stored "meta-UID" name, or (uid_t)-1. */
+static uid_t meta_name_uid(const char *name)
+{
+	unsigned long v;
+	char *end;
+
+	if (strncmp(name, UID_META_PREFIX, strlen(UID_META_PREFIX)) != 0)
+		return (uid_t)-1;
+	name += strlen(UID_META_PREFIX);
+	if (name[0] < '0' || name[0] > '9')
+		return (uid_t)-1;
+	errno = 0;
+	v = strtoul(name, &end, 10);
+	if (errno || *end || v >= (uid_t)-1)
+		return (uid_t)-1;
+	return (uid_t)v;
+}
+
+/* A metadata object systemd passed back: the id mark's (uid -1), or one uid's. */
+struct stored_meta {
+	struct json_object *o;
+	uid_t uid;
+};
+
+/* Adopt the buffers meta lists (uid's alone, unless -1) whose fds are among fds. */
+static void restore_buffers(struct registry *r, struct json_object *meta, uid_t uid, int *fds, char **names, int n)
+{
+	struct json_object *list;
+
+	if (!json_object_object_get_ex(meta, "buffers", &list) || !json_object_is_type(list, json_type_array))
+		return;
+	for (size_t j = 0; j < json_object_array_length(list); j++) {
+		struct stored_buffer sb;
+		char want[32];
+
+		/* A bad entry restores nothing: its fd is dropped afterwards. */
+		if (stored_buffer_parse(json_object_array_get_idx(list, j), &sb) < 0)
+			continue;
+		if (uid != (uid_t)-1 && (uid_t)sb.owner_uid != uid) {
+			log_warning("fd store: buffer %" PRIu64 " listed with uid %u's, dropped", sb.id, (unsigned)uid);
+			continue;
+		}
+		snprintf(want, sizeof(want), "buf-%" PRIu64, sb.id);
+		for (int i = 0; i < n; i++)
+			if (fds[i] >= 0 && strcmp(names[i], want) == 0) {
+				restore_one(r, &sb, fds[i]);
+				fds[i] = -1;
+				break;
+			}
+	}
+}
+
+/*
+ * After a restore, store everything again as this daemon writes it: the id
+ * mark alone as "registry" (an older daemon kept every uid's buffers there
+ * too), a "meta-UID" for each uid with named or held buffers, and none for
+ * a uid that has neither any more.
+ */
+static void fdstore_rewrite(struct registry *r, const struct stored_meta *metas, size_t n_metas)
+{
+	struct usage *u;
+
+	fdstore_save_mark(r);
+	for (size_t i = 0; i < n_metas; i++)
+		if (metas[i].uid != (uid_t)-1 && !usage_has_meta(registry_usage(r, metas[i].uid, false)))
+			fdstore_save_uid(r, metas[i].uid, NULL);
+	TAILQ_FOREACH(u, &r->usage, entry)
+		if (usage_has_meta(u))
+			fdstore_save_uid(r, u->uid, u);
 }
 
 int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd)
 {
-	struct json_object *meta = NULL, *list;
+	struct stored_meta *metas;
+	size_t n_metas = 0;
 	char **names = NULL;
-	int n, meta_fd = -1, listen_fd = -1;
+	int n, listen_fd = -1;
+	bool mark_seen = false, marked = false;
 	int *fds;
 
 	n = sd_listen_fds_with_names(1, &names);
@@ -438,15 +581,35 @@ int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd)
 		return n;
 	}
 	fds = calloc((size_t)(n > 0 ? n : 1), sizeof(int));
-	if (!fds)
+	metas = calloc((size_t)(n > 0 ? n : 1), sizeof(*metas));
+	if (!fds || !metas) {
+		free(fds);
+		free(metas);
 		return -ENOMEM;
+	}
 	for (int i = 0; i < n; i++) {
 		int fd = SD_LISTEN_FDS_START + i;
 		const char *name = names && names[i] ? names[i] : "";
+		bool is_mark = strcmp(name, META_NAME) == 0 && !mark_seen;
+		uid_t uid = meta_name_uid(name);
 
 		fds[i] = -1;
-		if (strcmp(name, META_NAME) == 0 && meta_fd < 0) {
-			meta_fd = fd;
+		/* A uid's metadata twice would charge its held memory twice: the first only. */
+		for (size_t j = 0; uid != (uid_t)-1 && j < n_metas; j++)
+			if (metas[j].uid == uid) {
+				log_warning("fd store: %s is there twice, the second is dropped", name);
+				uid = (uid_t)-1;
+				is_mark = false;
+			}
+		if (is_mark || uid != (uid_t)-1) {
+			mark_seen |= is_mark;
+			if (read_meta(fd, &metas[n_metas].o) < 0) {
+				log_warning("fd store: unreadable %s, the buffers it lists are dropped", name);
+			} else {
+				metas[n_metas].uid = is_mark ? (uid_t)-1 : uid;
+				n_metas++;
+			}
+			close(fd);
 		} else if (strncmp(name, "buf-", 4) == 0) {
 			fds[i] = fd;
 		} else if (listen_fd < 0 && sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0) {
@@ -457,30 +620,13 @@ int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd)
 		}
 	}
 
-	if (meta_fd >= 0 && read_meta(meta_fd, &meta) < 0)
-		log_warning("fd store: unreadable registry, stored buffers are dropped");
-	if (meta_fd >= 0)
-		close(meta_fd);
 	/* Ids and held memory first: restored buffers must not move the mark. */
-	if (meta)
-		fdstore_restore_accounting(r, meta);
-	if (meta && json_object_object_get_ex(meta, "buffers", &list) && json_object_is_type(list, json_type_array)) {
-		for (size_t j = 0; j < json_object_array_length(list); j++) {
-			struct stored_buffer sb;
-			char want[32];
-
-			/* A bad entry restores nothing: its fd is dropped below. */
-			if (stored_buffer_parse(json_object_array_get_idx(list, j), &sb) < 0)
-				continue;
-			snprintf(want, sizeof(want), "buf-%" PRIu64, sb.id);
-			for (int i = 0; i < n; i++)
-				if (fds[i] >= 0 && strcmp(names[i], want) == 0) {
-					restore_one(r, &sb, fds[i]);
-					fds[i] = -1;
-					break;
-				}
-		}
-	}
+	for (size_t i = 0; i < n_metas; i++)
+		marked |= fdstore_restore_accounting(r, metas[i].o, metas[i].uid);
+	if (n_metas && !marked)
+		log_warning("fd store: no valid id mark, ids may repeat");
+	for (size_t i = 0; i < n_metas; i++)
+		restore_buffers(r, metas[i].o, metas[i].uid, fds, names, n);
 	/* Stored fds without metadata: drop them from the store too. */
 	for (int i = 0; i < n; i++)
 		if (fds[i] >= 0) {
@@ -491,7 +637,13 @@ int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd)
 			notify_fd(state, -1);
 			close(fds[i]);
 		}
-	json_object_put(meta);
+	/* Only now: nothing above may store metadata that lists half the buffers. */
+	r->fdstore = enable;
+	if (enable && n_metas)
+		fdstore_rewrite(r, metas, n_metas);
+	for (size_t i = 0; i < n_metas; i++)
+		json_object_put(metas[i].o);
+	free(metas);
 	free(fds);
 	if (names)
 		for (int i = 0; i < n; i++)
@@ -499,8 +651,6 @@ int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd)
 	free(names);
 	if (listen_fd >= 0)
 		fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
-	/* Only now: nothing above may store metadata that lists half the buffers. */
-	r->fdstore = enable;
 	*ret_listen_fd = listen_fd;
 	return 0;
 }

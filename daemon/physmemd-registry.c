@@ -23,16 +23,24 @@ void registry_init(struct registry *r, const struct conf *conf, const struct bac
 	r->next_id = 1;
 	TAILQ_INIT(&r->buffers);
 	TAILQ_INIT(&r->usage);
-	TAILQ_INIT(&r->held);
+	TAILQ_INIT(&r->meta_dirty);
+}
+
+/* Order of registry.by_uid, whose keys point at usage.uid. */
+static int uid_cmp(const void *a, const void *b)
+{
+	uid_t x = *(const uid_t *)a, y = *(const uid_t *)b;
+
+	return (x > y) - (x < y);
 }
 
 struct usage *registry_usage(struct registry *r, uid_t uid, bool create)
 {
+	void **node = tfind(&uid, &r->by_uid, uid_cmp);
 	struct usage *u;
 
-	TAILQ_FOREACH(u, &r->usage, entry)
-		if (u->uid == uid)
-			return u;
+	if (node)
+		return (struct usage *)((char *)*node - offsetof(struct usage, uid));
 	if (!create)
 		return NULL;
 	u = calloc(1, sizeof(*u));
@@ -40,8 +48,20 @@ struct usage *registry_usage(struct registry *r, uid_t uid, bool create)
 		return NULL;
 	u->uid = uid;
 	TAILQ_INIT(&u->held);
+	TAILQ_INIT(&u->named);
+	if (!tsearch(&u->uid, &r->by_uid, uid_cmp)) {
+		free(u);
+		return NULL;
+	}
 	TAILQ_INSERT_TAIL(&r->usage, u, entry);
 	return u;
+}
+
+static void usage_free(struct registry *r, struct usage *u)
+{
+	TAILQ_REMOVE(&r->usage, u, entry);
+	tdelete(&u->uid, &r->by_uid, uid_cmp);
+	free(u);
 }
 
 /*
@@ -52,10 +72,8 @@ struct usage *registry_usage(struct registry *r, uid_t uid, bool create)
 void registry_usage_put(struct registry *r, struct usage *u)
 {
 	if (u && u->buffers == 0 && u->bytes == 0 && u->connections == 0 && u->bindings == 0 && u->loop_refs == 0 &&
-	    u->loop_ns == 0 && !u->loop_over) {
-		TAILQ_REMOVE(&r->usage, u, entry);
-		free(u);
-	}
+	    u->loop_ns == 0 && !u->loop_over && !u->meta_dirty)
+		usage_free(r, u);
 }
 
 /* Order of registry.by_id, whose keys point at buffer.id. */
@@ -73,11 +91,28 @@ struct buffer *registry_find(struct registry *r, uint64_t id)
 	return node ? (struct buffer *)((char *)*node - offsetof(struct buffer, id)) : NULL;
 }
 
-/* Take b off the registry's list and out of its tree. */
+/* Take b off the registry's list, out of its tree and off its owner's named list. */
 static void registry_unlist(struct registry *r, struct buffer *b)
 {
 	TAILQ_REMOVE(&r->buffers, b, entry);
 	tdelete(&b->id, &r->by_id, id_cmp);
+	if (b->on_named) {
+		/* b is counted in its owner's usage: it is there. */
+		struct usage *u = registry_usage(r, b->owner_uid, false);
+
+		TAILQ_REMOVE(&u->named, b, named_entry);
+		b->on_named = false;
+	}
+}
+
+void registry_named(struct registry *r, struct buffer *b)
+{
+	struct usage *u = registry_usage(r, b->owner_uid, false);
+
+	if (b->on_named || !u)
+		return;
+	TAILQ_INSERT_TAIL(&u->named, b, named_entry);
+	b->on_named = true;
 }
 
 struct buffer *registry_find_name(struct registry *r, uid_t owner_uid, const char *name)
@@ -234,13 +269,12 @@ static void registry_released(struct registry *r, uid_t uid, uint64_t kernel_id,
 		h->kernel_id = kernel_id;
 		h->pool = pool;
 		u->held_bytes += charged;
-		TAILQ_INSERT_TAIL(&r->held, h, entry);
 		TAILQ_INSERT_TAIL(&u->held, h, uid_entry);
 		r->n_buffers--;
 		r->bytes -= charged;
 		log_info("kernel buffer %llu: memory still held elsewhere, stays charged to uid %u",
 			 (unsigned long long)kernel_id, (unsigned)uid);
-		fdstore_held_changed(r);
+		fdstore_held_changed(r, u);
 		return;
 	}
 	if (pool)
@@ -343,7 +377,6 @@ int registry_add_held(struct registry *r, uid_t uid, uint64_t bytes, uint64_t ke
 	u->held_bytes += bytes;
 	if (pool)
 		u->pool_bytes += bytes;
-	TAILQ_INSERT_TAIL(&r->held, h, entry);
 	TAILQ_INSERT_TAIL(&u->held, h, uid_entry);
 	return 0;
 }
@@ -366,13 +399,12 @@ void registry_reap(struct registry *r, uid_t uid)
 			u->pool_bytes -= h->bytes;
 		uncharge_keep(u, h->bytes);
 		TAILQ_REMOVE(&u->held, h, uid_entry);
-		TAILQ_REMOVE(&r->held, h, entry);
 		free(h);
 		changed = true;
 	}
-	registry_usage_put(r, u);
 	if (changed)
-		fdstore_held_changed(r);
+		fdstore_held_changed(r, u);	/* (which may keep u for its store) */
+	registry_usage_put(r, u);
 }
 
 void registry_reap_once(struct registry *r, uid_t uid, uint64_t pass)
@@ -421,12 +453,16 @@ void registry_done(struct registry *r)
 		r->backend->release(r->backend_state, &b->b, true);
 		free(b);
 	}
-	while ((h = TAILQ_FIRST(&r->held))) {
-		TAILQ_REMOVE(&r->held, h, entry);
-		free(h);
+	/* Not stored any more (fdstore_stop stored what was pending). */
+	while ((u = TAILQ_FIRST(&r->meta_dirty))) {
+		TAILQ_REMOVE(&r->meta_dirty, u, meta_entry);
+		u->meta_dirty = false;
 	}
 	while ((u = TAILQ_FIRST(&r->usage))) {
-		TAILQ_REMOVE(&r->usage, u, entry);
-		free(u);
+		while ((h = TAILQ_FIRST(&u->held))) {
+			TAILQ_REMOVE(&u->held, h, uid_entry);
+			free(h);
+		}
+		usage_free(r, u);
 	}
 }

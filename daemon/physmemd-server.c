@@ -61,16 +61,6 @@ static void conn_update_events(struct conn *c);
  * its budget. So a caller that is not over waits for the message of an over
  * uid being parsed and a millisecond, not for every connection that uid has.
  */
-/*
- * The clock the loop budget charges by: monotonic time less the time spent
- * storing the fd store's metadata, which every uid's buffers size and
- * nobody is charged for (SECURITY.md, "The fd store's metadata is one blob").
- */
-static uint64_t loop_now(const struct server *s)
-{
-	return monotonic_ns() - (s->registry ? s->registry->meta_ns : 0);
-}
-
 static bool loop_budget_on(const struct server *s)
 {
 	return s->conf->loop_budget_us > 0 && s->ev_budget;
@@ -100,7 +90,7 @@ static bool usage_charge(struct server *s, struct usage *u, uint64_t *t)
 
 	if (!u || !loop_budget_on(s))
 		return false;
-	now = loop_now(s);
+	now = monotonic_ns();
 	was = u->loop_ns > 0 || u->loop_over;
 	/* A new window; one that was over stays so until ev_budget has put its connections back. */
 	if (now - u->loop_window >= window && !u->loop_over) {
@@ -145,12 +135,7 @@ static void usage_release(struct server *s, struct usage *u, uint64_t *t)
 	registry_usage_put(s->registry, u);
 }
 
-/* The worker pool's clock and charge hook (worker_pool_set_charge): a job's loop work is its uid's. */
-static uint64_t server_loop_clock(void *ctx)
-{
-	return loop_now(ctx);
-}
-
+/* The worker pool's charge hook (worker_pool_set_charge): a job's loop work is its uid's. */
 static void server_charge_job(void *ctx, uid_t uid, uint64_t since)
 {
 	struct server *s = ctx;
@@ -193,7 +178,7 @@ static bool conn_read_yield(struct conn *c)
 static void server_on_budget(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *s = arg;
-	uint64_t now = loop_now(s), window = s->conf->loop_window_ms * 1000000ULL, next = UINT64_MAX;
+	uint64_t now = monotonic_ns(), window = s->conf->loop_window_ms * 1000000ULL, next = UINT64_MAX;
 	unsigned moved = 0, waiting = 0;
 	struct usage *u, *u_next;
 	struct conn *c;
@@ -573,7 +558,7 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 	struct server *s = c->server;
 	struct worker_pool *workers = s->registry->workers;
 	struct usage *u;
-	uint64_t t = loop_now(s);
+	uint64_t t = monotonic_ns();
 	int r = 0;
 
 	(void)fd;
@@ -649,7 +634,7 @@ static void conn_on_write(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 	struct server *s = c->server;
 	size_t before = vl_stream_pending(&c->stream);
-	uint64_t t = loop_now(s);
+	uint64_t t = monotonic_ns();
 	struct usage *u = usage_hold(c->usage);
 
 	(void)fd;
@@ -838,7 +823,7 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct server *s = arg;
 	struct peer peer = { 0 };
-	uint64_t t = loop_now(s);
+	uint64_t t = monotonic_ns();
 	struct usage *u;
 	struct conn *c;
 	int fd;
@@ -1052,14 +1037,14 @@ int server_init(struct server *s, struct event_base *base, const struct conf *co
 	event_add(s->ev_accept, NULL);
 	sink_on_drained(server_on_sink_drained, s);
 	if (registry->workers)
-		worker_pool_set_charge(registry->workers, server_loop_clock, server_charge_job, s);
+		worker_pool_set_charge(registry->workers, server_charge_job, s);
 	return 0;
 }
 
 void server_done(struct server *s)
 {
 	if (s->registry && s->registry->workers)
-		worker_pool_set_charge(s->registry->workers, NULL, NULL, NULL);
+		worker_pool_set_charge(s->registry->workers, NULL, NULL);
 	while (!TAILQ_EMPTY(&s->conns))
 		conn_free(TAILQ_FIRST(&s->conns));
 	if (s->ev_status)

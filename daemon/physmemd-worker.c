@@ -86,7 +86,6 @@ struct worker_pool {
 	bool dispatch_wanted;		/* ev_dispatch is active */
 	uint64_t pass;			/* counts the passes that start jobs (worker_pool_pass) */
 	/* Who pays for a job's start and completion on the loop (worker_pool_set_charge). */
-	uint64_t (*clock)(void *ctx);
 	void (*charge)(void *ctx, uid_t uid, uint64_t since);
 	void *charge_ctx;
 	int efd;
@@ -102,10 +101,10 @@ static struct lane *lane_of(struct worker_pool *p, const struct job *j)
 	return &p->lanes[j->size <= WORKER_SMALL_JOB ? 0 : 1];
 }
 
-/* The loop's clock for charging a job's loop work, or 0 with nobody to charge. */
+/* The clock for charging a job's loop work, or 0 with nobody to charge. */
 static uint64_t pool_clock(const struct worker_pool *p)
 {
-	return p->charge ? p->clock(p->charge_ctx) : 0;
+	return p->charge ? monotonic_ns() : 0;
 }
 
 /* Charge the loop time since since (pool_clock()) to uid. */
@@ -478,11 +477,9 @@ uint64_t worker_pool_pass(const struct worker_pool *p)
 	return p->pass;
 }
 
-void worker_pool_set_charge(struct worker_pool *p, uint64_t (*clock)(void *ctx),
-			    void (*charge)(void *ctx, uid_t uid, uint64_t since), void *ctx)
+void worker_pool_set_charge(struct worker_pool *p, void (*charge)(void *ctx, uid_t uid, uint64_t since), void *ctx)
 {
-	p->clock = clock;
-	p->charge = clock ? charge : NULL;
+	p->charge = charge;
 	p->charge_ctx = ctx;
 }
 

@@ -338,12 +338,10 @@ uint64_t worker_pool_pass(const struct worker_pool *p);
 /*
  * Who pays for the loop time of each job's start, an inline job's run and
  * each completion (they run in the pool's own callbacks, not a connection's):
- * charge(ctx, uid, since) after each, since being clock(ctx) when it began
- * (the server's loop clock, which leaves out what nobody is charged for).
- * NULL: nobody (before the server is up, after it is gone).
+ * charge(ctx, uid, since) after each, since being monotonic_ns() when it
+ * began. NULL: nobody (before the server is up, after it is gone).
  */
-void worker_pool_set_charge(struct worker_pool *p, uint64_t (*clock)(void *ctx),
-			    void (*charge)(void *ctx, uid_t uid, uint64_t since), void *ctx);
+void worker_pool_set_charge(struct worker_pool *p, void (*charge)(void *ctx, uid_t uid, uint64_t since), void *ctx);
 /*
  * Run now, in their uids' turns, the queued jobs that run on this thread
  * (small allocations) instead of after the loop's other ready events; the
@@ -366,6 +364,8 @@ struct buffer {
 	uid_t allow_uids[64];
 	gid_t allow_gids[64];
 	bool stored;			/* its fd is in systemd's fd store */
+	bool on_named;			/* on its owner's usage.named */
+	TAILQ_ENTRY(buffer) named_entry;
 	struct backend_buffer b;
 };
 
@@ -378,6 +378,10 @@ struct usage {
 	uint64_t bytes;
 	uint64_t held_bytes;		/* of bytes: freed but still held by someone */
 	TAILQ_HEAD(, held) held;	/* those buffers (each counted in buffers, so u outlives them) */
+	/* Its buffers with a name, as its fd-store metadata lists them (each counted in buffers). */
+	TAILQ_HEAD(, buffer) named;
+	bool meta_dirty;		/* its held list changed since its metadata was stored (keeps u) */
+	TAILQ_ENTRY(usage) meta_entry;	/* on registry.meta_dirty while meta_dirty */
 	uint64_t reaped_pass;		/* the worker pass that last reaped them (registry_reap_once) */
 	uint64_t pool_bytes;		/* of bytes: from contiguous pools */
 	uint64_t connections;
@@ -391,7 +395,6 @@ struct usage {
 
 /* A freed buffer whose memory is still held: charged to its owner until it goes. */
 struct held {
-	TAILQ_ENTRY(held) entry;	/* on registry.held */
 	TAILQ_ENTRY(held) uid_entry;	/* on its uid's usage.held */
 	uid_t uid;
 	uint64_t bytes;
@@ -406,7 +409,7 @@ struct registry {
 	struct buffer_list buffers;
 	void *by_id;			/* the same buffers by id: a tsearch() tree of &buffer.id */
 	TAILQ_HEAD(, usage) usage;
-	TAILQ_HEAD(, held) held;
+	void *by_uid;			/* the same records by uid: a tsearch() tree of &usage.uid */
 	uint64_t next_id;
 	uint64_t id_mark;		/* ids below it may be in use: stored in the fd store */
 	uint64_t n_buffers;
@@ -415,10 +418,9 @@ struct registry {
 	struct worker_pool *workers;	/* NULL: release on this thread (startup, shutdown) */
 	/* Held-list changes are stored from a timer (fdstore_start); NULL: at once. */
 	struct event *ev_meta;
-	bool meta_dirty;		/* a held-list change is not stored yet */
+	TAILQ_HEAD(, usage) meta_dirty;	/* uids whose held-list change is not stored yet */
 	uint64_t meta_next;		/* CLOCK_MONOTONIC ns: no deferred store before */
-	uint64_t meta_saves;		/* stores of the metadata (for the tests) */
-	uint64_t meta_ns;		/* loop time spent storing it, charged to nobody */
+	uint64_t meta_saves;		/* stores of metadata, the id mark's or a uid's (for the tests) */
 };
 
 void registry_init(struct registry *r, const struct conf *conf, const struct backend_ops *backend,
@@ -468,33 +470,44 @@ void registry_reap(struct registry *r, uid_t uid);
  * in a row ask the backend about its held buffers once, not once each.
  */
 void registry_reap_once(struct registry *r, uid_t uid, uint64_t pass);
+/* b has a name: list it with its owner's (for the owner's fd-store metadata). */
+void registry_named(struct registry *r, struct buffer *b);
 /* The owner went away: free its unnamed buffers, orphan the named ones. */
 void registry_owner_gone(struct registry *r, struct conn *owner);
 
 /* ---- physmemd-fdstore.c: named buffers survive restarts ---- */
 /* Take systemd's fds: adopt stored buffers, return the listening socket (or -1). */
 int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd);
-/* A buffer got a name (or new access lists): store it and the metadata. */
+/* A buffer got a name (or new access lists): store it and its owner's metadata. */
 void fdstore_named(struct registry *r, struct buffer *b);
-/* A stored buffer is being freed: take it out of the store. */
+/* A stored buffer is being freed (already off its owner's list): take it out of the store. */
 void fdstore_freed(struct registry *r, struct buffer *b);
 /* r->next_id passed r->id_mark: store a higher mark before the id goes out. */
 void fdstore_reserve_ids(struct registry *r);
-/* The held list changed: store it, so that a restart keeps charging it. */
-void fdstore_held_changed(struct registry *r);
+/* u's held list changed: store it, so that a restart keeps charging it. */
+void fdstore_held_changed(struct registry *r, struct usage *u);
 /*
  * Store held-list changes from a timer of base's loop, coalesced: at most
- * one store per META_MIN_GAP and per nine times the last store's cost, so
- * that however long other uids' held lists are, storing them takes at most
- * a tenth of the loop. Other changes (names, frees, the id mark) are still
- * stored at once, and with them any pending held change.
+ * one pass per META_MIN_GAP and per nine times the last pass's cost, each
+ * storing the metadata of every uid with a change. Other changes (names,
+ * frees, the id mark) are still stored at once, a uid's pending held change
+ * with its own.
  */
 int fdstore_start(struct registry *r, struct event_base *base);
-/* Store a pending change now; from here on every change is stored at once. */
+/* Store the pending changes now; from here on every change is stored at once. */
 void fdstore_stop(struct registry *r);
-/* The metadata as stored (a new object), and taking its ids and held list back. */
-struct json_object *fdstore_meta(struct registry *r);
-void fdstore_restore_accounting(struct registry *r, struct json_object *meta);
+/*
+ * The metadata as stored (new objects): the id mark's ("registry"), and one
+ * uid's named and held buffers ("meta-UID"; u may be NULL: nothing).
+ */
+struct json_object *fdstore_meta_mark(struct registry *r);
+struct json_object *fdstore_meta_uid(struct usage *u);
+/*
+ * Take a stored metadata object's id mark (when it has one) and held list
+ * back; only uid's held entries when uid is not (uid_t)-1. true: it had a
+ * valid id mark.
+ */
+bool fdstore_restore_accounting(struct registry *r, struct json_object *meta, uid_t uid);
 
 /* ---- physmemd-policy.c: who may do what ---- */
 struct peer {

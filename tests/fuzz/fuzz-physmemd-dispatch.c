@@ -379,7 +379,6 @@ static void check_accounting(struct registry *r)
 	struct buffer *b;
 	struct usage *u;
 
-	FUZZ_CHECK(TAILQ_EMPTY(&r->held));
 	TAILQ_FOREACH(b, &r->buffers, entry) {
 		n++;
 		bytes += b->b.size;
@@ -394,7 +393,8 @@ static void check_accounting(struct registry *r)
 				n++;
 				bytes += b->b.size;
 			}
-		FUZZ_CHECK(u->buffers == n && u->bytes == bytes && u->held_bytes == 0);
+		FUZZ_CHECK(u->buffers == n && u->bytes == bytes && u->held_bytes == 0 && TAILQ_EMPTY(&u->held));
+		FUZZ_CHECK(registry_usage(r, u->uid, false) == u);
 		FUZZ_CHECK(n <= r->conf->max_buffers_per_uid && bytes <= r->conf->max_bytes_per_uid);
 	}
 }

@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -68,15 +71,35 @@ static struct buffer *add(struct registry *r, uid_t uid, uint64_t size, uint64_t
 	return b;
 }
 
-/* The metadata as it comes back from systemd: through its text. */
-static struct json_object *stored(struct registry *r)
+/* A metadata object as it comes back from systemd: through its text. */
+static struct json_object *through_text(struct json_object *m)
 {
-	struct json_object *m = fdstore_meta(r);
 	struct json_object *back = json_tokener_parse(json_object_to_json_string(m));
 
 	assert_non_null(back);
 	json_object_put(m);
 	return back;
+}
+
+/* uid's stored metadata ("meta-UID"). */
+static struct json_object *stored_uid(struct registry *r, uid_t uid)
+{
+	return through_text(fdstore_meta_uid(registry_usage(r, uid, false)));
+}
+
+/* Restore into to what from would have stored: its id mark, then each uid's metadata. */
+static void restore(struct registry *to, struct registry *from)
+{
+	struct json_object *m = through_text(fdstore_meta_mark(from));
+	struct usage *u;
+
+	assert_true(fdstore_restore_accounting(to, m, (uid_t)-1));
+	json_object_put(m);
+	TAILQ_FOREACH(u, &from->usage, entry) {
+		m = stored_uid(from, u->uid);
+		assert_false(fdstore_restore_accounting(to, m, u->uid));	/* no mark there */
+		json_object_put(m);
+	}
 }
 
 static void expect_usage(struct registry *r, uid_t uid, uint64_t buffers, uint64_t bytes, uint64_t held)
@@ -101,7 +124,6 @@ static int setup(void **state)
 static void test_round_trip(void **state)
 {
 	struct registry r1, r2;
-	struct json_object *meta;
 	struct buffer *b1, *b2;
 	uint64_t top;
 
@@ -117,10 +139,9 @@ static void test_round_trip(void **state)
 	registry_free(&r1, b1);
 	registry_free(&r1, b2);
 	expect_usage(&r1, 1000, 2, 12288, 12288);
-	meta = stored(&r1);
 
 	registry_init(&r2, &conf, &fake_ops, NULL);
-	fdstore_restore_accounting(&r2, meta);
+	restore(&r2, &r1);
 	/* New ids start past the reserved range, never at a used one. */
 	assert_true(r2.next_id > top);
 	assert_int_equal(r2.next_id, r1.id_mark);
@@ -135,7 +156,6 @@ static void test_round_trip(void **state)
 	registry_reap(&r2, 1000);
 	assert_null(registry_usage(&r2, 1000, false));
 
-	json_object_put(meta);
 	registry_done(&r2);
 	registry_done(&r1);
 }
@@ -158,8 +178,9 @@ static void test_pool_buffer(void **state)
 	b = registry_add(&r, NULL, 1000, 1, &bb, 0, 0);
 	assert_non_null(b);
 	snprintf(b->name, sizeof(b->name), "frames");
+	registry_named(&r, b);
 	assert_int_equal(registry_usage(&r, 1000, false)->pool_bytes, 8192);
-	meta = stored(&r);
+	meta = stored_uid(&r, 1000);
 	assert_true(json_object_object_get_ex(meta, "buffers", &list));
 	e = json_object_array_get_idx(list, 0);
 	assert_true(json_object_object_get_ex(e, "pool", &v));
@@ -171,10 +192,8 @@ static void test_pool_buffer(void **state)
 	assert_int_equal(registry_usage(&r, 1000, false)->pool_bytes, 8192);
 
 	/* Across a restart the held memory stays charged as pool bytes too. */
-	meta = stored(&r);
 	registry_init(&r2, &conf, &fake_ops, NULL);
-	fdstore_restore_accounting(&r2, meta);
-	json_object_put(meta);
+	restore(&r2, &r);
 	expect_usage(&r2, 1000, 1, 8192, 8192);
 	assert_int_equal(registry_usage(&r2, 1000, false)->pool_bytes, 8192);
 
@@ -232,24 +251,23 @@ static void test_reap_per_uid(void **state)
 	kernel_frees(50);
 	registry_reap(&r, 2000);
 	assert_null(registry_usage(&r, 2000, false));
-	assert_null(TAILQ_FIRST(&r.held));
 	registry_reap(&r, 4242);	/* no usage at all */
 	registry_done(&r);
 }
 
 /*
  * With the loop's timer (fdstore_start), held-list changes are stored
- * coalesced: any number of them before the loop runs cost one store of the
- * whole list, not one each; a store made for another reason takes a pending
- * change with it; fdstore_stop stores what is pending and makes every later
- * change a store of its own again.
+ * coalesced: any number of them before the loop runs cost one store of each
+ * uid's metadata that changed, not one each; a store of a uid's metadata
+ * made for another reason takes its pending change with it; fdstore_stop
+ * stores what is pending and makes every later change a store of its own.
  */
 static void test_held_changes_coalesced(void **state)
 {
 	struct event_base *base = event_base_new();
 	struct json_object *meta, *list;
 	struct registry r;
-	struct buffer *named, *b[6];
+	struct buffer *named, *b[6], *other;
 	uint64_t base_saves;
 
 	(void)state;
@@ -261,18 +279,30 @@ static void test_held_changes_coalesced(void **state)
 		live[i] = 70 + i;
 		b[i] = add(&r, 1000, 4096, 70 + i);
 	}
+	live[6] = 90;
+	other = add(&r, 2000, 4096, 90);
 	base_saves = r.meta_saves;	/* the id mark's, stored at once */
 	for (unsigned i = 0; i < 6; i++)
 		registry_free(&r, b[i]);
+	registry_free(&r, other);
 	assert_int_equal(r.meta_saves, base_saves);
-	assert_true(r.meta_dirty);
+	assert_false(TAILQ_EMPTY(&r.meta_dirty));
+	/* One pass: uid 1000's six changes are one store, uid 2000's one. */
 	assert_int_equal(event_base_loop(base, EVLOOP_ONCE), 0);
-	assert_int_equal(r.meta_saves, base_saves + 1);
-	assert_false(r.meta_dirty);
-	meta = fdstore_meta(&r);
+	assert_int_equal(r.meta_saves, base_saves + 2);
+	assert_true(TAILQ_EMPTY(&r.meta_dirty));
+	meta = stored_uid(&r, 1000);
 	assert_true(json_object_object_get_ex(meta, "held", &list));
 	assert_int_equal(json_object_array_length(list), 6);
 	json_object_put(meta);
+	base_saves += 1;
+	/* uid 2000's memory goes: its record stays until the store says so, then goes. */
+	kernel_frees(90);
+	registry_reap(&r, 2000);
+	assert_non_null(registry_usage(&r, 2000, false));
+	assert_int_equal(event_base_loop(base, EVLOOP_ONCE), 0);
+	assert_null(registry_usage(&r, 2000, false));
+	base_saves += 1;
 
 	/* The next change waits for the timer (the least gap), then is stored. */
 	kernel_frees(70);
@@ -282,15 +312,15 @@ static void test_held_changes_coalesced(void **state)
 	assert_int_equal(event_base_loop(base, EVLOOP_ONCE), 0);
 	assert_int_equal(r.meta_saves, base_saves + 2);
 
-	/* A name is stored at once, and the pending held change with it. */
+	/* A name is stored at once, and its uid's pending held change with it. */
 	kernel_frees(72);
 	registry_reap(&r, 1000);
-	assert_true(r.meta_dirty);
+	assert_false(TAILQ_EMPTY(&r.meta_dirty));
 	named = add(&r, 1000, 4096, 80);
 	snprintf(named->name, sizeof(named->name), "n");
 	fdstore_named(&r, named);
 	assert_int_equal(r.meta_saves, base_saves + 3);
-	assert_false(r.meta_dirty);
+	assert_true(TAILQ_EMPTY(&r.meta_dirty));
 	assert_int_equal(event_base_loop(base, EVLOOP_NONBLOCK), 1);	/* 1: no timer left set */
 	assert_int_equal(r.meta_saves, base_saves + 3);
 
@@ -347,7 +377,6 @@ static void test_registry_find(void **state)
 static void test_freed_meanwhile(void **state)
 {
 	struct registry r1, r2;
-	struct json_object *meta;
 
 	(void)state;
 	registry_init(&r1, &conf, &fake_ops, NULL);
@@ -355,12 +384,10 @@ static void test_freed_meanwhile(void **state)
 	live[1] = 22;
 	registry_free(&r1, add(&r1, 1000, 4096, 21));
 	registry_free(&r1, add(&r1, 1000, 8192, 22));
-	meta = stored(&r1);
 	kernel_frees(21);
 	registry_init(&r2, &conf, &fake_ops, NULL);
-	fdstore_restore_accounting(&r2, meta);
+	restore(&r2, &r1);
 	expect_usage(&r2, 1000, 1, 8192, 8192);
-	json_object_put(meta);
 	registry_done(&r2);
 	registry_done(&r1);
 }
@@ -388,7 +415,7 @@ static void test_strict(void **state)
 		meta = json_tokener_parse(texts[i]);
 		assert_non_null(meta);
 		registry_init(&r, &conf, &fake_ops, NULL);
-		fdstore_restore_accounting(&r, meta);
+		assert_false(fdstore_restore_accounting(&r, meta, (uid_t)-1));
 		assert_int_equal(r.next_id, 1);		/* no valid mark: as on a first start */
 		if (i == 0)
 			expect_usage(&r, 1000, 1, 4096, 4096);
@@ -419,10 +446,178 @@ static void test_held_bound(void **state)
 	}
 	json_object_object_add(meta, "held", held);
 	registry_init(&r, &conf, &fake_ops, NULL);
-	fdstore_restore_accounting(&r, meta);
+	fdstore_restore_accounting(&r, meta, (uid_t)-1);
 	assert_null(registry_usage(&r, 1000, false));
 	json_object_put(meta);
 	registry_done(&r);
+}
+
+/*
+ * systemd's side of the fd store, for the tests that look at what is
+ * stored: a datagram socket as NOTIFY_SOCKET, and what came to it.
+ */
+static int notify_sock = -1;
+static char notify_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+static void notify_listen(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	snprintf(notify_path, sizeof(notify_path), "/tmp/test-fdstore-notify-%d", (int)getpid());
+	unlink(notify_path);
+	notify_sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(notify_sock >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", notify_path);
+	assert_int_equal(bind(notify_sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setenv("NOTIFY_SOCKET", notify_path, 1);
+}
+
+static void notify_close(void)
+{
+	unsetenv("NOTIFY_SOCKET");
+	close(notify_sock);
+	notify_sock = -1;
+	unlink(notify_path);
+}
+
+/* What the store holds for one name, after the messages read so far. */
+struct stored_entry {
+	char name[32];
+	char *text;		/* the stored memfd's contents; NULL: taken out (or never stored) */
+	unsigned stores, removes;
+};
+
+/* Read every message sent so far and apply it to entries[n] (names not listed are counted in *other). */
+static void notify_read(struct stored_entry *entries, size_t n, unsigned *other)
+{
+	for (;;) {
+		char buf[512], cbuf[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		struct cmsghdr *cm;
+		const char *name;
+		ssize_t len = recvmsg(notify_sock, &mh, MSG_DONTWAIT);
+		bool store, found = false;
+		int fd = -1;
+
+		if (len < 0) {
+			assert_int_equal(errno, EAGAIN);
+			return;
+		}
+		buf[len] = '\0';
+		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+				memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+		store = strncmp(buf, "FDSTORE=1\n", 10) == 0;
+		assert_true(store || strncmp(buf, "FDSTOREREMOVE=1\n", 16) == 0);
+		name = strstr(buf, "FDNAME=");
+		assert_non_null(name);
+		name += 7;
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(entries[i].name, name) != 0)
+				continue;
+			found = true;
+			free(entries[i].text);
+			entries[i].text = NULL;
+			if (store) {
+				struct stat st;
+
+				entries[i].stores++;
+				assert_true(fd >= 0);
+				assert_int_equal(fstat(fd, &st), 0);
+				entries[i].text = calloc(1, (size_t)st.st_size + 1);
+				assert_non_null(entries[i].text);
+				assert_int_equal(pread(fd, entries[i].text, (size_t)st.st_size, 0), st.st_size);
+			} else {
+				entries[i].removes++;
+			}
+		}
+		if (!found)
+			(*other)++;
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+static void entries_free(struct stored_entry *entries, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(entries[i].text);
+}
+
+/* The number of elements of member key in the stored text. */
+static size_t stored_count(const char *text, const char *key)
+{
+	struct json_object *o = json_tokener_parse(text), *v;
+	size_t n;
+
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, key, &v));
+	n = json_object_array_length(v);
+	json_object_put(o);
+	return n;
+}
+
+/*
+ * A uid's store is sized by its own buffers: naming one buffer of uid 2000
+ * stores uid 2000's metadata (that one buffer), not uid 1000's 40 named
+ * buffers with their access lists, and neither the id mark nor anybody
+ * else's. Before, every name, free and held change stored one blob of every
+ * uid's named and held buffers, which one uid's loop paid for and every
+ * uid's calls waited behind.
+ */
+static void test_store_per_uid(void **state)
+{
+	struct stored_entry e[3] = { { .name = "meta-1000" }, { .name = "meta-2000" }, { .name = "registry" } };
+	struct registry r;
+	struct buffer *b, *mine;
+	unsigned other = 0;
+
+	(void)state;
+	notify_listen();
+	registry_init(&r, &conf, &fake_ops, NULL);
+	r.fdstore = true;
+	for (unsigned i = 0; i < 40; i++) {
+		b = add(&r, 1000, 4096, 0);
+		snprintf(b->name, sizeof(b->name), "frames-%u", i);
+		b->n_allow_uids = 64;
+		for (unsigned j = 0; j < 64; j++)
+			b->allow_uids[j] = 5000 + j;
+		fdstore_named(&r, b);
+		notify_read(e, 3, &other);	/* (a datagram socket holds a few messages only) */
+	}
+	mine = add(&r, 2000, 4096, 0);
+	notify_read(e, 3, &other);
+	assert_int_equal(e[0].stores, 40);
+	assert_int_equal(stored_count(e[0].text, "buffers"), 40);
+	assert_int_equal(e[2].stores, 1);	/* the first id reserved the mark */
+	e[0].stores = 0;
+	e[2].stores = 0;
+
+	snprintf(mine->name, sizeof(mine->name), "mine");
+	fdstore_named(&r, mine);
+	other = 0;
+	notify_read(e, 3, &other);
+	assert_int_equal(other, 1);		/* buf-ID, the buffer's fd */
+	assert_int_equal(e[1].stores, 1);
+	assert_int_equal(stored_count(e[1].text, "buffers"), 1);
+	assert_int_equal(stored_count(e[1].text, "held"), 0);
+	assert_int_equal(e[0].stores, 0);
+	assert_int_equal(e[2].stores, 0);
+	assert_non_null(e[0].text);		/* uid 1000's, as stored before */
+
+	/* Its free stores uid 2000's again: empty, so taken out. */
+	e[1].removes = 0;
+	registry_free(&r, mine);
+	notify_read(e, 3, &other);
+	assert_null(e[1].text);
+	assert_int_equal(e[1].removes, 1);
+	assert_int_equal(e[0].stores, 0);
+
+	registry_done(&r);
+	notify_close();
+	entries_free(e, 3);
 }
 
 /* A sealed memfd of size bytes, as memfd_allocate() makes them, at fd number at. */
@@ -446,7 +641,10 @@ static void memfd_at(int at, size_t size, const char *text)
  * Stored buffers as systemd passes them back (LISTEN_FDS), read with the
  * metadata's field table: a good entry is adopted with its name, owner and
  * access lists; entries with a bad member (or a member a newer daemon
- * added, which is ignored) are judged each on its own.
+ * added, which is ignored) are judged each on its own. The metadata is as
+ * an older daemon stored it, every uid's buffers in "registry": it is
+ * stored again as this one writes it, the mark alone in "registry" and the
+ * buffer in "meta-1000".
  */
 static void test_collect_entries(void **state)
 {
@@ -459,8 +657,10 @@ static void test_collect_entries(void **state)
 		"{\"id\":8,\"name\":\"no owner\",\"cache\":0,\"allowUids\":[],\"allowGids\":[]},"
 		"{\"id\":9,\"name\":\"ids\",\"cache\":0,\"ownerUid\":1,\"allowUids\":[-1],\"allowGids\":[]}]}";
 	const struct backend_ops *ops = &backend_memfd_ops;
+	struct stored_entry e[2] = { { .name = "registry" }, { .name = "meta-1000" } };
 	struct registry r;
 	struct buffer *b;
+	unsigned other = 0;
 	char pid[16];
 	void *st;
 	int listen_fd = -2;
@@ -471,12 +671,23 @@ static void test_collect_entries(void **state)
 	memfd_at(3, 0, meta);
 	for (int i = 0; i < 5; i++)
 		memfd_at(4 + i, 4096, NULL);
+	notify_listen();	/* (after the fds systemd would pass) */
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	setenv("LISTEN_PID", pid, 1);
 	setenv("LISTEN_FDS", "6", 1);
 	setenv("LISTEN_FDNAMES", "registry:buf-5:buf-6:buf-7:buf-8:buf-9", 1);
-	assert_int_equal(fdstore_collect(&r, false, &listen_fd), 0);
+	assert_int_equal(fdstore_collect(&r, true, &listen_fd), 0);
 	assert_int_equal(listen_fd, -1);
+	notify_read(e, 2, &other);
+	assert_int_equal(other, 4);		/* the four dropped entries' fds taken out */
+	assert_non_null(e[0].text);
+	assert_null(strstr(e[0].text, "buffers"));
+	assert_non_null(strstr(e[0].text, "\"nextId\":100"));
+	assert_non_null(e[1].text);
+	assert_int_equal(stored_count(e[1].text, "buffers"), 1);
+	assert_non_null(strstr(e[1].text, "cam0"));
+	notify_close();
+	entries_free(e, 2);
 
 	assert_int_equal(r.n_buffers, 1);
 	b = registry_find(&r, 5);
@@ -499,6 +710,74 @@ static void test_collect_entries(void **state)
 	ops->fini(st);
 }
 
+/*
+ * The store as this daemon writes it: the id mark in "registry", each
+ * uid's buffers and held memory in "meta-UID". A buffer listed in another
+ * uid's metadata is dropped, and so is a uid's metadata given twice (it
+ * would charge its held memory twice); the metadata of a uid left with
+ * nothing is taken out of the store.
+ */
+static void test_collect_per_uid(void **state)
+{
+	static const char mark[] = "{\"nextId\":100}";
+	static const char mine[] =
+		"{\"buffers\":[{\"id\":5,\"name\":\"cam0\",\"cache\":0,\"ownerUid\":1000,\"allowUids\":[1001],"
+		"\"allowGids\":[]}],\"held\":[]}";
+	static const char theirs[] =
+		"{\"buffers\":[{\"id\":6,\"name\":\"cam1\",\"cache\":0,\"ownerUid\":1000,\"allowUids\":[],"
+		"\"allowGids\":[]}],\"held\":[]}";
+	static const char again[] =
+		"{\"buffers\":[{\"id\":7,\"name\":\"cam2\",\"cache\":0,\"ownerUid\":1000,\"allowUids\":[],"
+		"\"allowGids\":[]}],\"held\":[]}";
+	const struct backend_ops *ops = &backend_memfd_ops;
+	struct stored_entry e[3] = { { .name = "registry" }, { .name = "meta-1000" }, { .name = "meta-1001" } };
+	struct registry r;
+	struct buffer *b;
+	unsigned other = 0;
+	char pid[16];
+	void *st;
+	int listen_fd = -2;
+
+	(void)state;
+	assert_int_equal(ops->init(&conf, &st), 0);
+	registry_init(&r, &conf, ops, st);
+	memfd_at(3, 0, mark);
+	memfd_at(4, 0, mine);
+	memfd_at(5, 0, theirs);
+	memfd_at(6, 0, again);
+	for (int i = 0; i < 3; i++)
+		memfd_at(7 + i, 4096, NULL);
+	notify_listen();
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	setenv("LISTEN_PID", pid, 1);
+	setenv("LISTEN_FDS", "7", 1);
+	setenv("LISTEN_FDNAMES", "registry:meta-1000:meta-1001:meta-1000:buf-5:buf-6:buf-7", 1);
+	assert_int_equal(fdstore_collect(&r, true, &listen_fd), 0);
+	assert_int_equal(listen_fd, -1);
+
+	assert_int_equal(r.next_id, 100);
+	assert_int_equal(r.n_buffers, 1);
+	b = registry_find(&r, 5);
+	assert_non_null(b);
+	assert_string_equal(b->name, "cam0");
+	assert_int_equal(b->allow_uids[0], 1001);
+	assert_true(b->stored && b->on_named);
+	for (int fd = 8; fd < 10; fd++)		/* buf-6 and buf-7: dropped */
+		assert_int_equal(fcntl(fd, F_GETFD), -1);
+
+	notify_read(e, 3, &other);
+	assert_int_equal(other, 2);		/* buf-6 and buf-7 taken out */
+	assert_non_null(strstr(e[0].text, "\"nextId\":100"));
+	assert_int_equal(stored_count(e[1].text, "buffers"), 1);
+	assert_null(e[2].text);			/* uid 1001 has nothing: taken out */
+	assert_int_equal(e[2].removes, 1);
+	assert_int_equal(e[2].stores, 0);
+	notify_close();
+	entries_free(e, 3);
+	registry_done(&r);
+	ops->fini(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -511,6 +790,8 @@ int main(void)
 		cmocka_unit_test_setup(test_strict, setup),
 		cmocka_unit_test_setup(test_held_bound, setup),
 		cmocka_unit_test_setup(test_collect_entries, setup),
+		cmocka_unit_test_setup(test_store_per_uid, setup),
+		cmocka_unit_test_setup(test_collect_per_uid, setup),
 	};
 
 	log_set_level(LOG_LEVEL_ERR);

@@ -564,16 +564,12 @@ static int slow_held(void *state, uint64_t kernel_id)
 	return 1;
 }
 
-/* The registry whose metadata store the next answer pretends to make. */
-static struct registry *storing;
-
 /*
  * One large Allocate by a uid holding one freed buffer, the backend's
- * answer about it being held; the loop time charged to the uid and the
- * time spent storing metadata, as the daemon counted them.
+ * answer about it being held; the loop time charged to the uid, as the
+ * daemon counted it.
  */
-static void charged_allocate(int (*held)(void *state, uint64_t kernel_id), uint64_t *ret_loop_ns,
-			     uint64_t *ret_meta_ns)
+static void charged_allocate(int (*held)(void *state, uint64_t kernel_id), uint64_t *ret_loop_ns)
 {
 	struct json_object *reply, *v;
 	struct test_daemon d;
@@ -586,7 +582,6 @@ static void charged_allocate(int (*held)(void *state, uint64_t kernel_id), uint6
 	d.conf.loop_window_ms = 600000;		/* one window for the whole test */
 	d.backend.held = held;
 	test_daemon_serve(&d);
-	storing = &d.r;
 	assert_int_equal(registry_add_held(&d.r, getuid(), 4096, HELD_BASE, false), 0);
 	a = client(&d);
 	reply = call(&d, a, "Allocate", "{\"size\":8388608}", &nfds);
@@ -594,7 +589,6 @@ static void charged_allocate(int (*held)(void *state, uint64_t kernel_id), uint6
 	assert_int_equal(nfds, 1);
 	json_object_put(reply);
 	*ret_loop_ns = registry_usage(&d.r, getuid(), false)->loop_ns;
-	*ret_meta_ns = d.r.meta_ns;
 	close(a);
 	daemon_stop(&d);
 }
@@ -608,44 +602,11 @@ static void charged_allocate(int (*held)(void *state, uint64_t kernel_id), uint6
  */
 static void test_job_loop_time_charged(void **unused)
 {
-	uint64_t loop_ns, meta_ns;
+	uint64_t loop_ns;
 
 	(void)unused;
-	charged_allocate(slow_held, &loop_ns, &meta_ns);
+	charged_allocate(slow_held, &loop_ns);
 	assert_true(loop_ns >= 20000000ULL);
-	assert_int_equal(meta_ns, 0);
-}
-
-/*
- * The fake kernel's answer about held memory, 100 ms of which is a store of
- * the fd store's metadata (as fdstore_save_meta() accounts for one).
- */
-static int held_while_storing(void *state, uint64_t kernel_id)
-{
-	struct timespec a, b;
-
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	for (unsigned i = 0; i < 5; i++)
-		slow_held(state, kernel_id);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	storing->meta_ns += (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ULL + (uint64_t)b.tv_nsec - (uint64_t)a.tv_nsec;
-	return 1;
-}
-
-/*
- * The fd store's metadata is sized by every uid's named and held buffers, so
- * the time spent storing it is charged to nobody, also inside a job whose
- * uid pays for the rest (helper-55: a uid whose Allocate passed the id mark
- * paid for a store another uid made 75 ms long, and its reads fell behind).
- */
-static void test_metadata_store_not_charged(void **unused)
-{
-	uint64_t loop_ns, meta_ns;
-
-	(void)unused;
-	charged_allocate(held_while_storing, &loop_ns, &meta_ns);
-	assert_true(meta_ns >= 100000000ULL);
-	assert_true(loop_ns < 100000000ULL);	/* the job's own work: well under a millisecond */
 }
 
 /* The pool could not be reserved: every connection comes from the heap, and is served. */
@@ -679,7 +640,6 @@ int main(void)
 		cmocka_unit_test(test_admit_does_not_reap),
 		cmocka_unit_test(test_refused_starts_reap_once),
 		cmocka_unit_test(test_job_loop_time_charged),
-		cmocka_unit_test(test_metadata_store_not_charged),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
