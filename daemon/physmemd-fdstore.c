@@ -221,7 +221,6 @@ void fdstore_named(struct registry *r, struct buffer *b)
 		snprintf(state, sizeof(state), "FDSTORE=1\nFDNAME=buf-%" PRIu64, b->id);
 		b->stored = notify_fd(state, b->b.fd) > 0;
 	}
-	registry_named(r, b);
 	fdstore_save_uid(r, b->owner_uid, registry_usage(r, b->owner_uid, false));
 }
 
@@ -430,7 +429,11 @@ static void restore_one(struct registry *r, const struct stored_buffer *sb, int 
 		r->backend->release(r->backend_state, &bb, false);
 		return;
 	}
-	snprintf(b->name, sizeof(b->name), "%s", sb->name);
+	if (registry_set_name(r, b, sb->name) < 0) {
+		log_warning("fd store: cannot index buffer %" PRIu64 "'s name, dropped", sb->id);
+		registry_free(r, b);
+		return;
+	}
 	b->n_allow_uids = sb->allow_uids.n;
 	for (unsigned i = 0; i < sb->allow_uids.n; i++)
 		b->allow_uids[i] = (uid_t)sb->allow_uids.v[i];
@@ -438,7 +441,6 @@ static void restore_one(struct registry *r, const struct stored_buffer *sb, int 
 	for (unsigned i = 0; i < sb->allow_gids.n; i++)
 		b->allow_gids[i] = (gid_t)sb->allow_gids.v[i];
 	b->stored = true;
-	registry_named(r, b);
 	log_info("fd store: buffer %" PRIu64 " '%s' (%" PRIu64 " bytes, uid %u) restored", b->id, b->name,
 		 b->b.size, (unsigned)b->owner_uid);
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <search.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -91,28 +92,84 @@ struct buffer *registry_find(struct registry *r, uint64_t id)
 	return node ? (struct buffer *)((char *)*node - offsetof(struct buffer, id)) : NULL;
 }
 
-/* Take b off the registry's list, out of its tree and off its owner's named list. */
+/* Every owner's buffers of one name (registry.by_name, keyed by name). */
+struct name_bucket {
+	char name[65];
+	TAILQ_HEAD(, buffer) buffers;
+};
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static struct name_bucket *name_bucket(struct registry *r, const char *name)
+{
+	void **node = tfind(name, &r->by_name, name_cmp);
+
+	return node ? (struct name_bucket *)((char *)*node - offsetof(struct name_bucket, name)) : NULL;
+}
+
+/* Take b out of its name's bucket, and the bucket away when it was the last. */
+static void name_remove(struct registry *r, struct buffer *b)
+{
+	struct name_bucket *nb = name_bucket(r, b->name);
+
+	TAILQ_REMOVE(&nb->buffers, b, name_entry);
+	if (TAILQ_EMPTY(&nb->buffers)) {
+		tdelete(nb->name, &r->by_name, name_cmp);
+		free(nb);
+	}
+}
+
+int registry_set_name(struct registry *r, struct buffer *b, const char *name)
+{
+	struct usage *u = registry_usage(r, b->owner_uid, false);
+	struct name_bucket *nb;
+
+	if (b->name[0] && strcmp(b->name, name) == 0)
+		return 0;
+	nb = name_bucket(r, name);
+	if (!nb) {
+		nb = calloc(1, sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		snprintf(nb->name, sizeof(nb->name), "%s", name);
+		TAILQ_INIT(&nb->buffers);
+		if (!tsearch(nb->name, &r->by_name, name_cmp)) {
+			free(nb);
+			return -ENOMEM;
+		}
+	}
+	if (b->name[0])
+		name_remove(r, b);
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	TAILQ_INSERT_TAIL(&nb->buffers, b, name_entry);
+	/* b is counted in its owner's usage: it is there. */
+	if (!b->on_named) {
+		TAILQ_INSERT_TAIL(&u->named, b, named_entry);
+		b->on_named = true;
+	}
+	return 0;
+}
+
+/* Take b off the registry's list, out of its trees and off its owner's lists. */
 static void registry_unlist(struct registry *r, struct buffer *b)
 {
 	TAILQ_REMOVE(&r->buffers, b, entry);
 	tdelete(&b->id, &r->by_id, id_cmp);
+	if (b->owner) {
+		TAILQ_REMOVE(&b->owner->owned, b, owner_entry);
+		b->owner = NULL;
+	}
 	if (b->on_named) {
 		/* b is counted in its owner's usage: it is there. */
 		struct usage *u = registry_usage(r, b->owner_uid, false);
 
 		TAILQ_REMOVE(&u->named, b, named_entry);
 		b->on_named = false;
+		name_remove(r, b);
 	}
-}
-
-void registry_named(struct registry *r, struct buffer *b)
-{
-	struct usage *u = registry_usage(r, b->owner_uid, false);
-
-	if (b->on_named || !u)
-		return;
-	TAILQ_INSERT_TAIL(&u->named, b, named_entry);
-	b->on_named = true;
 }
 
 struct buffer *registry_find_name(struct registry *r, uid_t owner_uid, const char *name)
@@ -125,14 +182,15 @@ struct buffer *registry_find_name(struct registry *r, uid_t owner_uid, const cha
 	return NULL;
 }
 
+/* From name's bucket: a lookup, then the buffers of that name only. */
 struct buffer *registry_next_name(struct registry *r, struct buffer *after, const char *name)
 {
-	struct buffer *b = after ? TAILQ_NEXT(after, entry) : TAILQ_FIRST(&r->buffers);
+	struct name_bucket *nb;
 
-	for (; b; b = TAILQ_NEXT(b, entry))
-		if (b->name[0] && strcmp(b->name, name) == 0)
-			return b;
-	return NULL;
+	if (after)
+		return TAILQ_NEXT(after, name_entry);
+	nb = name_bucket(r, name);
+	return nb ? TAILQ_FIRST(&nb->buffers) : NULL;
 }
 
 struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, pid_t pid,
@@ -162,6 +220,8 @@ struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, p
 	b->owner = owner;
 	b->b = *bb;
 	TAILQ_INSERT_TAIL(&r->buffers, b, entry);
+	if (owner)
+		TAILQ_INSERT_TAIL(&owner->owned, b, owner_entry);
 	registry_charge(r, uid, bb->size);
 	if (bb->from_pool)
 		registry_charge_pool(r, uid, bb->size);
@@ -419,16 +479,16 @@ void registry_reap_once(struct registry *r, uid_t uid, uint64_t pass)
 
 void registry_owner_gone(struct registry *r, struct conn *owner)
 {
-	struct buffer *b, *next;
+	struct buffer *b;
 
-	for (b = TAILQ_FIRST(&r->buffers); b; b = next) {
-		next = TAILQ_NEXT(b, entry);
-		if (b->owner != owner)
-			continue;
-		if (b->name[0])
+	/* Its own list: a close costs the buffers it made, not everyone's. */
+	while ((b = TAILQ_FIRST(&owner->owned))) {
+		if (b->name[0]) {
+			TAILQ_REMOVE(&owner->owned, b, owner_entry);
 			b->owner = NULL;	/* shared: lives until freed by its owner's uid */
-		else
-			registry_free(r, b);
+		} else {
+			registry_free(r, b);	/* (takes it off the list) */
+		}
 	}
 }
 

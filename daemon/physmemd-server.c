@@ -339,6 +339,7 @@ static struct conn *conn_alloc(struct server *s)
 		c = calloc(1, conn_size());
 	if (!c)
 		return NULL;
+	TAILQ_INIT(&c->owned);
 	c->ev_read = (struct event *)((char *)c + conn_event_offset());
 	c->ev_write = (struct event *)((char *)c->ev_read + ((event_get_struct_event_size() + 15) & ~(size_t)15));
 	c->ev_stall = (struct event *)((char *)c->ev_write + ((event_get_struct_event_size() + 15) & ~(size_t)15));

@@ -494,16 +494,18 @@ static bool check_sharing(struct call *call, const struct alloc_params *a, const
 	return true;
 }
 
-static void apply_sharing(struct buffer *b, const struct alloc_params *a)
+/* Apply what check_sharing() passed; -ENOMEM (the name's index): b is unchanged. */
+static int apply_sharing(struct registry *r, struct buffer *b, const struct alloc_params *a)
 {
-	if (a->name)
-		snprintf(b->name, sizeof(b->name), "%s", a->name);
+	if (a->name && registry_set_name(r, b, a->name) < 0)
+		return -ENOMEM;
 	b->n_allow_uids = a->allow_uids.n;
 	for (unsigned i = 0; i < a->allow_uids.n; i++)
 		b->allow_uids[i] = (uid_t)a->allow_uids.v[i];
 	b->n_allow_gids = a->allow_gids.n;
 	for (unsigned i = 0; i < a->allow_gids.n; i++)
 		b->allow_gids[i] = (gid_t)a->allow_gids.v[i];
+	return 0;
 }
 
 /*
@@ -715,7 +717,11 @@ static void call_finish(struct call_job *cj)
 	}
 	call_unreserve(c, j);		/* the reservation, now charged as b */
 	cj->bind_kept = j->bind;	/* and the binding, if any, is b's */
-	apply_sharing(b, &cj->a);
+	if (apply_sharing(r, b, &cj->a) < 0) {
+		registry_free(r, b);	/* as a Free would: its charge and binding with it */
+		reply_backend_error(call, -ENOMEM, NULL);
+		return;
+	}
 	if (b->name[0])
 		fdstore_named(r, b);
 	reply_buffer(call, b, true);
@@ -1014,7 +1020,10 @@ static void method_share(struct call *call, struct json_object *params)
 	}
 	if (!check_sharing(call, &a, b))
 		return;
-	apply_sharing(b, &a);
+	if (apply_sharing(registry_of(c), b, &a) < 0) {
+		reply_backend_error(call, -ENOMEM, NULL);
+		return;
+	}
 	fdstore_named(registry_of(c), b);
 	reply_buffer(call, b, false);
 }

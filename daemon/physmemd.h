@@ -360,12 +360,14 @@ struct buffer {
 	uid_t owner_uid;
 	pid_t owner_pid;
 	struct conn *owner;		/* NULL once the owner disconnected */
+	TAILQ_ENTRY(buffer) owner_entry;	/* on owner->owned, while owner is set */
 	unsigned n_allow_uids, n_allow_gids;
 	uid_t allow_uids[64];
 	gid_t allow_gids[64];
 	bool stored;			/* its fd is in systemd's fd store */
-	bool on_named;			/* on its owner's usage.named */
+	bool on_named;			/* on its owner's usage.named (it has a name) */
 	TAILQ_ENTRY(buffer) named_entry;
+	TAILQ_ENTRY(buffer) name_entry;	/* with every owner's buffers of its name (registry.by_name) */
 	struct backend_buffer b;
 };
 
@@ -408,6 +410,7 @@ struct registry {
 	void *backend_state;
 	struct buffer_list buffers;
 	void *by_id;			/* the same buffers by id: a tsearch() tree of &buffer.id */
+	void *by_name;			/* the named ones by name: a tsearch() tree of name_bucket.name */
 	TAILQ_HEAD(, usage) usage;
 	void *by_uid;			/* the same records by uid: a tsearch() tree of &usage.uid */
 	uint64_t next_id;
@@ -470,8 +473,12 @@ void registry_reap(struct registry *r, uid_t uid);
  * in a row ask the backend about its held buffers once, not once each.
  */
 void registry_reap_once(struct registry *r, uid_t uid, uint64_t pass);
-/* b has a name: list it with its owner's (for the owner's fd-store metadata). */
-void registry_named(struct registry *r, struct buffer *b);
+/*
+ * Give b the name name (its owner has no other buffer of that name): it is
+ * found by name from now on, and listed with its owner's named buffers (for
+ * the owner's fd-store metadata). -ENOMEM: b is unchanged.
+ */
+int registry_set_name(struct registry *r, struct buffer *b, const char *name);
 /* The owner went away: free its unnamed buffers, orphan the named ones. */
 void registry_owner_gone(struct registry *r, struct conn *owner);
 
@@ -588,6 +595,7 @@ struct conn {
 	uint64_t id;
 	struct peer peer;
 	struct usage *usage;
+	struct buffer_list owned;	/* the buffers it made that die with it or are orphaned */
 	struct vl_stream stream;
 	struct event *ev_read;
 	struct event *ev_write;

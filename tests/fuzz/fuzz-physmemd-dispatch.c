@@ -383,6 +383,9 @@ static void check_accounting(struct registry *r)
 		n++;
 		bytes += b->b.size;
 		FUZZ_CHECK(registry_usage(r, b->owner_uid, false));
+		/* The name index and the owner's named list agree with the buffer. */
+		FUZZ_CHECK(b->on_named == (b->name[0] != '\0'));
+		FUZZ_CHECK(!b->name[0] || registry_find_name(r, b->owner_uid, b->name) == b);
 	}
 	FUZZ_CHECK(r->n_buffers == n && r->bytes == bytes);
 	FUZZ_CHECK(n <= r->conf->max_buffers_total);

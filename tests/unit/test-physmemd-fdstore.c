@@ -177,8 +177,7 @@ static void test_pool_buffer(void **state)
 	live[0] = 21;
 	b = registry_add(&r, NULL, 1000, 1, &bb, 0, 0);
 	assert_non_null(b);
-	snprintf(b->name, sizeof(b->name), "frames");
-	registry_named(&r, b);
+	assert_int_equal(registry_set_name(&r, b, "frames"), 0);
 	assert_int_equal(registry_usage(&r, 1000, false)->pool_bytes, 8192);
 	meta = stored_uid(&r, 1000);
 	assert_true(json_object_object_get_ex(meta, "buffers", &list));
@@ -317,7 +316,7 @@ static void test_held_changes_coalesced(void **state)
 	registry_reap(&r, 1000);
 	assert_false(TAILQ_EMPTY(&r.meta_dirty));
 	named = add(&r, 1000, 4096, 80);
-	snprintf(named->name, sizeof(named->name), "n");
+	assert_int_equal(registry_set_name(&r, named, "n"), 0);
 	fdstore_named(&r, named);
 	assert_int_equal(r.meta_saves, base_saves + 3);
 	assert_true(TAILQ_EMPTY(&r.meta_dirty));
@@ -371,6 +370,107 @@ static void test_registry_find(void **state)
 	assert_int_equal(registry_find(&r, ids[0])->owner_uid, 2000);
 	registry_done(&r);
 	assert_null(r.by_id);
+}
+
+/*
+ * A connection's close frees the buffers it made and orphans its named
+ * ones, from its own list: another connection's buffers are not on it, a
+ * buffer freed earlier is off it, and an orphan stays until its uid frees it.
+ */
+static void test_owner_gone(void **state)
+{
+	struct backend_buffer bb = { .fd = -1, .size = 4096 };
+	struct conn *c1 = calloc(1, sizeof(*c1)), *c2 = calloc(1, sizeof(*c2));
+	struct buffer *b[8], *named, *early;
+	struct registry r;
+	uint64_t named_id;
+
+	(void)state;
+	assert_non_null(c1);
+	assert_non_null(c2);
+	TAILQ_INIT(&c1->owned);
+	TAILQ_INIT(&c2->owned);
+	registry_init(&r, &conf, &fake_ops, NULL);
+	for (unsigned i = 0; i < 8; i++)
+		b[i] = registry_add(&r, c1, 1000, 1, &bb, 0, 0);
+	early = registry_add(&r, c2, 1000, 1, &bb, 0, 0);
+	named = registry_add(&r, c2, 1000, 1, &bb, 0, 0);
+	registry_add(&r, c2, 1000, 1, &bb, 0, 0);
+	assert_non_null(early);
+	assert_non_null(named);
+	assert_int_equal(registry_set_name(&r, named, "kept"), 0);
+	named_id = named->id;
+	registry_free(&r, early);
+	expect_usage(&r, 1000, 10, 10 * 4096, 0);
+
+	registry_owner_gone(&r, c2);
+	assert_true(TAILQ_EMPTY(&c2->owned));
+	expect_usage(&r, 1000, 9, 9 * 4096, 0);		/* c1's eight and the orphan */
+	assert_ptr_equal(registry_find(&r, named_id), named);
+	assert_null(named->owner);
+	for (unsigned i = 0; i < 8; i++)
+		assert_ptr_equal(b[i]->owner, c1);
+	free(c2);
+
+	registry_free(&r, b[3]);
+	registry_owner_gone(&r, c1);
+	assert_true(TAILQ_EMPTY(&c1->owned));
+	expect_usage(&r, 1000, 1, 4096, 0);
+	free(c1);
+	registry_done(&r);
+}
+
+/*
+ * Names are looked up in an index: each name's buffers of every owner, and
+ * only those, in the order they got the name; a rename moves a buffer, a
+ * free takes it out, and an empty name leaves the index.
+ */
+static void test_find_name(void **state)
+{
+	struct buffer *a1, *a2, *b1, *c1, *found[4];
+	struct registry r;
+	unsigned n = 0;
+
+	(void)state;
+	registry_init(&r, &conf, &fake_ops, NULL);
+	for (unsigned i = 0; i < 50; i++)	/* unnamed: never looked at */
+		add(&r, 3000, 4096, 0);
+	a1 = add(&r, 1000, 4096, 0);
+	a2 = add(&r, 1000, 4096, 0);
+	b1 = add(&r, 2000, 4096, 0);
+	c1 = add(&r, 2500, 4096, 0);
+	assert_int_equal(registry_set_name(&r, a1, "cam"), 0);
+	assert_int_equal(registry_set_name(&r, a2, "mic"), 0);
+	assert_int_equal(registry_set_name(&r, b1, "cam"), 0);
+	assert_int_equal(registry_set_name(&r, c1, "cam"), 0);
+
+	for (struct buffer *b = NULL; (b = registry_next_name(&r, b, "cam"));)
+		found[n++] = b;
+	assert_int_equal(n, 3);
+	assert_ptr_equal(found[0], a1);
+	assert_ptr_equal(found[1], b1);
+	assert_ptr_equal(found[2], c1);
+	assert_ptr_equal(registry_find_name(&r, 2000, "cam"), b1);
+	assert_ptr_equal(registry_find_name(&r, 1000, "mic"), a2);
+	assert_null(registry_find_name(&r, 2000, "mic"));
+	assert_null(registry_next_name(&r, NULL, "ca"));
+
+	/* A rename moves it; a free takes it out; the last of a name takes the name away. */
+	assert_int_equal(registry_set_name(&r, b1, "mic"), 0);
+	assert_string_equal(b1->name, "mic");
+	assert_null(registry_find_name(&r, 2000, "cam"));
+	assert_ptr_equal(registry_find_name(&r, 2000, "mic"), b1);
+	registry_free(&r, c1);
+	assert_ptr_equal(registry_next_name(&r, NULL, "cam"), a1);
+	assert_null(registry_next_name(&r, a1, "cam"));
+	registry_free(&r, a1);
+	assert_null(registry_next_name(&r, NULL, "cam"));
+	assert_ptr_equal(registry_next_name(&r, NULL, "mic"), a2);
+	assert_ptr_equal(registry_next_name(&r, a2, "mic"), b1);
+
+	registry_done(&r);
+	assert_null(r.by_name);
+	assert_null(r.by_uid);
 }
 
 /* Memory the kernel freed while no daemon ran is charged to nobody. */
@@ -573,6 +673,7 @@ static void test_store_per_uid(void **state)
 	struct registry r;
 	struct buffer *b, *mine;
 	unsigned other = 0;
+	char name[32];
 
 	(void)state;
 	notify_listen();
@@ -580,7 +681,8 @@ static void test_store_per_uid(void **state)
 	r.fdstore = true;
 	for (unsigned i = 0; i < 40; i++) {
 		b = add(&r, 1000, 4096, 0);
-		snprintf(b->name, sizeof(b->name), "frames-%u", i);
+		snprintf(name, sizeof(name), "frames-%u", i);
+		assert_int_equal(registry_set_name(&r, b, name), 0);
 		b->n_allow_uids = 64;
 		for (unsigned j = 0; j < 64; j++)
 			b->allow_uids[j] = 5000 + j;
@@ -595,7 +697,7 @@ static void test_store_per_uid(void **state)
 	e[0].stores = 0;
 	e[2].stores = 0;
 
-	snprintf(mine->name, sizeof(mine->name), "mine");
+	assert_int_equal(registry_set_name(&r, mine, "mine"), 0);
 	fdstore_named(&r, mine);
 	other = 0;
 	notify_read(e, 3, &other);
@@ -786,6 +888,8 @@ int main(void)
 		cmocka_unit_test_setup(test_freed_meanwhile, setup),
 		cmocka_unit_test_setup(test_reap_per_uid, setup),
 		cmocka_unit_test_setup(test_registry_find, setup),
+		cmocka_unit_test_setup(test_owner_gone, setup),
+		cmocka_unit_test_setup(test_find_name, setup),
 		cmocka_unit_test_setup(test_held_changes_coalesced, setup),
 		cmocka_unit_test_setup(test_strict, setup),
 		cmocka_unit_test_setup(test_held_bound, setup),
