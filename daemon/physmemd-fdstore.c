@@ -32,6 +32,7 @@
 #include <event2/event.h>
 
 #include <json-c/json.h>
+#include <json-c/printbuf.h>
 #include <systemd/sd-daemon.h>
 
 #include "physmem-proto.h"
@@ -103,24 +104,59 @@ struct json_object *fdstore_meta_mark(struct registry *r)
 	return o;
 }
 
-/* "meta-UID": one uid's named buffers and its held list, and nobody else's. */
-struct json_object *fdstore_meta_uid(struct usage *u)
+/*
+ * b's entry, made again whenever its name or access lists change: a uid's
+ * store copies its buffers' entries, it does not build them (building 100
+ * entries of 64 uids each with json-c took 0.7 ms a store). NULL when out
+ * of memory: the buffer is left out of its uid's metadata (logged).
+ */
+static void buffer_entry_update(struct buffer *b)
 {
-	struct json_object *o = json_object_new_object();
-	struct json_object *list = json_object_new_array();
-	struct json_object *held = json_object_new_array();
+	struct json_object *e = buffer_entry(b);
+
+	free(b->meta_text);
+	b->meta_text = strdup(json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
+	json_object_put(e);
+	if (!b->meta_text)
+		log_warning("fd store: buffer %" PRIu64 " cannot be described, it will not survive a restart", b->id);
+}
+
+/* "meta-UID": one uid's named buffers and its held list, and nobody else's. */
+char *fdstore_meta_uid(struct usage *u)
+{
+	struct printbuf *pb = printbuf_new();
+	bool first = true, failed = !pb;
 	struct buffer *b;
 	struct held *h;
+	char *text;
 
-	if (u) {
-		TAILQ_FOREACH(b, &u->named, named_entry)
-			json_object_array_add(list, buffer_entry(b));
-		TAILQ_FOREACH(h, &u->held, uid_entry)
-			json_object_array_add(held, held_entry(h));
-	}
-	json_object_object_add(o, "buffers", list);
-	json_object_object_add(o, "held", held);
-	return o;
+	if (failed)
+		return NULL;
+	failed |= printbuf_strappend(pb, "{\"buffers\":[") < 0;
+	if (u)
+		TAILQ_FOREACH(b, &u->named, named_entry) {
+			if (!b->meta_text)
+				continue;
+			failed |= (!first && printbuf_strappend(pb, ",") < 0) ||
+				  printbuf_memappend(pb, b->meta_text, (int)strlen(b->meta_text)) < 0;
+			first = false;
+		}
+	failed |= printbuf_strappend(pb, "],\"held\":[") < 0;
+	first = true;
+	if (u)
+		TAILQ_FOREACH(h, &u->held, uid_entry) {
+			struct json_object *e = held_entry(h);
+			const char *t = json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN);
+
+			failed |= (!first && printbuf_strappend(pb, ",") < 0) ||
+				  printbuf_memappend(pb, t, (int)strlen(t)) < 0;
+			first = false;
+			json_object_put(e);
+		}
+	failed |= printbuf_strappend(pb, "]}") < 0;
+	text = failed ? NULL : strdup(pb->buf);
+	printbuf_free(pb);
+	return text;
 }
 
 /* Whether u has anything to store. */
@@ -129,19 +165,17 @@ static bool usage_has_meta(const struct usage *u)
 	return u && (!TAILQ_EMPTY(&u->named) || !TAILQ_EMPTY(&u->held));
 }
 
-/* Replace the store's entry name with o's text; o NULL: only take it out. */
-static int store_blob(const char *name, struct json_object *o)
+/* Replace the store's entry name with text; NULL: only take it out. */
+static int store_blob(const char *name, const char *text)
 {
-	const char *text;
 	char state[64];
 	size_t len;
 	int fd, ret = -EIO;
 
 	snprintf(state, sizeof(state), "FDSTOREREMOVE=1\nFDNAME=%s", name);
 	notify_fd(state, -1);
-	if (!o)
+	if (!text)
 		return 0;
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	len = strlen(text);
 	fd = memfd_create("physmemd-registry", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0 || write(fd, text, len) != (ssize_t)len ||
@@ -160,7 +194,7 @@ static int store_blob(const char *name, struct json_object *o)
 static int fdstore_save_mark(struct registry *r)
 {
 	struct json_object *o = fdstore_meta_mark(r);
-	int ret = store_blob(META_NAME, o);
+	int ret = store_blob(META_NAME, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 
 	json_object_put(o);
 	r->meta_saves++;
@@ -175,8 +209,7 @@ static int fdstore_save_mark(struct registry *r)
  */
 static void fdstore_save_uid(struct registry *r, uid_t uid, struct usage *u)
 {
-	struct json_object *o = usage_has_meta(u) ? fdstore_meta_uid(u) : NULL;
-	char name[32];
+	char *text = NULL, name[32];
 
 	if (u && u->meta_dirty) {
 		TAILQ_REMOVE(&r->meta_dirty, u, meta_entry);
@@ -185,8 +218,13 @@ static void fdstore_save_uid(struct registry *r, uid_t uid, struct usage *u)
 			evtimer_del(r->ev_meta);	/* nothing left for it */
 	}
 	snprintf(name, sizeof(name), UID_META_PREFIX "%u", (unsigned)uid);
-	store_blob(name, o);
-	json_object_put(o);
+	if (usage_has_meta(u) && !(text = fdstore_meta_uid(u))) {
+		/* The stored one stays (a restart checks it against the stored fds and the kernel). */
+		log_warning("fd store: cannot describe uid %u's buffers: out of memory", (unsigned)uid);
+		return;
+	}
+	store_blob(name, text);
+	free(text);
 	r->meta_saves++;
 }
 
@@ -221,6 +259,7 @@ void fdstore_named(struct registry *r, struct buffer *b)
 		snprintf(state, sizeof(state), "FDSTORE=1\nFDNAME=buf-%" PRIu64, b->id);
 		b->stored = notify_fd(state, b->b.fd) > 0;
 	}
+	buffer_entry_update(b);
 	fdstore_save_uid(r, b->owner_uid, registry_usage(r, b->owner_uid, false));
 }
 
@@ -441,6 +480,7 @@ static void restore_one(struct registry *r, const struct stored_buffer *sb, int 
 	for (unsigned i = 0; i < sb->allow_gids.n; i++)
 		b->allow_gids[i] = (gid_t)sb->allow_gids.v[i];
 	b->stored = true;
+	buffer_entry_update(b);
 	log_info("fd store: buffer %" PRIu64 " '%s' (%" PRIu64 " bytes, uid %u) restored", b->id, b->name,
 		 b->b.size, (unsigned)b->owner_uid);
 }

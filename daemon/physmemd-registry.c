@@ -170,6 +170,8 @@ static void registry_unlist(struct registry *r, struct buffer *b)
 		b->on_named = false;
 		name_remove(r, b);
 	}
+	free(b->meta_text);
+	b->meta_text = NULL;
 }
 
 struct buffer *registry_find_name(struct registry *r, uid_t owner_uid, const char *name)

@@ -365,6 +365,7 @@ struct buffer {
 	uid_t allow_uids[64];
 	gid_t allow_gids[64];
 	bool stored;			/* its fd is in systemd's fd store */
+	char *meta_text;		/* its entry in its owner's fd-store metadata (fdstore_named), or NULL */
 	bool on_named;			/* on its owner's usage.named (it has a name) */
 	TAILQ_ENTRY(buffer) named_entry;
 	TAILQ_ENTRY(buffer) name_entry;	/* with every owner's buffers of its name (registry.by_name) */
@@ -508,7 +509,7 @@ void fdstore_stop(struct registry *r);
  * uid's named and held buffers ("meta-UID"; u may be NULL: nothing).
  */
 struct json_object *fdstore_meta_mark(struct registry *r);
-struct json_object *fdstore_meta_uid(struct usage *u);
+char *fdstore_meta_uid(struct usage *u);	/* malloc()ed text; NULL: out of memory */
 /*
  * Take a stored metadata object's id mark (when it has one) and held list
  * back; only uid's held entries when uid is not (uid_t)-1. true: it had a

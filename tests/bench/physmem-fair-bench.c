@@ -5,7 +5,7 @@
  *
  *   physmem-fair-bench --socket PATH [--seconds S] [--runs N] [--hog-size BYTES]
  *                      [--busy N] [--busy-size BYTES] [--flood N] [--flood-size BYTES]
- *                      [--gap-us US]
+ *                      [--gap-us US] [--named N] [--named-keep K]
  *
  * A victim uid measures, one call after the other with a short pause, the
  * latency of Status and of a 4 KiB Allocate + map + touch + Free, in three
@@ -18,7 +18,11 @@
  *          the other, a Status call whose parameter is a string of
  *          --flood-size bytes (60000) of \u escapes: cheap to send, the
  *          most expensive call to check and parse within max-message-values
- *          that we know of (the daemon refuses each, after json-c built it).
+ *          that we know of (the daemon refuses each, after json-c built it);
+ *   named  --named uids (default 16) each keep --named-keep (100) named 4 KiB
+ *          buffers shared with 64 uids, and loop a named Allocate (shared the
+ *          same way) + Free: with the daemon's fd store on (fair-bench.sh sets
+ *          fdstore=yes), each named Allocate stores metadata before its reply.
  * Beside each call the victim measures a floor: the same number of round
  * trips with the same message sizes to a trivial peer process of its own
  * (the Allocate floor also brings back an fd and does the 4 KiB memfd work
@@ -76,8 +80,8 @@
 #define MSG_FREE_CALL 59
 #define MSG_FREE_REPLY 18
 
-enum { SC_ALONE, SC_HOG, SC_BUSY, SC_FLOOD, N_SCENARIOS };
-static const char *const scenario_names[] = { "alone", "hog", "busy", "flood" };
+enum { SC_ALONE, SC_HOG, SC_BUSY, SC_FLOOD, SC_NAMED, N_SCENARIOS };
+static const char *const scenario_names[] = { "alone", "hog", "busy", "flood", "named" };
 
 /* The four figures the victim measures. */
 enum { F_STATUS, F_ALLOC, F_FLOOR_STATUS, F_FLOOR_ALLOC, N_FIGURES };
@@ -175,6 +179,66 @@ static void load_main(const char *path, uid_t uid, uint64_t size, int ready, pid
 		_exit(1);
 	while (!stop)
 		pause();
+	if (write(ready, &cycles, sizeof(cycles)) != sizeof(cycles))
+		_exit(1);
+	physmem_disconnect(pm);
+	_exit(failed);
+}
+
+/* The uids a named load buffer is shared with (as many as the daemon allows). */
+#define NAMED_ALLOW 64
+#define NAMED_ALLOW_BASE 70000
+#define MAX_NAMED_KEEP 256
+
+/*
+ * One named load process: as uid, keep `keep` named buffers shared with
+ * NAMED_ALLOW uids, then loop a named, shared 4 KiB Allocate + Free until
+ * SIGTERM. Reports like load_main(); frees what it kept before it goes
+ * (named buffers outlive their connection).
+ */
+static void named_main(const char *path, uid_t uid, unsigned keep, int ready, pid_t parent)
+{
+	struct physmem_buffer *kept[MAX_NAMED_KEEP];
+	uid_t allow[NAMED_ALLOW];
+	struct physmem *pm;
+	unsigned cycles = 0, n_kept = 0;
+	bool failed = false;
+	char name[32];
+
+	signal(SIGTERM, on_term);
+	become(uid, parent, SIGTERM);
+	pm = connect_daemon(path);
+	for (unsigned i = 0; i < NAMED_ALLOW; i++)
+		allow[i] = NAMED_ALLOW_BASE + i;
+	for (; n_kept < keep; n_kept++) {
+		snprintf(name, sizeof(name), "keep-%u", n_kept);
+		if (physmem_alloc_shared(pm, 4096, 0, PHYSMEM_CACHE_CACHED, name, allow, NAMED_ALLOW, NULL, 0,
+					 &kept[n_kept]) < 0) {
+			fprintf(stderr, "physmem-fair-bench: named uid %u: keep %u: %s\n", (unsigned)uid, n_kept,
+				physmem_error_message(pm));
+			failed = true;
+			break;
+		}
+	}
+	while (!stop && !failed) {
+		struct physmem_buffer *buf;
+
+		if (physmem_alloc_shared(pm, 4096, 0, PHYSMEM_CACHE_CACHED, "loop", allow, NAMED_ALLOW, NULL, 0,
+					 &buf) < 0 || physmem_buffer_free(buf) < 0) {
+			fprintf(stderr, "physmem-fair-bench: named uid %u: %s\n", (unsigned)uid,
+				physmem_error_message(pm));
+			failed = true;
+			break;
+		}
+		if (cycles++ == 0 && write(ready, "r", 1) != 1)
+			_exit(1);
+	}
+	if (cycles == 0 && write(ready, "e", 1) != 1)
+		_exit(1);
+	while (!stop)
+		pause();
+	for (unsigned i = 0; i < n_kept; i++)
+		physmem_buffer_free(kept[i]);
 	if (write(ready, &cycles, sizeof(cycles)) != sizeof(cycles))
 		_exit(1);
 	physmem_disconnect(pm);
@@ -461,7 +525,7 @@ static void victim_main(const char *path, double seconds, unsigned gap_us, int o
 struct options {
 	const char *path;
 	double seconds;
-	unsigned runs, busy, flood, gap_us;
+	unsigned runs, busy, flood, gap_us, named, named_keep;
 	uint64_t hog_size, busy_size, flood_size;
 };
 
@@ -504,7 +568,7 @@ static void wait_settled(const char *path)
 /* One round of one scenario: start its load, let the victim measure, stop the load. */
 static void run_scenario(const struct options *o, int sc, struct result *ret)
 {
-	unsigned n_load = sc == SC_HOG || sc == SC_FLOOD ? 1 : sc == SC_BUSY ? o->busy : 0;
+	unsigned n_load = sc == SC_HOG || sc == SC_FLOOD ? 1 : sc == SC_BUSY ? o->busy : sc == SC_NAMED ? o->named : 0;
 	pid_t load[MAX_BUSY], victim;
 	int ready[2], out[2];
 	char buf[MAX_BUSY];
@@ -521,6 +585,8 @@ static void run_scenario(const struct options *o, int sc, struct result *ret)
 			close(ready[0]);
 			if (sc == SC_FLOOD)
 				flood_main(o->path, o->flood, o->flood_size, ready[1], self);
+			if (sc == SC_NAMED)
+				named_main(o->path, BUSY_UID_BASE + i, o->named_keep, ready[1], self);
 			load_main(o->path, sc == SC_HOG ? HOG_UID : BUSY_UID_BASE + i,
 				  sc == SC_HOG ? o->hog_size : o->busy_size, ready[1], self);
 		}
@@ -586,6 +652,8 @@ static void print_scenario(const struct options *o, int sc, struct result res[][
 		printf(" load=%ux%lluMiB", o->busy, (unsigned long long)(o->busy_size >> 20));
 	else if (sc == SC_FLOOD)
 		printf(" load=%ux%lluB-calls", o->flood, (unsigned long long)o->flood_size);
+	else if (sc == SC_NAMED)
+		printf(" load=%ux%u-named", o->named, o->named_keep);
 	for (unsigned f = 0; f < N_FIGURES; f++)
 		for (unsigned q = 0; q < 3; q++) {
 			for (unsigned r = 0; r < runs; r++)
@@ -651,10 +719,13 @@ int main(int argc, char **argv)
 		{ "gap-us", required_argument, NULL, 'g' },
 		{ "flood", required_argument, NULL, 'f' },
 		{ "flood-size", required_argument, NULL, 'F' },
+		{ "named", required_argument, NULL, 'n' },
+		{ "named-keep", required_argument, NULL, 'k' },
 		{},
 	};
 	struct options o = { .seconds = 5, .runs = 3, .busy = 64, .gap_us = 1000, .hog_size = 1ULL << 30,
-			     .busy_size = 16ULL << 20, .flood = 63, .flood_size = 60000 };
+			     .busy_size = 16ULL << 20, .flood = 63, .flood_size = 60000, .named = 16,
+			     .named_keep = 100 };
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -676,14 +747,20 @@ int main(int argc, char **argv)
 			o.flood = (unsigned)strtoul(optarg, NULL, 0);
 		else if (opt == 'F')
 			o.flood_size = parse_size(optarg);
+		else if (opt == 'n')
+			o.named = (unsigned)strtoul(optarg, NULL, 0);
+		else if (opt == 'k')
+			o.named_keep = (unsigned)strtoul(optarg, NULL, 0);
 		else
 			return 2;
 	}
 	if (!o.path || o.runs == 0 || o.runs > 100 || o.busy == 0 || o.busy > MAX_BUSY || o.flood == 0 ||
-	    o.flood > MAX_FLOOD || o.flood_size < 64 || o.flood_size > (16U << 20) || !(o.seconds > 0)) {
+	    o.flood > MAX_FLOOD || o.flood_size < 64 || o.flood_size > (16U << 20) || !(o.seconds > 0) ||
+	    o.named == 0 || o.named > MAX_BUSY || o.named_keep > MAX_NAMED_KEEP) {
 		fprintf(stderr, "usage: physmem-fair-bench --socket PATH [--seconds S] [--runs 1..100] "
 				"[--hog-size BYTES] [--busy 1..%d] [--busy-size BYTES] [--flood 1..%d] "
-				"[--flood-size 64..16M] [--gap-us US]\n", MAX_BUSY, MAX_FLOOD);
+				"[--flood-size 64..16M] [--gap-us US] [--named 1..%d] [--named-keep 0..%d]\n",
+			MAX_BUSY, MAX_FLOOD, MAX_BUSY, MAX_NAMED_KEEP);
 		return 2;
 	}
 	if (geteuid() != 0) {

@@ -84,7 +84,14 @@ static struct json_object *through_text(struct json_object *m)
 /* uid's stored metadata ("meta-UID"). */
 static struct json_object *stored_uid(struct registry *r, uid_t uid)
 {
-	return through_text(fdstore_meta_uid(registry_usage(r, uid, false)));
+	char *text = fdstore_meta_uid(registry_usage(r, uid, false));
+	struct json_object *o;
+
+	assert_non_null(text);
+	o = json_tokener_parse(text);
+	assert_non_null(o);
+	free(text);
+	return o;
 }
 
 /* Restore into to what from would have stored: its id mark, then each uid's metadata. */
@@ -178,6 +185,8 @@ static void test_pool_buffer(void **state)
 	b = registry_add(&r, NULL, 1000, 1, &bb, 0, 0);
 	assert_non_null(b);
 	assert_int_equal(registry_set_name(&r, b, "frames"), 0);
+	r.fdstore = true;		/* (stored nowhere: NOTIFY_SOCKET is not set) */
+	fdstore_named(&r, b);
 	assert_int_equal(registry_usage(&r, 1000, false)->pool_bytes, 8192);
 	meta = stored_uid(&r, 1000);
 	assert_true(json_object_object_get_ex(meta, "buffers", &list));
@@ -708,6 +717,14 @@ static void test_store_per_uid(void **state)
 	assert_int_equal(e[0].stores, 0);
 	assert_int_equal(e[2].stores, 0);
 	assert_non_null(e[0].text);		/* uid 1000's, as stored before */
+
+	/* New access lists (Share) are stored: the entry is made again, not copied stale. */
+	mine->n_allow_uids = 1;
+	mine->allow_uids[0] = 4242;
+	fdstore_named(&r, mine);
+	notify_read(e, 3, &other);
+	assert_int_equal(e[1].stores, 2);
+	assert_non_null(strstr(e[1].text, "\"allowUids\":[4242]"));
 
 	/* Its free stores uid 2000's again: empty, so taken out. */
 	e[1].removes = 0;
