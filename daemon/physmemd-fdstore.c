@@ -113,9 +113,10 @@ struct json_object *fdstore_meta_mark(struct registry *r)
 static void buffer_entry_update(struct buffer *b)
 {
 	struct json_object *e = buffer_entry(b);
+	const char *text = json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN);
 
 	free(b->meta_text);
-	b->meta_text = strdup(json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
+	b->meta_text = text ? strdup(text) : NULL;
 	json_object_put(e);
 	if (!b->meta_text)
 		log_warning("fd store: buffer %" PRIu64 " cannot be described, it will not survive a restart", b->id);
@@ -148,7 +149,7 @@ char *fdstore_meta_uid(struct usage *u)
 			struct json_object *e = held_entry(h);
 			const char *t = json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN);
 
-			failed |= (!first && printbuf_strappend(pb, ",") < 0) ||
+			failed |= !t || (!first && printbuf_strappend(pb, ",") < 0) ||
 				  printbuf_memappend(pb, t, (int)strlen(t)) < 0;
 			first = false;
 			json_object_put(e);
@@ -194,7 +195,8 @@ static int store_blob(const char *name, const char *text)
 static int fdstore_save_mark(struct registry *r)
 {
 	struct json_object *o = fdstore_meta_mark(r);
-	int ret = store_blob(META_NAME, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	int ret = text ? store_blob(META_NAME, text) : -ENOMEM;	/* (NULL would take the mark out) */
 
 	json_object_put(o);
 	r->meta_saves++;
@@ -441,6 +443,19 @@ static int stored_buffer_parse(struct json_object *e, struct stored_buffer *ret)
 	return 0;
 }
 
+/*
+ * A stored buffer that is not restored: out of the store too, or systemd
+ * keeps its memory (charged to nobody) until a restart finds it without
+ * metadata.
+ */
+static void unstore_buffer(uint64_t id)
+{
+	char state[64];
+
+	snprintf(state, sizeof(state), "FDSTOREREMOVE=1\nFDNAME=buf-%" PRIu64, id);
+	notify_fd(state, -1);
+}
+
 /* Adopt one stored buffer described by sb, whose fd is fd (taken over). */
 static void restore_one(struct registry *r, const struct stored_buffer *sb, int fd)
 {
@@ -457,6 +472,7 @@ static void restore_one(struct registry *r, const struct stored_buffer *sb, int 
 	if (ret < 0) {
 		log_warning("fd store: cannot adopt buffer %" PRIu64 ": %s", sb->id, strerror(-ret));
 		close(fd);
+		unstore_buffer(sb->id);
 		return;
 	}
 	/* The module tells a pool buffer (SEGMENTS), the metadata its pool's name. */
@@ -466,11 +482,13 @@ static void restore_one(struct registry *r, const struct stored_buffer *sb, int 
 	b = registry_add(r, NULL, (uid_t)sb->owner_uid, (pid_t)sb->owner_pid, &bb, (int)sb->cache, sb->id);
 	if (!b) {
 		r->backend->release(r->backend_state, &bb, false);
+		unstore_buffer(sb->id);
 		return;
 	}
 	if (registry_set_name(r, b, sb->name) < 0) {
 		log_warning("fd store: cannot index buffer %" PRIu64 "'s name, dropped", sb->id);
 		registry_free(r, b);
+		unstore_buffer(sb->id);
 		return;
 	}
 	b->n_allow_uids = sb->allow_uids.n;

@@ -129,6 +129,9 @@ int registry_set_name(struct registry *r, struct buffer *b, const char *name)
 
 	if (b->name[0] && strcmp(b->name, name) == 0)
 		return 0;
+	/* (A restored buffer whose charge could not make its uid's record has none.) */
+	if (!u)
+		return -ENOMEM;
 	nb = name_bucket(r, name);
 	if (!nb) {
 		nb = calloc(1, sizeof(*nb));
