@@ -144,6 +144,24 @@ static struct physmem *connect_daemon(const char *path)
  * cycle ('r', or 'e' when that failed), and when it stops the number of
  * cycles it completed: the parent always gets both.
  */
+/* A load process's end: say it never got going (no cycle), then wait for SIGTERM. */
+static void load_wait_stop(int ready, unsigned cycles)
+{
+	if (cycles == 0 && write(ready, "e", 1) != 1)
+		_exit(1);
+	while (!stop)
+		pause();
+}
+
+/* Report the cycles made, disconnect, exit. */
+static void load_exit(int ready, unsigned cycles, struct physmem *pm, bool failed)
+{
+	if (write(ready, &cycles, sizeof(cycles)) != sizeof(cycles))
+		_exit(1);
+	physmem_disconnect(pm);
+	_exit(failed);
+}
+
 static void load_main(const char *path, uid_t uid, uint64_t size, int ready, pid_t parent)
 {
 	struct physmem *pm;
@@ -175,14 +193,8 @@ static void load_main(const char *path, uid_t uid, uint64_t size, int ready, pid
 		if (cycles++ == 0 && write(ready, "r", 1) != 1)
 			_exit(1);
 	}
-	if (cycles == 0 && write(ready, "e", 1) != 1)
-		_exit(1);
-	while (!stop)
-		pause();
-	if (write(ready, &cycles, sizeof(cycles)) != sizeof(cycles))
-		_exit(1);
-	physmem_disconnect(pm);
-	_exit(failed);
+	load_wait_stop(ready, cycles);
+	load_exit(ready, cycles, pm, failed);
 }
 
 /* The uids a named load buffer is shared with (as many as the daemon allows). */
@@ -233,16 +245,10 @@ static void named_main(const char *path, uid_t uid, unsigned keep, int ready, pi
 		if (cycles++ == 0 && write(ready, "r", 1) != 1)
 			_exit(1);
 	}
-	if (cycles == 0 && write(ready, "e", 1) != 1)
-		_exit(1);
-	while (!stop)
-		pause();
+	load_wait_stop(ready, cycles);
 	for (unsigned i = 0; i < n_kept; i++)
 		physmem_buffer_free(kept[i]);
-	if (write(ready, &cycles, sizeof(cycles)) != sizeof(cycles))
-		_exit(1);
-	physmem_disconnect(pm);
-	_exit(failed);
+	load_exit(ready, cycles, pm, failed);
 }
 
 /*

@@ -739,6 +739,17 @@ static void test_store_per_uid(void **state)
 	entries_free(e, 3);
 }
 
+/* As systemd passes n fds from 3 on, with their names (sd_listen_fds_with_names()). */
+static void pass_fds(const char *n, const char *names)
+{
+	char pid[16];
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	setenv("LISTEN_PID", pid, 1);
+	setenv("LISTEN_FDS", n, 1);
+	setenv("LISTEN_FDNAMES", names, 1);
+}
+
 /* A sealed memfd of size bytes, as memfd_allocate() makes them, at fd number at. */
 static void memfd_at(int at, size_t size, const char *text)
 {
@@ -780,7 +791,6 @@ static void test_collect_entries(void **state)
 	struct registry r;
 	struct buffer *b;
 	unsigned other = 0;
-	char pid[16];
 	void *st;
 	int listen_fd = -2;
 
@@ -791,10 +801,7 @@ static void test_collect_entries(void **state)
 	for (int i = 0; i < 5; i++)
 		memfd_at(4 + i, 4096, NULL);
 	notify_listen();	/* (after the fds systemd would pass) */
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	setenv("LISTEN_PID", pid, 1);
-	setenv("LISTEN_FDS", "6", 1);
-	setenv("LISTEN_FDNAMES", "registry:buf-5:buf-6:buf-7:buf-8:buf-9", 1);
+	pass_fds("6", "registry:buf-5:buf-6:buf-7:buf-8:buf-9");
 	assert_int_equal(fdstore_collect(&r, true, &listen_fd), 0);
 	assert_int_equal(listen_fd, -1);
 	notify_read(e, 2, &other);
@@ -853,7 +860,6 @@ static void test_collect_per_uid(void **state)
 	struct registry r;
 	struct buffer *b;
 	unsigned other = 0;
-	char pid[16];
 	void *st;
 	int listen_fd = -2;
 
@@ -867,10 +873,7 @@ static void test_collect_per_uid(void **state)
 	for (int i = 0; i < 3; i++)
 		memfd_at(7 + i, 4096, NULL);
 	notify_listen();
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	setenv("LISTEN_PID", pid, 1);
-	setenv("LISTEN_FDS", "7", 1);
-	setenv("LISTEN_FDNAMES", "registry:meta-1000:meta-1001:meta-1000:buf-5:buf-6:buf-7", 1);
+	pass_fds("7", "registry:meta-1000:meta-1001:meta-1000:buf-5:buf-6:buf-7");
 	assert_int_equal(fdstore_collect(&r, true, &listen_fd), 0);
 	assert_int_equal(listen_fd, -1);
 
