@@ -4,14 +4,16 @@
  * descriptor store (FDSTORE=1, FileDescriptorStoreMax= in the unit).
  *
  * Every named buffer's fd is stored as "buf-ID". The metadata is JSON in
- * sealed memfds, each replaced when what it describes changes: "registry"
- * holds a mark above every id given out, and "meta-UID" one uid's named
- * buffers and the memory still charged to it for freed buffers the kernel
- * holds. A store is sized by one uid's buffers (at most max-buffers-per-uid),
- * never by everyone's, and is made in that uid's call. (Before, "registry"
- * held every uid's buffers and was rewritten whole on every change; such a
- * store is still read, and written again as this daemon writes it.) A freed
- * buffer is taken out with FDSTOREREMOVE=1. On start, systemd
+ * sealed memfds, each replaced when what it describes changes: "meta-UID"
+ * lists one uid's named buffers, made in that uid's call and sized by its
+ * buffers alone (at most max-buffers-per-uid), never by everyone's;
+ * "held" lists the memory still charged for freed buffers the kernel holds
+ * (every uid's, stored from a timer), and "registry" a mark above every id
+ * given out. "held" and "registry" are always there, so they never wait for
+ * a place in a full store. (Before, "registry" held every uid's buffers
+ * and held lists and was rewritten whole on every change; such a store is
+ * still read, and written again as this daemon writes it.) A freed buffer
+ * is taken out with FDSTOREREMOVE=1. On start, systemd
  * passes the stored fds back beside the listening socket, and fdstore_collect()
  * sorts them out and adopts the buffers again: their memory never went away,
  * so clients' mappings keep their data throughout.
@@ -42,6 +44,8 @@
 #define META_NAME "registry"
 /* Each uid's named and held buffers: "meta-UID". */
 #define UID_META_PREFIX "meta-"
+/* Every uid's held buffers: "held". */
+#define HELD_NAME "held"
 #define META_MAX (16u << 20)
 /* Ids reserved at a time: the metadata is rewritten once per this many new ids. */
 #define ID_RESERVE 1024
@@ -94,14 +98,39 @@ static struct json_object *held_entry(const struct held *h)
 	return e;
 }
 
+/* A json-c object's text, malloc()ed, and the object put; NULL: out of memory. */
+static char *json_text(struct json_object *o)
+{
+	const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	char *text = t ? strdup(t) : NULL;
+
+	json_object_put(o);
+	return text;
+}
+
 /* "registry": the id mark (no id at or past it was given out). */
-struct json_object *fdstore_meta_mark(struct registry *r)
+char *fdstore_meta_mark(struct registry *r)
 {
 	struct json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "nextId",
 			       json_object_new_int64((int64_t)(r->id_mark > r->next_id ? r->id_mark : r->next_id)));
-	return o;
+	return json_text(o);
+}
+
+/* "held": every uid's freed buffers whose memory the kernel still holds. */
+char *fdstore_meta_held(struct registry *r)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *list = json_object_new_array();
+	struct usage *u;
+	struct held *h;
+
+	TAILQ_FOREACH(u, &r->usage, entry)
+		TAILQ_FOREACH(h, &u->held, uid_entry)
+			json_object_array_add(list, held_entry(h));
+	json_object_object_add(o, "held", list);
+	return json_text(o);
 }
 
 /*
@@ -112,23 +141,18 @@ struct json_object *fdstore_meta_mark(struct registry *r)
  */
 static void buffer_entry_update(struct buffer *b)
 {
-	struct json_object *e = buffer_entry(b);
-	const char *text = json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN);
-
 	free(b->meta_text);
-	b->meta_text = text ? strdup(text) : NULL;
-	json_object_put(e);
+	b->meta_text = json_text(buffer_entry(b));
 	if (!b->meta_text)
 		log_warning("fd store: buffer %" PRIu64 " cannot be described, it will not survive a restart", b->id);
 }
 
-/* "meta-UID": one uid's named buffers and its held list, and nobody else's. */
+/* "meta-UID": one uid's named buffers, and nobody else's. */
 char *fdstore_meta_uid(struct usage *u)
 {
 	struct printbuf *pb = printbuf_new();
 	bool first = true, failed = !pb;
 	struct buffer *b;
-	struct held *h;
 	char *text;
 
 	if (failed)
@@ -142,28 +166,10 @@ char *fdstore_meta_uid(struct usage *u)
 				  printbuf_memappend(pb, b->meta_text, (int)strlen(b->meta_text)) < 0;
 			first = false;
 		}
-	failed |= printbuf_strappend(pb, "],\"held\":[") < 0;
-	first = true;
-	if (u)
-		TAILQ_FOREACH(h, &u->held, uid_entry) {
-			struct json_object *e = held_entry(h);
-			const char *t = json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN);
-
-			failed |= !t || (!first && printbuf_strappend(pb, ",") < 0) ||
-				  printbuf_memappend(pb, t, (int)strlen(t)) < 0;
-			first = false;
-			json_object_put(e);
-		}
 	failed |= printbuf_strappend(pb, "]}") < 0;
 	text = failed ? NULL : strdup(pb->buf);
 	printbuf_free(pb);
 	return text;
-}
-
-/* Whether u has anything to store. */
-static bool usage_has_meta(const struct usage *u)
-{
-	return u && (!TAILQ_EMPTY(&u->named) || !TAILQ_EMPTY(&u->held));
 }
 
 /* Replace the store's entry name with text; NULL: only take it out. */
@@ -191,64 +197,77 @@ static int store_blob(const char *name, const char *text)
 	return ret;
 }
 
-/* Store the id mark; <0 if that failed. */
-static int fdstore_save_mark(struct registry *r)
+/* Store text (malloc()ed, freed here) as name; <0 if that failed, text NULL (out of memory) too. */
+static int store_text(struct registry *r, const char *name, char *text)
 {
-	struct json_object *o = fdstore_meta_mark(r);
-	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	int ret = text ? store_blob(META_NAME, text) : -ENOMEM;	/* (NULL would take the mark out) */
+	int ret = text ? store_blob(name, text) : -ENOMEM;	/* (NULL would take it out) */
 
-	json_object_put(o);
+	if (!text)
+		log_warning("fd store: cannot describe %s: out of memory", name);
+	free(text);
 	r->meta_saves++;
 	return ret;
 }
 
 /*
- * Store uid's metadata as it is now (u: its record, or NULL), a pending
- * change of its held list with it. Sized by that uid's named and held
- * buffers alone (at most max-buffers-per-uid), so the uid whose call makes
- * it pays for it. u stays: the caller puts it.
+ * Store uid's named buffers as they are now (u: its record, or NULL), or
+ * take its entry out when it has none. Sized by that uid's named buffers
+ * alone (at most max-buffers-per-uid), so the uid whose call makes it pays
+ * for it.
  */
 static void fdstore_save_uid(struct registry *r, uid_t uid, struct usage *u)
 {
-	char *text = NULL, name[32];
+	char name[32];
 
-	if (u && u->meta_dirty) {
-		TAILQ_REMOVE(&r->meta_dirty, u, meta_entry);
-		u->meta_dirty = false;
-		if (TAILQ_EMPTY(&r->meta_dirty) && r->ev_meta)
-			evtimer_del(r->ev_meta);	/* nothing left for it */
-	}
 	snprintf(name, sizeof(name), UID_META_PREFIX "%u", (unsigned)uid);
-	if (usage_has_meta(u) && !(text = fdstore_meta_uid(u))) {
-		/* The stored one stays (a restart checks it against the stored fds and the kernel). */
-		log_warning("fd store: cannot describe uid %u's buffers: out of memory", (unsigned)uid);
-		return;
+	if (!u || TAILQ_EMPTY(&u->named)) {
+		store_blob(name, NULL);
+		r->meta_saves++;
+	} else {
+		/* On failure the stored one stays: a restart checks it against the stored fds. */
+		store_text(r, name, fdstore_meta_uid(u));
 	}
-	store_blob(name, text);
-	free(text);
-	r->meta_saves++;
 }
 
-/* The least time between two deferred passes over held-list changes. */
+/* The least time between two deferred stores of the held lists. */
 #define META_MIN_GAP_NS (10 * 1000000ULL)
 
+static void fdstore_arm_held(struct registry *r);
+
 /*
- * Store every pending held-list change, and set when the next deferred
- * pass may run: nine times its cost later, so that these stores, which no
- * uid's loop budget pays for, take at most a tenth of the loop.
+ * Store every uid's held list now, and set when the next deferred store may
+ * run: nine times its cost later, so that these stores, which every uid's
+ * held buffers size and no uid's loop budget pays for, take at most a tenth
+ * of the loop. One that fails is tried again then.
  */
-static void fdstore_flush(struct registry *r)
+static void fdstore_save_held(struct registry *r)
 {
 	uint64_t start = monotonic_ns(), cost;
-	struct usage *u;
+	int ret;
 
-	while ((u = TAILQ_FIRST(&r->meta_dirty))) {
-		fdstore_save_uid(r, u->uid, u);
-		registry_usage_put(r, u);	/* the pending change may have been all that kept it */
-	}
+	r->meta_dirty = false;
+	ret = store_text(r, HELD_NAME, fdstore_meta_held(r));
 	cost = monotonic_ns() - start;
 	r->meta_next = start + cost + (9 * cost > META_MIN_GAP_NS ? 9 * cost : META_MIN_GAP_NS);
+	if (ret < 0 && r->ev_meta)
+		fdstore_arm_held(r);
+}
+
+/* A held-list change waits for the timer (which is set for meta_next). */
+static void fdstore_arm_held(struct registry *r)
+{
+	struct timeval tv;
+	uint64_t now;
+
+	if (r->meta_dirty)
+		return;		/* the timer is set */
+	r->meta_dirty = true;
+	now = monotonic_ns();
+	tv = timeval_from_ns(r->meta_next > now ? r->meta_next - now : 0);
+	if (evtimer_add(r->ev_meta, &tv) < 0) {
+		r->meta_dirty = false;
+		log_warning("fd store: cannot set the held lists' timer");
+	}
 }
 
 void fdstore_named(struct registry *r, struct buffer *b)
@@ -273,45 +292,33 @@ void fdstore_reserve_ids(struct registry *r)
 		return;
 	r->id_mark = r->next_id + ID_RESERVE;
 	/* Not stored: try again with the next id. */
-	if (fdstore_save_mark(r) < 0)
+	if (store_text(r, META_NAME, fdstore_meta_mark(r)) < 0)
 		r->id_mark = old;
 }
 
 /*
- * A held buffer of u came or went. Stored at once without a timer (startup,
+ * A held buffer came or went. Stored at once without a timer (startup,
  * shutdown, the tests); else coalesced: these changes come from releases
  * and reaps, and a client that holds and lets go of memory could make many.
  */
-void fdstore_held_changed(struct registry *r, struct usage *u)
+void fdstore_held_changed(struct registry *r)
 {
-	struct timeval tv;
-	bool timer_set;
-	uint64_t now;
-
-	if (!r->fdstore || !u)
+	if (!r->fdstore)
 		return;
-	if (!r->ev_meta) {
-		fdstore_save_uid(r, u->uid, u);
-		return;
-	}
-	if (u->meta_dirty)
-		return;
-	timer_set = !TAILQ_EMPTY(&r->meta_dirty);
-	u->meta_dirty = true;		/* keeps u until it is stored */
-	TAILQ_INSERT_TAIL(&r->meta_dirty, u, meta_entry);
-	if (timer_set)
-		return;
-	now = monotonic_ns();
-	tv = timeval_from_ns(r->meta_next > now ? r->meta_next - now : 0);
-	if (evtimer_add(r->ev_meta, &tv) < 0)
-		fdstore_save_uid(r, u->uid, u);	/* the only one pending: now, then */
+	if (r->ev_meta)
+		fdstore_arm_held(r);
+	else
+		fdstore_save_held(r);
 }
 
 static void on_meta_timer(evutil_socket_t fd, short what, void *arg)
 {
+	struct registry *r = arg;
+
 	(void)fd;
 	(void)what;
-	fdstore_flush(arg);
+	if (r->meta_dirty)
+		fdstore_save_held(r);
 }
 
 int fdstore_start(struct registry *r, struct event_base *base)
@@ -328,7 +335,8 @@ void fdstore_stop(struct registry *r)
 		return;
 	event_free(r->ev_meta);
 	r->ev_meta = NULL;
-	fdstore_flush(r);
+	if (r->meta_dirty)
+		fdstore_save_held(r);
 }
 
 void fdstore_freed(struct registry *r, struct buffer *b)
@@ -503,11 +511,10 @@ static void restore_one(struct registry *r, const struct stored_buffer *sb, int 
 		 b->b.size, (unsigned)b->owner_uid);
 }
 
-bool fdstore_restore_accounting(struct registry *r, struct json_object *meta, uid_t uid)
+/* The id mark in meta, if it has one; true: it had a valid one. */
+static bool restore_mark(struct registry *r, struct json_object *meta)
 {
 	struct stored_mark mark = { 0 };
-	struct json_object *list;
-	size_t n, kept = 0;
 	bool marked = false;
 	const char *bad;
 
@@ -524,20 +531,28 @@ bool fdstore_restore_accounting(struct registry *r, struct json_object *meta, ui
 	}
 	if (r->id_mark < r->next_id)
 		r->id_mark = r->next_id;
+	return marked;
+}
+
+/* The held list in meta, if it has one: charged to its uids again. */
+static void restore_held(struct registry *r, struct json_object *meta)
+{
+	struct json_object *list;
+	size_t n, kept = 0;
+	const char *bad;
 
 	if (!json_object_object_get_ex(meta, "held", &list))
-		return marked;
+		return;
 	if (!json_object_is_type(list, json_type_array) || json_object_array_length(list) > HELD_MAX) {
 		log_warning("fd store: bad held list, dropped");
-		return marked;
+		return;
 	}
 	n = json_object_array_length(list);
 	for (size_t i = 0; i < n; i++) {
 		struct stored_held h = { 0 };
 
 		if (vl_dispatch_full(json_object_array_get_idx(list, i), stored_held_fields, &h, 0,
-				     VL_DISPATCH_ALLOW_UNKNOWN, &bad) < 0 || h.bytes == 0 || h.kernel_id == 0 ||
-		    (uid != (uid_t)-1 && (uid_t)h.uid != uid)) {
+				     VL_DISPATCH_ALLOW_UNKNOWN, &bad) < 0 || h.bytes == 0 || h.kernel_id == 0) {
 			log_warning("fd store: bad held entry %zu, dropped", i);
 			continue;
 		}
@@ -552,6 +567,13 @@ bool fdstore_restore_accounting(struct registry *r, struct json_object *meta, ui
 	}
 	if (kept)
 		log_info("fd store: %zu freed buffers still held, charged to their owners again", kept);
+}
+
+bool fdstore_restore_accounting(struct registry *r, struct json_object *meta)
+{
+	bool marked = restore_mark(r, meta);
+
+	restore_held(r, meta);
 	return marked;
 }
 
@@ -573,7 +595,7 @@ static uid_t meta_name_uid(const char *name)
 	return (uid_t)v;
 }
 
-/* A metadata object systemd passed back: the id mark's (uid -1), or one uid's. */
+/* A metadata object systemd passed back: one uid's named buffers, or (uid -1) "registry" or "held". */
 struct stored_meta {
 	struct json_object *o;
 	uid_t uid;
@@ -608,31 +630,36 @@ static void restore_buffers(struct registry *r, struct json_object *meta, uid_t 
 }
 
 /*
- * After a restore, store everything again as this daemon writes it: the id
- * mark alone as "registry" (an older daemon kept every uid's buffers there
- * too), a "meta-UID" for each uid with named or held buffers, and none for
- * a uid that has neither any more.
+ * After a restore, store everything again as this daemon writes it: a
+ * "meta-UID" for each uid with named buffers and none for a uid without,
+ * then "held", then the id mark alone as "registry" (an older daemon kept
+ * every uid's buffers and held lists there), last: until it is replaced,
+ * a restart after a crash in between still finds them all. "held" and
+ * "registry" are stored even when empty: they keep their places in the
+ * store, whatever named buffers come to fill it.
  */
 static void fdstore_rewrite(struct registry *r, const struct stored_meta *metas, size_t n_metas)
 {
 	struct usage *u;
 
-	fdstore_save_mark(r);
 	for (size_t i = 0; i < n_metas; i++)
-		if (metas[i].uid != (uid_t)-1 && !usage_has_meta(registry_usage(r, metas[i].uid, false)))
-			fdstore_save_uid(r, metas[i].uid, NULL);
+		if (metas[i].uid != (uid_t)-1)
+			fdstore_save_uid(r, metas[i].uid, registry_usage(r, metas[i].uid, false));
 	TAILQ_FOREACH(u, &r->usage, entry)
-		if (usage_has_meta(u))
+		if (!TAILQ_EMPTY(&u->named))
 			fdstore_save_uid(r, u->uid, u);
+	fdstore_save_held(r);
+	store_text(r, META_NAME, fdstore_meta_mark(r));
 }
 
 int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd)
 {
+	struct json_object *mark = NULL, *held = NULL;
 	struct stored_meta *metas;
 	size_t n_metas = 0;
 	char **names = NULL;
 	int n, listen_fd = -1;
-	bool mark_seen = false, marked = false;
+	bool marked = false;
 	int *fds;
 
 	n = sd_listen_fds_with_names(1, &names);
@@ -650,25 +677,25 @@ int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd)
 	for (int i = 0; i < n; i++) {
 		int fd = SD_LISTEN_FDS_START + i;
 		const char *name = names && names[i] ? names[i] : "";
-		bool is_mark = strcmp(name, META_NAME) == 0 && !mark_seen;
+		struct json_object **slot = NULL;
 		uid_t uid = meta_name_uid(name);
 
 		fds[i] = -1;
-		/* A uid's metadata twice would charge its held memory twice: the first only. */
+		/* Each once: a uid's buffers, the held list or the mark twice would count twice. */
 		for (size_t j = 0; uid != (uid_t)-1 && j < n_metas; j++)
-			if (metas[j].uid == uid) {
-				log_warning("fd store: %s is there twice, the second is dropped", name);
+			if (metas[j].uid == uid)
 				uid = (uid_t)-1;
-				is_mark = false;
-			}
-		if (is_mark || uid != (uid_t)-1) {
-			mark_seen |= is_mark;
-			if (read_meta(fd, &metas[n_metas].o) < 0) {
-				log_warning("fd store: unreadable %s, the buffers it lists are dropped", name);
-			} else {
-				metas[n_metas].uid = is_mark ? (uid_t)-1 : uid;
-				n_metas++;
-			}
+		if (strcmp(name, META_NAME) == 0 && !mark)
+			slot = &mark;
+		else if (strcmp(name, HELD_NAME) == 0 && !held)
+			slot = &held;
+		else if (uid != (uid_t)-1)
+			slot = &metas[n_metas].o;
+		if (slot) {
+			if (read_meta(fd, slot) < 0)
+				log_warning("fd store: unreadable %s, what it lists is dropped", name);
+			else if (uid != (uid_t)-1)
+				metas[n_metas++].uid = uid;
 			close(fd);
 		} else if (strncmp(name, "buf-", 4) == 0) {
 			fds[i] = fd;
@@ -680,11 +707,20 @@ int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd)
 		}
 	}
 
-	/* Ids and held memory first: restored buffers must not move the mark. */
-	for (size_t i = 0; i < n_metas; i++)
-		marked |= fdstore_restore_accounting(r, metas[i].o, metas[i].uid);
-	if (n_metas && !marked)
+	/*
+	 * Ids and held memory first: restored buffers must not move the mark.
+	 * The held lists are "held"'s; an older daemon's were in "registry"
+	 * (read only when there is no "held": after an upgrade's rewrite,
+	 * both may be there).
+	 */
+	if (mark)
+		marked = restore_mark(r, mark);
+	if (held || mark)
+		restore_held(r, held ? held : mark);
+	if ((mark || held || n_metas) && !marked)
 		log_warning("fd store: no valid id mark, ids may repeat");
+	if (mark)
+		restore_buffers(r, mark, (uid_t)-1, fds, names, n);
 	for (size_t i = 0; i < n_metas; i++)
 		restore_buffers(r, metas[i].o, metas[i].uid, fds, names, n);
 	/* Stored fds without metadata: drop them from the store too. */
@@ -699,8 +735,10 @@ int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd)
 		}
 	/* Only now: nothing above may store metadata that lists half the buffers. */
 	r->fdstore = enable;
-	if (enable && n_metas)
+	if (enable)
 		fdstore_rewrite(r, metas, n_metas);
+	json_object_put(mark);
+	json_object_put(held);
 	for (size_t i = 0; i < n_metas; i++)
 		json_object_put(metas[i].o);
 	free(metas);

@@ -24,7 +24,6 @@ void registry_init(struct registry *r, const struct conf *conf, const struct bac
 	r->next_id = 1;
 	TAILQ_INIT(&r->buffers);
 	TAILQ_INIT(&r->usage);
-	TAILQ_INIT(&r->meta_dirty);
 }
 
 /* Order of registry.by_uid, whose keys point at usage.uid. */
@@ -73,7 +72,7 @@ static void usage_free(struct registry *r, struct usage *u)
 void registry_usage_put(struct registry *r, struct usage *u)
 {
 	if (u && u->buffers == 0 && u->bytes == 0 && u->connections == 0 && u->bindings == 0 && u->loop_refs == 0 &&
-	    u->loop_ns == 0 && !u->loop_over && !u->meta_dirty)
+	    u->loop_ns == 0 && !u->loop_over)
 		usage_free(r, u);
 }
 
@@ -201,17 +200,21 @@ struct buffer *registry_next_name(struct registry *r, struct buffer *after, cons
 struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, pid_t pid,
 			    const struct backend_buffer *bb, int cache, uint64_t id)
 {
-	struct buffer *b;
+	/* Its uid's record counts it from here on: without one, no buffer. */
+	struct usage *u = registry_usage(r, uid, true);
+	struct buffer *b = u ? calloc(1, sizeof(*b)) : NULL;
 	void **node;
 
-	b = calloc(1, sizeof(*b));
-	if (!b)
+	if (!b) {
+		registry_usage_put(r, u);
 		return NULL;
+	}
 	b->id = id ? id : r->next_id++;
 	/* An id in use (a restored buffer listed twice) is refused. */
 	node = tsearch(&b->id, &r->by_id, id_cmp);
 	if (!node || *node != &b->id) {
 		free(b);
+		registry_usage_put(r, u);
 		return NULL;
 	}
 	if (b->id >= r->next_id)
@@ -339,7 +342,7 @@ static void registry_released(struct registry *r, uid_t uid, uint64_t kernel_id,
 		r->bytes -= charged;
 		log_info("kernel buffer %llu: memory still held elsewhere, stays charged to uid %u",
 			 (unsigned long long)kernel_id, (unsigned)uid);
-		fdstore_held_changed(r, u);
+		fdstore_held_changed(r);
 		return;
 	}
 	if (pool)
@@ -467,9 +470,9 @@ void registry_reap(struct registry *r, uid_t uid)
 		free(h);
 		changed = true;
 	}
-	if (changed)
-		fdstore_held_changed(r, u);	/* (which may keep u for its store) */
 	registry_usage_put(r, u);
+	if (changed)
+		fdstore_held_changed(r);
 }
 
 void registry_reap_once(struct registry *r, uid_t uid, uint64_t pass)
@@ -517,11 +520,6 @@ void registry_done(struct registry *r)
 		registry_unlist(r, b);
 		r->backend->release(r->backend_state, &b->b, true);
 		free(b);
-	}
-	/* Not stored any more (fdstore_stop stored what was pending). */
-	while ((u = TAILQ_FIRST(&r->meta_dirty))) {
-		TAILQ_REMOVE(&r->meta_dirty, u, meta_entry);
-		u->meta_dirty = false;
 	}
 	while ((u = TAILQ_FIRST(&r->usage))) {
 		while ((h = TAILQ_FIRST(&u->held))) {

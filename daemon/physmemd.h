@@ -383,8 +383,6 @@ struct usage {
 	TAILQ_HEAD(, held) held;	/* those buffers (each counted in buffers, so u outlives them) */
 	/* Its buffers with a name, as its fd-store metadata lists them (each counted in buffers). */
 	TAILQ_HEAD(, buffer) named;
-	bool meta_dirty;		/* its held list changed since its metadata was stored (keeps u) */
-	TAILQ_ENTRY(usage) meta_entry;	/* on registry.meta_dirty while meta_dirty */
 	uint64_t reaped_pass;		/* the worker pass that last reaped them (registry_reap_once) */
 	uint64_t pool_bytes;		/* of bytes: from contiguous pools */
 	uint64_t connections;
@@ -422,7 +420,7 @@ struct registry {
 	struct worker_pool *workers;	/* NULL: release on this thread (startup, shutdown) */
 	/* Held-list changes are stored from a timer (fdstore_start); NULL: at once. */
 	struct event *ev_meta;
-	TAILQ_HEAD(, usage) meta_dirty;	/* uids whose held-list change is not stored yet */
+	bool meta_dirty;		/* a held-list change is not stored yet */
 	uint64_t meta_next;		/* CLOCK_MONOTONIC ns: no deferred store before */
 	uint64_t meta_saves;		/* stores of metadata, the id mark's or a uid's (for the tests) */
 };
@@ -492,30 +490,30 @@ void fdstore_named(struct registry *r, struct buffer *b);
 void fdstore_freed(struct registry *r, struct buffer *b);
 /* r->next_id passed r->id_mark: store a higher mark before the id goes out. */
 void fdstore_reserve_ids(struct registry *r);
-/* u's held list changed: store it, so that a restart keeps charging it. */
-void fdstore_held_changed(struct registry *r, struct usage *u);
+/* A held list changed: store them, so that a restart keeps charging them. */
+void fdstore_held_changed(struct registry *r);
 /*
  * Store held-list changes from a timer of base's loop, coalesced: at most
- * one pass per META_MIN_GAP and per nine times the last pass's cost, each
- * storing the metadata of every uid with a change. Other changes (names,
- * frees, the id mark) are still stored at once, a uid's pending held change
- * with its own.
+ * one store of every uid's held lists ("held") per META_MIN_GAP and per nine
+ * times the last one's cost. Names and frees (a uid's "meta-UID") and the id
+ * mark are still stored at once.
  */
 int fdstore_start(struct registry *r, struct event_base *base);
 /* Store the pending changes now; from here on every change is stored at once. */
 void fdstore_stop(struct registry *r);
 /*
- * The metadata as stored (new objects): the id mark's ("registry"), and one
- * uid's named and held buffers ("meta-UID"; u may be NULL: nothing).
+ * The metadata as stored, malloc()ed text (NULL: out of memory): the id
+ * mark ("registry"), every uid's held buffers ("held"), and one uid's named
+ * buffers ("meta-UID"; u may be NULL: none).
  */
-struct json_object *fdstore_meta_mark(struct registry *r);
-char *fdstore_meta_uid(struct usage *u);	/* malloc()ed text; NULL: out of memory */
+char *fdstore_meta_mark(struct registry *r);
+char *fdstore_meta_held(struct registry *r);
+char *fdstore_meta_uid(struct usage *u);
 /*
- * Take a stored metadata object's id mark (when it has one) and held list
- * back; only uid's held entries when uid is not (uid_t)-1. true: it had a
- * valid id mark.
+ * Take a stored metadata object's id mark and held list back, those it
+ * has. true: it had a valid id mark.
  */
-bool fdstore_restore_accounting(struct registry *r, struct json_object *meta, uid_t uid);
+bool fdstore_restore_accounting(struct registry *r, struct json_object *meta);
 
 /* ---- physmemd-policy.c: who may do what ---- */
 struct peer {

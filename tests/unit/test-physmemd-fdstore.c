@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The fd store's metadata round trip: the id mark and the held list
- * (fdstore_meta, fdstore_restore_accounting) with a fake backend whose
+ * (fdstore_meta_*, fdstore_restore_accounting) with a fake backend whose
  * kernel holds what the test says. The kmod backend's held memory cannot be
  * made in the integration tests (memfd frees at once), so this is its test.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -71,20 +72,9 @@ static struct buffer *add(struct registry *r, uid_t uid, uint64_t size, uint64_t
 	return b;
 }
 
-/* A metadata object as it comes back from systemd: through its text. */
-static struct json_object *through_text(struct json_object *m)
+/* Stored text (malloc()ed) as it comes back from systemd. */
+static struct json_object *parsed(char *text)
 {
-	struct json_object *back = json_tokener_parse(json_object_to_json_string(m));
-
-	assert_non_null(back);
-	json_object_put(m);
-	return back;
-}
-
-/* uid's stored metadata ("meta-UID"). */
-static struct json_object *stored_uid(struct registry *r, uid_t uid)
-{
-	char *text = fdstore_meta_uid(registry_usage(r, uid, false));
 	struct json_object *o;
 
 	assert_non_null(text);
@@ -94,19 +84,22 @@ static struct json_object *stored_uid(struct registry *r, uid_t uid)
 	return o;
 }
 
-/* Restore into to what from would have stored: its id mark, then each uid's metadata. */
+/* uid's stored metadata ("meta-UID"). */
+static struct json_object *stored_uid(struct registry *r, uid_t uid)
+{
+	return parsed(fdstore_meta_uid(registry_usage(r, uid, false)));
+}
+
+/* Restore into to the accounting from would have stored: its id mark, then the held lists. */
 static void restore(struct registry *to, struct registry *from)
 {
-	struct json_object *m = through_text(fdstore_meta_mark(from));
-	struct usage *u;
+	struct json_object *m = parsed(fdstore_meta_mark(from));
 
-	assert_true(fdstore_restore_accounting(to, m, (uid_t)-1));
+	assert_true(fdstore_restore_accounting(to, m));
 	json_object_put(m);
-	TAILQ_FOREACH(u, &from->usage, entry) {
-		m = stored_uid(from, u->uid);
-		assert_false(fdstore_restore_accounting(to, m, u->uid));	/* no mark there */
-		json_object_put(m);
-	}
+	m = parsed(fdstore_meta_held(from));
+	assert_false(fdstore_restore_accounting(to, m));	/* no mark there */
+	json_object_put(m);
 }
 
 static void expect_usage(struct registry *r, uid_t uid, uint64_t buffers, uint64_t bytes, uint64_t held)
@@ -265,9 +258,9 @@ static void test_reap_per_uid(void **state)
 
 /*
  * With the loop's timer (fdstore_start), held-list changes are stored
- * coalesced: any number of them before the loop runs cost one store of each
- * uid's metadata that changed, not one each; a store of a uid's metadata
- * made for another reason takes its pending change with it; fdstore_stop
+ * coalesced: any number of them, of any uids, before the loop runs cost one
+ * store of the held lists, not one each; a name is stored at once, in its
+ * uid's entry, and leaves the held change to the timer; fdstore_stop
  * stores what is pending and makes every later change a store of its own.
  */
 static void test_held_changes_coalesced(void **state)
@@ -294,53 +287,49 @@ static void test_held_changes_coalesced(void **state)
 		registry_free(&r, b[i]);
 	registry_free(&r, other);
 	assert_int_equal(r.meta_saves, base_saves);
-	assert_false(TAILQ_EMPTY(&r.meta_dirty));
-	/* One pass: uid 1000's six changes are one store, uid 2000's one. */
+	assert_true(r.meta_dirty);
+	/* One store for uid 1000's six changes and uid 2000's one. */
 	assert_int_equal(event_base_loop(base, EVLOOP_ONCE), 0);
-	assert_int_equal(r.meta_saves, base_saves + 2);
-	assert_true(TAILQ_EMPTY(&r.meta_dirty));
-	meta = stored_uid(&r, 1000);
+	assert_int_equal(r.meta_saves, base_saves + 1);
+	assert_false(r.meta_dirty);
+	meta = parsed(fdstore_meta_held(&r));
 	assert_true(json_object_object_get_ex(meta, "held", &list));
-	assert_int_equal(json_object_array_length(list), 6);
+	assert_int_equal(json_object_array_length(list), 7);
 	json_object_put(meta);
-	base_saves += 1;
-	/* uid 2000's memory goes: its record stays until the store says so, then goes. */
-	kernel_frees(90);
-	registry_reap(&r, 2000);
-	assert_non_null(registry_usage(&r, 2000, false));
-	assert_int_equal(event_base_loop(base, EVLOOP_ONCE), 0);
-	assert_null(registry_usage(&r, 2000, false));
-	base_saves += 1;
 
 	/* The next change waits for the timer (the least gap), then is stored. */
 	kernel_frees(70);
 	kernel_frees(71);
+	kernel_frees(90);
 	registry_reap(&r, 1000);
+	registry_reap(&r, 2000);
+	assert_null(registry_usage(&r, 2000, false));
 	assert_int_equal(r.meta_saves, base_saves + 1);
 	assert_int_equal(event_base_loop(base, EVLOOP_ONCE), 0);
 	assert_int_equal(r.meta_saves, base_saves + 2);
 
-	/* A name is stored at once, and its uid's pending held change with it. */
+	/* A name is stored at once, in uid 1000's entry; the held change still waits. */
 	kernel_frees(72);
 	registry_reap(&r, 1000);
-	assert_false(TAILQ_EMPTY(&r.meta_dirty));
+	assert_true(r.meta_dirty);
 	named = add(&r, 1000, 4096, 80);
 	assert_int_equal(registry_set_name(&r, named, "n"), 0);
 	fdstore_named(&r, named);
 	assert_int_equal(r.meta_saves, base_saves + 3);
-	assert_true(TAILQ_EMPTY(&r.meta_dirty));
+	assert_true(r.meta_dirty);
+	assert_int_equal(event_base_loop(base, EVLOOP_ONCE), 0);
+	assert_int_equal(r.meta_saves, base_saves + 4);
 	assert_int_equal(event_base_loop(base, EVLOOP_NONBLOCK), 1);	/* 1: no timer left set */
-	assert_int_equal(r.meta_saves, base_saves + 3);
 
 	/* fdstore_stop stores what is pending; later changes are stored at once. */
 	kernel_frees(73);
 	registry_reap(&r, 1000);
-	assert_int_equal(r.meta_saves, base_saves + 3);
-	fdstore_stop(&r);
 	assert_int_equal(r.meta_saves, base_saves + 4);
+	fdstore_stop(&r);
+	assert_int_equal(r.meta_saves, base_saves + 5);
 	kernel_frees(74);
 	registry_reap(&r, 1000);
-	assert_int_equal(r.meta_saves, base_saves + 5);
+	assert_int_equal(r.meta_saves, base_saves + 6);
 
 	registry_done(&r);
 	event_base_free(base);
@@ -524,7 +513,7 @@ static void test_strict(void **state)
 		meta = json_tokener_parse(texts[i]);
 		assert_non_null(meta);
 		registry_init(&r, &conf, &fake_ops, NULL);
-		assert_false(fdstore_restore_accounting(&r, meta, (uid_t)-1));
+		assert_false(fdstore_restore_accounting(&r, meta));
 		assert_int_equal(r.next_id, 1);		/* no valid mark: as on a first start */
 		if (i == 0)
 			expect_usage(&r, 1000, 1, 4096, 4096);
@@ -555,7 +544,7 @@ static void test_held_bound(void **state)
 	}
 	json_object_object_add(meta, "held", held);
 	registry_init(&r, &conf, &fake_ops, NULL);
-	fdstore_restore_accounting(&r, meta, (uid_t)-1);
+	fdstore_restore_accounting(&r, meta);
 	assert_null(registry_usage(&r, 1000, false));
 	json_object_put(meta);
 	registry_done(&r);
@@ -563,10 +552,74 @@ static void test_held_bound(void **state)
 
 /*
  * systemd's side of the fd store, for the tests that look at what is
- * stored: a datagram socket as NOTIFY_SOCKET, and what came to it.
+ * stored: a datagram socket as NOTIFY_SOCKET, and a thread that takes each
+ * message as it comes (a datagram socket queues only a few: the sender
+ * would wait), for notify_read() to look at.
  */
+struct notify_msg {
+	char state[256];
+	int fd;
+};
+
 static int notify_sock = -1;
 static char notify_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static pthread_t notify_thread;
+static pthread_mutex_t notify_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t notify_synced = PTHREAD_COND_INITIALIZER;
+static struct notify_msg notify_msgs[1024];
+static unsigned notify_n, notify_seq, notify_syncs;
+
+/* Send text to the notify socket ourselves (after everything sent before it). */
+static void notify_send(const char *text)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	assert_true(s >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", notify_path);
+	assert_int_equal(sendto(s, text, strlen(text), 0, (struct sockaddr *)&sa, sizeof(sa)), (ssize_t)strlen(text));
+	close(s);
+}
+
+static void *notify_pump(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		char buf[256], cbuf[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		ssize_t len = recvmsg(notify_sock, &mh, 0);
+		struct cmsghdr *cm;
+		int fd = -1;
+
+		if (len < 0 && errno == EINTR)
+			continue;
+		if (len <= 0)
+			return NULL;
+		buf[len] = '\0';
+		if (strcmp(buf, "STOP") == 0)
+			return NULL;
+		if (strcmp(buf, "SYNC") == 0) {
+			pthread_mutex_lock(&notify_lock);
+			notify_syncs++;
+			pthread_cond_signal(&notify_synced);
+			pthread_mutex_unlock(&notify_lock);
+			continue;
+		}
+		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+				memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+		pthread_mutex_lock(&notify_lock);
+		if (notify_n < sizeof(notify_msgs) / sizeof(notify_msgs[0])) {
+			snprintf(notify_msgs[notify_n].state, sizeof(notify_msgs[0].state), "%s", buf);
+			notify_msgs[notify_n++].fd = fd;
+		} else if (fd >= 0) {
+			close(fd);
+		}
+		pthread_mutex_unlock(&notify_lock);
+	}
+}
 
 static void notify_listen(void)
 {
@@ -579,14 +632,22 @@ static void notify_listen(void)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", notify_path);
 	assert_int_equal(bind(notify_sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	setenv("NOTIFY_SOCKET", notify_path, 1);
+	notify_n = 0;
+	assert_int_equal(pthread_create(&notify_thread, NULL, notify_pump, NULL), 0);
 }
 
 static void notify_close(void)
 {
+	notify_send("STOP");
+	pthread_join(notify_thread, NULL);
 	unsetenv("NOTIFY_SOCKET");
 	close(notify_sock);
 	notify_sock = -1;
 	unlink(notify_path);
+	for (unsigned i = 0; i < notify_n; i++)
+		if (notify_msgs[i].fd >= 0)
+			close(notify_msgs[i].fd);
+	notify_n = 0;
 }
 
 /* What the store holds for one name, after the messages read so far. */
@@ -594,30 +655,30 @@ struct stored_entry {
 	char name[32];
 	char *text;		/* the stored memfd's contents; NULL: taken out (or never stored) */
 	unsigned stores, removes;
+	unsigned seq;		/* when it was last stored (counting every message) */
 };
 
-/* Read every message sent so far and apply it to entries[n] (names not listed are counted in *other). */
+/*
+ * Every message sent so far, applied to entries[n] (names not listed are
+ * counted in *other): a marker sent now comes to the pump after them all.
+ */
 static void notify_read(struct stored_entry *entries, size_t n, unsigned *other)
 {
-	for (;;) {
-		char buf[512], cbuf[CMSG_SPACE(sizeof(int))];
-		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-				     .msg_controllen = sizeof(cbuf) };
-		struct cmsghdr *cm;
-		const char *name;
-		ssize_t len = recvmsg(notify_sock, &mh, MSG_DONTWAIT);
-		bool store, found = false;
-		int fd = -1;
+	unsigned want;
 
-		if (len < 0) {
-			assert_int_equal(errno, EAGAIN);
-			return;
-		}
-		buf[len] = '\0';
-		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-				memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+	pthread_mutex_lock(&notify_lock);
+	want = notify_syncs + 1;
+	pthread_mutex_unlock(&notify_lock);
+	notify_send("SYNC");
+	pthread_mutex_lock(&notify_lock);
+	while (notify_syncs < want)
+		pthread_cond_wait(&notify_synced, &notify_lock);
+	for (unsigned k = 0; k < notify_n; k++) {
+		const char *buf = notify_msgs[k].state, *name;
+		int fd = notify_msgs[k].fd;
+		bool store, found = false;
+
+		notify_seq++;
 		store = strncmp(buf, "FDSTORE=1\n", 10) == 0;
 		assert_true(store || strncmp(buf, "FDSTOREREMOVE=1\n", 16) == 0);
 		name = strstr(buf, "FDNAME=");
@@ -633,6 +694,7 @@ static void notify_read(struct stored_entry *entries, size_t n, unsigned *other)
 				struct stat st;
 
 				entries[i].stores++;
+				entries[i].seq = notify_seq;
 				assert_true(fd >= 0);
 				assert_int_equal(fstat(fd, &st), 0);
 				entries[i].text = calloc(1, (size_t)st.st_size + 1);
@@ -647,6 +709,8 @@ static void notify_read(struct stored_entry *entries, size_t n, unsigned *other)
 		if (fd >= 0)
 			close(fd);
 	}
+	notify_n = 0;
+	pthread_mutex_unlock(&notify_lock);
 }
 
 static void entries_free(struct stored_entry *entries, size_t n)
@@ -678,7 +742,8 @@ static size_t stored_count(const char *text, const char *key)
  */
 static void test_store_per_uid(void **state)
 {
-	struct stored_entry e[3] = { { .name = "meta-1000" }, { .name = "meta-2000" }, { .name = "registry" } };
+	struct stored_entry e[4] = { { .name = "meta-1000" }, { .name = "meta-2000" }, { .name = "registry" },
+				     { .name = "held" } };
 	struct registry r;
 	struct buffer *b, *mine;
 	unsigned other = 0;
@@ -696,10 +761,9 @@ static void test_store_per_uid(void **state)
 		for (unsigned j = 0; j < 64; j++)
 			b->allow_uids[j] = 5000 + j;
 		fdstore_named(&r, b);
-		notify_read(e, 3, &other);	/* (a datagram socket holds a few messages only) */
 	}
 	mine = add(&r, 2000, 4096, 0);
-	notify_read(e, 3, &other);
+	notify_read(e, 4, &other);
 	assert_int_equal(e[0].stores, 40);
 	assert_int_equal(stored_count(e[0].text, "buffers"), 40);
 	assert_int_equal(e[2].stores, 1);	/* the first id reserved the mark */
@@ -709,34 +773,34 @@ static void test_store_per_uid(void **state)
 	assert_int_equal(registry_set_name(&r, mine, "mine"), 0);
 	fdstore_named(&r, mine);
 	other = 0;
-	notify_read(e, 3, &other);
+	notify_read(e, 4, &other);
 	assert_int_equal(other, 1);		/* buf-ID, the buffer's fd */
 	assert_int_equal(e[1].stores, 1);
 	assert_int_equal(stored_count(e[1].text, "buffers"), 1);
-	assert_int_equal(stored_count(e[1].text, "held"), 0);
 	assert_int_equal(e[0].stores, 0);
 	assert_int_equal(e[2].stores, 0);
+	assert_int_equal(e[3].stores, 0);
 	assert_non_null(e[0].text);		/* uid 1000's, as stored before */
 
 	/* New access lists (Share) are stored: the entry is made again, not copied stale. */
 	mine->n_allow_uids = 1;
 	mine->allow_uids[0] = 4242;
 	fdstore_named(&r, mine);
-	notify_read(e, 3, &other);
+	notify_read(e, 4, &other);
 	assert_int_equal(e[1].stores, 2);
 	assert_non_null(strstr(e[1].text, "\"allowUids\":[4242]"));
 
 	/* Its free stores uid 2000's again: empty, so taken out. */
 	e[1].removes = 0;
 	registry_free(&r, mine);
-	notify_read(e, 3, &other);
+	notify_read(e, 4, &other);
 	assert_null(e[1].text);
 	assert_int_equal(e[1].removes, 1);
 	assert_int_equal(e[0].stores, 0);
 
 	registry_done(&r);
 	notify_close();
-	entries_free(e, 3);
+	entries_free(e, 4);
 }
 
 /* As systemd passes n fds from 3 on, with their names (sd_listen_fds_with_names()). */
@@ -787,7 +851,7 @@ static void test_collect_entries(void **state)
 		"{\"id\":8,\"name\":\"no owner\",\"cache\":0,\"allowUids\":[],\"allowGids\":[]},"
 		"{\"id\":9,\"name\":\"ids\",\"cache\":0,\"ownerUid\":1,\"allowUids\":[-1],\"allowGids\":[]}]}";
 	const struct backend_ops *ops = &backend_memfd_ops;
-	struct stored_entry e[2] = { { .name = "registry" }, { .name = "meta-1000" } };
+	struct stored_entry e[3] = { { .name = "registry" }, { .name = "meta-1000" }, { .name = "held" } };
 	struct registry r;
 	struct buffer *b;
 	unsigned other = 0;
@@ -804,16 +868,20 @@ static void test_collect_entries(void **state)
 	pass_fds("6", "registry:buf-5:buf-6:buf-7:buf-8:buf-9");
 	assert_int_equal(fdstore_collect(&r, true, &listen_fd), 0);
 	assert_int_equal(listen_fd, -1);
-	notify_read(e, 2, &other);
+	notify_read(e, 3, &other);
 	assert_int_equal(other, 4);		/* the four dropped entries' fds taken out */
 	assert_non_null(e[0].text);
 	assert_null(strstr(e[0].text, "buffers"));
+	assert_null(strstr(e[0].text, "held"));
 	assert_non_null(strstr(e[0].text, "\"nextId\":100"));
 	assert_non_null(e[1].text);
 	assert_int_equal(stored_count(e[1].text, "buffers"), 1);
 	assert_non_null(strstr(e[1].text, "cam0"));
+	assert_int_equal(stored_count(e[2].text, "held"), 0);
+	/* The old "registry" is replaced last: a crash before leaves it for the next start. */
+	assert_true(e[0].seq > e[1].seq && e[0].seq > e[2].seq);
 	notify_close();
-	entries_free(e, 2);
+	entries_free(e, 3);
 
 	assert_int_equal(r.n_buffers, 1);
 	b = registry_find(&r, 5);
@@ -838,23 +906,22 @@ static void test_collect_entries(void **state)
 
 /*
  * The store as this daemon writes it: the id mark in "registry", each
- * uid's buffers and held memory in "meta-UID". A buffer listed in another
- * uid's metadata is dropped, and so is a uid's metadata given twice (it
- * would charge its held memory twice); the metadata of a uid left with
- * nothing is taken out of the store.
+ * uid's named buffers in "meta-UID". A buffer listed in another uid's
+ * entry is dropped, and so is a uid's entry given twice; the entry of a
+ * uid left with no named buffer is taken out of the store.
  */
 static void test_collect_per_uid(void **state)
 {
 	static const char mark[] = "{\"nextId\":100}";
 	static const char mine[] =
 		"{\"buffers\":[{\"id\":5,\"name\":\"cam0\",\"cache\":0,\"ownerUid\":1000,\"allowUids\":[1001],"
-		"\"allowGids\":[]}],\"held\":[]}";
+		"\"allowGids\":[]}]}";
 	static const char theirs[] =
 		"{\"buffers\":[{\"id\":6,\"name\":\"cam1\",\"cache\":0,\"ownerUid\":1000,\"allowUids\":[],"
-		"\"allowGids\":[]}],\"held\":[]}";
+		"\"allowGids\":[]}]}";
 	static const char again[] =
 		"{\"buffers\":[{\"id\":7,\"name\":\"cam2\",\"cache\":0,\"ownerUid\":1000,\"allowUids\":[],"
-		"\"allowGids\":[]}],\"held\":[]}";
+		"\"allowGids\":[]}]}";
 	const struct backend_ops *ops = &backend_memfd_ops;
 	struct stored_entry e[3] = { { .name = "registry" }, { .name = "meta-1000" }, { .name = "meta-1001" } };
 	struct registry r;
@@ -888,7 +955,7 @@ static void test_collect_per_uid(void **state)
 		assert_int_equal(fcntl(fd, F_GETFD), -1);
 
 	notify_read(e, 3, &other);
-	assert_int_equal(other, 2);		/* buf-6 and buf-7 taken out */
+	assert_int_equal(other, 4);		/* buf-6 and buf-7 taken out, "held" replaced */
 	assert_non_null(strstr(e[0].text, "\"nextId\":100"));
 	assert_int_equal(stored_count(e[1].text, "buffers"), 1);
 	assert_null(e[2].text);			/* uid 1001 has nothing: taken out */
@@ -898,6 +965,43 @@ static void test_collect_per_uid(void **state)
 	entries_free(e, 3);
 	registry_done(&r);
 	ops->fini(st);
+}
+
+/*
+ * The held lists are "held"'s. An older daemon kept them in "registry", which
+ * is read when there is no "held"; after an upgrade's rewrite was cut short,
+ * both are there, and the memory is charged once, as "held" says.
+ */
+static void test_collect_held_once(void **state)
+{
+	static const char legacy[] =
+		"{\"nextId\":50,\"buffers\":[],\"held\":[{\"uid\":1000,\"bytes\":4096,\"kernelId\":61},"
+		"{\"uid\":1000,\"bytes\":8192,\"kernelId\":62}]}";
+	static const char held[] = "{\"held\":[{\"uid\":1000,\"bytes\":4096,\"kernelId\":61}]}";
+	struct registry r;
+	int listen_fd = -2;
+
+	(void)state;
+	live[0] = 61;
+	live[1] = 62;
+	/* Only "registry", as an older daemon left it: its held lists count. */
+	registry_init(&r, &conf, &fake_ops, NULL);
+	memfd_at(3, 0, legacy);
+	pass_fds("1", "registry");
+	assert_int_equal(fdstore_collect(&r, false, &listen_fd), 0);
+	assert_int_equal(r.next_id, 50);
+	expect_usage(&r, 1000, 2, 12288, 12288);
+	registry_done(&r);
+
+	/* Both: "held" counts, and the old list is not added to it. */
+	registry_init(&r, &conf, &fake_ops, NULL);
+	memfd_at(3, 0, legacy);
+	memfd_at(4, 0, held);
+	pass_fds("2", "registry:held");
+	assert_int_equal(fdstore_collect(&r, false, &listen_fd), 0);
+	assert_int_equal(r.next_id, 50);
+	expect_usage(&r, 1000, 1, 4096, 4096);
+	registry_done(&r);
 }
 
 int main(void)
@@ -916,6 +1020,7 @@ int main(void)
 		cmocka_unit_test_setup(test_collect_entries, setup),
 		cmocka_unit_test_setup(test_store_per_uid, setup),
 		cmocka_unit_test_setup(test_collect_per_uid, setup),
+		cmocka_unit_test_setup(test_collect_held_once, setup),
 	};
 
 	log_set_level(LOG_LEVEL_ERR);
