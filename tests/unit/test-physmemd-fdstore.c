@@ -814,6 +814,16 @@ static void pass_fds(const char *n, const char *names)
 	setenv("LISTEN_FDNAMES", names, 1);
 }
 
+/* A registry on the memfd backend (its state returned), as fdstore_collect() needs one. */
+static void *memfd_registry(struct registry *r)
+{
+	void *st;
+
+	assert_int_equal(backend_memfd_ops.init(&conf, &st), 0);
+	registry_init(r, &conf, &backend_memfd_ops, st);
+	return st;
+}
+
 /* A sealed memfd of size bytes, as memfd_allocate() makes them, at fd number at. */
 static void memfd_at(int at, size_t size, const char *text)
 {
@@ -850,7 +860,6 @@ static void test_collect_entries(void **state)
 		"{\"id\":7,\"name\":\"bad uid\",\"cache\":0,\"ownerUid\":4294967295,\"allowUids\":[],\"allowGids\":[]},"
 		"{\"id\":8,\"name\":\"no owner\",\"cache\":0,\"allowUids\":[],\"allowGids\":[]},"
 		"{\"id\":9,\"name\":\"ids\",\"cache\":0,\"ownerUid\":1,\"allowUids\":[-1],\"allowGids\":[]}]}";
-	const struct backend_ops *ops = &backend_memfd_ops;
 	struct stored_entry e[3] = { { .name = "registry" }, { .name = "meta-1000" }, { .name = "held" } };
 	struct registry r;
 	struct buffer *b;
@@ -859,8 +868,7 @@ static void test_collect_entries(void **state)
 	int listen_fd = -2;
 
 	(void)state;
-	assert_int_equal(ops->init(&conf, &st), 0);
-	registry_init(&r, &conf, ops, st);
+	st = memfd_registry(&r);
 	memfd_at(3, 0, meta);
 	for (int i = 0; i < 5; i++)
 		memfd_at(4 + i, 4096, NULL);
@@ -901,7 +909,7 @@ static void test_collect_entries(void **state)
 		assert_int_equal(fcntl(fd, F_GETFD), -1);
 
 	registry_done(&r);
-	ops->fini(st);
+	backend_memfd_ops.fini(st);
 }
 
 /*
@@ -922,7 +930,6 @@ static void test_collect_per_uid(void **state)
 	static const char again[] =
 		"{\"buffers\":[{\"id\":7,\"name\":\"cam2\",\"cache\":0,\"ownerUid\":1000,\"allowUids\":[],"
 		"\"allowGids\":[]}]}";
-	const struct backend_ops *ops = &backend_memfd_ops;
 	struct stored_entry e[3] = { { .name = "registry" }, { .name = "meta-1000" }, { .name = "meta-1001" } };
 	struct registry r;
 	struct buffer *b;
@@ -931,8 +938,7 @@ static void test_collect_per_uid(void **state)
 	int listen_fd = -2;
 
 	(void)state;
-	assert_int_equal(ops->init(&conf, &st), 0);
-	registry_init(&r, &conf, ops, st);
+	st = memfd_registry(&r);
 	memfd_at(3, 0, mark);
 	memfd_at(4, 0, mine);
 	memfd_at(5, 0, theirs);
@@ -964,7 +970,7 @@ static void test_collect_per_uid(void **state)
 	notify_close();
 	entries_free(e, 3);
 	registry_done(&r);
-	ops->fini(st);
+	backend_memfd_ops.fini(st);
 }
 
 /*
