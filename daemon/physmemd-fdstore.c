@@ -42,7 +42,7 @@
 #include "varlink-message.h"
 
 #define META_NAME "registry"
-/* Each uid's named and held buffers: "meta-UID". */
+/* Each uid's named buffers: "meta-UID". */
 #define UID_META_PREFIX "meta-"
 /* Every uid's held buffers: "held". */
 #define HELD_NAME "held"

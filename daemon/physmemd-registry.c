@@ -128,7 +128,7 @@ int registry_set_name(struct registry *r, struct buffer *b, const char *name)
 
 	if (b->name[0] && strcmp(b->name, name) == 0)
 		return 0;
-	/* (A restored buffer whose charge could not make its uid's record has none.) */
+	/* (Never NULL: registry_add() made sure of a record that counts b.) */
 	if (!u)
 		return -ENOMEM;
 	nb = name_bucket(r, name);
@@ -147,7 +147,6 @@ int registry_set_name(struct registry *r, struct buffer *b, const char *name)
 		name_remove(r, b);
 	snprintf(b->name, sizeof(b->name), "%s", name);
 	TAILQ_INSERT_TAIL(&nb->buffers, b, name_entry);
-	/* b is counted in its owner's usage: it is there. */
 	if (!b->on_named) {
 		TAILQ_INSERT_TAIL(&u->named, b, named_entry);
 		b->on_named = true;
