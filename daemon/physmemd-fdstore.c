@@ -177,23 +177,27 @@ static int store_blob(const char *name, const char *text)
 {
 	char state[64];
 	size_t len;
-	int fd, ret = -EIO;
+	int fd = -1, ret = -EIO;
 
+	/* The new one is made first: one that cannot be leaves the stored one (and its place). */
+	if (text) {
+		len = strlen(text);
+		fd = memfd_create("physmemd-registry", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (fd < 0 || write(fd, text, len) != (ssize_t)len ||
+		    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+			log_warning("fd store: cannot write %s: %s", name, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -EIO;
+		}
+	}
 	snprintf(state, sizeof(state), "FDSTOREREMOVE=1\nFDNAME=%s", name);
 	notify_fd(state, -1);
 	if (!text)
 		return 0;
-	len = strlen(text);
-	fd = memfd_create("physmemd-registry", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-		log_warning("fd store: cannot write %s: %s", name, strerror(errno));
-	} else {
-		snprintf(state, sizeof(state), "FDSTORE=1\nFDNAME=%s", name);
-		ret = notify_fd(state, fd) < 0 ? -EIO : 0;
-	}
-	if (fd >= 0)
-		close(fd);
+	snprintf(state, sizeof(state), "FDSTORE=1\nFDNAME=%s", name);
+	ret = notify_fd(state, fd) < 0 ? -EIO : 0;
+	close(fd);
 	return ret;
 }
 
@@ -224,7 +228,7 @@ static void fdstore_save_uid(struct registry *r, uid_t uid, struct usage *u)
 		store_blob(name, NULL);
 		r->meta_saves++;
 	} else {
-		/* On failure the stored one stays: a restart checks it against the stored fds. */
+		/* On failure the stored one stays (a restart checks it against the stored fds). */
 		store_text(r, name, fdstore_meta_uid(u));
 	}
 }
@@ -307,7 +311,16 @@ void fdstore_held_changed(struct registry *r)
 		return;
 	if (r->ev_meta)
 		fdstore_arm_held(r);
+	else if (r->meta_batch)
+		r->meta_dirty = true;
 	else
+		fdstore_save_held(r);
+}
+
+void fdstore_batch(struct registry *r, bool on)
+{
+	r->meta_batch = on;
+	if (!on && r->meta_dirty && !r->ev_meta)
 		fdstore_save_held(r);
 }
 
@@ -630,25 +643,26 @@ static void restore_buffers(struct registry *r, struct json_object *meta, uid_t 
 }
 
 /*
- * After a restore, store everything again as this daemon writes it: a
- * "meta-UID" for each uid with named buffers and none for a uid without,
- * then "held", then the id mark alone as "registry" (an older daemon kept
+ * After a restore, store everything again as this daemon writes it:
+ * "held", then a "meta-UID" for each uid with named buffers and none for a
+ * uid without, then the id mark alone as "registry" (an older daemon kept
  * every uid's buffers and held lists there), last: until it is replaced,
  * a restart after a crash in between still finds them all. "held" and
  * "registry" are stored even when empty: they keep their places in the
- * store, whatever named buffers come to fill it.
+ * store, whatever named buffers come to fill it; "held" first, as the one
+ * a full store must not refuse.
  */
 static void fdstore_rewrite(struct registry *r, const struct stored_meta *metas, size_t n_metas)
 {
 	struct usage *u;
 
+	fdstore_save_held(r);
 	for (size_t i = 0; i < n_metas; i++)
 		if (metas[i].uid != (uid_t)-1)
 			fdstore_save_uid(r, metas[i].uid, registry_usage(r, metas[i].uid, false));
 	TAILQ_FOREACH(u, &r->usage, entry)
 		if (!TAILQ_EMPTY(&u->named))
 			fdstore_save_uid(r, u->uid, u);
-	fdstore_save_held(r);
 	store_text(r, META_NAME, fdstore_meta_mark(r));
 }
 
@@ -719,10 +733,11 @@ int fdstore_collect(struct registry *r, bool enable, int *ret_listen_fd)
 		restore_held(r, held ? held : mark);
 	if ((mark || held || n_metas) && !marked)
 		log_warning("fd store: no valid id mark, ids may repeat");
-	if (mark)
-		restore_buffers(r, mark, (uid_t)-1, fds, names, n);
+	/* A uid's own entry first: an older daemon's list may be older than it. */
 	for (size_t i = 0; i < n_metas; i++)
 		restore_buffers(r, metas[i].o, metas[i].uid, fds, names, n);
+	if (mark)
+		restore_buffers(r, mark, (uid_t)-1, fds, names, n);
 	/* Stored fds without metadata: drop them from the store too. */
 	for (int i = 0; i < n; i++)
 		if (fds[i] >= 0) {

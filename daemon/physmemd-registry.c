@@ -506,14 +506,16 @@ void registry_done(struct registry *r)
 	struct held *h;
 
 	/*
-	 * The others first: what they leave held is stored with the metadata,
-	 * which must still list every stored buffer.
+	 * The others first: what they leave held is stored (once, after them
+	 * all) while the metadata still lists every stored buffer.
 	 */
+	fdstore_batch(r, true);
 	for (b = TAILQ_FIRST(&r->buffers); b; b = next) {
 		next = TAILQ_NEXT(b, entry);
 		if (!b->stored)
 			registry_free(r, b);
 	}
+	fdstore_batch(r, false);
 	/* Stored buffers outlive the daemon: close, keep the memory. */
 	while ((b = TAILQ_FIRST(&r->buffers))) {
 		registry_unlist(r, b);

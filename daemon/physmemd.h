@@ -421,6 +421,7 @@ struct registry {
 	/* Held-list changes are stored from a timer (fdstore_start); NULL: at once. */
 	struct event *ev_meta;
 	bool meta_dirty;		/* a held-list change is not stored yet */
+	bool meta_batch;		/* no timer: store held-list changes at fdstore_batch(r, false) */
 	uint64_t meta_next;		/* CLOCK_MONOTONIC ns: no deferred store before */
 	uint64_t meta_saves;		/* stores of metadata, the id mark's or a uid's (for the tests) */
 };
@@ -492,6 +493,12 @@ void fdstore_freed(struct registry *r, struct buffer *b);
 void fdstore_reserve_ids(struct registry *r);
 /* A held list changed: store them, so that a restart keeps charging them. */
 void fdstore_held_changed(struct registry *r);
+/*
+ * Without the timer (shutdown): on, held-list changes wait; off, what
+ * waited is stored, once (freeing every buffer at shutdown would store
+ * every uid's held lists once per buffer).
+ */
+void fdstore_batch(struct registry *r, bool on);
 /*
  * Store held-list changes from a timer of base's loop, coalesced: at most
  * one store of every uid's held lists ("held") per META_MIN_GAP and per nine

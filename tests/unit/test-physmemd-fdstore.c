@@ -886,8 +886,11 @@ static void test_collect_entries(void **state)
 	assert_int_equal(stored_count(e[1].text, "buffers"), 1);
 	assert_non_null(strstr(e[1].text, "cam0"));
 	assert_int_equal(stored_count(e[2].text, "held"), 0);
-	/* The old "registry" is replaced last: a crash before leaves it for the next start. */
-	assert_true(e[0].seq > e[1].seq && e[0].seq > e[2].seq);
+	/*
+	 * "held" first (a full store must not refuse it), the old "registry"
+	 * replaced last: a crash before leaves it for the next start.
+	 */
+	assert_true(e[2].seq < e[1].seq && e[0].seq > e[1].seq);
 	notify_close();
 	entries_free(e, 3);
 
@@ -957,8 +960,6 @@ static void test_collect_per_uid(void **state)
 	assert_string_equal(b->name, "cam0");
 	assert_int_equal(b->allow_uids[0], 1001);
 	assert_true(b->stored && b->on_named);
-	for (int fd = 8; fd < 10; fd++)		/* buf-6 and buf-7: dropped */
-		assert_int_equal(fcntl(fd, F_GETFD), -1);
 
 	notify_read(e, 3, &other);
 	assert_int_equal(other, 4);		/* buf-6 and buf-7 taken out, "held" replaced */
@@ -969,6 +970,9 @@ static void test_collect_per_uid(void **state)
 	assert_int_equal(e[2].stores, 0);
 	notify_close();
 	entries_free(e, 3);
+	/* buf-6 and buf-7 were dropped (checked once the fds systemd got are closed again). */
+	for (int fd = 8; fd < 10; fd++)
+		assert_int_equal(fcntl(fd, F_GETFD), -1);
 	registry_done(&r);
 	backend_memfd_ops.fini(st);
 }
@@ -1010,6 +1014,28 @@ static void test_collect_held_once(void **state)
 	registry_done(&r);
 }
 
+/*
+ * At shutdown (no timer), freeing every remaining buffer stores the held
+ * lists once, not once per buffer left held (which made a shutdown with
+ * thousands of held buffers quadratic: review helper-58).
+ */
+static void test_shutdown_stores_once(void **state)
+{
+	struct registry r;
+	uint64_t saves;
+
+	(void)state;
+	registry_init(&r, &conf, &fake_ops, NULL);
+	r.fdstore = true;
+	for (unsigned i = 0; i < 6; i++) {
+		live[i] = 100 + i;
+		add(&r, 1000, 4096, 100 + i);
+	}
+	saves = r.meta_saves;
+	registry_done(&r);
+	assert_int_equal(r.meta_saves, saves + 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1027,6 +1053,7 @@ int main(void)
 		cmocka_unit_test_setup(test_store_per_uid, setup),
 		cmocka_unit_test_setup(test_collect_per_uid, setup),
 		cmocka_unit_test_setup(test_collect_held_once, setup),
+		cmocka_unit_test_setup(test_shutdown_stores_once, setup),
 	};
 
 	log_set_level(LOG_LEVEL_ERR);
