@@ -386,7 +386,7 @@ static int read_meta(int fd, struct json_object **ret)
 	return *ret ? 0 : -EINVAL;
 }
 
-/* One stored buffer's metadata, as fdstore_meta() writes it. */
+/* One stored buffer's metadata, as buffer_entry() writes it. */
 struct stored_buffer {
 	uint64_t id;
 	char name[65];
