@@ -27,6 +27,8 @@
 #   KVER                     kernel to use (default: newest with build/ and
 #                            /boot/vmlinuz-*)
 #   PHYSMEM_VM_TIMEOUT       seconds for the whole VM run (default 720)
+#   PHYSMEM_VM_FIRST_OUTPUT  seconds the console may stay empty before the VM is
+#                            stopped and booted once more (default 240)
 #   PHYSMEM_VM_CASE_DIRS     colon-separated extra directories of case
 #                            scripts (*.sh), run after tests/vm/cases in order;
 #                            host paths, seen at the same paths in the guest
@@ -244,26 +246,62 @@ translate|pt)
 esac
 EXTRA_APPEND=${PHYSMEM_VM_APPEND:+$PHYSMEM_VM_APPEND }
 LOG=$BUILD/console.log
-say "booting (timeout ${TIMEOUT}s), console in $LOG"
-start=$(date +%s)
-# shellcheck disable=SC2086
-timeout --foreground -k 10 "$TIMEOUT" "$QEMU" -accel tcg -m "$MEM" -smp 2 \
-	-kernel "$KIMG" -initrd "$BUILD/initramfs.gz" \
-	"${MACHINE_QEMU[@]}" "${BOUNCE_QEMU[@]}" \
-	-append "console=ttyS0 quiet panic=-1 oops=panic iomem=relaxed $IOMMU_APPEND$EXTRA_APPEND$BOUNCE_APPEND$KDEBUG" \
-	-nographic -no-reboot -monitor none -serial stdio \
-	-vga cirrus "${IOMMU_QEMU[@]}" -device edu,dma_mask=0xffffffffffffffff \
-	"${IOMMU_GROUP_QEMU[@]}" \
-	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
-	-drive file="$BUILD/disk.img",if=virtio,format=raw,readonly=on \
-	${PHYSMEM_VM_QEMU_ARGS:-} </dev/null 2>&1 | tr -d '\r' | tee "$LOG"
-rc=$?
-elapsed=$(( $(date +%s) - start ))
-say "VM ran ${elapsed}s (qemu exit $rc)"
+# QEMU under TCG has been seen to hang before the firmware printed anything
+# (7.3 on q35 with the IOMMU, once in many boots): no test ran. A VM whose
+# console is still empty after FIRST_OUTPUT seconds is stopped and booted
+# once more; any output at all, and the run is judged as it is.
+FIRST_OUTPUT=${PHYSMEM_VM_FIRST_OUTPUT:-240}
+boot() {
+	# shellcheck disable=SC2086
+	sh -c 'echo $$ >"$0"; exec "$@"' "$BUILD/qemu.pid" \
+	timeout --foreground -k 10 "$TIMEOUT" "$QEMU" -accel tcg -m "$MEM" -smp 2 \
+		-kernel "$KIMG" -initrd "$BUILD/initramfs.gz" \
+		"${MACHINE_QEMU[@]}" "${BOUNCE_QEMU[@]}" \
+		-append "console=ttyS0 quiet panic=-1 oops=panic iomem=relaxed $IOMMU_APPEND$EXTRA_APPEND$BOUNCE_APPEND$KDEBUG" \
+		-nographic -no-reboot -monitor none -serial stdio \
+		-vga cirrus "${IOMMU_QEMU[@]}" -device edu,dma_mask=0xffffffffffffffff \
+		"${IOMMU_GROUP_QEMU[@]}" \
+		-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
+		-drive file="$BUILD/disk.img",if=virtio,format=raw,readonly=on \
+		${PHYSMEM_VM_QEMU_ARGS:-} </dev/null 2>&1 | tr -d '\r' | tee "$LOG"
+}
+attempt=1
+while :; do
+	say "booting (timeout ${TIMEOUT}s), console in $LOG"
+	rm -f "$BUILD/qemu.pid" "$BUILD/no-output" "$LOG"
+	: >"$LOG"
+	start=$(date +%s)
+	(
+		for _ in $(seq "$FIRST_OUTPUT"); do
+			sleep 1
+			[ -s "$LOG" ] && exit 0
+		done
+		touch "$BUILD/no-output"
+		[ -s "$BUILD/qemu.pid" ] && kill -TERM "$(cat "$BUILD/qemu.pid")" 2>/dev/null
+	) &
+	watcher=$!
+	boot
+	rc=$?
+	kill "$watcher" 2>/dev/null
+	wait "$watcher" 2>/dev/null
+	elapsed=$(( $(date +%s) - start ))
+	say "VM ran ${elapsed}s (qemu exit $rc)"
+	if [ -e "$BUILD/no-output" ] && [ "$attempt" -eq 1 ]; then
+		say "qemu printed nothing in ${FIRST_OUTPUT}s (not even the firmware): no test ran; booting once more"
+		attempt=2
+		continue
+	fi
+	break
+done
 
 # ---- verdict ----
 fail=0
 reasons=()
+if [ -e "$BUILD/no-output" ]; then
+	say "FAIL: qemu printed nothing in ${FIRST_OUTPUT}s, twice"
+	reasons+=("qemu printed nothing in ${FIRST_OUTPUT}s, twice")
+	fail=1
+fi
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 	say "FAIL: timeout after ${TIMEOUT}s"
 	reasons+=("timeout after ${TIMEOUT}s")
