@@ -352,14 +352,20 @@ void fdstore_stop(struct registry *r)
 		fdstore_save_held(r);
 }
 
-void fdstore_freed(struct registry *r, struct buffer *b)
+/* Take buffer id's fd out of the store: freed, or not restored (else systemd keeps its memory). */
+static void unstore_buffer(uint64_t id)
 {
 	char state[64];
 
+	snprintf(state, sizeof(state), "FDSTOREREMOVE=1\nFDNAME=buf-%" PRIu64, id);
+	notify_fd(state, -1);
+}
+
+void fdstore_freed(struct registry *r, struct buffer *b)
+{
 	if (!r->fdstore || !b->stored)
 		return;
-	snprintf(state, sizeof(state), "FDSTOREREMOVE=1\nFDNAME=buf-%" PRIu64, b->id);
-	notify_fd(state, -1);
+	unstore_buffer(b->id);
 	b->stored = false;
 	fdstore_save_uid(r, b->owner_uid, registry_usage(r, b->owner_uid, false));
 }
@@ -462,19 +468,6 @@ static int stored_buffer_parse(struct json_object *e, struct stored_buffer *ret)
 		return -EINVAL;
 	}
 	return 0;
-}
-
-/*
- * A stored buffer that is not restored: out of the store too, or systemd
- * keeps its memory (charged to nobody) until a restart finds it without
- * metadata.
- */
-static void unstore_buffer(uint64_t id)
-{
-	char state[64];
-
-	snprintf(state, sizeof(state), "FDSTOREREMOVE=1\nFDNAME=buf-%" PRIu64, id);
-	notify_fd(state, -1);
 }
 
 /* Adopt one stored buffer described by sb, whose fd is fd (taken over). */
