@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -370,6 +371,29 @@ static void pass_in_fds(struct vl_stream *s, size_t len)
 	release_in_fds(s);
 }
 
+/*
+ * The C locale, made once. json-c 0.16 switches a thread's LC_NUMERIC to "C"
+ * around every parse: duplocale, newlocale (which reads LOCPATH and compares
+ * locale names), uselocale and freelocale. On a thread already on glibc's C
+ * locale object each of those returns that object as it is, without
+ * allocating, so messages are parsed on it and the thread's own locale is
+ * given back after. Parsing is the same either way: json-c parses in "C".
+ */
+static locale_t c_locale(void)
+{
+	static locale_t made;
+	locale_t c = __atomic_load_n(&made, __ATOMIC_ACQUIRE), none = (locale_t)0;
+
+	if (c)
+		return c;
+	c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+	if (c && !__atomic_compare_exchange_n(&made, &none, c, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		freelocale(c);
+		c = none;
+	}
+	return c;
+}
+
 /* The characters that open a container or separate values: an upper bound on the values a text builds, less one. */
 static const unsigned char starts_value[256] = { ['{'] = 1, ['['] = 1, [','] = 1 };
 
@@ -434,9 +458,13 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
 	if (!vl_utf8_valid(s->in, len) || !vl_utf8_escapes_valid(s->in, len))
 		tok = NULL;
 	if (tok) {
+		locale_t c = c_locale(), own = c ? uselocale(c) : (locale_t)0;
+
 		/* With its NUL, so that a bare number or literal ends too. */
 		obj = json_tokener_parse_ex(tok, s->in, (int)len + 1);
 		jerr = json_tokener_get_error(tok);
+		if (c)
+			uselocale(own);
 		/* The whole message must be exactly one JSON value. */
 		if (jerr == json_tokener_success) {
 			for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* varlink-stream: framing and fd passing over a real socketpair. */
 #include <errno.h>
+#include <locale.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -395,6 +396,34 @@ static void test_invalid_utf8(void **state)
 	assert_true(json_object_object_get_ex(o, "m", &m));
 	assert_string_equal(json_object_get_string(m), "\xc3\xa9\xf0\x9f\x98\x80");
 	json_object_put(o);
+}
+
+/*
+ * Messages are parsed on the C locale (json-c parses in "C" anyway); the
+ * thread's own locale is given back after each, whatever it was.
+ */
+static void test_parse_keeps_thread_locale(void **state)
+{
+	struct pair *p = *state;
+	static const char msgs[] = "{\"n\":1.5}\0{\"n\":}\0";
+	locale_t own = newlocale(LC_ALL_MASK, "C.UTF-8", (locale_t)0), before;
+	struct json_object *o, *n;
+	struct vl_fds fds;
+
+	assert_non_null(own);
+	assert_int_equal(write(p->a, msgs, sizeof(msgs) - 1), (ssize_t)sizeof(msgs) - 1);
+	assert_int_equal(drain(&p->s), -EAGAIN);
+	before = uselocale(own);
+	o = next_ok(&p->s, &fds);
+	assert_ptr_equal(uselocale((locale_t)0), own);
+	assert_true(json_object_object_get_ex(o, "n", &n));
+	assert_true(json_object_get_double(n) == 1.5);
+	json_object_put(o);
+	assert_int_equal(vl_stream_next(&p->s, &o, &fds), -EBADMSG);
+	assert_ptr_equal(uselocale((locale_t)0), own);
+	uselocale(before);
+	assert_ptr_equal(uselocale((locale_t)0), before);
+	freelocale(own);
 }
 
 /* A message that would not be UTF-8 on the wire is refused, not sent. */
@@ -1005,6 +1034,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_partial_writes_small_sndbuf, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_done_closes_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_utf8, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_keeps_thread_locale, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_refuses_invalid_utf8, setup, teardown),
 		/* Unpeeked reads: what holds for peeked ones... */
