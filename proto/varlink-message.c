@@ -349,13 +349,16 @@ static int dispatch_one(struct json_object *v, const struct vl_field *f, char *t
 static int dispatch_present(struct json_object *params, const struct vl_field *fields, char *target,
 			    unsigned nfds, unsigned flags, const char **ret_field)
 {
-	const struct vl_field *f;
+	const struct vl_field *f, *next = fields;
 
 	json_object_object_foreach(params, key, val) {
 		const char *inner = NULL;
 		int r;
 
-		f = find_field(fields, key);
+		/* Members mostly come in the table's order: the field after the last one is tried first. */
+		f = next->name && strcmp(next->name, key) == 0 ? next : find_field(fields, key);
+		if (f)
+			next = f + 1;
 		if (!f) {
 			if (flags & VL_DISPATCH_ALLOW_UNKNOWN)
 				continue;
