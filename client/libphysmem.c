@@ -31,6 +31,7 @@
 #include "physmem-proto.h"
 #include "varlink-message.h"
 #include "varlink-stream.h"
+#include "varlink-writer.h"
 
 #define PHYSMEM_EXPORT __attribute__((visibility("default")))
 
@@ -116,30 +117,53 @@ static int pm_wait(struct physmem *pm, short events, int64_t deadline)
  * Send one call and wait for its reply. On success *ret_reply is the reply
  * (owned by the caller), *ret_params its parameters (NULL when absent) and
  * *ret_fds the fds that came with it. A Varlink error reply is returned as
- * its errno, with error_name/error_message set and its fds closed. Takes
- * ownership of params.
+ * its errno, with error_name/error_message set and its fds closed.
+ *
+ * The call's text is written straight into a vl_writer: call_begin() opens it
+ * and its parameters, the caller writes their members, and pm_call() closes
+ * both and sends it (NULL: a call without parameters). pm_call() always
+ * releases the writer.
  */
-static int pm_call(struct physmem *pm, const char *method, struct json_object *params, const int *fds,
+static void call_begin(struct vl_writer *w, const char *method)
+{
+	vl_writer_init(w);
+	vl_writer_object_begin(w);
+	vl_writer_key(w, "method");
+	vl_writer_string(w, method);
+	vl_writer_key(w, "parameters");
+	vl_writer_object_begin(w);
+}
+
+static int pm_call(struct physmem *pm, const char *method, struct vl_writer *call, const int *fds,
 		   unsigned nfds, struct json_object **ret_reply, struct json_object **ret_params,
 		   struct vl_fds *ret_fds)
 {
-	struct json_object *call, *reply = NULL, *v, *p = NULL;
+	struct json_object *reply = NULL, *v, *p = NULL;
 	int64_t deadline = now_ms() + PHYSMEM_CALL_TIMEOUT_MS;
 	bool read_wait = pm->rcvtimeo;
+	struct vl_writer bare;
+	const char *text;
+	size_t len;
 	int r;
 
 	ret_fds->n = 0;
 	pm_clear_error(pm);
+	if (!call) {
+		call = &bare;
+		call_begin(call, method);
+	}
 	if (pm->broken) {
-		json_object_put(params);
+		vl_writer_done(call);
 		return pm_fail(pm, -ENOTCONN, "connection to %s is unusable after an earlier error", pm->path);
 	}
 
-	call = vl_call_new(method, params);
-	if (!call)
-		return pm_fail(pm, -ENOMEM, "out of memory");
-	r = vl_stream_queue(&pm->stream, call, fds, nfds);
-	json_object_put(call);
+	vl_writer_object_end(call);
+	vl_writer_object_end(call);
+	r = vl_writer_finish(call, &text, &len);
+	/* Sent at once when the socket takes it, its fds without copies; else queued and flushed below. */
+	if (r == 0)
+		r = vl_stream_send_text(&pm->stream, text, len, fds, nfds);
+	vl_writer_done(call);
 	if (r < 0)
 		return pm_fail(pm, r, "cannot queue %s: %s", method, strerror(-r));
 
@@ -579,7 +603,7 @@ static int pm_take_buffer(struct physmem *pm, const char *method, struct json_ob
 }
 
 /* Call a method that answers with a new buffer and its fd. */
-static int pm_call_buffer(struct physmem *pm, const char *method, struct json_object *params, const int *fds,
+static int pm_call_buffer(struct physmem *pm, const char *method, struct vl_writer *params, const int *fds,
 			  unsigned nfds, struct physmem_buffer **ret)
 {
 	struct json_object *reply, *p;
@@ -596,7 +620,7 @@ static int pm_call_buffer(struct physmem *pm, const char *method, struct json_ob
 }
 
 /* Call a method whose reply carries no fds; *ret_reply owns *ret_params. */
-static int pm_call_simple(struct physmem *pm, const char *method, struct json_object *params,
+static int pm_call_simple(struct physmem *pm, const char *method, struct vl_writer *params,
 			  struct json_object **ret_reply, struct json_object **ret_params)
 {
 	struct vl_fds rfds;
@@ -608,13 +632,13 @@ static int pm_call_simple(struct physmem *pm, const char *method, struct json_ob
 	return r;
 }
 
-static struct json_object *id_array(const uint32_t *ids, unsigned n)
+static void write_ids(struct vl_writer *w, const char *key, const uint32_t *ids, unsigned n)
 {
-	struct json_object *a = json_object_new_array_ext((int)n);
-
-	for (unsigned i = 0; a && i < n; i++)
-		json_object_array_add(a, json_object_new_int64(ids[i]));
-	return a;
+	vl_writer_key(w, key);
+	vl_writer_array_begin(w);
+	for (unsigned i = 0; i < n; i++)
+		vl_writer_int(w, ids[i]);
+	vl_writer_array_end(w);
 }
 
 static const char *cache_name(enum physmem_cache cache)
@@ -630,16 +654,18 @@ static const char *cache_name(enum physmem_cache cache)
 	return NULL;
 }
 
-/* Add name and the allow lists to a call's parameters. */
-static void params_add_sharing(struct json_object *p, const char *name, const uid_t *uids, unsigned n_uids,
-			       const gid_t *gids, unsigned n_gids)
+/* Write name and the allow lists into a call's parameters. */
+static void write_sharing(struct vl_writer *w, const char *name, const uid_t *uids, unsigned n_uids,
+			  const gid_t *gids, unsigned n_gids)
 {
-	if (name)
-		json_object_object_add(p, "name", json_object_new_string(name));
+	if (name) {
+		vl_writer_key(w, "name");
+		vl_writer_string(w, name);
+	}
 	if (n_uids > 0)
-		json_object_object_add(p, "allowUids", id_array((const uint32_t *)uids, n_uids));
+		write_ids(w, "allowUids", (const uint32_t *)uids, n_uids);
 	if (n_gids > 0)
-		json_object_object_add(p, "allowGids", id_array((const uint32_t *)gids, n_gids));
+		write_ids(w, "allowGids", (const uint32_t *)gids, n_gids);
 }
 
 static int check_sharing(struct physmem *pm, const uid_t *uids, unsigned n_uids, const gid_t *gids,
@@ -674,7 +700,7 @@ static int pm_alloc(struct physmem *pm, uint64_t size, unsigned flags, enum phys
 		    const uid_t *uids, unsigned n_uids, const gid_t *gids, unsigned n_gids, const char *pool,
 		    const char *device, enum physmem_device_access access, struct physmem_buffer **ret)
 {
-	struct json_object *p;
+	struct vl_writer w;
 	int r;
 
 	if (!pm || !ret)
@@ -690,21 +716,27 @@ static int pm_alloc(struct physmem *pm, uint64_t size, unsigned flags, enum phys
 	if (r < 0)
 		return r;
 
-	p = json_object_new_object();
-	if (!p)
-		return pm_fail(pm, -ENOMEM, "out of memory");
-	json_object_object_add(p, "size", json_object_new_int64((int64_t)size));
-	if (flags & PHYSMEM_CONTIGUOUS)
-		json_object_object_add(p, "contiguous", json_object_new_boolean(1));
-	json_object_object_add(p, "cache", json_object_new_string(cache_name(cache)));
-	params_add_sharing(p, name, uids, n_uids, gids, n_gids);
-	if (pool)
-		json_object_object_add(p, "pool", json_object_new_string(pool));
-	if (device) {
-		json_object_object_add(p, "device", json_object_new_string(device));
-		json_object_object_add(p, "deviceAccess", json_object_new_string(access_name(access)));
+	call_begin(&w, PHYSMEM_INTERFACE ".Allocate");
+	vl_writer_key(&w, "size");
+	vl_writer_int(&w, (int64_t)size);
+	if (flags & PHYSMEM_CONTIGUOUS) {
+		vl_writer_key(&w, "contiguous");
+		vl_writer_bool(&w, true);
 	}
-	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Allocate", p, NULL, 0, ret);
+	vl_writer_key(&w, "cache");
+	vl_writer_string(&w, cache_name(cache));
+	write_sharing(&w, name, uids, n_uids, gids, n_gids);
+	if (pool) {
+		vl_writer_key(&w, "pool");
+		vl_writer_string(&w, pool);
+	}
+	if (device) {
+		vl_writer_key(&w, "device");
+		vl_writer_string(&w, device);
+		vl_writer_key(&w, "deviceAccess");
+		vl_writer_string(&w, access_name(access));
+	}
+	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Allocate", &w, NULL, 0, ret);
 }
 
 PHYSMEM_EXPORT int physmem_alloc_shared(struct physmem *pm, uint64_t size, unsigned flags,
@@ -766,20 +798,23 @@ PHYSMEM_EXPORT int physmem_alloc_bound(struct physmem *pm, uint64_t size, unsign
 static int pm_call_id_device(struct physmem *pm, const char *method, uint64_t id, const char *device,
 			     const char *access, struct json_object **ret_reply, struct json_object **ret_params)
 {
-	struct json_object *p;
+	struct vl_writer w;
 
 	pm_clear_error(pm);
 	if (id > INT64_MAX)
 		return pm_fail(pm, -ENOENT, "no such buffer: id %llu", (unsigned long long)id);
-	p = json_object_new_object();
-	if (!p)
-		return pm_fail(pm, -ENOMEM, "out of memory");
-	json_object_object_add(p, "id", json_object_new_int64((int64_t)id));
-	if (device)
-		json_object_object_add(p, "device", json_object_new_string(device));
-	if (access)
-		json_object_object_add(p, "deviceAccess", json_object_new_string(access));
-	return pm_call_simple(pm, method, p, ret_reply, ret_params);
+	call_begin(&w, method);
+	vl_writer_key(&w, "id");
+	vl_writer_int(&w, (int64_t)id);
+	if (device) {
+		vl_writer_key(&w, "device");
+		vl_writer_string(&w, device);
+	}
+	if (access) {
+		vl_writer_key(&w, "deviceAccess");
+		vl_writer_string(&w, access);
+	}
+	return pm_call_simple(pm, method, &w, ret_reply, ret_params);
 }
 
 /* Call a method whose only parameter is a buffer id. */
@@ -843,7 +878,8 @@ PHYSMEM_EXPORT int physmem_unbind(struct physmem *pm, uint64_t id, const char *d
 PHYSMEM_EXPORT int physmem_share(struct physmem_buffer *buf, const char *name, const uid_t *uids,
 				 unsigned n_uids, const gid_t *gids, unsigned n_gids)
 {
-	struct json_object *p, *reply, *params;
+	struct json_object *reply, *params;
+	struct vl_writer w;
 	struct physmem_info info;
 	const char *field = NULL;
 	struct physmem *pm;
@@ -859,12 +895,11 @@ PHYSMEM_EXPORT int physmem_share(struct physmem_buffer *buf, const char *name, c
 	if (r < 0)
 		return r;
 
-	p = json_object_new_object();
-	if (!p)
-		return pm_fail(pm, -ENOMEM, "out of memory");
-	json_object_object_add(p, "id", json_object_new_int64((int64_t)buf->info.id));
-	params_add_sharing(p, name, uids, n_uids, gids, n_gids);
-	r = pm_call_simple(pm, PHYSMEM_INTERFACE ".Share", p, &reply, &params);
+	call_begin(&w, PHYSMEM_INTERFACE ".Share");
+	vl_writer_key(&w, "id");
+	vl_writer_int(&w, (int64_t)buf->info.id);
+	write_sharing(&w, name, uids, n_uids, gids, n_gids);
+	r = pm_call_simple(pm, PHYSMEM_INTERFACE ".Share", &w, &reply, &params);
 	if (r < 0)
 		return r;
 	if ((r = physmem_reply_buffer_params(params, &info, NULL, &field)) < 0)
@@ -885,17 +920,18 @@ PHYSMEM_EXPORT int physmem_share(struct physmem_buffer *buf, const char *name, c
 /* Import name: only owner's buffer of that name, or (owner < 0) the one the caller may import. */
 static int pm_import(struct physmem *pm, const char *name, int64_t owner, struct physmem_buffer **ret)
 {
-	struct json_object *p;
+	struct vl_writer w;
 
 	if (!pm || !name || !ret)
 		return -EINVAL;
-	p = json_object_new_object();
-	if (!p)
-		return -ENOMEM;
-	json_object_object_add(p, "name", json_object_new_string(name));
-	if (owner >= 0)
-		json_object_object_add(p, "owner", json_object_new_int64(owner));
-	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Import", p, NULL, 0, ret);
+	call_begin(&w, PHYSMEM_INTERFACE ".Import");
+	vl_writer_key(&w, "name");
+	vl_writer_string(&w, name);
+	if (owner >= 0) {
+		vl_writer_key(&w, "owner");
+		vl_writer_int(&w, owner);
+	}
+	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Import", &w, NULL, 0, ret);
 }
 
 PHYSMEM_EXPORT int physmem_import(struct physmem *pm, const char *name, struct physmem_buffer **ret)
@@ -914,23 +950,27 @@ PHYSMEM_EXPORT int physmem_import_owned(struct physmem *pm, const char *name, ui
 PHYSMEM_EXPORT int physmem_pin(struct physmem *pm, int memfd, uint64_t offset, uint64_t size, const char *name,
 			       struct physmem_buffer **ret)
 {
-	struct json_object *p;
+	struct vl_writer w;
 
 	if (!pm || memfd < 0 || !ret)
 		return -EINVAL;
 	pm_clear_error(pm);
 	if (offset > INT64_MAX || size > INT64_MAX)
 		return pm_fail(pm, -ERANGE, "offset or size out of range");
-	p = json_object_new_object();
-	if (!p)
-		return pm_fail(pm, -ENOMEM, "out of memory");
-	json_object_object_add(p, "memfdFileDescriptor", json_object_new_int(0));
-	json_object_object_add(p, "offset", json_object_new_int64((int64_t)offset));
-	if (size > 0)	/* 0: from offset to the end of the memfd */
-		json_object_object_add(p, "size", json_object_new_int64((int64_t)size));
-	if (name)
-		json_object_object_add(p, "name", json_object_new_string(name));
-	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Pin", p, &memfd, 1, ret);
+	call_begin(&w, PHYSMEM_INTERFACE ".Pin");
+	vl_writer_key(&w, "memfdFileDescriptor");
+	vl_writer_int(&w, 0);
+	vl_writer_key(&w, "offset");
+	vl_writer_int(&w, (int64_t)offset);
+	if (size > 0) {	/* 0: from offset to the end of the memfd */
+		vl_writer_key(&w, "size");
+		vl_writer_int(&w, (int64_t)size);
+	}
+	if (name) {
+		vl_writer_key(&w, "name");
+		vl_writer_string(&w, name);
+	}
+	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Pin", &w, &memfd, 1, ret);
 }
 
 PHYSMEM_EXPORT int physmem_free_id(struct physmem *pm, uint64_t id)
@@ -1141,18 +1181,19 @@ PHYSMEM_EXPORT int physmem_describe(struct physmem *pm, uint64_t id, struct phys
 
 PHYSMEM_EXPORT int physmem_list(struct physmem *pm, bool all, struct physmem_info ***ret, size_t *ret_n)
 {
-	struct json_object *p, *reply, *params;
+	struct json_object *reply, *params;
+	struct vl_writer w;
 	const char *field = NULL;
 	int r;
 
 	if (!pm || !ret || !ret_n)
 		return -EINVAL;
-	p = json_object_new_object();
-	if (!p)
-		return -ENOMEM;
-	if (all)
-		json_object_object_add(p, "all", json_object_new_boolean(1));
-	r = pm_call_simple(pm, PHYSMEM_INTERFACE ".List", p, &reply, &params);
+	call_begin(&w, PHYSMEM_INTERFACE ".List");
+	if (all) {
+		vl_writer_key(&w, "all");
+		vl_writer_bool(&w, true);
+	}
+	r = pm_call_simple(pm, PHYSMEM_INTERFACE ".List", &w, &reply, &params);
 	if (r < 0)
 		return r;
 	r = physmem_reply_buffer_list(params, ret, ret_n, &field);

@@ -150,12 +150,101 @@ static void share_reply_with_same_buffer_is_taken(void **state)
 	physmem_buffer_close(buf);
 }
 
+/* What libphysmem sent the fake daemon since the last read, NUL separators included. */
+static size_t read_sent(struct fake *f, char *out, size_t size)
+{
+	ssize_t n = recv(f->daemon_fd, out, size - 1, MSG_DONTWAIT);
+
+	if (n < 0) {
+		assert_int_equal(errno, EAGAIN);
+		n = 0;
+	}
+	out[n] = '\0';
+	return (size_t)n;
+}
+
+/* Answer the next call with an error, so that it returns at once. */
+#define REFUSE(f) send_reply(f, "{\"error\":\"io.physmem.Manager.NoSuchBuffer\",\"parameters\":{}}", -1)
+
+/*
+ * The calls' text, byte for byte: libphysmem writes it with the daemon's
+ * writer (proto/varlink-writer.c), and every member, escape and array must
+ * come out as a standard Varlink service expects it.
+ */
+static void calls_are_written_as_json(void **state)
+{
+	static const uid_t uids[] = { 1000, 4294967294u };
+	static const gid_t gids[] = { 0 };
+	struct fake *f = *state;
+	struct physmem_buffer *buf;
+	struct physmem_info *info;
+	char sent[4096];
+	size_t n;
+
+	REFUSE(f);
+	assert_true(physmem_alloc_shared(f->pm, 8192, PHYSMEM_CONTIGUOUS, PHYSMEM_CACHE_WRITECOMBINE,
+					 "a\"b\\c/\n\xc3\xa9", uids, 2, gids, 1, &buf) < 0);
+	n = read_sent(f, sent, sizeof(sent));
+	assert_string_equal(sent, "{\"method\":\"io.physmem.Manager.Allocate\",\"parameters\":{\"size\":8192,"
+				  "\"contiguous\":true,\"cache\":\"writecombine\",\"name\":\"a\\\"b\\\\c/\\n\xc3\xa9\","
+				  "\"allowUids\":[1000,4294967294],\"allowGids\":[0]}}");
+	assert_int_equal(n, strlen(sent) + 1);
+
+	REFUSE(f);
+	assert_true(physmem_alloc_pool_bound(f->pm, 4096, "cma", PHYSMEM_CACHE_UNCACHED, NULL, "0000:00:03.0",
+					     PHYSMEM_ACCESS_FROM_DEVICE, &buf) < 0);
+	read_sent(f, sent, sizeof(sent));
+	assert_string_equal(sent, "{\"method\":\"io.physmem.Manager.Allocate\",\"parameters\":{\"size\":4096,"
+				  "\"contiguous\":true,\"cache\":\"uncached\",\"pool\":\"cma\","
+				  "\"device\":\"0000:00:03.0\",\"deviceAccess\":\"fromDevice\"}}");
+
+	REFUSE(f);
+	assert_true(physmem_free_id(f->pm, 9007199254740993ull) < 0);
+	read_sent(f, sent, sizeof(sent));
+	assert_string_equal(sent, "{\"method\":\"io.physmem.Manager.Free\",\"parameters\":{\"id\":9007199254740993}}");
+
+	REFUSE(f);
+	assert_true(physmem_import_owned(f->pm, "frames", 1000, &buf) < 0);
+	read_sent(f, sent, sizeof(sent));
+	assert_string_equal(sent,
+			    "{\"method\":\"io.physmem.Manager.Import\",\"parameters\":{\"name\":\"frames\",\"owner\":1000}}");
+
+	REFUSE(f);
+	assert_true(physmem_describe(f->pm, 7, &info) < 0);
+	read_sent(f, sent, sizeof(sent));
+	assert_string_equal(sent, "{\"method\":\"io.physmem.Manager.Describe\",\"parameters\":{\"id\":7}}");
+
+	REFUSE(f);
+	assert_true(physmem_status(f->pm, &(struct physmem_status *){ NULL }) < 0);
+	read_sent(f, sent, sizeof(sent));
+	assert_string_equal(sent, "{\"method\":\"io.physmem.Manager.Status\",\"parameters\":{}}");
+}
+
+/* A name that is not UTF-8 is refused before anything is sent, and the connection stays usable. */
+static void bad_utf8_is_refused_before_sending(void **state)
+{
+	struct fake *f = *state;
+	struct physmem_buffer *buf = NULL;
+	char sent[256];
+
+	assert_int_equal(physmem_alloc(f->pm, 4096, 0, PHYSMEM_CACHE_CACHED, "bad\xff", &buf), -EILSEQ);
+	assert_null(buf);
+	assert_int_equal(read_sent(f, sent, sizeof(sent)), 0);
+
+	send_reply(f, "{\"parameters\":{}}", -1);
+	assert_int_equal(physmem_free_id(f->pm, 1), 0);
+	read_sent(f, sent, sizeof(sent));
+	assert_string_equal(sent, "{\"method\":\"io.physmem.Manager.Free\",\"parameters\":{\"id\":1}}");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(share_reply_with_other_size_is_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(share_reply_with_other_id_is_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(share_reply_with_same_buffer_is_taken, setup, teardown),
+		cmocka_unit_test_setup_teardown(calls_are_written_as_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_utf8_is_refused_before_sending, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
