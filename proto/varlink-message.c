@@ -137,15 +137,6 @@ struct json_object *vl_error_invalid_parameter(const char *parameter)
 	return vl_error_new(VL_ERROR_INVALID_PARAMETER, p);
 }
 
-struct json_object *vl_call_new(const char *method, struct json_object *params)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "method", json_object_new_string(method));
-	json_object_object_add(o, "parameters", params ? params : json_object_new_object());
-	return o;
-}
-
 static const struct vl_field *find_field(const struct vl_field *fields, const char *name)
 {
 	for (; fields->name; fields++)

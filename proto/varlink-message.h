@@ -55,8 +55,6 @@ struct json_object *vl_reply_new(struct json_object *params);
 struct json_object *vl_error_new(const char *name, struct json_object *params);
 /* org.varlink.service.InvalidParameter naming one parameter. */
 struct json_object *vl_error_invalid_parameter(const char *parameter);
-/* {"method": method, "parameters": params}; takes ownership of params. */
-struct json_object *vl_call_new(const char *method, struct json_object *params);
 
 enum vl_field_type {
 	VL_FIELD_INT,		/* int64_t */

@@ -532,7 +532,7 @@ static void test_dispatch_allow_unknown(void **state)
 
 static void test_builders(void **state)
 {
-	struct json_object *o, *p, *v;
+	struct json_object *o, *v;
 
 	(void)state;
 	o = vl_error_invalid_parameter("size");
@@ -542,15 +542,6 @@ static void test_builders(void **state)
 
 	o = vl_reply_new(NULL);
 	assert_string_equal(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), "{\"parameters\":{}}");
-	json_object_put(o);
-
-	p = json_object_new_object();
-	json_object_object_add(p, "x", json_object_new_int(1));
-	o = vl_call_new("a.b.C", p);
-	assert_true(json_object_object_get_ex(o, "method", &v));
-	assert_string_equal(json_object_get_string(v), "a.b.C");
-	assert_true(json_object_object_get_ex(o, "parameters", &v));
-	assert_ptr_equal(v, p);
 	json_object_put(o);
 
 	o = vl_error_new(VL_ERROR_METHOD_NOT_FOUND, NULL);
