@@ -223,17 +223,18 @@ static bool at_message_start(const struct vl_stream *s)
 static int place_fds(struct vl_stream *s, size_t n)
 {
 	size_t first = SIZE_MAX, last = 0;
+	const char *nul;
 
 	if (n == 0 || s->in_nfds > 0)
 		return -EPROTO;
 	if (at_message_start(s))
 		first = last = s->in_len;
-	for (size_t i = s->in_len; i + 1 < s->in_len + n; i++) {
-		if (s->in[i] != '\0')
-			continue;
+	/* Messages start after the NULs in the read, but for a last byte's. */
+	nul = memchr(s->in + s->in_len, '\0', n - 1);
+	if (nul) {
 		if (first == SIZE_MAX)
-			first = i + 1;
-		last = i + 1;
+			first = (size_t)(nul - s->in) + 1;
+		last = (size_t)((const char *)memrchr(s->in + s->in_len, '\0', n - 1) - s->in) + 1;
 	}
 	if (first == SIZE_MAX)
 		return -EPROTO;
