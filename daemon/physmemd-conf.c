@@ -41,6 +41,7 @@ void conf_defaults(struct conf *c)
 	c->fdstore = LOCK_TRY;
 	c->hugepages_auto = true;
 	c->worker_threads = 2;
+	c->release_hold_us = 10000;
 	c->log_level = LOG_LEVEL_INFO;
 	c->max_bindings_per_uid = 64;
 	snprintf(c->pci_sysfs, sizeof(c->pci_sysfs), "/sys/bus/pci/devices");
@@ -79,6 +80,7 @@ static const struct key {
 	K("fdstore", KEY_LOCK, fdstore),
 	K("hugepages", KEY_HUGEPAGES, hugepage_size),
 	K("worker-threads", KEY_COUNT, worker_threads),
+	K("release-hold-us", KEY_COUNT, release_hold_us),
 	K("debug-job-delay-ms", KEY_COUNT, debug_job_delay_ms),
 	K("log-level", KEY_LOG, log_level),
 	K("max-bindings-per-uid", KEY_COUNT, max_bindings_per_uid),
@@ -406,6 +408,10 @@ int conf_check(const struct conf *c)
 	}
 	if (c->worker_threads == 0 || c->worker_threads > 64) {
 		log_error("worker-threads must be between 1 and 64");
+		return -EINVAL;
+	}
+	if (c->release_hold_us > 1000000) {
+		log_error("release-hold-us must be at most 1000000");
 		return -EINVAL;
 	}
 	if (c->debug_job_delay_ms > 600000) {

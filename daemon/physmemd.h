@@ -107,6 +107,7 @@ struct conf {
 	uint64_t hugepage_size;		/* every memfd buffer from huge pages of this size (2M or 1G); 0: see auto */
 	bool hugepages_auto;		/* hugepage_size 0: 2 MiB pages where free and the size fits */
 	uint64_t worker_threads;	/* threads for large jobs (plus one for small ones) */
+	uint64_t release_hold_us;	/* the longest a release of at most 64 KiB waits for others; 0: none */
 	uint64_t debug_job_delay_ms;	/* test hook: every large worker job sleeps this long first */
 	int log_level;
 	uint64_t max_bindings_per_uid;	/* device bindings a uid may hold */

@@ -32,6 +32,8 @@
 static char ran[MAX_JOBS + 1];
 static unsigned n_done;
 static bool admit;
+/* Releases a worker (or the shutdown) ran: the backend's side, counted on the worker's thread. */
+static unsigned releases_run;
 
 static int fake_allocate(void *state, uint64_t size, bool contiguous, int cache, struct backend_buffer *ret,
 			 const char **ret_feature)
@@ -51,6 +53,7 @@ static void fake_release(void *state, struct backend_buffer *b, bool keep)
 	(void)state;
 	(void)keep;
 	b->fd = -1;
+	__atomic_add_fetch(&releases_run, 1, __ATOMIC_SEQ_CST);
 }
 
 /* The backend keeps 8 KiB allocations off the loop (as memfd does those that reserve huge pages). */
@@ -114,6 +117,8 @@ static void settle(struct event_base *base, struct worker_pool *p, unsigned want
 
 	while (n_done < want || !worker_pool_idle(p)) {
 		assert_true(test_loop_now_ms() < deadline);
+		/* Never blocked for good: a pass ends after 100 ms even with nothing due. */
+		assert_int_equal(event_base_loopexit(base, &(struct timeval){ .tv_usec = 100000 }), 0);
 		assert_true(event_base_loop(base, EVLOOP_ONCE) >= 0);
 	}
 }
@@ -128,6 +133,8 @@ struct fixture {
 
 /* The test hook's delay for every large job (ms) in the next fixture_start(). */
 static uint64_t large_job_delay_ms;
+/* release-hold-us in the next fixture_start() (0: the default). */
+static uint64_t hold_us;
 
 static void fixture_start(struct fixture *f, bool admitted, bool tick)
 {
@@ -135,7 +142,10 @@ static void fixture_start(struct fixture *f, bool admitted, bool tick)
 
 	conf_defaults(&f->conf);
 	f->conf.debug_job_delay_ms = large_job_delay_ms;
+	if (hold_us)
+		f->conf.release_hold_us = hold_us;
 	n_done = 0;
+	releases_run = 0;
 	admit = admitted;
 	memset(ran, 0, sizeof(ran));
 	f->base = event_base_new();
@@ -252,6 +262,148 @@ static void test_run_inline_only_small_allocations(void **state)
 	settle(f.base, f.pool, 2);
 	assert_string_equal(ran, "AR");
 	fixture_stop(&f);
+}
+
+#define HOLD_LONG_US 60000000ULL
+
+/*
+ * One pass of the loop (the dispatch of what was submitted), then no loop,
+ * so that no hold timer can run: want releases must have run on the worker
+ * (waited for up to 10 s), and none besides in the next 100 ms.
+ */
+static void dispatch_expect_run(struct fixture *f, unsigned want)
+{
+	uint64_t deadline = test_loop_now_ms() + (want ? 10000 : 100);
+
+	assert_true(event_base_loop(f->base, EVLOOP_NONBLOCK) >= 0);
+	while (test_loop_now_ms() < deadline && __atomic_load_n(&releases_run, __ATOMIC_SEQ_CST) < (want ? want : 1))
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	if (want)
+		nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
+	assert_int_equal(__atomic_load_n(&releases_run, __ATOMIC_SEQ_CST), want);
+}
+
+/*
+ * Small releases are held back until their uid has eight: seven wait (a
+ * worker woken for each would have run them), the eighth sends all eight
+ * to the worker, without the hold's timer. An admitted allocation passes
+ * them meanwhile.
+ */
+static void test_small_releases_held_until_eight(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	hold_us = HOLD_LONG_US;
+	fixture_start(&f, true, false);
+	for (int i = 0; i < 7; i++)
+		submit(f.pool, JOB_RELEASE, 1000, 4096);
+	dispatch_expect_run(&f, 0);
+	submit(f.pool, JOB_ALLOCATE, 1000, 4096);
+	dispatch_expect_run(&f, 0);
+	assert_string_equal(ran, "A");
+	submit(f.pool, JOB_RELEASE, 1000, 4096);
+	dispatch_expect_run(&f, 8);
+	settle(f.base, f.pool, 9);
+	assert_string_equal(ran, "ARRRRRRRR");
+	fixture_stop(&f);
+	hold_us = 0;
+}
+
+/*
+ * A lone held release goes when its time is up: the timer ends the hold
+ * (no tick here wakes the loop). With release-hold-us = 0 nothing is held.
+ */
+static void test_held_release_goes_by_time(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	hold_us = 200000;
+	fixture_start(&f, true, false);
+	submit(f.pool, JOB_RELEASE, 1000, 4096);
+	dispatch_expect_run(&f, 0);
+	settle(f.base, f.pool, 1);
+	assert_string_equal(ran, "R");
+	fixture_stop(&f);
+
+	hold_us = 0;
+	fixture_start(&f, true, false);
+	f.conf.release_hold_us = 0;
+	submit(f.pool, JOB_RELEASE, 1000, 4096);
+	dispatch_expect_run(&f, 1);
+	fixture_stop(&f);
+}
+
+/*
+ * Nothing waits for a hold: an allocation the quota does not admit, one
+ * that is not run on the loop (1 MiB), and any release larger than 64 KiB
+ * each send the uid's releases to the worker at once; so does a release
+ * bound to a device (its unmapping is not put off).
+ */
+static void test_hold_never_delays_a_job(void **state)
+{
+	static const struct {
+		bool admitted;
+		enum job_kind kind;
+		uint64_t size;
+		const char *want;
+	} cases[] = {
+		{ false, JOB_ALLOCATE, 4096, "RA" },
+		{ true, JOB_ALLOCATE, 1 << 20, "RL" },
+		{ true, JOB_RELEASE, 128 << 10, "RR" },
+	};
+
+	(void)state;
+	hold_us = HOLD_LONG_US;
+	{
+		struct fixture f;
+		struct job *j = calloc(1, sizeof(*j));
+
+		fixture_start(&f, true, false);
+		assert_non_null(j);
+		j->kind = JOB_RELEASE;
+		j->uid = 1000;
+		j->size = j->b.size = 4096;
+		j->b.fd = -1;
+		j->b.n_bindings = 1;	/* the fake backend's release looks at no binding */
+		j->done = job_done;
+		worker_submit(f.pool, j);
+		dispatch_expect_run(&f, 1);
+		fixture_stop(&f);
+	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fixture f;
+
+		fixture_start(&f, cases[i].admitted, false);
+		if (cases[i].kind != JOB_RELEASE)
+			submit(f.pool, JOB_RELEASE, 1000, 4096);
+		submit(f.pool, cases[i].kind, 1000, cases[i].size);
+		dispatch_expect_run(&f, 1);
+		fixture_stop(&f);
+		if (cases[i].kind == JOB_RELEASE)
+			assert_string_equal(ran, "R");
+		else
+			assert_string_equal(ran, cases[i].want);
+	}
+	hold_us = 0;
+}
+
+/* Held releases are run, not lost, when the pool stops. */
+static void test_held_releases_run_at_shutdown(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	hold_us = HOLD_LONG_US;
+	fixture_start(&f, true, false);
+	for (int i = 0; i < 3; i++)
+		submit(f.pool, JOB_RELEASE, 1000 + i, 4096);
+	dispatch_expect_run(&f, 0);
+	fixture_stop(&f);
+	hold_us = 0;
+	assert_int_equal(releases_run, 3);
+	assert_string_equal(ran, "RRR");
 }
 
 /* The nice value of this process's thread tid (from /proc; fails the test if unreadable). */
@@ -389,6 +541,10 @@ int main(void)
 		cmocka_unit_test(test_run_inline_only_small_allocations),
 		cmocka_unit_test(test_large_workers_run_below_the_loop),
 		cmocka_unit_test(test_many_uids_and_shutdown_in_flight),
+		cmocka_unit_test(test_small_releases_held_until_eight),
+		cmocka_unit_test(test_held_release_goes_by_time),
+		cmocka_unit_test(test_hold_never_delays_a_job),
+		cmocka_unit_test(test_held_releases_run_at_shutdown),
 	};
 
 	log_set_level(LOG_LEVEL_ERR);
