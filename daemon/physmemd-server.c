@@ -144,6 +144,14 @@ static void server_charge_job(void *ctx, uid_t uid, uint64_t since)
 	usage_release(s, usage_hold(registry_usage(s->registry, uid, false)), &t);
 }
 
+/* The worker pool's hold check: no release is held back near max-buffers (worker_pool_set_hold_check). */
+static bool server_may_hold(void *ctx)
+{
+	const struct server *s = ctx;
+
+	return s->registry->n_buffers + RELEASE_HOLD_TOTAL < s->registry->conf->max_buffers_total;
+}
+
 /* Should c's reads wait behind other uids'? (loop_over is only ever set with the budget on.) */
 static bool conn_read_behind(const struct conn *c)
 {
@@ -1037,15 +1045,19 @@ int server_init(struct server *s, struct event_base *base, const struct conf *co
 		return -ENOMEM;
 	event_add(s->ev_accept, NULL);
 	sink_on_drained(server_on_sink_drained, s);
-	if (registry->workers)
+	if (registry->workers) {
 		worker_pool_set_charge(registry->workers, server_charge_job, s);
+		worker_pool_set_hold_check(registry->workers, server_may_hold, s);
+	}
 	return 0;
 }
 
 void server_done(struct server *s)
 {
-	if (s->registry && s->registry->workers)
+	if (s->registry && s->registry->workers) {
 		worker_pool_set_charge(s->registry->workers, NULL, NULL);
+		worker_pool_set_hold_check(s->registry->workers, NULL, NULL);
+	}
 	while (!TAILQ_EMPTY(&s->conns))
 		conn_free(TAILQ_FIRST(&s->conns));
 	if (s->ev_status)

@@ -23,16 +23,19 @@
  * for a worker, however many other uids' jobs the workers have queued; if
  * it does not fit, it waits for them, as every other job does.
  *
- * The smallest releases (RELEASE_HOLD_BYTES) are held back for a moment
- * before a worker is woken for them: until their uid has RELEASE_HOLD of
- * them queued, release-hold-us have passed, or a job of that uid that may
- * not pass them waits behind them. Waking a worker and being woken by it
- * costs more than such a release's work (on this project's VMs, about 20
- * us against 5); held, eight of them cost one hand-over. A held release
- * stays charged to its uid, as it was while a worker ran it, and its uid's
- * allocations see it as they would a running release: one that fits
- * passes it, one that does not ends the hold. At most RELEASE_HOLD_TOTAL
- * releases are held in all: past that, none is.
+ * The smallest releases (RELEASE_HOLD_BYTES, bound to no device) are held
+ * back for a moment before a worker is woken for them: until their uid has
+ * RELEASE_HOLD of them queued, about release-hold-us have passed (the timer
+ * may end a hold up to twice as late), or a job of that uid that may not
+ * pass them waits behind them (any other release, an allocation its quota
+ * does not admit, one not run on the loop). Waking a worker and being woken
+ * by it costs more than such a release's work (on this project's VMs,
+ * about 20 us against 5); held, eight of them cost one hand-over. A held
+ * release stays charged to its uid, as it was while a worker ran it, and
+ * its uid's allocations see it as they would a running release: one that
+ * fits passes it, one that does not ends the hold. At most
+ * RELEASE_HOLD_TOTAL releases are held in all, and none while the daemon
+ * is that close to max-buffers (worker_pool_set_hold_check()).
  *
  * Threading: the queues, the callbacks and everything they touch belong to the
  * main thread. A worker sees only the jobs handed to its lane (under the
@@ -64,8 +67,7 @@ TAILQ_HEAD(job_list, job);
 #define RELEASE_HOLD_BYTES (64ULL << 10)
 /* ... until their uid has this many queued (or conf->release_hold_us passed), */
 #define RELEASE_HOLD 8
-/* ... while fewer than this many are queued in all. */
-#define RELEASE_HOLD_TOTAL 64
+/* ... while fewer than RELEASE_HOLD_TOTAL (physmemd.h) are queued in all. */
 
 /* One uid's jobs, in the order they came (main thread only). */
 struct uid_queue {
@@ -75,7 +77,8 @@ struct uid_queue {
 	unsigned releasing;		/* of those, releases */
 	struct job_list jobs;
 	struct job *first_other;	/* the first of jobs that is not a release, or NULL */
-	unsigned holdable;		/* of jobs, releases that may be held (job_holdable()) */
+	unsigned releases;		/* of jobs, releases */
+	unsigned holdable;		/* of those, releases that may be held (job_holdable()) */
 	uint64_t hold_until;		/* monotonic_ns() when the hold of its first job ends; 0: none */
 };
 
@@ -110,6 +113,9 @@ struct worker_pool {
 	/* Who pays for a job's start and completion on the loop (worker_pool_set_charge). */
 	void (*charge)(void *ctx, uid_t uid, uint64_t since);
 	void *charge_ctx;
+	/* May releases be held at all now (worker_pool_set_hold_check)? NULL: yes. */
+	bool (*may_hold)(void *ctx);
+	void *may_hold_ctx;
 	int efd;
 	struct event *ev_done;
 	struct event *ev_dispatch;
@@ -309,6 +315,8 @@ static void queue_remove(struct worker_pool *p, struct uid_queue *q, struct job 
 			k = TAILQ_NEXT(k, entry);
 		q->first_other = k;
 	}
+	if (j->kind == JOB_RELEASE)
+		q->releases--;
 	if (job_holdable(j)) {
 		q->holdable--;
 		p->holdable--;
@@ -362,19 +370,27 @@ static bool may_pass_releases(const struct worker_pool *p, struct job *j)
 
 /*
  * Hold q's first job, a small release, back for now? Only while nothing
- * that may not pass it waits behind it (see the top of this file).
+ * that may not pass it waits behind it (see the top of this file): every
+ * release queued is one that may be held (no release passes another), and
+ * the first job that is not a release, if any, may pass them.
  */
 static bool queue_hold(struct worker_pool *p, struct uid_queue *q, struct job *j)
 {
-	uint64_t now;
+	uint64_t now, hold_ns = p->conf->release_hold_us * 1000;
 
-	if (p->inline_only || p->conf->release_hold_us == 0 || !job_holdable(j) || q->holdable >= RELEASE_HOLD ||
-	    p->holdable >= RELEASE_HOLD_TOTAL || (q->first_other && !may_pass_releases(p, q->first_other)))
+	if (p->inline_only || hold_ns == 0 || !job_holdable(j) || q->holdable >= RELEASE_HOLD ||
+	    q->holdable != q->releases || p->holdable >= RELEASE_HOLD_TOTAL ||
+	    (q->first_other && !may_pass_releases(p, q->first_other)) || (p->may_hold && !p->may_hold(p->may_hold_ctx)))
 		return false;
 	now = monotonic_ns();
+	/*
+	 * The timer may fire a little before the hold's end (libevent's
+	 * clock is its loop's cached time): a hold in its last quarter ends
+	 * then, rather than a whole period later.
+	 */
 	if (q->hold_until == 0)
-		q->hold_until = now + p->conf->release_hold_us * 1000;
-	else if (now >= q->hold_until)
+		q->hold_until = now + hold_ns;
+	else if (now + hold_ns / 4 >= q->hold_until)
 		return false;
 	p->holding = true;
 	return true;
@@ -557,6 +573,12 @@ uint64_t worker_pool_pass(const struct worker_pool *p)
 	return p->pass;
 }
 
+void worker_pool_set_hold_check(struct worker_pool *p, bool (*may_hold)(void *ctx), void *ctx)
+{
+	p->may_hold = may_hold;
+	p->may_hold_ctx = ctx;
+}
+
 void worker_pool_set_charge(struct worker_pool *p, void (*charge)(void *ctx, uid_t uid, uint64_t since), void *ctx)
 {
 	p->charge = charge;
@@ -576,6 +598,8 @@ void worker_submit(struct worker_pool *p, struct job *j)
 	TAILQ_INSERT_TAIL(&q->jobs, j, entry);
 	if (j->kind != JOB_RELEASE && !q->first_other)
 		q->first_other = j;
+	if (j->kind == JOB_RELEASE)
+		q->releases++;
 	if (job_holdable(j)) {
 		q->holdable++;
 		p->holdable++;

@@ -277,6 +277,9 @@ struct worker_pool;
  */
 #define WORKER_NICE 10
 
+/* At most this many small releases, every uid's, are held back before a worker runs them (physmemd-worker.c). */
+#define RELEASE_HOLD_TOTAL 64
+
 enum job_kind { JOB_ALLOCATE, JOB_PIN, JOB_RELEASE, JOB_BIND };
 
 /*
@@ -343,6 +346,13 @@ uint64_t worker_pool_pass(const struct worker_pool *p);
  * began. NULL: nobody (before the server is up, after it is gone).
  */
 void worker_pool_set_charge(struct worker_pool *p, void (*charge)(void *ctx, uid_t uid, uint64_t since), void *ctx);
+/*
+ * may_hold(ctx) false: hold no release back now (every uid's pass the
+ * hand-over at once). The server says so while the daemon is within the
+ * most releases that may be held of max-buffers, so that a held release
+ * never makes another uid's Allocate fail. NULL: no such check.
+ */
+void worker_pool_set_hold_check(struct worker_pool *p, bool (*may_hold)(void *ctx), void *ctx);
 /*
  * Run now, in their uids' turns, the queued jobs that run on this thread
  * (small allocations) instead of after the loop's other ready events; the

@@ -335,11 +335,34 @@ static void test_held_release_goes_by_time(void **state)
 	fixture_stop(&f);
 }
 
+/* Submit a 4 KiB release bound to a device (the fake backend's release looks at no binding). */
+static void submit_bound_release(struct worker_pool *p)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	assert_non_null(j);
+	j->kind = JOB_RELEASE;
+	j->uid = 1000;
+	j->size = j->b.size = 4096;
+	j->b.fd = -1;
+	j->b.n_bindings = 1;
+	j->done = job_done;
+	worker_submit(p, j);
+}
+
+static bool never_hold(void *ctx)
+{
+	(void)ctx;
+	return false;
+}
+
 /*
  * Nothing waits for a hold: an allocation the quota does not admit, one
  * that is not run on the loop (1 MiB), and any release larger than 64 KiB
- * each send the uid's releases to the worker at once; so does a release
- * bound to a device (its unmapping is not put off).
+ * (8 MiB goes to the large lane) or bound to a device (its unmapping is
+ * not put off), alone or behind a small release, each send the uid's
+ * releases to the worker at once; so does the server's hold check saying
+ * no (near max-buffers).
  */
 static void test_hold_never_delays_a_job(void **state)
 {
@@ -356,19 +379,31 @@ static void test_hold_never_delays_a_job(void **state)
 
 	(void)state;
 	hold_us = HOLD_LONG_US;
+	for (int behind = 0; behind < 2; behind++) {
+		static const uint64_t sizes[] = { 0, 128 << 10, 8 << 20 };
+
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			struct fixture f;
+
+			fixture_start(&f, true, false);
+			if (behind)
+				submit(f.pool, JOB_RELEASE, 1000, 4096);
+			if (sizes[i])
+				submit(f.pool, JOB_RELEASE, 1000, sizes[i]);
+			else
+				submit_bound_release(f.pool);
+			/* 8 MiB is not batched with the small one: it follows it (one job per uid at a time). */
+			dispatch_expect_run(&f, behind && sizes[i] != 8 << 20 ? 2 : 1);
+			settle(f.base, f.pool, 1 + (unsigned)behind);
+			fixture_stop(&f);
+		}
+	}
 	{
 		struct fixture f;
-		struct job *j = calloc(1, sizeof(*j));
 
 		fixture_start(&f, true, false);
-		assert_non_null(j);
-		j->kind = JOB_RELEASE;
-		j->uid = 1000;
-		j->size = j->b.size = 4096;
-		j->b.fd = -1;
-		j->b.n_bindings = 1;	/* the fake backend's release looks at no binding */
-		j->done = job_done;
-		worker_submit(f.pool, j);
+		worker_pool_set_hold_check(f.pool, never_hold, NULL);
+		submit(f.pool, JOB_RELEASE, 1000, 4096);
 		dispatch_expect_run(&f, 1);
 		fixture_stop(&f);
 	}
