@@ -632,6 +632,15 @@ static int pm_call_simple(struct physmem *pm, const char *method, struct vl_writ
 	return r;
 }
 
+/* A string member of a call's parameters, when value is not NULL. */
+static void write_string(struct vl_writer *w, const char *key, const char *value)
+{
+	if (!value)
+		return;
+	vl_writer_key(w, key);
+	vl_writer_string(w, value);
+}
+
 static void write_ids(struct vl_writer *w, const char *key, const uint32_t *ids, unsigned n)
 {
 	vl_writer_key(w, key);
@@ -658,10 +667,7 @@ static const char *cache_name(enum physmem_cache cache)
 static void write_sharing(struct vl_writer *w, const char *name, const uid_t *uids, unsigned n_uids,
 			  const gid_t *gids, unsigned n_gids)
 {
-	if (name) {
-		vl_writer_key(w, "name");
-		vl_writer_string(w, name);
-	}
+	write_string(w, "name", name);
 	if (n_uids > 0)
 		write_ids(w, "allowUids", (const uint32_t *)uids, n_uids);
 	if (n_gids > 0)
@@ -723,19 +729,11 @@ static int pm_alloc(struct physmem *pm, uint64_t size, unsigned flags, enum phys
 		vl_writer_key(&w, "contiguous");
 		vl_writer_bool(&w, true);
 	}
-	vl_writer_key(&w, "cache");
-	vl_writer_string(&w, cache_name(cache));
+	write_string(&w, "cache", cache_name(cache));
 	write_sharing(&w, name, uids, n_uids, gids, n_gids);
-	if (pool) {
-		vl_writer_key(&w, "pool");
-		vl_writer_string(&w, pool);
-	}
-	if (device) {
-		vl_writer_key(&w, "device");
-		vl_writer_string(&w, device);
-		vl_writer_key(&w, "deviceAccess");
-		vl_writer_string(&w, access_name(access));
-	}
+	write_string(&w, "pool", pool);
+	write_string(&w, "device", device);
+	write_string(&w, "deviceAccess", device ? access_name(access) : NULL);
 	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Allocate", &w, NULL, 0, ret);
 }
 
@@ -806,14 +804,8 @@ static int pm_call_id_device(struct physmem *pm, const char *method, uint64_t id
 	call_begin(&w, method);
 	vl_writer_key(&w, "id");
 	vl_writer_int(&w, (int64_t)id);
-	if (device) {
-		vl_writer_key(&w, "device");
-		vl_writer_string(&w, device);
-	}
-	if (access) {
-		vl_writer_key(&w, "deviceAccess");
-		vl_writer_string(&w, access);
-	}
+	write_string(&w, "device", device);
+	write_string(&w, "deviceAccess", access);
 	return pm_call_simple(pm, method, &w, ret_reply, ret_params);
 }
 
@@ -925,8 +917,7 @@ static int pm_import(struct physmem *pm, const char *name, int64_t owner, struct
 	if (!pm || !name || !ret)
 		return -EINVAL;
 	call_begin(&w, PHYSMEM_INTERFACE ".Import");
-	vl_writer_key(&w, "name");
-	vl_writer_string(&w, name);
+	write_string(&w, "name", name);
 	if (owner >= 0) {
 		vl_writer_key(&w, "owner");
 		vl_writer_int(&w, owner);
@@ -966,10 +957,7 @@ PHYSMEM_EXPORT int physmem_pin(struct physmem *pm, int memfd, uint64_t offset, u
 		vl_writer_key(&w, "size");
 		vl_writer_int(&w, (int64_t)size);
 	}
-	if (name) {
-		vl_writer_key(&w, "name");
-		vl_writer_string(&w, name);
-	}
+	write_string(&w, "name", name);
 	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Pin", &w, &memfd, 1, ret);
 }
 

@@ -133,8 +133,6 @@ struct fixture {
 
 /* The test hook's delay for every large job (ms) in the next fixture_start(). */
 static uint64_t large_job_delay_ms;
-/* release-hold-us in the next fixture_start() (0: the default). */
-static uint64_t hold_us;
 
 static void fixture_start(struct fixture *f, bool admitted, bool tick)
 {
@@ -142,8 +140,6 @@ static void fixture_start(struct fixture *f, bool admitted, bool tick)
 
 	conf_defaults(&f->conf);
 	f->conf.debug_job_delay_ms = large_job_delay_ms;
-	if (hold_us)
-		f->conf.release_hold_us = hold_us;
 	n_done = 0;
 	releases_run = 0;
 	admit = admitted;
@@ -266,6 +262,13 @@ static void test_run_inline_only_small_allocations(void **state)
 
 #define HOLD_LONG_US 60000000ULL
 
+/* A fixture whose releases are held for up to hold_us (the pool reads its conf as it goes). */
+static void fixture_start_hold(struct fixture *f, bool admitted, uint64_t hold_us)
+{
+	fixture_start(f, admitted, false);
+	f->conf.release_hold_us = hold_us;
+}
+
 /*
  * One pass of the loop (the dispatch of what was submitted), then no loop,
  * so that no hold timer can run: want releases must have run on the worker
@@ -294,8 +297,7 @@ static void test_small_releases_held_until_eight(void **state)
 	struct fixture f;
 
 	(void)state;
-	hold_us = HOLD_LONG_US;
-	fixture_start(&f, true, false);
+	fixture_start_hold(&f, true, HOLD_LONG_US);
 	for (int i = 0; i < 7; i++)
 		submit(f.pool, JOB_RELEASE, 1000, 4096);
 	dispatch_expect_run(&f, 0);
@@ -307,7 +309,6 @@ static void test_small_releases_held_until_eight(void **state)
 	settle(f.base, f.pool, 9);
 	assert_string_equal(ran, "ARRRRRRRR");
 	fixture_stop(&f);
-	hold_us = 0;
 }
 
 /*
@@ -319,17 +320,14 @@ static void test_held_release_goes_by_time(void **state)
 	struct fixture f;
 
 	(void)state;
-	hold_us = 200000;
-	fixture_start(&f, true, false);
+	fixture_start_hold(&f, true, 200000);
 	submit(f.pool, JOB_RELEASE, 1000, 4096);
 	dispatch_expect_run(&f, 0);
 	settle(f.base, f.pool, 1);
 	assert_string_equal(ran, "R");
 	fixture_stop(&f);
 
-	hold_us = 0;
-	fixture_start(&f, true, false);
-	f.conf.release_hold_us = 0;
+	fixture_start_hold(&f, true, 0);
 	submit(f.pool, JOB_RELEASE, 1000, 4096);
 	dispatch_expect_run(&f, 1);
 	fixture_stop(&f);
@@ -368,24 +366,21 @@ static void test_hold_never_delays_a_job(void **state)
 {
 	static const struct {
 		bool admitted;
-		enum job_kind kind;
 		uint64_t size;
 		const char *want;
-	} cases[] = {
-		{ false, JOB_ALLOCATE, 4096, "RA" },
-		{ true, JOB_ALLOCATE, 1 << 20, "RL" },
-		{ true, JOB_RELEASE, 128 << 10, "RR" },
+	} allocations[] = {
+		{ false, 4096, "RA" },
+		{ true, 1 << 20, "RL" },
 	};
 
 	(void)state;
-	hold_us = HOLD_LONG_US;
 	for (int behind = 0; behind < 2; behind++) {
 		static const uint64_t sizes[] = { 0, 128 << 10, 8 << 20 };
 
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			struct fixture f;
 
-			fixture_start(&f, true, false);
+			fixture_start_hold(&f, true, HOLD_LONG_US);
 			if (behind)
 				submit(f.pool, JOB_RELEASE, 1000, 4096);
 			if (sizes[i])
@@ -401,27 +396,22 @@ static void test_hold_never_delays_a_job(void **state)
 	{
 		struct fixture f;
 
-		fixture_start(&f, true, false);
+		fixture_start_hold(&f, true, HOLD_LONG_US);
 		worker_pool_set_hold_check(f.pool, never_hold, NULL);
 		submit(f.pool, JOB_RELEASE, 1000, 4096);
 		dispatch_expect_run(&f, 1);
 		fixture_stop(&f);
 	}
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < sizeof(allocations) / sizeof(allocations[0]); i++) {
 		struct fixture f;
 
-		fixture_start(&f, cases[i].admitted, false);
-		if (cases[i].kind != JOB_RELEASE)
-			submit(f.pool, JOB_RELEASE, 1000, 4096);
-		submit(f.pool, cases[i].kind, 1000, cases[i].size);
+		fixture_start_hold(&f, allocations[i].admitted, HOLD_LONG_US);
+		submit(f.pool, JOB_RELEASE, 1000, 4096);
+		submit(f.pool, JOB_ALLOCATE, 1000, allocations[i].size);
 		dispatch_expect_run(&f, 1);
 		fixture_stop(&f);
-		if (cases[i].kind == JOB_RELEASE)
-			assert_string_equal(ran, "R");
-		else
-			assert_string_equal(ran, cases[i].want);
+		assert_string_equal(ran, allocations[i].want);
 	}
-	hold_us = 0;
 }
 
 /* Held releases are run, not lost, when the pool stops. */
@@ -430,13 +420,11 @@ static void test_held_releases_run_at_shutdown(void **state)
 	struct fixture f;
 
 	(void)state;
-	hold_us = HOLD_LONG_US;
-	fixture_start(&f, true, false);
+	fixture_start_hold(&f, true, HOLD_LONG_US);
 	for (int i = 0; i < 3; i++)
 		submit(f.pool, JOB_RELEASE, 1000 + i, 4096);
 	dispatch_expect_run(&f, 0);
 	fixture_stop(&f);
-	hold_us = 0;
 	assert_int_equal(releases_run, 3);
 	assert_string_equal(ran, "RRR");
 }
