@@ -522,14 +522,13 @@ again:
 	}
 }
 
+/* ev_dispatch's callback, and ev_hold's: the holds whose time is up end, the others wait on. */
 static void pool_on_dispatch(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	pool_dispatch(arg, false);
 }
-
-/* Also ev_hold's: the holds whose time is up end, the others wait on. */
 
 /* Take the finished jobs from the workers and complete them here. */
 static void pool_collect(struct worker_pool *p)

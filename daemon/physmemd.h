@@ -107,7 +107,7 @@ struct conf {
 	uint64_t hugepage_size;		/* every memfd buffer from huge pages of this size (2M or 1G); 0: see auto */
 	bool hugepages_auto;		/* hugepage_size 0: 2 MiB pages where free and the size fits */
 	uint64_t worker_threads;	/* threads for large jobs (plus one for small ones) */
-	uint64_t release_hold_us;	/* the longest a release of at most 64 KiB waits for others; 0: none */
+	uint64_t release_hold_us;	/* about how long a release of at most 64 KiB may wait for others; 0: never */
 	uint64_t debug_job_delay_ms;	/* test hook: every large worker job sleeps this long first */
 	int log_level;
 	uint64_t max_bindings_per_uid;	/* device bindings a uid may hold */
@@ -347,10 +347,10 @@ uint64_t worker_pool_pass(const struct worker_pool *p);
  */
 void worker_pool_set_charge(struct worker_pool *p, void (*charge)(void *ctx, uid_t uid, uint64_t since), void *ctx);
 /*
- * may_hold(ctx) false: hold no release back now (every uid's pass the
- * hand-over at once). The server says so while the daemon is within the
- * most releases that may be held of max-buffers, so that a held release
- * never makes another uid's Allocate fail. NULL: no such check.
+ * may_hold(ctx) false: hold no release back now (every uid's go to the
+ * worker at once). The server says so while the daemon is within
+ * RELEASE_HOLD_TOTAL buffers of max-buffers, so that a held release never
+ * makes another uid's Allocate fail. NULL: no such check.
  */
 void worker_pool_set_hold_check(struct worker_pool *p, bool (*may_hold)(void *ctx), void *ctx);
 /*
