@@ -114,15 +114,9 @@ static int pm_wait(struct physmem *pm, short events, int64_t deadline)
 }
 
 /*
- * Send one call and wait for its reply. On success *ret_reply is the reply
- * (owned by the caller), *ret_params its parameters (NULL when absent) and
- * *ret_fds the fds that came with it. A Varlink error reply is returned as
- * its errno, with error_name/error_message set and its fds closed.
- *
- * The call's text is written straight into a vl_writer: call_begin() opens it
+ * A call's text is written straight into a vl_writer: call_begin() opens it
  * and its parameters, the caller writes their members, and pm_call() closes
- * both and sends it (NULL: a call without parameters). pm_call() always
- * releases the writer.
+ * both and sends it.
  */
 static void call_begin(struct vl_writer *w, const char *method)
 {
@@ -134,6 +128,14 @@ static void call_begin(struct vl_writer *w, const char *method)
 	vl_writer_object_begin(w);
 }
 
+/*
+ * Send one call (call_begin()'s writer with the parameters written, or NULL
+ * for a call without parameters; always released) and wait for its reply.
+ * On success *ret_reply is the reply (owned by the caller), *ret_params its
+ * parameters (NULL when absent) and *ret_fds the fds that came with it. A
+ * Varlink error reply is returned as its errno, with
+ * error_name/error_message set and its fds closed.
+ */
 static int pm_call(struct physmem *pm, const char *method, struct vl_writer *call, const int *fds,
 		   unsigned nfds, struct json_object **ret_reply, struct json_object **ret_params,
 		   struct vl_fds *ret_fds)
