@@ -518,6 +518,8 @@ again:
 		struct timeval tv = { .tv_sec = (time_t)(p->conf->release_hold_us / 1000000),
 				      .tv_usec = (suseconds_t)(p->conf->release_hold_us % 1000000) };
 
+		/* From now, not from the start of a pass that may have been long. */
+		event_base_update_cache_time(event_get_base(p->ev_hold));
 		evtimer_add(p->ev_hold, &tv);
 	}
 }

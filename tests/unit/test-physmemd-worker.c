@@ -387,8 +387,14 @@ static void test_hold_never_delays_a_job(void **state)
 				submit(f.pool, JOB_RELEASE, 1000, sizes[i]);
 			else
 				submit_bound_release(f.pool);
-			/* 8 MiB is not batched with the small one: it follows it (one job per uid at a time). */
-			dispatch_expect_run(&f, behind && sizes[i] != 8 << 20 ? 2 : 1);
+			/*
+			 * 8 MiB is not batched with the small one: it follows it
+			 * (one job per uid at a time), when the loop has collected
+			 * the first, which may be in the same pass. settle() shows
+			 * that neither waits out the 60 s hold.
+			 */
+			if (!behind || sizes[i] != 8 << 20)
+				dispatch_expect_run(&f, 1 + (unsigned)behind);
 			settle(f.base, f.pool, 1 + (unsigned)behind);
 			fixture_stop(&f);
 		}
