@@ -363,6 +363,15 @@ static void test_check(void **state)
 	assert_int_equal(conf_check(&c), 0);
 	c.worker_threads = 65;
 	assert_int_equal(conf_check(&c), -EINVAL);
+
+	/* The release hold: 0 (off) to one second. */
+	conf_defaults(&c);
+	c.release_hold_us = 0;
+	assert_int_equal(conf_check(&c), 0);
+	c.release_hold_us = 1000000;
+	assert_int_equal(conf_check(&c), 0);
+	c.release_hold_us = 1000001;
+	assert_int_equal(conf_check(&c), -EINVAL);
 }
 
 /* bind-device lines: each adds a rule; devices and principals are checked. */
