@@ -7,12 +7,14 @@
  *   physmem-bench --pairs N     (only N 4 KiB Allocate + Free pairs, for counting syscalls)
  *
  * Prints, for each figure, the physmem time, the baseline time and their
- * ratio. Nothing is asserted: timings depend on the machine.
+ * ratio, and json-c's own time for the messages of one 4 KiB pair beside
+ * that pair's p50 gap. Nothing is asserted: timings depend on the machine.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,8 @@
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
+
+#include <json-c/json.h>
 
 #include "bench-util.h"
 #include "physmem.h"
@@ -81,14 +85,131 @@ static double local_cycle(size_t size, unsigned rounds)
 /* ---- the call path against its floor (issue 11) ---- */
 
 /*
- * Message sizes of one Allocate + Free through libphysmem and the memfd
- * backend, NUL included (measured with strace on this tree; the floor only
- * needs them to be of the same order): request, reply (with the fd).
+ * One 4 KiB Allocate + Free as libphysmem writes the calls (strace of this
+ * tree), with the replies this daemon sends them (wire_capture()), NUL
+ * included: the floor's message sizes, and the text json_cost() parses.
  */
-#define FLOOR_ALLOC_CALL 85
-#define FLOOR_ALLOC_REPLY 233
-#define FLOOR_FREE_CALL 59
-#define FLOOR_FREE_REPLY 18
+enum { WIRE_ALLOC_CALL, WIRE_ALLOC_REPLY, WIRE_FREE_CALL, WIRE_FREE_REPLY, WIRE_N };
+static struct {
+	char text[WIRE_N][2048];
+	size_t len[WIRE_N];
+} wire;
+
+/* Send wire.text[i] on sock, then read the reply into wire.text[i + 1] (an fd with it is closed). */
+static void wire_exchange(int sock, unsigned i)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} control;
+	char *out = wire.text[i + 1];
+	size_t got = 0;
+
+	wire.len[i] = strlen(wire.text[i]) + 1;
+	if (send(sock, wire.text[i], wire.len[i], MSG_NOSIGNAL) != (ssize_t)wire.len[i])
+		bench_die("capture: send");
+	while (got == 0 || out[got - 1] != '\0') {
+		struct iovec iov = { .iov_base = out + got, .iov_len = sizeof(wire.text[0]) - got };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+				     .msg_controllen = sizeof(control.buf) };
+		struct cmsghdr *c;
+		ssize_t n;
+
+		if (iov.iov_len == 0) {
+			errno = EMSGSIZE;
+			bench_die("capture: recvmsg");
+		}
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		if (n <= 0)
+			bench_die("capture: recvmsg");
+		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+				for (size_t k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++) {
+					int fd;
+
+					memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+					close(fd);
+				}
+		got += (size_t)n;
+	}
+	if (memchr(out, '\0', got) != out + got - 1) {
+		fprintf(stderr, "physmem-bench: capture: more than one reply\n");
+		exit(1);
+	}
+	wire.len[i + 1] = got;
+}
+
+/*
+ * One 4 KiB Allocate + Free, its four messages kept in wire: written here on
+ * the socket of a connection libphysmem made (it chose and checked the
+ * daemon), which then has no call of its own.
+ */
+static void wire_capture(const char *path)
+{
+	struct json_object *reply, *v;
+	struct physmem *pm;
+	long long id;
+	int sock, r;
+
+	r = physmem_connect(path, &pm);
+	if (r < 0) {
+		fprintf(stderr, "physmem-bench: connect: %s\n", strerror(-r));
+		exit(1);
+	}
+	sock = physmem_fd(pm);
+	snprintf(wire.text[WIRE_ALLOC_CALL], sizeof(wire.text[0]),
+		 "{\"method\":\"io.physmem.Manager.Allocate\",\"parameters\":{\"size\":4096,\"cache\":\"cached\"}}");
+	wire_exchange(sock, WIRE_ALLOC_CALL);
+	reply = json_tokener_parse(wire.text[WIRE_ALLOC_REPLY]);
+	if (!json_object_object_get_ex(reply, "parameters", &v) || !json_object_object_get_ex(v, "buffer", &v) ||
+	    !json_object_object_get_ex(v, "id", &v)) {
+		fprintf(stderr, "physmem-bench: capture: Allocate replied %s\n", wire.text[WIRE_ALLOC_REPLY]);
+		exit(1);
+	}
+	id = json_object_get_int64(v);
+	json_object_put(reply);
+	snprintf(wire.text[WIRE_FREE_CALL], sizeof(wire.text[0]),
+		 "{\"method\":\"io.physmem.Manager.Free\",\"parameters\":{\"id\":%lld}}", id);
+	wire_exchange(sock, WIRE_FREE_CALL);
+	physmem_disconnect(pm);
+}
+
+/*
+ * json-c's part of one pair, in seconds: parsing each of its four messages
+ * (the client the replies, the daemon the calls) into json-c objects and
+ * freeing them, as varlink-stream.c does (one parser, reset per message,
+ * on the C locale). Hot caches, so a lower bound of what it costs there.
+ */
+static double json_cost(void)
+{
+	struct json_tokener *tok = json_tokener_new_ex(64);
+	locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t)0), own;
+	double best = 1e9;
+
+	if (!tok || !c)
+		bench_die("json-c");
+	own = uselocale(c);
+	for (unsigned round = 0; round < 5; round++) {
+		double t0 = bench_now();
+
+		for (unsigned n = 0; n < 400; n++)
+			for (unsigned i = 0; i < WIRE_N; i++) {
+				struct json_object *o;
+
+				json_tokener_reset(tok);
+				o = json_tokener_parse_ex(tok, wire.text[i], (int)wire.len[i]);
+				if (!o)
+					bench_die("json-c: parse");
+				json_object_put(o);
+			}
+		if ((bench_now() - t0) / 400 < best)
+			best = (bench_now() - t0) / 400;
+	}
+	uselocale(own);
+	freelocale(c);
+	json_tokener_free(tok);
+	return best;
+}
 
 /* The floor's peer: answers each message with one of the reply's size, the first of a pair with an fd. */
 static void floor_server(int sock)
@@ -101,10 +222,11 @@ static void floor_server(int sock)
 	for (;;) {
 		ssize_t got = recv(sock, in, sizeof(in), 0);
 		bool first = n++ % 2 == 0;
+		size_t len = first ? wire.len[WIRE_ALLOC_REPLY] : wire.len[WIRE_FREE_REPLY];
 
 		if (got <= 0)
 			_exit(0);
-		if (bench_send_fd(sock, out, first ? FLOOR_ALLOC_REPLY : FLOOR_FREE_REPLY, first ? fd : -1) < 0)
+		if (bench_send_fd(sock, out, len, first ? fd : -1) < 0)
 			_exit(1);
 	}
 }
@@ -139,16 +261,16 @@ static void floor_once(int sock, size_t size)
 	int fd;
 
 	memset(msg, 'x', sizeof(msg));
-	if (send(sock, msg, FLOOR_ALLOC_CALL, MSG_NOSIGNAL) != FLOOR_ALLOC_CALL)
+	if (send(sock, msg, wire.len[WIRE_ALLOC_CALL], MSG_NOSIGNAL) != (ssize_t)wire.len[WIRE_ALLOC_CALL])
 		bench_die("floor: send");
-	fd = bench_recv_fd(sock, FLOOR_ALLOC_REPLY);
+	fd = bench_recv_fd(sock, wire.len[WIRE_ALLOC_REPLY]);
 	if (fd < 0)
 		bench_die("floor: no fd");
 	close(fd);
 	floor_memory(size);
-	if (send(sock, msg, FLOOR_FREE_CALL, MSG_NOSIGNAL) != FLOOR_FREE_CALL)
+	if (send(sock, msg, wire.len[WIRE_FREE_CALL], MSG_NOSIGNAL) != (ssize_t)wire.len[WIRE_FREE_CALL])
 		bench_die("floor: send");
-	if (bench_recv_fd(sock, FLOOR_FREE_REPLY) == -2)
+	if (bench_recv_fd(sock, wire.len[WIRE_FREE_REPLY]) == -2)
 		bench_die("floor: recvmsg: end of file");
 }
 
@@ -232,10 +354,14 @@ static void print_spread(const char *what, double *ratio, double *pm, double *fl
 	       what, r[0], r[1], r[2], p[0] * 1e6, p[1] * 1e6, p[2] * 1e6, f[0] * 1e6, f[1] * 1e6, f[2] * 1e6, runs);
 }
 
-/* The issue's call-path ratios for one size: p50 and p99 of Allocate + map + Free against the floor. */
-static void call_bench(struct physmem *pm, int floor_sock, size_t size, unsigned iters, unsigned runs)
+/*
+ * The issue's call-path ratios for one size: p50 and p99 of Allocate + map +
+ * Free against the floor. Returns the median over the runs of physmem's p50
+ * less the floor's, in seconds.
+ */
+static double call_bench(struct physmem *pm, int floor_sock, size_t size, unsigned iters, unsigned runs)
 {
-	double r50[runs], r99[runs], p50[runs], p99[runs], f50[runs], f99[runs];
+	double r50[runs], r99[runs], p50[runs], p99[runs], f50[runs], f99[runs], gap[runs], g[3];
 	char what[64];
 
 	/* Warm-up: first faults, the daemon's first buffers. */
@@ -253,11 +379,14 @@ static void call_bench(struct physmem *pm, int floor_sock, size_t size, unsigned
 		f99[r] = b.p99;
 		r50[r] = a.p50 / b.p50;
 		r99[r] = a.p99 / b.p99;
+		gap[r] = a.p50 - b.p50;
 	}
 	snprintf(what, sizeof(what), "%zuKiB alloc+map+free p50", size / 1024);
 	print_spread(what, r50, p50, f50, runs);
 	snprintf(what, sizeof(what), "%zuKiB alloc+map+free p99", size / 1024);
 	print_spread(what, r99, p99, f99, runs);
+	bench_spread(gap, runs, g);
+	return g[1];
 }
 
 /* Seconds per byte to fill a mapping, best of a few passes. */
@@ -293,6 +422,8 @@ int main(int argc, char **argv)
 	unsigned rounds = 200, runs = 5, iters = 1000, pairs = 0, live = 0;
 	struct physmem_buffer *buf;
 	struct physmem *pm, *holder = NULL;
+	double gap, json;
+	char share[32];
 	pid_t floor_pid;
 	int floor_sock;
 	void *local;
@@ -360,8 +491,19 @@ int main(int argc, char **argv)
 		}
 		printf("PHYSMEM-BENCH live buffers: %u, held by another connection during the calls\n", live);
 	}
+	wire_capture(socket_path);
 	floor_sock = bench_peer_start(floor_server, &floor_pid);
-	call_bench(pm, floor_sock, 4096, iters, runs);
+	gap = call_bench(pm, floor_sock, 4096, iters, runs);
+	/*
+	 * What of the 4 KiB gap is json-c's: parsing alone, hot, so at least
+	 * this much of it (docs/PERFORMANCE.md).
+	 */
+	json = json_cost();
+	snprintf(share, sizeof(share), gap > 0 ? "%.2f" : "none", json / gap);
+	printf("PHYSMEM-BENCH 4KiB json-c parse+free of the pair's messages (%zu+%zu+%zu+%zu B) %.1f us, "
+	       "%s of the p50 gap (%.1f us)\n",
+	       wire.len[WIRE_ALLOC_CALL], wire.len[WIRE_ALLOC_REPLY], wire.len[WIRE_FREE_CALL],
+	       wire.len[WIRE_FREE_REPLY], json * 1e6, share, gap * 1e6);
 	call_bench(pm, floor_sock, 1 << 20, iters / 5 < 10 ? 10 : iters / 5, runs);
 	close(floor_sock);
 	waitpid(floor_pid, NULL, 0);

@@ -593,6 +593,10 @@ def case_bench(c):
         check(any(line.startswith("PHYSMEM-BENCH " + what) and " ratio " in line
                   for line in p.stdout.splitlines()), "physmem-bench prints the ratio line " + what)
     check(p.stdout.count("ratio") == 6, "physmem-bench prints six ratios")
+    # json-c's share of the 4 KiB gap, on the messages this daemon really sent.
+    check(any(re.match(r"PHYSMEM-BENCH 4KiB json-c parse\+free of the pair's messages \(85\+\d+\+\d+\+18 B\) "
+                       r"[0-9.]+ us, ([0-9.]+|none) of the p50 gap \(-?[0-9.]+ us\)$", line)
+              for line in p.stdout.splitlines()), "physmem-bench prints json-c's part of the 4 KiB gap")
     check("PHYSMEM-BENCH live buffers: 100," in p.stdout, "with --live 100, another connection held 100 buffers")
 
 
