@@ -48,6 +48,7 @@ struct usage *registry_usage(struct registry *r, uid_t uid, bool create)
 		return NULL;
 	u->uid = uid;
 	TAILQ_INIT(&u->held);
+	TAILQ_INIT(&u->owned);
 	TAILQ_INIT(&u->named);
 	if (!tsearch(&u->uid, &r->by_uid, uid_cmp)) {
 		free(u);
@@ -157,16 +158,17 @@ int registry_set_name(struct registry *r, struct buffer *b, const char *name)
 /* Take b off the registry's list, out of its trees and off its owner's lists. */
 static void registry_unlist(struct registry *r, struct buffer *b)
 {
+	/* b is counted in its owner's usage until its release is done: it is there. */
+	struct usage *u = registry_usage(r, b->owner_uid, false);
+
 	TAILQ_REMOVE(&r->buffers, b, entry);
+	TAILQ_REMOVE(&u->owned, b, uid_entry);
 	tdelete(&b->id, &r->by_id, id_cmp);
 	if (b->owner) {
 		TAILQ_REMOVE(&b->owner->owned, b, owner_entry);
 		b->owner = NULL;
 	}
 	if (b->on_named) {
-		/* b is counted in its owner's usage: it is there. */
-		struct usage *u = registry_usage(r, b->owner_uid, false);
-
 		TAILQ_REMOVE(&u->named, b, named_entry);
 		b->on_named = false;
 		name_remove(r, b);
@@ -227,6 +229,7 @@ struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, p
 	b->owner = owner;
 	b->b = *bb;
 	TAILQ_INSERT_TAIL(&r->buffers, b, entry);
+	TAILQ_INSERT_TAIL(&u->owned, b, uid_entry);
 	if (owner)
 		TAILQ_INSERT_TAIL(&owner->owned, b, owner_entry);
 	registry_charge(r, uid, bb->size);

@@ -1312,9 +1312,17 @@ static void method_list(struct call *call, struct json_object *params)
 		return;
 	written_reply_begin(&w, "buffers");
 	vl_writer_array_begin(&w);
-	TAILQ_FOREACH(b, &registry_of(c)->buffers, entry)
-		if (all || policy_is_owner(&c->peer, b))
+	if (all) {
+		TAILQ_FOREACH(b, &registry_of(c)->buffers, entry)
 			write_buffer(&w, c, b);
+	} else {
+		/* The caller's own, without a walk over everyone else's. */
+		struct usage *u = registry_usage(registry_of(c), c->peer.uid, false);
+
+		if (u)
+			TAILQ_FOREACH(b, &u->owned, uid_entry)
+				write_buffer(&w, c, b);
+	}
 	vl_writer_array_end(&w);
 	written_reply_send(call, &w, NULL, 0);
 }

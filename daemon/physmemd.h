@@ -372,6 +372,7 @@ struct buffer {
 	pid_t owner_pid;
 	struct conn *owner;		/* NULL once the owner disconnected */
 	TAILQ_ENTRY(buffer) owner_entry;	/* on owner->owned, while owner is set */
+	TAILQ_ENTRY(buffer) uid_entry;	/* on its owner uid's usage.buffers */
 	unsigned n_allow_uids, n_allow_gids;
 	uid_t allow_uids[64];
 	gid_t allow_gids[64];
@@ -392,6 +393,8 @@ struct usage {
 	uint64_t bytes;
 	uint64_t held_bytes;		/* of bytes: freed but still held by someone */
 	TAILQ_HEAD(, held) held;	/* those buffers (each counted in buffers, so u outlives them) */
+	/* Every buffer it owns, oldest first (List: no walk over other uids'); each counted in buffers. */
+	TAILQ_HEAD(, buffer) owned;
 	/* Its buffers with a name, as its fd-store metadata lists them (each counted in buffers). */
 	TAILQ_HEAD(, buffer) named;
 	uint64_t reaped_pass;		/* the worker pass that last reaped them (registry_reap_once) */

@@ -273,6 +273,9 @@ def main():
         m2[:5] = b"hello"
         check(mapping[:5] == b"hello", "the old mapping and the new one share the same memory")
         m2.close()
+    # Restored buffers are their owners' again: root's List has root's (uid 65534's is not root's).
+    r, _ = call_on(conn, "io.physmem.Manager.List")
+    check([b["id"] for b in r["parameters"]["buffers"]] == [keep_id], "root's List has its restored buffer alone")
     if other_id:
         r, fds = call_on(conn, "io.physmem.Manager.Import", {"name": "keep", "owner": NOBODY})
         check(len(fds) == 1 and r["parameters"]["buffer"]["id"] == other_id and

@@ -760,7 +760,53 @@ def case_stash_turns(args):
     return run_against(d, body, 4000)
 
 
-CASES = {"stash-turns": case_stash_turns, "loop-budget-alone": case_loop_budget_alone, "loop-budget-closed": case_loop_budget_closed, "loop-budget": case_loop_budget, "loop-budget-windows": case_loop_budget_windows, "closed-calls-dropped": case_closed_while_queued, "small-passes-release": case_small_passes_release, "quota-after-release": case_quota_after_release, "inflight": case_inflight, "fairness": case_fairness, "charged": case_charged, "no-addresses": case_no_addresses}
+def case_list_own(args):
+    """list-shows-own-buffers-only: List is the caller's buffers, oldest first,
+    also ones named and kept after their connection closed; Free takes them
+    off; only root's List with all shows everyone's."""
+    d = Daemon(args.build)
+    other = OTHER
+
+    def ids(s, params=None):
+        r, _ = call(s, MANAGER + "List", params or {})
+        check("error" not in r, f"List is answered: {r.get('error')}")
+        return [b["id"] for b in r["parameters"]["buffers"]]
+
+    def body():
+        conns = Conns(d.sock)
+        root, a, b = connect(d.sock), conns.open(NOBODY), conns.open(other)
+        mine = [allocate(a, 4096, "uid 65534's first")["parameters"]["buffer"]["id"]]
+        theirs = [allocate(b, 4096, "uid 65533's")["parameters"]["buffer"]["id"]]
+        roots = [allocate(root, 4096, "root's")["parameters"]["buffer"]["id"]]
+        r, fds = call(a, MANAGER + "Allocate", {"size": 8192, "name": "kept"})
+        check("error" not in r and len(fds) == 1, f"uid 65534's named buffer: {r.get('error')}")
+        os.close(fds[0])
+        mine.append(r["parameters"]["buffer"]["id"])
+        mine.append(allocate(a, 4096, "uid 65534's third")["parameters"]["buffer"]["id"])
+        check(ids(a) == mine, f"uid 65534 lists its three buffers, oldest first ({ids(a)} vs {mine})")
+        check(ids(b) == theirs, "uid 65533 lists its one")
+        check(ids(root) == roots, "root lists its own without all")
+        check(sorted(ids(root, {"all": True})) == sorted(mine + theirs + roots), "root's List with all is everyone's")
+        f, _ = call(a, MANAGER + "Free", {"id": mine[0]})
+        check("error" not in f, "uid 65534 frees its first")
+        check(ids(a) == mine[1:], "and List no longer shows it")
+        a.close()
+        # Its unnamed buffers went with the connection; the named one stays, still uid 65534's.
+        a = conns.open(NOBODY)
+        deadline = time.monotonic() + 10
+        while ids(a) != [mine[1]] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        check(ids(a) == [mine[1]], f"a new connection of uid 65534 lists the named buffer alone ({ids(a)})")
+        check(ids(b) == theirs, "uid 65533's List is unchanged")
+        f, _ = call(a, MANAGER + "Free", {"id": mine[1]})
+        check("error" not in f and ids(a) == [], "freed, uid 65534 lists nothing")
+        for s in (root, a, b):
+            s.close()
+
+    return run_against(d, body, 4000)
+
+
+CASES = {"list-own": case_list_own, "stash-turns": case_stash_turns, "loop-budget-alone": case_loop_budget_alone, "loop-budget-closed": case_loop_budget_closed, "loop-budget": case_loop_budget, "loop-budget-windows": case_loop_budget_windows, "closed-calls-dropped": case_closed_while_queued, "small-passes-release": case_small_passes_release, "quota-after-release": case_quota_after_release, "inflight": case_inflight, "fairness": case_fairness, "charged": case_charged, "no-addresses": case_no_addresses}
 
 
 def main():
