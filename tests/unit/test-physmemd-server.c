@@ -629,9 +629,100 @@ static void test_daemon_no_pool(void **unused)
 	daemon_stop(&d);
 }
 
+/* ---- the loop's clock: PRIO_LOW callbacks stop after LOW_DISPATCH_US ---- */
+
+#define LOW_SPIN_NS 300000ULL
+#define LOW_EVENTS 20
+
+struct low_batch {
+	struct event *low[LOW_EVENTS];
+	struct event *normal;
+	int pipe[2];
+	unsigned ran;		/* PRIO_LOW callbacks so far */
+	unsigned before_normal;	/* of them, before the PRIO_NORMAL one ran */
+};
+
+/*
+ * A PRIO_LOW callback that takes LOW_SPIN_NS of wall time. The first makes
+ * the PRIO_NORMAL event's pipe readable, as a client's call makes its
+ * socket: the loop sees it only when it polls again.
+ */
+static void low_spin(evutil_socket_t fd, short what, void *arg)
+{
+	struct low_batch *lb = arg;
+	uint64_t end = monotonic_ns() + LOW_SPIN_NS;
+
+	(void)fd;
+	(void)what;
+	if (lb->ran++ == 0)
+		assert_int_equal(write(lb->pipe[1], "x", 1), 1);
+	while (monotonic_ns() < end)
+		;
+}
+
+static void normal_once(evutil_socket_t fd, short what, void *arg)
+{
+	struct low_batch *lb = arg;
+	char c;
+
+	(void)what;
+	assert_int_equal(read(fd, &c, 1), 1);
+	lb->before_normal = lb->ran;
+}
+
+/*
+ * A run of PRIO_LOW callbacks ends once LOW_DISPATCH_US has passed, so that
+ * something of higher priority that became ready meanwhile (another uid's
+ * call while a uid past its budget is served) waits for at most that and
+ * the callback running when it came. libevent measures it with its own
+ * clock, which was CLOCK_MONOTONIC_COARSE: one kernel tick (4 ms at
+ * HZ=250), so a run lasted anything from one callback to a tick (1 to 14
+ * of these 0.3 ms callbacks; it fails nearly every time without
+ * EVENT_BASE_FLAG_PRECISE_TIMER). With a precise clock, at most
+ * 1 ms / 0.3 ms rounded up = 4 run before the PRIO_NORMAL event, in each of
+ * ten tries (a callback preempted for longer only makes it fewer).
+ */
+static void test_low_batch_ends_after_a_millisecond(void **unused)
+{
+	unsigned most = 0;
+
+	(void)unused;
+	for (unsigned try = 0; try < 10; try++) {
+		struct event_base *base = server_event_base_new();
+		struct low_batch lb = { 0 };
+
+		assert_non_null(base);
+		assert_int_equal(pipe2(lb.pipe, O_CLOEXEC | O_NONBLOCK), 0);
+		lb.normal = event_new(base, lb.pipe[0], EV_READ, normal_once, &lb);
+		assert_non_null(lb.normal);
+		assert_int_equal(event_priority_set(lb.normal, PRIO_NORMAL), 0);
+		assert_int_equal(event_add(lb.normal, NULL), 0);
+		for (unsigned i = 0; i < LOW_EVENTS; i++) {
+			lb.low[i] = event_new(base, -1, 0, low_spin, &lb);
+			assert_non_null(lb.low[i]);
+			assert_int_equal(event_priority_set(lb.low[i], PRIO_LOW), 0);
+			event_active(lb.low[i], EV_TIMEOUT, 0);
+		}
+		assert_int_equal(event_base_loop(base, 0), 1);	/* returns once nothing is left */
+		assert_int_equal(lb.ran, LOW_EVENTS);
+		if (lb.before_normal > most)
+			most = lb.before_normal;
+		for (unsigned i = 0; i < LOW_EVENTS; i++)
+			event_free(lb.low[i]);
+		event_free(lb.normal);
+		close(lb.pipe[0]);
+		close(lb.pipe[1]);
+		event_base_free(base);
+	}
+	print_message("# the most PRIO_LOW callbacks of 0.3 ms run before the PRIO_NORMAL one, in 10 tries: %u\n",
+		      most);
+	assert_true(most >= 1 && most <= (LOW_DISPATCH_US * 1000ULL + LOW_SPIN_NS - 1) / LOW_SPIN_NS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_low_batch_ends_after_a_millisecond),
 		cmocka_unit_test(test_pool_full_then_heap),
 		cmocka_unit_test(test_pool_orphaned),
 		cmocka_unit_test(test_pool_free_unpoisons),
