@@ -54,12 +54,13 @@ static void conn_update_events(struct conn *c);
  * loop-budget-us in its current window of loop-window-ms is "over": its
  * connections are read at PRIO_LOW, so while any other uid has something
  * ready it waits, and one of its callbacks stops after the read that took it
- * over. The loop runs PRIO_LOW callbacks for at most LOW_DISPATCH_US before
- * it polls again. When nobody else is ready the uid is served at once (the
- * budget costs a lone busy client nothing). When its window ends (ev_budget)
- * it is back at PRIO_NORMAL, so it is never starved: every window it gets
- * its budget. So a caller that is not over waits for the message of an over
- * uid being parsed and a millisecond, not for every connection that uid has.
+ * over. The loop runs PRIO_LOW callbacks for about LOW_RUN_NS before it
+ * polls again (low_run_end()). When nobody else is ready the uid is served
+ * at once (the budget costs a lone busy client nothing). When its window
+ * ends (ev_budget) it is back at PRIO_NORMAL, so it is never starved: every
+ * window it gets its budget. So a caller that is not over waits for the
+ * message of an over uid being parsed and a millisecond, not for every
+ * connection that uid has.
  */
 static bool loop_budget_on(const struct server *s)
 {
@@ -561,17 +562,51 @@ static void server_reap_closed(struct server *s, struct usage *u)
 	}
 }
 
-static void conn_on_read(evutil_socket_t fd, short what, void *arg)
+/*
+ * How long a run of PRIO_LOW callbacks (the reads of uids past their
+ * budget) lasts before the loop polls again, so that another uid's call
+ * that came meanwhile waits for about this and the callback running when it
+ * came. Timed here, on CLOCK_MONOTONIC: libevent's own limit
+ * (event_config_set_max_dispatch_interval) reads its clock, which is
+ * CLOCK_MONOTONIC_COARSE and moves once a kernel tick (4 ms at HZ=250), so
+ * its runs lasted anything up to a tick; asking libevent for a precise
+ * clock makes it program a timerfd before every poll (two more system
+ * calls and an hrtimer per 4 KiB pair). A time, not a count, so that a uid
+ * over its budget pays for a poll per millisecond, not per message.
+ */
+#define LOW_RUN_NS 1000000ULL
+
+/* A read callback starts; low: it runs at PRIO_LOW. A PRIO_NORMAL one means no run of PRIO_LOW ones is going on. */
+static void low_run_begin(struct server *s, bool low)
 {
-	struct conn *c = arg;
+	if (!low)
+		s->low_run_start = 0;
+	else if (s->low_run_start == 0)
+		s->low_run_start = monotonic_ns();
+}
+
+/*
+ * A read callback ended: past LOW_RUN_NS of PRIO_LOW callbacks, the loop
+ * polls before it runs the next (libevent's event_base_loopcontinue()).
+ * A run that ended on its own leaves its start behind; the next run then
+ * polls after its first callback, once.
+ */
+static void low_run_end(struct server *s, bool low)
+{
+	if (low && monotonic_ns() - s->low_run_start >= LOW_RUN_NS) {
+		s->low_run_start = 0;
+		event_base_loopcontinue(s->base);
+	}
+}
+
+static void conn_read(struct conn *c)
+{
 	struct server *s = c->server;
 	struct worker_pool *workers = s->registry->workers;
 	struct usage *u;
 	uint64_t t = monotonic_ns();
 	int r = 0;
 
-	(void)fd;
-	(void)what;
 	/* Input while a call runs: it waits, and so does the read event (see conn_update_events). */
 	if (c->busy) {
 		c->busy_woken = true;
@@ -636,6 +671,19 @@ drop:
 	conn_free(c);
 	usage_release(s, u, &t);
 	worker_pool_run_inline(workers);
+}
+
+static void conn_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct server *s = c->server;
+	bool low = c->read_low;
+
+	(void)fd;
+	(void)what;
+	low_run_begin(s, low);
+	conn_read(c);	/* may free c */
+	low_run_end(s, low);
 }
 
 static void conn_on_write(evutil_socket_t fd, short what, void *arg)
@@ -980,32 +1028,10 @@ static int server_listen(struct server *s)
 	return 0;
 }
 
-/*
- * How long the loop runs PRIO_LOW callbacks before it polls again: a caller
- * within its budget waits for at most this, plus the message being parsed.
- * A time, not a count, so that a uid alone over its budget (a benchmark's
- * many connections) pays for a poll per millisecond, not per message.
- */
-#define LOW_DISPATCH_US 1000
-
 struct event_base *server_event_base_new(void)
 {
-	struct timeval low = { .tv_sec = 0, .tv_usec = LOW_DISPATCH_US };
-	struct event_config *cfg = event_config_new();
-	struct event_base *base = NULL;
+	struct event_base *base = event_base_new();
 
-	/*
-	 * libevent reads CLOCK_MONOTONIC_COARSE unless told otherwise: it
-	 * moves once a kernel tick (4 ms at HZ=250), so the limit above was
-	 * anything from 0 to a tick (a List flood's 16 connections ran four
-	 * of their 1 ms Lists between two polls), and every timer was late by
-	 * up to a tick. A precise reading costs about 20 ns more (vDSO).
-	 */
-	if (cfg && event_config_set_max_dispatch_interval(cfg, &low, -1, PRIO_LOW) == 0 &&
-	    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER) == 0)
-		base = event_base_new_with_config(cfg);
-	if (cfg)
-		event_config_free(cfg);
 	if (base && event_base_priority_init(base, PRIO_COUNT) < 0) {
 		event_base_free(base);
 		base = NULL;

@@ -654,15 +654,17 @@ struct server {
 	uint64_t next_conn_id;
 	uint64_t closes_since_trim;	/* connections closed since the last malloc_trim() */
 	struct json_tokener *tok;	/* the parser all connections share */
+	uint64_t low_run_start;		/* when the current run of PRIO_LOW reads began (low_run_begin); 0: none */
 	struct vl_buf_cache in_bufs;	/* input buffers between messages, for the next read */
 	struct conn_pool *pool;		/* where connections live (NULL: the heap) */
 };
 
 /*
- * The daemon's event loop: PRIO_COUNT priorities, and PRIO_LOW callbacks
- * for at most a millisecond before it polls again (so that a caller within
- * its budget waits for about that, plus the message of a uid past its own
- * being parsed, not for one message per connection of that uid).
+ * The daemon's event loop, with PRIO_COUNT priorities. (Its PRIO_LOW reads
+ * run for about a millisecond before it polls again, timed by the
+ * connections' read callbacks: so that a caller within its budget waits for
+ * about that, plus the message of a uid past its own being parsed, not for
+ * one message per connection of that uid.)
  */
 struct event_base *server_event_base_new(void);
 /* listen_fd: a socket from systemd, or -1 to bind conf->socket_path. */
