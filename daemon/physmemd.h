@@ -372,7 +372,7 @@ struct buffer {
 	pid_t owner_pid;
 	struct conn *owner;		/* NULL once the owner disconnected */
 	TAILQ_ENTRY(buffer) owner_entry;	/* on owner->owned, while owner is set */
-	TAILQ_ENTRY(buffer) uid_entry;	/* on its owner uid's usage.buffers */
+	TAILQ_ENTRY(buffer) uid_entry;	/* on its owner uid's usage.owned */
 	unsigned n_allow_uids, n_allow_gids;
 	uid_t allow_uids[64];
 	gid_t allow_gids[64];
