@@ -190,7 +190,7 @@ static double json_cost(void)
 		bench_die("json-c");
 	own = uselocale(c);
 	for (unsigned round = 0; round < 5; round++) {
-		double t0 = bench_now();
+		double t0 = bench_now(), t;
 
 		for (unsigned n = 0; n < 400; n++)
 			for (unsigned i = 0; i < WIRE_N; i++) {
@@ -202,8 +202,9 @@ static double json_cost(void)
 					bench_die("json-c: parse");
 				json_object_put(o);
 			}
-		if ((bench_now() - t0) / 400 < best)
-			best = (bench_now() - t0) / 400;
+		t = (bench_now() - t0) / 400;
+		if (t < best)
+			best = t;
 	}
 	uselocale(own);
 	freelocale(c);

@@ -783,7 +783,8 @@ def case_list_own(args):
         os.close(fds[0])
         mine.append(r["parameters"]["buffer"]["id"])
         mine.append(allocate(a, 4096, "uid 65534's third")["parameters"]["buffer"]["id"])
-        check(ids(a) == mine, f"uid 65534 lists its three buffers, oldest first ({ids(a)} vs {mine})")
+        got = ids(a)
+        check(got == mine, f"uid 65534 lists its three buffers, oldest first ({got} vs {mine})")
         check(ids(b) == theirs, "uid 65533 lists its one")
         check(ids(root) == roots, "root lists its own without all")
         check(sorted(ids(root, {"all": True})) == sorted(mine + theirs + roots), "root's List with all is everyone's")
@@ -794,9 +795,9 @@ def case_list_own(args):
         # Its unnamed buffers went with the connection; the named one stays, still uid 65534's.
         a = conns.open(NOBODY)
         deadline = time.monotonic() + 10
-        while ids(a) != [mine[1]] and time.monotonic() < deadline:
+        while (got := ids(a)) != [mine[1]] and time.monotonic() < deadline:
             time.sleep(0.01)
-        check(ids(a) == [mine[1]], f"a new connection of uid 65534 lists the named buffer alone ({ids(a)})")
+        check(got == [mine[1]], f"a new connection of uid 65534 lists the named buffer alone ({got})")
         check(ids(b) == theirs, "uid 65533's List is unchanged")
         f, _ = call(a, MANAGER + "Free", {"id": mine[1]})
         check("error" not in f and ids(a) == [], "freed, uid 65534 lists nothing")
