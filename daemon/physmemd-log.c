@@ -3,14 +3,36 @@
  * Logging to stderr. Under systemd (JOURNAL_STREAM set) each line starts with
  * a syslog priority prefix "<N>" that journald understands; otherwise with
  * "physmemd: level: ".
+ *
+ * A log line must never block the loop: clients make the daemon log (a line
+ * per Allocate and Free at the default level), and a reader that stops
+ * reading (a stalled journald, a pipe nobody drains) would otherwise stop
+ * every client with it. So stderr is written without blocking: with
+ * MSG_DONTWAIT when it is a socket (journald's stream), through a
+ * non-blocking open file description of its own when it is a pipe or FIFO.
+ * A line that does not fit is counted, not written, and the next line that
+ * does fit is preceded by a warning with the count. A line written in part
+ * is finished, before anything else, by the next log call that can; lines
+ * are never interleaved or cut. Regular files and terminals are written as
+ * before (a terminal stopped with ^S still blocks; run under systemd, or
+ * with stderr on a pipe, the supported setups).
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "physmemd.h"
+
+#define LOG_LINE_MAX 1024
 
 static int max_level = LOG_LEVEL_INFO;
 
@@ -18,6 +40,16 @@ static const char *const level_names[] = {
 	[LOG_LEVEL_ERR] = "error", [LOG_LEVEL_WARNING] = "warning", [LOG_LEVEL_NOTICE] = "notice",
 	[LOG_LEVEL_INFO] = "info", [LOG_LEVEL_DEBUG] = "debug",
 };
+
+/* All below under log_lock: the loop and the workers log. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool log_ready;
+static bool log_journal;	/* JOURNAL_STREAM: "<N>" prefixes */
+static bool log_socket;		/* stderr is a socket: send() with MSG_DONTWAIT */
+static unsigned long log_dropped;	/* lines not written since the last one that was */
+/* The unwritten tail of the last line written in part. */
+static char log_pending[2 * (LOG_LINE_MAX + 64)];
+static size_t log_pending_len, log_pending_off;
 
 void log_set_level(int level)
 {
@@ -32,9 +64,77 @@ int log_parse_level(const char *s)
 	return -1;
 }
 
+/*
+ * On first use: learn what stderr is. A pipe or FIFO is opened again,
+ * non-blocking, and put on fd 2: a new open file description, so the
+ * O_NONBLOCK reaches neither the process that shares the old one (a shell,
+ * systemd) nor anything else.
+ */
+static void log_setup(void)
+{
+	struct stat st;
+
+	log_ready = true;
+	log_journal = getenv("JOURNAL_STREAM") != NULL;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return;
+	if (S_ISSOCK(st.st_mode)) {
+		log_socket = true;
+	} else if (S_ISFIFO(st.st_mode)) {
+		int fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		/* dup2 clears FD_CLOEXEC on fd 2, as it was. */
+		if (dup2(fd, STDERR_FILENO) < 0) {
+			close(fd);
+			return;
+		}
+		close(fd);
+	}
+}
+
+/* Bytes written, or -1 when none could be (full, or an error: either way dropped). */
+static ssize_t log_out(const char *p, size_t len)
+{
+	ssize_t n;
+
+	do {
+		if (log_socket)
+			n = send(STDERR_FILENO, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		else
+			n = write(STDERR_FILENO, p, len);
+	} while (n < 0 && errno == EINTR);
+	return n;
+}
+
+/* Write what is left of a line written in part; true when nothing is left. */
+static bool log_flush_pending(void)
+{
+	while (log_pending_off < log_pending_len) {
+		ssize_t n = log_out(log_pending + log_pending_off, log_pending_len - log_pending_off);
+
+		if (n <= 0)
+			return false;
+		log_pending_off += (size_t)n;
+	}
+	log_pending_len = log_pending_off = 0;
+	return true;
+}
+
+static int log_prefix(char *buf, size_t size, int level)
+{
+	if (log_journal)
+		return snprintf(buf, size, "<%d>", level);
+	return snprintf(buf, size, "physmemd: %s: ", level_names[level]);
+}
+
 void log_msg(int level, const char *fmt, ...)
 {
-	char line[1024];
+	char line[LOG_LINE_MAX];
+	char out[sizeof(log_pending)];
+	size_t len = 0;
+	ssize_t n;
 	va_list ap;
 
 	if (level > max_level)
@@ -46,8 +146,33 @@ void log_msg(int level, const char *fmt, ...)
 	for (char *p = line; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
-	if (getenv("JOURNAL_STREAM"))
-		fprintf(stderr, "<%d>%s\n", level, line);
-	else
-		fprintf(stderr, "physmemd: %s: %s\n", level_names[level], line);
+
+	pthread_mutex_lock(&log_lock);
+	if (!log_ready)
+		log_setup();
+	if (!log_flush_pending()) {
+		log_dropped++;
+		goto out;
+	}
+	/* Both parts fit: each prefix is under 64 bytes, each text under LOG_LINE_MAX. */
+	if (log_dropped) {
+		len += (size_t)log_prefix(out + len, sizeof(out) - len, LOG_LEVEL_WARNING);
+		len += (size_t)snprintf(out + len, sizeof(out) - len,
+					"%lu log lines dropped: stderr was not being read\n", log_dropped);
+	}
+	len += (size_t)log_prefix(out + len, sizeof(out) - len, level);
+	len += (size_t)snprintf(out + len, sizeof(out) - len, "%s\n", line);
+	n = log_out(out, len);
+	if (n <= 0) {
+		log_dropped++;
+		goto out;
+	}
+	log_dropped = 0;
+	if ((size_t)n < len) {
+		memcpy(log_pending, out + n, len - (size_t)n);
+		log_pending_len = len - (size_t)n;
+		log_pending_off = 0;
+	}
+out:
+	pthread_mutex_unlock(&log_lock);
 }

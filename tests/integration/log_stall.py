@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Nothing a client sends can block the daemon, its logging included.
+
+Every Allocate and Free logs a line at the default level (info). The daemon's
+stderr here is a socket (as under systemd, where it is journald's stream) or a
+pipe, with a small buffer, that this test does not read while one client
+makes 400 Allocate + Free pairs. Every call must still be answered. Then the
+test reads what reached the reader: whole lines only, in the expected format,
+and a warning that counts the lines that were dropped, so that lines written
+plus lines counted as dropped are exactly the lines logged.
+
+usage: log_stall.py --daemon PHYSMEMD {socket,journal,pipe}
+"""
+import argparse
+import fcntl
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import shutil
+import time
+
+from varlink_raw import call, connect
+
+MANAGER = "io.physmem.Manager."
+PAIRS = 400
+CALL_TIMEOUT = 30       # seconds; a blocked daemon never answers
+F_SETPIPE_SZ = 1031
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+    print(f"ok - {what}")
+
+
+def pair(s, i):
+    try:
+        r, fds = call(s, MANAGER + "Allocate", {"size": 4096})
+        for fd in fds:
+            os.close(fd)
+        if "error" in r:
+            raise Failure(f"Allocate {i}: {r['error']}")
+        f, _ = call(s, MANAGER + "Free", {"id": r["parameters"]["buffer"]["id"]})
+        if "error" in f:
+            raise Failure(f"Free {i}: {f['error']}")
+    except socket.timeout:
+        raise Failure(f"pair {i}: no answer in {CALL_TIMEOUT} s while nobody reads the daemon's stderr")
+
+
+def read_available(fd):
+    data = b""
+    while select.select([fd], [], [], 0)[0]:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def run(daemon, kind):
+    tmp = tempfile.mkdtemp(prefix="physmem-log-")
+    path = os.path.join(tmp, "s")
+    env = dict(os.environ)
+    env.pop("JOURNAL_STREAM", None)
+    if kind in ("socket", "journal"):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # The kernel's smallest send buffer: a few dozen lines fill it.
+        theirs.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1)
+        rfd, wfd = ours.detach(), theirs.detach()
+        if kind == "journal":
+            st = os.fstat(wfd)
+            env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
+    else:
+        rfd, wfd = os.pipe()
+        fcntl.fcntl(wfd, F_SETPIPE_SZ, 4096)
+    proc = subprocess.Popen([daemon, "--socket", path, "--backend", "memfd", "--set", "log-level=info"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=wfd, env=env)
+    os.close(wfd)
+    data = b""
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(path):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise Failure("physmemd did not start")
+            time.sleep(0.05)
+        s = connect(path)
+        s.settimeout(CALL_TIMEOUT)
+        for i in range(PAIRS):
+            pair(s, i)
+        try:
+            r, _ = call(s, MANAGER + "Status")
+        except socket.timeout:
+            raise Failure("Status: no answer while nobody reads the daemon's stderr")
+        check("error" not in r, f"{PAIRS} Allocate + Free pairs and a Status answered with stderr unread ({kind})")
+        # The reader catches up; the next line says how many were dropped.
+        data = read_available(rfd)
+        pair(s, PAIRS)
+        s.close()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=20)
+        check(rc == 0, f"physmemd exits 0 on SIGTERM (got {rc})")
+        while True:
+            chunk = os.read(rfd, 1 << 16)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(rfd)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    text = data.decode()
+    check(text.endswith("\n"), "the log ends with a whole line")
+    lines = text[:-1].split("\n")
+    form = re.compile(r"<[3-7]>\S" if kind == "journal" else r"physmemd: (error|warning|notice|info|debug): \S")
+    bad = [l for l in lines if not form.match(l)]
+    check(not bad, f"every line is whole and has its prefix ({len(lines)} lines; first bad: {bad[:1]})")
+    allocs = sum(1 for l in lines if re.search(r"buffer \d+: 4096 bytes for uid \d+ pid", l))
+    frees = sum(1 for l in lines if re.search(r"buffer \d+: freed \(4096 bytes", l))
+    dropped = [int(m.group(1)) for l in lines if (m := re.search(r"(\d+) log lines dropped", l))]
+    check(dropped and sum(dropped) > 0, f"the stall dropped lines and said so ({sum(dropped)} in {len(dropped)} warnings)")
+    check(allocs + frees + sum(dropped) == 2 * (PAIRS + 1),
+          f"written + dropped = logged: {allocs} + {frees} + {sum(dropped)} = {2 * (PAIRS + 1)}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--daemon", required=True)
+    ap.add_argument("kind", choices=["socket", "journal", "pipe"])
+    args = ap.parse_args()
+    try:
+        run(args.daemon, args.kind)
+    except Failure as e:
+        print(f"not ok - {e}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
