@@ -235,7 +235,12 @@ struct buffer *registry_add(struct registry *r, struct conn *owner, uid_t uid, p
 	registry_charge(r, uid, bb->size);
 	if (bb->from_pool)
 		registry_charge_pool(r, uid, bb->size);
-	log_info("buffer %llu: %llu bytes for uid %u pid %d%s%s", (unsigned long long)b->id,
+	/*
+	 * At debug, as Free's line: a client makes one per call, and at info
+	 * they would spend journald's rate limit for the daemon (10,000 lines
+	 * in 30 s by default), after which its warnings are dropped too.
+	 */
+	log_debug("buffer %llu: %llu bytes for uid %u pid %d%s%s", (unsigned long long)b->id,
 		 (unsigned long long)bb->size, (unsigned)uid, (int)pid, bb->from_pool ? " from pool " : "",
 		 bb->from_pool ? (bb->pool[0] ? bb->pool : "?") : "");
 	return b;
@@ -413,7 +418,7 @@ void registry_free(struct registry *r, struct buffer *b)
 	/* The release removes the bindings (on a worker); they count no more. */
 	for (unsigned i = 0; i < b->b.n_bindings; i++)
 		registry_binding_uncharge(r, b->b.bindings[i].uid);
-	log_info("buffer %llu: freed (%llu bytes, uid %u)", (unsigned long long)b->id,
+	log_debug("buffer %llu: freed (%llu bytes, uid %u)", (unsigned long long)b->id,
 		 (unsigned long long)b->b.size, (unsigned)b->owner_uid);
 	registry_unlist(r, b);
 	fdstore_freed(r, b);

@@ -2,15 +2,20 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Nothing a client sends can block the daemon, its logging included.
 
-Every Allocate and Free logs a line at the default level (info). The daemon's
-stderr here is a socket (as under systemd, where it is journald's stream) or a
-pipe, with a small buffer, that this test does not read while one client
-makes 400 Allocate + Free pairs. Every call must still be answered. Then the
-test reads what reached the reader: whole lines only, in the expected format,
-and a warning that counts the lines that were dropped, so that lines written
-plus lines counted as dropped are exactly the lines logged.
+At log-level=debug every call logs its method, and every Allocate and Free
+its buffer. The daemon's stderr here is a socket (as under systemd, where it
+is journald's stream) or a pipe, with a small buffer, that this test does not
+read while one client makes 400 Allocate + Free pairs and a Status. Every call
+must still be answered. Then the test reads what reached the reader: whole
+lines only, in the expected format, and a warning that counts the lines that
+were dropped, so that lines written plus lines counted as dropped are exactly
+the lines logged.
 
-usage: log_stall.py --daemon PHYSMEMD {socket,journal,pipe}
+Case "default-level": at the default level (info) those calls log nothing, so
+that a client cannot spend journald's rate limit for the daemon (10,000 lines
+in 30 s by default), after which its warnings would be dropped too.
+
+usage: log_stall.py --daemon PHYSMEMD {socket,journal,pipe,default-level}
 """
 import argparse
 import fcntl
@@ -67,6 +72,38 @@ def read_available(fd):
     return data
 
 
+def default_level(daemon):
+    tmp = tempfile.mkdtemp(prefix="physmem-log-")
+    path = os.path.join(tmp, "s")
+    log = open(os.path.join(tmp, "log"), "w+")
+    proc = subprocess.Popen([daemon, "--socket", path, "--backend", "memfd"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(path):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise Failure("physmemd did not start")
+            time.sleep(0.05)
+        s = connect(path)
+        s.settimeout(CALL_TIMEOUT)
+        for i in range(PAIRS):
+            pair(s, i)
+        call(s, MANAGER + "Status")
+        s.close()
+        proc.send_signal(signal.SIGTERM)
+        check(proc.wait(timeout=20) == 0, "physmemd exits 0 on SIGTERM")
+        log.seek(0)
+        lines = log.read().splitlines()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    per_call = [l for l in lines if re.search(r"buffer \d+:|io\.physmem\.Manager|connection \d+", l)]
+    check(lines and not per_call,
+          f"at the default level {PAIRS} pairs log no line of their own ({len(lines)} lines; first: {per_call[:1]})")
+
+
 def run(daemon, kind):
     tmp = tempfile.mkdtemp(prefix="physmem-log-")
     path = os.path.join(tmp, "s")
@@ -83,7 +120,7 @@ def run(daemon, kind):
     else:
         rfd, wfd = os.pipe()
         fcntl.fcntl(wfd, F_SETPIPE_SZ, 4096)
-    proc = subprocess.Popen([daemon, "--socket", path, "--backend", "memfd", "--set", "log-level=info"],
+    proc = subprocess.Popen([daemon, "--socket", path, "--backend", "memfd", "--set", "log-level=debug"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=wfd, env=env)
     os.close(wfd)
     data = b""
@@ -127,21 +164,26 @@ def run(daemon, kind):
     form = re.compile(r"<[3-7]>\S" if kind == "journal" else r"physmemd: (error|warning|notice|info|debug): \S")
     bad = [l for l in lines if not form.match(l)]
     check(not bad, f"every line is whole and has its prefix ({len(lines)} lines; first bad: {bad[:1]})")
+    # At debug each call logs its method, and each pair its buffer's two lines.
+    calls = sum(1 for l in lines if re.search(r"connection \d+: io\.physmem\.Manager\.\w+$", l))
     allocs = sum(1 for l in lines if re.search(r"buffer \d+: 4096 bytes for uid \d+ pid", l))
     frees = sum(1 for l in lines if re.search(r"buffer \d+: freed \(4096 bytes", l))
     dropped = [int(m.group(1)) for l in lines if (m := re.search(r"(\d+) log lines dropped", l))]
     check(dropped and sum(dropped) > 0, f"the stall dropped lines and said so ({sum(dropped)} in {len(dropped)} warnings)")
-    check(allocs + frees + sum(dropped) == 2 * (PAIRS + 1),
-          f"written + dropped = logged: {allocs} + {frees} + {sum(dropped)} = {2 * (PAIRS + 1)}")
-
+    logged = 4 * (PAIRS + 1) + 1
+    check(calls + allocs + frees + sum(dropped) == logged,
+          f"written + dropped = logged: {calls} + {allocs} + {frees} + {sum(dropped)} = {logged}")
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--daemon", required=True)
-    ap.add_argument("kind", choices=["socket", "journal", "pipe"])
+    ap.add_argument("kind", choices=["socket", "journal", "pipe", "default-level"])
     args = ap.parse_args()
     try:
-        run(args.daemon, args.kind)
+        if args.kind == "default-level":
+            default_level(args.daemon)
+        else:
+            run(args.daemon, args.kind)
     except Failure as e:
         print(f"not ok - {e}")
         return 1
