@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "physmemd.h"
 
@@ -129,50 +130,108 @@ static int log_prefix(char *buf, size_t size, int level)
 	return snprintf(buf, size, "physmemd: %s: ", level_names[level]);
 }
 
-void log_msg(int level, const char *fmt, ...)
+/*
+ * Lines a client causes at will (a refusal, a disconnect, a binding): at most
+ * LOG_CLIENT_PER_SEC in each second of the coarse monotonic clock; the rest
+ * are counted, and the next line logged after that second says how many.
+ * Journald drops every line of a service past its rate limit (10,000 in 30 s
+ * by default), the daemon's own warnings included: clients get 600 of them.
+ */
+#define LOG_CLIENT_PER_SEC 20
+static time_t log_client_sec;		/* the second log_client_lines counts in */
+static unsigned log_client_lines;
+static unsigned long log_client_suppressed;	/* not yet reported */
+static time_t log_suppressed_sec;	/* of the last line suppressed */
+
+/* Write the line: after the notes on lines dropped and suppressed, if any. */
+static void log_emit(int level, const char *line, bool client)
 {
-	char line[LOG_LINE_MAX];
 	char out[sizeof(log_pending)];
+	unsigned long suppressed = 0;
+	struct timespec now;
 	size_t len = 0;
 	ssize_t n;
-	va_list ap;
 
-	if (level > max_level)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	/* One line per message: never let a client-supplied newline split it. */
-	for (char *p = line; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-
-	pthread_mutex_lock(&log_lock);
-	if (!log_ready)
-		log_setup();
+	if (client || log_client_suppressed) {
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+		if (now.tv_sec != log_client_sec) {
+			log_client_sec = now.tv_sec;
+			log_client_lines = 0;
+		}
+		if (client && log_client_lines >= LOG_CLIENT_PER_SEC) {
+			log_client_suppressed++;
+			log_suppressed_sec = now.tv_sec;
+			return;
+		}
+		log_client_lines += client;
+		/* Said once the second they were suppressed in is over. */
+		if (now.tv_sec != log_suppressed_sec)
+			suppressed = log_client_suppressed;
+	}
 	if (!log_flush_pending()) {
 		log_dropped++;
-		goto out;
+		return;
 	}
-	/* Both parts fit: each prefix is under 64 bytes, each text under LOG_LINE_MAX. */
+	/* All parts fit: each prefix is under 64 bytes, each note under 100, the text under LOG_LINE_MAX. */
 	if (log_dropped) {
 		len += (size_t)log_prefix(out + len, sizeof(out) - len, LOG_LEVEL_WARNING);
 		len += (size_t)snprintf(out + len, sizeof(out) - len,
 					"%lu log lines dropped: stderr was not being read\n", log_dropped);
 	}
+	if (suppressed) {
+		len += (size_t)log_prefix(out + len, sizeof(out) - len, LOG_LEVEL_NOTICE);
+		len += (size_t)snprintf(out + len, sizeof(out) - len,
+					"%lu log lines about clients not logged (at most %d a second)\n", suppressed,
+					LOG_CLIENT_PER_SEC);
+	}
 	len += (size_t)log_prefix(out + len, sizeof(out) - len, level);
 	len += (size_t)snprintf(out + len, sizeof(out) - len, "%s\n", line);
 	n = log_out(out, len);
 	if (n <= 0) {
-		log_dropped++;
-		goto out;
+		log_dropped++;	/* the note on suppressed lines waits for a later line */
+		return;
 	}
 	log_dropped = 0;
+	log_client_suppressed -= suppressed;
 	if ((size_t)n < len) {
 		memcpy(log_pending, out + n, len - (size_t)n);
 		log_pending_len = len - (size_t)n;
 		log_pending_off = 0;
 	}
-out:
+}
+
+static void log_vmsg(int level, bool client, const char *fmt, va_list ap)
+{
+	char line[LOG_LINE_MAX];
+
+	if (level > max_level)
+		return;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	/* One line per message: never let a client-supplied newline split it. */
+	for (char *p = line; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	pthread_mutex_lock(&log_lock);
+	if (!log_ready)
+		log_setup();
+	log_emit(level, line, client);
 	pthread_mutex_unlock(&log_lock);
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, false, fmt, ap);
+	va_end(ap);
+}
+
+void log_client(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, true, fmt, ap);
+	va_end(ap);
 }

@@ -347,8 +347,8 @@ static void registry_released(struct registry *r, uid_t uid, uint64_t kernel_id,
 		TAILQ_INSERT_TAIL(&u->held, h, uid_entry);
 		r->n_buffers--;
 		r->bytes -= charged;
-		log_info("kernel buffer %llu: memory still held elsewhere, stays charged to uid %u",
-			 (unsigned long long)kernel_id, (unsigned)uid);
+		log_client_info("kernel buffer %llu: memory still held elsewhere, stays charged to uid %u",
+				(unsigned long long)kernel_id, (unsigned)uid);
 		fdstore_held_changed(r);
 		return;
 	}

@@ -464,7 +464,7 @@ void server_reply(struct conn *c, struct json_object *msg, const int *fds, unsig
 	int r = vl_stream_send(&c->stream, msg, fds, nfds);
 
 	if (r < 0) {
-		log_warning("connection %llu: cannot queue reply: %s", (unsigned long long)c->id, strerror(-r));
+		log_client_warning("connection %llu: cannot queue reply: %s", (unsigned long long)c->id, strerror(-r));
 		c->closing = true;
 	}
 	json_object_put(msg);
@@ -476,7 +476,7 @@ void server_reply_text(struct conn *c, const char *text, size_t len, const int *
 	int r = vl_stream_send_text(&c->stream, text, len, fds, nfds);
 
 	if (r < 0) {
-		log_warning("connection %llu: cannot queue reply: %s", (unsigned long long)c->id, strerror(-r));
+		log_client_warning("connection %llu: cannot queue reply: %s", (unsigned long long)c->id, strerror(-r));
 		c->closing = true;
 	}
 }
@@ -489,7 +489,7 @@ void server_reply_writer(struct conn *c, struct vl_writer *w, const int *fds, un
 	int r = vl_writer_finish(w, &text, &len);
 
 	if (r < 0) {
-		log_warning("connection %llu: cannot write reply: %s", (unsigned long long)c->id, strerror(-r));
+		log_client_warning("connection %llu: cannot write reply: %s", (unsigned long long)c->id, strerror(-r));
 		c->closing = true;
 		return;
 	}
@@ -512,9 +512,9 @@ static void conn_process(struct conn *c)
 			if (r == -EBADMSG)
 				log_debug("connection %llu: message is not valid JSON", (unsigned long long)c->id);
 			else
-				log_notice("connection %llu (uid %u): message with more than %llu values, disconnecting",
-					   (unsigned long long)c->id, (unsigned)c->peer.uid,
-					   (unsigned long long)c->server->conf->max_message_values);
+				log_client_notice("connection %llu (uid %u): message with more than %llu values, disconnecting",
+						  (unsigned long long)c->id, (unsigned)c->peer.uid,
+						  (unsigned long long)c->server->conf->max_message_values);
 			server_reply(c, vl_error_invalid_parameter("message"), NULL, 0);
 			c->closing = true;
 			break;
@@ -639,10 +639,10 @@ static void conn_read(struct conn *c)
 			goto drop;
 		}
 		if (r < 0) {
-			log_notice("connection %llu (uid %u): %s, disconnecting", (unsigned long long)c->id,
-				   (unsigned)c->peer.uid,
-				   r == -EMSGSIZE ? "message too large" :
-				   r == -EPROTO ? "file descriptors out of place" : strerror(-r));
+			log_client_notice("connection %llu (uid %u): %s, disconnecting", (unsigned long long)c->id,
+					  (unsigned)c->peer.uid,
+					  r == -EMSGSIZE ? "message too large" :
+					  r == -EPROTO ? "file descriptors out of place" : strerror(-r));
 			goto drop;
 		}
 		if (c->stream.in_nfds > 0)
@@ -718,8 +718,8 @@ static void conn_on_stall(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	log_notice("connection %llu (uid %u): stalled for %llu ms, disconnecting", (unsigned long long)c->id,
-		   (unsigned)c->peer.uid, (unsigned long long)c->server->conf->stall_timeout_ms);
+	log_client_notice("connection %llu (uid %u): stalled for %llu ms, disconnecting", (unsigned long long)c->id,
+			  (unsigned)c->peer.uid, (unsigned long long)c->server->conf->stall_timeout_ms);
 	conn_free(c);
 }
 
@@ -908,8 +908,8 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 		return;
 	}
 	if (s->n_conns >= s->conf->max_connections) {
-		log_notice("refusing connection from uid %u: %llu connections open", (unsigned)peer.uid,
-			   (unsigned long long)s->n_conns);
+		log_client_notice("refusing connection from uid %u: %llu connections open", (unsigned)peer.uid,
+				  (unsigned long long)s->n_conns);
 		policy_peer_done(&peer);
 		sink_close(fd);
 		return;
@@ -924,8 +924,8 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 	if (u->connections >= s->conf->max_connections_per_uid && u->loop_over)
 		server_reap_closed(s, u);
 	if (u->connections >= s->conf->max_connections_per_uid) {
-		log_notice("refusing connection from uid %u: per-uid limit of %llu reached", (unsigned)peer.uid,
-			   (unsigned long long)s->conf->max_connections_per_uid);
+		log_client_notice("refusing connection from uid %u: per-uid limit of %llu reached", (unsigned)peer.uid,
+				  (unsigned long long)s->conf->max_connections_per_uid);
 		policy_peer_done(&peer);
 		sink_close(fd);
 		usage_release(s, u, &t);

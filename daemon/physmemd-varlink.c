@@ -223,7 +223,7 @@ static bool bind_prepare(struct call *call, const char *device, struct physmem_p
 		return false;
 	}
 	if (!policy_may_bind(conf_of(c), &c->peer, ret, d.vendor, d.product)) {
-		log_notice("uid %u may not bind device %s", (unsigned)c->peer.uid, dev);
+		log_client_notice("uid %u may not bind device %s", (unsigned)c->peer.uid, dev);
 		reply_permission_denied(call, "policy does not let this user bind buffers to this device");
 		return false;
 	}
@@ -766,8 +766,8 @@ static void bind_finish(struct call_job *cj)
 		char dev[PHYSMEM_PCI_ADDRESS_MAX + 1];
 
 		physmem_pci_address_format(&j->bound.device, dev, sizeof(dev));
-		log_info("buffer %llu: bound to %s for uid %u (%s)", (unsigned long long)b->id, dev,
-			 (unsigned)j->uid, translation_names[j->bound.translation]);
+		log_client_info("buffer %llu: bound to %s for uid %u (%s)", (unsigned long long)b->id, dev,
+				(unsigned)j->uid, translation_names[j->bound.translation]);
 		reply_buffer(call, b, false);
 	}
 }
@@ -895,7 +895,7 @@ static void method_allocate(struct call *call, struct json_object *params)
 			return;
 		}
 		if (!policy_may_use_pools(conf_of(c), &c->peer)) {
-			log_notice("uid %u may not allocate from pool '%s'", (unsigned)c->peer.uid, a.pool);
+			log_client_notice("uid %u may not allocate from pool '%s'", (unsigned)c->peer.uid, a.pool);
 			reply_permission_denied(call, "pool-users does not name this user or group");
 			return;
 		}
@@ -1100,7 +1100,7 @@ static void method_import(struct call *call, struct json_object *params)
 		return;
 	}
 	if (!found) {
-		log_notice("uid %u may not import '%s'", (unsigned)c->peer.uid, a.name);
+		log_client_notice("uid %u may not import '%s'", (unsigned)c->peer.uid, a.name);
 		reply_permission_denied(call, "the buffer's owner did not allow this user or group");
 		return;
 	}
@@ -1284,7 +1284,8 @@ static void method_unbind(struct call *call, struct json_object *params)
 	if (b->b.n_bindings == 0)
 		backend_bindings_free(&b->b);
 	registry_binding_uncharge(r, uid);
-	log_info("buffer %llu: unbound from %s by uid %u", (unsigned long long)b->id, name, (unsigned)c->peer.uid);
+	log_client_info("buffer %llu: unbound from %s by uid %u", (unsigned long long)b->id, name,
+			(unsigned)c->peer.uid);
 	reply(call, NULL);
 }
 

@@ -50,6 +50,11 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 #define log_notice(...) log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+/* A line a client causes at will (a refusal, a disconnect): at most 20 a second, the rest counted. */
+void log_client(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_client_warning(...) log_client(LOG_LEVEL_WARNING, __VA_ARGS__)
+#define log_client_notice(...) log_client(LOG_LEVEL_NOTICE, __VA_ARGS__)
+#define log_client_info(...) log_client(LOG_LEVEL_INFO, __VA_ARGS__)
 
 /* ---- physmemd-conf.c: every limit and policy knob has its one home here ---- */
 enum address_policy {

@@ -15,7 +15,11 @@ Case "default-level": at the default level (info) those calls log nothing, so
 that a client cannot spend journald's rate limit for the daemon (10,000 lines
 in 30 s by default), after which its warnings would be dropped too.
 
-usage: log_stall.py --daemon PHYSMEMD {socket,journal,pipe,default-level}
+Case "client-lines-limited": lines a client causes at will at the default
+level (here: refused connections) are at most 20 a second; the next line
+after that second says how many were not logged, exactly.
+
+usage: log_stall.py --daemon PHYSMEMD {socket,journal,pipe,default-level,client-lines-limited}
 """
 import argparse
 import fcntl
@@ -104,6 +108,54 @@ def default_level(daemon):
           f"at the default level {PAIRS} pairs log no line of their own ({len(lines)} lines; first: {per_call[:1]})")
 
 
+def client_lines_limited(daemon):
+    tmp = tempfile.mkdtemp(prefix="physmem-log-")
+    path = os.path.join(tmp, "s")
+    log = open(os.path.join(tmp, "log"), "w+")
+    proc = subprocess.Popen([daemon, "--socket", path, "--backend", "memfd", "--set", "max-connections-per-uid=1"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+    refused = 0
+
+    def refuse():
+        nonlocal refused
+        c = connect(path)
+        c.settimeout(CALL_TIMEOUT)
+        check_closed = c.recv(1) == b""
+        c.close()
+        if not check_closed:
+            raise Failure("a connection over the per-uid limit is closed")
+        refused += 1
+
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(path):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise Failure("physmemd did not start")
+            time.sleep(0.05)
+        s = connect(path)
+        s.settimeout(CALL_TIMEOUT)
+        call(s, MANAGER + "Status")
+        for _ in range(100):
+            refuse()
+        time.sleep(1.2)         # the second of the last suppressed line is over
+        refuse()
+        s.close()
+        proc.send_signal(signal.SIGTERM)
+        check(proc.wait(timeout=20) == 0, "physmemd exits 0 on SIGTERM")
+        log.seek(0)
+        lines = log.read().splitlines()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    written = sum(1 for l in lines if "refusing connection from uid" in l)
+    notes = [int(m.group(1)) for l in lines if (m := re.search(r"(\d+) log lines about clients not logged", l))]
+    check(written <= 2 * 20 + 1, f"{refused} refused connections logged at most 20 lines a second ({written})")
+    check(notes and written + sum(notes) == refused,
+          f"the rest were counted: {written} written + {sum(notes)} not logged = {refused}")
+
+
 def run(daemon, kind):
     tmp = tempfile.mkdtemp(prefix="physmem-log-")
     path = os.path.join(tmp, "s")
@@ -177,11 +229,13 @@ def run(daemon, kind):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--daemon", required=True)
-    ap.add_argument("kind", choices=["socket", "journal", "pipe", "default-level"])
+    ap.add_argument("kind", choices=["socket", "journal", "pipe", "default-level", "client-lines-limited"])
     args = ap.parse_args()
     try:
         if args.kind == "default-level":
             default_level(args.daemon)
+        elif args.kind == "client-lines-limited":
+            client_lines_limited(args.daemon)
         else:
             run(args.daemon, args.kind)
     except Failure as e:
