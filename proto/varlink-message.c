@@ -112,11 +112,37 @@ int vl_method_split(const char *method, char *iface, size_t iface_size, const ch
 	return 0;
 }
 
+static __thread bool build_failed;
+
+void vl_add(struct json_object *o, const char *key, struct json_object *v)
+{
+	if (!o || !v || json_object_object_add(o, key, v) < 0) {
+		build_failed = true;
+		json_object_put(v);
+	}
+}
+
+void vl_append(struct json_object *a, struct json_object *v)
+{
+	if (!a || !v || json_object_array_add(a, v) < 0) {
+		build_failed = true;
+		json_object_put(v);
+	}
+}
+
+bool vl_build_failed(void)
+{
+	bool failed = build_failed;
+
+	build_failed = false;
+	return failed;
+}
+
 struct json_object *vl_reply_new(struct json_object *params)
 {
 	struct json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "parameters", params ? params : json_object_new_object());
+	vl_add(o, "parameters", params ? params : json_object_new_object());
 	return o;
 }
 
@@ -124,8 +150,8 @@ struct json_object *vl_error_new(const char *name, struct json_object *params)
 {
 	struct json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "error", json_object_new_string(name));
-	json_object_object_add(o, "parameters", params ? params : json_object_new_object());
+	vl_add(o, "error", json_object_new_string(name));
+	vl_add(o, "parameters", params ? params : json_object_new_object());
 	return o;
 }
 
@@ -133,7 +159,7 @@ struct json_object *vl_error_invalid_parameter(const char *parameter)
 {
 	struct json_object *p = json_object_new_object();
 
-	json_object_object_add(p, "parameter", json_object_new_string(parameter));
+	vl_add(p, "parameter", json_object_new_string(parameter));
 	return vl_error_new(VL_ERROR_INVALID_PARAMETER, p);
 }
 

@@ -49,6 +49,20 @@ bool vl_message_refers_to_fds(struct json_object *msg);
 /* Split "a.b.C" into interface "a.b" (copied into iface) and method "C". */
 int vl_method_split(const char *method, char *iface, size_t iface_size, const char **ret_name);
 
+/*
+ * Building messages with json-c when an allocation may fail: json-c's own
+ * json_object_object_add() and json_object_array_add() abort on a NULL
+ * container and leave the value to the caller when they fail. These take
+ * ownership of v whatever happens; a container or value that is NULL (its
+ * json_object_new_*() failed) or an add that fails marks the calling thread's
+ * build as failed, which vl_build_failed() reports once and clears. So a
+ * message is built without a check per line, and checked once before it is
+ * used. (JSON null has no json-c object: these never add it.)
+ */
+void vl_add(struct json_object *o, const char *key, struct json_object *v);
+void vl_append(struct json_object *a, struct json_object *v);
+bool vl_build_failed(void);
+
 /* {"parameters": params}; takes ownership of params (NULL means {}). */
 struct json_object *vl_reply_new(struct json_object *params);
 /* {"error": name, "parameters": params}; takes ownership of params. */

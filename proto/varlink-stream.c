@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "varlink-stream.h"
 #include "varlink-utf8.h"
+#include "varlink-writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -497,22 +498,19 @@ int vl_stream_next(struct vl_stream *s, struct json_object **ret, struct vl_fds 
 	return 1;
 }
 
-/* The message's text, checked: at most VL_MAX_FDS fds, what a standard client can decode. */
-static int message_text(struct json_object *msg, unsigned nfds, const char **ret_text, size_t *ret_len)
+/*
+ * The message's text, written by w (the caller's, initialised; its text is
+ * valid until vl_writer_done()): at most VL_MAX_FDS fds, valid UTF-8, which a
+ * standard client can decode, and all of it (json-c's printer may leave text
+ * out when an allocation fails; the writer fails instead).
+ */
+static int message_text(struct json_object *msg, unsigned nfds, struct vl_writer *w, const char **ret_text,
+			size_t *ret_len)
 {
-	const char *text;
-
 	if (nfds > VL_MAX_FDS)
 		return -EINVAL;
-	text = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (!text)
-		return -ENOMEM;
-	/* Never send what a standard client cannot decode. */
-	if (!vl_utf8_valid(text, strlen(text)))
-		return -EILSEQ;
-	*ret_text = text;
-	*ret_len = strlen(text) + 1;
-	return 0;
+	vl_writer_json(w, msg);
+	return vl_writer_finish(w, ret_text, ret_len);
 }
 
 /* Queue len bytes of text (NUL included), with duplicates of the fds for its first byte. */
@@ -554,26 +552,32 @@ static int queue_text(struct vl_stream *s, const char *text, size_t len, const i
 
 int vl_stream_queue(struct vl_stream *s, struct json_object *msg, const int *fds, unsigned nfds)
 {
+	struct vl_writer w;
 	const char *text;
 	size_t len;
 	int r;
 
-	r = message_text(msg, nfds, &text, &len);
-	if (r < 0)
-		return r;
-	return queue_text(s, text, len, fds, nfds);
+	vl_writer_init(&w);
+	r = message_text(msg, nfds, &w, &text, &len);
+	if (r == 0)
+		r = queue_text(s, text, len, fds, nfds);
+	vl_writer_done(&w);
+	return r;
 }
 
 int vl_stream_send(struct vl_stream *s, struct json_object *msg, const int *fds, unsigned nfds)
 {
+	struct vl_writer w;
 	const char *text;
 	size_t len;
 	int r;
 
-	r = message_text(msg, nfds, &text, &len);
-	if (r < 0)
-		return r;
-	return vl_stream_send_text(s, text, len, fds, nfds);
+	vl_writer_init(&w);
+	r = message_text(msg, nfds, &w, &text, &len);
+	if (r == 0)
+		r = vl_stream_send_text(s, text, len, fds, nfds);
+	vl_writer_done(&w);
+	return r;
 }
 
 int vl_stream_send_text(struct vl_stream *s, const char *text, size_t len, const int *fds, unsigned nfds)

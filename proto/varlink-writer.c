@@ -2,6 +2,8 @@
 #include "varlink-writer.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,28 +251,129 @@ void vl_writer_null(struct vl_writer *w)
 	put(w, "null", 4);
 }
 
-void vl_writer_json(struct vl_writer *w, struct json_object *o)
+/* An unsigned integer past INT64_MAX (json-c keeps those apart). */
+static void put_uint(struct vl_writer *w, uint64_t u)
 {
-	const char *text;
+	char digits[21], *p = digits + sizeof(digits);
+
+	value_begin(w);
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	put(w, p, (size_t)(digits + sizeof(digits) - p));
+}
+
+/*
+ * A double as json-c writes one: the fewest significant digits that read
+ * back as the same double, ".0" after an integral value, NaN and the infinities by name (json-c's parser takes
+ * them back; no message of this protocol has one). The decimal point is
+ * '.', whatever LC_NUMERIC says.
+ */
+static void put_double(struct vl_writer *w, double d)
+{
+	char buf[40];
+	int n;
+
+	value_begin(w);
+	if (isnan(d)) {
+		put(w, "NaN", 3);
+		return;
+	}
+	if (isinf(d)) {
+		if (d < 0)
+			put(w, "-Infinity", 9);
+		else
+			put(w, "Infinity", 8);
+		return;
+	}
+	/* The fewest digits that read back as d (17 always do). */
+	for (int digits = 15; digits <= 17; digits++) {
+		n = snprintf(buf, sizeof(buf), "%.*g", digits, d);
+		if (n <= 0 || (size_t)n >= sizeof(buf) - 2) {
+			w->error = -EINVAL;
+			return;
+		}
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	for (int i = 0; i < n; i++)
+		if (buf[i] == ',')
+			buf[i] = '.';
+	if (!strpbrk(buf, ".eEn")) {
+		memcpy(buf + n, ".0", 3);
+		n += 2;
+	}
+	put(w, buf, (size_t)n);
+}
+
+/* How deep vl_writer_json() follows json-c values: deeper than any message. */
+#define JSON_MAX_DEPTH 64
+
+static void put_json(struct vl_writer *w, struct json_object *o, unsigned depth)
+{
+	const char *s;
 	size_t n;
 
-	if (!o) {
-		vl_writer_null(w);
-		return;
-	}
-	value_begin(w);
 	if (w->error)
 		return;
-	text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-	if (!text) {
-		w->error = -ENOMEM;
+	if (depth > JSON_MAX_DEPTH) {
+		w->error = -EINVAL;
 		return;
 	}
-	if (!vl_utf8_valid(text, n)) {
-		w->error = -EILSEQ;
-		return;
+	switch (json_object_get_type(o)) {
+	case json_type_null:
+		vl_writer_null(w);
+		break;
+	case json_type_boolean:
+		vl_writer_bool(w, json_object_get_boolean(o));
+		break;
+	case json_type_int:
+		if (json_object_get_int64(o) == INT64_MAX && json_object_get_uint64(o) > INT64_MAX)
+			put_uint(w, json_object_get_uint64(o));
+		else
+			vl_writer_int(w, json_object_get_int64(o));
+		break;
+	case json_type_string:
+		s = json_object_get_string(o);
+		n = (size_t)json_object_get_string_len(o);
+		value_begin(w);
+		if (memchr(s, '\0', n))
+			put_string_escaped(w, s, n, '\0');
+		else
+			put_string(w, s, '\0');
+		break;
+	case json_type_array:
+		vl_writer_array_begin(w);
+		n = json_object_array_length(o);
+		for (size_t i = 0; i < n; i++)
+			put_json(w, json_object_array_get_idx(o, i), depth + 1);
+		vl_writer_array_end(w);
+		break;
+	case json_type_object:
+		vl_writer_object_begin(w);
+		json_object_object_foreach(o, key, v) {
+			vl_writer_key(w, key);
+			put_json(w, v, depth + 1);
+		}
+		vl_writer_object_end(w);
+		break;
+	case json_type_double:
+		put_double(w, json_object_get_double(o));
+		break;
+	default:
+		w->error = -EINVAL;
+		break;
 	}
-	put(w, text, n);
+}
+
+/*
+ * Walked with the writer's own output, not printed by json-c: json-c's
+ * printer leaves text out without saying so when an allocation fails.
+ */
+void vl_writer_json(struct vl_writer *w, struct json_object *o)
+{
+	put_json(w, o, 0);
 }
 
 int vl_writer_finish(struct vl_writer *w, const char **ret_text, size_t *ret_len)

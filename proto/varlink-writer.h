@@ -52,7 +52,7 @@ void vl_writer_string(struct vl_writer *w, const char *s);
 void vl_writer_int(struct vl_writer *w, int64_t v);
 void vl_writer_bool(struct vl_writer *w, bool v);
 void vl_writer_null(struct vl_writer *w);
-/* A json-c value printed in place (NULL: JSON null); does not take it. */
+/* A json-c value written in place (NULL: JSON null); does not take it. */
 void vl_writer_json(struct vl_writer *w, struct json_object *o);
 
 /*

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <math.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -219,6 +220,41 @@ static void test_bad_utf8(void **state)
 }
 
 /* Misuse fails: nothing half-written is ever handed out. */
+/*
+ * json-c values that the daemon never builds but a stream may carry: doubles,
+ * integers past INT64_MAX, a string holding a NUL, whole messages that are
+ * not objects; each as json-c writes it, and parsed back the same.
+ */
+static void test_json_values(void **state)
+{
+	static const char *const texts[] = {
+		"[1.5,2.0,-0.25,1e+300,18446744073709551614,-9223372036854775808,\"a\\u0000b\",null,true,{}]",
+		"\"just a string\"", "12", "null", "[]",
+	};
+	struct json_object *o;
+	struct vl_writer w;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		o = json_tokener_parse(texts[i]);
+		assert_non_null(o != NULL || strcmp(texts[i], "null") == 0 ? (void *)1 : NULL);
+		vl_writer_init(&w);
+		vl_writer_json(&w, o);
+		assert_writes(&w, texts[i]);
+		vl_writer_done(&w);
+		json_object_put(o);
+	}
+	/* Built, not parsed: a double with no text of its own, and NaN as json-c names it. */
+	o = json_object_new_array();
+	json_object_array_add(o, json_object_new_double(3.0));
+	json_object_array_add(o, json_object_new_double(NAN));
+	vl_writer_init(&w);
+	vl_writer_json(&w, o);
+	assert_writes(&w, "[3.0,NaN]");
+	vl_writer_done(&w);
+	json_object_put(o);
+}
+
 static void test_misuse(void **state)
 {
 	struct vl_writer w;
@@ -273,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_embedded_and_long),
 		cmocka_unit_test(test_random_strings_as_jsonc),
 		cmocka_unit_test(test_bad_utf8),
+		cmocka_unit_test(test_json_values),
 		cmocka_unit_test(test_misuse),
 	};
 
