@@ -70,18 +70,18 @@ static struct json_object *buffer_entry(const struct buffer *b)
 	struct json_object *gids = json_object_new_array();
 
 	for (unsigned i = 0; i < b->n_allow_uids; i++)
-		json_object_array_add(uids, json_object_new_int64(b->allow_uids[i]));
+		vl_append(uids, json_object_new_int64(b->allow_uids[i]));
 	for (unsigned i = 0; i < b->n_allow_gids; i++)
-		json_object_array_add(gids, json_object_new_int64(b->allow_gids[i]));
-	json_object_object_add(e, "id", json_object_new_int64((int64_t)b->id));
-	json_object_object_add(e, "name", json_object_new_string(b->name));
-	json_object_object_add(e, "cache", json_object_new_int(b->cache));
-	json_object_object_add(e, "ownerUid", json_object_new_int64(b->owner_uid));
-	json_object_object_add(e, "ownerPid", json_object_new_int64(b->owner_pid));
-	json_object_object_add(e, "allowUids", uids);
-	json_object_object_add(e, "allowGids", gids);
+		vl_append(gids, json_object_new_int64(b->allow_gids[i]));
+	vl_add(e, "id", json_object_new_int64((int64_t)b->id));
+	vl_add(e, "name", json_object_new_string(b->name));
+	vl_add(e, "cache", json_object_new_int(b->cache));
+	vl_add(e, "ownerUid", json_object_new_int64(b->owner_uid));
+	vl_add(e, "ownerPid", json_object_new_int64(b->owner_pid));
+	vl_add(e, "allowUids", uids);
+	vl_add(e, "allowGids", gids);
 	if (b->b.pool[0])
-		json_object_object_add(e, "pool", json_object_new_string(b->b.pool));
+		vl_add(e, "pool", json_object_new_string(b->b.pool));
 	return e;
 }
 
@@ -90,18 +90,21 @@ static struct json_object *held_entry(const struct held *h)
 {
 	struct json_object *e = json_object_new_object();
 
-	json_object_object_add(e, "uid", json_object_new_int64(h->uid));
-	json_object_object_add(e, "bytes", json_object_new_int64((int64_t)h->bytes));
-	json_object_object_add(e, "kernelId", json_object_new_int64((int64_t)h->kernel_id));
+	vl_add(e, "uid", json_object_new_int64(h->uid));
+	vl_add(e, "bytes", json_object_new_int64((int64_t)h->bytes));
+	vl_add(e, "kernelId", json_object_new_int64((int64_t)h->kernel_id));
 	if (h->pool)
-		json_object_object_add(e, "pool", json_object_new_boolean(1));
+		vl_add(e, "pool", json_object_new_boolean(1));
 	return e;
 }
 
-/* A json-c object's text, malloc()ed, and the object put; NULL: out of memory. */
+/*
+ * A json-c object's text, malloc()ed, and the object put; NULL: out of memory
+ * (also when a part of it could not be built: see vl_add()).
+ */
 static char *json_text(struct json_object *o)
 {
-	const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	const char *t = vl_build_failed() || !o ? NULL : json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	char *text = t ? strdup(t) : NULL;
 
 	json_object_put(o);
@@ -113,8 +116,8 @@ char *fdstore_meta_mark(struct registry *r)
 {
 	struct json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "nextId",
-			       json_object_new_int64((int64_t)(r->id_mark > r->next_id ? r->id_mark : r->next_id)));
+	vl_add(o, "nextId",
+	       json_object_new_int64((int64_t)(r->id_mark > r->next_id ? r->id_mark : r->next_id)));
 	return json_text(o);
 }
 
@@ -128,8 +131,8 @@ char *fdstore_meta_held(struct registry *r)
 
 	TAILQ_FOREACH(u, &r->usage, entry)
 		TAILQ_FOREACH(h, &u->held, uid_entry)
-			json_object_array_add(list, held_entry(h));
-	json_object_object_add(o, "held", list);
+			vl_append(list, held_entry(h));
+	vl_add(o, "held", list);
 	return json_text(o);
 }
 

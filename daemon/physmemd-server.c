@@ -75,7 +75,9 @@ static void budget_timer_arm(struct server *s, uint64_t at, uint64_t now)
 	if (evtimer_pending(s->ev_budget, NULL) && s->budget_at <= at)
 		return;
 	s->budget_at = at;
-	evtimer_add(s->ev_budget, &tv);
+	/* Out of memory: now, early (it arms itself again). */
+	if (evtimer_add(s->ev_budget, &tv) < 0)
+		event_active(s->ev_budget, EV_TIMEOUT, 0);
 }
 
 /*
@@ -399,7 +401,10 @@ static void conn_update_events(struct conn *c)
 		.tv_usec = (suseconds_t)(conf->stall_timeout_ms % 1000) * 1000,
 	};
 	bool out = vl_stream_pending(&c->stream) > 0;
+	bool armed = true;
 
+	if (c->unarmed)
+		goto unarmed;
 	/* Between messages a connection holds no input buffer. */
 	vl_stream_trim(&c->stream);
 	/*
@@ -424,12 +429,12 @@ static void conn_update_events(struct conn *c)
 		 * found ready. (Made active from its own callback, it would run
 		 * again before the loop polls; refilled by each read, never ending.)
 		 */
-		event_add(c->ev_read, vl_stream_stashed(&c->stream) && !c->busy ? &zero_tv : NULL);
+		armed = event_add(c->ev_read, vl_stream_stashed(&c->stream) && !c->busy ? &zero_tv : NULL) == 0;
 	} else {
 		event_del(c->ev_read);
 	}
 	if (out)
-		event_add(c->ev_write, NULL);
+		armed = event_add(c->ev_write, NULL) == 0 && armed;
 	else
 		event_del(c->ev_write);
 	/*
@@ -439,10 +444,22 @@ static void conn_update_events(struct conn *c)
 	 */
 	if (out || (vl_stream_has_partial(&c->stream) && !vl_stream_stashed(&c->stream) && !c->busy)) {
 		if (!evtimer_pending(c->ev_stall, NULL))
-			evtimer_add(c->ev_stall, &tv);
+			armed = evtimer_add(c->ev_stall, &tv) == 0 && armed;
 	} else {
 		evtimer_del(c->ev_stall);
 	}
+	if (armed)
+		return;
+	/*
+	 * libevent could not arm an event (out of memory): nothing might ever
+	 * run this connection again, and its client would wait for good. It is
+	 * closed instead, from ev_write made active (which allocates nothing).
+	 */
+	log_client_warning("connection %llu: cannot arm its events: %s, disconnecting", (unsigned long long)c->id,
+			   strerror(ENOMEM));
+	c->unarmed = true;
+unarmed:
+	event_active(c->ev_write, EV_WRITE, 0);
 }
 
 /* Flush what can be flushed; returns <0 if the connection is gone. */
@@ -461,13 +478,29 @@ static int conn_flush(struct conn *c)
 
 void server_reply(struct conn *c, struct json_object *msg, const int *fds, unsigned nfds)
 {
-	int r = vl_stream_send(&c->stream, msg, fds, nfds);
+	/* Static, so that it can be sent when the reply could not be built. */
+	static const char out_of_memory[] = "{\"error\":\"" PHYSMEM_ERROR_ALLOCATION_FAILED "\","
+					    "\"parameters\":{\"reason\":\"the daemon is out of memory\"}}";
+	bool built = !vl_build_failed() && msg;
+	struct vl_writer w;
+	const char *text;
+	size_t len;
+	int r;
 
-	if (r < 0) {
-		log_client_warning("connection %llu: cannot queue reply: %s", (unsigned long long)c->id, strerror(-r));
-		c->closing = true;
-	}
+	vl_writer_init(&w);
+	if (built)
+		vl_writer_json(&w, msg);
 	json_object_put(msg);
+	r = built ? vl_writer_finish(&w, &text, &len) : -ENOMEM;
+	if (r == -ENOMEM) {
+		server_reply_text(c, out_of_memory, sizeof(out_of_memory), NULL, 0);
+	} else if (r < 0) {
+		log_client_warning("connection %llu: cannot write reply: %s", (unsigned long long)c->id, strerror(-r));
+		c->closing = true;
+	} else {
+		server_reply_text(c, text, len, fds, nfds);
+	}
+	vl_writer_done(&w);
 }
 
 /* Send (or queue) a reply already in text form: len bytes, its NUL included. */
@@ -696,7 +729,7 @@ static void conn_on_write(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (conn_flush(c) < 0)
+	if (c->unarmed || conn_flush(c) < 0)
 		goto drop;
 	if (vl_stream_pending(&c->stream) < before)
 		evtimer_del(c->ev_stall);
@@ -855,13 +888,29 @@ static int peer_read(int fd, struct peer *p)
 	return 0;
 }
 
+/*
+ * Accept again. When libevent cannot arm the event (out of memory), try
+ * again in a second, or at the next turn of the loop if even that timer
+ * cannot be armed: the daemon must not stop accepting for good.
+ */
+static void server_accept_arm(struct server *s)
+{
+	struct timeval tv = { .tv_sec = 1 };
+
+	if (event_add(s->ev_accept, NULL) == 0)
+		return;
+	log_warning("cannot arm the listening socket's event: %s; trying again", strerror(ENOMEM));
+	if (evtimer_add(s->ev_accept_resume, &tv) < 0)
+		event_active(s->ev_accept_resume, EV_TIMEOUT, 0);
+}
+
 static void server_on_accept_resume(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *s = arg;
 
 	(void)fd;
 	(void)what;
-	event_add(s->ev_accept, NULL);
+	server_accept_arm(s);
 }
 
 /* The sink caught up: accept again and read from clients that send fds. */
@@ -871,7 +920,7 @@ static void server_on_sink_drained(void *userdata)
 	struct conn *c;
 
 	if (!evtimer_pending(s->ev_accept_resume, NULL))
-		event_add(s->ev_accept, NULL);
+		server_accept_arm(s);
 	TAILQ_FOREACH(c, &s->conns, entry)
 		conn_update_events(c);
 }
@@ -899,7 +948,8 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 			/* Out of fds: pause accepting for a second instead of spinning. */
 			log_warning("accept: %s; pausing for a second", strerror(errno));
 			event_del(s->ev_accept);
-			evtimer_add(s->ev_accept_resume, &tv);
+			if (evtimer_add(s->ev_accept_resume, &tv) < 0)
+				event_active(s->ev_accept_resume, EV_TIMEOUT, 0);
 		}
 		return;
 	}
@@ -1077,7 +1127,8 @@ int server_init(struct server *s, struct event_base *base, const struct conf *co
 	s->ev_budget = evtimer_new(base, server_on_budget, s);
 	if (!s->ev_accept || !s->ev_accept_resume || !s->ev_status || !s->ev_budget)
 		return -ENOMEM;
-	event_add(s->ev_accept, NULL);
+	if (event_add(s->ev_accept, NULL) < 0)
+		return -ENOMEM;
 	sink_on_drained(server_on_sink_drained, s);
 	if (registry->workers) {
 		worker_pool_set_charge(registry->workers, server_charge_job, s);

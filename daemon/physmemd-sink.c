@@ -533,8 +533,9 @@ static void sink_flush(void)
 blocked:
 	/* Writable says nothing about fds in flight: acknowledgements retry that. */
 	sink.blocked = true;
-	if (r == -EAGAIN)
-		event_add(sink.ev_write, NULL);
+	/* Out of memory: try again at the loop's next turn. */
+	if (r == -EAGAIN && event_add(sink.ev_write, NULL) < 0)
+		event_active(sink.ev_write, EV_WRITE, 0);
 	sink_update_timer(false);
 	sink_update_congestion();
 }

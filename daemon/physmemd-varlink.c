@@ -56,6 +56,7 @@ static struct registry *registry_of(struct conn *c)
 static void call_reply(struct call *call, struct json_object *msg, const int *fds, unsigned nfds)
 {
 	if (call->oneway) {
+		(void)vl_build_failed();	/* nobody gets it, built or not */
 		json_object_put(msg);
 		return;
 	}
@@ -88,7 +89,7 @@ static void reply_permission_denied(struct call *call, const char *reason)
 {
 	struct json_object *p = json_object_new_object();
 
-	json_object_object_add(p, "reason", json_object_new_string(reason));
+	vl_add(p, "reason", json_object_new_string(reason));
 	reply_error(call, PHYSMEM_ERROR_PERMISSION_DENIED, p);
 }
 
@@ -97,9 +98,9 @@ static void reply_no_such_buffer(struct call *call, int64_t id, const char *name
 	struct json_object *p = json_object_new_object();
 
 	if (name)
-		json_object_object_add(p, "name", json_object_new_string(name));
+		vl_add(p, "name", json_object_new_string(name));
 	else
-		json_object_object_add(p, "id", json_object_new_int64(id));
+		vl_add(p, "id", json_object_new_int64(id));
 	reply_error(call, PHYSMEM_ERROR_NO_SUCH_BUFFER, p);
 }
 
@@ -107,10 +108,10 @@ static void reply_quota(struct call *call, const char *limit, uint64_t max, uint
 {
 	struct json_object *p = json_object_new_object();
 
-	json_object_object_add(p, "limit", json_object_new_string(limit));
-	json_object_object_add(p, "max", json_object_new_int64((int64_t)max));
-	json_object_object_add(p, "used", json_object_new_int64((int64_t)used));
-	json_object_object_add(p, "requested", json_object_new_int64((int64_t)requested));
+	vl_add(p, "limit", json_object_new_string(limit));
+	vl_add(p, "max", json_object_new_int64((int64_t)max));
+	vl_add(p, "used", json_object_new_int64((int64_t)used));
+	vl_add(p, "requested", json_object_new_int64((int64_t)requested));
 	reply_error(call, PHYSMEM_ERROR_QUOTA_EXCEEDED, p);
 }
 
@@ -119,9 +120,9 @@ static void reply_size_out_of_range(struct call *call, int64_t size)
 	struct conn *c = call->conn;
 	struct json_object *p = json_object_new_object();
 
-	json_object_object_add(p, "size", json_object_new_int64(size));
-	json_object_object_add(p, "min", json_object_new_int64(1));
-	json_object_object_add(p, "max", json_object_new_int64((int64_t)conf_of(c)->max_buffer_size));
+	vl_add(p, "size", json_object_new_int64(size));
+	vl_add(p, "min", json_object_new_int64(1));
+	vl_add(p, "max", json_object_new_int64((int64_t)conf_of(c)->max_buffer_size));
 	reply_error(call, PHYSMEM_ERROR_SIZE_OUT_OF_RANGE, p);
 }
 
@@ -131,12 +132,12 @@ static void reply_backend_error(struct call *call, int r, const char *feature)
 	struct json_object *p = json_object_new_object();
 
 	if (r == -EOPNOTSUPP) {
-		json_object_object_add(p, "feature", json_object_new_string(feature ? feature : "?"));
-		json_object_object_add(p, "backend", json_object_new_string(registry_of(c)->backend->name));
+		vl_add(p, "feature", json_object_new_string(feature ? feature : "?"));
+		vl_add(p, "backend", json_object_new_string(registry_of(c)->backend->name));
 		reply_error(call, PHYSMEM_ERROR_NOT_SUPPORTED, p);
 		return;
 	}
-	json_object_object_add(p, "reason", json_object_new_string(strerror(-r)));
+	vl_add(p, "reason", json_object_new_string(strerror(-r)));
 	reply_error(call, PHYSMEM_ERROR_ALLOCATION_FAILED, p);
 }
 
@@ -147,7 +148,7 @@ static void reply_no_such_device(struct call *call, const char *device)
 {
 	struct json_object *p = json_object_new_object();
 
-	json_object_object_add(p, "device", json_object_new_string(device));
+	vl_add(p, "device", json_object_new_string(device));
 	reply_error(call, PHYSMEM_ERROR_NO_SUCH_DEVICE, p);
 }
 
@@ -155,8 +156,8 @@ static void reply_device_busy(struct call *call, const char *device, const char 
 {
 	struct json_object *p = json_object_new_object();
 
-	json_object_object_add(p, "device", json_object_new_string(device));
-	json_object_object_add(p, "reason", json_object_new_string(reason));
+	vl_add(p, "device", json_object_new_string(device));
+	vl_add(p, "reason", json_object_new_string(reason));
 	reply_error(call, PHYSMEM_ERROR_DEVICE_BUSY, p);
 }
 
@@ -401,13 +402,13 @@ static void method_get_info(struct call *call, struct json_object *params)
 	}
 	p = json_object_new_object();
 	ifaces = json_object_new_array();
-	json_object_array_add(ifaces, json_object_new_string(VL_SERVICE_INTERFACE));
-	json_object_array_add(ifaces, json_object_new_string(PHYSMEM_INTERFACE));
-	json_object_object_add(p, "vendor", json_object_new_string(PHYSMEM_VENDOR));
-	json_object_object_add(p, "product", json_object_new_string("physmemd"));
-	json_object_object_add(p, "version", json_object_new_string(PHYSMEM_VERSION));
-	json_object_object_add(p, "url", json_object_new_string(PHYSMEM_URL));
-	json_object_object_add(p, "interfaces", ifaces);
+	vl_append(ifaces, json_object_new_string(VL_SERVICE_INTERFACE));
+	vl_append(ifaces, json_object_new_string(PHYSMEM_INTERFACE));
+	vl_add(p, "vendor", json_object_new_string(PHYSMEM_VENDOR));
+	vl_add(p, "product", json_object_new_string("physmemd"));
+	vl_add(p, "version", json_object_new_string(PHYSMEM_VERSION));
+	vl_add(p, "url", json_object_new_string(PHYSMEM_URL));
+	vl_add(p, "interfaces", ifaces);
 	reply(call, p);
 }
 
@@ -430,12 +431,12 @@ static void method_get_interface_description(struct call *call, struct json_obje
 		text = varlink_service_interface_description;
 	} else {
 		p = json_object_new_object();
-		json_object_object_add(p, "interface", json_object_new_string(iface));
+		vl_add(p, "interface", json_object_new_string(iface));
 		reply_error(call, VL_ERROR_INTERFACE_NOT_FOUND, p);
 		return;
 	}
 	p = json_object_new_object();
-	json_object_object_add(p, "description", json_object_new_string(text));
+	vl_add(p, "description", json_object_new_string(text));
 	reply(call, p);
 }
 
@@ -476,7 +477,7 @@ static bool check_sharing(struct call *call, const struct alloc_params *a, const
 		if (other && other != self) {
 			struct json_object *p = json_object_new_object();
 
-			json_object_object_add(p, "name", json_object_new_string(a->name));
+			vl_add(p, "name", json_object_new_string(a->name));
 			reply_error(call, PHYSMEM_ERROR_NAME_IN_USE, p);
 			return false;
 		}
@@ -637,13 +638,13 @@ static void reply_pool_unavailable(struct call *call, const struct job *j)
 {
 	struct json_object *p = json_object_new_object();
 
-	json_object_object_add(p, "pool", json_object_new_string(j->pool));
-	json_object_object_add(p, "reason", json_object_new_string(j->pool_failure.reason ? j->pool_failure.reason
-											 : "none"));
-	json_object_object_add(p, "size", json_object_new_int64((int64_t)j->size));
+	vl_add(p, "pool", json_object_new_string(j->pool));
+	vl_add(p, "reason", json_object_new_string(j->pool_failure.reason ? j->pool_failure.reason
+	       : "none"));
+	vl_add(p, "size", json_object_new_int64((int64_t)j->size));
 	if (j->pool_failure.known) {
-		json_object_object_add(p, "free", json_object_new_int64((int64_t)j->pool_failure.free));
-		json_object_object_add(p, "largestFree", json_object_new_int64((int64_t)j->pool_failure.largest_free));
+		vl_add(p, "free", json_object_new_int64((int64_t)j->pool_failure.free));
+		vl_add(p, "largestFree", json_object_new_int64((int64_t)j->pool_failure.largest_free));
 	}
 	reply_error(call, PHYSMEM_ERROR_POOL_UNAVAILABLE, p);
 }
@@ -671,7 +672,7 @@ static void call_reply_job_error(struct call *call, const struct job *j)
 		/* A page of the range is missing: the module never allocates. */
 		struct json_object *p = json_object_new_object();
 
-		json_object_object_add(p, "offset", json_object_new_int64(0));
+		vl_add(p, "offset", json_object_new_int64(0));
 		reply_error(call, PHYSMEM_ERROR_NOT_POPULATED, p);
 	} else {
 		reply_backend_error(call, j->result, j->feature);
@@ -699,8 +700,8 @@ static void call_finish(struct call_job *cj)
 		log_error("the %s backend made %llu bytes where %llu were asked for and charged: refused",
 			  r->backend->name, (unsigned long long)j->b.size, (unsigned long long)j->size);
 		registry_release(r, j->uid, &j->b, j->size);
-		json_object_object_add(p, "reason", json_object_new_string("internal error: the backend made "
-									     "another size than was charged"));
+		vl_add(p, "reason", json_object_new_string("internal error: the backend made "
+		       "another size than was charged"));
 		reply_error(call, PHYSMEM_ERROR_ALLOCATION_FAILED, p);
 		return;
 	}
@@ -1037,9 +1038,9 @@ static void reply_ambiguous_name(struct call *call, const char *name)
 
 	while ((b = registry_next_name(registry_of(c), b, name)))
 		if (policy_may_import(&c->peer, b))
-			json_object_array_add(owners, json_object_new_int64(b->owner_uid));
-	json_object_object_add(p, "name", json_object_new_string(name));
-	json_object_object_add(p, "owners", owners);
+			vl_append(owners, json_object_new_int64(b->owner_uid));
+	vl_add(p, "name", json_object_new_string(name));
+	vl_add(p, "owners", owners);
 	reply_error(call, PHYSMEM_ERROR_AMBIGUOUS_NAME, p);
 }
 
@@ -1352,20 +1353,20 @@ static bool bindable_add(const struct pci_device *d, void *userdata)
 	why = registry_of(c)->backend->bind ? pci_device_unbindable(d) : "the backend cannot bind devices";
 	t = pci_device_translation(d);
 	o = json_object_new_object();
-	json_object_object_add(o, "device", json_object_new_string(name));
-	json_object_object_add(o, "vendor", json_object_new_int(d->vendor));
-	json_object_object_add(o, "product", json_object_new_int(d->product));
+	vl_add(o, "device", json_object_new_string(name));
+	vl_add(o, "vendor", json_object_new_int(d->vendor));
+	vl_add(o, "product", json_object_new_int(d->product));
 	if (d->driver[0])
-		json_object_object_add(o, "driver", json_object_new_string(d->driver));
+		vl_add(o, "driver", json_object_new_string(d->driver));
 	if (d->iommu_group >= 0)
-		json_object_object_add(o, "iommuGroup", json_object_new_int(d->iommu_group));
+		vl_add(o, "iommuGroup", json_object_new_int(d->iommu_group));
 	if (t >= 0)
-		json_object_object_add(o, "translation", json_object_new_string(translation_names[t]));
-	json_object_object_add(o, "bindable", json_object_new_boolean(!why));
+		vl_add(o, "translation", json_object_new_string(translation_names[t]));
+	vl_add(o, "bindable", json_object_new_boolean(!why));
 	if (why)
-		json_object_object_add(o, "reason", json_object_new_string(why));
-	json_object_array_add(l->array, o);
-	return json_object_array_length(l->array) < STATUS_MAX_DEVICES;
+		vl_add(o, "reason", json_object_new_string(why));
+	vl_append(l->array, o);
+	return l->array && json_object_array_length(l->array) < STATUS_MAX_DEVICES;
 }
 
 /* The backend's pools as the interface's []Pool (empty when it cannot tell). */
@@ -1380,15 +1381,15 @@ static struct json_object *pools_json(struct registry *r)
 	for (unsigned i = 0; i < n; i++) {
 		struct json_object *o = json_object_new_object();
 
-		json_object_object_add(o, "name", json_object_new_string(pools[i].name));
-		json_object_object_add(o, "kind", json_object_new_string(pools[i].kind));
+		vl_add(o, "name", json_object_new_string(pools[i].name));
+		vl_add(o, "kind", json_object_new_string(pools[i].kind));
 		if (!pools[i].shared) {
-			json_object_object_add(o, "size", json_object_new_int64((int64_t)pools[i].size));
-			json_object_object_add(o, "free", json_object_new_int64((int64_t)pools[i].free));
-			json_object_object_add(o, "largestFree", json_object_new_int64((int64_t)pools[i].largest_free));
+			vl_add(o, "size", json_object_new_int64((int64_t)pools[i].size));
+			vl_add(o, "free", json_object_new_int64((int64_t)pools[i].free));
+			vl_add(o, "largestFree", json_object_new_int64((int64_t)pools[i].largest_free));
 		}
-		json_object_object_add(o, "buffers", json_object_new_int64((int64_t)pools[i].buffers));
-		json_object_array_add(a, o);
+		vl_add(o, "buffers", json_object_new_int64((int64_t)pools[i].buffers));
+		vl_append(a, o);
 	}
 	free(pools);
 	return a;
@@ -1409,43 +1410,43 @@ static void method_status(struct call *call, struct json_object *params)
 	}
 	registry_reap(r, c->peer.uid);
 	q = json_object_new_object();
-	json_object_object_add(q, "uid", json_object_new_int64(c->peer.uid));
-	json_object_object_add(q, "maxBuffers", json_object_new_int64((int64_t)conf->max_buffers_per_uid));
-	json_object_object_add(q, "maxBytes", json_object_new_int64((int64_t)conf->max_bytes_per_uid));
-	json_object_object_add(q, "buffers", json_object_new_int64((int64_t)c->usage->buffers));
-	json_object_object_add(q, "bytes", json_object_new_int64((int64_t)c->usage->bytes));
-	json_object_object_add(q, "heldBytes", json_object_new_int64((int64_t)c->usage->held_bytes));
-	json_object_object_add(q, "poolBytes", json_object_new_int64((int64_t)c->usage->pool_bytes));
-	json_object_object_add(q, "maxPoolBytes", json_object_new_int64((int64_t)conf->max_pool_bytes_per_uid));
+	vl_add(q, "uid", json_object_new_int64(c->peer.uid));
+	vl_add(q, "maxBuffers", json_object_new_int64((int64_t)conf->max_buffers_per_uid));
+	vl_add(q, "maxBytes", json_object_new_int64((int64_t)conf->max_bytes_per_uid));
+	vl_add(q, "buffers", json_object_new_int64((int64_t)c->usage->buffers));
+	vl_add(q, "bytes", json_object_new_int64((int64_t)c->usage->bytes));
+	vl_add(q, "heldBytes", json_object_new_int64((int64_t)c->usage->held_bytes));
+	vl_add(q, "poolBytes", json_object_new_int64((int64_t)c->usage->pool_bytes));
+	vl_add(q, "maxPoolBytes", json_object_new_int64((int64_t)conf->max_pool_bytes_per_uid));
 
 	p = json_object_new_object();
-	json_object_object_add(p, "version", json_object_new_string(PHYSMEM_VERSION));
-	json_object_object_add(p, "backend", json_object_new_string(r->backend->name));
-	json_object_object_add(p, "dmaSafe", json_object_new_boolean(r->backend->dma_safe));
-	json_object_object_add(p, "buffers", json_object_new_int64((int64_t)r->n_buffers));
-	json_object_object_add(p, "bytes", json_object_new_int64((int64_t)r->bytes));
-	json_object_object_add(p, "connections", json_object_new_int64((int64_t)c->server->n_conns));
-	json_object_object_add(p, "maxBufferSize", json_object_new_int64((int64_t)conf->max_buffer_size));
-	json_object_object_add(p, "maxMessageSize", json_object_new_int64((int64_t)conf->max_message_size));
-	json_object_object_add(p, "maxConnections", json_object_new_int64((int64_t)conf->max_connections));
-	json_object_object_add(p, "maxConnectionsPerUid",
-			       json_object_new_int64((int64_t)conf->max_connections_per_uid));
-	json_object_object_add(p, "addressPolicy",
-			       json_object_new_string(address_policy_names[conf->address_policy]));
-	json_object_object_add(p, "quota", q);
+	vl_add(p, "version", json_object_new_string(PHYSMEM_VERSION));
+	vl_add(p, "backend", json_object_new_string(r->backend->name));
+	vl_add(p, "dmaSafe", json_object_new_boolean(r->backend->dma_safe));
+	vl_add(p, "buffers", json_object_new_int64((int64_t)r->n_buffers));
+	vl_add(p, "bytes", json_object_new_int64((int64_t)r->bytes));
+	vl_add(p, "connections", json_object_new_int64((int64_t)c->server->n_conns));
+	vl_add(p, "maxBufferSize", json_object_new_int64((int64_t)conf->max_buffer_size));
+	vl_add(p, "maxMessageSize", json_object_new_int64((int64_t)conf->max_message_size));
+	vl_add(p, "maxConnections", json_object_new_int64((int64_t)conf->max_connections));
+	vl_add(p, "maxConnectionsPerUid",
+	       json_object_new_int64((int64_t)conf->max_connections_per_uid));
+	vl_add(p, "addressPolicy",
+	       json_object_new_string(address_policy_names[conf->address_policy]));
+	vl_add(p, "quota", q);
 	{
 		struct bindable_list l = { .conn = c, .array = json_object_new_array() };
 
 		/* Nothing to list (the common case) without reading sysfs. */
 		if (c->peer.uid == 0 || conf->n_bind_rules > 0)
 			pci_device_foreach(conf, 4096, bindable_add, &l);
-		if (json_object_array_length(l.array))
-			json_object_object_add(p, "bindableDevices", l.array);
+		if (l.array && json_object_array_length(l.array))
+			vl_add(p, "bindableDevices", l.array);
 		else
 			json_object_put(l.array);
 	}
 	if (r->backend->pools)
-		json_object_object_add(p, "pools", pools_json(r));
+		vl_add(p, "pools", pools_json(r));
 	reply(call, p);
 }
 
@@ -1491,12 +1492,12 @@ static const struct method *find_method(struct call *call, const char *full)
 				if (strcmp(m->name, name) == 0)
 					return m;
 			p = json_object_new_object();
-			json_object_object_add(p, "method", json_object_new_string(full));
+			vl_add(p, "method", json_object_new_string(full));
 			reply_error(call, VL_ERROR_METHOD_NOT_FOUND, p);
 			return NULL;
 		}
 	p = json_object_new_object();
-	json_object_object_add(p, "interface", json_object_new_string(iface[0] ? iface : full));
+	vl_add(p, "interface", json_object_new_string(iface[0] ? iface : full));
 	reply_error(call, VL_ERROR_INTERFACE_NOT_FOUND, p);
 	return NULL;
 }
@@ -1508,6 +1509,7 @@ void varlink_handle(struct conn *c, struct json_object *msg, struct vl_fds *fds)
 	struct vl_call parsed;
 	const char *bad;
 
+	(void)vl_build_failed();	/* what an earlier, discarded build left */
 	/* Until the call says it is oneway, errors are replied to. */
 	if (vl_call_parse(msg, &parsed, &bad) < 0) {
 		reply_invalid(&call, bad[0] ? bad : "message");

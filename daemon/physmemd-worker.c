@@ -520,7 +520,9 @@ again:
 
 		/* From now, not from the start of a pass that may have been long. */
 		event_base_update_cache_time(event_get_base(p->ev_hold));
-		evtimer_add(p->ev_hold, &tv);
+		/* Out of memory: looked at again at the loop's next turn, until they end. */
+		if (evtimer_add(p->ev_hold, &tv) < 0)
+			event_active(p->ev_hold, EV_TIMEOUT, 0);
 	}
 }
 

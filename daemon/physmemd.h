@@ -626,6 +626,7 @@ struct conn {
 	struct event *ev_write;
 	struct event *ev_stall;
 	bool closing;			/* close once the output is flushed */
+	bool unarmed;			/* libevent could not arm its events: closed from ev_write, made active */
 	bool busy;			/* a call of ours is with a worker: read nothing more */
 	bool busy_woken;		/* input came while busy: reading is paused until the call is done */
 	bool gone;			/* disconnected while busy: freed when the job is done */
