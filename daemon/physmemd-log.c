@@ -1,24 +1,26 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Logging to stderr. Under systemd (JOURNAL_STREAM set) each line starts with
- * a syslog priority prefix "<N>" that journald understands; otherwise with
- * "physmemd: level: ".
+ * Logging to stderr. Under systemd (JOURNAL_STREAM naming stderr) each line
+ * starts with a syslog priority prefix "<N>" that journald understands;
+ * otherwise with "physmemd: level: ".
  *
- * A log line must never block the loop: clients make the daemon log (a line
- * per Allocate and Free at the default level), and a reader that stops
- * reading (a stalled journald, a pipe nobody drains) would otherwise stop
- * every client with it. So stderr is written without blocking: with
+ * A log line must never block the loop: clients make the daemon log
+ * (refusals and disconnects; at debug a line per call), and a reader that
+ * stops reading (a stalled journald, a pipe nobody drains) would otherwise
+ * stop every client with it. So stderr is written without blocking: with
  * MSG_DONTWAIT when it is a socket (journald's stream), through a
- * non-blocking open file description of its own when it is a pipe or FIFO.
- * A line that does not fit is counted, not written, and the next line that
- * does fit is preceded by a warning with the count. A line written in part
- * is finished, before anything else, by the next log call that can; lines
- * are never interleaved or cut. Regular files and terminals are written as
- * before (a terminal stopped with ^S still blocks; run under systemd, or
- * with stderr on a pipe, the supported setups).
+ * non-blocking open file description of its own when it is a pipe, FIFO or
+ * terminal, after poll() when that cannot be had (see log_setup()). A line
+ * that does not fit is counted, not written, and the next line that does fit
+ * is preceded by a warning with the count. A line written in part is
+ * finished, before anything else, by the next log call that can; lines are
+ * never interleaved or cut. Regular files are written as before.
+ *
+ * Lines a client causes at will go through log_client(): see below.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -47,6 +49,8 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool log_ready;
 static bool log_journal;	/* JOURNAL_STREAM: "<N>" prefixes */
 static bool log_socket;		/* stderr is a socket: send() with MSG_DONTWAIT */
+static bool log_poll;		/* stderr is blocking: write() only after poll() finds room */
+static char log_setup_note[160];	/* what log_setup() has to say, said before the first line */
 static unsigned long log_dropped;	/* lines not written since the last one that was */
 /* The unwritten tail of the last line written in part. */
 static char log_pending[2 * (LOG_LINE_MAX + 64)];
@@ -66,33 +70,49 @@ int log_parse_level(const char *s)
 }
 
 /*
- * On first use: learn what stderr is. A pipe or FIFO is opened again,
- * non-blocking, and put on fd 2: a new open file description, so the
+ * On first use: learn what stderr is. A pipe, FIFO or terminal is opened
+ * again, non-blocking, and put on fd 2: a new open file description, so the
  * O_NONBLOCK reaches neither the process that shares the old one (a shell,
- * systemd) nor anything else.
+ * systemd) nor anything else. A FIFO is opened read-write, which never fails
+ * for want of a reader. What was opened must be what fd 2 was (the same
+ * inode). When it cannot be opened (a pipe of another user, no /proc), each
+ * line is written only if poll() says there is room: for a pipe that cannot
+ * block (a line is under PIPE_BUF, written at once or not at all), for a
+ * terminal it mostly cannot.
  */
 static void log_setup(void)
 {
-	struct stat st;
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st, again;
+	int fd, r;
 
 	log_ready = true;
-	log_journal = getenv("JOURNAL_STREAM") != NULL;
 	if (fstat(STDERR_FILENO, &st) < 0)
 		return;
+	/* JOURNAL_STREAM names the stream it applies to: only that one takes "<N>" prefixes. */
+	log_journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && dev == (unsigned long long)st.st_dev &&
+		      ino == (unsigned long long)st.st_ino;
 	if (S_ISSOCK(st.st_mode)) {
 		log_socket = true;
-	} else if (S_ISFIFO(st.st_mode)) {
-		int fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-
-		if (fd < 0)
-			return;
-		/* dup2 clears FD_CLOEXEC on fd 2, as it was. */
-		if (dup2(fd, STDERR_FILENO) < 0) {
-			close(fd);
-			return;
-		}
-		close(fd);
+		return;
 	}
+	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
+		return;
+	fd = open("/proc/self/fd/2", (S_ISFIFO(st.st_mode) ? O_RDWR : O_WRONLY) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, &again) == 0 && again.st_dev == st.st_dev && again.st_ino == st.st_ino &&
+	    again.st_rdev == st.st_rdev && dup2(fd, STDERR_FILENO) == STDERR_FILENO) {
+		/* dup2 left FD_CLOEXEC off fd 2, as it was. */
+		close(fd);
+		return;
+	}
+	r = fd < 0 ? errno : EBADF;
+	if (fd >= 0)
+		close(fd);
+	log_poll = true;
+	snprintf(log_setup_note, sizeof(log_setup_note),
+		 "stderr (%s) cannot be opened again non-blocking (%s): lines are written when poll() finds room",
+		 S_ISFIFO(st.st_mode) ? "a pipe" : "a terminal or device", strerror(r));
 }
 
 /* Bytes written, or -1 when none could be (full, or an error: either way dropped). */
@@ -100,6 +120,12 @@ static ssize_t log_out(const char *p, size_t len)
 {
 	ssize_t n;
 
+	if (log_poll) {
+		struct pollfd pfd = { .fd = STDERR_FILENO, .events = POLLOUT };
+
+		if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
+			return -1;
+	}
 	do {
 		if (log_socket)
 			n = send(STDERR_FILENO, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -212,8 +238,11 @@ static void log_vmsg(int level, bool client, const char *fmt, va_list ap)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
 	pthread_mutex_lock(&log_lock);
-	if (!log_ready)
+	if (!log_ready) {
 		log_setup();
+		if (log_setup_note[0])
+			log_emit(LOG_LEVEL_WARNING, log_setup_note, false);
+	}
 	log_emit(level, line, client);
 	pthread_mutex_unlock(&log_lock);
 }

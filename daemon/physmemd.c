@@ -103,6 +103,15 @@ static int backend_open(const struct conf *conf, const struct backend_ops **ret,
  * below the hard one (a daemon started from a shell gets 1024) only makes the
  * table easier to fill. epoll has no FD_SETSIZE limit.
  */
+/* libevent's own messages: through our log, which never blocks, not its fprintf(stderr). */
+static void on_libevent_log(int severity, const char *msg)
+{
+	int level = severity == EVENT_LOG_ERR ? LOG_LEVEL_ERR : severity == EVENT_LOG_WARN ? LOG_LEVEL_WARNING :
+		    severity == EVENT_LOG_MSG ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
+
+	log_msg(level, "libevent: %s", msg);
+}
+
 static void raise_fd_limit(void)
 {
 	struct rlimit rl;
@@ -241,6 +250,7 @@ int main(int argc, char **argv)
 		return 1;
 	registry_init(&registry, &conf, backend, backend_state);
 
+	event_set_log_callback(on_libevent_log);
 	base = server_event_base_new();
 	if (!base) {
 		log_error("cannot create the event loop");

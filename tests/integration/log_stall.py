@@ -11,6 +11,11 @@ lines only, in the expected format, and a warning that counts the lines that
 were dropped, so that lines written plus lines counted as dropped are exactly
 the lines logged.
 
+Cases "pipe-other-owner" (the daemon as another user than the pipe's, which
+it cannot open again non-blocking) and "fifo-reader-late" (a FIFO with no
+reader when the daemon starts) are the pipe case where that reopening is
+not simple.
+
 Case "default-level": at the default level (info) those calls log nothing, so
 that a client cannot spend journald's rate limit for the daemon (10,000 lines
 in 30 s by default), after which its warnings would be dropped too.
@@ -19,7 +24,8 @@ Case "client-lines-limited": lines a client causes at will at the default
 level (here: refused connections) are at most 20 a second; the next line
 after that second says how many were not logged, exactly.
 
-usage: log_stall.py --daemon PHYSMEMD {socket,journal,pipe,default-level,client-lines-limited}
+usage: log_stall.py --daemon PHYSMEMD {socket,journal,pipe,pipe-other-owner,fifo-reader-late,
+                                      default-level,client-lines-limited}
 """
 import argparse
 import fcntl
@@ -33,6 +39,8 @@ import sys
 import tempfile
 import shutil
 import time
+
+NOBODY = 65534
 
 from varlink_raw import call, connect
 
@@ -161,7 +169,23 @@ def run(daemon, kind):
     path = os.path.join(tmp, "s")
     env = dict(os.environ)
     env.pop("JOURNAL_STREAM", None)
-    if kind in ("socket", "journal"):
+    prefix = []
+    if kind == "pipe-other-owner":
+        # The daemon as uid 65534 on a pipe root made: it cannot open the
+        # pipe again (EACCES), so it writes only when poll() finds room.
+        os.chown(tmp, NOBODY, NOBODY)
+        os.chmod(tmp, 0o755)
+        prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    if kind == "fifo-reader-late":
+        # A FIFO whose reader comes after the daemon starts (opening it
+        # write-only and non-blocking fails then).
+        fifo = os.path.join(tmp, "fifo")
+        os.mkfifo(fifo)
+        first = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        wfd = os.open(fifo, os.O_WRONLY)
+        os.close(first)
+        rfd = None
+    elif kind in ("socket", "journal"):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         # The kernel's smallest send buffer: a few dozen lines fill it.
         theirs.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1)
@@ -172,7 +196,7 @@ def run(daemon, kind):
     else:
         rfd, wfd = os.pipe()
         fcntl.fcntl(wfd, F_SETPIPE_SZ, 4096)
-    proc = subprocess.Popen([daemon, "--socket", path, "--backend", "memfd", "--set", "log-level=debug"],
+    proc = subprocess.Popen(prefix + [daemon, "--socket", path, "--backend", "memfd", "--set", "log-level=debug"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=wfd, env=env)
     os.close(wfd)
     data = b""
@@ -186,6 +210,8 @@ def run(daemon, kind):
         s.settimeout(CALL_TIMEOUT)
         for i in range(PAIRS):
             pair(s, i)
+        if rfd is None:
+            rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
         try:
             r, _ = call(s, MANAGER + "Status")
         except socket.timeout:
@@ -198,16 +224,21 @@ def run(daemon, kind):
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=20)
         check(rc == 0, f"physmemd exits 0 on SIGTERM (got {rc})")
-        while True:
-            chunk = os.read(rfd, 1 << 16)
-            if not chunk:
-                break
-            data += chunk
+        if kind == "fifo-reader-late":
+            # The daemon holds the FIFO open read-write: no end of file.
+            data += read_available(rfd)
+        else:
+            while True:
+                chunk = os.read(rfd, 1 << 16)
+                if not chunk:
+                    break
+                data += chunk
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        os.close(rfd)
+        if rfd is not None:
+            os.close(rfd)
         shutil.rmtree(tmp, ignore_errors=True)
 
     text = data.decode()
@@ -216,20 +247,24 @@ def run(daemon, kind):
     form = re.compile(r"<[3-7]>\S" if kind == "journal" else r"physmemd: (error|warning|notice|info|debug): \S")
     bad = [l for l in lines if not form.match(l)]
     check(not bad, f"every line is whole and has its prefix ({len(lines)} lines; first bad: {bad[:1]})")
-    # At debug each call logs its method, and each pair its buffer's two lines.
-    calls = sum(1 for l in lines if re.search(r"connection \d+: io\.physmem\.Manager\.\w+$", l))
+    # At debug the connection logs its peer, each call its method, and each pair its buffer's two lines.
+    calls = sum(1 for l in lines if re.search(r"connection \d+: (io\.physmem\.Manager\.\w+|uid \d+ gid \d+ pid \d+)$", l))
     allocs = sum(1 for l in lines if re.search(r"buffer \d+: 4096 bytes for uid \d+ pid", l))
     frees = sum(1 for l in lines if re.search(r"buffer \d+: freed \(4096 bytes", l))
     dropped = [int(m.group(1)) for l in lines if (m := re.search(r"(\d+) log lines dropped", l))]
     check(dropped and sum(dropped) > 0, f"the stall dropped lines and said so ({sum(dropped)} in {len(dropped)} warnings)")
-    logged = 4 * (PAIRS + 1) + 1
+    logged = 4 * (PAIRS + 1) + 1 + 1
+    if kind == "pipe-other-owner":
+        check(any("cannot be opened again non-blocking (Permission denied)" in l for l in lines),
+              "the daemon says it writes after poll(), the pipe being another user's")
     check(calls + allocs + frees + sum(dropped) == logged,
           f"written + dropped = logged: {calls} + {allocs} + {frees} + {sum(dropped)} = {logged}")
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--daemon", required=True)
-    ap.add_argument("kind", choices=["socket", "journal", "pipe", "default-level", "client-lines-limited"])
+    ap.add_argument("kind", choices=["socket", "journal", "pipe", "pipe-other-owner", "fifo-reader-late",
+                                     "default-level", "client-lines-limited"])
     args = ap.parse_args()
     try:
         if args.kind == "default-level":
