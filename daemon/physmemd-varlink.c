@@ -68,6 +68,11 @@ static void reply(struct call *call, struct json_object *params)
 	static const char empty[] = "{\"parameters\":{}}";
 
 	if (!params && !call->oneway) {
+		/* params NULL because its object could not be made: the static out-of-memory error. */
+		if (vl_build_failed()) {
+			server_reply(call->conn, NULL, NULL, 0);
+			return;
+		}
 		/* The commonest reply (Free's), written once. */
 		server_reply_text(call->conn, empty, sizeof(empty), NULL, 0);
 		return;

@@ -265,10 +265,11 @@ static void put_uint(struct vl_writer *w, uint64_t u)
 }
 
 /*
- * A double as json-c writes one: the fewest significant digits that read
- * back as the same double, ".0" after an integral value, NaN and the infinities by name (json-c's parser takes
- * them back; no message of this protocol has one). The decimal point is
- * '.', whatever LC_NUMERIC says.
+ * A double: the fewest significant digits that read back as the same double
+ * (json-c writes 17 for one it built and keeps a parsed one's own text; all
+ * read back alike), ".0" after an integral value, NaN and the infinities by
+ * name, as json-c does (its parser takes them back; no message of this
+ * protocol has one). The decimal point is '.', whatever LC_NUMERIC says.
  */
 static void put_double(struct vl_writer *w, double d)
 {

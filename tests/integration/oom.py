@@ -10,7 +10,9 @@ mistyped and oversized calls, closes). Checked:
 - the daemon never dies, and exits 0 on SIGTERM after;
 - every reply is a whole JSON object with parameters or a named error (json-c's
   printer left text out without saying so when an allocation failed; replies
-  went out as {"error":""} or cut short);
+  went out as {"error":""} or cut short), and a success has every member its
+  method always answers (GetInfo, Status and GetInterfaceDescription answered
+  {"parameters":{}} when their first object could not be made: helper-64);
 - a reply it could not build is AllocationFailed "the daemon is out of memory"
   (before, json-c aborted on the container it could not make);
 - a call is answered, or its connection closed: never left waiting;
@@ -102,8 +104,8 @@ class Load:
             self.connect()
             return
         s = self.rnd.choice(self.conns)
-        op = self.rnd.choice(["alloc", "alloc", "named", "free", "list", "status", "describe", "import",
-                              "share", "mistyped", "oversized", "close"])
+        op = self.rnd.choice(["alloc", "alloc", "named", "free", "list", "status", "describe", "getinfo",
+                              "import", "share", "mistyped", "oversized", "close"])
         if op == "close":
             self.drop(s)
             return
@@ -121,6 +123,8 @@ class Load:
                 send(s, MANAGER + "Status")
             elif op == "describe":
                 send(s, "org.varlink.service.GetInterfaceDescription", {"interface": "io.physmem.Manager"})
+            elif op == "getinfo":
+                send(s, "org.varlink.service.GetInfo")
             elif op == "import":
                 send(s, MANAGER + "Import", {"name": "n%d" % self.rnd.randrange(40), "ownerUid": 0})
             elif op == "share":
@@ -153,6 +157,14 @@ class Load:
                 self.count("out of memory")
             if op == "oversized":
                 self.drop(s)       # the daemon hangs up after that one
+            return
+        # A reply must be whole: what each method always answers is there.
+        need = {"status": ("version", "quota", "connections"), "describe": ("description",),
+                "getinfo": ("vendor", "interfaces"), "list": ("buffers",),
+                "alloc": ("buffer",), "named": ("buffer",)}.get(op, ())
+        missing = [k for k in need if k not in r.get("parameters", {})]
+        if missing:
+            self.bad.append(f"{op} answered without {missing}: {text[:120]!r}")
             return
         self.count("ok")
         if op in ("alloc", "named") and "buffer" in r.get("parameters", {}):
