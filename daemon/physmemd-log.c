@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 
 #include "physmemd.h"
@@ -49,8 +50,9 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool log_ready;
 static bool log_journal;	/* JOURNAL_STREAM: "<N>" prefixes */
 static bool log_socket;		/* stderr is a socket: send() with MSG_DONTWAIT */
-static bool log_poll;		/* stderr is blocking: write() only after poll() finds room */
-static char log_setup_note[160];	/* what log_setup() has to say, said before the first line */
+static bool log_poll;		/* stderr is a blocking pipe: write() only after poll() finds room */
+static bool log_mute;		/* stderr is a blocking terminal: nothing is written */
+static char log_setup_note[200];	/* what log_setup() has to say, said before the first line */
 static unsigned long log_dropped;	/* lines not written since the last one that was */
 /* The unwritten tail of the last line written in part. */
 static char log_pending[2 * (LOG_LINE_MAX + 64)];
@@ -70,22 +72,26 @@ int log_parse_level(const char *s)
 }
 
 /*
- * On first use: learn what stderr is. A pipe, FIFO or terminal is opened
- * again, non-blocking, and put on fd 2: a new open file description, so the
- * O_NONBLOCK reaches neither the process that shares the old one (a shell,
- * systemd) nor anything else. A FIFO is opened read-write, which never fails
- * for want of a reader. What was opened must be what fd 2 was (the same
- * inode). When it cannot be opened (a pipe of another user, no /proc), each
- * line is written only if poll() says there is room: for a pipe that cannot
- * block (a line is under PIPE_BUF, written at once or not at all), for a
- * terminal it mostly cannot.
+ * Learn what stderr is: log_open() at start, before any client, else at the
+ * first line. A pipe, FIFO or terminal is opened again, non-blocking, and put
+ * on fd 2: a new open file description, so the O_NONBLOCK reaches neither the
+ * process that shares the old one (a shell, systemd) nor anything else. A
+ * FIFO is opened read-write, which never fails for want of a reader. What was
+ * opened must be what fd 2 was (the same inode); /dev/ptmx is not opened
+ * again (that would make a new terminal).
+ *
+ * When it cannot be opened (a pipe or terminal of another user, no /proc):
+ * a pipe's lines are written only after poll() finds room (a line is under
+ * PIPE_BUF: a pipe takes it whole or poll() says no); a terminal's poll()
+ * promises room for one byte, not a line, so it gets no line at all after a
+ * note that says so, written at start, when no client can have filled it.
  */
 static void log_setup(void)
 {
 	const char *js = getenv("JOURNAL_STREAM");
 	unsigned long long dev, ino;
 	struct stat st, again;
-	int fd, r;
+	int fd = -1, r;
 
 	log_ready = true;
 	if (fstat(STDERR_FILENO, &st) < 0)
@@ -99,7 +105,11 @@ static void log_setup(void)
 	}
 	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
 		return;
-	fd = open("/proc/self/fd/2", (S_ISFIFO(st.st_mode) ? O_RDWR : O_WRONLY) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 5 && minor(st.st_rdev) == 2)
+		errno = EPERM;	/* /dev/ptmx */
+	else
+		fd = open("/proc/self/fd/2", (S_ISFIFO(st.st_mode) ? O_RDWR : O_WRONLY) | O_NONBLOCK | O_NOCTTY |
+			  O_CLOEXEC);
 	if (fd >= 0 && fstat(fd, &again) == 0 && again.st_dev == st.st_dev && again.st_ino == st.st_ino &&
 	    again.st_rdev == st.st_rdev && dup2(fd, STDERR_FILENO) == STDERR_FILENO) {
 		/* dup2 left FD_CLOEXEC off fd 2, as it was. */
@@ -109,10 +119,29 @@ static void log_setup(void)
 	r = fd < 0 ? errno : EBADF;
 	if (fd >= 0)
 		close(fd);
-	log_poll = true;
-	snprintf(log_setup_note, sizeof(log_setup_note),
-		 "stderr (%s) cannot be opened again non-blocking (%s): lines are written when poll() finds room",
-		 S_ISFIFO(st.st_mode) ? "a pipe" : "a terminal or device", strerror(r));
+	if (S_ISFIFO(st.st_mode)) {
+		log_poll = true;
+		snprintf(log_setup_note, sizeof(log_setup_note),
+			 "stderr (a pipe) cannot be opened again non-blocking (%s): lines are written when poll() "
+			 "finds room", strerror(r));
+		return;
+	}
+	log_mute = true;
+	/* Said now, blocking: the caller is log_open() at start (a line's first caller only in tests). */
+	r = snprintf(log_setup_note, sizeof(log_setup_note),
+		     "%sstderr (a terminal or device) cannot be opened again non-blocking (%s): no further line is "
+		     "written to it\n", log_journal ? "<4>" : "physmemd: warning: ", strerror(r));
+	if (r > 0 && write(STDERR_FILENO, log_setup_note, (size_t)r) < 0)
+		r = 0;
+	log_setup_note[0] = '\0';
+}
+
+void log_open(void)
+{
+	pthread_mutex_lock(&log_lock);
+	if (!log_ready)
+		log_setup();
+	pthread_mutex_unlock(&log_lock);
 }
 
 /* Bytes written, or -1 when none could be (full, or an error: either way dropped). */
@@ -120,6 +149,8 @@ static ssize_t log_out(const char *p, size_t len)
 {
 	ssize_t n;
 
+	if (log_mute)
+		return -1;
 	if (log_poll) {
 		struct pollfd pfd = { .fd = STDERR_FILENO, .events = POLLOUT };
 
@@ -238,10 +269,11 @@ static void log_vmsg(int level, bool client, const char *fmt, va_list ap)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
 	pthread_mutex_lock(&log_lock);
-	if (!log_ready) {
+	if (!log_ready)
 		log_setup();
-		if (log_setup_note[0])
-			log_emit(LOG_LEVEL_WARNING, log_setup_note, false);
+	if (log_setup_note[0]) {
+		log_emit(LOG_LEVEL_WARNING, log_setup_note, false);
+		log_setup_note[0] = '\0';
 	}
 	log_emit(level, line, client);
 	pthread_mutex_unlock(&log_lock);

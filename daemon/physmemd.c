@@ -240,6 +240,7 @@ int main(int argc, char **argv)
 	if (verbose)
 		conf.log_level = LOG_LEVEL_DEBUG;
 	log_set_level(conf.log_level);
+	log_open();
 	if (conf_check(&conf) < 0)
 		return 1;
 

@@ -43,6 +43,8 @@ struct conn_pool;
 enum log_level { LOG_LEVEL_ERR = 3, LOG_LEVEL_WARNING = 4, LOG_LEVEL_NOTICE = 5,
 		 LOG_LEVEL_INFO = 6, LOG_LEVEL_DEBUG = 7 };
 void log_set_level(int level);
+/* Learn what stderr is and how to write it without blocking: at start, before any client. */
+void log_open(void);
 int log_parse_level(const char *s);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_error(...) log_msg(LOG_LEVEL_ERR, __VA_ARGS__)

@@ -14,7 +14,8 @@ the lines logged.
 Cases "pipe-other-owner" (the daemon as another user than the pipe's, which
 it cannot open again non-blocking) and "fifo-reader-late" (a FIFO with no
 reader when the daemon starts) are the pipe case where that reopening is
-not simple.
+not simple. Case "pty-other-owner": the same with a terminal, which then
+gets one line that says why it gets no more.
 
 Case "default-level": at the default level (info) those calls log nothing, so
 that a client cannot spend journald's rate limit for the daemon (10,000 lines
@@ -25,7 +26,7 @@ level (here: refused connections) are at most 20 a second; the next line
 after that second says how many were not logged, exactly.
 
 usage: log_stall.py --daemon PHYSMEMD {socket,journal,pipe,pipe-other-owner,fifo-reader-late,
-                                      default-level,client-lines-limited}
+                                      pty-other-owner,default-level,client-lines-limited}
 """
 import argparse
 import fcntl
@@ -82,6 +83,47 @@ def read_available(fd):
             break
         data += chunk
     return data
+
+
+def pty_other_owner(daemon):
+    """The daemon as uid 65534 on root's terminal, which nobody reads: it
+    cannot open it again non-blocking, and poll() on a terminal promises room
+    for one byte, not a line; so it says so once, at start, and writes no
+    more to it (helper-65: it stopped the loop after 15 s before)."""
+    tmp = tempfile.mkdtemp(prefix="physmem-log-")
+    os.chown(tmp, NOBODY, NOBODY)
+    os.chmod(tmp, 0o755)
+    path = os.path.join(tmp, "s")
+    master, slave = os.openpty()
+    os.fchmod(slave, 0o620)
+    proc = subprocess.Popen(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                             daemon, "--socket", path, "--backend", "memfd", "--set", "log-level=debug"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(path):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise Failure("physmemd did not start")
+            time.sleep(0.05)
+        s = connect(path)
+        s.settimeout(CALL_TIMEOUT)
+        for i in range(PAIRS):
+            pair(s, i)
+        s.close()
+        check(True, f"{PAIRS} pairs answered with stderr on a terminal nobody reads")
+        data = read_available(master)
+        proc.send_signal(signal.SIGTERM)
+        check(proc.wait(timeout=20) == 0, "physmemd exits 0 on SIGTERM")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+        shutil.rmtree(tmp, ignore_errors=True)
+    lines = data.decode(errors="replace").splitlines()
+    check(len(lines) == 1 and "cannot be opened again non-blocking (Permission denied): no further line" in lines[0],
+          f"the terminal got one line, which says why ({lines[:3]})")
 
 
 def default_level(daemon):
@@ -264,10 +306,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--daemon", required=True)
     ap.add_argument("kind", choices=["socket", "journal", "pipe", "pipe-other-owner", "fifo-reader-late",
-                                     "default-level", "client-lines-limited"])
+                                     "pty-other-owner", "default-level", "client-lines-limited"])
     args = ap.parse_args()
     try:
-        if args.kind == "default-level":
+        if args.kind == "pty-other-owner":
+            pty_other_owner(args.daemon)
+        elif args.kind == "default-level":
             default_level(args.daemon)
         elif args.kind == "client-lines-limited":
             client_lines_limited(args.daemon)
