@@ -550,7 +550,8 @@ static int queue_text(struct vl_stream *s, const char *text, size_t len, const i
 	return 0;
 }
 
-int vl_stream_queue(struct vl_stream *s, struct json_object *msg, const int *fds, unsigned nfds)
+/* msg written (see message_text()), then sent at once where it can be, or queued. */
+static int message_out(struct vl_stream *s, struct json_object *msg, const int *fds, unsigned nfds, bool now)
 {
 	struct vl_writer w;
 	const char *text;
@@ -560,24 +561,19 @@ int vl_stream_queue(struct vl_stream *s, struct json_object *msg, const int *fds
 	vl_writer_init(&w);
 	r = message_text(msg, nfds, &w, &text, &len);
 	if (r == 0)
-		r = queue_text(s, text, len, fds, nfds);
+		r = now ? vl_stream_send_text(s, text, len, fds, nfds) : queue_text(s, text, len, fds, nfds);
 	vl_writer_done(&w);
 	return r;
 }
 
+int vl_stream_queue(struct vl_stream *s, struct json_object *msg, const int *fds, unsigned nfds)
+{
+	return message_out(s, msg, fds, nfds, false);
+}
+
 int vl_stream_send(struct vl_stream *s, struct json_object *msg, const int *fds, unsigned nfds)
 {
-	struct vl_writer w;
-	const char *text;
-	size_t len;
-	int r;
-
-	vl_writer_init(&w);
-	r = message_text(msg, nfds, &w, &text, &len);
-	if (r == 0)
-		r = vl_stream_send_text(s, text, len, fds, nfds);
-	vl_writer_done(&w);
-	return r;
+	return message_out(s, msg, fds, nfds, true);
 }
 
 int vl_stream_send_text(struct vl_stream *s, const char *text, size_t len, const int *fds, unsigned nfds)

@@ -41,8 +41,7 @@ import tempfile
 import shutil
 import time
 
-NOBODY = 65534
-
+from clients import Failure, check, NOBODY
 from varlink_raw import call, connect
 
 MANAGER = "io.physmem.Manager."
@@ -51,14 +50,44 @@ CALL_TIMEOUT = 30       # seconds; a blocked daemon never answers
 F_SETPIPE_SZ = 1031
 
 
-class Failure(Exception):
-    pass
+class LogDaemon:
+    """physmemd (memfd backend) on a socket in a directory of its own, its
+    stderr on the fd err; as uid 65534 when other_user. cleanup() always."""
 
+    def __init__(self, daemon, err, settings=(), other_user=False, env=None):
+        self.tmp = tempfile.mkdtemp(prefix="physmem-log-")
+        self.path = os.path.join(self.tmp, "s")
+        prefix = []
+        if other_user:
+            os.chown(self.tmp, NOBODY, NOBODY)
+            os.chmod(self.tmp, 0o755)
+            prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+        args = prefix + [daemon, "--socket", self.path, "--backend", "memfd"]
+        for setting in settings:
+            args += ["--set", setting]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                     env=env)
 
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
-    print(f"ok - {what}")
+    def connect(self):
+        deadline = time.monotonic() + 20
+        while not os.path.exists(self.path):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise Failure("physmemd did not start")
+            time.sleep(0.05)
+        s = connect(self.path)
+        s.settimeout(CALL_TIMEOUT)
+        return s
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=20)
+        check(rc == 0, f"physmemd exits 0 on SIGTERM (got {rc})")
+
+    def cleanup(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def pair(s, i):
@@ -90,115 +119,75 @@ def pty_other_owner(daemon):
     cannot open it again non-blocking, and poll() on a terminal promises room
     for one byte, not a line; so it says so once, at start, and writes no
     more to it (helper-65: it stopped the loop after 15 s before)."""
-    tmp = tempfile.mkdtemp(prefix="physmem-log-")
-    os.chown(tmp, NOBODY, NOBODY)
-    os.chmod(tmp, 0o755)
-    path = os.path.join(tmp, "s")
     master, slave = os.openpty()
     os.fchmod(slave, 0o620)
-    proc = subprocess.Popen(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-                             daemon, "--socket", path, "--backend", "memfd", "--set", "log-level=debug"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
+    d = LogDaemon(daemon, slave, ["log-level=debug"], other_user=True)
     os.close(slave)
     try:
-        deadline = time.monotonic() + 20
-        while not os.path.exists(path):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise Failure("physmemd did not start")
-            time.sleep(0.05)
-        s = connect(path)
-        s.settimeout(CALL_TIMEOUT)
+        s = d.connect()
         for i in range(PAIRS):
             pair(s, i)
         s.close()
         check(True, f"{PAIRS} pairs answered with stderr on a terminal nobody reads")
         data = read_available(master)
-        proc.send_signal(signal.SIGTERM)
-        check(proc.wait(timeout=20) == 0, "physmemd exits 0 on SIGTERM")
+        d.stop()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        d.cleanup()
         os.close(master)
-        shutil.rmtree(tmp, ignore_errors=True)
     lines = data.decode(errors="replace").splitlines()
     check(len(lines) == 1 and "cannot be opened again non-blocking (Permission denied): no further line" in lines[0],
           f"the terminal got one line, which says why ({lines[:3]})")
 
 
+def log_lines(d, log):
+    d.stop()
+    log.seek(0)
+    return log.read().splitlines()
+
+
 def default_level(daemon):
-    tmp = tempfile.mkdtemp(prefix="physmem-log-")
-    path = os.path.join(tmp, "s")
-    log = open(os.path.join(tmp, "log"), "w+")
-    proc = subprocess.Popen([daemon, "--socket", path, "--backend", "memfd"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+    log = tempfile.TemporaryFile("w+")
+    d = LogDaemon(daemon, log)
     try:
-        deadline = time.monotonic() + 20
-        while not os.path.exists(path):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise Failure("physmemd did not start")
-            time.sleep(0.05)
-        s = connect(path)
-        s.settimeout(CALL_TIMEOUT)
+        s = d.connect()
         for i in range(PAIRS):
             pair(s, i)
         call(s, MANAGER + "Status")
         s.close()
-        proc.send_signal(signal.SIGTERM)
-        check(proc.wait(timeout=20) == 0, "physmemd exits 0 on SIGTERM")
-        log.seek(0)
-        lines = log.read().splitlines()
+        lines = log_lines(d, log)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        d.cleanup()
     per_call = [l for l in lines if re.search(r"buffer \d+:|io\.physmem\.Manager|connection \d+", l)]
     check(lines and not per_call,
           f"at the default level {PAIRS} pairs log no line of their own ({len(lines)} lines; first: {per_call[:1]})")
 
 
 def client_lines_limited(daemon):
-    tmp = tempfile.mkdtemp(prefix="physmem-log-")
-    path = os.path.join(tmp, "s")
-    log = open(os.path.join(tmp, "log"), "w+")
-    proc = subprocess.Popen([daemon, "--socket", path, "--backend", "memfd", "--set", "max-connections-per-uid=1"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+    log = tempfile.TemporaryFile("w+")
+    d = LogDaemon(daemon, log, ["max-connections-per-uid=1"])
     refused = 0
 
     def refuse():
         nonlocal refused
-        c = connect(path)
+        c = connect(d.path)
         c.settimeout(CALL_TIMEOUT)
-        check_closed = c.recv(1) == b""
+        closed = c.recv(1) == b""
         c.close()
-        if not check_closed:
+        if not closed:
             raise Failure("a connection over the per-uid limit is closed")
         refused += 1
 
     try:
-        deadline = time.monotonic() + 20
-        while not os.path.exists(path):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise Failure("physmemd did not start")
-            time.sleep(0.05)
-        s = connect(path)
-        s.settimeout(CALL_TIMEOUT)
+        s = d.connect()
         call(s, MANAGER + "Status")
         for _ in range(100):
             refuse()
         time.sleep(1.2)         # the second of the last suppressed line is over
         refuse()
         s.close()
-        proc.send_signal(signal.SIGTERM)
-        check(proc.wait(timeout=20) == 0, "physmemd exits 0 on SIGTERM")
-        log.seek(0)
-        lines = log.read().splitlines()
+        lines = log_lines(d, log)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        d.cleanup()
     written = sum(1 for l in lines if "refusing connection from uid" in l)
     notes = [int(m.group(1)) for l in lines if (m := re.search(r"(\d+) log lines about clients not logged", l))]
     check(written <= 2 * 20 + 1, f"{refused} refused connections logged at most 20 lines a second ({written})")
@@ -206,28 +195,18 @@ def client_lines_limited(daemon):
           f"the rest were counted: {written} written + {sum(notes)} not logged = {refused}")
 
 
-def run(daemon, kind):
-    tmp = tempfile.mkdtemp(prefix="physmem-log-")
-    path = os.path.join(tmp, "s")
-    env = dict(os.environ)
-    env.pop("JOURNAL_STREAM", None)
-    prefix = []
-    if kind == "pipe-other-owner":
-        # The daemon as uid 65534 on a pipe root made: it cannot open the
-        # pipe again (EACCES), so it writes only when poll() finds room.
-        os.chown(tmp, NOBODY, NOBODY)
-        os.chmod(tmp, 0o755)
-        prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+def stderr_for(kind, env):
+    """(the reader's fd or None until it opens, the daemon's fd, the FIFO's path or None)."""
     if kind == "fifo-reader-late":
         # A FIFO whose reader comes after the daemon starts (opening it
         # write-only and non-blocking fails then).
-        fifo = os.path.join(tmp, "fifo")
+        fifo = os.path.join(tempfile.mkdtemp(prefix="physmem-fifo-"), "fifo")
         os.mkfifo(fifo)
         first = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
         wfd = os.open(fifo, os.O_WRONLY)
         os.close(first)
-        rfd = None
-    elif kind in ("socket", "journal"):
+        return None, wfd, fifo
+    if kind in ("socket", "journal"):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         # The kernel's smallest send buffer: a few dozen lines fill it.
         theirs.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1)
@@ -235,24 +214,27 @@ def run(daemon, kind):
         if kind == "journal":
             st = os.fstat(wfd)
             env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
-    else:
-        rfd, wfd = os.pipe()
-        fcntl.fcntl(wfd, F_SETPIPE_SZ, 4096)
-    proc = subprocess.Popen(prefix + [daemon, "--socket", path, "--backend", "memfd", "--set", "log-level=debug"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=wfd, env=env)
+        return rfd, wfd, None
+    # A pipe; for "pipe-other-owner" the daemon runs as uid 65534 on this
+    # pipe root made: it cannot open it again (EACCES), so it writes only
+    # when poll() finds room.
+    rfd, wfd = os.pipe()
+    fcntl.fcntl(wfd, F_SETPIPE_SZ, 4096)
+    return rfd, wfd, None
+
+
+def run(daemon, kind):
+    env = dict(os.environ)
+    env.pop("JOURNAL_STREAM", None)
+    rfd, wfd, fifo = stderr_for(kind, env)
+    d = LogDaemon(daemon, wfd, ["log-level=debug"], other_user=kind == "pipe-other-owner", env=env)
     os.close(wfd)
     data = b""
     try:
-        deadline = time.monotonic() + 20
-        while not os.path.exists(path):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise Failure("physmemd did not start")
-            time.sleep(0.05)
-        s = connect(path)
-        s.settimeout(CALL_TIMEOUT)
+        s = d.connect()
         for i in range(PAIRS):
             pair(s, i)
-        if rfd is None:
+        if fifo:
             rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
         try:
             r, _ = call(s, MANAGER + "Status")
@@ -263,25 +245,19 @@ def run(daemon, kind):
         data = read_available(rfd)
         pair(s, PAIRS)
         s.close()
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=20)
-        check(rc == 0, f"physmemd exits 0 on SIGTERM (got {rc})")
-        if kind == "fifo-reader-late":
-            # The daemon holds the FIFO open read-write: no end of file.
+        d.stop()
+        if fifo:
+            # The daemon held the FIFO open read-write: no end of file to wait for.
             data += read_available(rfd)
         else:
-            while True:
-                chunk = os.read(rfd, 1 << 16)
-                if not chunk:
-                    break
+            while chunk := os.read(rfd, 1 << 16):
                 data += chunk
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        d.cleanup()
         if rfd is not None:
             os.close(rfd)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if fifo:
+            shutil.rmtree(os.path.dirname(fifo), ignore_errors=True)
 
     text = data.decode()
     check(text.endswith("\n"), "the log ends with a whole line")
@@ -301,6 +277,7 @@ def run(daemon, kind):
               "the daemon says it writes after poll(), the pipe being another user's")
     check(calls + allocs + frees + sum(dropped) == logged,
           f"written + dropped = logged: {calls} + {allocs} + {frees} + {sum(dropped)} = {logged}")
+
 
 def main():
     ap = argparse.ArgumentParser()

@@ -33,21 +33,12 @@ import sys
 import tempfile
 import time
 
+from clients import Failure, check
 from varlink_raw import Closed
 
 MANAGER = "io.physmem.Manager."
 FAIL_FROM_MS, FAIL_TO_MS, FAIL_EVERY = 1000, 5000, 20
 CALL_TIMEOUT = 20
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
-    print(f"ok - {what}")
 
 
 def receive(sock):
