@@ -341,9 +341,14 @@ void physmem_reply_add_unknown(struct json_object *o, struct json_object *reply)
 {
 	if (!o || !reply || !json_object_is_type(reply, json_type_object))
 		return;
-	json_object_object_foreach(reply, key, val)
-		if (!json_object_object_get_ex(o, key, NULL))
-			json_object_object_add(o, key, json_object_get(val));
+	json_object_object_foreach(reply, key, val) {
+		if (json_object_object_get_ex(o, key, NULL))
+			continue;
+		if (val)
+			vl_add(o, key, json_object_get(val));
+		else
+			vl_add_null(o, key);
+	}
 }
 
 int physmem_reply_error_errno(const char *name)

@@ -175,12 +175,24 @@ static void ctl_done(struct ctl *ctl)
 	ctl->pm = NULL;
 }
 
-/* Print a JSON value on stdout and free it; pretty unless one_line. */
+/*
+ * Print a JSON value on stdout and free it; pretty unless one_line. When it
+ * could not be built (out of memory), say so in one line and exit
+ * PHYSMEMCTL_EXIT_FAILED. (json-c's printer itself can leave text out when
+ * an allocation fails, without saying so; the daemon's replies avoid it,
+ * this output does not.)
+ */
 static void print_json(struct json_object *o, bool one_line)
 {
 	int flags = JSON_C_TO_STRING_NOSLASHESCAPE | (one_line ? JSON_C_TO_STRING_PLAIN : JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
+	const char *text = vl_build_failed() || !o ? NULL : json_object_to_json_string_ext(o, flags);
 
-	puts(json_object_to_json_string_ext(o, flags));
+	if (!text) {
+		json_object_put(o);
+		fprintf(stderr, "physmemctl: out of memory\n");
+		exit(PHYSMEMCTL_EXIT_FAILED);
+	}
+	puts(text);
 	json_object_put(o);
 }
 
@@ -199,6 +211,15 @@ static struct json_object *json_u64(uint64_t v)
 	return v > INT64_MAX ? json_object_new_uint64(v) : json_object_new_int64((int64_t)v);
 }
 
+/* o's member key: v, or null when it is not known. */
+static void nullable_u64(struct json_object *o, const char *key, bool known, uint64_t v)
+{
+	if (known)
+		vl_add(o, key, json_u64(v));
+	else
+		vl_add_null(o, key);
+}
+
 /* A segment list as the interface's []Segment (info's, or binding b's). */
 static struct json_object *segments_json(unsigned n, const struct physmem_info *info, const struct physmem_binding *b)
 {
@@ -208,34 +229,34 @@ static struct json_object *segments_json(unsigned n, const struct physmem_info *
 		const struct physmem_segment *seg = info ? physmem_info_segment(info, i) : physmem_binding_segment(b, i);
 		struct json_object *s = json_object_new_object();
 
-		json_object_object_add(s, "address", json_u64(seg->address));
-		json_object_object_add(s, "length", json_u64(seg->length));
-		json_object_array_add(a, s);
+		vl_add(s, "address", json_u64(seg->address));
+		vl_add(s, "length", json_u64(seg->length));
+		vl_append(a, s);
 	}
 	return a;
 }
 
-/* A buffer's bindings as the interface's []DeviceBinding, or null when it has none. */
+/* A buffer's bindings as the interface's []DeviceBinding (the caller adds null when it has none). */
 static struct json_object *bindings_json(const struct physmem_info *info)
 {
 	unsigned n = physmem_info_n_bindings(info);
 	struct json_object *a;
 
-	if (n == 0)
-		return NULL;
 	a = json_object_new_array_ext((int)n);
 	for (unsigned i = 0; i < n; i++) {
 		const struct physmem_binding *b = physmem_info_binding(info, i);
 		struct json_object *o = json_object_new_object();
 
-		json_object_object_add(o, "device", json_object_new_string(physmem_binding_device(b)));
-		json_object_object_add(o, "translation", json_object_new_string(physmem_binding_translation(b)));
-		json_object_object_add(o, "access",
+		vl_add(o, "device", json_object_new_string(physmem_binding_device(b)));
+		vl_add(o, "translation", json_object_new_string(physmem_binding_translation(b)));
+		vl_add(o, "access",
 				       json_object_new_string(physmem_device_access_names[physmem_binding_access(b)]));
-		json_object_object_add(o, "revoked", json_object_new_boolean(physmem_binding_revoked(b)));
-		json_object_object_add(o, "segments", physmem_binding_segments_known(b) ?
-			segments_json(physmem_binding_n_segments(b), NULL, b) : NULL);
-		json_object_array_add(a, o);
+		vl_add(o, "revoked", json_object_new_boolean(physmem_binding_revoked(b)));
+		if (physmem_binding_segments_known(b))
+			vl_add(o, "segments", segments_json(physmem_binding_n_segments(b), NULL, b));
+		else
+			vl_add_null(o, "segments");
+		vl_append(a, o);
 	}
 	return a;
 }
@@ -249,28 +270,33 @@ static struct json_object *info_json(const struct physmem_info *info)
 	const gid_t *gids;
 	unsigned n;
 
-	json_object_object_add(o, "id", json_u64(physmem_info_id(info)));
-	json_object_object_add(o, "name", name[0] ? json_object_new_string(name) : NULL);
-	json_object_object_add(o, "size", json_u64(physmem_info_size(info)));
-	json_object_object_add(o, "contiguous", json_object_new_boolean(physmem_info_contiguous(info)));
-	json_object_object_add(o, "cache", json_object_new_string(cache_name(physmem_info_cache(info))));
-	json_object_object_add(o, "backend", json_object_new_string(physmem_info_backend(info)));
-	json_object_object_add(o, "ownerUid", json_object_new_int64(physmem_info_owner_uid(info)));
-	json_object_object_add(o, "ownerPid", json_object_new_int64(physmem_info_owner_pid(info)));
+	vl_add(o, "id", json_u64(physmem_info_id(info)));
+	if (name[0])
+		vl_add(o, "name", json_object_new_string(name));
+	else
+		vl_add_null(o, "name");
+	vl_add(o, "size", json_u64(physmem_info_size(info)));
+	vl_add(o, "contiguous", json_object_new_boolean(physmem_info_contiguous(info)));
+	vl_add(o, "cache", json_object_new_string(cache_name(physmem_info_cache(info))));
+	vl_add(o, "backend", json_object_new_string(physmem_info_backend(info)));
+	vl_add(o, "ownerUid", json_object_new_int64(physmem_info_owner_uid(info)));
+	vl_add(o, "ownerPid", json_object_new_int64(physmem_info_owner_pid(info)));
 	a = json_object_new_array();
 	uids = physmem_info_allow_uids(info, &n);
 	for (unsigned i = 0; i < n; i++)
-		json_object_array_add(a, json_object_new_int64(uids[i]));
-	json_object_object_add(o, "allowUids", a);
+		vl_append(a, json_object_new_int64(uids[i]));
+	vl_add(o, "allowUids", a);
 	a = json_object_new_array();
 	gids = physmem_info_allow_gids(info, &n);
 	for (unsigned i = 0; i < n; i++)
-		json_object_array_add(a, json_object_new_int64(gids[i]));
-	json_object_object_add(o, "allowGids", a);
-	json_object_object_add(o, "locked", json_object_new_boolean(physmem_info_locked(info)));
-	json_object_object_add(o, "dmaSafe", json_object_new_boolean(physmem_info_dma_safe(info)));
-	json_object_object_add(o, "pool", physmem_info_pool(info)[0] ? json_object_new_string(physmem_info_pool(info))
-								      : NULL);
+		vl_append(a, json_object_new_int64(gids[i]));
+	vl_add(o, "allowGids", a);
+	vl_add(o, "locked", json_object_new_boolean(physmem_info_locked(info)));
+	vl_add(o, "dmaSafe", json_object_new_boolean(physmem_info_dma_safe(info)));
+	if (physmem_info_pool(info)[0])
+		vl_add(o, "pool", json_object_new_string(physmem_info_pool(info)));
+	else
+		vl_add_null(o, "pool");
 	if (physmem_info_segments_known(info)) {
 		n = physmem_info_n_segments(info);
 		a = json_object_new_array_ext((int)n);
@@ -278,15 +304,18 @@ static struct json_object *info_json(const struct physmem_info *info)
 			const struct physmem_segment *seg = physmem_info_segment(info, i);
 			struct json_object *s = json_object_new_object();
 
-			json_object_object_add(s, "address", json_u64(seg->address));
-			json_object_object_add(s, "length", json_u64(seg->length));
-			json_object_array_add(a, s);
+			vl_add(s, "address", json_u64(seg->address));
+			vl_add(s, "length", json_u64(seg->length));
+			vl_append(a, s);
 		}
-		json_object_object_add(o, "segments", a);
+		vl_add(o, "segments", a);
 	} else {
-		json_object_object_add(o, "segments", NULL);
+		vl_add_null(o, "segments");
 	}
-	json_object_object_add(o, "devices", bindings_json(info));
+	if (physmem_info_n_bindings(info))
+		vl_add(o, "devices", bindings_json(info));
+	else
+		vl_add_null(o, "devices");
 	/* And whatever else the reply had (a newer daemon's fields). */
 	physmem_reply_add_unknown(o, info->json);
 	return o;
@@ -662,40 +691,46 @@ static void print_bindable_devices(const struct physmem_status *st)
 	}
 }
 
-/* A figure of pool i as JSON: null when the daemon does not know it. */
-static struct json_object *pool_figure_json(int (*get)(const struct physmem_status *, unsigned, uint64_t *),
-					    const struct physmem_status *st, unsigned i)
+/* A figure of pool i as o's member key: null when the daemon does not know it. */
+static void pool_figure_add(struct json_object *o, const char *key,
+			    int (*get)(const struct physmem_status *, unsigned, uint64_t *),
+			    const struct physmem_status *st, unsigned i)
 {
 	uint64_t v;
 
-	return get(st, i, &v) >= 0 ? json_u64(v) : NULL;
+	if (get(st, i, &v) >= 0)
+		vl_add(o, key, json_u64(v));
+	else
+		vl_add_null(o, key);
 }
 
-/* Status's pools as the interface's []Pool; null when the daemon reported none (memfd). */
-static struct json_object *pools_json(const struct physmem_status *st)
+/* Status's pools as j's member "pools", the interface's []Pool; null when the daemon reported none (memfd). */
+static void pools_add(struct json_object *j, const struct physmem_status *st)
 {
 	struct json_object *a, *rp = NULL;
 	unsigned n = physmem_status_n_pools(st);
 
 	if (st->json && json_object_object_get_ex(st->json, "pools", &rp) && !json_object_is_type(rp, json_type_array))
 		rp = NULL;
-	if (n == 0 && !rp)
-		return NULL;
+	if (n == 0 && !rp) {
+		vl_add_null(j, "pools");
+		return;
+	}
 	a = json_object_new_array();
 	for (unsigned i = 0; i < n; i++) {
 		struct json_object *o = json_object_new_object(), *r;
 
-		json_object_object_add(o, "name", json_object_new_string(physmem_status_pool_name(st, i)));
-		json_object_object_add(o, "kind", json_object_new_string(physmem_status_pool_kind(st, i)));
-		json_object_object_add(o, "size", pool_figure_json(physmem_status_pool_size, st, i));
-		json_object_object_add(o, "free", pool_figure_json(physmem_status_pool_free, st, i));
-		json_object_object_add(o, "largestFree", pool_figure_json(physmem_status_pool_largest_free, st, i));
-		json_object_object_add(o, "buffers", json_u64(physmem_status_pool_buffers(st, i)));
+		vl_add(o, "name", json_object_new_string(physmem_status_pool_name(st, i)));
+		vl_add(o, "kind", json_object_new_string(physmem_status_pool_kind(st, i)));
+		pool_figure_add(o, "size", physmem_status_pool_size, st, i);
+		pool_figure_add(o, "free", physmem_status_pool_free, st, i);
+		pool_figure_add(o, "largestFree", physmem_status_pool_largest_free, st, i);
+		vl_add(o, "buffers", json_u64(physmem_status_pool_buffers(st, i)));
 		r = rp && i < json_object_array_length(rp) ? json_object_array_get_idx(rp, i) : NULL;
 		physmem_reply_add_unknown(o, r);
-		json_object_array_add(a, o);
+		vl_append(a, o);
 	}
-	return a;
+	vl_add(j, "pools", a);
 }
 
 /* Status's pools for people: one line each. */
@@ -749,36 +784,36 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 	if (ctl->json) {
 		struct json_object *j = json_object_new_object(), *q = json_object_new_object();
 
-		json_object_object_add(j, "version", json_object_new_string(physmem_status_version(st)));
-		json_object_object_add(j, "backend", json_object_new_string(physmem_status_backend(st)));
-		json_object_object_add(j, "dmaSafe", json_object_new_boolean(physmem_status_dma_safe(st)));
-		json_object_object_add(j, "buffers", json_u64(physmem_status_buffers(st)));
-		json_object_object_add(j, "bytes", json_u64(physmem_status_bytes(st)));
-		json_object_object_add(j, "connections", json_u64(physmem_status_connections(st)));
-		json_object_object_add(j, "maxBufferSize", json_u64(physmem_status_max_buffer_size(st)));
-		json_object_object_add(j, "maxMessageSize", json_u64(physmem_status_max_message_size(st)));
-		json_object_object_add(j, "maxConnections", json_u64(physmem_status_max_connections(st)));
-		json_object_object_add(j, "maxConnectionsPerUid",
+		vl_add(j, "version", json_object_new_string(physmem_status_version(st)));
+		vl_add(j, "backend", json_object_new_string(physmem_status_backend(st)));
+		vl_add(j, "dmaSafe", json_object_new_boolean(physmem_status_dma_safe(st)));
+		vl_add(j, "buffers", json_u64(physmem_status_buffers(st)));
+		vl_add(j, "bytes", json_u64(physmem_status_bytes(st)));
+		vl_add(j, "connections", json_u64(physmem_status_connections(st)));
+		vl_add(j, "maxBufferSize", json_u64(physmem_status_max_buffer_size(st)));
+		vl_add(j, "maxMessageSize", json_u64(physmem_status_max_message_size(st)));
+		vl_add(j, "maxConnections", json_u64(physmem_status_max_connections(st)));
+		vl_add(j, "maxConnectionsPerUid",
 				       json_u64(physmem_status_max_connections_per_uid(st)));
-		json_object_object_add(j, "addressPolicy",
+		vl_add(j, "addressPolicy",
 				       json_object_new_string(physmem_status_address_policy(st)));
-		json_object_object_add(q, "uid", json_object_new_int64(physmem_status_quota_uid(st)));
-		json_object_object_add(q, "maxBuffers", json_u64(physmem_status_quota_max_buffers(st)));
-		json_object_object_add(q, "maxBytes", json_u64(physmem_status_quota_max_bytes(st)));
-		json_object_object_add(q, "buffers", json_u64(physmem_status_quota_buffers(st)));
-		json_object_object_add(q, "bytes", json_u64(physmem_status_quota_bytes(st)));
+		vl_add(q, "uid", json_object_new_int64(physmem_status_quota_uid(st)));
+		vl_add(q, "maxBuffers", json_u64(physmem_status_quota_max_buffers(st)));
+		vl_add(q, "maxBytes", json_u64(physmem_status_quota_max_bytes(st)));
+		vl_add(q, "buffers", json_u64(physmem_status_quota_buffers(st)));
+		vl_add(q, "bytes", json_u64(physmem_status_quota_bytes(st)));
 		/* Nullable in the interface: null when the daemon did not report it. */
-		json_object_object_add(q, "heldBytes", held_known ? json_u64(held) : NULL);
-		json_object_object_add(q, "poolBytes", pool_bytes_known ? json_u64(pool_bytes) : NULL);
-		json_object_object_add(q, "maxPoolBytes", max_pool_bytes_known ? json_u64(max_pool_bytes) : NULL);
+		nullable_u64(q, "heldBytes", held_known, held);
+		nullable_u64(q, "poolBytes", pool_bytes_known, pool_bytes);
+		nullable_u64(q, "maxPoolBytes", max_pool_bytes_known, max_pool_bytes);
 		if (st->json) {
 			struct json_object *rq;
 
 			if (json_object_object_get_ex(st->json, "quota", &rq))
 				physmem_reply_add_unknown(q, rq);
 		}
-		json_object_object_add(j, "quota", q);
-		json_object_object_add(j, "pools", pools_json(st));
+		vl_add(j, "quota", q);
+		pools_add(j, st);
 		physmem_reply_add_unknown(j, st->json);
 		print_json(j, false);
 		physmem_status_free(st);
@@ -984,8 +1019,8 @@ static int cmd_list(struct ctl *ctl, int argc, char **argv)
 		struct json_object *j = json_object_new_object(), *a = json_object_new_array();
 
 		for (size_t k = 0; k < n; k++)
-			json_object_array_add(a, info_json(list[k]));
-		json_object_object_add(j, "buffers", a);
+			vl_append(a, info_json(list[k]));
+		vl_add(j, "buffers", a);
 		print_json(j, false);
 	} else if (n == 0) {
 		puts("no buffers");
@@ -1054,8 +1089,8 @@ static int cmd_free(struct ctl *ctl, int argc, char **argv)
 	if (ctl->json) {
 		struct json_object *j = json_object_new_object();
 
-		json_object_object_add(j, "id", json_u64(id));
-		json_object_object_add(j, "freed", json_object_new_boolean(1));
+		vl_add(j, "id", json_u64(id));
+		vl_add(j, "freed", json_object_new_boolean(1));
 		print_json(j, false);
 	} else {
 		printf("freed buffer %" PRIu64 "\n", id);
@@ -1106,9 +1141,9 @@ static int cmd_unbind(struct ctl *ctl, int argc, char **argv)
 	if (ctl->json) {
 		struct json_object *j = json_object_new_object();
 
-		json_object_object_add(j, "id", json_u64(id));
-		json_object_object_add(j, "device", json_object_new_string(argv[i + 1]));
-		json_object_object_add(j, "unbound", json_object_new_boolean(1));
+		vl_add(j, "id", json_u64(id));
+		vl_add(j, "device", json_object_new_string(argv[i + 1]));
+		vl_add(j, "unbound", json_object_new_boolean(1));
 		print_json(j, false);
 	} else {
 		printf("unbound buffer %" PRIu64 " from %s\n", id, argv[i + 1]);
@@ -1309,10 +1344,10 @@ static int cmd_selftest(struct ctl *ctl, int argc, char **argv)
 	if (ctl->json) {
 		struct json_object *j = json_object_new_object();
 
-		json_object_object_add(j, "ok", json_object_new_boolean(1));
-		json_object_object_add(j, "buffer", info_json(info));
-		json_object_object_add(j, "writeSeconds", json_object_new_double(ws));
-		json_object_object_add(j, "readSeconds", json_object_new_double(rs));
+		vl_add(j, "ok", json_object_new_boolean(1));
+		vl_add(j, "buffer", info_json(info));
+		vl_add(j, "writeSeconds", json_object_new_double(ws));
+		vl_add(j, "readSeconds", json_object_new_double(rs));
 		print_json(j, false);
 	} else {
 		char segs[32];

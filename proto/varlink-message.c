@@ -130,6 +130,12 @@ void vl_append(struct json_object *a, struct json_object *v)
 	}
 }
 
+void vl_add_null(struct json_object *o, const char *key)
+{
+	if (!o || json_object_object_add(o, key, NULL) < 0)
+		build_failed = true;
+}
+
 bool vl_build_failed(void)
 {
 	bool failed = build_failed;

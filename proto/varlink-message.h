@@ -61,6 +61,8 @@ int vl_method_split(const char *method, char *iface, size_t iface_size, const ch
  */
 void vl_add(struct json_object *o, const char *key, struct json_object *v);
 void vl_append(struct json_object *a, struct json_object *v);
+/* key: null, where null is meant (o NULL or a failed add: the build failed). */
+void vl_add_null(struct json_object *o, const char *key);
 bool vl_build_failed(void);
 
 /* {"parameters": params}; takes ownership of params (NULL means {}). */

@@ -18,7 +18,13 @@ mistyped and oversized calls, closes). Checked:
 - a call is answered, or its connection closed: never left waiting;
 - once allocations succeed again, Status, Allocate and Free work.
 
-usage: oom.py --build BUILD_DIR [--seed N]
+With --ctl: physmemctl itself under the shim (from its first allocation,
+one in 5 to 44), against a daemon that is not: 600 commands (list, status,
+alloc, show, selftest, with and without --json); each exits 0 or with a one-line
+"physmemctl: ..." message and a code under 128, never on a signal (--json
+aborted on the object json-c could not make).
+
+usage: oom.py --build BUILD_DIR [--seed N] [--rounds N] [--ctl]
 """
 import argparse
 import json
@@ -167,16 +173,62 @@ def main():
     ap.add_argument("--build", required=True)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--ctl", action="store_true")
     args = ap.parse_args()
     shim = os.path.join(args.build, "tests", "integration", "libfailmalloc.so")
     if not os.path.exists(shim):
         print(f"SKIP: no {shim}: sanitizer builds leave it out (their allocator cannot be preloaded over)")
         return 77
+    if args.ctl:
+        return ctl_rounds(args.build, shim)
     for seed in range(args.seed, args.seed + args.rounds):
         print(f"# round {seed}: a fresh daemon, workload seed {seed}")
         rc = one_round(args.build, shim, seed)
         if rc:
             return rc
+    return 0
+
+
+def ctl_rounds(build, shim):
+    tmp = tempfile.mkdtemp(prefix="physmem-oom-ctl-")
+    path = os.path.join(tmp, "s")
+    log = open(os.path.join(tmp, "log"), "w+")
+    daemon = subprocess.Popen([os.path.join(build, "daemon", "physmemd"), "--socket", path, "--backend", "memfd"],
+                              stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    ctl = os.path.join(build, "client", "physmemctl")
+    counts = {}
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(path):
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                raise Failure("physmemd did not start")
+            time.sleep(0.02)
+        keep = subprocess.run([ctl, "--socket", path, "--json", "alloc", "4096", "--name", "keep"],
+                              capture_output=True, text=True, timeout=CALL_TIMEOUT)
+        check(keep.returncode == 0, f"a named buffer to describe ({keep.stderr.strip()})")
+        kept = json.loads(keep.stdout)["id"]
+        commands = [["list"], ["status"], ["alloc", "8192"], ["show", str(kept)], ["selftest", "64K"]]
+        for i in range(600):
+            argv = [ctl, "--socket", path] + (["--json"] if i % 2 else []) + commands[(i // 2) % len(commands)]
+            env = dict(os.environ, LD_PRELOAD=shim, PHYSMEM_FAILMALLOC_FROM_MS="0",
+                       PHYSMEM_FAILMALLOC_TO_MS="100000", PHYSMEM_FAILMALLOC_EVERY=str(5 + i % 40))
+            r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=CALL_TIMEOUT)
+            err = [l for l in r.stderr.splitlines() if not l.startswith("failmalloc:")]
+            if r.returncode < 0 or r.returncode >= 128:
+                raise Failure(f"{' '.join(argv[3:])}: physmemctl died (status {r.returncode}): {err[-2:]}")
+            if r.returncode != 0 and (len(err) != 1 or not err[0].startswith("physmemctl: ")):
+                raise Failure(f"{' '.join(argv[3:])}: exit {r.returncode} without one line saying why: {err}")
+            counts[r.returncode] = counts.get(r.returncode, 0) + 1
+        print("# exit codes:", counts)
+        check(counts.get(0, 0) > 0 and sum(n for c, n in counts.items() if c) > 0,
+              "600 physmemctl commands under failing allocations: each succeeded or said why in one line")
+    except Failure as e:
+        print(f"not ok - {e}")
+        return 1
+    finally:
+        daemon.kill()
+        daemon.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
