@@ -696,12 +696,10 @@ static void pool_figure_add(struct json_object *o, const char *key,
 			    int (*get)(const struct physmem_status *, unsigned, uint64_t *),
 			    const struct physmem_status *st, unsigned i)
 {
-	uint64_t v;
+	uint64_t v = 0;
+	bool known = get(st, i, &v) >= 0;
 
-	if (get(st, i, &v) >= 0)
-		vl_add(o, key, json_u64(v));
-	else
-		vl_add_null(o, key);
+	nullable_u64(o, key, known, v);
 }
 
 /* Status's pools as j's member "pools", the interface's []Pool; null when the daemon reported none (memfd). */

@@ -71,6 +71,13 @@ int log_parse_level(const char *s)
 	return -1;
 }
 
+static int log_prefix(char *buf, size_t size, int level)
+{
+	if (log_journal)
+		return snprintf(buf, size, "<%d>", level);
+	return snprintf(buf, size, "physmemd: %s: ", level_names[level]);
+}
+
 /*
  * Learn what stderr is: log_open() at start, before any client, else at the
  * first line. A pipe, FIFO or terminal is opened again, non-blocking, and put
@@ -91,7 +98,7 @@ static void log_setup(void)
 	const char *js = getenv("JOURNAL_STREAM");
 	unsigned long long dev, ino;
 	struct stat st, again;
-	int fd = -1, r;
+	int fd = -1, r, n;
 
 	log_ready = true;
 	if (fstat(STDERR_FILENO, &st) < 0)
@@ -128,11 +135,12 @@ static void log_setup(void)
 	}
 	log_mute = true;
 	/* Said now, blocking: the caller is log_open() at start (a line's first caller only in tests). */
-	r = snprintf(log_setup_note, sizeof(log_setup_note),
-		     "%sstderr (a terminal or device) cannot be opened again non-blocking (%s): no further line is "
-		     "written to it\n", log_journal ? "<4>" : "physmemd: warning: ", strerror(r));
-	if (r > 0 && write(STDERR_FILENO, log_setup_note, (size_t)r) < 0)
-		r = 0;
+	n = log_prefix(log_setup_note, sizeof(log_setup_note), LOG_LEVEL_WARNING);
+	n += snprintf(log_setup_note + n, sizeof(log_setup_note) - (size_t)n,
+		      "stderr (a terminal or device) cannot be opened again non-blocking (%s): no further line is "
+		      "written to it\n", strerror(r));
+	if (write(STDERR_FILENO, log_setup_note, (size_t)n) < 0)
+		n = 0;
 	log_setup_note[0] = '\0';
 }
 
@@ -178,13 +186,6 @@ static bool log_flush_pending(void)
 	}
 	log_pending_len = log_pending_off = 0;
 	return true;
-}
-
-static int log_prefix(char *buf, size_t size, int level)
-{
-	if (log_journal)
-		return snprintf(buf, size, "<%d>", level);
-	return snprintf(buf, size, "physmemd: %s: ", level_names[level]);
 }
 
 /*

@@ -220,20 +220,25 @@ void vl_writer_string(struct vl_writer *w, const char *s)
 	put_string(w, s, '\0');
 }
 
-void vl_writer_int(struct vl_writer *w, int64_t v)
+/* A decimal integer of magnitude u, '-' before it when negative. */
+static void put_decimal(struct vl_writer *w, uint64_t u, bool negative)
 {
 	char digits[21], *p = digits + sizeof(digits);
-	/* The magnitude as unsigned, which INT64_MIN also has. */
-	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
 
 	value_begin(w);
 	do {
 		*--p = (char)('0' + u % 10);
 		u /= 10;
 	} while (u);
-	if (v < 0)
+	if (negative)
 		*--p = '-';
 	put(w, p, (size_t)(digits + sizeof(digits) - p));
+}
+
+void vl_writer_int(struct vl_writer *w, int64_t v)
+{
+	/* The magnitude as unsigned, which INT64_MIN also has. */
+	put_decimal(w, v < 0 ? -(uint64_t)v : (uint64_t)v, v < 0);
 }
 
 void vl_writer_bool(struct vl_writer *w, bool v)
@@ -249,19 +254,6 @@ void vl_writer_null(struct vl_writer *w)
 {
 	value_begin(w);
 	put(w, "null", 4);
-}
-
-/* An unsigned integer past INT64_MAX (json-c keeps those apart). */
-static void put_uint(struct vl_writer *w, uint64_t u)
-{
-	char digits[21], *p = digits + sizeof(digits);
-
-	value_begin(w);
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	put(w, p, (size_t)(digits + sizeof(digits) - p));
 }
 
 /*
@@ -331,7 +323,7 @@ static void put_json(struct vl_writer *w, struct json_object *o, unsigned depth)
 		break;
 	case json_type_int:
 		if (json_object_get_int64(o) == INT64_MAX && json_object_get_uint64(o) > INT64_MAX)
-			put_uint(w, json_object_get_uint64(o));
+			put_decimal(w, json_object_get_uint64(o), false);	/* past INT64_MAX: json-c keeps those apart */
 		else
 			vl_writer_int(w, json_object_get_int64(o));
 		break;
