@@ -7,8 +7,11 @@
  *   physmem-bench --pairs N     (only N 4 KiB Allocate + Free pairs, for counting syscalls)
  *
  * Prints, for each figure, the physmem time, the baseline time and their
- * ratio, and json-c's own time for the messages of one 4 KiB pair beside
- * that pair's p50 gap. Nothing is asserted: timings depend on the machine.
+ * ratio; the call path's quantiles up to p99.9 on both sides; json-c's own
+ * time for the messages of one 4 KiB pair beside that pair's p50 gap; and
+ * what a 4 KiB release costs in-process, punched and closed as the daemon
+ * does it or closed alone as the floor does. Nothing is asserted: timings
+ * depend on the machine.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -212,6 +215,49 @@ static double json_cost(void)
 	return best;
 }
 
+/*
+ * One 4 KiB buffer's release, in seconds, done in-process: the daemon's
+ * (punch the file out, then close it; on a worker, eight at a time) and the
+ * floor's (close alone, in its own iteration). The client's fd and mapping
+ * are gone first in both, as in a pair. Best of 5 rounds of 400.
+ */
+static void release_cost(double *ret_punch_close, double *ret_close)
+{
+	double best[2] = { 1e9, 1e9 };
+
+	for (unsigned round = 0; round < 10; round++) {
+		bool punch = round % 2 == 0;
+		double t = 0;
+
+		for (unsigned n = 0; n < 400; n++) {
+			int fd = memfd_create("release", MFD_CLOEXEC | MFD_ALLOW_SEALING), peer;
+			volatile char *p;
+			double t0;
+
+			if (fd < 0 || ftruncate(fd, 4096) < 0 ||
+			    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+				bench_die("release: memfd");
+			peer = dup(fd);
+			p = peer < 0 ? MAP_FAILED : mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, peer, 0);
+			if (p == MAP_FAILED)
+				bench_die("release: map");
+			p[0] = 1;
+			munmap((void *)p, 4096);
+			close(peer);
+			t0 = bench_now();
+			if (punch && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096) < 0)
+				bench_die("release: punch");
+			close(fd);
+			t += bench_now() - t0;
+		}
+		t /= 400;
+		if (t < best[!punch])
+			best[!punch] = t;
+	}
+	*ret_punch_close = best[0];
+	*ret_close = best[1];
+}
+
 /* The floor's peer: answers each message with one of the reply's size, the first of a pair with an fd. */
 static void floor_server(int sock)
 {
@@ -293,9 +339,22 @@ static void physmem_once(struct physmem *pm, size_t size)
 		bench_die("free");
 }
 
+/* The quantiles of one side's iterations in a run that the bench prints. */
+static const double tail_q[] = { 0.5, 0.9, 0.95, 0.99, 0.999 };
+#define N_TAIL (sizeof(tail_q) / sizeof(tail_q[0]))
+
 struct lat {
 	double p50, p99;
+	double q[N_TAIL];	/* at tail_q */
 };
+
+static void lat_fill(struct lat *l, double *v, unsigned n)
+{
+	for (unsigned k = 0; k < N_TAIL; k++)
+		l->q[k] = bench_quantile(v, n, tail_q[k]);
+	l->p50 = l->q[0];
+	l->p99 = l->q[3];
+}
 
 /*
  * Iterations of each side in a row before the other's. The daemon finishes
@@ -335,10 +394,8 @@ static void call_run(struct physmem *pm, int floor_sock, size_t size, unsigned i
 			b[i] = bench_now() - t0;
 		}
 	}
-	ret_pm->p50 = bench_quantile(a, iters, 0.5);
-	ret_pm->p99 = bench_quantile(a, iters, 0.99);
-	ret_floor->p50 = bench_quantile(b, iters, 0.5);
-	ret_floor->p99 = bench_quantile(b, iters, 0.99);
+	lat_fill(ret_pm, a, iters);
+	lat_fill(ret_floor, b, iters);
 	free(a);
 	free(b);
 }
@@ -363,6 +420,7 @@ static void print_spread(const char *what, double *ratio, double *pm, double *fl
 static double call_bench(struct physmem *pm, int floor_sock, size_t size, unsigned iters, unsigned runs)
 {
 	double r50[runs], r99[runs], p50[runs], p99[runs], f50[runs], f99[runs], gap[runs], g[3];
+	double pq[N_TAIL][runs], fq[N_TAIL][runs], pm_q[N_TAIL], floor_q[N_TAIL];
 	char what[64];
 
 	/* Warm-up: first faults, the daemon's first buffers. */
@@ -381,11 +439,26 @@ static double call_bench(struct physmem *pm, int floor_sock, size_t size, unsign
 		r50[r] = a.p50 / b.p50;
 		r99[r] = a.p99 / b.p99;
 		gap[r] = a.p50 - b.p50;
+		for (unsigned k = 0; k < N_TAIL; k++) {
+			pq[k][r] = a.q[k];
+			fq[k][r] = b.q[k];
+		}
 	}
 	snprintf(what, sizeof(what), "%zuKiB alloc+map+free p50", size / 1024);
 	print_spread(what, r50, p50, f50, runs);
 	snprintf(what, sizeof(what), "%zuKiB alloc+map+free p99", size / 1024);
 	print_spread(what, r99, p99, f99, runs);
+	/* Where the tail begins: the pairs that took a release batch or a tick (docs/PERFORMANCE.md). */
+	for (unsigned k = 0; k < N_TAIL; k++) {
+		bench_spread(pq[k], runs, g);
+		pm_q[k] = g[1];
+		bench_spread(fq[k], runs, g);
+		floor_q[k] = g[1];
+	}
+	printf("PHYSMEM-BENCH %zuKiB quantiles p50/p90/p95/p99/p99.9  physmem %.1f/%.1f/%.1f/%.1f/%.1f us"
+	       "  floor %.1f/%.1f/%.1f/%.1f/%.1f us  (medians of %u runs)\n",
+	       size / 1024, pm_q[0] * 1e6, pm_q[1] * 1e6, pm_q[2] * 1e6, pm_q[3] * 1e6, pm_q[4] * 1e6,
+	       floor_q[0] * 1e6, floor_q[1] * 1e6, floor_q[2] * 1e6, floor_q[3] * 1e6, floor_q[4] * 1e6, runs);
 	bench_spread(gap, runs, g);
 	return g[1];
 }
@@ -423,7 +496,7 @@ int main(int argc, char **argv)
 	unsigned rounds = 200, runs = 5, iters = 1000, pairs = 0, live = 0;
 	struct physmem_buffer *buf;
 	struct physmem *pm, *holder = NULL;
-	double gap, json;
+	double gap, json, punch_close, close_only;
 	char share[32];
 	pid_t floor_pid;
 	int floor_sock;
@@ -505,6 +578,9 @@ int main(int argc, char **argv)
 	       "%s of the p50 gap (%.1f us)\n",
 	       wire.len[WIRE_ALLOC_CALL], wire.len[WIRE_ALLOC_REPLY], wire.len[WIRE_FREE_CALL],
 	       wire.len[WIRE_FREE_REPLY], json * 1e6, share, gap * 1e6);
+	release_cost(&punch_close, &close_only);
+	printf("PHYSMEM-BENCH 4KiB release in-process: punch+close %.1f us (the daemon's, on a worker), "
+	       "close alone %.1f us (the floor's, in each of its pairs)\n", punch_close * 1e6, close_only * 1e6);
 	call_bench(pm, floor_sock, 1 << 20, iters / 5 < 10 ? 10 : iters / 5, runs);
 	close(floor_sock);
 	waitpid(floor_pid, NULL, 0);

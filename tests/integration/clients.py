@@ -597,6 +597,13 @@ def case_bench(c):
     check(any(re.match(r"PHYSMEM-BENCH 4KiB json-c parse\+free of the pair's messages \(85\+\d+\+\d+\+18 B\) "
                        r"[0-9.]+ us, ([0-9.]+|none) of the p50 gap \(-?[0-9.]+ us\)$", line)
               for line in p.stdout.splitlines()), "physmem-bench prints json-c's part of the 4 KiB gap")
+    # Where the tail begins (p90 to p99.9, both sides), and a release's own cost.
+    for size in ("4KiB", "1024KiB"):
+        check(any(re.match(r"PHYSMEM-BENCH %s quantiles p50/p90/p95/p99/p99\.9  physmem ([0-9.]+/){4}[0-9.]+ us  "
+                           r"floor ([0-9.]+/){4}[0-9.]+ us  \(medians of 2 runs\)$" % size, line)
+                  for line in p.stdout.splitlines()), "physmem-bench prints the %s quantiles" % size)
+    check(any(re.match(r"PHYSMEM-BENCH 4KiB release in-process: punch\+close [0-9.]+ us .*, close alone [0-9.]+ us ",
+                       line) for line in p.stdout.splitlines()), "physmem-bench prints a release's in-process cost")
     check("PHYSMEM-BENCH live buffers: 100," in p.stdout, "with --live 100, another connection held 100 buffers")
 
 
