@@ -2,6 +2,7 @@
 #include "physmemctl-util.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -82,4 +83,64 @@ int physmemctl_exit_code(int error)
 	default:
 		return PHYSMEMCTL_EXIT_FAILED;
 	}
+}
+
+static void write_newline(FILE *f, unsigned depth)
+{
+	fputc('\n', f);
+	for (unsigned i = 0; i < depth; i++)
+		fputs("  ", f);
+}
+
+int physmemctl_write_indented(FILE *f, const char *text, size_t len)
+{
+	bool in_string = false, escaped = false;
+	unsigned depth = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+
+		if (in_string) {
+			fputc(c, f);
+			if (escaped)
+				escaped = false;
+			else if (c == '\\')
+				escaped = true;
+			else if (c == '"')
+				in_string = false;
+			continue;
+		}
+		switch (c) {
+		case '"':
+			in_string = true;
+			fputc(c, f);
+			break;
+		case '{':
+		case '[':
+			fputc(c, f);
+			if (i + 1 < len && (text[i + 1] == '}' || text[i + 1] == ']')) {
+				fputc(text[++i], f);
+				break;
+			}
+			write_newline(f, ++depth);
+			break;
+		case '}':
+		case ']':
+			write_newline(f, depth ? --depth : 0);
+			fputc(c, f);
+			break;
+		case ',':
+			fputc(c, f);
+			write_newline(f, depth);
+			break;
+		case ':':
+			fputs(": ", f);
+			break;
+		default:
+			fputc(c, f);
+			break;
+		}
+	}
+	fputc('\n', f);
+	return ferror(f) ? -EIO : 0;
 }

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* physmemctl's exit codes (documented in --help and client/README.md). */
 enum {
@@ -35,3 +36,11 @@ int physmemctl_exit_code(int error);
 
 /* Parse a uid/gid/id: decimal digits only, at most max. Returns 0 or -EINVAL/-ERANGE. */
 int physmemctl_parse_uint(const char *s, uint64_t max, uint64_t *ret);
+
+/*
+ * Write compact JSON text (as vl_writer makes it: no whitespace outside
+ * strings) to f indented by two spaces per level, one member or element a
+ * line, a space after each key's colon, and empty objects and arrays as {}
+ * and []. Allocates nothing. Returns 0, or -EIO when f reported an error.
+ */
+int physmemctl_write_indented(FILE *f, const char *text, size_t len);

@@ -29,6 +29,7 @@
 #include "physmem-proto.h"
 #include "physmem.h"
 #include "physmemctl-util.h"
+#include "varlink-writer.h"
 
 #ifndef PHYSMEM_VERSION
 #define PHYSMEM_VERSION "unknown"
@@ -176,24 +177,42 @@ static void ctl_done(struct ctl *ctl)
 }
 
 /*
- * Print a JSON value on stdout and free it; pretty unless one_line. When it
- * could not be built (out of memory), say so in one line and exit
- * PHYSMEMCTL_EXIT_FAILED. (json-c's printer itself can leave text out when
- * an allocation fails, without saying so; the daemon's replies avoid it,
- * this output does not.)
+ * Print a JSON value on stdout and free it; indented unless one_line. The
+ * text is written whole by vl_writer (json-c's printer can leave text out
+ * when an allocation fails, without saying so); when it could not be built
+ * (out of memory) or written, say so in one line and exit
+ * PHYSMEMCTL_EXIT_FAILED.
  */
 static void print_json(struct json_object *o, bool one_line)
 {
-	int flags = JSON_C_TO_STRING_NOSLASHESCAPE | (one_line ? JSON_C_TO_STRING_PLAIN : JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
-	const char *text = vl_build_failed() || !o ? NULL : json_object_to_json_string_ext(o, flags);
+	struct vl_writer w;
+	const char *text;
+	size_t len;
+	int r = -ENOMEM;
 
-	if (!text) {
-		json_object_put(o);
-		fprintf(stderr, "physmemctl: out of memory\n");
+	vl_writer_init(&w);
+	if (o && !vl_build_failed()) {
+		vl_writer_json(&w, o);
+		r = vl_writer_finish(&w, &text, &len);
+	}
+	json_object_put(o);
+	if (r >= 0) {
+		len--;	/* the NUL the framing would send */
+		if (one_line) {
+			fwrite(text, 1, len, stdout);
+			putchar('\n');
+		} else {
+			physmemctl_write_indented(stdout, text, len);
+		}
+	}
+	vl_writer_done(&w);
+	if (r < 0) {
+		if (r == -ENOMEM)
+			fprintf(stderr, "physmemctl: out of memory\n");
+		else
+			fprintf(stderr, "physmemctl: cannot print the reply as JSON: %s\n", strerror(-r));
 		exit(PHYSMEMCTL_EXIT_FAILED);
 	}
-	puts(text);
-	json_object_put(o);
 }
 
 static const char *cache_name(enum physmem_cache c)

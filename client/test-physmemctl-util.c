@@ -1,13 +1,44 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests of physmemctl's pure helpers: sizes with units, formatting, exit codes. */
+/* Unit tests of physmemctl's pure helpers: sizes with units, formatting, exit codes, indented JSON. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "physmemctl-util.h"
+
+/* Compact JSON indented: structure outside strings only, empty containers kept on one line. */
+static void json_indented_outside_strings_only(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "{}", "{}\n" },
+		{ "[]", "[]\n" },
+		{ "1", "1\n" },
+		{ "{\"a\":1,\"b\":[],\"c\":{}}", "{\n  \"a\": 1,\n  \"b\": [],\n  \"c\": {}\n}\n" },
+		{ "[[1,2],{\"x\":null}]", "[\n  [\n    1,\n    2\n  ],\n  {\n    \"x\": null\n  }\n]\n" },
+		/* Braces, commas, colons and escaped quotes inside strings are text. */
+		{ "{\"k{,:\":\"v\\\"[],:}\\\\\"}", "{\n  \"k{,:\": \"v\\\"[],:}\\\\\"\n}\n" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *buf = NULL;
+		size_t size = 0;
+		FILE *f = open_memstream(&buf, &size);
+
+		assert_non_null(f);
+		assert_int_equal(physmemctl_write_indented(f, cases[i].in, strlen(cases[i].in)), 0);
+		assert_int_equal(fclose(f), 0);
+		assert_string_equal(buf, cases[i].out);
+		free(buf);
+	}
+}
 
 static void size_plain_and_units_parse(void **state)
 {
@@ -108,6 +139,7 @@ int main(void)
 		cmocka_unit_test(uint_parse_respects_max),
 		cmocka_unit_test(size_formats_human_readable),
 		cmocka_unit_test(exit_codes_follow_errors),
+		cmocka_unit_test(json_indented_outside_strings_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

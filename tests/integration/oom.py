@@ -197,6 +197,7 @@ def ctl_rounds(build, shim):
                               stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     ctl = os.path.join(build, "client", "physmemctl")
     counts = {}
+    json_ok = 0
     try:
         deadline = time.monotonic() + 20
         while not os.path.exists(path):
@@ -218,10 +219,17 @@ def ctl_rounds(build, shim):
                 raise Failure(f"{' '.join(argv[3:])}: physmemctl died (status {r.returncode}): {err[-2:]}")
             if r.returncode != 0 and (len(err) != 1 or not err[0].startswith("physmemctl: ")):
                 raise Failure(f"{' '.join(argv[3:])}: exit {r.returncode} without one line saying why: {err}")
+            if r.returncode == 0 and "--json" in argv:
+                try:
+                    json.loads(r.stdout)
+                except ValueError:
+                    raise Failure(f"{' '.join(argv[3:])}: exit 0 with output that is not whole JSON: {r.stdout!r}")
+                json_ok += 1
             counts[r.returncode] = counts.get(r.returncode, 0) + 1
-        print("# exit codes:", counts)
+        print("# exit codes:", counts, "; whole JSON outputs:", json_ok)
         check(counts.get(0, 0) > 0 and sum(n for c, n in counts.items() if c) > 0,
               "600 physmemctl commands under failing allocations: each succeeded or said why in one line")
+        check(json_ok > 0, "every --json command that succeeded printed whole JSON")
     except Failure as e:
         print(f"not ok - {e}")
         return 1
