@@ -269,7 +269,7 @@ static struct json_object *bindings_json(const struct physmem_info *info)
 		vl_add(o, "device", json_object_new_string(physmem_binding_device(b)));
 		vl_add(o, "translation", json_object_new_string(physmem_binding_translation(b)));
 		vl_add(o, "access",
-				       json_object_new_string(physmem_device_access_names[physmem_binding_access(b)]));
+		       json_object_new_string(physmem_device_access_names[physmem_binding_access(b)]));
 		vl_add(o, "revoked", json_object_new_boolean(physmem_binding_revoked(b)));
 		if (physmem_binding_segments_known(b))
 			vl_add(o, "segments", segments_json(physmem_binding_n_segments(b), NULL, b));
@@ -811,9 +811,9 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 		vl_add(j, "maxMessageSize", json_u64(physmem_status_max_message_size(st)));
 		vl_add(j, "maxConnections", json_u64(physmem_status_max_connections(st)));
 		vl_add(j, "maxConnectionsPerUid",
-				       json_u64(physmem_status_max_connections_per_uid(st)));
+		       json_u64(physmem_status_max_connections_per_uid(st)));
 		vl_add(j, "addressPolicy",
-				       json_object_new_string(physmem_status_address_policy(st)));
+		       json_object_new_string(physmem_status_address_policy(st)));
 		vl_add(q, "uid", json_object_new_int64(physmem_status_quota_uid(st)));
 		vl_add(q, "maxBuffers", json_u64(physmem_status_quota_max_buffers(st)));
 		vl_add(q, "maxBytes", json_u64(physmem_status_quota_max_bytes(st)));
