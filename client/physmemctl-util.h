@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * physmemctl-util: the parts of physmemctl that are pure functions (size
- * parsing and formatting, exit codes), kept apart so they can be unit tested.
+ * parsing and formatting, exit codes, JSON indentation), kept apart so they
+ * can be unit tested.
  */
 #pragma once
 

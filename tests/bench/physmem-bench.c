@@ -448,7 +448,7 @@ static double call_bench(struct physmem *pm, int floor_sock, size_t size, unsign
 	print_spread(what, r50, p50, f50, runs);
 	snprintf(what, sizeof(what), "%zuKiB alloc+map+free p99", size / 1024);
 	print_spread(what, r99, p99, f99, runs);
-	/* Where the tail begins: the pairs that took a release batch or a tick (docs/PERFORMANCE.md). */
+	/* Where the tail begins (docs/PERFORMANCE.md, "Where the 4 KiB tail begins"). */
 	for (unsigned k = 0; k < N_TAIL; k++) {
 		bench_spread(pq[k], runs, g);
 		pm_q[k] = g[1];
