@@ -41,6 +41,7 @@ _Static_assert(sizeof(uid_t) == sizeof(uint32_t) && sizeof(gid_t) == sizeof(uint
 struct physmem {
 	struct vl_stream stream;
 	bool broken;
+	bool sent;			/* the last call reached the socket whole */
 	bool rcvtimeo;			/* SO_RCVTIMEO is the call timeout: a read may wait */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char error_name[128];		/* "" when the last failure was not a Varlink error */
@@ -150,6 +151,7 @@ static int pm_call(struct physmem *pm, const char *method, struct vl_writer *cal
 
 	ret_fds->n = 0;
 	pm_clear_error(pm);
+	pm->sent = false;
 	if (!call) {
 		call = &bare;
 		call_begin(call, method);
@@ -177,6 +179,7 @@ static int pm_call(struct physmem *pm, const char *method, struct vl_writer *cal
 	}
 	if (r < 0)
 		return pm_break(pm, r, "sending to the daemon");
+	pm->sent = true;
 
 	for (;; read_wait = false) {
 		if (vl_stream_has_partial(&pm->stream)) {
@@ -604,19 +607,59 @@ static int pm_take_buffer(struct physmem *pm, const char *method, struct json_ob
 	return 0;
 }
 
-/* Call a method that answers with a new buffer and its fd. */
+static int pm_call_id(struct physmem *pm, const char *method, uint64_t id, struct json_object **ret_reply,
+		      struct json_object **ret_params);
+
+/*
+ * A buffer the daemon made for this call (Allocate, Pin) that could not be
+ * taken for want of memory: ask the daemon to free it, so that it is not
+ * left charged to the caller, unseen, for the connection's life (or, named,
+ * until freed by id). Best effort; the message says whether it went back.
+ * Returns r.
+ */
+static int pm_give_back(struct physmem *pm, struct json_object *params, int r)
+{
+	struct json_object *b, *v, *reply;
+	int64_t id;
+
+	if (!json_object_object_get_ex(params, "buffer", &b) || !json_object_object_get_ex(b, "id", &v) ||
+	    !json_object_is_type(v, json_type_int) || (id = json_object_get_int64(v)) < 0)
+		return r;
+	if (pm_call_id(pm, PHYSMEM_INTERFACE ".Free", (uint64_t)id, &reply, &v) == 0) {
+		json_object_put(reply);
+		return pm_fail(pm, r, "out of memory taking buffer %lld; it was given back", (long long)id);
+	}
+	return pm_fail(pm, r, "out of memory taking buffer %lld, which could not be given back either: "
+		       "free it by id", (long long)id);
+}
+
+/* Call a method that answers with a new buffer and its fd; created: one made for this call. */
 static int pm_call_buffer(struct physmem *pm, const char *method, struct vl_writer *params, const int *fds,
-			  unsigned nfds, struct physmem_buffer **ret)
+			  unsigned nfds, bool created, struct physmem_buffer **ret)
 {
 	struct json_object *reply, *p;
 	struct vl_fds rfds;
 	int r;
 
 	r = pm_call(pm, method, params, fds, nfds, &reply, &p, &rfds);
+	/*
+	 * The call went out but its reply was lost with the connection: the
+	 * daemon may have made the buffer all the same. An unnamed one goes
+	 * with the connection; a named one stays, and only List can tell.
+	 */
+	if (r < 0 && created && pm->broken && pm->sent) {
+		char what[sizeof(pm->error_message)];
+
+		snprintf(what, sizeof(what), "%s", pm->error_message);
+		return pm_fail(pm, r, "%s; the daemon may have made the buffer all the same (a named one stays: "
+			       "List shows it)", what);
+	}
 	if (r < 0)
 		return r;
 	r = pm_take_buffer(pm, method, p, &rfds, ret);
 	vl_fds_close(&rfds);	/* any fd the reply does not name */
+	if (r == -ENOMEM && created)
+		r = pm_give_back(pm, p, r);
 	json_object_put(reply);
 	return r;
 }
@@ -736,7 +779,7 @@ static int pm_alloc(struct physmem *pm, uint64_t size, unsigned flags, enum phys
 	write_string(&w, "pool", pool);
 	write_string(&w, "device", device);
 	write_string(&w, "deviceAccess", device ? access_name(access) : NULL);
-	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Allocate", &w, NULL, 0, ret);
+	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Allocate", &w, NULL, 0, true, ret);
 }
 
 PHYSMEM_EXPORT int physmem_alloc_shared(struct physmem *pm, uint64_t size, unsigned flags,
@@ -924,7 +967,7 @@ static int pm_import(struct physmem *pm, const char *name, int64_t owner, struct
 		vl_writer_key(&w, "owner");
 		vl_writer_int(&w, owner);
 	}
-	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Import", &w, NULL, 0, ret);
+	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Import", &w, NULL, 0, false, ret);
 }
 
 PHYSMEM_EXPORT int physmem_import(struct physmem *pm, const char *name, struct physmem_buffer **ret)
@@ -960,7 +1003,7 @@ PHYSMEM_EXPORT int physmem_pin(struct physmem *pm, int memfd, uint64_t offset, u
 		vl_writer_int(&w, (int64_t)size);
 	}
 	write_string(&w, "name", name);
-	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Pin", &w, &memfd, 1, ret);
+	return pm_call_buffer(pm, PHYSMEM_INTERFACE ".Pin", &w, &memfd, 1, true, ret);
 }
 
 PHYSMEM_EXPORT int physmem_free_id(struct physmem *pm, uint64_t id)

@@ -117,7 +117,13 @@ const char *physmem_error_name(const struct physmem *pm);
 /* A one-line description of the last failure, for people. */
 const char *physmem_error_message(const struct physmem *pm);
 
-/* Allocate a buffer of size bytes (rounded up to the page size by the daemon). */
+/*
+ * Allocate a buffer of size bytes (rounded up to the page size by the daemon).
+ * On failure no buffer of the call is left charged to the caller, with one
+ * exception, which physmem_error_message() then names: a named buffer whose
+ * reply was lost with the connection (out of memory while reading it) may
+ * have been made all the same; physmem_list() on a new connection shows it.
+ */
 int physmem_alloc(struct physmem *pm, uint64_t size, unsigned flags, enum physmem_cache cache,
 		  const char *name, struct physmem_buffer **ret);
 /*

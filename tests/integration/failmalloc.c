@@ -9,6 +9,13 @@
  * a key it failed to copy to strlen() (a crash in the library, not in the
  * daemon), so allocations under it never fail here.
  *
+ * A test program may instead fail exactly one chosen allocation: it calls
+ * failmalloc_fail_nth(n) (found with dlsym()), and the n-th allocation of
+ * that thread from then on fails, outside json-c's parser as above.
+ * failmalloc_fail_nth(0) disarms it and returns how many allocations were
+ * still to go (0: the armed one failed). The time window applies as well,
+ * so such a program sets PHYSMEM_FAILMALLOC_EVERY=0.
+ *
  * At exit it writes "failmalloc: N failures" to stderr.
  */
 #ifndef _GNU_SOURCE
@@ -41,6 +48,17 @@ static long start_ms = -1, from_ms, to_ms, every;
 static unsigned long failures;
 static __thread uint64_t rng;
 static __thread int in_parser;
+static __thread long nth;	/* failmalloc_fail_nth(): allocations left until the one that fails; 0: none */
+
+/* Fail this thread's n-th allocation from now on (once); 0 disarms. Returns the count left before. */
+long failmalloc_fail_nth(long n);
+long failmalloc_fail_nth(long n)
+{
+	long left = nth;
+
+	nth = n > 0 ? n : 0;
+	return left;
+}
 
 static long now_ms(void)
 {
@@ -80,6 +98,11 @@ static int fail(void)
 {
 	long t;
 
+	if (nth > 0 && !in_parser && --nth == 0) {
+		__atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
+		errno = ENOMEM;
+		return 1;
+	}
 	if (start_ms < 0 || in_parser || every <= 0)
 		return 0;
 	t = now_ms() - start_ms;

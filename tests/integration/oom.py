@@ -24,7 +24,12 @@ alloc, show, selftest, with and without --json); each exits 0 or with a one-line
 "physmemctl: ..." message and a code under 128, never on a signal (--json
 aborted on the object json-c could not make).
 
-usage: oom.py --build BUILD_DIR [--seed N] [--rounds N] [--ctl]
+With --lib: physmem-oom-client under the shim, on one connection: each
+allocation inside an Allocate (unnamed, then named) failed in turn; each
+call fails with an errno and a message or succeeds, and the daemon keeps
+no buffer of the caller's that the caller did not get.
+
+usage: oom.py --build BUILD_DIR [--seed N] [--rounds N] [--ctl | --lib]
 """
 import argparse
 import json
@@ -174,6 +179,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--ctl", action="store_true")
+    ap.add_argument("--lib", action="store_true")
     args = ap.parse_args()
     shim = os.path.join(args.build, "tests", "integration", "libfailmalloc.so")
     if not os.path.exists(shim):
@@ -181,12 +187,43 @@ def main():
         return 77
     if args.ctl:
         return ctl_rounds(args.build, shim)
+    if args.lib:
+        return lib_sweep(args.build, shim)
     for seed in range(args.seed, args.seed + args.rounds):
         print(f"# round {seed}: a fresh daemon, workload seed {seed}")
         rc = one_round(args.build, shim, seed)
         if rc:
             return rc
     return 0
+
+
+def lib_sweep(build, shim):
+    """physmem-oom-client under the shim, against a daemon that is not."""
+    tmp = tempfile.mkdtemp(prefix="physmem-oom-lib-")
+    path = os.path.join(tmp, "s")
+    log = open(os.path.join(tmp, "log"), "w+")
+    daemon = subprocess.Popen([os.path.join(build, "daemon", "physmemd"), "--socket", path, "--backend", "memfd"],
+                              stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(path):
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                print("not ok - physmemd did not start")
+                return 1
+            time.sleep(0.02)
+        env = dict(os.environ, LD_PRELOAD=shim, PHYSMEM_FAILMALLOC_EVERY="0")
+        r = subprocess.run([os.path.join(build, "tests", "integration", "physmem-oom-client"), "--socket", path],
+                           capture_output=True, text=True, env=env, timeout=100)
+        print(r.stdout, end="")
+        print(r.stderr, end="")
+        if r.returncode != 0:
+            print(f"not ok - physmem-oom-client exited {r.returncode}")
+            return 1
+        return 0
+    finally:
+        daemon.kill()
+        daemon.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def ctl_rounds(build, shim):
