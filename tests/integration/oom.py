@@ -32,6 +32,7 @@ no buffer of the caller's that the caller did not get.
 usage: oom.py --build BUILD_DIR [--seed N] [--rounds N] [--ctl | --lib]
 """
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -197,84 +198,84 @@ def main():
     return 0
 
 
-def lib_sweep(build, shim):
-    """physmem-oom-client under the shim, against a daemon that is not."""
-    tmp = tempfile.mkdtemp(prefix="physmem-oom-lib-")
+@contextlib.contextmanager
+def plain_daemon(build, prefix):
+    """A daemon without the shim, on a socket of its own: yields the socket's path."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
     path = os.path.join(tmp, "s")
     log = open(os.path.join(tmp, "log"), "w+")
     daemon = subprocess.Popen([os.path.join(build, "daemon", "physmemd"), "--socket", path, "--backend", "memfd"],
                               stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 20
-        while not os.path.exists(path):
-            if daemon.poll() is not None or time.monotonic() > deadline:
-                print("not ok - physmemd did not start")
-                return 1
-            time.sleep(0.02)
-        env = dict(os.environ, LD_PRELOAD=shim, PHYSMEM_FAILMALLOC_EVERY="0")
-        r = subprocess.run([os.path.join(build, "tests", "integration", "physmem-oom-client"), "--socket", path],
-                           capture_output=True, text=True, env=env, timeout=100)
-        print(r.stdout, end="")
-        print(r.stderr, end="")
-        if r.returncode != 0:
-            print(f"not ok - physmem-oom-client exited {r.returncode}")
-            return 1
-        return 0
-    finally:
-        daemon.kill()
-        daemon.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def ctl_rounds(build, shim):
-    tmp = tempfile.mkdtemp(prefix="physmem-oom-ctl-")
-    path = os.path.join(tmp, "s")
-    log = open(os.path.join(tmp, "log"), "w+")
-    daemon = subprocess.Popen([os.path.join(build, "daemon", "physmemd"), "--socket", path, "--backend", "memfd"],
-                              stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    ctl = os.path.join(build, "client", "physmemctl")
-    counts = {}
-    json_ok = 0
     try:
         deadline = time.monotonic() + 20
         while not os.path.exists(path):
             if daemon.poll() is not None or time.monotonic() > deadline:
                 raise Failure("physmemd did not start")
             time.sleep(0.02)
-        keep = subprocess.run([ctl, "--socket", path, "--json", "alloc", "4096", "--name", "keep"],
-                              capture_output=True, text=True, timeout=CALL_TIMEOUT)
-        check(keep.returncode == 0, f"a named buffer to describe ({keep.stderr.strip()})")
-        kept = json.loads(keep.stdout)["id"]
-        commands = [["list"], ["status"], ["alloc", "8192"], ["show", str(kept)], ["selftest", "64K"]]
-        for i in range(600):
-            argv = [ctl, "--socket", path] + (["--json"] if i % 2 else []) + commands[(i // 2) % len(commands)]
-            env = dict(os.environ, LD_PRELOAD=shim, PHYSMEM_FAILMALLOC_FROM_MS="0",
-                       PHYSMEM_FAILMALLOC_TO_MS="100000", PHYSMEM_FAILMALLOC_EVERY=str(5 + i % 40))
-            r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=CALL_TIMEOUT)
-            err = [l for l in r.stderr.splitlines() if not l.startswith("failmalloc:")]
-            if r.returncode < 0 or r.returncode >= 128:
-                raise Failure(f"{' '.join(argv[3:])}: physmemctl died (status {r.returncode}): {err[-2:]}")
-            if r.returncode != 0 and (len(err) != 1 or not err[0].startswith("physmemctl: ")):
-                raise Failure(f"{' '.join(argv[3:])}: exit {r.returncode} without one line saying why: {err}")
-            if r.returncode == 0 and "--json" in argv:
-                try:
-                    json.loads(r.stdout)
-                except ValueError:
-                    raise Failure(f"{' '.join(argv[3:])}: exit 0 with output that is not whole JSON: {r.stdout!r}")
-                json_ok += 1
-            counts[r.returncode] = counts.get(r.returncode, 0) + 1
-        print("# exit codes:", counts, "; whole JSON outputs:", json_ok)
-        check(counts.get(0, 0) > 0 and sum(n for c, n in counts.items() if c) > 0,
-              "600 physmemctl commands under failing allocations: each succeeded or said why in one line")
-        check(json_ok > 0, "every --json command that succeeded printed whole JSON")
-    except Failure as e:
-        print(f"not ok - {e}")
-        return 1
+        yield path
     finally:
         daemon.kill()
         daemon.wait()
+        log.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def lib_sweep(build, shim):
+    """physmem-oom-client under the shim, against a daemon that is not."""
+    try:
+        with plain_daemon(build, "physmem-oom-lib-") as path:
+            env = dict(os.environ, LD_PRELOAD=shim, PHYSMEM_FAILMALLOC_EVERY="0")
+            r = subprocess.run([os.path.join(build, "tests", "integration", "physmem-oom-client"), "--socket", path],
+                               capture_output=True, text=True, env=env, timeout=100)
+            print(r.stdout, end="")
+            print(r.stderr, end="")
+            if r.returncode != 0:
+                raise Failure(f"physmem-oom-client exited {r.returncode}")
+    except Failure as e:
+        print(f"not ok - {e}")
+        return 1
     return 0
+
+
+def ctl_rounds(build, shim):
+    try:
+        with plain_daemon(build, "physmem-oom-ctl-") as path:
+            ctl_commands(os.path.join(build, "client", "physmemctl"), path, shim)
+    except Failure as e:
+        print(f"not ok - {e}")
+        return 1
+    return 0
+
+
+def ctl_commands(ctl, path, shim):
+    """600 physmemctl commands under the shim against the daemon at path."""
+    counts, json_ok = {}, 0
+    keep = subprocess.run([ctl, "--socket", path, "--json", "alloc", "4096", "--name", "keep"],
+                          capture_output=True, text=True, timeout=CALL_TIMEOUT)
+    check(keep.returncode == 0, f"a named buffer to describe ({keep.stderr.strip()})")
+    kept = json.loads(keep.stdout)["id"]
+    commands = [["list"], ["status"], ["alloc", "8192"], ["show", str(kept)], ["selftest", "64K"]]
+    for i in range(600):
+        argv = [ctl, "--socket", path] + (["--json"] if i % 2 else []) + commands[(i // 2) % len(commands)]
+        env = dict(os.environ, LD_PRELOAD=shim, PHYSMEM_FAILMALLOC_FROM_MS="0",
+                   PHYSMEM_FAILMALLOC_TO_MS="100000", PHYSMEM_FAILMALLOC_EVERY=str(5 + i % 40))
+        r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=CALL_TIMEOUT)
+        err = [l for l in r.stderr.splitlines() if not l.startswith("failmalloc:")]
+        if r.returncode < 0 or r.returncode >= 128:
+            raise Failure(f"{' '.join(argv[3:])}: physmemctl died (status {r.returncode}): {err[-2:]}")
+        if r.returncode != 0 and (len(err) != 1 or not err[0].startswith("physmemctl: ")):
+            raise Failure(f"{' '.join(argv[3:])}: exit {r.returncode} without one line saying why: {err}")
+        if r.returncode == 0 and "--json" in argv:
+            try:
+                json.loads(r.stdout)
+            except ValueError:
+                raise Failure(f"{' '.join(argv[3:])}: exit 0 with output that is not whole JSON: {r.stdout!r}")
+            json_ok += 1
+        counts[r.returncode] = counts.get(r.returncode, 0) + 1
+    print("# exit codes:", counts, "; whole JSON outputs:", json_ok)
+    check(counts.get(0, 0) > 0 and sum(n for c, n in counts.items() if c) > 0,
+          "600 physmemctl commands under failing allocations: each succeeded or said why in one line")
+    check(json_ok > 0, "every --json command that succeeded printed whole JSON")
 
 
 def one_round(build, shim, seed):
