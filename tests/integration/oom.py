@@ -24,7 +24,7 @@ alloc, show, selftest, with and without --json); each exits 0 or with a one-line
 "physmemctl: ..." message and a code under 128, never on a signal (--json
 aborted on the object json-c could not make).
 
-With --lib: physmem-oom-client under the shim, on one connection: each
+With --lib: physmem-oom-client under the shim, on a long-lived connection: each
 allocation inside an Allocate (unnamed, then named) failed in turn; each
 call fails with an errno and a message or succeeds, and the daemon keeps
 no buffer of the caller's that the caller did not get.

@@ -3,7 +3,7 @@
  * libphysmem when one allocation fails (oom.py --lib, with failmalloc.so
  * preloaded): for n = 1, 2, ... the n-th allocation made inside one
  * physmem_alloc() fails (failmalloc_fail_nth()), until the call makes fewer
- * than n. Unnamed and named buffers, on one long-lived connection. After
+ * than n. Unnamed and named buffers, on a long-lived connection. After
  * each call:
  *  - it returned a buffer, or a negative errno with a message;
  *  - the daemon holds no buffer of ours that the program does not have:
