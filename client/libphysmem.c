@@ -620,17 +620,21 @@ static int pm_call_id(struct physmem *pm, const char *method, uint64_t id, struc
 static int pm_give_back(struct physmem *pm, struct json_object *params, int r)
 {
 	struct json_object *b, *v, *reply;
-	int64_t id;
+	uint64_t id;
 
 	if (!json_object_object_get_ex(params, "buffer", &b) || !json_object_object_get_ex(b, "id", &v) ||
-	    !json_object_is_type(v, json_type_int) || (id = json_object_get_int64(v)) < 0)
+	    !json_object_is_type(v, json_type_int))
 		return r;
-	if (pm_call_id(pm, PHYSMEM_INTERFACE ".Free", (uint64_t)id, &reply, &v) == 0) {
+	/* The id as the library reads ids (VL_FIELD_U64); json-c gives 0 for a negative one. */
+	id = json_object_get_uint64(v);
+	if (id == 0)
+		return r;
+	if (pm_call_id(pm, PHYSMEM_INTERFACE ".Free", id, &reply, &v) == 0) {
 		json_object_put(reply);
-		return pm_fail(pm, r, "out of memory taking buffer %lld; it was given back", (long long)id);
+		return pm_fail(pm, r, "out of memory taking buffer %llu; it was given back", (unsigned long long)id);
 	}
-	return pm_fail(pm, r, "out of memory taking buffer %lld, which could not be given back either: "
-		       "free it by id", (long long)id);
+	return pm_fail(pm, r, "out of memory taking buffer %llu, which may not have been given back: "
+		       "List shows it", (unsigned long long)id);
 }
 
 /* Call a method that answers with a new buffer and its fd; created: one made for this call. */
@@ -643,16 +647,17 @@ static int pm_call_buffer(struct physmem *pm, const char *method, struct vl_writ
 
 	r = pm_call(pm, method, params, fds, nfds, &reply, &p, &rfds);
 	/*
-	 * The call went out but its reply was lost with the connection: the
-	 * daemon may have made the buffer all the same. An unnamed one goes
-	 * with the connection; a named one stays, and only List can tell.
+	 * The call went out but its reply was lost (the connection is
+	 * unusable): the daemon may have made the buffer all the same. An
+	 * unnamed one goes when the connection is closed; a named one stays,
+	 * and only List can tell.
 	 */
 	if (r < 0 && created && pm->broken && pm->sent) {
 		char what[sizeof(pm->error_message)];
 
 		snprintf(what, sizeof(what), "%s", pm->error_message);
-		return pm_fail(pm, r, "%s; the daemon may have made the buffer all the same (a named one stays: "
-			       "List shows it)", what);
+		return pm_fail(pm, r, "%s; the daemon may have made the buffer all the same (unnamed: until "
+			       "this connection is closed; named: List shows it)", what);
 	}
 	if (r < 0)
 		return r;

@@ -119,10 +119,13 @@ const char *physmem_error_message(const struct physmem *pm);
 
 /*
  * Allocate a buffer of size bytes (rounded up to the page size by the daemon).
- * On failure no buffer of the call is left charged to the caller, with one
- * exception, which physmem_error_message() then names: a named buffer whose
- * reply was lost with the connection (out of memory while reading it) may
- * have been made all the same; physmem_list() on a new connection shows it.
+ * On failure no buffer of the call stays charged to the caller, except as
+ * physmem_error_message() then says: when the reply was lost (the connection
+ * became unusable while reading it: out of memory, a timeout) the buffer may
+ * have been made all the same, an unnamed one until the connection is closed
+ * (physmem_disconnect()), a named one until it is freed (physmem_list() shows
+ * it); and when the library could not take a buffer for want of memory it
+ * frees it again, which can fail too.
  */
 int physmem_alloc(struct physmem *pm, uint64_t size, unsigned flags, enum physmem_cache cache,
 		  const char *name, struct physmem_buffer **ret);

@@ -213,6 +213,12 @@ def plain_daemon(build, prefix):
                 raise Failure("physmemd did not start")
             time.sleep(0.02)
         yield path
+        if daemon.poll() is not None:
+            raise Failure(f"physmemd died (status {daemon.returncode})")
+    except Failure:
+        log.seek(0)
+        print("---- physmemd log (end) ----\n" + log.read()[-3000:])
+        raise
     finally:
         daemon.kill()
         daemon.wait()

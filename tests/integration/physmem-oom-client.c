@@ -43,23 +43,26 @@ static int reconnect(const char *path, struct physmem **pm)
 }
 
 /*
- * Buffers the daemon holds for us; -errno when List itself failed. A
- * connection given up just before may still be closing in the daemon
- * (its unnamed buffers go then): wait up to 2 s for none.
+ * Buffers the daemon holds for us, named name if not NULL; -errno when
+ * List itself failed. Waits up to 10 s for there to be none: a connection
+ * given up just before may still be closing in the daemon (its unnamed
+ * buffers go then), or an Allocate whose reply was lost not yet answered.
  */
-static long held(struct physmem *pm)
+static long held(struct physmem *pm, const char *name)
 {
 	long n = 0;
 
-	for (int tries = 0; tries < 20; tries++) {
+	for (int tries = 0; tries < 100; tries++) {
 		struct physmem_info **list;
 		size_t got;
 		int r = physmem_list(pm, false, &list, &got);
 
 		if (r < 0)
 			return r;
+		n = 0;
+		for (size_t i = 0; i < got; i++)
+			n += !name || strcmp(physmem_info_name(list[i]), name) == 0;
 		physmem_info_list_free(list, got);
-		n = (long)got;
 		if (n == 0)
 			break;
 		usleep(100 * 1000);
@@ -67,23 +70,49 @@ static long held(struct physmem *pm)
 	return n;
 }
 
+/*
+ * The named buffer that a call whose reply was lost said it may have made:
+ * wait up to 10 s for it (the daemon reads the call before the connection's
+ * end) and free it. Returns how many were freed.
+ */
+static int free_lost(struct physmem *pm, const char *name)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		struct physmem_info **list;
+		size_t got;
+		int freed = 0;
+
+		if (physmem_list(pm, false, &list, &got) < 0)
+			return 0;
+		for (size_t i = 0; i < got; i++)
+			if (strcmp(physmem_info_name(list[i]), name) == 0 &&
+			    physmem_free_id(pm, physmem_info_id(list[i])) == 0)
+				freed++;
+		physmem_info_list_free(list, got);
+		if (freed)
+			return freed;
+		usleep(100 * 1000);
+	}
+	return 0;
+}
+
 static int made_unseen;	/* named buffers made although their call failed, as it said */
 
-/* One sweep over n; named: each buffer gets a name. Returns the failed calls, or -1 on a failed check. */
-static int sweep(const char *path, struct physmem **pm, const char *name)
+/* One sweep over n; named: each buffer gets a name of its own. Returns the failed calls, or -1 on a failed check. */
+static int sweep(const char *path, struct physmem **pm, bool named)
 {
 	int failed = 0;
 
 	for (long n = 1; n < 1000; n++) {
 		struct physmem_buffer *buf = NULL;
-		char why[300] = "ok";
-		const char *msg;
+		char why[512] = "ok", name[32];
 		bool untouched;
 		long left;
 		int r;
 
+		snprintf(name, sizeof(name), "oom-named-%ld", n);
 		fail_nth(n);
-		r = physmem_alloc(*pm, 4096, 0, PHYSMEM_CACHE_CACHED, name, &buf);
+		r = physmem_alloc(*pm, 4096, 0, PHYSMEM_CACHE_CACHED, named ? name : NULL, &buf);
 		untouched = fail_nth(0) > 0;
 		if (r == 0) {
 			r = physmem_buffer_free(buf);
@@ -92,45 +121,39 @@ static int sweep(const char *path, struct physmem **pm, const char *name)
 				return -1;
 			}
 			/* The call made fewer than n allocations: every one of them has failed once. */
-			if (untouched)
-				return held(*pm) == 0 ? failed : -1;
+			if (untouched) {
+				left = held(*pm, NULL);
+				if (left != 0)
+					printf("not ok - the daemon holds %ld buffers of ours after the sweep\n", left);
+				return left == 0 ? failed : -1;
+			}
 		} else {
 			failed++;
-			msg = physmem_error_message(*pm);
-			snprintf(why, sizeof(why), "%s", msg);
-			if (r >= 0 || !msg[0] || strcmp(msg, "no error") == 0) {
+			snprintf(why, sizeof(why), "%s", physmem_error_message(*pm));
+			if (!why[0] || strcmp(why, "no error") == 0) {
 				printf("not ok - n=%ld: alloc failed with %d and no message\n", n, r);
 				return -1;
 			}
+			if (r != -ENOMEM) {
+				printf("not ok - n=%ld: alloc failed with %d (%s), not ENOMEM, when only memory ran out\n",
+				       n, r, why);
+				return -1;
+			}
 		}
-		left = held(*pm);
-		if (left == -ENOTCONN || left == -ECONNRESET || left == -EPIPE) {
+		left = held(*pm, NULL);
+		if (left == -ENOTCONN) {
 			if (reconnect(path, pm) < 0) {
 				printf("not ok - n=%ld: cannot connect again\n", n);
 				return -1;
 			}
-			left = held(*pm);
-		}
-		/*
-		 * A named buffer whose reply was lost with the connection
-		 * stays in the daemon; the call must have said so. Free it.
-		 */
-		if (left > 0 && r < 0 && name && strstr(why, "may have made the buffer all the same")) {
-			struct physmem_info **list;
-			size_t got;
-
-			if (physmem_list(*pm, false, &list, &got) == 0) {
-				for (size_t i = 0; i < got; i++)
-					if (strcmp(physmem_info_name(list[i]), name) == 0)
-						(void)physmem_free_id(*pm, physmem_info_id(list[i]));
-				physmem_info_list_free(list, got);
-			}
-			made_unseen++;
-			left = held(*pm);
+			/* A named buffer whose reply was lost stays in the daemon; the call said so. */
+			if (named && r < 0 && strstr(why, "may have made the buffer all the same"))
+				made_unseen += free_lost(*pm, name);
+			left = held(*pm, NULL);
 		}
 		if (left != 0) {
 			printf("not ok - n=%ld: alloc%s returned %d (%s), and the daemon holds %ld buffers of ours "
-			       "(List: negative is its errno)\n", n, name ? " (named)" : "", r, why, left);
+			       "(List: negative is its errno)\n", n, named ? " (named)" : "", r, why, left);
 			return -1;
 		}
 	}
@@ -158,11 +181,11 @@ int main(int argc, char **argv)
 		printf("not ok - connect: %s\n", physmem_error_message(pm));
 		return 1;
 	}
-	plain = sweep(path, &pm, NULL);
-	named = plain < 0 ? -1 : sweep(path, &pm, "oom-named");
+	plain = sweep(path, &pm, false);
+	named = plain < 0 ? -1 : sweep(path, &pm, true);
 	physmem_disconnect(pm);
 	if (plain < 0 || named < 0)
-		return 1;
+		return 1;	/* the failed check printed its line */
 	printf("ok - every allocation of an Allocate failed once (%d unnamed, %d named calls failed): "
 	       "each call said why, and the daemon kept no buffer of ours but %d named ones whose reply "
 	       "was lost, as their calls said\n", plain, named, made_unseen);
