@@ -139,8 +139,12 @@ static void log_setup(void)
 	n += snprintf(log_setup_note + n, sizeof(log_setup_note) - (size_t)n,
 		      "stderr (a terminal or device) cannot be opened again non-blocking (%s): no further line is "
 		      "written to it\n", strerror(r));
-	if (write(STDERR_FILENO, log_setup_note, (size_t)n) < 0)
-		n = 0;
+	/* snprintf() returns what it would have written: never past the buffer. */
+	if (n >= (int)sizeof(log_setup_note))
+		n = sizeof(log_setup_note) - 1;
+	if (write(STDERR_FILENO, log_setup_note, (size_t)n) < 0) {
+		/* Nowhere else to say it: the terminal stays muted either way. */
+	}
 	log_setup_note[0] = '\0';
 }
 
